@@ -1,0 +1,16 @@
+"""The `gradchain` command line: one click group, subcommands in sibling modules."""
+
+from __future__ import annotations
+
+import click
+
+from chain.cli.key import key
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="gradchain")
+def main() -> None:
+    """gradchain: a Substrate-style chain with a market for verifiable ML training."""
+
+
+main.add_command(key)

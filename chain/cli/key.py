@@ -1,0 +1,110 @@
+"""`gradchain key generate|inspect`: create and examine Ed25519 account keys."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from chain.keystore import KeystoreError, generate_phrase, load_key, write_key_file
+from chain.primitives.crypto import (
+    DEFAULT_SS58_FORMAT,
+    InvalidAddress,
+    Keypair,
+    decode_address,
+    encode_address,
+)
+
+
+def _describe(keypair: Keypair | None, public: bytes, ss58_format: int, secret: str | None) -> dict:
+    info = {"accountId": "0x" + public.hex(), "publicKey": "0x" + public.hex(),
+            "ss58Address": encode_address(public, ss58_format), "ss58PublicKey": encode_address(public, ss58_format),
+            "scheme": "ed25519"}
+    if secret is not None:
+        info["secretUri"] = secret
+        if keypair is not None:
+            info["secretSeed"] = "0x" + keypair.seed.hex()
+    return info
+
+
+def _emit(info: dict, output_type: str, note: str | None = None) -> None:
+    if output_type == "json":
+        click.echo(json.dumps(info, indent=2))
+        return
+    labels = [("secretUri", "Secret URI"), ("secretSeed", "Secret seed"), ("publicKey", "Public key (hex)"),
+              ("accountId", "Account ID"), ("ss58Address", "SS58 Address")]
+    for key_name, label in labels:
+        if key_name in info:
+            click.echo(f"{label + ':':<22}{info[key_name]}")
+    if note:
+        click.echo(note)
+
+
+OUTPUT = click.option("--output-type", type=click.Choice(["text", "json"]), default="text", show_default=True)
+NETWORK = click.option("--network", "ss58_format", type=click.IntRange(0, 16383), default=DEFAULT_SS58_FORMAT,
+                       show_default=True, help="SS58 address format.")
+
+
+def _looks_secret(key_spec: str) -> bool:
+    """A secret URI, seed or key file, as opposed to an SS58 address (a 0x seed is a secret, as in subkey)."""
+    return key_spec.startswith(("/", "0x")) or " " in key_spec or Path(key_spec).is_file()
+
+
+@click.group()
+def key() -> None:
+    """Generate and inspect Ed25519 account keys."""
+
+
+@key.command()
+@click.option("--file", "file_", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the key to this file (mode 0600). Without it the secret is shown, as nothing else keeps it.")
+@click.option("--words", type=click.Choice(["12", "15", "18", "21", "24"]), default="12", show_default=True)
+@click.option("--password", envvar="GRADCHAIN_KEY_PASSWORD", default=None,
+              help="Encrypt the key file with this password (or set GRADCHAIN_KEY_PASSWORD).")
+@click.option("--show-secret", is_flag=True, help="Also print the secret phrase when writing a file.")
+@OUTPUT
+@NETWORK
+def generate(file_: Path | None, words: str, password: str | None, show_secret: bool, output_type: str,
+             ss58_format: int) -> None:
+    """Generate a new key from a fresh BIP-39 phrase."""
+    phrase = generate_phrase(int(words))
+    if file_ is not None:
+        try:
+            keypair = write_key_file(file_, phrase, password, ss58_format)
+        except KeystoreError as e:
+            raise click.ClickException(str(e)) from None
+        info = _describe(keypair, keypair.public, ss58_format, phrase if show_secret else None)
+        info["file"] = str(file_)
+        _emit(info, output_type, f"Key written to {file_}" + (" (encrypted)" if password else ""))
+        return
+    keypair = Keypair.from_uri(phrase)
+    _emit(_describe(keypair, keypair.public, ss58_format, phrase), output_type,
+          "Keep the secret phrase safe: it is the only way to recover this account.")
+
+
+@key.command()
+@click.argument("key_spec", metavar="URI|FILE|ADDRESS")
+@click.option("--password", envvar="GRADCHAIN_KEY_PASSWORD", default=None, help="Password of an encrypted key file.")
+@click.option("--show-secret", is_flag=True, help="Also print the secret URI and seed.")
+@click.option("--public", "public_only", is_flag=True, help="Treat the argument as an address or public key.")
+@OUTPUT
+@NETWORK
+def inspect(key_spec: str, password: str | None, show_secret: bool, public_only: bool, output_type: str,
+            ss58_format: int) -> None:
+    """Show the public key and address of a secret URI (e.g. //Alice), a key file, or an address."""
+    if public_only or not _looks_secret(key_spec):
+        try:
+            _emit(_describe(None, decode_address(key_spec), ss58_format, None), output_type)
+            return
+        except InvalidAddress as e:
+            if public_only:
+                raise click.ClickException(str(e)) from None
+    try:
+        keypair = load_key(key_spec, password)
+    except KeystoreError as e:
+        raise click.ClickException(str(e)) from None
+    secret = None
+    if show_secret:
+        secret = key_spec if not Path(key_spec).is_file() else "(from key file)"
+    _emit(_describe(keypair, keypair.public, ss58_format, secret), output_type)

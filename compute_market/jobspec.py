@@ -1,0 +1,555 @@
+"""The declarative training-job spec: what a submitter asks for, in one canonical, hashable form.
+
+A spec names an architecture from a fixed registry with bounded hyper-parameters, a dataset by the hash
+of its safetensors blob, an optimizer, an LR schedule, batch size, steps, seed, checkpoint interval and
+the determinism profile. It is data only: nothing a submitter sends is unpickled or executed. The pallet
+imports this module, so it stays pure Python (no torch).
+
+Canonical forms
+- SCALE (what is hashed and stored on-chain): `u8 version (=1) ++ model ++ [u8; 32] dataset_hash ++
+  optimizer ++ schedule ++ u32 batch_size ++ u32 steps ++ u64 seed ++ u32 checkpoint_interval ++
+  determinism`. Enums are a u8 tag then their fields in declaration order (see `FIELDS` of each class):
+  integers are u32 (the seed u64), integer lists `Vec<u32>`, floats the u64 of their IEEE-754 float64 bits
+  (exact, and never -0.0, NaN or infinite), the torch version a SCALE string, booleans one byte.
+  Decoding re-encodes and demands the same bytes, so every spec has exactly one encoding and one hash.
+- JSON (what people write): an object with exactly the keys of the SCALE form, `kind` naming enum
+  variants, `dataset_hash` as 0x-prefixed hex. Unknown, missing or duplicate keys and wrong types are
+  rejected with the field's path in the message; floats round-trip exactly (shortest repr).
+
+`spec_hash = blake2_256(SCALE bytes)`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+from chain.primitives.codec import DecodeError, Reader, encode_compact, encode_str, u8, u32, u64
+from chain.primitives.hashing import blake2_256
+
+SPEC_VERSION = 1
+MAX_SPEC_BYTES = 4096
+MAX_SPEC_JSON_BYTES = 16384
+MAX_STEPS = 1_000_000
+MAX_BATCH_SIZE = 4096
+MAX_PARAMETERS = 20_000_000  # bounds what a referee may be asked to hold and recompute
+MAX_TORCH_VERSION_LEN = 32
+SUPPORTED_TORCH_VERSIONS = ("2.13.0",)
+U64_MAX = (1 << 64) - 1
+
+
+class JobSpecError(ValueError):
+    """A spec that is malformed or out of bounds; `field` is the path of the offending field."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(f"{field}: {message}" if field else message)
+
+
+class SpecDecodeError(JobSpecError, DecodeError):
+    """Bytes that are not the canonical SCALE encoding of a spec."""
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One schema entry: name, kind (int, u64, ints, float, str, bool) and inclusive bounds."""
+
+    name: str
+    kind: str
+    lo: float = 0
+    hi: float = 0
+    lo_open: bool = False  # for floats that must be strictly above `lo` (learning rates, eps)
+    max_len: int = 0  # for `ints`
+
+
+def _check_int(path: str, value: Any, lo: float, hi: float) -> int:
+    if type(value) is not int:
+        raise JobSpecError(path, f"expected an integer, got {type(value).__name__}")
+    if not lo <= value <= hi:
+        raise JobSpecError(path, f"{value} is outside the allowed range {int(lo)}..{int(hi)}")
+    return value
+
+
+def _check_float(path: str, value: Any, f: Field) -> float:
+    if type(value) is int and abs(value) <= 1 << 53:
+        value = float(value)
+    if type(value) is not float:
+        raise JobSpecError(path, f"expected a number, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise JobSpecError(path, f"{value} is not finite")
+    value = value + 0.0  # -0.0 becomes 0.0: one spelling per value
+    if value < f.lo or value > f.hi or (f.lo_open and value == f.lo):
+        low = "(" if f.lo_open else "["
+        raise JobSpecError(path, f"{value!r} is outside the allowed range {low}{f.lo!r}, {f.hi!r}]")
+    return value
+
+
+def _check(path: str, f: Field, value: Any) -> Any:
+    if f.kind in ("int", "u64"):
+        return _check_int(path, value, f.lo, f.hi)
+    if f.kind == "float":
+        return _check_float(path, value, f)
+    if f.kind == "ints":
+        if not isinstance(value, list | tuple):
+            raise JobSpecError(path, f"expected a list of integers, got {type(value).__name__}")
+        if len(value) > f.max_len:
+            raise JobSpecError(path, f"{len(value)} entries exceed the maximum of {f.max_len}")
+        return tuple(_check_int(f"{path}[{i}]", v, f.lo, f.hi) for i, v in enumerate(value))
+    if f.kind == "bool":
+        if type(value) is not bool:
+            raise JobSpecError(path, f"expected a boolean, got {type(value).__name__}")
+        return value
+    if type(value) is not str:
+        raise JobSpecError(path, f"expected a string, got {type(value).__name__}")
+    if len(value.encode("utf-8", "surrogatepass")) > MAX_TORCH_VERSION_LEN:
+        raise JobSpecError(path, f"longer than {MAX_TORCH_VERSION_LEN} bytes")
+    return value
+
+
+class _Struct:
+    """Schema-driven validation and both codecs for the small records a spec is made of."""
+
+    FIELDS: ClassVar[tuple[Field, ...]] = ()
+    KIND: ClassVar[str] = ""
+    TAG: ClassVar[int] = 0
+
+    def __post_init__(self) -> None:
+        self._validate("")
+
+    def _validate(self, path: str) -> None:
+        for f in self.FIELDS:
+            object.__setattr__(self, f.name, _check(f"{path}{f.name}", f, getattr(self, f.name)))
+        self._check_relations(path)
+
+    def _check_relations(self, path: str) -> None:
+        """Constraints between fields; overridden where they exist."""
+
+    def encode(self) -> bytes:
+        out = [u8(self.TAG)] if self.KIND else []
+        for f in self.FIELDS:
+            v = getattr(self, f.name)
+            if f.kind == "int":
+                out.append(u32(v))
+            elif f.kind == "u64":
+                out.append(u64(v))
+            elif f.kind == "ints":
+                out.append(encode_compact(len(v)) + b"".join(u32(x) for x in v))
+            elif f.kind == "float":
+                out.append(struct.pack("<d", v))
+            elif f.kind == "bool":
+                out.append(b"\x01" if v else b"\x00")
+            else:
+                out.append(encode_str(v))
+        return b"".join(out)
+
+    @classmethod
+    def decode_fields(cls, r: Reader, path: str) -> Any:
+        values = {}
+        for f in cls.FIELDS:
+            if f.kind == "int":
+                values[f.name] = r.u32()
+            elif f.kind == "u64":
+                values[f.name] = r.u64()
+            elif f.kind == "ints":
+                values[f.name] = tuple(r.vec(Reader.u32, min_item_size=4, max_len=f.max_len))
+            elif f.kind == "float":
+                values[f.name] = struct.unpack("<d", r.read(8))[0]
+            elif f.kind == "bool":
+                values[f.name] = r.bool()
+            else:
+                values[f.name] = r.string(MAX_TORCH_VERSION_LEN)
+        return cls._build(values, path)
+
+    @classmethod
+    def _build(cls, values: dict[str, Any], path: str) -> Any:
+        obj = object.__new__(cls)
+        for name, v in values.items():
+            object.__setattr__(obj, name, v)
+        obj._validate(path)
+        return obj
+
+    def to_obj(self) -> dict[str, Any]:
+        obj: dict[str, Any] = {"kind": self.KIND} if self.KIND else {}
+        for f in self.FIELDS:
+            v = getattr(self, f.name)
+            obj[f.name] = list(v) if f.kind == "ints" else v
+        return obj
+
+    @classmethod
+    def from_obj(cls, obj: Any, path: str) -> Any:
+        if not isinstance(obj, dict):
+            raise JobSpecError(path.rstrip("."), f"expected an object, got {type(obj).__name__}")
+        names = {f.name for f in cls.FIELDS} | ({"kind"} if cls.KIND else set())
+        _exact_keys(obj, names, path)
+        return cls._build({f.name: obj[f.name] for f in cls.FIELDS}, path)
+
+
+def _exact_keys(obj: dict[str, Any], names: set[str], path: str) -> None:
+    unknown = sorted(set(obj) - names)
+    if unknown:
+        raise JobSpecError(f"{path}{unknown[0]}", "unknown field")
+    missing = sorted(names - set(obj))
+    if missing:
+        raise JobSpecError(f"{path}{missing[0]}", "missing field")
+
+
+_CLASSES = Field("num_classes", "int", 2, 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class MlpSpec(_Struct):
+    """Fully connected ReLU network on flat float32 features [N, input_dim]."""
+
+    input_dim: int
+    hidden: tuple[int, ...]
+    num_classes: int
+    KIND: ClassVar[str] = "mlp"
+    TAG: ClassVar[int] = 0
+    FIELDS: ClassVar[tuple[Field, ...]] = (
+        Field("input_dim", "int", 1, 65536), Field("hidden", "ints", 1, 4096, max_len=8), _CLASSES)
+
+    @property
+    def parameter_count(self) -> int:
+        dims = [self.input_dim, *self.hidden, self.num_classes]
+        return sum(a * b + b for a, b in zip(dims, dims[1:], strict=False))
+
+
+@dataclass(frozen=True, slots=True)
+class CnnSpec(_Struct):
+    """Conv (same padding) + ReLU + 2x2 max-pool blocks, then one hidden layer, on [N, C, S, S] float32."""
+
+    in_channels: int
+    image_size: int
+    channels: tuple[int, ...]
+    kernel_size: int
+    hidden: int
+    num_classes: int
+    KIND: ClassVar[str] = "cnn"
+    TAG: ClassVar[int] = 1
+    FIELDS: ClassVar[tuple[Field, ...]] = (
+        Field("in_channels", "int", 1, 4), Field("image_size", "int", 4, 64),
+        Field("channels", "ints", 1, 256, max_len=4), Field("kernel_size", "int", 1, 7),
+        Field("hidden", "int", 1, 4096), _CLASSES)
+
+    def _check_relations(self, path: str) -> None:
+        if not self.channels:
+            raise JobSpecError(f"{path}channels", "needs at least one convolution")
+        if self.kernel_size % 2 == 0:
+            raise JobSpecError(f"{path}kernel_size", f"{self.kernel_size} is even; same padding needs odd")
+        if self.image_size % (1 << len(self.channels)):
+            raise JobSpecError(f"{path}image_size", f"{self.image_size} is not divisible by "
+                               f"2^{len(self.channels)} (one 2x2 pooling per convolution)")
+
+    @property
+    def parameter_count(self) -> int:
+        total, c_in = 0, self.in_channels
+        for c in self.channels:
+            total += c_in * c * self.kernel_size ** 2 + c
+            c_in = c
+        flat = c_in * (self.image_size >> len(self.channels)) ** 2
+        return total + flat * self.hidden + self.hidden + self.hidden * self.num_classes + self.num_classes
+
+
+@dataclass(frozen=True, slots=True)
+class TransformerSpec(_Struct):
+    """Pre-norm encoder classifier on int64 token sequences [N, seq_len], mean-pooled."""
+
+    vocab_size: int
+    seq_len: int
+    d_model: int
+    num_heads: int
+    num_layers: int
+    ff_dim: int
+    num_classes: int
+    KIND: ClassVar[str] = "transformer"
+    TAG: ClassVar[int] = 2
+    FIELDS: ClassVar[tuple[Field, ...]] = (
+        Field("vocab_size", "int", 2, 65536), Field("seq_len", "int", 1, 512),
+        Field("d_model", "int", 4, 1024), Field("num_heads", "int", 1, 16),
+        Field("num_layers", "int", 1, 8), Field("ff_dim", "int", 1, 4096), _CLASSES)
+
+    def _check_relations(self, path: str) -> None:
+        if self.d_model % self.num_heads:
+            raise JobSpecError(f"{path}d_model", f"{self.d_model} is not divisible by num_heads={self.num_heads}")
+
+    @property
+    def parameter_count(self) -> int:
+        d, ff = self.d_model, self.ff_dim
+        layer = 4 * d + (3 * d * d + 3 * d) + (d * d + d) + (d * ff + ff) + (ff * d + d)
+        return (self.vocab_size + self.seq_len) * d + self.num_layers * layer + 2 * d + d * self.num_classes \
+            + self.num_classes
+
+
+_LR = Field("lr", "float", 0.0, 10.0, lo_open=True)
+_WD = Field("weight_decay", "float", 0.0, 1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class SgdSpec(_Struct):
+    lr: float
+    momentum: float
+    weight_decay: float
+    KIND: ClassVar[str] = "sgd"
+    TAG: ClassVar[int] = 0
+    FIELDS: ClassVar[tuple[Field, ...]] = (_LR, Field("momentum", "float", 0.0, 0.999), _WD)
+
+
+@dataclass(frozen=True, slots=True)
+class AdamWSpec(_Struct):
+    lr: float
+    beta1: float
+    beta2: float
+    eps: float
+    weight_decay: float
+    KIND: ClassVar[str] = "adamw"
+    TAG: ClassVar[int] = 1
+    FIELDS: ClassVar[tuple[Field, ...]] = (
+        _LR, Field("beta1", "float", 0.0, 0.9999), Field("beta2", "float", 0.0, 0.999999),
+        Field("eps", "float", 0.0, 1.0, lo_open=True), _WD)
+
+
+@dataclass(frozen=True, slots=True)
+class ConstantSchedule(_Struct):
+    KIND: ClassVar[str] = "constant"
+    TAG: ClassVar[int] = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CosineSchedule(_Struct):
+    """Linear warm-up over `warmup_steps`, then cosine decay from lr to lr * min_lr_ratio at step T."""
+
+    min_lr_ratio: float
+    warmup_steps: int
+    KIND: ClassVar[str] = "cosine"
+    TAG: ClassVar[int] = 1
+    FIELDS: ClassVar[tuple[Field, ...]] = (
+        Field("min_lr_ratio", "float", 0.0, 1.0), Field("warmup_steps", "int", 0, MAX_STEPS))
+
+
+@dataclass(frozen=True, slots=True)
+class StepSchedule(_Struct):
+    """lr * gamma ** ((step - 1) // step_size)."""
+
+    step_size: int
+    gamma: float
+    KIND: ClassVar[str] = "step"
+    TAG: ClassVar[int] = 2
+    FIELDS: ClassVar[tuple[Field, ...]] = (
+        Field("step_size", "int", 1, MAX_STEPS), Field("gamma", "float", 0.0, 1.0, lo_open=True))
+
+
+@dataclass(frozen=True, slots=True)
+class DeterminismProfile(_Struct):
+    """Exact mode's pinned environment; only the supported combination is accepted today."""
+
+    torch_version: str = SUPPORTED_TORCH_VERSIONS[0]
+    threads: int = 1
+    deterministic_algorithms: bool = True
+    FIELDS: ClassVar[tuple[Field, ...]] = (
+        Field("torch_version", "str"), Field("threads", "int", 1, 1), Field("deterministic_algorithms", "bool"))
+
+    def _check_relations(self, path: str) -> None:
+        if self.torch_version not in SUPPORTED_TORCH_VERSIONS:
+            raise JobSpecError(f"{path}torch_version", f"{self.torch_version!r} is not one of the supported "
+                               f"versions {', '.join(SUPPORTED_TORCH_VERSIONS)}")
+        if not self.deterministic_algorithms:
+            raise JobSpecError(f"{path}deterministic_algorithms", "exact mode requires true")
+
+
+ModelSpec = MlpSpec | CnnSpec | TransformerSpec
+OptimizerSpec = SgdSpec | AdamWSpec
+ScheduleSpec = ConstantSchedule | CosineSchedule | StepSchedule
+_VARIANTS: dict[str, tuple[type[_Struct], ...]] = {
+    "model": (MlpSpec, CnnSpec, TransformerSpec),
+    "optimizer": (SgdSpec, AdamWSpec),
+    "schedule": (ConstantSchedule, CosineSchedule, StepSchedule),
+}
+_TOP_FIELDS = (Field("batch_size", "int", 1, MAX_BATCH_SIZE), Field("steps", "int", 1, MAX_STEPS),
+               Field("seed", "u64", 0, U64_MAX), Field("checkpoint_interval", "int", 1, MAX_STEPS))
+
+
+def _variant_from_obj(group: str, obj: Any) -> Any:
+    if not isinstance(obj, dict):
+        raise JobSpecError(group, f"expected an object, got {type(obj).__name__}")
+    kind = obj.get("kind")
+    for cls in _VARIANTS[group]:
+        if cls.KIND == kind:
+            return cls.from_obj(obj, f"{group}.")
+    kinds = ", ".join(c.KIND for c in _VARIANTS[group])
+    raise JobSpecError(f"{group}.kind", f"{kind!r} is not one of {kinds}")
+
+
+def _variant_decode(group: str, r: Reader) -> Any:
+    tag = r.u8()
+    for cls in _VARIANTS[group]:
+        if cls.TAG == tag:
+            return cls.decode_fields(r, f"{group}.")
+    raise SpecDecodeError(f"{group}", f"unknown variant tag {tag}")
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """A complete, validated job. Construct it, `decode` it, or `from_json` it; all three validate."""
+
+    model: ModelSpec
+    dataset_hash: bytes
+    optimizer: OptimizerSpec
+    schedule: ScheduleSpec
+    batch_size: int
+    steps: int
+    seed: int
+    checkpoint_interval: int
+    determinism: DeterminismProfile = DeterminismProfile()
+
+    def __post_init__(self) -> None:
+        for group, classes in _VARIANTS.items():
+            if not isinstance(getattr(self, group), classes):
+                raise JobSpecError(group, f"expected one of {', '.join(c.__name__ for c in classes)}")
+        if not isinstance(self.determinism, DeterminismProfile):
+            raise JobSpecError("determinism", "expected a DeterminismProfile")
+        if not isinstance(self.dataset_hash, bytes) or len(self.dataset_hash) != 32:
+            raise JobSpecError("dataset_hash", "expected 32 bytes")
+        for f in _TOP_FIELDS:
+            _check(f.name, f, getattr(self, f.name))
+        if self.checkpoint_interval > self.steps:
+            raise JobSpecError("checkpoint_interval", f"{self.checkpoint_interval} exceeds steps={self.steps}")
+        if isinstance(self.schedule, CosineSchedule) and self.schedule.warmup_steps > self.steps:
+            raise JobSpecError("schedule.warmup_steps", f"{self.schedule.warmup_steps} exceeds steps={self.steps}")
+        if self.model.parameter_count > MAX_PARAMETERS:
+            raise JobSpecError("model", f"{self.model.parameter_count} parameters exceed the cap of {MAX_PARAMETERS}")
+
+    # --- derived facts the pallet and workers share ---
+
+    @property
+    def spec_hash(self) -> bytes:
+        return blake2_256(self.encode())
+
+    @property
+    def checkpoint_count(self) -> int:
+        """ceil(steps / k): checkpoints at k, 2k, ... and at T; the state at 0 follows from the spec."""
+        return -(-self.steps // self.checkpoint_interval)
+
+    def learning_rate(self, step: int) -> float:
+        """The learning rate used by step `step` (1-based: the step from state step-1 to state step)."""
+        if not 1 <= step <= self.steps:
+            raise JobSpecError("step", f"{step} is outside 1..{self.steps}")
+        base, t, sched = self.optimizer.lr, step - 1, self.schedule
+        if isinstance(sched, CosineSchedule):
+            if t < sched.warmup_steps:
+                return base * (t + 1) / sched.warmup_steps
+            progress = (t - sched.warmup_steps) / max(1, self.steps - sched.warmup_steps)
+            return base * (sched.min_lr_ratio + (1.0 - sched.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+        if isinstance(sched, StepSchedule):
+            return base * sched.gamma ** (t // sched.step_size)
+        return base
+
+    # --- SCALE ---
+
+    def encode(self) -> bytes:
+        return b"".join((
+            u8(SPEC_VERSION), self.model.encode(), self.dataset_hash, self.optimizer.encode(),
+            self.schedule.encode(), u32(self.batch_size), u32(self.steps), u64(self.seed),
+            u32(self.checkpoint_interval), self.determinism.encode()))
+
+    @classmethod
+    def decode(cls, data: bytes) -> JobSpec:
+        """Parse untrusted bytes; raises only `JobSpecError` (a `SpecDecodeError` for malformed bytes)."""
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise SpecDecodeError("", f"expected bytes, got {type(data).__name__}")
+        data = bytes(data)
+        if len(data) > MAX_SPEC_BYTES:
+            raise SpecDecodeError("", f"{len(data)} bytes exceed the spec cap of {MAX_SPEC_BYTES}")
+        try:
+            r = Reader(data)
+            version = r.u8()
+            if version != SPEC_VERSION:
+                raise SpecDecodeError("version", f"unsupported spec version {version}, expected {SPEC_VERSION}")
+            model = _variant_decode("model", r)
+            dataset_hash = r.read(32)
+            optimizer = _variant_decode("optimizer", r)
+            schedule = _variant_decode("schedule", r)
+            batch_size, steps, seed, interval = r.u32(), r.u32(), r.u64(), r.u32()
+            determinism = DeterminismProfile.decode_fields(r, "determinism.")
+            r.finish()
+        except JobSpecError:
+            raise
+        except DecodeError as e:
+            raise SpecDecodeError("", str(e)) from None
+        spec = cls(model, dataset_hash, optimizer, schedule, batch_size, steps, seed, interval, determinism)
+        if spec.encode() != data:
+            raise SpecDecodeError("", "non-canonical encoding (a float is -0.0 or otherwise not canonical)")
+        return spec
+
+    # --- JSON ---
+
+    def to_obj(self) -> dict[str, Any]:
+        return {
+            "version": SPEC_VERSION, "model": self.model.to_obj(), "dataset_hash": "0x" + self.dataset_hash.hex(),
+            "optimizer": self.optimizer.to_obj(), "schedule": self.schedule.to_obj(),
+            "batch_size": self.batch_size, "steps": self.steps, "seed": self.seed,
+            "checkpoint_interval": self.checkpoint_interval, "determinism": self.determinism.to_obj(),
+        }
+
+    def to_json(self) -> str:
+        """Canonical JSON: sorted keys, no whitespace, floats in their shortest round-trip form."""
+        return json.dumps(self.to_obj(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+    @classmethod
+    def from_obj(cls, obj: Any) -> JobSpec:
+        if not isinstance(obj, dict):
+            raise JobSpecError("", f"a spec is a JSON object, got {type(obj).__name__}")
+        names = {"version", "dataset_hash", "determinism", *_VARIANTS, *(f.name for f in _TOP_FIELDS)}
+        _exact_keys(obj, names, "")
+        if type(obj["version"]) is not int or obj["version"] != SPEC_VERSION:
+            raise JobSpecError("version", f"unsupported spec version {obj['version']!r}, expected {SPEC_VERSION}")
+        raw_hash = obj["dataset_hash"]
+        if not (isinstance(raw_hash, str) and len(raw_hash) == 66 and raw_hash.startswith("0x")
+                and all(c in "0123456789abcdefABCDEF" for c in raw_hash[2:])):
+            raise JobSpecError("dataset_hash", "expected 0x followed by 64 hex digits")
+        top = {f.name: _check(f.name, f, obj[f.name]) for f in _TOP_FIELDS}
+        return cls(model=_variant_from_obj("model", obj["model"]), dataset_hash=bytes.fromhex(raw_hash[2:]),
+                   optimizer=_variant_from_obj("optimizer", obj["optimizer"]),
+                   schedule=_variant_from_obj("schedule", obj["schedule"]),
+                   determinism=DeterminismProfile.from_obj(obj["determinism"], "determinism."), **top)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> JobSpec:
+        if isinstance(text, bytes | bytearray):
+            try:
+                text = bytes(text).decode("utf-8")
+            except UnicodeDecodeError:
+                raise JobSpecError("", "spec JSON is not valid UTF-8") from None
+        if not isinstance(text, str):
+            raise JobSpecError("", f"expected JSON text, got {type(text).__name__}")
+        if len(text) > MAX_SPEC_JSON_BYTES:
+            raise JobSpecError("", f"{len(text)} characters exceed the JSON spec cap of {MAX_SPEC_JSON_BYTES}")
+        try:
+            obj = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        except JobSpecError:
+            raise
+        except (ValueError, RecursionError) as e:
+            raise JobSpecError("", f"invalid JSON: {e}") from None
+        return cls.from_obj(obj)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise JobSpecError(key, "duplicate field")
+        obj[key] = value
+    return obj
+
+
+def _no_constants(name: str) -> Any:
+    raise JobSpecError("", f"{name} is not a JSON number")
+
+
+__all__ = [
+    "AdamWSpec", "CnnSpec", "ConstantSchedule", "CosineSchedule", "DeterminismProfile", "JobSpec",
+    "JobSpecError", "MAX_PARAMETERS", "MAX_SPEC_BYTES", "MAX_STEPS", "MlpSpec", "SgdSpec", "SpecDecodeError",
+    "StepSchedule", "TransformerSpec", "fields",
+]
