@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 import struct
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from chain.primitives.codec import DecodeError, Reader, encode_compact, encode_str, u8, u32, u64
@@ -112,6 +112,7 @@ def _check(path: str, f: Field, value: Any) -> Any:
 class _Struct:
     """Schema-driven validation and both codecs for the small records a spec is made of."""
 
+    __slots__ = ()
     FIELDS: ClassVar[tuple[Field, ...]] = ()
     KIND: ClassVar[str] = ""
     TAG: ClassVar[int] = 0
@@ -551,5 +552,5 @@ def _no_constants(name: str) -> Any:
 __all__ = [
     "AdamWSpec", "CnnSpec", "ConstantSchedule", "CosineSchedule", "DeterminismProfile", "JobSpec",
     "JobSpecError", "MAX_PARAMETERS", "MAX_SPEC_BYTES", "MAX_STEPS", "MlpSpec", "SgdSpec", "SpecDecodeError",
-    "StepSchedule", "TransformerSpec", "fields",
+    "StepSchedule", "TransformerSpec",
 ]

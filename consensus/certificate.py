@@ -123,9 +123,3 @@ def verify_certificate(cert: CommitCertificate, block_hash: bytes, height: int, 
             raise BadSignature(f"the signature of validator {index} (0x{public.hex()}) is not its precommit for "
                                f"block 0x{block_hash.hex()} at height {height} round {cert.round}")
 
-
-def decode_certificate(data: bytes) -> CommitCertificate:
-    try:
-        return CommitCertificate.decode(data)
-    except DecodeError:
-        raise

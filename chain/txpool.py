@@ -1,0 +1,294 @@
+"""The transaction pool: validated extrinsics waiting for a block, in ready and future queues.
+
+Dependencies follow Substrate's tag model: the runtime's `validate_transaction` says which tags a transaction
+`requires` and `provides` (for signed transfers: (account, nonce - 1) and (account, nonce)). A transaction
+whose requirements are all provided by ready transactions, or need nothing, is ready; otherwise it waits in
+the future queue. Blocks take ready transactions best-priority first, never before what they depend on.
+A transaction that provides a tag already provided by another replaces it only with a higher priority (a
+higher tip). The pool is bounded in count per sender, in total count and in total bytes; when full, the
+lowest-priority transaction (future ones first) is evicted, or the newcomer is refused if it is the lowest.
+After every block the pool drops what the block included and revalidates the rest against the new state.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol
+
+from chain.primitives.hashing import blake2_256
+
+
+class Validity(Protocol):
+    priority: int
+    requires: list[bytes]
+    provides: list[bytes]
+    longevity: int
+    propagate: bool
+
+
+class PoolError(ValueError):
+    """A transaction the pool will not take. `code` follows the JSON-RPC error the author API reports."""
+
+    code = 1010
+
+
+class AlreadyImported(PoolError):
+    code = 1013
+
+
+class TooLowPriority(PoolError):
+    code = 1014
+
+
+class PoolFull(PoolError):
+    code = 1016
+
+
+class InvalidTransaction(PoolError):
+    """The runtime rejected the transaction; `reason` is its typed error."""
+
+    def __init__(self, reason: Exception):
+        super().__init__(str(reason))
+        self.reason = reason
+
+
+class TxStatus(Enum):
+    READY = "ready"
+    FUTURE = "future"
+    IN_BLOCK = "inBlock"
+    FINALIZED = "finalized"
+    INVALID = "invalid"
+    DROPPED = "dropped"
+    USURPED = "usurped"
+
+
+@dataclass
+class PoolTransaction:
+    raw: bytes
+    hash: bytes
+    validity: Validity
+    sender: bytes | None
+    seq: int
+    ready: bool = False
+
+    @property
+    def priority(self) -> int:
+        return self.validity.priority
+
+
+@dataclass(frozen=True)
+class PoolLimits:
+    max_count: int = 8192
+    max_bytes: int = 20 * 1024 * 1024
+    max_per_sender: int = 256
+
+
+@dataclass
+class TransactionPool:
+    """Validation is delegated to `validate(raw) -> Validity`, which raises the runtime's typed errors."""
+
+    validate: Callable[[bytes], Validity]
+    sender_of: Callable[[bytes], bytes | None] = lambda raw: None
+    limits: PoolLimits = field(default_factory=PoolLimits)
+    on_status: Callable[[bytes, TxStatus, object], None] = lambda h, s, info: None
+
+    def __post_init__(self) -> None:
+        self._txs: dict[bytes, PoolTransaction] = {}
+        self._provided: dict[bytes, bytes] = {}  # tag -> hash of the transaction that provides it
+        self._bytes = 0
+        self._per_sender: dict[bytes, int] = {}
+        self._seq = itertools.count()
+        self._ready_tags: set[bytes] = set()
+        self._requirers: dict[bytes, set[bytes]] = {}  # tag -> hashes of transactions that require it
+
+    # --- queries -------------------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._txs)
+
+    def __contains__(self, tx_hash: bytes) -> bool:
+        return tx_hash in self._txs
+
+    @property
+    def bytes_used(self) -> int:
+        return self._bytes
+
+    def ready_count(self) -> int:
+        return sum(1 for t in self._txs.values() if t.ready)
+
+    def future_count(self) -> int:
+        return len(self._txs) - self.ready_count()
+
+    def pending(self) -> list[bytes]:
+        return [t.raw for t in sorted(self._txs.values(), key=lambda t: t.seq)]
+
+    def get(self, tx_hash: bytes) -> PoolTransaction | None:
+        return self._txs.get(tx_hash)
+
+    def provides(self, tag: bytes) -> bool:
+        """Whether a pooled transaction provides `tag` (the node uses it for `system_accountNextIndex`)."""
+        return tag in self._provided
+
+    # --- submission ------------------------------------------------------------------------------------------
+
+    def submit(self, raw: bytes) -> bytes:
+        """Validate and add a transaction; returns its hash or raises a PoolError naming the reason."""
+        tx_hash = blake2_256(raw)
+        if tx_hash in self._txs:
+            raise AlreadyImported(f"transaction 0x{tx_hash.hex()} is already in the pool")
+        try:
+            validity = self.validate(raw)
+        except PoolError:
+            raise
+        except ValueError as e:  # the runtime's typed rejections are ValueError subclasses
+            raise InvalidTransaction(e) from None
+        tx = PoolTransaction(raw, tx_hash, validity, self.sender_of(raw), next(self._seq))
+        self._insert(tx)
+        return tx_hash
+
+    def _insert(self, tx: PoolTransaction) -> None:
+        usurped = [self._provided[t] for t in tx.validity.provides if t in self._provided]
+        for old_hash in usurped:
+            if self._txs[old_hash].priority >= tx.priority:
+                raise TooLowPriority(
+                    f"a transaction with the same nonce and priority {self._txs[old_hash].priority} is already "
+                    f"pooled; a replacement needs a higher priority than {tx.priority} (raise the tip)")
+        if tx.sender is not None and not usurped and self._per_sender.get(tx.sender, 0) >= self.limits.max_per_sender:
+            raise PoolFull(f"the sender already has {self.limits.max_per_sender} transactions pooled")
+        self._make_room(tx, exclude=set(usurped))
+        for old_hash in usurped:
+            self._remove(old_hash, TxStatus.USURPED, tx.hash)
+        self._txs[tx.hash] = tx
+        self._bytes += len(tx.raw)
+        if tx.sender is not None:
+            self._per_sender[tx.sender] = self._per_sender.get(tx.sender, 0) + 1
+        for tag in tx.validity.provides:
+            self._provided[tag] = tx.hash
+        self._index(tx)
+        self.on_status(tx.hash, TxStatus.READY if tx.ready else TxStatus.FUTURE, None)
+
+    def _make_room(self, tx: PoolTransaction, exclude: set[bytes]) -> None:
+        while (len(self._txs) - len(exclude) + 1 > self.limits.max_count
+               or self._bytes + len(tx.raw) > self.limits.max_bytes):
+            candidates = [t for t in self._txs.values() if t.hash not in exclude]
+            if not candidates:
+                raise PoolFull("the pool cannot hold a transaction this large")
+            worst = min(candidates, key=lambda t: (t.ready, t.priority, -t.seq))
+            if worst.ready and worst.priority >= tx.priority:
+                raise PoolFull(f"the pool is full ({len(self._txs)} transactions, {self._bytes} bytes) "
+                               f"and priority {tx.priority} is not above the lowest pooled")
+            self._remove(worst.hash, TxStatus.DROPPED, "evicted: the pool is full")
+
+    def _remove(self, tx_hash: bytes, status: TxStatus, info: object = None) -> None:
+        tx = self._txs.pop(tx_hash, None)
+        if tx is None:
+            return
+        self._bytes -= len(tx.raw)
+        if tx.sender is not None:
+            left = self._per_sender[tx.sender] - 1
+            if left:
+                self._per_sender[tx.sender] = left
+            else:
+                del self._per_sender[tx.sender]
+        for tag in tx.validity.provides:
+            if self._provided.get(tag) == tx_hash:
+                del self._provided[tag]
+        self._unindex(tx)
+        self.on_status(tx_hash, status, info)
+
+    def _promote(self, tx: PoolTransaction) -> None:
+        """Mark `tx` ready and, in turn, every waiting transaction whose requirements are now all provided."""
+        stack = [tx]
+        while stack:
+            t = stack.pop()
+            if t.ready:
+                continue
+            t.ready = True
+            self._ready_tags.update(t.validity.provides)
+            for tag in t.validity.provides:
+                for h in self._requirers.get(tag, ()):
+                    dep = self._txs.get(h)
+                    if dep is not None and not dep.ready and all(r in self._ready_tags for r in dep.validity.requires):
+                        stack.append(dep)
+
+    def _demote_dependents(self, tags: list[bytes]) -> None:
+        stack = list(tags)
+        while stack:
+            tag = stack.pop()
+            self._ready_tags.discard(tag)
+            for h in self._requirers.get(tag, ()):
+                dep = self._txs.get(h)
+                if dep is not None and dep.ready:
+                    dep.ready = False
+                    stack.extend(dep.validity.provides)
+
+    def _index(self, tx: PoolTransaction) -> None:
+        for tag in tx.validity.requires:
+            self._requirers.setdefault(tag, set()).add(tx.hash)
+        if all(r in self._ready_tags for r in tx.validity.requires):
+            self._promote(tx)
+
+    def _unindex(self, tx: PoolTransaction) -> None:
+        for tag in tx.validity.requires:
+            waiting = self._requirers.get(tag)
+            if waiting is not None:
+                waiting.discard(tx.hash)
+                if not waiting:
+                    del self._requirers[tag]
+        if tx.ready:
+            tx.ready = False
+            self._demote_dependents(list(tx.validity.provides))
+
+    # --- block building and maintenance ---------------------------------------------------------------------
+
+    def ready(self) -> Iterator[PoolTransaction]:
+        """Ready transactions, highest priority first, each after the transactions it requires."""
+        waiting: dict[bytes, list[PoolTransaction]] = {}
+        heap: list[tuple[int, int, bytes]] = []
+        for tx in self._txs.values():
+            if not tx.ready:
+                continue
+            missing = [t for t in tx.validity.requires if t in self._provided]
+            if missing:
+                waiting.setdefault(missing[0], []).append(tx)
+            else:
+                heapq.heappush(heap, (-tx.priority, tx.seq, tx.hash))
+        # Each signed transaction requires at most one tag (its predecessor nonce), so one missing tag suffices.
+        while heap:
+            _, _, tx_hash = heapq.heappop(heap)
+            tx = self._txs.get(tx_hash)
+            if tx is None:
+                continue
+            yield tx
+            for tag in tx.validity.provides:
+                for nxt in waiting.pop(tag, []):
+                    heapq.heappush(heap, (-nxt.priority, nxt.seq, nxt.hash))
+
+    def remove_invalid(self, tx_hash: bytes, reason: object) -> None:
+        self._remove(tx_hash, TxStatus.INVALID, reason)
+
+    def on_block(self, included: list[bytes], block_hash: bytes) -> None:
+        """Drop what a finalized block included, then revalidate everything left against the new state."""
+        for raw in included:
+            tx_hash = blake2_256(raw)
+            if tx_hash in self._txs:
+                self._remove(tx_hash, TxStatus.FINALIZED, block_hash)
+        self.revalidate()
+
+    def revalidate(self) -> None:
+        for tx in sorted(self._txs.values(), key=lambda t: t.seq):
+            try:
+                tx.validity = self.validate(tx.raw)
+            except ValueError as e:
+                self._remove(tx.hash, TxStatus.INVALID, e)
+        self._provided, self._ready_tags, self._requirers = {}, set(), {}
+        for tx in self._txs.values():
+            tx.ready = False
+            for tag in tx.validity.provides:
+                self._provided.setdefault(tag, tx.hash)
+        for tx in sorted(self._txs.values(), key=lambda t: t.seq):
+            self._index(tx)

@@ -1,0 +1,125 @@
+"""The two tiny durable stores consensus needs, with a fault hook at every write point.
+
+`AtomicFile` keeps one small value (the signer guard's last-signed state) and replaces it atomically:
+write a temporary file, fsync it, rename it over the old one, fsync the directory. `AppendLog` is an
+append-only file (the WAL) that fsyncs every append. Their in-memory twins behave the same and call a
+`fault(label)` hook before each write, which the simulator uses to crash a validator at any write point;
+a crash may leave a torn (partial) append behind, as a power cut can.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Protocol
+
+FaultHook = Callable[[str], None]
+
+
+class SimulatedCrash(Exception):
+    """Raised by a fault hook to stop a validator mid-write; `partial` bytes of the append still land."""
+
+    def __init__(self, label: str, partial: int = 0):
+        super().__init__(f"simulated crash at {label}")
+        self.label = label
+        self.partial = partial
+
+
+class ValueStore(Protocol):
+    def load(self) -> bytes | None: ...
+    def store(self, data: bytes) -> None: ...
+
+
+class LogStore(Protocol):
+    def append(self, data: bytes) -> None: ...
+    def read(self) -> bytes: ...
+    def truncate(self, size: int) -> None: ...
+
+
+class AtomicFile:
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = os.fspath(path)
+
+    def load(self) -> bytes | None:
+        try:
+            with open(self.path, "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
+
+    def store(self, data: bytes) -> None:
+        tmp = self.path + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        dir_fd = os.open(os.path.dirname(os.path.abspath(self.path)), os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+class AppendFile:
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = os.fspath(path)
+        self._file = open(self.path, "ab")  # noqa: SIM115 - held open for the node's lifetime
+
+    def append(self, data: bytes) -> None:
+        self._file.write(data)
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def read(self) -> bytes:
+        with open(self.path, "rb") as f:
+            return f.read()
+
+    def truncate(self, size: int) -> None:
+        self._file.truncate(size)
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class MemoryValue:
+    """An `AtomicFile` in memory: survives a simulated crash (the object outlives the engine)."""
+
+    def __init__(self, fault: FaultHook | None = None, label: str = "guard"):
+        self.data: bytes | None = None
+        self.fault = fault
+        self.label = label
+
+    def load(self) -> bytes | None:
+        return self.data
+
+    def store(self, data: bytes) -> None:
+        if self.fault is not None:
+            self.fault(self.label)  # atomic rename: a crash leaves the old value whole
+        self.data = bytes(data)
+
+
+class MemoryLog:
+    """An `AppendFile` in memory; a crash during an append keeps `partial` bytes of it (a torn tail)."""
+
+    def __init__(self, fault: FaultHook | None = None, label: str = "wal"):
+        self.data = bytearray()
+        self.fault = fault
+        self.label = label
+
+    def append(self, data: bytes) -> None:
+        if self.fault is not None:
+            try:
+                self.fault(self.label)
+            except SimulatedCrash as crash:
+                self.data += data[:crash.partial]
+                raise
+        self.data += data
+
+    def read(self) -> bytes:
+        return bytes(self.data)
+
+    def truncate(self, size: int) -> None:
+        del self.data[size:]

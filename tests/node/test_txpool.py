@@ -1,0 +1,156 @@
+"""The transaction pool against a small nonce model of the runtime's validation."""
+
+from dataclasses import dataclass, field
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chain.txpool import (
+    AlreadyImported,
+    InvalidTransaction,
+    PoolFull,
+    PoolLimits,
+    TooLowPriority,
+    TransactionPool,
+    TxStatus,
+)
+
+
+class Stale(ValueError):
+    pass
+
+
+@dataclass
+class Valid:
+    priority: int
+    requires: list
+    provides: list
+    longevity: int = 64
+    propagate: bool = True
+
+
+@dataclass
+class Chain:
+    """Account nonces on chain; a transaction is `sender|nonce|tip|pad` in these tests."""
+
+    nonces: dict = field(default_factory=dict)
+
+    def validate(self, raw: bytes) -> Valid:
+        sender, nonce, tip, _ = raw.split(b"|")
+        nonce, tip = int(nonce), int(tip)
+        current = self.nonces.get(sender, 0)
+        if nonce < current:
+            raise Stale(f"nonce {nonce} is stale: the account's next nonce is {current}")
+        requires = [sender + b"%d" % (nonce - 1)] if nonce > current else []
+        return Valid(priority=tip, requires=requires, provides=[sender + b"%d" % nonce])
+
+
+def tx(sender: bytes, nonce: int, tip: int = 0, pad: bytes = b"") -> bytes:
+    return b"%s|%d|%d|%s" % (sender, nonce, tip, pad)
+
+
+def make_pool(chain: Chain, **limits):
+    events = []
+    pool = TransactionPool(chain.validate, sender_of=lambda raw: raw.split(b"|")[0],
+                           limits=PoolLimits(**limits) if limits else PoolLimits(),
+                           on_status=lambda h, s, info: events.append((h, s)))
+    return pool, events
+
+
+def test_ready_and_future_by_nonce():
+    pool, _ = make_pool(Chain())
+    pool.submit(tx(b"a", 1))
+    assert pool.ready_count() == 0 and pool.future_count() == 1
+    pool.submit(tx(b"a", 0))
+    assert pool.ready_count() == 2
+    assert [t.raw for t in pool.ready()] == [tx(b"a", 0), tx(b"a", 1)]
+
+
+def test_priority_orders_independent_senders_but_respects_nonces():
+    pool, _ = make_pool(Chain())
+    pool.submit(tx(b"a", 0, tip=1))
+    pool.submit(tx(b"a", 1, tip=100))
+    pool.submit(tx(b"b", 0, tip=50))
+    order = [t.raw for t in pool.ready()]
+    assert order == [tx(b"b", 0, 50), tx(b"a", 0, 1), tx(b"a", 1, 100)]
+
+
+def test_replacement_needs_higher_tip():
+    pool, events = make_pool(Chain())
+    first = pool.submit(tx(b"a", 0, tip=5))
+    with pytest.raises(TooLowPriority):
+        pool.submit(tx(b"a", 0, tip=5, pad=b"x"))
+    pool.submit(tx(b"a", 0, tip=6))
+    assert first not in pool and (first, TxStatus.USURPED) in events
+
+
+def test_invalid_and_duplicate_rejected_with_reason():
+    chain = Chain({b"a": 3})
+    pool, _ = make_pool(chain)
+    with pytest.raises(InvalidTransaction, match="stale"):
+        pool.submit(tx(b"a", 1))
+    pool.submit(tx(b"a", 3))
+    with pytest.raises(AlreadyImported):
+        pool.submit(tx(b"a", 3))
+
+
+def test_block_inclusion_and_revalidation():
+    chain = Chain()
+    pool, events = make_pool(chain)
+    included = [tx(b"a", 0), tx(b"a", 1)]
+    for raw in included + [tx(b"a", 2), tx(b"b", 5)]:
+        pool.submit(raw)
+    chain.nonces[b"a"] = 2
+    pool.on_block(included, b"H" * 32)
+    assert len(pool) == 2 and pool.ready_count() == 1
+    chain.nonces[b"a"] = 3  # nonce 2 was used by a transaction that came in another way
+    pool.revalidate()
+    assert len(pool) == 1
+    assert sum(1 for _, s in events if s is TxStatus.FINALIZED) == 2
+    assert sum(1 for _, s in events if s is TxStatus.INVALID) == 1
+
+
+def test_bounds_evict_lowest_priority_future_first():
+    pool, events = make_pool(Chain(), max_count=3, max_per_sender=10)
+    pool.submit(tx(b"a", 0, tip=1))
+    pool.submit(tx(b"b", 0, tip=2))
+    low_future = pool.submit(tx(b"c", 7, tip=9))
+    pool.submit(tx(b"d", 0, tip=3))
+    assert low_future not in pool and len(pool) == 3
+    with pytest.raises(PoolFull):
+        pool.submit(tx(b"e", 0, tip=0))
+
+
+def test_per_sender_bound():
+    pool, _ = make_pool(Chain(), max_per_sender=2)
+    pool.submit(tx(b"a", 0))
+    pool.submit(tx(b"a", 1))
+    with pytest.raises(PoolFull, match="sender"):
+        pool.submit(tx(b"a", 2))
+
+
+def test_byte_bound():
+    pool, _ = make_pool(Chain(), max_bytes=100)
+    pool.submit(tx(b"a", 0, 5, b"x" * 60))
+    with pytest.raises(PoolFull):
+        pool.submit(tx(b"b", 0, 1, b"y" * 60))
+    assert pool.bytes_used <= 100
+
+
+@settings(max_examples=200)
+@given(st.lists(st.tuples(st.sampled_from([b"a", b"b", b"c"]), st.integers(0, 6), st.integers(0, 3)), max_size=40))
+def test_ready_iteration_is_nonce_ordered_and_within_bounds(ops):
+    pool, _ = make_pool(Chain(), max_count=10, max_per_sender=4)
+    for sender, nonce, tip in ops:
+        try:
+            pool.submit(tx(sender, nonce, tip))
+        except (TooLowPriority, PoolFull, AlreadyImported):
+            pass
+        assert len(pool) <= 10
+    seen: dict[bytes, int] = {}
+    for t in pool.ready():
+        sender, nonce, _, _ = t.raw.split(b"|")
+        assert int(nonce) == seen.get(sender, 0), "a transaction came before one it requires"
+        seen[sender] = int(nonce) + 1
+    assert sum(seen.values()) == pool.ready_count()
