@@ -55,12 +55,14 @@ class SyncResponse(_message.Message):
     def __init__(self, blocks: _Optional[_Iterable[_Union[CertifiedBlock, _Mapping]]] = ..., peer_best: _Optional[int] = ...) -> None: ...
 
 class Status(_message.Message):
-    __slots__ = ("best_number", "best_hash")
+    __slots__ = ("best_number", "best_hash", "peers")
     BEST_NUMBER_FIELD_NUMBER: _ClassVar[int]
     BEST_HASH_FIELD_NUMBER: _ClassVar[int]
+    PEERS_FIELD_NUMBER: _ClassVar[int]
     best_number: int
     best_hash: bytes
-    def __init__(self, best_number: _Optional[int] = ..., best_hash: _Optional[bytes] = ...) -> None: ...
+    peers: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, best_number: _Optional[int] = ..., best_hash: _Optional[bytes] = ..., peers: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class PeerMessage(_message.Message):
     __slots__ = ("hello", "hello_proof", "transaction", "consensus", "block", "sync_request", "sync_response", "evidence", "status", "blob_request", "blob_chunk")

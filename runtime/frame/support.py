@@ -184,9 +184,13 @@ def pallet_errors(path: str):
 
 
 def error_type(cls: type[PalletError]) -> Enum:
-    """The metadata enum of a pallet's errors (`pallet_x::pallet::Error`), unit variants with docs."""
-    return Enum(cls.path, [Variant(m.__name__, m.index, (), (m.__doc__ or "",)) for m in cls.members],
-                params=[("T", None)])
+    """The metadata enum of a pallet's errors (`pallet_x::pallet::Error`), unit variants with docs; cached."""
+    cached = cls.__dict__.get("_error_type")
+    if cached is None:
+        cached = Enum(cls.path, [Variant(m.__name__, m.index, (), (m.__doc__ or "",)) for m in cls.members],
+                      params=[("T", None)])
+        cls._error_type = cached
+    return cached
 
 
 MODULE_ERROR = Struct("sp_runtime::ModuleError", [Field("index", U8, "u8"), Field("error", Array(U8, 4), "[u8; 4]")])

@@ -1,0 +1,314 @@
+"""Peers: the authenticated handshake, gossip with a seen-cache, range sync requests, and bans.
+
+Handshake: both sides send `Hello` (genesis hash, node key, a fresh 32-byte challenge); each answers the
+other's challenge with an Ed25519 signature over `"gradchain/p2p-hello" ++ genesis ++ challenge ++ own key`.
+A peer on another chain, or one that cannot prove its key, is dropped. Two connections between the same pair
+are collapsed deterministically: the one dialled by the node with the smaller key survives.
+Every payload is handed to the node's `PeerHandler`, which parses it at the edge; a payload it rejects as
+invalid gets the peer disconnected and banned for `ban_seconds`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from chain.network.transport import Connection, Transport, TransportError
+from chain.primitives.crypto import Keypair, verify
+from chain.primitives.hashing import blake2_256
+from proto import p2p_pb2
+
+log = logging.getLogger("gradchain.network")
+
+HELLO_DOMAIN = b"gradchain/p2p-hello"
+HANDSHAKE_TIMEOUT = 5.0
+SEEN_CACHE_SIZE = 50_000
+
+
+class Misbehaviour(Exception):
+    """A peer sent something invalid; it is disconnected and banned."""
+
+
+class PeerHandler(Protocol):
+    def best(self) -> tuple[int, bytes]: ...
+
+    async def on_transaction(self, raw: bytes, peer: Peer) -> None: ...
+
+    async def on_consensus(self, payload: bytes, peer: Peer) -> None: ...
+
+    async def on_block(self, block: bytes, justification: bytes, peer: Peer) -> None: ...
+
+    async def on_sync_request(self, from_number: int, max_blocks: int) -> list[tuple[bytes, bytes]]: ...
+
+    async def on_sync_response(self, blocks: list[tuple[bytes, bytes]], peer_best: int, peer: Peer) -> None: ...
+
+    async def on_evidence(self, payload: bytes, peer: Peer) -> None: ...
+
+    async def on_peer_status(self, best_number: int, best_hash: bytes, peer: Peer) -> None: ...
+
+
+@dataclass(eq=False)
+class Peer:
+    conn: Connection
+    node_key: bytes
+    listen_addr: str
+    name: str
+    best_number: int = 0
+    best_hash: bytes = b""
+    dialled_by_us: bool = False
+    send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def id(self) -> str:
+        return "0x" + self.node_key.hex()[:16]
+
+    async def send(self, msg: p2p_pb2.PeerMessage) -> None:
+        async with self.send_lock:
+            await self.conn.send(msg)
+
+
+class SeenCache:
+    """A bounded LRU of message digests, so a gossiped message is handled and relayed once."""
+
+    def __init__(self, size: int = SEEN_CACHE_SIZE):
+        self._size = size
+        self._seen: OrderedDict[bytes, None] = OrderedDict()
+
+    def first_time(self, digest: bytes) -> bool:
+        if digest in self._seen:
+            self._seen.move_to_end(digest)
+            return False
+        self._seen[digest] = None
+        if len(self._seen) > self._size:
+            self._seen.popitem(last=False)
+        return True
+
+
+class Network:
+    def __init__(self, transport: Transport, node_key: Keypair, genesis_hash: bytes, handler: PeerHandler,
+                 listen: str, bootnodes: Iterable[str] = (), node_name: str = "gradchain", max_peers: int = 32,
+                 ban_seconds: float = 60.0):
+        self.transport, self.node_key, self.genesis_hash, self.handler = transport, node_key, genesis_hash, handler
+        self.listen, self.bootnodes, self.node_name = listen, list(bootnodes), node_name
+        self.max_peers, self.ban_seconds = max_peers, ban_seconds
+        self.peers: dict[bytes, Peer] = {}
+        self.banned: dict[bytes, float] = {}
+        self.known_addrs: set[str] = set(self.bootnodes)
+        self.seen = SeenCache()
+        self.listen_addr = listen
+        self._tasks: set[asyncio.Task] = set()
+        self._dialling: set[str] = set()
+        self._stopped = False
+        self.blocked_keys: set[bytes] = set()  # fault tests drop all traffic with these peers
+
+    # --- lifecycle -------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.listen_addr = await self.transport.listen(self.listen, self._on_inbound)
+        self._spawn(self._dial_loop())
+
+    async def stop(self) -> None:
+        self._stopped = True
+        for task in list(self._tasks):
+            task.cancel()
+        for peer in list(self.peers.values()):
+            with contextlib.suppress(Exception):
+                await peer.conn.close()
+        await self.transport.stop()
+
+    def _spawn(self, coro) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _dial_loop(self) -> None:
+        while not self._stopped:
+            connected = {p.listen_addr for p in self.peers.values()}
+            for addr in sorted(self.known_addrs - connected - self._dialling - {self.listen_addr}):
+                if len(self.peers) >= self.max_peers:
+                    break
+                self._dialling.add(addr)
+                self._spawn(self._dial(addr))
+            await asyncio.sleep(1.0)
+
+    async def _dial(self, addr: str) -> None:
+        try:
+            conn = await self.transport.dial(addr)
+        except TransportError as e:
+            log.debug("dial %s: %s", addr, e)
+            self._dialling.discard(addr)
+            return
+        try:
+            await self._run_peer(conn, dialled=True)
+        finally:
+            self._dialling.discard(addr)
+
+    async def _on_inbound(self, conn: Connection) -> None:
+        if len(self.peers) >= self.max_peers:
+            await conn.close()
+            return
+        await self._run_peer(conn, dialled=False)
+
+    # --- handshake and peer loop -------------------------------------------------------------------------------
+
+    async def _handshake(self, conn: Connection) -> Peer:
+        best_number, best_hash = self.handler.best()
+        challenge = os.urandom(32)
+        await conn.send(p2p_pb2.PeerMessage(hello=p2p_pb2.Hello(
+            genesis_hash=self.genesis_hash, node_key=self.node_key.public, challenge=challenge,
+            best_number=best_number, best_hash=best_hash, listen_addr=self.listen_addr, node_name=self.node_name)))
+        msg = await conn.recv()
+        if msg is None or msg.WhichOneof("kind") != "hello":
+            raise Misbehaviour("the peer did not open with a hello")
+        hello = msg.hello
+        if hello.genesis_hash != self.genesis_hash:
+            raise Misbehaviour(f"the peer is on another chain (genesis 0x{hello.genesis_hash.hex()[:16]}…)")
+        if len(hello.node_key) != 32 or len(hello.challenge) != 32 or hello.node_key == self.node_key.public:
+            raise Misbehaviour("the peer's hello has a malformed key or challenge, or is ourselves")
+        proof = self.node_key.sign(HELLO_DOMAIN + self.genesis_hash + hello.challenge + self.node_key.public)
+        await conn.send(p2p_pb2.PeerMessage(hello_proof=p2p_pb2.HelloProof(signature=proof)))
+        msg = await conn.recv()
+        if msg is None or msg.WhichOneof("kind") != "hello_proof":
+            raise Misbehaviour("the peer did not prove its node key")
+        if not verify(hello.node_key, HELLO_DOMAIN + self.genesis_hash + challenge + hello.node_key,
+                      msg.hello_proof.signature):
+            raise Misbehaviour("the peer's proof of its node key does not verify")
+        return Peer(conn, bytes(hello.node_key), hello.listen_addr[:256], hello.node_name[:64],
+                    hello.best_number, bytes(hello.best_hash))
+
+    async def _run_peer(self, conn: Connection, dialled: bool) -> None:
+        try:
+            peer = await asyncio.wait_for(self._handshake(conn), HANDSHAKE_TIMEOUT)
+        except (Misbehaviour, TransportError, TimeoutError) as e:
+            log.debug("handshake with %s failed: %s", conn.remote, e)
+            await conn.close()
+            return
+        peer.dialled_by_us = dialled
+        if self.banned.get(peer.node_key, 0) > time.monotonic() or peer.node_key in self.blocked_keys:
+            await conn.close()
+            return
+        existing = self.peers.get(peer.node_key)
+        if existing is not None:
+            keep_new = self._keep_new_connection(peer, existing)
+            loser = existing if keep_new else peer
+            await loser.conn.close()
+            if not keep_new:
+                return
+        self.peers[peer.node_key] = peer
+        if peer.listen_addr:
+            self.known_addrs.add(peer.listen_addr)
+        log.info("peer connected: %s (%s) at %s", peer.name, peer.id, peer.listen_addr or conn.remote)
+        try:
+            await self.handler.on_peer_status(peer.best_number, peer.best_hash, peer)
+            await self._send_status(peer)
+            await self._peer_loop(peer)
+        except Misbehaviour as e:
+            self.ban(peer, str(e))
+        except TransportError as e:
+            log.debug("peer %s: %s", peer.id, e)
+        finally:
+            if self.peers.get(peer.node_key) is peer:
+                del self.peers[peer.node_key]
+                log.info("peer disconnected: %s (%s)", peer.name, peer.id)
+            await conn.close()
+
+    def _keep_new_connection(self, new: Peer, existing: Peer) -> bool:
+        def dialler(p: Peer) -> bytes:
+            return self.node_key.public if p.dialled_by_us else p.node_key
+        smaller = min(self.node_key.public, new.node_key)
+        return dialler(new) == smaller and dialler(existing) != smaller
+
+    async def _send_status(self, peer: Peer) -> None:
+        best_number, best_hash = self.handler.best()
+        addrs = sorted(p.listen_addr for p in self.peers.values() if p.listen_addr and p is not peer)[:32]
+        await peer.send(p2p_pb2.PeerMessage(status=p2p_pb2.Status(
+            best_number=best_number, best_hash=best_hash, peers=addrs)))
+
+    async def _peer_loop(self, peer: Peer) -> None:
+        while True:
+            msg = await peer.conn.recv()
+            if msg is None:
+                return
+            if peer.node_key in self.blocked_keys:
+                continue
+            kind = msg.WhichOneof("kind")
+            if kind == "transaction":
+                if self.seen.first_time(blake2_256(b"tx" + msg.transaction)):
+                    await self.handler.on_transaction(bytes(msg.transaction), peer)
+            elif kind == "consensus":
+                if self.seen.first_time(blake2_256(b"cs" + msg.consensus)):
+                    await self.handler.on_consensus(bytes(msg.consensus), peer)
+            elif kind == "evidence":
+                if self.seen.first_time(blake2_256(b"ev" + msg.evidence)):
+                    await self.handler.on_evidence(bytes(msg.evidence), peer)
+            elif kind == "block":
+                if self.seen.first_time(blake2_256(b"bk" + msg.block.block)):
+                    await self.handler.on_block(bytes(msg.block.block), bytes(msg.block.justification), peer)
+            elif kind == "sync_request":
+                blocks = await self.handler.on_sync_request(msg.sync_request.from_number,
+                                                            min(msg.sync_request.max_blocks, 256))
+                best_number, _ = self.handler.best()
+                await peer.send(p2p_pb2.PeerMessage(sync_response=p2p_pb2.SyncResponse(
+                    blocks=[p2p_pb2.CertifiedBlock(block=b, justification=j) for b, j in blocks],
+                    peer_best=best_number)))
+            elif kind == "sync_response":
+                blocks = [(bytes(b.block), bytes(b.justification)) for b in msg.sync_response.blocks]
+                await self.handler.on_sync_response(blocks, msg.sync_response.peer_best, peer)
+            elif kind == "status":
+                peer.best_number, peer.best_hash = msg.status.best_number, bytes(msg.status.best_hash)
+                for addr in list(msg.status.peers)[:32]:
+                    if addr and len(addr) < 256:
+                        self.known_addrs.add(addr)
+                await self.handler.on_peer_status(peer.best_number, peer.best_hash, peer)
+            else:
+                raise Misbehaviour(f"unexpected message {kind!r} after the handshake")
+
+    # --- outbound --------------------------------------------------------------------------------------------
+
+    def ban(self, peer: Peer, reason: str) -> None:
+        log.warning("banning peer %s for %.0fs: %s", peer.id, self.ban_seconds, reason)
+        self.banned[peer.node_key] = time.monotonic() + self.ban_seconds
+        self._spawn(peer.conn.close())
+
+    async def broadcast(self, msg: p2p_pb2.PeerMessage, exclude: Peer | None = None) -> None:
+        for peer in list(self.peers.values()):
+            if peer is exclude or peer.node_key in self.blocked_keys:
+                continue
+            try:
+                await peer.send(msg)
+            except TransportError as e:
+                log.debug("gossip to %s failed: %s", peer.id, e)
+
+    async def gossip_transaction(self, raw: bytes, exclude: Peer | None = None) -> None:
+        self.seen.first_time(blake2_256(b"tx" + raw))
+        await self.broadcast(p2p_pb2.PeerMessage(transaction=raw), exclude)
+
+    async def gossip_consensus(self, payload: bytes, exclude: Peer | None = None) -> None:
+        self.seen.first_time(blake2_256(b"cs" + payload))
+        await self.broadcast(p2p_pb2.PeerMessage(consensus=payload), exclude)
+
+    async def gossip_evidence(self, payload: bytes, exclude: Peer | None = None) -> None:
+        self.seen.first_time(blake2_256(b"ev" + payload))
+        await self.broadcast(p2p_pb2.PeerMessage(evidence=payload), exclude)
+
+    async def gossip_block(self, block: bytes, justification: bytes, exclude: Peer | None = None) -> None:
+        self.seen.first_time(blake2_256(b"bk" + block))
+        await self.broadcast(p2p_pb2.PeerMessage(block=p2p_pb2.CertifiedBlock(block=block, justification=justification)),
+                             exclude)
+
+    async def announce_status(self) -> None:
+        for peer in list(self.peers.values()):
+            with contextlib.suppress(TransportError):
+                await self._send_status(peer)
+
+    async def request_sync(self, peer: Peer, from_number: int, max_blocks: int = 128) -> None:
+        await peer.send(p2p_pb2.PeerMessage(sync_request=p2p_pb2.SyncRequest(
+            from_number=from_number, max_blocks=max_blocks)))

@@ -1,0 +1,386 @@
+"""Exact-mode training (DESIGN §7): a run whose every step's state hash H[i] anyone can reproduce.
+
+Determinism: torch 2.13.0 on CPU, one intra-op thread, `use_deterministic_algorithms(True)`, no dropout,
+no buffers, seeded initialisation (models.py), and data order that is a pure function of (seed, step):
+step s (1-based) trains on positions (s-1)*B .. s*B-1 of the endless concatenation of per-epoch
+permutations, epoch e shuffled by `torch.randperm` under `derive_seed(seed, "epoch", e)`. Nothing reads the
+clock or an unseeded RNG, so a segment can be replayed from any checkpoint without replaying what came
+before.
+
+H[i] = `state_hash(i, model, optimizer)`: blake2-256 over this byte layout (SCALE primitives):
+    b"gradchain/state/v1" ++ u64(step)
+    ++ Compact(P) ++ for each parameter, sorted by name: String(name) ++ tensor
+    ++ for each parameter, same order: String(name) ++ Compact(#entries)
+         ++ for each optimizer-state entry, sorted by key: String(key) ++ value
+  tensor = String(dtype name) ++ Compact(ndim) ++ u64 per dim ++ raw little-endian element bytes
+  value  = 0x00 ++ tensor | 0x01 ++ u64 (Python int) | 0x02 ++ f64 bits (Python float)
+AdamW's per-parameter `step` is a 0-d float32 tensor and is hashed as one, so no bit of the state escapes.
+
+Cost: the hash of state s is computed on a background thread while the main thread runs the forward and
+backward passes of step s+1, which only read the parameters; the main thread waits for it just before
+`optimizer.step()` mutates them. hashlib releases the GIL on large buffers and the training stays on one
+intra-op thread, so on a two-core machine the hash costs almost no training time and H[i] is unchanged.
+
+Checkpoints are safetensors blobs (never pickle) holding `param/<name>`, `optim/<name>/<key>`,
+`meta/step` (int64) and `meta/spec_hash` (uint8[32]); loading validates every name, dtype and shape.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import sys
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import safetensors
+import safetensors.torch
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from chain.primitives.codec import encode_compact, encode_str, u64
+from compute_market.commitment import StepCommitment, checkpoint_steps
+from compute_market.jobspec import AdamWSpec, DeterminismProfile, JobSpec
+from compute_market.worker.datasets import Dataset, check_fits_spec
+from compute_market.worker.models import build_model, derive_seed
+
+STATE_MAGIC = b"gradchain/state/v1"
+MODEL_MAGIC = b"gradchain/model/v1"
+MAX_CHECKPOINT_BYTES = 512 * 1024 * 1024
+EVAL_BATCH = 1024
+
+
+class TrainerError(RuntimeError):
+    """Training cannot run as the spec demands (wrong torch, unsupported state)."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint blob that does not describe a valid state of this spec's model and optimizer."""
+
+
+class StateMismatch(ValueError):
+    """A published state whose hash is not the agreed H[s]."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """A cheating solver's deviation: after hashing state `after_step`, add `epsilon` to one parameter
+    element (`parameter`, flat `index`), so H[0..after_step] stay honest and H[after_step+1..] do not."""
+
+    after_step: int
+    epsilon: float = 1e-3
+    parameter: str | None = None  # None: the first parameter in sorted order
+    index: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    step: int
+    state_hash: bytes | None  # None when hashing is off (the benchmark's baseline)
+    checkpoint: bytes | None = None  # the safetensors state at this step, at checkpoint steps
+
+
+@dataclass
+class TrainingResult:
+    hashes: list[bytes]
+    checkpoints: dict[int, bytes] = field(default_factory=dict)
+    root: bytes = b""
+    final_model_hash: bytes = b""
+    accuracy: float = 0.0
+
+
+def configure_exact_mode(profile: DeterminismProfile) -> None:
+    """Pin the process to the spec's determinism profile, refusing a torch that is not the pinned one."""
+    installed = torch.__version__.split("+")[0]
+    if installed != profile.torch_version:
+        raise TrainerError(f"the spec pins torch {profile.torch_version}, this process runs torch {installed}")
+    torch.set_num_threads(profile.threads)
+    torch.use_deterministic_algorithms(profile.deterministic_algorithms)
+    torch.set_flush_denormal(False)
+
+
+# --- the state hash ---------------------------------------------------------------------------------
+
+def _tensor_bytes(t: torch.Tensor) -> memoryview:
+    array = t.detach().contiguous().numpy()
+    if sys.byteorder != "little":
+        array = array.byteswap()
+    return memoryview(array).cast("B")
+
+
+def _tensor_header(t: torch.Tensor) -> bytes:
+    dtype = str(t.dtype).removeprefix("torch.")
+    return encode_str(dtype) + encode_compact(t.dim()) + b"".join(u64(d) for d in t.shape)
+
+
+def _hash_value(h, value: object) -> None:
+    if isinstance(value, torch.Tensor):
+        h.update(b"\x00" + _tensor_header(value))
+        h.update(_tensor_bytes(value))
+    elif type(value) is int:
+        h.update(b"\x01" + u64(value))
+    elif type(value) is float:
+        h.update(b"\x02" + struct.pack("<d", value))
+    else:
+        raise TrainerError(f"optimizer state value of type {type(value).__name__} has no canonical encoding")
+
+
+def state_hash(step: int, model: nn.Module, optimizer: torch.optim.Optimizer) -> bytes:
+    """H[step]: the hash of parameters, optimizer state and step counter (layout in the module docstring)."""
+    h = hashlib.blake2b(digest_size=32)
+    params = sorted(model.named_parameters())
+    h.update(STATE_MAGIC + u64(step) + encode_compact(len(params)))
+    for name, p in params:
+        h.update(encode_str(name) + _tensor_header(p))
+        h.update(_tensor_bytes(p))
+    for name, p in params:
+        entries = optimizer.state.get(p, {})
+        h.update(encode_str(name) + encode_compact(len(entries)))
+        for key in sorted(entries):
+            h.update(encode_str(key))
+            _hash_value(h, entries[key])
+    return h.digest()
+
+
+def model_hash(model: nn.Module) -> bytes:
+    """The final model's hash (committed on-chain): the parameter part of the state layout only."""
+    h = hashlib.blake2b(digest_size=32)
+    params = sorted(model.named_parameters())
+    h.update(MODEL_MAGIC + encode_compact(len(params)))
+    for name, p in params:
+        h.update(encode_str(name) + _tensor_header(p))
+        h.update(_tensor_bytes(p))
+    return h.digest()
+
+
+# --- optimizer, data order, evaluation --------------------------------------------------------------
+
+def build_optimizer(spec: JobSpec, model: nn.Module) -> torch.optim.Optimizer:
+    """The spec's optimizer over parameters in sorted name order, single-tensor kernels pinned."""
+    params = [p for _, p in sorted(model.named_parameters())]
+    o = spec.optimizer
+    if isinstance(o, AdamWSpec):
+        return torch.optim.AdamW(params, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps,
+                                 weight_decay=o.weight_decay, foreach=False, fused=False)
+    return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay,
+                           foreach=False, fused=False)
+
+
+class DataOrder:
+    """The training example indices of each step, a pure function of (seed, step, N, B)."""
+
+    def __init__(self, seed: int, n_train: int, batch_size: int):
+        self.seed, self.n, self.batch = seed, n_train, batch_size
+        self._epochs: dict[int, torch.Tensor] = {}
+
+    def _epoch(self, e: int) -> torch.Tensor:
+        if e not in self._epochs:
+            if len(self._epochs) > 2:
+                self._epochs.pop(min(self._epochs))
+            g = torch.Generator().manual_seed(derive_seed(self.seed, "epoch", e))
+            self._epochs[e] = torch.randperm(self.n, generator=g)
+        return self._epochs[e]
+
+    def indices(self, step: int) -> torch.Tensor:
+        start, end = (step - 1) * self.batch, step * self.batch
+        parts = []
+        for e in range(start // self.n, (end - 1) // self.n + 1):
+            lo, hi = max(start - e * self.n, 0), min(end - e * self.n, self.n)
+            parts.append(self._epoch(e)[lo:hi])
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, dataset: Dataset) -> float:
+    """Accuracy on the held-out split."""
+    correct = 0
+    for i in range(0, dataset.x_test.shape[0], EVAL_BATCH):
+        logits = model(dataset.x_test[i:i + EVAL_BATCH])
+        correct += int((logits.argmax(dim=1) == dataset.y_test[i:i + EVAL_BATCH]).sum())
+    return correct / dataset.x_test.shape[0]
+
+
+# --- checkpoints ------------------------------------------------------------------------------------
+
+def save_checkpoint(spec: JobSpec, step: int, model: nn.Module, optimizer: torch.optim.Optimizer) -> bytes:
+    tensors = {"meta/step": torch.tensor(step, dtype=torch.int64),
+               "meta/spec_hash": torch.frombuffer(bytearray(spec.spec_hash), dtype=torch.uint8)}
+    for name, p in model.named_parameters():
+        tensors[f"param/{name}"] = p.detach()
+        for key, value in optimizer.state.get(p, {}).items():
+            if not isinstance(value, torch.Tensor):
+                raise TrainerError(f"optimizer state {name}/{key} is not a tensor and cannot be checkpointed")
+            tensors[f"optim/{name}/{key}"] = value
+    return safetensors.torch.save(tensors)
+
+
+def _expected_optim_entries(spec: JobSpec, step: int) -> set[str]:
+    if step == 0:
+        return set()
+    if isinstance(spec.optimizer, AdamWSpec):
+        return {"step", "exp_avg", "exp_avg_sq"}
+    return {"momentum_buffer"} if spec.optimizer.momentum != 0 else set()
+
+
+def load_checkpoint(spec: JobSpec, blob: bytes, model: nn.Module, optimizer: torch.optim.Optimizer) -> int:
+    """Validate an untrusted checkpoint and load it into a fresh model and optimizer; returns its step."""
+    if not isinstance(blob, bytes) or len(blob) > MAX_CHECKPOINT_BYTES:
+        raise CheckpointError(f"a checkpoint is at most {MAX_CHECKPOINT_BYTES} bytes of safetensors")
+    try:
+        tensors = safetensors.torch.load(blob)
+    except (safetensors.SafetensorError, ValueError, TypeError, RuntimeError) as e:
+        raise CheckpointError(f"not a valid safetensors checkpoint: {e}") from None
+    step_t, hash_t = tensors.pop("meta/step", None), tensors.pop("meta/spec_hash", None)
+    if step_t is None or step_t.dtype != torch.int64 or step_t.dim() != 0:
+        raise CheckpointError("meta/step must be a 0-d int64 tensor")
+    if hash_t is None or hash_t.dtype != torch.uint8 or bytes(hash_t.tolist()) != spec.spec_hash:
+        raise CheckpointError("meta/spec_hash does not name this spec")
+    step = int(step_t)
+    if not 0 <= step <= spec.steps:
+        raise CheckpointError(f"checkpoint step {step} is outside 0..{spec.steps}")
+    entries = _expected_optim_entries(spec, step)
+    expected = {f"param/{n}" for n, _ in model.named_parameters()}
+    expected |= {f"optim/{n}/{k}" for n, _ in model.named_parameters() for k in entries}
+    if set(tensors) != expected:
+        extra, missing = sorted(set(tensors) - expected), sorted(expected - set(tensors))
+        raise CheckpointError(f"checkpoint tensors differ from the model's: unexpected {extra[:3]}, "
+                              f"missing {missing[:3]}")
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            state = {}
+            for key in [None, *sorted(entries)]:
+                t = tensors[f"param/{name}" if key is None else f"optim/{name}/{key}"]
+                want_shape = () if key == "step" else tuple(p.shape)
+                if t.dtype != p.dtype or tuple(t.shape) != want_shape:
+                    raise CheckpointError(f"{name}/{key or 'param'}: {t.dtype} {tuple(t.shape)}, expected "
+                                          f"{p.dtype} {want_shape}")
+                if key is None:
+                    p.copy_(t)
+                else:
+                    state[key] = t.clone()
+            if "step" in state and float(state["step"]) != step:
+                raise CheckpointError(f"{name}/step is {float(state['step'])}, the checkpoint is at step {step}")
+            if state:
+                optimizer.state[p] = state
+    return step
+
+
+# --- the trainer -----------------------------------------------------------------------------------
+
+class Trainer:
+    """One exact-mode run of a spec, from its initial state or from a checkpoint."""
+
+    def __init__(self, spec: JobSpec, dataset: Dataset, *, fault: Fault | None = None, hashing: bool = True,
+                 checkpoints: bool = True):
+        configure_exact_mode(spec.determinism)
+        check_fits_spec(dataset, spec)
+        self.spec, self.dataset, self.fault = spec, dataset, fault
+        self.hashing, self.checkpoints = hashing, checkpoints and hashing
+        self.model = build_model(spec)
+        self.optimizer = build_optimizer(spec, self.model)
+        self.order = DataOrder(spec.seed, dataset.x_train.shape[0], spec.batch_size)
+        self.checkpoint_steps = set(checkpoint_steps(spec.steps, spec.checkpoint_interval))
+        self.step = 0
+
+    @classmethod
+    def from_checkpoint(cls, spec: JobSpec, dataset: Dataset, blob: bytes, **kwargs) -> Trainer:
+        trainer = cls(spec, dataset, **kwargs)
+        trainer.step = load_checkpoint(spec, blob, trainer.model, trainer.optimizer)
+        return trainer
+
+    def state_hash(self) -> bytes:
+        return state_hash(self.step, self.model, self.optimizer)
+
+    def checkpoint(self) -> bytes:
+        """The full state now, as referees and replayers load it."""
+        return save_checkpoint(self.spec, self.step, self.model, self.optimizer)
+
+    def _record(self, step: int) -> StepRecord:
+        if not self.hashing:
+            return StepRecord(step, None)
+        blob = self.checkpoint() if self.checkpoints and step in self.checkpoint_steps else None
+        return StepRecord(step, self.state_hash(), blob)
+
+    def _perturb(self) -> None:
+        assert self.fault is not None
+        params = dict(self.model.named_parameters())
+        name = self.fault.parameter or min(params)
+        with torch.no_grad():
+            params[name].view(-1)[self.fault.index] += self.fault.epsilon
+
+    def _train_step(self, step: int) -> None:
+        """Forward and backward of `step`; the parameters are only read."""
+        idx = self.order.indices(step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.spec.learning_rate(step)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(self.model(self.dataset.x_train[idx]), self.dataset.y_train[idx])
+        loss.backward()
+
+    def run(self, until: int | None = None,
+            progress_callback: Callable[[int, int], None] | None = None) -> Iterator[StepRecord]:
+        """Train to step `until` (default T), yielding H[start], H[start+1], ..., H[until] in order.
+
+        Each record is yielded once its hash is done, one step behind the training, because the hash of
+        state s runs on a background thread during step s+1's forward and backward passes.
+        """
+        until = self.spec.steps if until is None else until
+        if not self.step <= until <= self.spec.steps:
+            raise TrainerError(f"cannot train from step {self.step} to step {until} of {self.spec.steps}")
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="state-hash") as pool:
+            pending: Future[StepRecord] = pool.submit(self._record, self.step)
+            while self.step < until:
+                s = self.step + 1
+                if self.fault is not None and self.fault.after_step == self.step:
+                    pending.result()
+                    self._perturb()
+                self._train_step(s)
+                previous = pending.result()
+                self.optimizer.step()
+                self.step = s
+                pending = pool.submit(self._record, s)
+                if progress_callback is not None:
+                    progress_callback(s, until)
+                yield previous
+            yield pending.result()
+
+    def evaluate(self) -> float:
+        return evaluate(self.model, self.dataset)
+
+
+def train(spec: JobSpec, dataset: Dataset, *, fault: Fault | None = None,
+          progress_callback: Callable[[int, int], None] | None = None) -> TrainingResult:
+    """A solver's whole run: every H[i], the checkpoints, the committed root, final model hash, accuracy."""
+    trainer = Trainer(spec, dataset, fault=fault)
+    result = TrainingResult(hashes=[])
+    for record in trainer.run(progress_callback=progress_callback):
+        result.hashes.append(record.state_hash)
+        if record.checkpoint is not None:
+            result.checkpoints[record.step] = record.checkpoint
+    result.root = StepCommitment(result.hashes).root
+    result.final_model_hash = model_hash(trainer.model)
+    result.accuracy = trainer.evaluate()
+    return result
+
+
+def replay_segment(spec: JobSpec, dataset: Dataset, start_state: bytes | None, end: int) -> list[bytes]:
+    """H[a..end] recomputed from the state at a (a checkpoint blob; None for the spec's initial state)."""
+    trainer = Trainer(spec, dataset, checkpoints=False) if start_state is None else \
+        Trainer.from_checkpoint(spec, dataset, start_state, checkpoints=False)
+    return [record.state_hash for record in trainer.run(until=end)]
+
+
+def recompute_step(spec: JobSpec, dataset: Dataset, state_at_s: bytes, expected_hash: bytes | None = None) -> bytes:
+    """A referee's vote: H[s+1] from the full state at s, after checking that state hashes to the agreed
+    H[s] when `expected_hash` is given."""
+    trainer = Trainer.from_checkpoint(spec, dataset, state_at_s, checkpoints=False)
+    if expected_hash is not None and trainer.state_hash() != expected_hash:
+        raise StateMismatch(f"the published state at step {trainer.step} hashes to "
+                            f"{trainer.state_hash().hex()}, not the agreed {expected_hash.hex()}")
+    if trainer.step >= spec.steps:
+        raise TrainerError(f"step {trainer.step} is the last of the run; there is no step to recompute")
+    *_, last = trainer.run(until=trainer.step + 1)
+    assert last.state_hash is not None
+    return last.state_hash
