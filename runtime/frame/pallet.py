@@ -50,6 +50,10 @@ class BlockEnv:
     events: list[tuple[bytes, RecordedEvent]] = field(default_factory=list)
     phase: bytes = bytes([PHASE_INITIALIZATION])
     block_number: int = 0
+    extrinsic_count: int = 0
+    extrinsics_len: int = 0
+    weights: list[Weight] = field(default_factory=lambda: [Weight(0), Weight(0), Weight(0)])
+    author: bytes | None = None
 
     def set_phase_apply(self, index: int) -> None:
         self.phase = b"\x00" + index.to_bytes(4, "little")
