@@ -1,0 +1,139 @@
+"""Exact-mode costs, printed as one JSON object (DESIGN §7: hashing must cost a few percent of training).
+
+- solver overhead: the same run trained with no hashing and with per-step state hashes + checkpoints, for
+  an MLP and the small transformer; runs are interleaved and the minimum of several repetitions is kept,
+  so both variants see the same machine. `sync_hash_share` is what hashing would cost if done inline on
+  the training thread, for comparison with the background-thread design.
+- verifier cost: replaying q segments of k steps (from the solver's checkpoints), as a share of the
+  solver's whole run.
+- reproducibility: two independently started Python processes train one spec; their H[0..T] must match.
+
+Usage: python benchmarks/bench_trainer.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import torch  # noqa: E402
+
+from compute_market.commitment import sample_segments, segment_bounds  # noqa: E402
+from compute_market.jobspec import (  # noqa: E402
+    AdamWSpec,
+    CosineSchedule,
+    JobSpec,
+    MlpSpec,
+    TransformerSpec,
+)
+from compute_market.worker import datasets, trainer  # noqa: E402
+
+
+def workloads(quick: bool) -> list[tuple[str, datasets.Dataset, JobSpec]]:
+    steps = 120 if quick else 300
+    digits = datasets.synthetic_digits(1, 8192, 1024, 8, 10)
+    flat = datasets.Dataset(digits.x_train.flatten(1), digits.y_train, digits.x_test.flatten(1), digits.y_test)
+    seq = datasets.majority_tokens(2, 8192, 1024, 32, 8)
+    adamw = AdamWSpec(1e-3, 0.9, 0.999, 1e-8, 0.01)
+    out = []
+    for name, ds, model, batch in (
+        ("mlp", flat, MlpSpec(64, (256, 256), 10), 256),
+        ("mlp_small_batch", flat, MlpSpec(64, (256, 256), 10), 32),
+        ("transformer", seq, TransformerSpec(8, 32, 64, 4, 2, 128, 8), 32),
+    ):
+        t = steps if name != "transformer" else steps // 2
+        spec = JobSpec(model, datasets.dataset_hash(ds.to_bytes()), adamw, CosineSchedule(0.0, 10), batch, t, 7,
+                       t // 10)
+        out.append((name, ds, spec))
+    return out
+
+
+def timed_run(spec: JobSpec, ds: datasets.Dataset, hashing: bool) -> tuple[float, trainer.Trainer, list]:
+    tr = trainer.Trainer(spec, ds, hashing=hashing)
+    start = time.perf_counter()
+    records = list(tr.run())
+    return time.perf_counter() - start, tr, records
+
+
+def solver_overhead(name: str, ds: datasets.Dataset, spec: JobSpec, reps: int) -> dict:
+    base, hashed = [], []
+    for _ in range(reps):
+        base.append(timed_run(spec, ds, False)[0])
+        elapsed, tr, records = timed_run(spec, ds, True)
+        hashed.append(elapsed)
+    start = time.perf_counter()
+    for _ in range(20):
+        tr.state_hash()
+    sync_hash = (time.perf_counter() - start) / 20 * spec.steps
+    t_base, t_hash = min(base), min(hashed)
+    checkpoints = {r.step: r.checkpoint for r in records if r.checkpoint is not None}
+    hashes = [r.state_hash for r in records]
+    # verifier: q = 2 segments drawn as the pallet would, replayed from the solver's checkpoints
+    segments = sample_segments(b"bench-randomness", spec.checkpoint_count, 2)
+    start = time.perf_counter()
+    replay_ok = True
+    for j in segments:
+        lo, hi = segment_bounds(spec.steps, spec.checkpoint_interval, j)
+        replay = trainer.replay_segment(spec, ds, checkpoints.get(lo), hi)
+        replay_ok &= replay == hashes[lo:hi + 1]
+    t_verify = time.perf_counter() - start
+    return {
+        "model": name, "parameters": spec.model.parameter_count, "batch_size": spec.batch_size,
+        "steps": spec.steps, "checkpoint_interval": spec.checkpoint_interval,
+        "state_bytes": sum(p.numel() * 4 * 3 for p in tr.model.parameters()),
+        "train_s_no_hashing": round(t_base, 4), "train_s_with_hashing": round(t_hash, 4),
+        "ms_per_step": round(t_base / spec.steps * 1e3, 3),
+        "overhead_share": round((t_hash - t_base) / t_base, 4),
+        "sync_hash_share": round(sync_hash / t_base, 4),
+        "all_base_s": [round(x, 4) for x in base], "all_hashed_s": [round(x, 4) for x in hashed],
+        "verifier_q": len(segments), "verifier_steps_replayed": len(segments) * spec.checkpoint_interval,
+        "verifier_share_of_solver": round(t_verify / t_hash, 4), "verifier_replay_matches": replay_ok,
+        "test_accuracy": round(tr.evaluate(), 4),
+    }
+
+
+REPRO_SCRIPT = """
+from compute_market.jobspec import JobSpec, TransformerSpec, AdamWSpec, StepSchedule
+from compute_market.worker import datasets, trainer
+ds = datasets.majority_tokens(5, 512, 64, 16, 6)
+spec = JobSpec(TransformerSpec(6, 16, 32, 2, 1, 64, 6), datasets.dataset_hash(ds.to_bytes()),
+               AdamWSpec(3e-3, 0.9, 0.99, 1e-8, 0.0), StepSchedule(10, 0.5), 16, 30, 11, 10)
+print(b"".join(trainer.train(spec, ds).hashes).hex())
+"""
+
+
+def reproducibility() -> dict:
+    env = dict(os.environ, PYTHONHASHSEED="random")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    outs = [subprocess.run([sys.executable, "-c", REPRO_SCRIPT], capture_output=True, text=True, check=True,
+                           cwd=root, env=env).stdout.strip() for _ in range(2)]
+    return {"processes": 2, "steps": 30, "identical_hashes": outs[0] == outs[1] and len(outs[0]) == 31 * 64}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    reps = 2 if args.quick else 4
+    started = time.perf_counter()
+    results = [solver_overhead(name, ds, spec, reps) for name, ds, spec in workloads(args.quick)]
+    report = {
+        "benchmark": "exact_mode_trainer",
+        "torch": torch.__version__, "python": platform.python_version(), "cpu_count": os.cpu_count(),
+        "machine": platform.machine(), "reps": reps,
+        "workloads": results,
+        "reproducibility": reproducibility(),
+        "elapsed_s": round(time.perf_counter() - started, 1),
+    }
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

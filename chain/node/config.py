@@ -1,0 +1,67 @@
+"""Node configuration: every setting a `gradchain node` run needs, checked once at the edge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_P2P_PORT = 30333
+DEFAULT_GRPC_PORT = 50051
+DEFAULT_RPC_PORT = 9944
+DEFAULT_PROMETHEUS_PORT = 9615
+LOOPBACK = "127.0.0.1"
+EXTERNAL = "0.0.0.0"
+
+# Empty blocks are not produced faster than this: a proposer with an empty pool waits up to this long for a
+# transaction before proposing a block that holds only the timestamp inherent. Blocks follow each other
+# without waiting while transactions are pending.
+DEFAULT_IDLE_BLOCK_INTERVAL = 2.0
+
+
+class ConfigError(ValueError):
+    """A node setting that cannot work, named with the flag that set it."""
+
+
+@dataclass
+class NodeConfig:
+    chain: str = "dev"
+    base_path: Path = Path(".gradchain")
+    name: str = "gradchain-node"
+    validator: bool = False
+    key: str | None = None  # validator session key: a key file or a secret URI
+    key_password: str | None = None
+    p2p_host: str = LOOPBACK
+    p2p_port: int = DEFAULT_P2P_PORT
+    grpc_host: str = LOOPBACK
+    grpc_port: int = DEFAULT_GRPC_PORT
+    rpc_host: str = LOOPBACK
+    rpc_port: int | None = DEFAULT_RPC_PORT
+    rpc_methods: str = "auto"
+    rpc_cors: list[str] = field(default_factory=lambda: ["http://localhost:*", "http://127.0.0.1:*"])
+    rpc_max_connections: int = 100
+    prometheus_host: str = LOOPBACK
+    prometheus_port: int | None = DEFAULT_PROMETHEUS_PORT
+    bootnodes: list[str] = field(default_factory=list)
+    pruning: int | str = 256
+    idle_block_interval: float = DEFAULT_IDLE_BLOCK_INTERVAL
+    node_key_file: Path | None = None
+    blocked_peers: Path | None = None  # fault tests: a file of node keys whose traffic is dropped
+
+    def check(self) -> None:
+        for flag, port in (("--p2p-port", self.p2p_port), ("--grpc-port", self.grpc_port),
+                           ("--rpc-port", self.rpc_port), ("--prometheus-port", self.prometheus_port)):
+            if port is not None and not 0 <= port <= 65535:
+                raise ConfigError(f"{flag} {port} is not a TCP port")
+        if self.validator and not self.key:
+            raise ConfigError("--validator needs --key (a key file or a secret URI such as //Alice)")
+        if self.rpc_methods not in ("auto", "safe", "unsafe"):
+            raise ConfigError(f"--rpc-methods must be auto, safe or unsafe, not {self.rpc_methods!r}")
+        for node in self.bootnodes:
+            host, _, port = node.rpartition(":")
+            if not host or not port.isdigit():
+                raise ConfigError(f"--bootnodes entry {node!r} is not HOST:PORT")
+        if self.idle_block_interval < 0:
+            raise ConfigError("--idle-block-interval cannot be negative")
+
+    def chain_dir(self, chain_id: str) -> Path:
+        return self.base_path / "chains" / chain_id
