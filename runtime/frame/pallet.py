@@ -400,3 +400,39 @@ def event_record_type(runtime_event: ScaleType) -> Struct:
     return Struct("frame_system::EventRecord", [
         Field("phase", phase, "Phase"), Field("event", runtime_event, "E"), Field("topics", Vec(H256), "Vec<T>")],
         params=[("E", runtime_event), ("T", H256)])
+
+
+def dispatch_transactional(c: Call, origin: Origin) -> Exception | None:
+    """Dispatch `c` in its own storage transaction: on a DispatchError its writes and events are undone.
+
+    Returns the error (or None). Anything other than a DispatchError is a bug and propagates.
+    """
+    from runtime.frame.support import DispatchError
+
+    state = storage.current_state()
+    env = _ENV.get()
+    mark = len(env.events)
+    state.begin()
+    try:
+        c.func.fn(CallContext(origin), *c.args)
+    except DispatchError as e:
+        state.rollback()
+        del env.events[mark:]
+        return e
+    except BaseException:
+        state.rollback()
+        del env.events[mark:]
+        raise
+    state.commit()
+    return None
+
+
+class ResultType(Enum):
+    """`Result<(), DispatchError>`: the value is None for Ok, the DispatchError for Err."""
+
+    def __init__(self, ok: ScaleType, err: ScaleType):
+        super().__init__("Result", [Variant("Ok", 0, (Field(None, ok),)), Variant("Err", 1, (Field(None, err),))],
+                         params=[("T", ok), ("E", err)])
+
+    def encode(self, value: Any) -> bytes:
+        return b"\x00" if value is None else b"\x01" + value.encode()
