@@ -147,11 +147,15 @@ class Engine:
 
     def gossip_state(self) -> list[SignedProposal | SignedVote]:
         """Messages worth re-sending so peers that missed them (drops, partitions, restarts) catch up:
-        this height's proposals of the current and valid rounds and our own votes of every round."""
+        this height's proposals of the current and valid rounds, the prevotes of the polka that made our
+        valid value (a peer needs them to accept its re-proposal, line 28, even if it never heard some
+        of the voters), and our own votes of every round."""
         messages: list[SignedProposal | SignedVote] = []
         for r in sorted({self.round, self.valid_round}):
             if r in self.proposals:
                 messages.append(self.proposals[r])
+        if self.valid_value is not None:
+            messages.extend(self.votes.votes_for(self.valid_round, VoteType.PREVOTE, self.valid_value))
         if self.signer is not None:
             messages.extend(sorted(self.votes.own_votes(self.signer.public),
                                    key=lambda v: (v.vote.round, v.vote.type)))

@@ -1,8 +1,8 @@
 """Vote bookkeeping for one height: per-round prevote and precommit sets with stake tallies.
 
-The vote set counts at most one vote per validator per (round, type). A second, different vote from the
-same validator for the same slot is equivocation: it is not counted (so a double-signer cannot be counted
-twice towards a quorum) and is returned as `DuplicateVoteEvidence`, once per offending slot.
+A second, different vote from one validator for the same (round, type) is equivocation and is returned
+as `DuplicateVoteEvidence`, once per offending slot. The equivocator still counts once towards "more than
+2/3 voted at all", and once towards each value it signed (see `VoteTally` for why that is safe and needed).
 
 Signatures and set membership are checked by the caller before `add`, so the tallies here trust their
 input; that keeps verification in one place (the engine's edge) and lets the node verify in a batch.
@@ -17,17 +17,25 @@ from consensus.evidence import DuplicateVoteEvidence
 from consensus.types import SignedVote, VoteType
 from consensus.validators import ValidatorSet
 
-NIL = None
+MAX_VALUES_PER_VALIDATOR = 4
 
 
 @dataclass
 class VoteTally:
-    """All votes of one type in one round, and the stake behind each block hash (None = nil)."""
+    """All votes of one type in one round, and the stake behind each block hash (None = nil).
+
+    `votes` holds each validator's first vote and `stake_total` counts each validator once. `by_block`
+    also holds an equivocator's later, conflicting votes (at most `MAX_VALUES_PER_VALIDATOR` values each):
+    an honest node must be able to see a polka or commit that includes the vote a double-signer sent to
+    other peers, or the network can stall on a lock it cannot verify. Counting them is safe: two values
+    with more than 2/3 each would need more than 1/3 of the stake to equivocate.
+    """
 
     votes: dict[bytes, SignedVote] = field(default_factory=dict)
+    by_block: dict[bytes | None, dict[bytes, SignedVote]] = field(default_factory=dict)
     stake_for: dict[bytes | None, int] = field(default_factory=dict)
     stake_total: int = 0
-    equivocators: set[bytes] = field(default_factory=set)
+    values_of: dict[bytes, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,17 +69,25 @@ class HeightVoteSet:
         if stake == 0:
             raise ValueError(f"0x{signed.validator.hex()} is not a validator at height {self.height}")
         t = self.tally(vote.round, vote.type)
-        previous = t.votes.get(signed.validator)
-        if previous is not None:
-            if previous.vote == signed.vote or signed.validator in t.equivocators:
-                return AddResult(False)
-            t.equivocators.add(signed.validator)
-            return AddResult(False, DuplicateVoteEvidence.of(previous, signed))
-        t.votes[signed.validator] = signed
+        voter = signed.validator
+        same_value = t.by_block.get(vote.block_hash)
+        if same_value is not None and voter in same_value:
+            return AddResult(False)
+        previous = t.votes.get(voter)
+        evidence = None
+        if previous is None:
+            t.votes[voter] = signed
+            t.stake_total += stake
+        else:
+            if t.values_of[voter] == 1:
+                evidence = DuplicateVoteEvidence.of(previous, signed)
+            if t.values_of[voter] >= MAX_VALUES_PER_VALIDATOR:
+                return AddResult(False, evidence)
+        t.values_of[voter] = t.values_of.get(voter, 0) + 1
+        t.by_block.setdefault(vote.block_hash, {})[voter] = signed
         t.stake_for[vote.block_hash] = t.stake_for.get(vote.block_hash, 0) + stake
-        t.stake_total += stake
-        self.note_participant(vote.round, signed.validator)
-        return AddResult(True)
+        self.note_participant(vote.round, voter)
+        return AddResult(True, evidence)
 
     def note_participant(self, round_: int, validator: bytes) -> None:
         """Remember that `validator` sent some message (vote or proposal) in `round_`."""
@@ -82,7 +98,10 @@ class HeightVoteSet:
 
     def has(self, signed: SignedVote) -> bool:
         t = self._tallies.get((signed.vote.round, signed.vote.type))
-        return t is not None and t.votes.get(signed.validator) == signed
+        if t is None:
+            return False
+        same_value = t.by_block.get(signed.vote.block_hash)
+        return same_value is not None and signed.validator in same_value
 
     def quorum_block(self, round_: int, vote_type: VoteType) -> tuple[bool, bytes | None]:
         """(True, hash-or-None) when more than 2/3 of the stake voted for one value, else (False, None)."""
@@ -107,7 +126,7 @@ class HeightVoteSet:
         t = self._tallies.get((round_, vote_type))
         if t is None:
             return []
-        return [v for v in t.votes.values() if v.vote.block_hash == block_hash]
+        return list(t.by_block.get(block_hash, {}).values())
 
     def own_votes(self, validator: bytes) -> Iterator[SignedVote]:
         for t in self._tallies.values():

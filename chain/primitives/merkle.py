@@ -13,8 +13,10 @@ Rules (fixed, because roots are stored on-chain):
   tree but without duplicating it, so no two leaf lists share a root by padding). The proof of a promoted
   node therefore has no sibling at that level: the proof's length depends on the leaf's index and on the
   leaf count, and a verifier computes it from both and rejects any other length.
-- The root of one leaf is its leaf node; the root of no leaves is `EMPTY_ROOT` (32 zero bytes), which no
-  leaf list can hash to in practice and which has no proofs.
+- root = blake2_256(0x02 ++ u64_le(leaf_count) ++ top), where top is the single node left after
+  reducing the levels (nothing for no leaves). Binding the count means a proof checked against the wrong
+  leaf count fails even where the path shapes of the two counts coincide, and an empty list has a root
+  (`EMPTY_ROOT`) that nothing else has.
 
 Proof elements are listed from the leaf level upward.
 """
@@ -27,9 +29,9 @@ from chain.primitives.hashing import blake2_256
 
 LEAF_PREFIX = b"\x00"
 NODE_PREFIX = b"\x01"
+ROOT_PREFIX = b"\x02"
 HASH_LEN = 32
-EMPTY_ROOT = bytes(HASH_LEN)
-MAX_LEAF_COUNT = (1 << 64) - 1  # bounds the verifier's loop; far beyond anything committed on-chain
+MAX_LEAF_COUNT = (1 << 64) - 1  # the count is committed as a u64; also bounds the verifier's loop
 
 
 class MerkleError(ValueError):
@@ -42,6 +44,13 @@ def leaf_hash(leaf: bytes) -> bytes:
 
 def node_hash(left: bytes, right: bytes) -> bytes:
     return blake2_256(NODE_PREFIX + left + right)
+
+
+def root_hash(leaf_count: int, top: bytes) -> bytes:
+    return blake2_256(ROOT_PREFIX + leaf_count.to_bytes(8, "little") + top)
+
+
+EMPTY_ROOT = root_hash(0, b"")
 
 
 def _next_level(level: list[bytes]) -> list[bytes]:
@@ -71,7 +80,7 @@ class MerkleTree:
     @property
     def root(self) -> bytes:
         top = self.levels[-1]
-        return top[0] if top else EMPTY_ROOT
+        return root_hash(len(self.levels[0]), top[0]) if top else EMPTY_ROOT
 
     def proof(self, index: int) -> list[bytes]:
         """Sibling hashes from the leaf level upward; promoted levels contribute nothing."""
@@ -137,4 +146,4 @@ def verify_merkle_proof(root: bytes, index: int, leaf: bytes, proof: Sequence[by
             node = node_hash(sibling, node) if index & 1 else node_hash(node, sibling)
         index >>= 1
         n = (n + 1) // 2
-    return node == bytes(root)
+    return root_hash(leaf_count, node) == bytes(root)

@@ -39,6 +39,12 @@ class DatabaseLocked(DatabaseError):
     """Another process (most likely another node) holds the database's lock."""
 
 
+def _reason(error: Exception) -> str:
+    """plyvel puts LevelDB's status message in the exception as bytes; show it as text."""
+    message = error.args[0] if error.args else error
+    return message.decode(errors="replace") if isinstance(message, bytes) else str(message)
+
+
 class WriteBatch:
     """Writes gathered for one atomic `Database.write`."""
 
@@ -66,25 +72,25 @@ class Database:
             try:
                 Path(self.path).mkdir(parents=True, exist_ok=True)
             except OSError as e:
-                raise DatabaseError(f"cannot create database directory {self.path}: {e}") from e
+                raise DatabaseError(f"cannot create database directory {self.path}: {_reason(e)}") from e
         try:
             self._db = plyvel.DB(self.path, create_if_missing=create)
         except plyvel.IOError as e:
             if "lock" in str(e).lower():
                 raise DatabaseLocked(
                     f"database at {self.path} is locked by another process; is another node already "
-                    f"running with this base path? ({e})") from e
-            raise DatabaseError(f"cannot open database at {self.path}: {e}") from e
+                    f"running with this base path? ({_reason(e)})") from e
+            raise DatabaseError(f"cannot open database at {self.path}: {_reason(e)}") from e
         except plyvel.CorruptionError as e:
-            raise DatabaseError(f"database at {self.path} is corrupt: {e}") from e
+            raise DatabaseError(f"database at {self.path} is corrupt: {_reason(e)}") from e
         except plyvel.Error as e:
-            raise DatabaseError(f"cannot open database at {self.path}: {e}") from e
+            raise DatabaseError(f"cannot open database at {self.path}: {_reason(e)}") from e
 
     def get(self, column: bytes, key: bytes) -> bytes | None:
         try:
             return self._db.get(column + key)
         except (plyvel.Error, RuntimeError) as e:
-            raise DatabaseError(f"reading database at {self.path} failed: {e}") from e
+            raise DatabaseError(f"reading database at {self.path} failed: {_reason(e)}") from e
 
     def iter_prefix(self, column: bytes, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
         """(key without the column byte, value) for keys starting with `prefix`, in key order."""
@@ -94,21 +100,21 @@ class Database:
                 for key, value in it:
                     yield key[cut:], value
         except (plyvel.Error, RuntimeError) as e:
-            raise DatabaseError(f"iterating database at {self.path} failed: {e}") from e
+            raise DatabaseError(f"iterating database at {self.path} failed: {_reason(e)}") from e
 
     def batch(self, sync: bool = True) -> WriteBatch:
         """A new batch; `sync=True` makes `write` return only once the batch is on disk."""
         try:
             return WriteBatch(self._db.write_batch(sync=sync))
         except RuntimeError as e:
-            raise DatabaseError(f"database at {self.path} is closed: {e}") from e
+            raise DatabaseError(f"database at {self.path} is closed: {_reason(e)}") from e
 
     def write(self, batch: WriteBatch) -> None:
         """Apply every operation of `batch` at once: after a crash either all or none are visible."""
         try:
             batch._raw.write()
         except (plyvel.Error, RuntimeError) as e:
-            raise DatabaseError(f"writing {batch.ops} operations to database at {self.path} failed: {e}") from e
+            raise DatabaseError(f"writing {batch.ops} operations to database at {self.path} failed: {_reason(e)}") from e
 
     @property
     def closed(self) -> bool:

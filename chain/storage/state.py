@@ -25,7 +25,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from chain.storage.kv import Column, Database
-from chain.storage.trie import EMPTY_ROOT, MissingNode, Trie, TrieUpdate, prove
+from chain.storage.proof import prove
+from chain.storage.trie import EMPTY_ROOT, MissingNode, Trie, TrieUpdate
 
 ARCHIVE = "archive"
 DEFAULT_PRUNING_WINDOW = 256

@@ -115,33 +115,65 @@ def _tensor_header(t: torch.Tensor) -> bytes:
     return encode_str(dtype) + encode_compact(t.dim()) + b"".join(u64(d) for d in t.shape)
 
 
-def _hash_value(h, value: object) -> None:
-    if isinstance(value, torch.Tensor):
-        h.update(b"\x00" + _tensor_header(value))
-        h.update(_tensor_bytes(value))
-    elif type(value) is int:
-        h.update(b"\x01" + u64(value))
-    elif type(value) is float:
-        h.update(b"\x02" + struct.pack("<d", value))
-    else:
-        raise TrainerError(f"optimizer state value of type {type(value).__name__} has no canonical encoding")
+def _scalar_bytes(value: object) -> bytes:
+    if type(value) is int:
+        return b"\x01" + u64(value)
+    if type(value) is float:
+        return b"\x02" + struct.pack("<d", value)
+    raise TrainerError(f"optimizer state value of type {type(value).__name__} has no canonical encoding")
+
+
+class StateHasher:
+    """Computes `state_hash` for one model and optimizer with the per-tensor work done once.
+
+    The byte layout is fixed, and every tensor is updated in place by training, so the headers and the
+    zero-copy views of the tensors' memory are planned once and reused; the plan is rebuilt whenever an
+    optimizer-state entry appears or is replaced (the first step, a checkpoint load). Hashing a step is
+    then a run of `update` calls, most of them on large buffers during which hashlib releases the GIL.
+    """
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer):
+        self.params = sorted(model.named_parameters())
+        self.optimizer = optimizer
+        self._identity: list[object] | None = None
+        self._plan: list[bytes | memoryview] = []
+
+    def _current_identity(self) -> list[object]:
+        state = self.optimizer.state
+        return [v for _, p in self.params for _, v in sorted(state.get(p, {}).items())]
+
+    def _build_plan(self) -> list[bytes | memoryview]:
+        plan: list[bytes | memoryview] = [encode_compact(len(self.params))]
+        for name, p in self.params:
+            plan += [encode_str(name) + _tensor_header(p), _tensor_bytes(p)]
+        for name, p in self.params:
+            entries = self.optimizer.state.get(p, {})
+            plan.append(encode_str(name) + encode_compact(len(entries)))
+            for key in sorted(entries):
+                value = entries[key]
+                if isinstance(value, torch.Tensor):
+                    plan += [encode_str(key) + b"\x00" + _tensor_header(value), _tensor_bytes(value)]
+                else:
+                    plan.append(encode_str(key) + _scalar_bytes(value))
+        return plan
+
+    def hash(self, step: int) -> bytes:
+        identity = self._current_identity()
+        known = self._identity
+        if known is None or len(identity) != len(known) or any(a is not b for a, b in zip(identity, known,
+                                                                                          strict=True)):
+            self._plan, self._identity = self._build_plan(), identity
+            if any(not isinstance(v, torch.Tensor) for v in identity):
+                self._identity = None  # Python scalars are values, not views: re-plan every time
+        h = hashlib.blake2b(STATE_MAGIC + u64(step), digest_size=32)
+        for chunk in self._plan:
+            h.update(chunk)
+        return h.digest()
 
 
 def state_hash(step: int, model: nn.Module, optimizer: torch.optim.Optimizer) -> bytes:
     """H[step]: the hash of parameters, optimizer state and step counter (layout in the module docstring)."""
-    h = hashlib.blake2b(digest_size=32)
-    params = sorted(model.named_parameters())
-    h.update(STATE_MAGIC + u64(step) + encode_compact(len(params)))
-    for name, p in params:
-        h.update(encode_str(name) + _tensor_header(p))
-        h.update(_tensor_bytes(p))
-    for name, p in params:
-        entries = optimizer.state.get(p, {})
-        h.update(encode_str(name) + encode_compact(len(entries)))
-        for key in sorted(entries):
-            h.update(encode_str(key))
-            _hash_value(h, entries[key])
-    return h.digest()
+    return StateHasher(model, optimizer).hash(step)
 
 
 def model_hash(model: nn.Module) -> bytes:
@@ -269,11 +301,26 @@ def load_checkpoint(spec: JobSpec, blob: bytes, model: nn.Module, optimizer: tor
 
 # --- the trainer -----------------------------------------------------------------------------------
 
+class _InlineExecutor:
+    """Runs the hash on the training thread: for machines without a spare core, and for measuring."""
+
+    def submit(self, fn: Callable[..., StepRecord], *args: object) -> Future[StepRecord]:
+        future: Future[StepRecord] = Future()
+        future.set_result(fn(*args))
+        return future
+
+    def __enter__(self) -> _InlineExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
 class Trainer:
     """One exact-mode run of a spec, from its initial state or from a checkpoint."""
 
     def __init__(self, spec: JobSpec, dataset: Dataset, *, fault: Fault | None = None, hashing: bool = True,
-                 checkpoints: bool = True):
+                 checkpoints: bool = True, background: bool = True):
         configure_exact_mode(spec.determinism)
         check_fits_spec(dataset, spec)
         self.spec, self.dataset, self.fault = spec, dataset, fault
@@ -282,6 +329,8 @@ class Trainer:
         self.optimizer = build_optimizer(spec, self.model)
         self.order = DataOrder(spec.seed, dataset.x_train.shape[0], spec.batch_size)
         self.checkpoint_steps = set(checkpoint_steps(spec.steps, spec.checkpoint_interval))
+        self.hasher = StateHasher(self.model, self.optimizer)
+        self.background = background
         self.step = 0
 
     @classmethod
@@ -291,7 +340,7 @@ class Trainer:
         return trainer
 
     def state_hash(self) -> bytes:
-        return state_hash(self.step, self.model, self.optimizer)
+        return self.hasher.hash(self.step)
 
     def checkpoint(self) -> bytes:
         """The full state now, as referees and replayers load it."""
@@ -329,7 +378,8 @@ class Trainer:
         until = self.spec.steps if until is None else until
         if not self.step <= until <= self.spec.steps:
             raise TrainerError(f"cannot train from step {self.step} to step {until} of {self.spec.steps}")
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="state-hash") as pool:
+        pool = ThreadPoolExecutor(1, thread_name_prefix="state-hash") if self.background else _InlineExecutor()
+        with pool:
             pending: Future[StepRecord] = pool.submit(self._record, self.step)
             while self.step < until:
                 s = self.step + 1

@@ -97,6 +97,7 @@ class Simulation:
     timeouts: TimeoutConfig = SIM_TIMEOUTS
     verify_signature: Callable[[bytes, bytes, bytes], bool] | None = None
     keep_emitted: bool = True
+    amnesia: bool = False  # negative control: a restart forgets the guard and the WAL
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -237,6 +238,9 @@ class Simulation:
         self.at(self.now + 0.5, lambda: self._restart(node))
 
     def _restart(self, node: SimNode) -> None:
+        if self.amnesia:
+            node.guard_store.data = None
+            node.wal_store.data.clear()
         try:
             engine = self._engine(node, node.next_height)
             driver, actions = ConsensusDriver.recover(engine, WriteAheadLog(node.wal_store))
@@ -299,6 +303,13 @@ class Simulation:
                     for dst in sorted(node.links):
                         self._deliver_later(node.node_id, dst, message)
         self.at(self.now + self.gossip_interval, self._gossip)
+
+    def split(self, *groups: set[int]) -> None:
+        """Partition the network: messages cross no group boundary (those in flight are lost)."""
+        self.partition = [set(g) for g in groups]
+
+    def heal(self) -> None:
+        self.partition = None
 
     # ---- observations -------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import pytest
 from chain.primitives.hashing import blake2_256
 from chain.storage.kv import Column, Database
 from chain.storage.overlay import Overlay
+from chain.storage.proof import verify_proof
 from chain.storage.state import (
     PruningModeMismatch,
     StaleStateUpdate,
@@ -16,7 +17,7 @@ from chain.storage.state import (
     StateUnavailable,
     parse_pruning,
 )
-from chain.storage.trie import EMPTY_ROOT, Trie, decode_node, verify_proof
+from chain.storage.trie import EMPTY_ROOT, Trie, decode_node
 
 
 def key(i: int) -> bytes:

@@ -10,16 +10,14 @@ from hypothesis import strategies as st
 
 from chain.primitives.codec import encode_compact
 from chain.primitives.hashing import blake2_256
+from chain.storage.proof import InvalidProof, prove, verify_proof
 from chain.storage.trie import (
     EMPTY_ROOT,
-    InvalidProof,
     MissingNode,
     Trie,
     decode_node,
     encode_node,
     ordered_trie_root,
-    prove,
-    verify_proof,
 )
 
 # Short keys over a tiny alphabet force shared prefixes, keys that are prefixes of others, and splits.

@@ -7,15 +7,13 @@ from hypothesis import strategies as st
 
 from chain.primitives.codec import DecodeError
 from chain.primitives.hashing import blake2_256
+from chain.storage.proof import InvalidProof, prove, verify_proof
 from chain.storage.trie import (
     EMPTY_ROOT,
-    InvalidProof,
     NodeDecodeError,
     Trie,
     decode_node,
     encode_node,
-    prove,
-    verify_proof,
 )
 
 _STORE: dict[bytes, bytes] = {}

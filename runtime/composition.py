@@ -1,0 +1,42 @@
+"""The runtime's pallets and their indices, in one place (Substrate's `construct_runtime!`).
+
+Indices are part of the chain's format (they are the first byte of every call and event) and never change.
+Index 6 is reserved for the compute market: registering it is one line in `PALLETS`, e.g.
+`(6, compute_market.pallet.PALLET)`.
+"""
+
+from __future__ import annotations
+
+from runtime.frame.pallet import RUNTIME_CALL, Pallet, event_record_type, runtime_event_type
+from runtime.frame.types import Vec
+from runtime.pallets import balances, staking, sudo, system, timestamp, transaction_payment
+
+PALLETS: list[tuple[int, Pallet]] = [
+    (0, system.PALLET),
+    (1, timestamp.PALLET),
+    (2, balances.PALLET),
+    (3, transaction_payment.PALLET),
+    (4, staking.PALLET),
+    (5, sudo.PALLET),
+    # (6, compute_market.pallet.PALLET),
+]
+
+
+def _compose() -> tuple[list[Pallet], object, object]:
+    seen: set[int] = set()
+    pallets = []
+    for index, pallet in PALLETS:
+        if index in seen or not 0 <= index < 256:
+            raise ValueError(f"pallet index {index} of {pallet.name} is duplicate or out of range")
+        seen.add(index)
+        pallet.bind(index)
+        pallets.append(pallet)
+    RUNTIME_CALL.pallets = {p.index: p for p in pallets if p.calls}
+    runtime_event = runtime_event_type(pallets)
+    record = event_record_type(runtime_event)
+    return pallets, runtime_event, record
+
+
+ALL_PALLETS, RUNTIME_EVENT, EVENT_RECORD = _compose()
+EVENTS = system.events_item(Vec(EVENT_RECORD))
+BY_NAME = {p.name: p for p in ALL_PALLETS}

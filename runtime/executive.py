@@ -1,0 +1,305 @@
+"""The executive: runs blocks and checks transactions (Substrate's `frame_executive`).
+
+One `Executive` executes one block on an `Overlay` over its parent state:
+
+    ex = Executive(runtime, Overlay(parent_state))
+    ex.initialize_block(parent_hash, number, digest)
+    outcome = ex.apply_extrinsic(raw)            # raises TransactionValidityError if it cannot be included
+    finalized = ex.finalize_block(state_root)    # header, net state changes, events
+
+`state_root(changes) -> bytes` is the caller's: the node passes `lambda ch: statedb.prepare(ch).root`
+(keeping the prepared update to write), tests use `InMemoryChainState.root_after`.
+
+Applying a signed extrinsic: decode; check era, signature (once), nonce and fee; withdraw the fee and bump
+the nonce; dispatch the call in its own transaction (a failed call's writes and events are rolled back);
+pay the fee out; emit `System.ExtrinsicSuccess` or `System.ExtrinsicFailed` with the DispatchError. So a
+failed call still costs its fee and uses its nonce, as in Substrate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from chain.primitives.codec import DecodeError, Reader
+from chain.primitives.crypto import verify
+from chain.primitives.extrinsic import UncheckedExtrinsic, signing_payload
+from chain.primitives.types import DigestItem, DigestKind, Header
+from chain.storage.overlay import Backend, Overlay
+from chain.storage.trie import ordered_trie_root
+from runtime import validity as v
+from runtime.composition import ALL_PALLETS, BY_NAME
+from runtime.frame.pallet import (
+    PHASE_FINALIZATION,
+    PHASE_INITIALIZATION,
+    RUNTIME_CALL,
+    BlockEnv,
+    Call,
+    RecordedEvent,
+    dispatch_transactional,
+    externalities,
+)
+from runtime.frame.support import NONE, DispatchClass, DispatchError, DispatchInfo, Origin, Weight
+from runtime.pallets import system, transaction_payment
+from runtime.pallets.balances import BalancesError
+from runtime.pallets.system import Account, BlockHash, SystemConfig, SystemEvent
+from runtime.version import VERSION, RuntimeVersion
+
+StateRootFn = Callable[[Mapping[bytes, bytes | None]], bytes]
+TIMESTAMP_SET = (BY_NAME["Timestamp"].index, 0)
+
+
+@dataclass
+class Runtime:
+    """The configured runtime of one chain: pallet configs from its chain spec and its genesis hash."""
+
+    configs: dict[type, Any]
+    genesis_hash: bytes
+    version: RuntimeVersion = VERSION
+    hooks: dict[str, Callable[..., Any]] = field(default_factory=dict)
+
+    def env(self) -> BlockEnv:
+        return BlockEnv(self.configs, self.hooks)
+
+    def register_hook(self, name: str, fn: Callable[..., Any]) -> None:
+        """Node-provided callables the runtime consults (e.g. `verify_equivocation` for Staking)."""
+        self.hooks[name] = fn
+
+
+@dataclass(frozen=True)
+class ApplyOutcome:
+    """An included extrinsic: `error` is None on success, else the DispatchError its call failed with."""
+
+    info: DispatchInfo
+    fee: int
+    error: DispatchError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class FinalizedBlock:
+    header: Header
+    changes: dict[bytes, bytes | None]
+    events: list[tuple[bytes, RecordedEvent]]
+
+
+@dataclass(frozen=True)
+class CheckedExtrinsic:
+    xt: UncheckedExtrinsic
+    call: Call
+    info: DispatchInfo
+    length: int
+    fee: int = 0
+
+
+def author_from_digest(digest: Sequence[DigestItem]) -> bytes | None:
+    """The block author named by a PreRuntime digest with engine id `gcbf` (32-byte AccountId)."""
+    for item in digest:
+        if (item.kind is DigestKind.PRE_RUNTIME and item.engine == transaction_payment.AUTHOR_ENGINE_ID
+                and len(item.payload) == 32):
+            return item.payload
+    return None
+
+
+def decode_extrinsic(raw: bytes) -> tuple[UncheckedExtrinsic, Call]:
+    try:
+        xt = UncheckedExtrinsic.decode(raw)
+        r = Reader(xt.call)
+        c = RUNTIME_CALL.decode(r)
+        r.finish()
+    except DecodeError as e:
+        raise v.Undecodable(f"cannot decode the extrinsic: {e}") from None
+    return xt, c
+
+
+class Executive:
+    def __init__(self, runtime: Runtime, state: Overlay):
+        self.runtime = runtime
+        self.state = state
+        self.env = runtime.env()
+        self.extrinsics: list[bytes] = []
+        self.header_fields: tuple[bytes, int, tuple[DigestItem, ...]] | None = None
+
+    def _ext(self):
+        return externalities(self.state, self.env)
+
+    # --- block lifecycle --------------------------------------------------------------------------------
+
+    def initialize_block(self, parent_hash: bytes, number: int, digest: Sequence[DigestItem] = ()) -> None:
+        self.header_fields = (parent_hash, number, tuple(digest))
+        self.env.author = author_from_digest(digest)
+        with self._ext():
+            system.initialize(number, parent_hash)
+            for p in ALL_PALLETS:
+                if p.on_initialize is not None:
+                    p.on_initialize(number)
+
+    def apply_extrinsic(self, raw: bytes) -> ApplyOutcome:
+        """Include one extrinsic, or raise a TransactionValidityError (the block may not contain it)."""
+        with self._ext():
+            index = len(self.extrinsics)
+            xt, c = decode_extrinsic(raw)
+            is_timestamp = (c.func.pallet.index, c.func.index) == TIMESTAMP_SET
+            if (index == 0) != (is_timestamp and not xt.is_signed):
+                raise v.BadMandatory("the Timestamp.set inherent must be the first extrinsic, and only the first")
+            self.env.set_phase_apply(index)
+            if xt.is_signed:
+                checked = self._check_signed(xt, c, len(raw), self.env.block_number, apply=True)
+                outcome = self._apply_signed(checked)
+            else:
+                outcome = self._apply_unsigned(c, len(raw))
+            self.extrinsics.append(raw)
+            return outcome
+
+    def finalize_block(self, state_root: StateRootFn) -> FinalizedBlock:
+        assert self.header_fields is not None, "initialize_block first"
+        parent_hash, number, digest = self.header_fields
+        with self._ext():
+            self.env.set_phase(PHASE_FINALIZATION)
+            for p in ALL_PALLETS:
+                if p.on_finalize is not None:
+                    p.on_finalize(number)
+            system.finalize()
+        changes = self.state.changes()
+        header = Header(parent_hash, number, state_root(changes), ordered_trie_root(self.extrinsics), digest)
+        return FinalizedBlock(header, changes, list(self.env.events))
+
+    # --- checks shared by the pool and block application ------------------------------------------------
+
+    def _check_signed(self, xt: UncheckedExtrinsic, c: Call, length: int, current: int,
+                      apply: bool) -> CheckedExtrinsic:
+        s = xt.signature
+        assert s is not None
+        rt = self.runtime
+        if s.era.is_immortal:
+            birth_hash = rt.genesis_hash
+        else:
+            birth = s.era.birth(current)
+            birth_hash = rt.genesis_hash if birth == 0 else BlockHash.get(birth)
+            if birth >= current or birth_hash == bytes(32):
+                raise v.AncientBirthBlock(f"the era's birth block {birth} is not among the last "
+                                          f"{SystemConfig.current().block_hash_count} blocks before {current}")
+        payload = signing_payload(xt.call, s.era, s.nonce, s.tip, rt.version.spec_version,
+                                  rt.version.transaction_version, rt.genesis_hash, birth_hash)
+        if not verify(s.signer, payload, s.signature):
+            raise v.BadProof("the signature does not match the payload (wrong key, genesis hash, spec or "
+                             "transaction version, or an era whose birth block is not the one signed for)")
+        account = Account.get(s.signer)
+        if s.nonce < account.nonce:
+            raise v.Stale(f"nonce {s.nonce} is stale: the account's next nonce is {account.nonce}")
+        if apply and s.nonce > account.nonce:
+            raise v.Future(f"nonce {s.nonce} is in the future: the account's next nonce is {account.nonce}")
+        info = c.info()
+        self._check_limits(info, length, apply)
+        fee = transaction_payment.compute_fee(length, info, s.tip)
+        ed = self.runtime.configs[_BalancesConfig].existential_deposit
+        if fee and (account.free < fee or (account.free - fee < ed and account.reserved == 0)):
+            raise v.Payment(f"the fee of {fee} cannot be paid from a free balance of {account.free} while keeping "
+                            f"the existential deposit {ed}")
+        return CheckedExtrinsic(xt, c, info, length, fee)
+
+    def _check_limits(self, info: DispatchInfo, length: int, in_block: bool) -> None:
+        cfg: SystemConfig = self.runtime.configs[SystemConfig]
+        if info.dispatch_class is DispatchClass.MANDATORY:
+            return
+        ratio = 100 if info.dispatch_class is DispatchClass.OPERATIONAL else cfg.normal_ratio_percent
+        max_weight = cfg.max_block_weight * ratio // 100
+        max_length = cfg.max_block_length * ratio // 100
+        used_weight = sum(w.ref_time for w in self.env.weights) if in_block else 0
+        used_length = self.env.extrinsics_len if in_block else 0
+        if used_weight + info.weight.ref_time > max_weight:
+            raise v.ExhaustsResources(f"weight {info.weight.ref_time} on top of {used_weight} used exceeds the "
+                                      f"block's {max_weight} for {info.dispatch_class.name.lower()} calls")
+        if used_length + length > max_length:
+            raise v.ExhaustsResources(f"{length} bytes on top of {used_length} used exceed the block's "
+                                      f"{max_length} for {info.dispatch_class.name.lower()} calls")
+
+    # --- application ------------------------------------------------------------------------------------
+
+    def _apply_signed(self, checked: CheckedExtrinsic) -> ApplyOutcome:
+        s = checked.xt.signature
+        assert s is not None
+        who = s.signer
+        try:
+            transaction_payment.charge(who, checked.fee)
+        except BalancesError as e:
+            raise v.Payment(str(e)) from None
+        info = Account.get(who)
+        info.nonce += 1
+        Account.insert(who, info)
+        error = dispatch_transactional(checked.call, Origin.signed(who))
+        transaction_payment.pay_out(who, checked.fee, s.tip)
+        self._note(checked.info, checked.length, error)
+        return ApplyOutcome(checked.info, checked.fee, error)
+
+    def _apply_unsigned(self, c: Call, length: int) -> ApplyOutcome:
+        if c.func.name not in c.func.pallet.inherent_calls:
+            raise v.NoUnsignedValidator(f"{c.name} may not be submitted unsigned")
+        info = c.info()
+        self._check_limits(info, length, in_block=True)
+        error = dispatch_transactional(c, NONE)
+        if error is not None and info.dispatch_class is DispatchClass.MANDATORY:
+            raise v.BadMandatory(f"the mandatory inherent {c.name} failed: {type(error).__name__}: {error}")
+        self._note(info, length, error)
+        return ApplyOutcome(info, 0, error)
+
+    def _note(self, info: DispatchInfo, length: int, error: DispatchError | None) -> None:
+        if error is None:
+            self.env.events.append((self.env.phase, SystemEvent.ExtrinsicSuccess(info)))
+        else:
+            self.env.events.append((self.env.phase, SystemEvent.ExtrinsicFailed(error, info)))
+        system.note_applied_extrinsic(length, info.weight, info.dispatch_class)
+
+    # --- the transaction pool's check -------------------------------------------------------------------
+
+    def validate_transaction(self, source: v.TransactionSource, raw: bytes, block_hash: bytes) -> v.ValidTransaction:
+        """Check `raw` for the pool as if it were included in the block after the one whose state this is.
+
+        Runs in a throwaway layer of the state: nothing it writes survives.
+        """
+        number = Reader(self.state.get(system.Number.prefix) or b"\x00\x00\x00\x00").u32() + 1
+        self.state.begin()
+        try:
+            with self._ext():
+                system.initialize(number, block_hash)
+                xt, c = decode_extrinsic(raw)
+                if not xt.is_signed:
+                    return self._validate_unsigned(source, c)
+                checked = self._check_signed(xt, c, len(raw), number, apply=False)
+                s = xt.signature
+                nonce = Account.get(s.signer).nonce
+                requires = [s.signer + (s.nonce - 1).to_bytes(4, "little")] if s.nonce > nonce else []
+                longevity = (1 << 64) - 1 if s.era.is_immortal else s.era.death(number) - number
+                return v.ValidTransaction(priority=min(checked.fee, (1 << 64) - 1), requires=requires,
+                                          provides=[s.signer + s.nonce.to_bytes(4, "little")],
+                                          longevity=longevity, propagate=True)
+        finally:
+            self.state.rollback()
+
+    def _validate_unsigned(self, source: v.TransactionSource, c: Call) -> v.ValidTransaction:
+        if (c.func.pallet.index, c.func.index) == TIMESTAMP_SET:
+            raise v.MandatoryValidation("Timestamp.set is an inherent; block authors add it, the pool does not")
+        if c.func.name != "report_equivocation" or c.func.pallet.name != "Staking":
+            raise v.NoUnsignedValidator(f"{c.name} may not be submitted unsigned")
+        from runtime.pallets.staking import check_equivocation
+        try:
+            offender, offence_id = check_equivocation(c.args[0])
+        except DispatchError as e:
+            raise v.Call(f"{type(e).__name__}: {e}") from None
+        return v.ValidTransaction(priority=(1 << 64) - 1, provides=[b"equivocation" + offence_id],
+                                  longevity=64, propagate=True)
+
+
+from runtime.pallets.balances import BalancesConfig as _BalancesConfig  # noqa: E402
+
+
+def new_block_state(parent: Backend) -> Overlay:
+    return Overlay(parent)
+
+
+__all__ = ["ApplyOutcome", "Executive", "FinalizedBlock", "Runtime", "StateRootFn", "Weight", "author_from_digest",
+           "decode_extrinsic", "new_block_state"]

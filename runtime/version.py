@@ -1,0 +1,47 @@
+"""The runtime version: what `state_getRuntimeVersion` returns and what signed payloads commit to.
+
+`spec_version` and `transaction_version` are part of every signed payload (CheckSpecVersion,
+CheckTxVersion), so a transaction signed for another version fails its signature check (BadProof).
+API ids are Substrate's: the first 8 bytes of blake2b-64 over the runtime API trait name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from chain.primitives.codec import encode_compact, encode_str, u32
+
+
+def api_id(trait_name: str) -> bytes:
+    return hashlib.blake2b(trait_name.encode(), digest_size=8).digest()
+
+
+@dataclass(frozen=True)
+class RuntimeVersion:
+    spec_name: str = "gradchain"
+    impl_name: str = "gradchain-node"
+    authoring_version: int = 1
+    spec_version: int = 100
+    impl_version: int = 1
+    apis: tuple[tuple[bytes, int], ...] = tuple((api_id(name), v) for name, v in (
+        ("Core", 4), ("Metadata", 2), ("BlockBuilder", 6), ("TaggedTransactionQueue", 3),
+        ("AccountNonceApi", 1), ("TransactionPaymentApi", 4)))
+    transaction_version: int = 1
+    state_version: int = 1
+
+    def encode(self) -> bytes:
+        return (encode_str(self.spec_name) + encode_str(self.impl_name) + u32(self.authoring_version)
+                + u32(self.spec_version) + u32(self.impl_version)
+                + encode_compact(len(self.apis)) + b"".join(i + u32(v) for i, v in self.apis)
+                + u32(self.transaction_version) + bytes([self.state_version]))
+
+    def to_json(self) -> dict:
+        """As `state_getRuntimeVersion` returns it."""
+        return {"specName": self.spec_name, "implName": self.impl_name,
+                "authoringVersion": self.authoring_version, "specVersion": self.spec_version,
+                "implVersion": self.impl_version, "apis": [["0x" + i.hex(), v] for i, v in self.apis],
+                "transactionVersion": self.transaction_version, "stateVersion": self.state_version}
+
+
+VERSION = RuntimeVersion()
