@@ -24,11 +24,13 @@ from __future__ import annotations
 import json
 import math
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from chain.primitives.codec import DecodeError, Reader, encode_compact, encode_str, u8, u32, u64
+from chain.primitives.codec import DecodeError, Reader, encode_bool, encode_compact, encode_str, u8, u32, u64
 from chain.primitives.hashing import blake2_256
+from compute_market import commitment
 
 SPEC_VERSION = 1
 MAX_SPEC_BYTES = 4096
@@ -109,6 +111,18 @@ def _check(path: str, f: Field, value: Any) -> Any:
     return value
 
 
+_ENCODE: dict[str, Callable[[Any], bytes]] = {
+    "int": u32, "u64": u64, "float": lambda v: struct.pack("<d", v), "bool": encode_bool, "str": encode_str,
+    "ints": lambda v: encode_compact(len(v)) + b"".join(u32(x) for x in v),
+}
+_DECODE: dict[str, Callable[[Reader, Field], Any]] = {
+    "int": lambda r, f: r.u32(), "u64": lambda r, f: r.u64(), "bool": lambda r, f: r.bool(),
+    "float": lambda r, f: struct.unpack("<d", r.read(8))[0],
+    "str": lambda r, f: r.string(MAX_TORCH_VERSION_LEN),
+    "ints": lambda r, f: tuple(r.vec(Reader.u32, min_item_size=4, max_len=f.max_len)),
+}
+
+
 class _Struct:
     """Schema-driven validation and both codecs for the small records a spec is made of."""
 
@@ -129,40 +143,12 @@ class _Struct:
         """Constraints between fields; overridden where they exist."""
 
     def encode(self) -> bytes:
-        out = [u8(self.TAG)] if self.KIND else []
-        for f in self.FIELDS:
-            v = getattr(self, f.name)
-            if f.kind == "int":
-                out.append(u32(v))
-            elif f.kind == "u64":
-                out.append(u64(v))
-            elif f.kind == "ints":
-                out.append(encode_compact(len(v)) + b"".join(u32(x) for x in v))
-            elif f.kind == "float":
-                out.append(struct.pack("<d", v))
-            elif f.kind == "bool":
-                out.append(b"\x01" if v else b"\x00")
-            else:
-                out.append(encode_str(v))
-        return b"".join(out)
+        tag = [u8(self.TAG)] if self.KIND else []
+        return b"".join(tag + [_ENCODE[f.kind](getattr(self, f.name)) for f in self.FIELDS])
 
     @classmethod
     def decode_fields(cls, r: Reader, path: str) -> Any:
-        values = {}
-        for f in cls.FIELDS:
-            if f.kind == "int":
-                values[f.name] = r.u32()
-            elif f.kind == "u64":
-                values[f.name] = r.u64()
-            elif f.kind == "ints":
-                values[f.name] = tuple(r.vec(Reader.u32, min_item_size=4, max_len=f.max_len))
-            elif f.kind == "float":
-                values[f.name] = struct.unpack("<d", r.read(8))[0]
-            elif f.kind == "bool":
-                values[f.name] = r.bool()
-            else:
-                values[f.name] = r.string(MAX_TORCH_VERSION_LEN)
-        return cls._build(values, path)
+        return cls._build({f.name: _DECODE[f.kind](r, f) for f in cls.FIELDS}, path)
 
     @classmethod
     def _build(cls, values: dict[str, Any], path: str) -> Any:
@@ -431,7 +417,7 @@ class JobSpec:
     @property
     def checkpoint_count(self) -> int:
         """ceil(steps / k): checkpoints at k, 2k, ... and at T; the state at 0 follows from the spec."""
-        return -(-self.steps // self.checkpoint_interval)
+        return commitment.checkpoint_count(self.steps, self.checkpoint_interval)
 
     def learning_rate(self, step: int) -> float:
         """The learning rate used by step `step` (1-based: the step from state step-1 to state step)."""
@@ -548,9 +534,3 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def _no_constants(name: str) -> Any:
     raise JobSpecError("", f"{name} is not a JSON number")
 
-
-__all__ = [
-    "AdamWSpec", "CnnSpec", "ConstantSchedule", "CosineSchedule", "DeterminismProfile", "JobSpec",
-    "JobSpecError", "MAX_PARAMETERS", "MAX_SPEC_BYTES", "MAX_STEPS", "MlpSpec", "SgdSpec", "SpecDecodeError",
-    "StepSchedule", "TransformerSpec",
-]

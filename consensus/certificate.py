@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from chain.primitives.codec import DecodeError, Reader, decode_all, encode_compact, u32, u64
+from chain.primitives.codec import Reader, decode_all, encode_compact, u32, u64
 from chain.primitives.crypto import SIGNATURE_LEN, verify
 from consensus.types import HASH_LEN, SignedVote, Vote, VoteType
 from consensus.validators import ValidatorSet

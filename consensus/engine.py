@@ -164,8 +164,10 @@ class Engine:
     # ---- message intake (no rules run here) ---------------------------------------------------------
 
     def _buffer_next_height(self, message: SignedProposal | SignedVote, sender: bytes) -> None:
+        """Keep a few early messages for the next height (peers that committed first have moved on);
+        bounded per current validator, so claimed but unverified senders cannot grow it."""
         count = self._next_height_count.get(sender, 0)
-        if count < NEXT_HEIGHT_BUFFER_PER_VALIDATOR:
+        if sender in self.validator_set and count < NEXT_HEIGHT_BUFFER_PER_VALIDATOR:
             self._next_height_count[sender] = count + 1
             self._next_height.append(message)
 

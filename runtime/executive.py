@@ -26,13 +26,12 @@ from chain.primitives.codec import DecodeError, Reader
 from chain.primitives.crypto import verify
 from chain.primitives.extrinsic import UncheckedExtrinsic, signing_payload
 from chain.primitives.types import DigestItem, DigestKind, Header
-from chain.storage.overlay import Backend, Overlay
+from chain.storage.overlay import Overlay
 from chain.storage.trie import ordered_trie_root
 from runtime import validity as v
 from runtime.composition import ALL_PALLETS, BY_NAME
 from runtime.frame.pallet import (
     PHASE_FINALIZATION,
-    PHASE_INITIALIZATION,
     RUNTIME_CALL,
     BlockEnv,
     Call,
@@ -40,9 +39,9 @@ from runtime.frame.pallet import (
     dispatch_transactional,
     externalities,
 )
-from runtime.frame.support import NONE, DispatchClass, DispatchError, DispatchInfo, Origin, Weight
+from runtime.frame.support import NONE, DispatchClass, DispatchError, DispatchInfo, Origin
 from runtime.pallets import system, transaction_payment
-from runtime.pallets.balances import BalancesError
+from runtime.pallets.balances import BalancesConfig, BalancesError
 from runtime.pallets.system import Account, BlockHash, SystemConfig, SystemEvent
 from runtime.version import VERSION, RuntimeVersion
 
@@ -196,7 +195,7 @@ class Executive:
         info = c.info()
         self._check_limits(info, length, apply)
         fee = transaction_payment.compute_fee(length, info, s.tip)
-        ed = self.runtime.configs[_BalancesConfig].existential_deposit
+        ed = self.runtime.configs[BalancesConfig].existential_deposit
         if fee and (account.free < fee or (account.free - fee < ed and account.reserved == 0)):
             raise v.Payment(f"the fee of {fee} cannot be paid from a free balance of {account.free} while keeping "
                             f"the existential deposit {ed}")
@@ -293,13 +292,3 @@ class Executive:
         return v.ValidTransaction(priority=(1 << 64) - 1, provides=[b"equivocation" + offence_id],
                                   longevity=64, propagate=True)
 
-
-from runtime.pallets.balances import BalancesConfig as _BalancesConfig  # noqa: E402
-
-
-def new_block_state(parent: Backend) -> Overlay:
-    return Overlay(parent)
-
-
-__all__ = ["ApplyOutcome", "Executive", "FinalizedBlock", "Runtime", "StateRootFn", "Weight", "author_from_digest",
-           "decode_extrinsic", "new_block_state"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from chain.cli.key import key
+from chain.cli.node import build_spec, node, purge_chain
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -14,3 +15,6 @@ def main() -> None:
 
 
 main.add_command(key)
+main.add_command(node)
+main.add_command(purge_chain)
+main.add_command(build_spec)

@@ -30,6 +30,7 @@ log = logging.getLogger("gradchain.network")
 HELLO_DOMAIN = b"gradchain/p2p-hello"
 HANDSHAKE_TIMEOUT = 5.0
 SEEN_CACHE_SIZE = 50_000
+BLOB_CHUNK = 1024 * 1024
 
 
 class Misbehaviour(Exception):
@@ -107,6 +108,8 @@ class Network:
         self._dialling: set[str] = set()
         self._stopped = False
         self.blocked_keys: set[bytes] = set()  # fault tests drop all traffic with these peers
+        self.blob_store = None  # set by the node: peers may fetch blobs from it
+        self._blob_fetches: dict[tuple[bytes, bytes], asyncio.Queue] = {}
 
     # --- lifecycle -------------------------------------------------------------------------------------------
 
@@ -262,6 +265,12 @@ class Network:
             elif kind == "sync_response":
                 blocks = [(bytes(b.block), bytes(b.justification)) for b in msg.sync_response.blocks]
                 await self.handler.on_sync_response(blocks, msg.sync_response.peer_best, peer)
+            elif kind == "blob_request":
+                self._spawn(self._serve_blob(peer, bytes(msg.blob_request)))
+            elif kind == "blob_chunk":
+                fetch = self._blob_fetches.get((bytes(msg.blob_chunk.hash), peer.node_key))
+                if fetch is not None:
+                    fetch.put_nowait(msg.blob_chunk)
             elif kind == "status":
                 peer.best_number, peer.best_hash = msg.status.best_number, bytes(msg.status.best_hash)
                 for addr in list(msg.status.peers)[:32]:
@@ -308,6 +317,47 @@ class Network:
         for peer in list(self.peers.values()):
             with contextlib.suppress(TransportError):
                 await self._send_status(peer)
+
+    async def _serve_blob(self, peer: Peer, blob_hash: bytes) -> None:
+        store = self.blob_store
+        if store is None or len(blob_hash) != 32 or not store.has(blob_hash):
+            await peer.send(p2p_pb2.PeerMessage(blob_chunk=p2p_pb2.BlobChunk(hash=blob_hash, missing=True, last=True)))
+            return
+        offset = 0
+        try:
+            for data in store.read_chunks(blob_hash, BLOB_CHUNK):
+                await peer.send(p2p_pb2.PeerMessage(blob_chunk=p2p_pb2.BlobChunk(hash=blob_hash, offset=offset,
+                                                                                 data=data)))
+                offset += len(data)
+        except Exception as e:  # a corrupt local copy: tell the peer we have nothing
+            log.warning("cannot serve blob 0x%s: %s", blob_hash.hex()[:16], e)
+            await peer.send(p2p_pb2.PeerMessage(blob_chunk=p2p_pb2.BlobChunk(hash=blob_hash, missing=True, last=True)))
+            return
+        await peer.send(p2p_pb2.PeerMessage(blob_chunk=p2p_pb2.BlobChunk(hash=blob_hash, offset=offset, last=True)))
+
+    async def fetch_blob(self, blob_hash: bytes, store, timeout: float = 30.0) -> bool:
+        """Fetch a blob from the first peer that has it; the store checks the hash before keeping it."""
+        for peer in list(self.peers.values()):
+            key = (blob_hash, peer.node_key)
+            queue: asyncio.Queue = asyncio.Queue()
+            self._blob_fetches[key] = queue
+            writer = store.writer(blob_hash)
+            try:
+                await peer.send(p2p_pb2.PeerMessage(blob_request=blob_hash))
+                while True:
+                    chunk = await asyncio.wait_for(queue.get(), timeout)
+                    if chunk.missing:
+                        break
+                    writer.write(chunk.data)
+                    if chunk.last:
+                        writer.finish()
+                        return True
+            except Exception as e:  # unreachable peer, timeout, wrong bytes or oversize: try the next
+                log.debug("blob 0x%s from %s failed: %s", blob_hash.hex()[:16], peer.id, e)
+            finally:
+                self._blob_fetches.pop(key, None)
+                writer.abort()
+        return False
 
     async def request_sync(self, peer: Peer, from_number: int, max_blocks: int = 128) -> None:
         await peer.send(p2p_pb2.PeerMessage(sync_request=p2p_pb2.SyncRequest(

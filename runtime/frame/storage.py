@@ -12,14 +12,15 @@ Substrate's: `twox128(pallet) ++ twox128(item) ++ hasher(encoded key)`.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from chain.primitives.hashing import HASHER_PREFIX_LEN, STORAGE_HASHERS, twox128
 from chain.primitives.codec import Reader
+from chain.primitives.hashing import HASHER_PREFIX_LEN, STORAGE_HASHERS, twox128
 from runtime.frame.types import ScaleType
 
 
@@ -90,6 +91,8 @@ class StorageItem:
         self.docs = docs
         self.prefix = twox128(pallet.encode()) + twox128(name.encode())
         self.modifier = OPTIONAL if default is None else DEFAULT
+        # Mutable defaults (AccountInfo, lists, dicts) are copied on every read, so no caller can alter them.
+        self._copy_default = not isinstance(default, (int, bytes, str, bool, tuple, type(None)))
 
     def default_bytes(self) -> bytes:
         return b"\x00" if self.default is None else self.value.encode(self.default)
@@ -97,7 +100,7 @@ class StorageItem:
     def _read(self, key: bytes) -> Any:
         raw = _CURRENT.get().get(key)
         if raw is None:
-            return self.default
+            return copy.deepcopy(self.default) if self._copy_default else self.default
         return self.value.decode_bytes(raw)
 
     def _write(self, key: bytes, value: Any) -> None:

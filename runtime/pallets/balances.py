@@ -19,7 +19,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runtime.frame.pallet import CallContext, Constant, Pallet, PalletConfig, PalletEvent, call, deposit_event, event, pallet_events
+from runtime.frame.pallet import (
+    CallContext,
+    Constant,
+    Pallet,
+    PalletConfig,
+    PalletEvent,
+    call,
+    deposit_event,
+    event,
+    pallet_events,
+)
 from runtime.frame.storage import StorageValue
 from runtime.frame.support import PalletError, Weight, pallet_errors
 from runtime.frame.types import U128, AccountId, Bool, Compact, Enum, MultiAddress, Variant

@@ -38,7 +38,23 @@ from runtime.frame.pallet import (
 )
 from runtime.frame.storage import Blake2_128Concat, StorageMap, StorageValue
 from runtime.frame.support import DispatchClass, PalletError, Pays, Weight, pallet_errors
-from runtime.frame.types import PERBILL, U32, U128, AccountId, Array, Bool, Bytes, Compact, Field, Perbill, Struct, Tuple, U8, Unit, Vec
+from runtime.frame.types import (
+    PERBILL,
+    U8,
+    U32,
+    U128,
+    AccountId,
+    Array,
+    Bool,
+    Bytes,
+    Compact,
+    Field,
+    Perbill,
+    Struct,
+    Tuple,
+    Unit,
+    Vec,
+)
 from runtime.pallets import balances
 
 SessionKey = Array(U8, 32)

@@ -19,7 +19,15 @@ from runtime.frame.pallet import (
     pallet_events,
 )
 from runtime.frame.storage import StorageValue
-from runtime.frame.support import DISPATCH_ERROR, ROOT, WEIGHT, DispatchClass, PalletError, Weight, pallet_errors
+from runtime.frame.support import (
+    DISPATCH_ERROR,
+    ROOT,
+    WEIGHT,
+    DispatchClass,
+    PalletError,
+    Weight,
+    pallet_errors,
+)
 from runtime.frame.types import AccountId, MultiAddress, Option, Unit
 
 Key = StorageValue("Sudo", "Key", AccountId, docs="The `AccountId` of the sudo key.")

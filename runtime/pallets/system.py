@@ -33,13 +33,13 @@ from runtime.frame.pallet import (
 from runtime.frame.storage import Blake2_128Concat, StorageMap, StorageValue, Twox64Concat, current_state
 from runtime.frame.support import DISPATCH_ERROR, DISPATCH_INFO, WEIGHT, PalletError, Weight, pallet_errors
 from runtime.frame.types import (
+    H256,
     U16,
     U32,
     U128,
     AccountId,
     Bytes,
     Field,
-    H256,
     Struct,
 )
 

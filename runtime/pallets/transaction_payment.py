@@ -11,7 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runtime.frame.pallet import Constant, Pallet, PalletConfig, PalletEvent, block_env, deposit_event, event, pallet_events
+from runtime.frame.pallet import (
+    Constant,
+    Pallet,
+    PalletConfig,
+    PalletEvent,
+    block_env,
+    deposit_event,
+    event,
+    pallet_events,
+)
 from runtime.frame.storage import StorageValue
 from runtime.frame.support import DISPATCH_CLASS, WEIGHT, DispatchInfo, Pays
 from runtime.frame.types import U8, U128, AccountId, Field, Struct

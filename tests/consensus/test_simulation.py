@@ -69,7 +69,7 @@ def test_byzantine_twins_never_fork_quick(n):
 @pytest.mark.slow
 @pytest.mark.parametrize("n", [4, 7, 10])
 def test_byzantine_twins_never_fork_over_200_seeds(n):
-    _twins_sweep(n, range(1000, 1200))
+    _twins_sweep(n, range(1000, 1200), heights=5)
 
 
 def test_partition_two_two_halts_then_recovers_after_healing():

@@ -1,0 +1,168 @@
+"""`gradchain node`, `purge-chain` and `build-spec`: run and manage a node."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from chain.node.config import (
+    DEFAULT_GRPC_PORT,
+    DEFAULT_IDLE_BLOCK_INTERVAL,
+    DEFAULT_P2P_PORT,
+    DEFAULT_PROMETHEUS_PORT,
+    DEFAULT_RPC_PORT,
+    EXTERNAL,
+    LOOPBACK,
+    ConfigError,
+    NodeConfig,
+)
+
+LOG_LEVELS = ["error", "warn", "info", "debug", "trace"]
+
+
+def _load_spec(chain: str):
+    from runtime.chain_spec import ChainSpecError, load_chain_spec
+    try:
+        return load_chain_spec(chain)
+    except ChainSpecError as e:
+        raise click.ClickException(f"--chain {chain}: {e}") from None
+
+
+def _setup_logging(level: str) -> None:
+    py_level = {"error": logging.ERROR, "warn": logging.WARNING, "info": logging.INFO, "debug": logging.DEBUG,
+                "trace": logging.DEBUG}[level]
+    logging.basicConfig(level=py_level, format="%(asctime)s %(levelname)-5s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    for noisy in ("aiohttp.access", "grpc"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@click.command()
+@click.option("--dev", is_flag=True, help="Shortcut for --chain dev --validator --key //Alice on a temporary base path.")
+@click.option("--chain", default=None, help="dev, local, or the path of a chain spec JSON file.")
+@click.option("-d", "--base-path", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the node keeps its data (default: ~/.local/share/gradchain, or a temp dir with --dev).")
+@click.option("--name", default=None, help="The node's human-readable name.")
+@click.option("--validator", is_flag=True, help="Take part in consensus with --key.")
+@click.option("--key", default=None, help="Validator session key: a key file or a secret URI such as //Alice.")
+@click.option("--password", envvar="GRADCHAIN_KEY_PASSWORD", default=None, help="Password of an encrypted --key file.")
+@click.option("--p2p-port", type=click.IntRange(0, 65535), default=DEFAULT_P2P_PORT, show_default=True)
+@click.option("--grpc-port", type=click.IntRange(0, 65535), default=DEFAULT_GRPC_PORT, show_default=True)
+@click.option("--rpc-port", type=click.IntRange(0, 65535), default=DEFAULT_RPC_PORT, show_default=True)
+@click.option("--prometheus-port", type=click.IntRange(0, 65535), default=DEFAULT_PROMETHEUS_PORT, show_default=True)
+@click.option("--no-prometheus", is_flag=True, help="Do not serve Prometheus metrics.")
+@click.option("--p2p-external", is_flag=True, help="Listen for peers on all interfaces, not only 127.0.0.1.")
+@click.option("--grpc-external", is_flag=True, help="Serve gRPC on all interfaces.")
+@click.option("--rpc-external", is_flag=True, help="Serve JSON-RPC on all interfaces (unsafe methods then need "
+                                                    "--rpc-methods unsafe).")
+@click.option("--prometheus-external", is_flag=True, help="Serve metrics on all interfaces.")
+@click.option("--rpc-methods", type=click.Choice(["auto", "safe", "unsafe"]), default="auto", show_default=True)
+@click.option("--rpc-cors", default=None, help="Comma-separated allowed origins, 'all', or 'none'.")
+@click.option("--rpc-max-connections", type=click.IntRange(1, 100_000), default=100, show_default=True)
+@click.option("--bootnodes", multiple=True, help="HOST:PORT of a peer to connect to (repeatable).")
+@click.option("--pruning", default="256", show_default=True, help="Blocks of state to keep, or 'archive'.")
+@click.option("--idle-block-interval", type=float, default=DEFAULT_IDLE_BLOCK_INTERVAL, show_default=True,
+              help="Seconds a proposer waits for a transaction before proposing an empty block.")
+@click.option("--node-key-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("-l", "--log", "log_level", type=click.Choice(LOG_LEVELS), default="info", show_default=True)
+def node(dev, chain, base_path, name, validator, key, password, p2p_port, grpc_port, rpc_port, prometheus_port,
+         no_prometheus, p2p_external, grpc_external, rpc_external, prometheus_external, rpc_methods, rpc_cors,
+         rpc_max_connections, bootnodes, pruning, idle_block_interval, node_key_file, log_level) -> None:
+    """Run a gradchain node."""
+    _setup_logging(log_level)
+    temp_dir = None
+    if dev:
+        chain = chain or "dev"
+        validator = True
+        key = key or "//Alice"
+        if base_path is None:
+            temp_dir = tempfile.mkdtemp(prefix="gradchain-dev-")
+            base_path = Path(temp_dir)
+    chain = chain or "dev"
+    if base_path is None:
+        base_path = Path.home() / ".local" / "share" / "gradchain"
+    if pruning != "archive":
+        if not pruning.isdigit():
+            raise click.BadParameter("must be a number of blocks or 'archive'", param_hint="--pruning")
+        pruning = int(pruning)
+    cors = None
+    if rpc_cors is not None:
+        cors = None if rpc_cors == "none" else [o.strip() for o in rpc_cors.split(",") if o.strip()]
+    config = NodeConfig(
+        chain=chain, base_path=base_path, name=name or ("Alice" if dev else "gradchain-node"), validator=validator,
+        key=key, key_password=password, p2p_host=EXTERNAL if p2p_external else LOOPBACK, p2p_port=p2p_port,
+        grpc_host=EXTERNAL if grpc_external else LOOPBACK, grpc_port=grpc_port,
+        rpc_host=EXTERNAL if rpc_external else LOOPBACK, rpc_port=rpc_port, rpc_methods=rpc_methods,
+        rpc_max_connections=rpc_max_connections,
+        prometheus_host=EXTERNAL if prometheus_external else LOOPBACK,
+        prometheus_port=None if no_prometheus else prometheus_port, bootnodes=list(bootnodes), pruning=pruning,
+        idle_block_interval=idle_block_interval, node_key_file=node_key_file)
+    if rpc_cors is not None:
+        config.rpc_cors = cors
+    try:
+        config.check()
+        asyncio.run(_run(config))
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from None
+    finally:
+        if temp_dir is not None:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+async def _run(config: NodeConfig) -> None:
+    from chain.keystore import KeystoreError, load_key
+    from chain.node.runner import NodeStartError, run_node
+    spec = _load_spec(config.chain)
+    key = None
+    if config.validator:
+        try:
+            key = load_key(config.key, config.key_password)
+        except KeystoreError as e:
+            raise click.ClickException(str(e)) from None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await run_node(config, spec, key, stop)
+    except NodeStartError as e:
+        raise click.ClickException(str(e)) from None
+
+
+@click.command("purge-chain")
+@click.option("--chain", default="dev", show_default=True)
+@click.option("-d", "--base-path", type=click.Path(file_okay=False, path_type=Path),
+              default=Path.home() / ".local" / "share" / "gradchain", show_default=True)
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+def purge_chain(chain: str, base_path: Path, yes: bool) -> None:
+    """Delete a chain's database (keys and the node identity are kept)."""
+    spec = _load_spec(chain)
+    db = base_path / "chains" / spec.id / "db"
+    if not db.exists():
+        click.echo(f"{db} does not exist; nothing to purge")
+        return
+    if not yes and not click.confirm(f"Remove {db}?", default=False):
+        click.echo("Aborted")
+        sys.exit(1)
+    shutil.rmtree(db)
+    wal = base_path / "chains" / spec.id / "consensus"
+    if wal.exists():
+        shutil.rmtree(wal)
+    click.echo(f"{db} removed")
+
+
+@click.command("build-spec")
+@click.option("--chain", default="dev", show_default=True, help="dev, local or the path of a chain spec.")
+@click.option("--raw", is_flag=True, help="Print the genesis as raw storage (key -> value).")
+def build_spec(chain: str, raw: bool) -> None:
+    """Print a chain spec as JSON (plain, or raw storage with --raw)."""
+    spec = _load_spec(chain)
+    click.echo(json.dumps(spec.to_raw() if raw else spec.json, indent=2))

@@ -1,0 +1,47 @@
+"""Run a node until told to stop: start the node, its gRPC API and JSON-RPC, and shut them down in order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from chain.node.config import NodeConfig
+from chain.primitives.crypto import Keypair
+
+log = logging.getLogger("gradchain.node")
+
+
+class NodeStartError(RuntimeError):
+    """The node cannot start: a busy port, a database of another chain, a corrupt or locked database."""
+
+
+async def run_node(config: NodeConfig, spec, key: Keypair | None, stop: asyncio.Event) -> None:
+    from chain.api.grpc_api import start_grpc_server
+    from chain.network.transport import TransportError
+    from chain.node.service import Node
+    from chain.storage.blockstore import BlockStoreError
+    from chain.storage.kv import DatabaseError
+    try:
+        node = Node(config, spec, validator_key=key)
+    except (DatabaseError, BlockStoreError) as e:
+        raise NodeStartError(f"cannot open the database under {config.base_path}: {e}") from None
+    servers = []
+    try:
+        try:
+            await node.start()
+            grpc_server, grpc_port = await start_grpc_server(node, config.grpc_host, config.grpc_port,
+                                                             node.extra_grpc_services())
+            servers.append(grpc_server)
+            log.info("gRPC API on %s:%d", config.grpc_host, grpc_port)
+            if config.rpc_port is not None:
+                rpc = await node.start_json_rpc()
+                if rpc is not None:
+                    log.info("JSON-RPC on %s:%d (HTTP and WebSocket)", config.rpc_host, rpc.port)
+        except (OSError, TransportError) as e:
+            raise NodeStartError(str(e)) from None
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        for server in servers:
+            await server.stop(grace=1.0)
+        await node.stop()

@@ -1,0 +1,455 @@
+"""The node: storage, runtime, transaction pool, consensus, network and APIs wired together.
+
+Everything runs on one asyncio loop. Consensus inputs (peer messages, timeouts, built blocks) are fed to the
+`ConsensusDriver` one at a time and the actions it returns are performed in order: broadcasts go to the
+network, timeouts to `loop.call_later`, proposal requests to the block builder, commits to storage.
+
+Block production: a proposer with transactions waiting builds at once; with an empty pool it waits up to
+`idle_block_interval` seconds for one (so empty blocks are not produced faster than that), which is why the
+propose timeout is set above the idle interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from chain.blobs import BlobStore
+from chain.network.peers import Misbehaviour, Network, Peer
+from chain.network.transport import GrpcTransport, Transport
+from chain.node.chain_state import BlockImportError, ChainState, ExecutedBlock
+from chain.node.config import NodeConfig
+from chain.node.metrics import NodeMetrics
+from chain.node.node_key import load_or_create_node_key
+from chain.node.storage_setup import open_chain_database
+from chain.primitives.codec import DecodeError
+from chain.primitives.crypto import Keypair
+from chain.primitives.hashing import blake2_256
+from chain.primitives.types import Block
+from chain.txpool import InvalidTransaction, PoolError, TransactionPool, TxStatus
+from consensus.actions import Broadcast, Commit, RecordEvidence, RequestProposal, ScheduleTimeout
+from consensus.certificate import CertificateError, CommitCertificate, verify_certificate
+from consensus.driver import ConsensusDriver
+from consensus.engine import Engine, TimeoutConfig
+from consensus.evidence import verify_evidence
+from consensus.guard import SignerGuard
+from consensus.storage import AppendFile, AtomicFile
+from consensus.types import SignedProposal, SignedVote, Timeout
+from consensus.validators import ValidatorSet
+from consensus.wal import WriteAheadLog
+from runtime import validity as v
+from runtime.chain_spec import ChainSpec
+from runtime.pallets import staking
+
+log = logging.getLogger("gradchain.node")
+
+MSG_PROPOSAL, MSG_VOTE = 0, 1
+EVIDENCE_MAX_AGE = 64
+REGOSSIP_SECONDS = 2.0
+SYNC_BATCH = 128
+
+
+def encode_consensus(message: SignedProposal | SignedVote) -> bytes:
+    tag = MSG_PROPOSAL if isinstance(message, SignedProposal) else MSG_VOTE
+    return bytes([tag]) + message.encode()
+
+
+def decode_consensus(payload: bytes) -> SignedProposal | SignedVote:
+    if not payload:
+        raise DecodeError("empty consensus message")
+    if payload[0] == MSG_PROPOSAL:
+        return SignedProposal.decode(payload[1:])
+    if payload[0] == MSG_VOTE:
+        return SignedVote.decode(payload[1:])
+    raise DecodeError(f"unknown consensus message tag {payload[0]}")
+
+
+def safe_block_hash(block: bytes) -> bytes:
+    """The header hash of an encoded block; garbage gets a hash no real block has, never an exception."""
+    try:
+        return Block.decode(block).header.hash
+    except DecodeError:
+        return blake2_256(b"undecodable-block" + block)
+
+
+class Node:
+    def __init__(self, config: NodeConfig, spec: ChainSpec, transport: Transport | None = None,
+                 validator_key: Keypair | None = None):
+        config.check()
+        self.config, self.spec = config, spec
+        self.chain_dir = config.chain_dir(spec.id)
+        self.store = open_chain_database(self.chain_dir / "db", spec, config.pruning)
+        self.runtime = spec.runtime()
+        self.runtime.register_hook(staking.EQUIVOCATION_HOOK, self._verify_equivocation)
+        self.chain = ChainState(self.store, self.runtime)
+        self.metrics = NodeMetrics()
+        self.pool = TransactionPool(self._validate_for_pool, sender_of=_sender_of, on_status=self._on_pool_status)
+        self.validator_key = validator_key
+        self.node_key = load_or_create_node_key(config.node_key_file or self.chain_dir / "network" / "secret_ed25519")
+        self.network = Network(transport or GrpcTransport(), self.node_key, spec.genesis_hash, self,
+                               f"{config.p2p_host}:{config.p2p_port}", config.bootnodes or spec.boot_nodes,
+                               node_name=config.name)
+        self.blobs = BlobStore(self.chain_dir / "blobs")
+        self.network.blob_store = self.blobs
+        self.listeners: dict[str, set[Callable]] = {"new_head": set(), "finalized_head": set(), "events": set()}
+        self.watchers: dict[bytes, set[Callable]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._building = False
+        self._last_commit_time = time.monotonic()
+        self._syncing_from: Peer | None = None
+        self._height_started = time.monotonic()
+        self.driver: ConsensusDriver | None = None
+        self.started = asyncio.Event()
+
+    # --- lifecycle ---------------------------------------------------------------------------------------------
+
+    def _consensus_timeouts(self) -> TimeoutConfig:
+        c = self.spec.consensus
+        delta = c.get("timeoutDeltaMs", 500) / 1000
+        propose = max(c.get("proposeTimeoutMs", 1000) / 1000, self.config.idle_block_interval + 1.0)
+        return TimeoutConfig(propose_base=propose, propose_delta=delta,
+                             prevote_base=c.get("prevoteTimeoutMs", 500) / 1000, prevote_delta=delta,
+                             precommit_base=c.get("precommitTimeoutMs", 500) / 1000, precommit_delta=delta)
+
+    def _make_driver(self) -> tuple[ConsensusDriver, list]:
+        signer = None
+        wal_dir = self.chain_dir / "consensus"
+        wal_dir.mkdir(parents=True, exist_ok=True)
+        if self.validator_key is not None:
+            signer = SignerGuard(self.validator_key, self.spec.genesis_hash, AtomicFile(wal_dir / "last_signed"))
+        engine = Engine(genesis_hash=self.spec.genesis_hash, signer=signer, validator_sets=self.validator_set_for,
+                        validate_block=self._validate_proposal, height=self.chain.number + 1,
+                        block_hash=safe_block_hash, timeouts=self._consensus_timeouts())
+        wal = WriteAheadLog(AppendFile(wal_dir / "wal"))
+        return ConsensusDriver.recover(engine, wal)
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await self.network.start()
+        self.driver, actions = self._make_driver()
+        self._perform(actions)
+        if self.config.prometheus_port is not None:
+            self.metrics.serve(self.config.prometheus_host, self.config.prometheus_port)
+        self._update_metrics()
+        self._spawn(self._regossip_loop())
+        self.started.set()
+        log.info("node %s started: chain %s, head #%d 0x%s, %s", self.config.name, self.spec.id, self.chain.number,
+                 self.chain.head_hash.hex()[:16], "validating" if self.validator_key else "following")
+
+    def extra_grpc_services(self) -> list:
+        """Services beside ChainService and BlobService (the market's), as (add_to_server, full name) pairs."""
+        return []
+
+    async def start_json_rpc(self):
+        """Start Substrate's JSON-RPC on --rpc-port (see chain.api.substrate_rpc), or None if unavailable."""
+        try:
+            from chain.api.substrate_rpc import start_substrate_rpc
+        except ImportError:
+            return None
+        self.rpc = await start_substrate_rpc(self)
+        return self.rpc
+
+    async def stop(self) -> None:
+        if getattr(self, "rpc", None) is not None:
+            await self.rpc.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        await self.network.stop()
+        self.store.close()
+
+    def _spawn(self, coro) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("node task failed", exc_info=task.exception())
+
+    # --- consensus -----------------------------------------------------------------------------------------------
+
+    def validator_set_for(self, height: int) -> ValidatorSet:
+        """The set that governs `height`: Staking's active set in the state after block `height - 1`."""
+        if height <= self.chain.number + 1:
+            parent = self.chain.header_at(height - 1)
+            state = self.chain.state_at(parent.hash if parent else None)
+            return ValidatorSet.of(staking.validator_set(state))
+        return ValidatorSet.of(staking.validator_set(self.chain.state_at(None)))
+
+    def _validate_proposal(self, height: int, block_bytes: bytes) -> bool:
+        try:
+            block = Block.decode(block_bytes)
+            if block.header.number != height:
+                return False
+            self.chain.execute(block, check_clock=True)
+            return True
+        except (DecodeError, BlockImportError) as e:
+            log.warning("rejecting proposed block at height %d: %s", height, e)
+            return False
+
+    def _input(self, actions: list) -> None:
+        self._perform(actions)
+
+    def _perform(self, actions: list) -> None:
+        for action in actions:
+            if isinstance(action, Broadcast):
+                self._spawn(self.network.gossip_consensus(encode_consensus(action.message)))
+            elif isinstance(action, ScheduleTimeout):
+                self._loop.call_later(action.delay, self._on_timeout, action.timeout)
+            elif isinstance(action, RequestProposal):
+                self._spawn(self._propose(action.height, action.round))
+            elif isinstance(action, Commit):
+                self._on_commit(action)
+            elif isinstance(action, RecordEvidence):
+                self._on_evidence_found(action.evidence.encode())
+
+    def _on_timeout(self, timeout: Timeout) -> None:
+        if self.driver is not None:
+            self._input(self.driver.on_timeout(timeout))
+
+    async def _propose(self, height: int, round_: int) -> None:
+        deadline = self._last_commit_time + self.config.idle_block_interval
+        while self.pool.ready_count() == 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            if self.driver is None or self.driver.engine.height != height or self.driver.engine.round != round_:
+                return
+        if self.driver is None or self.driver.engine.height != height:
+            return
+        rejected: list[tuple[bytes, Exception]] = []
+        executed = self.chain.build_block((t.raw for t in self.pool.ready()),
+                                          author=self.validator_key.public if self.validator_key else None,
+                                          on_reject=lambda raw, e: rejected.append((raw, e)))
+        for raw, e in rejected:
+            self.pool.remove_invalid(blake2_256(raw), e)
+        log.debug("proposing #%d round %d with %d extrinsics", height, round_, len(executed.block.extrinsics))
+        self._input(self.driver.on_block_built(height, round_, executed.block.encode()))
+
+    def _on_commit(self, action: Commit) -> None:
+        if action.height <= self.chain.number:
+            return  # replayed from the WAL or already imported by sync
+        block = Block.decode(action.block)
+        try:
+            executed = self.chain.execute(block)
+        except BlockImportError as e:
+            log.error("cannot import decided block #%d: %s", action.height, e)
+            return
+        self._import(executed, action.certificate.encode())
+        self._spawn(self.network.gossip_block(action.block, action.certificate.encode()))
+
+    def _import(self, executed: ExecutedBlock, justification: bytes) -> None:
+        started = time.monotonic()
+        self.chain.commit(executed, justification)
+        self.metrics.import_seconds.observe(time.monotonic() - started)
+        now = time.monotonic()
+        self.metrics.round_seconds.observe(now - self._height_started)
+        self._height_started = self._last_commit_time = now
+        block = executed.block
+        self.pool.on_block(list(block.extrinsics), block.header.hash)
+        for i, raw in enumerate(block.extrinsics):
+            tx_hash = blake2_256(raw)
+            for watcher in list(self.watchers.get(tx_hash, ())):
+                watcher(TxStatus.FINALIZED, (block.header, i, executed))
+        for kind in ("new_head", "finalized_head"):
+            for listener in list(self.listeners[kind]):
+                listener(block.header)
+        for listener in list(self.listeners["events"]):
+            listener(block.header, executed.finalized.events)
+        self._update_metrics()
+        log.info("finalized #%d 0x%s (%d extrinsics)", block.header.number, block.header.hash.hex()[:16],
+                 len(block.extrinsics))
+        self._spawn(self.network.announce_status())
+
+    def _on_evidence_found(self, evidence: bytes) -> None:
+        from runtime.pallets.staking import report_equivocation_extrinsic
+        raw = report_equivocation_extrinsic(evidence)
+        with contextlib.suppress(PoolError):
+            self.pool.submit(raw)
+            self._spawn(self.network.gossip_transaction(raw))
+
+    def _verify_equivocation(self, evidence: bytes) -> tuple[bytes, bytes]:
+        """Staking's hook: check evidence against the validator set of the offence's height (deterministic)."""
+        from consensus.evidence import DuplicateVoteEvidence
+        try:
+            decoded = DuplicateVoteEvidence.decode(evidence)
+        except DecodeError as e:
+            raise ValueError(f"evidence does not decode: {e}") from None
+        height = decoded.height
+        if height < 1 or height > self.chain.number + 1:
+            raise ValueError(f"evidence height {height} is outside the chain (head #{self.chain.number})")
+        checked = verify_evidence(decoded, self.validator_set_for(height), self.spec.genesis_hash,
+                                  self.chain.number + 1, EVIDENCE_MAX_AGE)
+        return checked.offender, checked.hash
+
+    async def _regossip_loop(self) -> None:
+        while True:
+            await asyncio.sleep(REGOSSIP_SECONDS)
+            if self.driver is None:
+                continue
+            for message in self.driver.gossip_state():
+                payload = encode_consensus(message)
+                await self.network.broadcast(_consensus_msg(payload))
+
+    # --- transaction pool ------------------------------------------------------------------------------------------
+
+    def _validate_for_pool(self, raw: bytes):
+        try:
+            return self.chain.validate_transaction(raw)
+        except v.TransactionValidityError as e:
+            raise InvalidTransaction(e) from None
+
+    def _on_pool_status(self, tx_hash: bytes, status: TxStatus, info: object) -> None:
+        if status is TxStatus.FINALIZED:
+            return  # reported from the committed block, which knows the block hash and index
+        for watcher in list(self.watchers.get(tx_hash, ())):
+            watcher(status, info)
+
+    def submit_extrinsic(self, raw: bytes) -> bytes:
+        """Validate and pool an extrinsic, gossip it, and return its hash; raises PoolError with the reason."""
+        tx_hash = self.pool.submit(raw)
+        self._spawn(self.network.gossip_transaction(raw))
+        self._update_metrics()
+        return tx_hash
+
+    def watch(self, tx_hash: bytes, callback: Callable) -> Callable[[], None]:
+        self.watchers.setdefault(tx_hash, set()).add(callback)
+
+        def unwatch() -> None:
+            callbacks = self.watchers.get(tx_hash)
+            if callbacks is not None:
+                callbacks.discard(callback)
+                if not callbacks:
+                    del self.watchers[tx_hash]
+        return unwatch
+
+    def next_index(self, account: bytes) -> int:
+        """The nonce to sign next: the on-chain nonce, past every consecutive nonce already in the pool."""
+        from chain.api.convert import read_account
+        nonce = read_account(self.chain.state_at(None), account).nonce
+        while self.pool.provides(account + nonce.to_bytes(4, "little")):
+            nonce += 1
+        return nonce
+
+    async def fetch_blob(self, blob_hash: bytes) -> bool:
+        """Ask peers for a blob this node lacks (see `Network.fetch_blob`)."""
+        return await self.network.fetch_blob(blob_hash, self.blobs)
+
+    def subscribe(self, kind: str, callback: Callable) -> Callable[[], None]:
+        self.listeners[kind].add(callback)
+        return lambda: self.listeners[kind].discard(callback)
+
+    def _update_metrics(self) -> None:
+        m = self.metrics
+        m.best_height.set(self.chain.number)
+        m.finalized_height.set(self.chain.number)
+        m.peers.set(len(self.network.peers))
+        m.pool_ready.set(self.pool.ready_count())
+        m.pool_future.set(self.pool.future_count())
+        m.pool_bytes.set(self.pool.bytes_used)
+        if self.driver is not None:
+            m.consensus_round.set(self.driver.engine.round)
+
+    # --- PeerHandler ---------------------------------------------------------------------------------------------
+
+    def best(self) -> tuple[int, bytes]:
+        return self.chain.number, self.chain.head_hash
+
+    async def on_transaction(self, raw: bytes, peer: Peer) -> None:
+        try:
+            self.pool.submit(raw)
+        except InvalidTransaction as e:
+            if isinstance(e.reason, v.Undecodable):
+                raise Misbehaviour(f"undecodable transaction: {e}") from None
+            return  # stale or future relative to our state: not the peer's fault
+        except PoolError:
+            return
+        await self.network.gossip_transaction(raw, exclude=peer)
+
+    async def on_consensus(self, payload: bytes, peer: Peer) -> None:
+        try:
+            message = decode_consensus(payload)
+        except DecodeError as e:
+            raise Misbehaviour(f"undecodable consensus message: {e}") from None
+        if self.driver is None:
+            return
+        if isinstance(message, SignedProposal):
+            self._input(self.driver.on_proposal(message))
+        else:
+            self._input(self.driver.on_vote(message))
+        await self.network.gossip_consensus(payload, exclude=peer)
+
+    async def on_evidence(self, payload: bytes, peer: Peer) -> None:
+        self._on_evidence_found(payload)
+
+    async def on_block(self, block: bytes, justification: bytes, peer: Peer) -> None:
+        try:
+            number = Block.decode(block).header.number
+        except DecodeError as e:
+            raise Misbehaviour(f"undecodable block: {e}") from None
+        if number == self.chain.number + 1:
+            await self.on_sync_response([(block, justification)], number, peer)
+        elif number > self.chain.number + 1:
+            await self._request_sync(peer)
+
+    async def on_sync_request(self, from_number: int, max_blocks: int) -> list[tuple[bytes, bytes]]:
+        out = []
+        for n in range(max(from_number, 1), min(from_number + max_blocks, self.chain.number + 1)):
+            h = self.chain.store.hash_at(n)
+            block = self.chain.block(h)
+            out.append((block.encode(), self.chain.justification(h) or b""))
+        return out
+
+    async def on_sync_response(self, blocks: list[tuple[bytes, bytes]], peer_best: int, peer: Peer) -> None:
+        for block_bytes, cert_bytes in blocks:
+            try:
+                block = Block.decode(block_bytes)
+                cert = CommitCertificate.decode(cert_bytes)
+            except DecodeError as e:
+                raise Misbehaviour(f"undecodable block or certificate in sync: {e}") from None
+            number = block.header.number
+            if number <= self.chain.number:
+                continue
+            if number != self.chain.number + 1:
+                break
+            try:
+                verify_certificate(cert, block.header.hash, number, self.validator_set_for(number),
+                                   self.spec.genesis_hash)
+                executed = self.chain.execute(block)
+            except (CertificateError, BlockImportError) as e:
+                raise Misbehaviour(f"block #{number} from sync is not valid: {e}") from None
+            self._import(executed, cert_bytes)
+            if self.driver is not None:
+                self._input(self.driver.on_decided(block_bytes, cert))
+        if peer_best > self.chain.number:
+            await self._request_sync(peer)
+
+    async def on_peer_status(self, best_number: int, best_hash: bytes, peer: Peer) -> None:
+        if best_number > self.chain.number + 1 or (best_number == self.chain.number + 1 and self.validator_key is None):
+            await self._request_sync(peer)
+        self._update_metrics()
+
+    async def _request_sync(self, peer: Peer) -> None:
+        await self.network.request_sync(peer, self.chain.number + 1, SYNC_BATCH)
+
+
+def _consensus_msg(payload: bytes):
+    from proto import p2p_pb2
+    return p2p_pb2.PeerMessage(consensus=payload)
+
+
+def _sender_of(raw: bytes) -> bytes | None:
+    from chain.primitives.extrinsic import UncheckedExtrinsic
+    try:
+        xt = UncheckedExtrinsic.decode(raw)
+    except DecodeError:
+        return None
+    return xt.signature.signer if xt.signature else None
+
+
+__all__ = ["Node", "Path"]

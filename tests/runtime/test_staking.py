@@ -1,0 +1,113 @@
+"""Staking: bonding, unbonding over epochs, validating, election at epoch boundaries, equivocation slashing."""
+
+from __future__ import annotations
+
+import pytest
+
+from runtime.frame.support import NONE
+from runtime.pallets import balances, staking
+from runtime.pallets.staking import (
+    EQUIVOCATION_HOOK,
+    StakingError,
+    bond,
+    bond_extra,
+    chill,
+    report_equivocation,
+    unbond,
+    validate,
+    validator_set,
+    withdraw_unbonded,
+)
+from tests.runtime.conftest import ALICE, BOB, CHARLIE, assert_noop
+
+UNIT = 10**12
+BOND = 2_000 * UNIT
+
+
+def test_bond_reserves_and_records_ledger(ext):
+    ext.call(BOB, bond, BOND)
+    with ext.ext():
+        assert balances.reserved_balance(BOB.public) == BOND
+        assert staking.Ledgers.get(BOB.public).active == BOND
+
+
+def test_invalid_bond_twice(ext):
+    ext.call(BOB, bond, BOND)
+    with assert_noop(ext), pytest.raises(StakingError.AlreadyBonded):
+        ext.call(BOB, bond, BOND)
+
+
+def test_bond_extra_and_unbond_then_withdraw_after_bonding_duration(ext):
+    ext.call(BOB, bond, BOND)
+    ext.call(BOB, bond_extra, UNIT)
+    ext.call(BOB, unbond, UNIT)
+    with assert_noop(ext), pytest.raises(StakingError.NoUnlockChunk):
+        ext.call(BOB, withdraw_unbonded)
+    with ext.ext():
+        staking.CurrentEpoch.put(staking.CurrentEpoch.get() + 2)
+    ext.call(BOB, withdraw_unbonded)
+    with ext.ext():
+        assert balances.reserved_balance(BOB.public) == BOND
+
+
+def test_invalid_validate_below_minimum_bond(ext):
+    ext.call(BOB, bond, UNIT)
+    with assert_noop(ext), pytest.raises(StakingError.InsufficientBond):
+        ext.call(BOB, validate, BOB.public, 0)
+
+
+def test_invalid_validate_with_someone_elses_session_key(ext):
+    ext.call(BOB, bond, BOND)
+    with assert_noop(ext), pytest.raises(StakingError.DuplicateSessionKey):
+        ext.call(BOB, validate, ALICE.public, 0)  # Alice's stash validates with Alice's key in dev
+
+
+def test_election_at_epoch_boundary_only(ext):
+    from chain.primitives.codec import encode_compact
+    bond_xt = ext.signed(BOB, bytes([4, 0]) + encode_compact(200_000 * UNIT), 0)
+    validate_xt = ext.signed(BOB, bytes([4, 4]) + BOB.public + (50_000_000).to_bytes(4, "little"), 1)
+    built = ext.produce_block([bond_xt, validate_xt])
+    assert built.rejected == []
+    assert [k for k, _ in validator_set(ext.chain.backend)] == [ALICE.public]
+    epoch = ext.runtime.configs[staking.StakingConfig].epoch_length
+    while ext.number + 1 < epoch:
+        ext.produce_block()
+    assert [k for k, _ in validator_set(ext.chain.backend)] == [ALICE.public]
+    ext.produce_block()  # block `epoch` elects: Bob's larger bond ranks first
+    assert validator_set(ext.chain.backend) == [(BOB.public, 200_000 * UNIT), (ALICE.public, 100_000 * UNIT)]
+
+
+def test_chill_removes_candidate(ext):
+    ext.call(BOB, bond, BOND)
+    ext.call(BOB, validate, BOB.public, 0)
+    ext.call(BOB, chill)
+    with ext.ext():
+        assert not staking.Validators.contains(BOB.public)
+
+
+def test_invalid_equivocation_without_verifier(ext):
+    with assert_noop(ext), pytest.raises(StakingError.InvalidEvidence):
+        ext.call(NONE, report_equivocation, b"evidence")
+
+
+def test_equivocation_slashes_once_and_marks_for_removal(ext):
+    ext.runtime.register_hook(EQUIVOCATION_HOOK, lambda ev: (ALICE.public, ev))
+    ext.open_block()
+    stash = staking.KeyOwner
+    with ext.ext():
+        alice_stash = stash.get(ALICE.public)
+        bonded = staking.Ledgers.get(alice_stash).total
+        total = balances.total_issuance()
+    ext.call(NONE, report_equivocation, b"offence-1")
+    with ext.ext():
+        slashed = bonded // 10
+        assert staking.Ledgers.get(alice_stash).total == bonded - slashed
+        assert balances.total_issuance() == total - slashed
+        assert staking.PendingRemoval.get() == [alice_stash]
+    with assert_noop(ext), pytest.raises(StakingError.DuplicateOffenceReport):
+        ext.call(NONE, report_equivocation, b"offence-1")
+
+
+def test_invalid_signed_equivocation_report(ext):
+    with assert_noop(ext), pytest.raises(Exception, match="inherent or unsigned"):
+        ext.call(CHARLIE, report_equivocation, b"x")
