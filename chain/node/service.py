@@ -181,7 +181,10 @@ class Node:
             parent = self.chain.header_at(height - 1)
             state = self.chain.state_at(parent.hash if parent else None)
             return ValidatorSet.of(staking.validator_set(state))
-        return ValidatorSet.of(staking.validator_set(self.chain.state_at(None)))
+        if height == self.chain.number + 2:
+            epoch_length = self.runtime.configs[staking.StakingConfig].epoch_length
+            return ValidatorSet.of(staking.next_validator_set(self.chain.state_at(None), self.chain.number, epoch_length))
+        raise ValueError(f"the validator set of height {height} is not known yet (head #{self.chain.number})")
 
     def _validate_proposal(self, height: int, block_bytes: bytes) -> bool:
         try:

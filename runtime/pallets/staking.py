@@ -6,9 +6,14 @@ epochs later; unlocking stake is still slashable.
 
 Which validators sign which height (the rule consensus relies on): at the end of every block whose number
 is a multiple of `EpochLength`, `on_finalize` elects the top `MaxValidators` candidates by active bond
-(ties broken by stash) into `ActiveValidators`, with their session keys and the stakes as they were at the
-election. The set that signs height h+1 is the active set in the state after block h, so it changes only
-at epoch boundaries; `validator_set(state)` reads it. Genesis runs the first election.
+(ties broken by stash) into `QueuedValidators`, with their session keys and the stakes as they were at the
+election. At the start of the next boundary block (`on_initialize`, before any extrinsic) the queued set
+becomes `ActiveValidators`. The set that signs height h+1 is the active set in the state after block h;
+so a set elected at the end of epoch e signs epoch e+2, and every node knows the set of height h+2 from
+the state after block h (`next_validator_set`) — which a BFT node needs, since it enters height h+2 the
+moment it decides block h+1, before that block is written. Genesis elects the first set into both.
+A validator slashed for equivocation is removed from the queued set at once, so it leaves the active set
+at the next epoch boundary.
 
 Slashing: `slash(stash, fraction)` burns `fraction` of the stash's bonded stake (active first, then
 unlocking chunks); total issuance falls by the amount (no reporter reward). A validator slashed for
@@ -95,6 +100,8 @@ KeyOwner = StorageMap("Staking", "KeyOwner", Blake2_128Concat, SessionKey, Accou
 CurrentEpoch = StorageValue("Staking", "CurrentEpoch", U32, default=0, docs="Index of the current epoch.")
 ActiveValidators = StorageValue("Staking", "ActiveValidators", ACTIVE_SET, default=[],
                                 docs="The elected set: (stash, session key, stake at election), by stake.")
+QueuedValidators = StorageValue("Staking", "QueuedValidators", ACTIVE_SET, default=[],
+                                docs="The set elected at the last boundary, active from the next one.")
 PendingRemoval = StorageValue("Staking", "PendingRemoval", Vec(AccountId), default=[],
                               docs="Validators slashed for equivocation, removed at the next election.")
 ReportedOffences = StorageMap("Staking", "ReportedOffences", Blake2_128Concat, Bytes, Unit,
@@ -249,6 +256,10 @@ def report_equivocation(ctx: CallContext, evidence: Bytes) -> None:
     pending = PendingRemoval.get()
     if stash not in pending:
         PendingRemoval.put([*pending, stash])
+    queued = QueuedValidators.get()
+    remaining = [member for member in queued if member[0] != stash]
+    if remaining and len(remaining) != len(queued):
+        QueuedValidators.put(remaining)
 
 
 EquivocationHook = Callable[[bytes], tuple[bytes, bytes]]
@@ -306,6 +317,14 @@ def elect() -> list[tuple[bytes, bytes, int]]:
     return candidates[:cfg.max_validators]
 
 
+def on_initialize(number: int) -> None:
+    if number == 0 or number % StakingConfig.current().epoch_length:
+        return
+    queued = QueuedValidators.get()
+    if queued:
+        ActiveValidators.put(queued)
+
+
 def on_finalize(number: int) -> None:
     if number % StakingConfig.current().epoch_length:
         return
@@ -313,11 +332,12 @@ def on_finalize(number: int) -> None:
     CurrentEpoch.put(epoch)
     elected = elect()
     if elected:  # consensus cannot run with no validators: keep the old set rather than halt
-        ActiveValidators.put(elected)
+        QueuedValidators.put(elected)
     deposit_event(StakingEvent.StakersElected(epoch, len(elected)))
 
 
 ACTIVE_VALIDATORS_KEY = twox128(b"Staking") + twox128(b"ActiveValidators")
+QUEUED_VALIDATORS_KEY = twox128(b"Staking") + twox128(b"QueuedValidators")
 
 
 def validator_set(state) -> list[tuple[bytes, int]]:  # noqa: ANN001 - any object with get(key)
@@ -325,6 +345,16 @@ def validator_set(state) -> list[tuple[bytes, int]]:  # noqa: ANN001 - any objec
     raw = state.get(ACTIVE_VALIDATORS_KEY)
     if raw is None:
         return []
+    return [(key, stake) for _stash, key, stake in ACTIVE_SET.decode(Reader(raw))]
+
+
+def next_validator_set(state, number: int, epoch_length: int) -> list[tuple[bytes, int]]:  # noqa: ANN001
+    """The set that signs height `number + 2`, read from the state after block `number`."""
+    if (number + 1) % epoch_length:
+        return validator_set(state)
+    raw = state.get(QUEUED_VALIDATORS_KEY)
+    if not raw:
+        return validator_set(state)
     return [(key, stake) for _stash, key, stake in ACTIVE_SET.decode(Reader(raw))]
 
 
@@ -336,7 +366,9 @@ def genesis(config: StakingConfig, spec: dict) -> None:
         SessionKeys.insert(stash, session_key)
         KeyOwner.insert(session_key, stash)
         Validators.insert(stash, {"commission": 0, "blocked": False})
-    ActiveValidators.put(elect())
+    elected = elect()
+    ActiveValidators.put(elected)
+    QueuedValidators.put(elected)
 
 
 PALLET = Pallet(
@@ -345,7 +377,8 @@ PALLET = Pallet(
     calls=(bond, bond_extra, unbond, withdraw_unbonded, validate, chill, report_equivocation),
     events=StakingEvent,
     errors=StakingError,
-    storage=(Ledgers, Validators, SessionKeys, KeyOwner, CurrentEpoch, ActiveValidators, PendingRemoval, ReportedOffences),
+    storage=(Ledgers, Validators, SessionKeys, KeyOwner, CurrentEpoch, ActiveValidators, QueuedValidators,
+             PendingRemoval, ReportedOffences),
     config=StakingConfig,
     constants=(
         Constant("EpochLength", U32, lambda c: c.epoch_length, "Blocks per epoch; elections happen at its end."),
@@ -353,6 +386,7 @@ PALLET = Pallet(
         Constant("MaxValidators", U32, lambda c: c.max_validators, "Size of the elected validator set."),
         Constant("SlashFraction", Perbill, lambda c: c.slash_fraction, "Share of stake burned per equivocation."),
     ),
+    on_initialize=on_initialize,
     on_finalize=on_finalize,
     genesis=genesis,
     inherent_calls=frozenset({"report_equivocation"}),

@@ -73,8 +73,15 @@ def test_election_at_epoch_boundary_only(ext):
     while ext.number + 1 < epoch:
         ext.produce_block()
     assert [k for k, _ in validator_set(ext.chain.backend)] == [ALICE.public]
-    ext.produce_block()  # block `epoch` elects: Bob's larger bond ranks first
-    assert validator_set(ext.chain.backend) == [(BOB.public, 200_000 * UNIT), (ALICE.public, 100_000 * UNIT)]
+    ext.produce_block()  # block `epoch` elects Bob (larger bond, ranked first) into the queued set
+    elected = [(BOB.public, 200_000 * UNIT), (ALICE.public, 100_000 * UNIT)]
+    assert [k for k, _ in validator_set(ext.chain.backend)] == [ALICE.public]
+    assert staking.next_validator_set(ext.chain.backend, ext.number, epoch) == [(ALICE.public, 100_000 * UNIT)]
+    while ext.number + 1 < 2 * epoch:
+        ext.produce_block()
+    assert staking.next_validator_set(ext.chain.backend, ext.number, epoch) == elected
+    ext.produce_block()  # block `2 * epoch` activates the queued set before any of its extrinsics
+    assert validator_set(ext.chain.backend) == elected
 
 
 def test_chill_removes_candidate(ext):
