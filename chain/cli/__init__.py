@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from chain.cli.client import query, tx
 from chain.cli.key import key
 from chain.cli.node import build_spec, node, purge_chain
 
@@ -18,3 +19,5 @@ main.add_command(key)
 main.add_command(node)
 main.add_command(purge_chain)
 main.add_command(build_spec)
+main.add_command(tx)
+main.add_command(query)

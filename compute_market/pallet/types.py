@@ -1,0 +1,371 @@
+"""The market's declarations: config, status enums, stored records, storage items, events and errors.
+
+Everything here is data. The records are plain mutable dataclasses whose SCALE descriptors are declared
+next to them, so what the pallet writes, what metadata V14 describes and what the query API returns are the
+same objects (a gRPC `MarketService` turns them into messages field by field).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from chain.primitives.codec import DecodeError, Reader
+from runtime.frame.pallet import PalletConfig, PalletEvent, event, pallet_events
+from runtime.frame.storage import Blake2_128Concat, StorageDoubleMap, StorageMap, StorageValue, Twox64Concat
+from runtime.frame.support import PalletError, pallet_errors
+from runtime.frame.types import (
+    PERBILL,
+    U32,
+    U64,
+    U128,
+    AccountId,
+    Bool,
+    Bytes,
+    Enum,
+    Field,
+    H256,
+    Option,
+    Struct,
+    Tuple,
+    Variant,
+    Vec,
+)
+
+UNIT = 10**12
+JobId = U64
+DisputeId = U64
+
+
+@dataclass(frozen=True)
+class MarketConfig(PalletConfig):
+    """Parameters from the chain spec's `parameters.computeMarket` (camelCase there). Shares are Perbill."""
+
+    min_solver_stake: int = 100 * UNIT
+    job_stake_lock: int = 10 * UNIT  # flat part of the stake a solver locks per job ...
+    job_stake_ratio: int = 500_000_000  # ... plus this share of the job's payment
+    verifier_fee: int = UNIT
+    verifier_bond: int = 50 * UNIT
+    sample_segments: int = 2  # q: segments a verifier replays
+    challenge_window: int = 20  # W: blocks after the commitment during which challenges are accepted
+    move_deadline: int = 10  # blocks each party has for its next dispute move
+    vote_period: int = 20  # blocks the referees have to reach a quorum
+    challenger_bond: int = 10 * UNIT
+    winner_share: int = 500_000_000  # of a loser's slashed stake or bond, to the winner
+    burn_share: int = 500_000_000  # of a loser's slashed stake or bond, burned; the rest stays with the loser
+    referee_quorum: int = 666_666_667  # a decision needs more than this share of the referees' stake
+    max_spec_bytes: int = 4096
+    max_steps: int = 100_000
+    assignment_delay: int = 2  # blocks between submission and assignment (>= 1)
+    commit_timeout: int = 600  # blocks an assigned solver has to commit its result
+    unbonding_delay: int = 50  # blocks between `unregister_solver` and `withdraw_unbonded`
+    finalize_grace: int = 10  # blocks after the window in which anyone may `finalize` before the chain does
+    max_open_disputes: int = 16  # per job, so one job's settlement loop stays bounded
+
+    def __post_init__(self) -> None:
+        if self.winner_share + self.burn_share > PERBILL:
+            raise ValueError(f"winnerShare + burnShare = {self.winner_share + self.burn_share} exceeds 100% "
+                             f"({PERBILL})")
+        if not 2 * PERBILL <= 3 * self.referee_quorum < 3 * PERBILL:
+            raise ValueError(f"refereeQuorum {self.referee_quorum} must be at least 2/3 and below 100%")
+        if self.assignment_delay < 1 or self.move_deadline < 1 or self.vote_period < 1:
+            raise ValueError("assignmentDelay, moveDeadline and votePeriod must be at least one block")
+        if self.challenge_window < 2:
+            raise ValueError("challengeWindow must leave room for sampling (at least 2 blocks)")
+
+    def job_lock(self, payment: int) -> int:
+        return self.job_stake_lock + payment * self.job_stake_ratio // PERBILL
+
+    def shares(self, amount: int) -> tuple[int, int]:
+        """(to the winner, burned) out of a slashed `amount`; the rest stays with the loser."""
+        return amount * self.winner_share // PERBILL, amount * self.burn_share // PERBILL
+
+
+# --- enums ----------------------------------------------------------------------------------------------
+
+
+class JobStatus(IntEnum):
+    SUBMITTED = 0  # escrowed, waiting for assignment
+    ASSIGNED = 1  # a solver's stake is locked; it trains
+    COMMITTED = 2  # root committed; challenge window open
+    ATTESTED = 3  # a verifier replayed the sampled segments
+    CHALLENGED = 4  # at least one dispute is open
+    FINALIZED = 5  # solver paid
+    SLASHED = 6  # solver at fault; submitter refunded
+    CANCELLED = 7  # withdrawn before assignment
+
+    @property
+    def ended(self) -> bool:
+        return self >= JobStatus.FINALIZED
+
+
+class DisputePhase(IntEnum):
+    REVEAL = 0  # the solver must reveal H[next_step] with a proof
+    RESPONSE = 1  # the challenger must agree or disagree with the revealed H[mid]
+    STEP_STATE = 2  # one step left: the solver must publish the full state at lo
+    VOTING = 3  # referees recompute H[lo + 1]
+    RESOLVED = 4
+
+
+class DisputeOutcome(IntEnum):
+    SOLVER_WON = 0
+    CHALLENGER_WON = 1
+    VOID = 2  # no winner: bond returned (no referee quorum, or another dispute proved the fault first)
+
+
+class Resolution(IntEnum):
+    VOTE = 0
+    SOLVER_TIMEOUT = 1
+    CHALLENGER_TIMEOUT = 2
+    NO_QUORUM = 3
+    SUPERSEDED = 4
+
+
+class AgendaKind(IntEnum):
+    JOB = 0
+    DISPUTE = 1
+
+
+class IntEnumType(Enum):
+    """A SCALE unit enum whose Python value is an IntEnum member (the tag is the member's value)."""
+
+    def __init__(self, path: str, py: type[IntEnum]):
+        super().__init__(path, [Variant(m.name.title().replace("_", ""), m.value) for m in py])
+        self.py = py
+
+    def encode(self, value: IntEnum) -> bytes:
+        return bytes([self.py(value).value])
+
+    def decode(self, r: Reader) -> IntEnum:
+        tag = r.u8()
+        try:
+            return self.py(tag)
+        except ValueError:
+            raise DecodeError(f"{'::'.join(self.path)} has no variant {tag}") from None
+
+
+JOB_STATUS = IntEnumType("pallet_compute_market::JobStatus", JobStatus)
+DISPUTE_PHASE = IntEnumType("pallet_compute_market::DisputePhase", DisputePhase)
+DISPUTE_OUTCOME = IntEnumType("pallet_compute_market::DisputeOutcome", DisputeOutcome)
+RESOLUTION = IntEnumType("pallet_compute_market::Resolution", Resolution)
+AGENDA_KIND = IntEnumType("pallet_compute_market::AgendaKind", AgendaKind)
+
+# --- records --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Job:
+    id: int
+    submitter: bytes
+    spec_hash: bytes
+    steps: int
+    checkpoint_interval: int
+    payment: int
+    verifier_fee: int
+    status: JobStatus
+    submitted_at: int
+    deadline: int  # the block at which the chain next acts on this job on its own; 0 once it has ended
+    solver: bytes | None = None
+    lock: int = 0
+    result_root: bytes | None = None
+    final_hash: bytes | None = None
+    checkpoints: list[bytes] = field(default_factory=list)
+    committed_at: int = 0
+    window_end: int = 0  # last block in which a challenge or an attestation is accepted
+    verifier: bytes | None = None
+    attested_ok: list[int] = field(default_factory=list)
+    disputes: list[int] = field(default_factory=list)  # every dispute ever opened on the job
+    open_disputes: list[int] = field(default_factory=list)
+
+    @property
+    def segment_count(self) -> int:
+        return -(-self.steps // self.checkpoint_interval)
+
+    @property
+    def escrow(self) -> int:
+        return self.payment + self.verifier_fee
+
+
+JOB = Struct("pallet_compute_market::Job", [
+    Field("id", JobId, "JobId"), Field("submitter", AccountId, "AccountId"), Field("spec_hash", H256, "H256"),
+    Field("steps", U32, "u32"), Field("checkpoint_interval", U32, "u32"), Field("payment", U128, "Balance"),
+    Field("verifier_fee", U128, "Balance"), Field("status", JOB_STATUS, "JobStatus"),
+    Field("submitted_at", U32, "BlockNumber"), Field("deadline", U32, "BlockNumber"),
+    Field("solver", Option(AccountId), "Option<AccountId>"), Field("lock", U128, "Balance"),
+    Field("result_root", Option(H256), "Option<H256>"), Field("final_hash", Option(H256), "Option<H256>"),
+    Field("checkpoints", Vec(H256), "Vec<H256>"), Field("committed_at", U32, "BlockNumber"),
+    Field("window_end", U32, "BlockNumber"), Field("verifier", Option(AccountId), "Option<AccountId>"),
+    Field("attested_ok", Vec(U32), "Vec<u32>"), Field("disputes", Vec(DisputeId), "Vec<DisputeId>"),
+    Field("open_disputes", Vec(DisputeId), "Vec<DisputeId>")], cls=Job)
+
+
+@dataclass
+class Solver:
+    stake: int  # reserved on the solver's account
+    locked: int = 0  # part of the stake backing assigned jobs
+    jobs: int = 0
+    unbonding_at: int | None = None  # set by unregister_solver: withdrawable from this block
+
+    @property
+    def free_stake(self) -> int:
+        return self.stake - self.locked
+
+
+SOLVER = Struct("pallet_compute_market::Solver", [
+    Field("stake", U128, "Balance"), Field("locked", U128, "Balance"), Field("jobs", U32, "u32"),
+    Field("unbonding_at", Option(U32), "Option<BlockNumber>")], cls=Solver)
+
+
+@dataclass
+class Verifier:
+    bond: int
+
+
+VERIFIER = Struct("pallet_compute_market::Verifier", [Field("bond", U128, "Balance")], cls=Verifier)
+
+
+@dataclass
+class Dispute:
+    """The bisection game on one segment: H[lo] is agreed (or the segment's start), H[hi] is disputed."""
+
+    id: int
+    job_id: int
+    challenger: bytes
+    bond: int
+    segment: int
+    lo: int
+    hi: int
+    phase: DisputePhase
+    deadline: int  # the block by which the party named by `phase` must move
+    opened_at: int
+    lo_hash: bytes | None = None
+    hi_hash: bytes | None = None
+    revealed: bytes | None = None  # H[mid], awaiting the challenger's answer
+    state_blob: bytes | None = None
+    referee_stake: int = 0
+    tally: list[tuple[bytes, int]] = field(default_factory=list)
+    outcome: DisputeOutcome | None = None
+    resolution: Resolution | None = None
+
+    @property
+    def next_step(self) -> int | None:
+        """The step whose hash the solver must reveal next; None when no reveal is due."""
+        if self.hi - self.lo > 1:
+            return (self.lo + self.hi) // 2
+        if self.lo_hash is None:
+            return self.lo
+        if self.hi_hash is None:
+            return self.hi
+        return None
+
+
+DISPUTE = Struct("pallet_compute_market::Dispute", [
+    Field("id", DisputeId, "DisputeId"), Field("job_id", JobId, "JobId"), Field("challenger", AccountId, "AccountId"),
+    Field("bond", U128, "Balance"), Field("segment", U32, "u32"), Field("lo", U32, "u32"), Field("hi", U32, "u32"),
+    Field("phase", DISPUTE_PHASE, "DisputePhase"), Field("deadline", U32, "BlockNumber"),
+    Field("opened_at", U32, "BlockNumber"), Field("lo_hash", Option(H256), "Option<H256>"),
+    Field("hi_hash", Option(H256), "Option<H256>"), Field("revealed", Option(H256), "Option<H256>"),
+    Field("state_blob", Option(H256), "Option<H256>"), Field("referee_stake", U128, "Balance"),
+    Field("tally", Vec(Tuple(H256, U128)), "Vec<(H256, Balance)>"),
+    Field("outcome", Option(DISPUTE_OUTCOME), "Option<DisputeOutcome>"),
+    Field("resolution", Option(RESOLUTION), "Option<Resolution>")], cls=Dispute)
+
+AGENDA_ITEM = Tuple(AGENDA_KIND, U64)
+
+# --- storage --------------------------------------------------------------------------------------------
+
+P = "ComputeMarket"
+NextJobId = StorageValue(P, "NextJobId", JobId, default=0, docs="The id the next submitted job gets.")
+Jobs = StorageMap(P, "Jobs", Twox64Concat, JobId, JOB, docs="Every job, ended ones included (for queries).")
+JobSpecs = StorageMap(P, "JobSpecs", Twox64Concat, JobId, Bytes, docs="The canonical SCALE spec of each job.")
+Solvers = StorageMap(P, "Solvers", Blake2_128Concat, AccountId, SOLVER, docs="Registered solvers and their stakes.")
+Verifiers = StorageMap(P, "Verifiers", Blake2_128Concat, AccountId, VERIFIER, docs="Registered verifiers and bonds.")
+NextDisputeId = StorageValue(P, "NextDisputeId", DisputeId, default=0, docs="The id the next dispute gets.")
+Disputes = StorageMap(P, "Disputes", Twox64Concat, DisputeId, DISPUTE, docs="Every dispute, resolved ones included.")
+RefereeVotes = StorageDoubleMap(P, "RefereeVotes", Twox64Concat, DisputeId, Blake2_128Concat, AccountId, H256,
+                                docs="The H[s+1] each referee voted for, so a referee votes once.")
+Agenda = StorageMap(P, "Agenda", Twox64Concat, U32, Vec(AGENDA_ITEM), default=[],
+                    docs="Deadlines by block: the jobs and disputes on_initialize must act on at that block.")
+STORAGE = (NextJobId, Jobs, JobSpecs, Solvers, Verifiers, NextDisputeId, Disputes, RefereeVotes, Agenda)
+
+# --- events ---------------------------------------------------------------------------------------------
+
+
+@pallet_events("pallet_compute_market::pallet::Event")
+class MarketEvent(PalletEvent):
+    SolverRegistered = event(("solver", AccountId), ("stake", U128), doc="A solver reserved its stake.")
+    StakeAdded = event(("solver", AccountId), ("amount", U128), ("stake", U128), doc="A solver added stake.")
+    SolverUnbonding = event(("solver", AccountId), ("stake", U128), ("withdrawable_at", U32),
+                            doc="A solver left; its stake unlocks at the given block.")
+    SolverWithdrawn = event(("solver", AccountId), ("amount", U128), doc="An unbonded solver's stake was released.")
+    VerifierRegistered = event(("verifier", AccountId), ("bond", U128), doc="A verifier reserved its bond.")
+    JobSubmitted = event(("job_id", JobId), ("submitter", AccountId), ("spec_hash", H256), ("payment", U128),
+                         ("verifier_fee", U128), ("assign_at", U32), doc="Payment and verifier fee were escrowed.")
+    JobCancelled = event(("job_id", JobId), ("refund", U128), doc="The submitter withdrew a job before assignment.")
+    JobAssigned = event(("job_id", JobId), ("solver", AccountId), ("lock", U128), ("commit_by", U32),
+                        doc="A solver was drawn and part of its stake locked.")
+    AssignmentDeferred = event(("job_id", JobId), ("retry_at", U32), doc="No solver had enough free stake.")
+    ResultCommitted = event(("job_id", JobId), ("solver", AccountId), ("result_root", H256), ("window_end", U32),
+                            doc="The solver committed to every step; the challenge window opened.")
+    Attested = event(("job_id", JobId), ("verifier", AccountId), ("passed", Vec(U32)), ("failed", Vec(U32)),
+                     doc="A verifier replayed the sampled segments; each failed one opened a dispute.")
+    Challenged = event(("dispute_id", DisputeId), ("job_id", JobId), ("challenger", AccountId), ("segment", U32),
+                       ("lo", U32), ("hi", U32), doc="A segment was disputed; the solver reveals first.")
+    StepRevealed = event(("dispute_id", DisputeId), ("step", U32), ("step_hash", H256),
+                         doc="The solver opened H[step] against its root.")
+    Responded = event(("dispute_id", DisputeId), ("agree", Bool), ("lo", U32), ("hi", U32),
+                      doc="The challenger answered; the interval is now [lo, hi].")
+    StepStatePublished = event(("dispute_id", DisputeId), ("step", U32), ("state_blob", H256),
+                               doc="The solver published the full state at the single disputed step.")
+    RefereeVoted = event(("dispute_id", DisputeId), ("referee", AccountId), ("claimed", H256), ("stake", U128),
+                         doc="A referee recomputed one step and voted for H[s+1].")
+    DisputeResolved = event(("dispute_id", DisputeId), ("job_id", JobId), ("outcome", DISPUTE_OUTCOME),
+                            ("resolution", RESOLUTION), doc="A dispute ended.")
+    Slashed = event(("who", AccountId), ("beneficiary", AccountId), ("rewarded", U128), ("burned", U128),
+                    doc="A loser's reserve was slashed: part to the beneficiary, part burned.")
+    JobFinalized = event(("job_id", JobId), ("solver", AccountId), ("payment", U128), ("verifier_fee_paid", U128),
+                         doc="The solver was paid and its stake unlocked.")
+    JobSlashed = event(("job_id", JobId), ("solver", AccountId), ("refund", U128),
+                       doc="The solver was at fault; the submitter was refunded in full.")
+
+
+# --- errors ---------------------------------------------------------------------------------------------
+
+
+@pallet_errors("pallet_compute_market::pallet::Error")
+class MarketError(PalletError):
+    AlreadySolver = "The account is already a registered solver."
+    NotSolver = "The account is not a registered solver."
+    StakeTooLow = "The stake is below the minimum solver stake."
+    SolverUnbonding = "The solver is unbonding and can take no new stake or jobs."
+    NotUnbonding = "The solver has not unregistered."
+    StillBonded = "The unbonding delay has not passed."
+    HoldsJobs = "A solver with assigned jobs cannot unregister."
+    AlreadyVerifier = "The account is already a registered verifier."
+    NotVerifier = "The account is not a registered verifier."
+    SpecTooLarge = "The spec exceeds the size cap."
+    BadSpec = "The spec failed to parse or its schema check."
+    TooManySteps = "The spec asks for more steps than the chain allows."
+    ZeroPayment = "A job must pay something."
+    UnknownJob = "No job has this id."
+    NotSubmitter = "Only the job's submitter may do this."
+    WrongJobStatus = "The job is not in a status that allows this call."
+    NotAssignedSolver = "Only the job's assigned solver may do this."
+    WrongCheckpointCount = "The number of checkpoints differs from the spec's."
+    SamplingNotReady = "The block whose hash samples the segments has not been built yet."
+    AlreadyAttested = "The job already has an attestation."
+    WrongSegments = "The attested segments are not exactly the sampled ones."
+    PartyCannotAct = "A party to the job cannot act in this role."
+    WindowClosed = "The challenge window is over."
+    WindowOpen = "The challenge window has not closed yet."
+    DisputesOpen = "The job has open disputes."
+    UnknownSegment = "No such segment in this job."
+    DuplicateChallenge = "This account already disputes this segment."
+    TooManyDisputes = "The job has as many open disputes as allowed."
+    UnknownDispute = "No dispute has this id."
+    WrongPhase = "The dispute is not waiting for this move."
+    NotParty = "Only the party whose move it is may make it."
+    BadProof = "The Merkle proof does not open the committed root at this step."
+    StateHashMismatch = "The published state's hash is not the agreed H[s]."
+    NotReferee = "Only active validators may referee."
+    AlreadyVoted = "This referee already voted in this dispute."
