@@ -5,6 +5,12 @@ external interfaces unless `--rpc-methods unsafe`. Subscriptions work over WebSo
 method returns a subscription id and the server pushes `{"method": <notification>, "params":
 {"subscription": id, "result": ...}}` until the matching unsubscribe or the connection closes. Request size,
 batch size, subscriptions per connection and the number of connections are all capped.
+
+Every message to one WebSocket client goes through that connection's outbox, written by one task, so the
+client sees answers and notifications in exactly the order the node produced them (a storage change before
+the `finalized` status of the transaction that caused it). Notifications a subscription produces before its
+id has been answered wait in the subscriber and follow the answer. A client that reads too slowly to keep its
+outbox under `MAX_OUTBOX` messages is disconnected rather than buffered without bound.
 """
 
 from __future__ import annotations
@@ -12,11 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
+import inspect
 import itertools
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -26,6 +33,7 @@ log = logging.getLogger("gradchain.rpc")
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 MAX_BATCH = 256
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 1024
+MAX_OUTBOX = 4096
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -67,42 +75,99 @@ class Method:
 
 
 class Subscriber:
-    """Handed to a subscription handler: `push(result)` sends one notification to the client."""
+    """Handed to a subscription handler: `notify(result)` queues one notification to the client, in order."""
 
     def __init__(self, conn: Connection, sub_id: str, notification: str):
         self.conn, self.id, self.notification = conn, sub_id, notification
         self.closed = False
+        self.active = False  # becomes True once the subscription id has been answered
         self.on_close: list[Callable[[], None]] = []
-        self.ready = asyncio.Event()  # set once the subscription id has been answered
+        self._held: list[Any] = []
 
-    async def push(self, result: Any) -> None:
-        await self.ready.wait()
+    def notify(self, result: Any) -> None:
         if self.closed:
             return
-        await self.conn.send({"jsonrpc": "2.0", "method": self.notification,
-                              "params": {"subscription": self.id, "result": result}})
+        if not self.active:
+            self._held.append(result)
+            return
+        self.conn.enqueue({"jsonrpc": "2.0", "method": self.notification,
+                           "params": {"subscription": self.id, "result": result}})
+
+    async def push(self, result: Any) -> None:
+        self.notify(result)
+
+    def activate(self) -> None:
+        """The id has been answered: release what was produced meanwhile."""
+        if self.active:
+            return
+        self.active = True
+        held, self._held = self._held, []
+        for result in held:
+            self.notify(result)
+
+    def finish(self) -> None:
+        """End the subscription from the server side (a final transaction status): no more notifications."""
+        self.conn.subscriptions.pop(self.id, None)
+        self.close()
 
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            self.ready.set()
+            self._held.clear()
             for callback in self.on_close:
-                with contextlib.suppress(Exception):
+                try:
                     callback()
+                except Exception:  # one failing cleanup must not keep the others from running; it is logged
+                    log.exception("closing subscription %s failed", self.id)
 
 
-@dataclass(eq=False)
 class Connection:
-    ws: web.WebSocketResponse | None
-    subscriptions: dict[str, Subscriber] = field(default_factory=dict)
-    send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """One client: its subscriptions and, over WebSocket, the outbox one writer task drains in order."""
 
-    async def send(self, payload: dict) -> None:
-        if self.ws is None or self.ws.closed:
+    def __init__(self, ws: web.WebSocketResponse | None):
+        self.ws = ws
+        self.subscriptions: dict[str, Subscriber] = {}
+        self._outbox: asyncio.Queue[str] = asyncio.Queue()
+        self._writer: asyncio.Task | None = None
+        if ws is not None:
+            self._writer = asyncio.get_running_loop().create_task(self._write())
+
+    def enqueue(self, payload: Any) -> None:
+        if self.ws is None or self.ws.closed or self._writer is None:
             return
-        async with self.send_lock:
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                await self.ws.send_str(json.dumps(payload))
+        if self._outbox.qsize() >= MAX_OUTBOX:
+            log.warning("JSON-RPC client reads too slowly (%d messages queued); disconnecting it", MAX_OUTBOX)
+            self._writer.cancel()
+            self._writer = None
+            asyncio.get_running_loop().create_task(self.ws.close(message=b"too slow"))
+            return
+        self._outbox.put_nowait(json.dumps(payload))
+
+    async def send(self, payload: Any) -> None:
+        self.enqueue(payload)
+
+    async def _write(self) -> None:
+        while True:
+            text = await self._outbox.get()
+            try:
+                await self.ws.send_str(text)
+            except (ConnectionError, RuntimeError):
+                return
+
+    async def close(self) -> None:
+        for sub in list(self.subscriptions.values()):
+            sub.close()
+        self.subscriptions.clear()
+        if self._writer is not None:
+            # let what is already queued go out (bounded), then stop the writer
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._drain(), 1.0)
+            self._writer.cancel()
+            self._writer = None
+
+    async def _drain(self) -> None:
+        while not self._outbox.empty() and self.ws is not None and not self.ws.closed:
+            await asyncio.sleep(0.01)
 
 
 class JsonRpcServer:
@@ -161,8 +226,7 @@ class JsonRpcServer:
 
     async def stop(self) -> None:
         for conn in list(self._connections):
-            for sub in conn.subscriptions.values():
-                sub.close()
+            await conn.close()
             if conn.ws is not None:
                 await conn.ws.close()
         if self._runner is not None:
@@ -217,16 +281,14 @@ class JsonRpcServer:
                     data = msg.data.encode() if msg.type == WSMsgType.TEXT else msg.data
                     answer = await self._handle_text(data, conn)
                     if answer is not None:
-                        await conn.send(answer)
-                    for sub in conn.subscriptions.values():
-                        sub.ready.set()
+                        conn.enqueue(answer)
+                    for sub in list(conn.subscriptions.values()):
+                        sub.activate()
                 elif msg.type == WSMsgType.ERROR:
                     break
         finally:
             self._connections.discard(conn)
-            for sub in conn.subscriptions.values():
-                sub.close()
-            conn.subscriptions.clear()
+            await conn.close()
         return ws
 
     async def _handle_text(self, body: bytes, conn: Connection) -> Any:
@@ -262,8 +324,6 @@ class JsonRpcServer:
             result = await self._dispatch(name, params, conn)
         except RpcError as e:
             return _error(rid, e)
-        except TypeError as e:
-            return _error(rid, InvalidParams(str(e)))
         except Exception as e:  # an unexpected fault must not take the connection down; it is logged
             log.exception("JSON-RPC %s failed", name)
             return _error(rid, RpcError(INTERNAL_ERROR, f"Internal error: {type(e).__name__}"))
@@ -282,7 +342,8 @@ class JsonRpcServer:
             return True
         method = self.methods.get(name)
         if method is None or (method.unsafe and not self.allow_unsafe):
-            raise RpcError(METHOD_NOT_FOUND, f"Method not found: {name}")
+            raise RpcError(METHOD_NOT_FOUND, "Method not found", name)
+        _check_arity(method, params)
         if method.subscription is None:
             return await method.handler(*params)
         if conn.ws is None:
@@ -290,7 +351,7 @@ class JsonRpcServer:
         if len(conn.subscriptions) >= MAX_SUBSCRIPTIONS_PER_CONNECTION:
             raise RpcError(TOO_MANY_SUBSCRIPTIONS, f"too many subscriptions on this connection "
                                                    f"(limit {MAX_SUBSCRIPTIONS_PER_CONNECTION})")
-        sub_id = f"{next(self._ids):016x}"
+        sub_id = f"0x{next(self._ids):016x}"
         sub = Subscriber(conn, sub_id, method.subscription[0])
         conn.subscriptions[sub_id] = sub
         try:
@@ -300,6 +361,15 @@ class JsonRpcServer:
             sub.close()
             raise
         return sub_id
+
+
+def _check_arity(method: Method, params: list) -> None:
+    """Too many or too few positional params is the caller's fault (-32602), not a fault of the handler."""
+    given = params if method.subscription is None else [None, *params]
+    try:
+        inspect.signature(method.handler).bind(*given)
+    except TypeError as e:
+        raise InvalidParams(f"{method.name}: {e}") from None
 
 
 def _valid_id(rid: Any) -> bool:

@@ -162,6 +162,7 @@ class Job:
     checkpoint_interval: int
     payment: int
     verifier_fee: int
+    sample_q: int  # segments the verifier replays, fixed at submission
     status: JobStatus
     submitted_at: int
     deadline: int  # the block at which the chain next acts on this job on its own; 0 once it has ended
@@ -189,7 +190,7 @@ class Job:
 JOB = Struct("pallet_compute_market::Job", [
     Field("id", JobId, "JobId"), Field("submitter", AccountId, "AccountId"), Field("spec_hash", H256, "H256"),
     Field("steps", U32, "u32"), Field("checkpoint_interval", U32, "u32"), Field("payment", U128, "Balance"),
-    Field("verifier_fee", U128, "Balance"), Field("status", JOB_STATUS, "JobStatus"),
+    Field("verifier_fee", U128, "Balance"), Field("sample_q", U32, "u32"), Field("status", JOB_STATUS, "JobStatus"),
     Field("submitted_at", U32, "BlockNumber"), Field("deadline", U32, "BlockNumber"),
     Field("solver", Option(AccountId), "Option<AccountId>"), Field("lock", U128, "Balance"),
     Field("result_root", Option(H256), "Option<H256>"), Field("final_hash", Option(H256), "Option<H256>"),

@@ -1,0 +1,48 @@
+"""The `system_*` namespace: what chain this is, who serves it, its health, peers and account nonces."""
+
+from __future__ import annotations
+
+from chain.api.grpc_api import node_version
+from chain.api.jsonrpc_server import JsonRpcServer
+from chain.api.rpc.params import account_id, to_hex
+
+IMPLEMENTATION_NAME = "gradchain"
+
+
+def register(server: JsonRpcServer, node) -> None:
+    @server.method("system_name")
+    async def system_name() -> str:
+        return IMPLEMENTATION_NAME
+
+    @server.method("system_version")
+    async def system_version() -> str:
+        return node_version()
+
+    @server.method("system_chain")
+    async def system_chain() -> str:
+        return node.spec.name
+
+    @server.method("system_chainType")
+    async def system_chain_type() -> str:
+        return node.spec.chain_type
+
+    @server.method("system_properties")
+    async def system_properties() -> dict:
+        return dict(node.spec.properties)
+
+    @server.method("system_health")
+    async def system_health() -> dict:
+        peers = list(node.network.peers.values())
+        return {"peers": len(peers),
+                "isSyncing": any(p.best_number > node.chain.number + 1 for p in peers),
+                "shouldHavePeers": node.spec.chain_type != "Development"}
+
+    @server.method("system_peers", unsafe=True)
+    async def system_peers() -> list[dict]:
+        return [{"peerId": p.id, "roles": "FULL", "bestHash": to_hex(p.best_hash) if p.best_hash else None,
+                 "bestNumber": p.best_number} for p in node.network.peers.values()]
+
+    @server.method("system_accountNextIndex", "account_nextIndex")
+    async def system_account_next_index(address) -> int:
+        """The nonce to sign next, counting the account's transactions already in the pool."""
+        return node.next_index(account_id(address))
