@@ -56,6 +56,13 @@ class InvalidTransaction(PoolError):
         self.reason = reason
 
 
+def describe(error: Exception) -> str:
+    """`Reason: facts` for a pool rejection, naming the runtime's own reason when it has one."""
+    if isinstance(error, InvalidTransaction):
+        error = error.reason
+    return f"{type(error).__name__}: {error}"
+
+
 class TxStatus(Enum):
     READY = "ready"
     FUTURE = "future"

@@ -27,6 +27,7 @@ from chain.primitives.crypto import InvalidAddress, decode_address
 from chain.primitives.types import ZERO_HASH, Header
 from chain.storage.overlay import MemoryBackend, Overlay
 from chain.storage.trie import ordered_trie_root
+from compute_market.pallet.types import MarketConfig
 from runtime.composition import BY_NAME
 from runtime.executive import Runtime
 from runtime.frame.pallet import BlockEnv, externalities
@@ -43,7 +44,7 @@ CHAIN_TYPES = ("Development", "Local", "Live")
 SUDO_CHAIN_TYPES = ("Development", "Local")
 PARAMETER_SECTIONS: dict[str, type] = {
     "system": SystemConfig, "timestamp": TimestampConfig, "balances": BalancesConfig,
-    "transactionPayment": TransactionPaymentConfig, "staking": StakingConfig,
+    "transactionPayment": TransactionPaymentConfig, "staking": StakingConfig, "computeMarket": MarketConfig,
 }
 
 

@@ -7,6 +7,7 @@ Index 6 is reserved for the compute market: registering it is one line in `PALLE
 
 from __future__ import annotations
 
+import compute_market.pallet
 from runtime.frame.pallet import RUNTIME_CALL, Pallet, event_record_type, runtime_event_type
 from runtime.frame.types import Vec
 from runtime.pallets import balances, staking, sudo, system, timestamp, transaction_payment
@@ -18,7 +19,7 @@ PALLETS: list[tuple[int, Pallet]] = [
     (3, transaction_payment.PALLET),
     (4, staking.PALLET),
     (5, sudo.PALLET),
-    # (6, compute_market.pallet.PALLET),
+    (6, compute_market.pallet.PALLET),
 ]
 
 

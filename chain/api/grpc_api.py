@@ -22,7 +22,7 @@ from chain.primitives.crypto import InvalidAddress, decode_address, encode_addre
 from chain.primitives.extrinsic import UncheckedExtrinsic
 from chain.primitives.hashing import blake2_256
 from chain.primitives.types import Header
-from chain.txpool import PoolError, TxStatus
+from chain.txpool import PoolError, TxStatus, describe
 from proto import blob_pb2, chain_pb2, chain_pb2_grpc
 
 MAX_GRPC_MESSAGE = 16 * 1024 * 1024
@@ -160,7 +160,7 @@ class ChainService(chain_pb2_grpc.ChainServiceServicer):
         try:
             return chain_pb2.SubmitResponse(hash=self.node.submit_extrinsic(bytes(request.extrinsic)))
         except PoolError as e:
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"{type(e).__name__}: {e}")
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, describe(e))
 
     # --- streams -------------------------------------------------------------------------------------------------
 
@@ -174,7 +174,7 @@ class ChainService(chain_pb2_grpc.ChainServiceServicer):
                 self.node.submit_extrinsic(raw)
             except PoolError as e:
                 yield chain_pb2.ExtrinsicStatus(status=chain_pb2.ExtrinsicStatus.INVALID, hash=tx_hash,
-                                                reason=f"{type(e).__name__}: {e}")
+                                                reason=describe(e))
                 return
             while True:
                 status, info = await queue.get()
@@ -239,7 +239,7 @@ def _status_message(status: TxStatus, info, tx_hash: bytes) -> chain_pb2.Extrins
                TxStatus.DROPPED: S.DROPPED, TxStatus.USURPED: S.USURPED}
     if status not in mapping:
         return None
-    reason = "" if info is None else (f"{type(info).__name__}: {info}" if isinstance(info, Exception) else str(info))
+    reason = "" if info is None else (describe(info) if isinstance(info, Exception) else str(info))
     return S(status=mapping[status], hash=tx_hash, reason=reason)
 
 

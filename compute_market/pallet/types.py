@@ -15,6 +15,7 @@ from runtime.frame.pallet import PalletConfig, PalletEvent, event, pallet_events
 from runtime.frame.storage import Blake2_128Concat, StorageDoubleMap, StorageMap, StorageValue, Twox64Concat
 from runtime.frame.support import PalletError, pallet_errors
 from runtime.frame.types import (
+    H256,
     PERBILL,
     U32,
     U64,
@@ -24,7 +25,6 @@ from runtime.frame.types import (
     Bytes,
     Enum,
     Field,
-    H256,
     Option,
     Struct,
     Tuple,

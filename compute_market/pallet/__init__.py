@@ -1,0 +1,82 @@
+"""ComputeMarket (pallet index 6): escrowed training jobs, staked solvers, verifiers and bisection disputes.
+
+Lifecycle (DESIGN §7): `submit_job` escrows payment + verifier fee -> `on_initialize` assigns a solver
+`AssignmentDelay` blocks later -> the solver `commit_result`s its step-hash root -> a verifier `attest`s
+the q segments sampled from the hash of the block after the commitment -> during `ChallengeWindow` blocks
+anyone may `challenge` a segment (the dispute game is in `dispute`) -> `finalize` (or the chain,
+`FinalizeGrace` blocks after the window) pays out. Deadlines are in `lifecycle`, money in `economics`.
+
+Calls (index: name): 0 register_solver, 1 add_stake, 2 unregister_solver, 3 withdraw_unbonded,
+4 register_verifier, 5 submit_job, 6 cancel_job, 7 commit_result, 8 attest, 9 challenge, 10 reveal,
+11 respond, 12 submit_step_state, 13 referee_vote, 14 finalize.
+
+Economics: who receives what, in every outcome. "Lock" is the solver stake locked for the job
+(`JobStakeLock + JobStakeRatio * payment`); a slashed amount goes `WinnerShare` to the winner and
+`BurnShare` to the burn, and any rest (when the shares sum below 100%) stays with the loser.
+
+  outcome                         submitter           solver                verifier            challenger(s)        burned
+  cancelled before assignment     escrow refunded     -                     -                   -                    0
+  honest completion (finalize)    pays payment + fee  + payment, lock freed + fee if it attested -                    0
+                                                                            (else fee refunded)
+  no commit by the deadline       escrow refunded     - lock                -                   -                    burn share
+                                  + winner share                                                                     of lock
+  solver at fault: referee vote,  escrow refunded     - lock                - whole bond if it  winner: bond back    burn share of
+  or missed reveal/state publish  (fee not paid)                            passed the segment, + winner share of    lock (+ bond)
+                                                                            deregistered        lock (+ verif. bond);
+                                                                                                others: bonds back
+  false challenge: referee vote,  unaffected          + winner share of     -                   - bond               burn share
+  or missed response              (job continues)     the bond                                                       of bond
+  referees reach no quorum        unaffected          unaffected            -                   bond back            0
+  no attestation in the window    fee refunded        paid as usual         nothing             -                    0
+
+A verifier that reports a failed segment opens a dispute on it as challenger, with a challenger bond.
+Total issuance changes only by the `burned` amounts of `ComputeMarket.Slashed` events.
+"""
+
+from __future__ import annotations
+
+from compute_market.pallet import calls, dispute, hooks, query
+from compute_market.pallet.types import (
+    STORAGE,
+    Dispute,
+    DisputeOutcome,
+    DisputePhase,
+    Job,
+    JobStatus,
+    MarketConfig,
+    MarketError,
+    MarketEvent,
+    Resolution,
+    Solver,
+)
+from runtime.frame.pallet import Constant, Pallet
+from runtime.frame.types import U32, U128, Perbill
+
+CALLS = tuple(sorted(calls.CALLS + dispute.CALLS, key=lambda c: c.index))
+
+PALLET = Pallet(
+    name="ComputeMarket",
+    calls_path="pallet_compute_market::pallet::Call",
+    calls=CALLS,
+    events=MarketEvent,
+    errors=MarketError,
+    storage=STORAGE,
+    config=MarketConfig,
+    constants=(
+        Constant("MinSolverStake", U128, lambda c: c.min_solver_stake, "Least stake a solver registers with."),
+        Constant("VerifierFee", U128, lambda c: c.verifier_fee, "Escrowed per job for its verifier."),
+        Constant("VerifierBond", U128, lambda c: c.verifier_bond, "Reserved by each verifier."),
+        Constant("ChallengerBond", U128, lambda c: c.challenger_bond, "Reserved per dispute by its challenger."),
+        Constant("SampleSegments", U32, lambda c: c.sample_segments, "Segments a verifier replays (q)."),
+        Constant("ChallengeWindow", U32, lambda c: c.challenge_window, "Blocks after a commitment open to challenges."),
+        Constant("MoveDeadline", U32, lambda c: c.move_deadline, "Blocks a party has for each dispute move."),
+        Constant("VotePeriod", U32, lambda c: c.vote_period, "Blocks the referees have to reach a quorum."),
+        Constant("WinnerShare", Perbill, lambda c: c.winner_share, "Share of a slashed amount paid to the winner."),
+        Constant("BurnShare", Perbill, lambda c: c.burn_share, "Share of a slashed amount burned."),
+        Constant("RefereeQuorum", Perbill, lambda c: c.referee_quorum, "Referee stake share that decides a dispute."),
+    ),
+    on_initialize=hooks.on_initialize,
+)
+
+__all__ = ["PALLET", "CALLS", "Dispute", "DisputeOutcome", "DisputePhase", "Job", "JobStatus", "MarketConfig",
+           "MarketError", "MarketEvent", "Resolution", "Solver", "query"]

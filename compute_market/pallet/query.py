@@ -1,0 +1,71 @@
+"""Read-only views of the market for a gRPC `MarketService`, wallets and workers.
+
+Each function reads the state installed with `storage.externalities(state)` (or pass a state to `read`),
+and returns the stored, typed records: `Job` (with `JobStatus`, deadlines, window end, commitment,
+attestation), `Dispute` (with `DisputePhase`, the current interval [lo, hi], the hashes agreed so far,
+the next step due and its deadline) and `SolverInfo`. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from compute_market.pallet.calls import sampled_segments
+from compute_market.pallet.types import Dispute, Disputes, Job, Jobs, JobSpecs, Solvers, Verifiers
+from runtime.frame import storage
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SolverInfo:
+    account: bytes
+    stake: int
+    locked: int
+    free_stake: int
+    jobs: int
+    unbonding_at: int | None
+
+
+def jobs() -> list[Job]:
+    return [j for _id, j in Jobs.iter()]
+
+
+def job(job_id: int) -> Job | None:
+    return Jobs.get(job_id)
+
+
+def job_spec(job_id: int) -> bytes | None:
+    """The canonical SCALE spec the submitter escrowed for (decode with `JobSpec.decode`)."""
+    return JobSpecs.get(job_id)
+
+
+def job_segments(job_id: int) -> list[int] | None:
+    """The segments the verifier must replay, once the block after the commitment exists."""
+    j = Jobs.get(job_id)
+    return None if j is None else sampled_segments(j)
+
+
+def solvers() -> list[SolverInfo]:
+    return [SolverInfo(who, s.stake, s.locked, s.free_stake, s.jobs, s.unbonding_at) for who, s in Solvers.iter()]
+
+
+def verifiers() -> list[tuple[bytes, int]]:
+    return [(who, v.bond) for who, v in Verifiers.iter()]
+
+
+def disputes(job_id: int) -> list[Dispute]:
+    j = Jobs.get(job_id)
+    return [] if j is None else [Disputes.get(i) for i in j.disputes]
+
+
+def dispute(dispute_id: int) -> Dispute | None:
+    return Disputes.get(dispute_id)
+
+
+def read(state: Any, fn: Callable[..., T], *args: Any) -> T:
+    """Run one query against `state` (anything with `get` and `iter_prefix`, e.g. the node's head state)."""
+    with storage.externalities(state):
+        return fn(*args)
