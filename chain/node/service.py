@@ -51,6 +51,24 @@ MSG_PROPOSAL, MSG_VOTE = 0, 1
 EVIDENCE_MAX_AGE = 64
 REGOSSIP_SECONDS = 2.0
 SYNC_BATCH = 128
+WAL_ROTATE_EVERY = 64
+
+
+def compact_wal(path: Path, keep_from_height: int) -> None:
+    """Rewrite the WAL keeping only records of heights >= `keep_from_height` (temp file, fsync, rename)."""
+    import os
+
+    from consensus.wal import read_records
+    if not path.exists():
+        return
+    records, _ = read_records(path.read_bytes())
+    kept = b"".join(r.frame() for r in records if r.height >= keep_from_height)
+    tmp = path.with_suffix(".compact")
+    with open(tmp, "wb") as f:
+        f.write(kept)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def encode_consensus(message: SignedProposal | SignedVote) -> bytes:
@@ -125,8 +143,18 @@ class Node:
         engine = Engine(genesis_hash=self.spec.genesis_hash, signer=signer, validator_sets=self.validator_set_for,
                         validate_block=self._validate_proposal, height=self.chain.number + 1,
                         block_hash=safe_block_hash, timeouts=self._consensus_timeouts())
-        wal = WriteAheadLog(AppendFile(wal_dir / "wal"))
+        self._wal_path = wal_dir / "wal"
+        compact_wal(self._wal_path, self.chain.number + 1)
+        wal = WriteAheadLog(AppendFile(self._wal_path))
         return ConsensusDriver.recover(engine, wal)
+
+    def _rotate_wal(self) -> None:
+        """Drop WAL records of committed heights so the log (and replay after a crash) stays small."""
+        if self.driver is None:
+            return
+        self.driver.wal.store.close()
+        compact_wal(self._wal_path, self.chain.number + 1)
+        self.driver.wal = WriteAheadLog(AppendFile(self._wal_path))
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -264,6 +292,8 @@ class Node:
                 listener(block.header)
         for listener in list(self.listeners["events"]):
             listener(block.header, executed.finalized.events)
+        if block.header.number % WAL_ROTATE_EVERY == 0:
+            self._rotate_wal()
         self._update_metrics()
         log.info("finalized #%d 0x%s (%d extrinsics)", block.header.number, block.header.hash.hex()[:16],
                  len(block.extrinsics))

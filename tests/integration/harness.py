@@ -40,6 +40,7 @@ class NodeProcess:
     rpc: int
     bootnodes: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
+    prometheus: int | None = None
     proc: subprocess.Popen | None = None
     restarts: int = 0
 
@@ -54,7 +55,8 @@ class NodeProcess:
     def args(self) -> list[str]:
         args = [sys.executable, "-m", "chain.cli", "node", "--chain", self.chain, "-d", str(self.base),
                 "--name", self.name, "--p2p-port", str(self.p2p), "--grpc-port", str(self.grpc),
-                "--rpc-port", str(self.rpc), "--no-prometheus", "--idle-block-interval", "0.3", "-l", "info"]
+                "--rpc-port", str(self.rpc), "--idle-block-interval", "0.3", "-l", "info"]
+        args += ["--no-prometheus"] if self.prometheus is None else ["--prometheus-port", str(self.prometheus)]
         if self.key:
             args += ["--validator", "--key", self.key]
         for b in self.bootnodes:

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from chain.primitives.crypto import dev_keypair
-from tests.integration.harness import ROOT, NodeProcess, Network, free_ports
+from tests.integration.harness import ROOT, Network, NodeProcess, free_ports
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -86,3 +86,46 @@ def test_invalid_arguments_are_rejected():
     assert out.returncode != 0 and "--key" in out.stderr
     out = cli("node", "--chain", "nowhere.json")
     assert out.returncode != 0 and "nowhere.json" in out.stderr
+
+
+def test_grpc_reflection_health_metrics_and_errors(tmp_path):
+    import urllib.request
+
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+    from proto import chain_pb2, chain_pb2_grpc
+
+    node = dev_node(tmp_path)
+    metrics_port = free_ports(1)[0]
+    node.prometheus = metrics_port
+    net = Network.__new__(Network)
+    net.nodes = [node]
+    node.start()
+    try:
+        net.wait_height([node], 1, timeout=60)
+        with grpc.insecure_channel(node.grpc_addr) as channel:
+            services = set(ProtoReflectionDescriptorDatabase(channel).get_services())
+            assert {"gradchain.chain.v1.ChainService", "gradchain.blob.v1.BlobService",
+                    "grpc.health.v1.Health"} <= services
+            status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""))
+            assert status.status == health_pb2.HealthCheckResponse.SERVING
+            stub = chain_pb2_grpc.ChainServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as bad_hash:
+                stub.GetBlock(chain_pb2.BlockRequest(hash=b"\x01\x02"))
+            assert bad_hash.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            with pytest.raises(grpc.RpcError) as missing:
+                stub.GetBlock(chain_pb2.BlockRequest(number=10**9))
+            assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+            with pytest.raises(grpc.RpcError) as garbage:
+                stub.SubmitExtrinsic(chain_pb2.SubmitRequest(extrinsic=b"\xff\x00garbage"))
+            assert garbage.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+            assert "Undecodable" in garbage.value.details()
+            with pytest.raises(grpc.RpcError) as bad_address:
+                stub.GetAccount(chain_pb2.AccountRequest(address="nope"))
+            assert bad_address.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()
+        assert "gradchain_block_height_finalized" in text and "gradchain_txpool_ready" in text
+    finally:
+        node.stop()
