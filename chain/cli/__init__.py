@@ -6,6 +6,7 @@ import click
 
 from chain.cli.client import query, tx
 from chain.cli.key import key
+from chain.cli.market import job, solver, verifier, worker
 from chain.cli.node import build_spec, node, purge_chain
 
 
@@ -21,3 +22,5 @@ main.add_command(purge_chain)
 main.add_command(build_spec)
 main.add_command(tx)
 main.add_command(query)
+for command in (worker, solver, verifier, job):
+    main.add_command(command)

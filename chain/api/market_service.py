@@ -1,0 +1,138 @@
+"""gRPC MarketService: the compute market's jobs, solvers, verifiers and disputes, read from the head state."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import grpc
+
+from chain.api.convert import to_json_text
+from proto import market_pb2, market_pb2_grpc
+
+STREAM_QUEUE = 256
+
+
+def _b(value: bytes | None) -> bytes:
+    return value or b""
+
+
+def _name(value) -> str:
+    return "" if value is None else value.name
+
+
+def job_message(job, spec: bytes | None, segments: list[int] | None) -> market_pb2.Job:
+    return market_pb2.Job(
+        id=job.id, submitter=job.submitter, spec_hash=job.spec_hash, spec=_b(spec), steps=job.steps,
+        checkpoint_interval=job.checkpoint_interval, payment=str(job.payment), verifier_fee=str(job.verifier_fee),
+        sample_q=job.sample_q, status=job.status.name, submitted_at=job.submitted_at, deadline=job.deadline,
+        solver=_b(job.solver), lock=str(job.lock), result_root=_b(job.result_root), final_hash=_b(job.final_hash),
+        checkpoints=list(job.checkpoints), committed_at=job.committed_at, window_end=job.window_end,
+        verifier=_b(job.verifier), attested_ok=list(job.attested_ok), disputes=list(job.disputes),
+        open_disputes=list(job.open_disputes), sampled_segments=list(segments or []),
+        has_sampled_segments=segments is not None)
+
+
+def dispute_message(d) -> market_pb2.Dispute:
+    next_step = d.next_step
+    return market_pb2.Dispute(
+        id=d.id, job_id=d.job_id, challenger=d.challenger, bond=str(d.bond), segment=d.segment, lo=d.lo, hi=d.hi,
+        phase=d.phase.name, deadline=d.deadline, opened_at=d.opened_at, lo_hash=_b(d.lo_hash),
+        hi_hash=_b(d.hi_hash), revealed=_b(d.revealed), state_blob=_b(d.state_blob),
+        referee_stake=str(d.referee_stake), outcome=_name(d.outcome), resolution=_name(d.resolution),
+        next_step=0 if next_step is None else next_step)
+
+
+class MarketService(market_pb2_grpc.MarketServiceServicer):
+    def __init__(self, node):
+        self.node = node
+
+    def _read(self, fn, *args):
+        from compute_market.pallet import query
+        return query.read(self.node.chain.state_at(None), fn, *args)
+
+    def _job(self, job_id: int) -> market_pb2.Job | None:
+        from compute_market.pallet import query
+        job = self._read(query.job, job_id)
+        if job is None:
+            return None
+        return job_message(job, self._read(query.job_spec, job_id), self._read(query.job_segments, job_id))
+
+    async def ListJobs(self, request, context):  # noqa: N802
+        from compute_market.pallet import query
+        jobs = [self._job(j.id) for j in self._read(query.jobs)]
+        return market_pb2.Jobs(jobs=jobs, block_number=self.node.chain.number)
+
+    async def GetJob(self, request, context):  # noqa: N802
+        job = self._job(request.job_id)
+        if job is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no job {request.job_id}")
+        return job
+
+    async def ListSolvers(self, request, context):  # noqa: N802
+        from compute_market.pallet import query
+        return market_pb2.Solvers(solvers=[_solver(s) for s in self._read(query.solvers)])
+
+    async def GetSolver(self, request, context):  # noqa: N802
+        from compute_market.pallet import query
+        if len(request.account) != 32:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "an account is 32 bytes")
+        for s in self._read(query.solvers):
+            if s.account == request.account:
+                return _solver(s)
+        await context.abort(grpc.StatusCode.NOT_FOUND, f"0x{bytes(request.account).hex()} is not a registered solver")
+
+    async def ListVerifiers(self, request, context):  # noqa: N802
+        from compute_market.pallet import query
+        return market_pb2.Verifiers(verifiers=[market_pb2.Verifier(account=a, bond=str(b))
+                                               for a, b in self._read(query.verifiers)])
+
+    async def ListDisputes(self, request, context):  # noqa: N802
+        from compute_market.pallet import query
+        return market_pb2.Disputes(disputes=[dispute_message(d) for d in self._read(query.disputes, request.job_id)],
+                                   block_number=self.node.chain.number)
+
+    async def ListOpenDisputes(self, request, context):  # noqa: N802
+        from compute_market.pallet import query
+        out = []
+        for job in self._read(query.jobs):
+            for dispute_id in job.open_disputes:
+                d = self._read(query.dispute, dispute_id)
+                if d is not None:
+                    out.append(dispute_message(d))
+        return market_pb2.Disputes(disputes=out, block_number=self.node.chain.number)
+
+    async def GetDispute(self, request, context):  # noqa: N802
+        from compute_market.pallet import query
+        d = self._read(query.dispute, request.dispute_id)
+        if d is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no dispute {request.dispute_id}")
+        return dispute_message(d)
+
+    async def SubscribeMarketEvents(self, request, context):  # noqa: N802
+        queue: asyncio.Queue = asyncio.Queue(STREAM_QUEUE)
+
+        def push(header, events):
+            for _phase, ev in events:
+                if ev.pallet == "ComputeMarket":
+                    with contextlib.suppress(asyncio.QueueFull):
+                        queue.put_nowait(market_pb2.MarketEvent(block_number=header.number, block_hash=header.hash,
+                                                                name=ev.name, fields_json=to_json_text(ev.args)))
+        unsubscribe = self.node.subscribe("events", push)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            unsubscribe()
+
+
+def _solver(s) -> market_pb2.Solver:
+    return market_pb2.Solver(account=s.account, stake=str(s.stake), locked=str(s.locked), free_stake=str(s.free_stake),
+                             jobs=s.jobs, unbonding_at=s.unbonding_at or 0, unbonding=s.unbonding_at is not None)
+
+
+def market_grpc_service(node):
+    """(add_to_server, full service name) for `start_grpc_server`'s extra services."""
+    servicer = MarketService(node)
+    name = market_pb2.DESCRIPTOR.services_by_name["MarketService"].full_name
+    return (lambda server: market_pb2_grpc.add_MarketServiceServicer_to_server(servicer, server)), name

@@ -1,0 +1,235 @@
+"""Market commands: `gradchain worker <role>`, `solver register`, `verifier register`, and `job ...`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from chain.cli.client import parse_amount
+from chain.client import ClientError
+from chain.keystore import KeystoreError, load_key
+
+NODE = click.option("--node", default="127.0.0.1:50051", show_default=True, help="gRPC address of a node.")
+KEY = click.option("--key", required=True, help="Key file or secret URI of the account that signs (e.g. //Charlie).")
+PASSWORD = click.option("--password", envvar="GRADCHAIN_KEY_PASSWORD", default=None)
+
+
+def _market_node(node: str, key: str | None, password: str | None):
+    from compute_market.worker.client import MarketNode
+    keypair = None
+    if key is not None:
+        try:
+            keypair = load_key(key, password)
+        except KeystoreError as e:
+            raise click.ClickException(str(e)) from None
+    return MarketNode(node, keypair)
+
+
+def progress_printer(stream=sys.stderr):
+    """A one-line progress bar per activity (training steps, replays), rewritten in place."""
+    state = {"label": None}
+
+    def show(label: str, done: int, total: int) -> None:
+        width = 30
+        filled = width * done // max(total, 1)
+        stream.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        if done >= total:
+            stream.write("\n")
+        stream.flush()
+        state["label"] = label
+    return show
+
+
+@click.command()
+@click.argument("role", type=click.Choice(["solver", "verifier", "whistleblower", "referee"]))
+@KEY
+@PASSWORD
+@NODE
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".gradchain-worker"),
+              show_default=True, help="Where a solver keeps its step hashes (so it can dispute after a restart).")
+@click.option("--poll", type=float, default=0.5, show_default=True, help="Seconds between looks at the market.")
+@click.option("--audit-share", type=click.FloatRange(0.0, 1.0, min_open=True), default=1.0, show_default=True,
+              help="Whistleblower: share of each job's segments to replay.")
+@click.option("--cheat-step", type=click.IntRange(0), default=None, help="Solver (demo/testing): perturb the state "
+                                                                         "after this step.")
+@click.option("--withhold-state", is_flag=True, help="Solver (testing): never publish the disputed step's state.")
+@click.option("--lazy", is_flag=True, help="Verifier (testing): attest without replaying.")
+@click.option("--false-challenge", is_flag=True, help="Whistleblower (testing): challenge even correct segments.")
+@click.option("-l", "--log", "log_level", type=click.Choice(["warn", "info", "debug"]), default="info")
+def worker(role, key, password, node, state_dir, poll, audit_share, cheat_step, withhold_state, lazy, false_challenge,
+           log_level) -> None:
+    """Run one market role against a node's gRPC API until interrupted."""
+    from compute_market.worker.roles import CheatPlan, Referee, Solver, Verifier, Whistleblower
+    logging.basicConfig(level=getattr(logging, log_level.upper().replace("WARN", "WARNING")),
+                        format="%(asctime)s %(levelname)-5s %(name)s: %(message)s")
+    market = _market_node(node, key, password)
+    kw = {"poll_interval": poll, "progress": progress_printer()}
+    if role == "solver":
+        cheat = CheatPlan(cheat_step, withhold_state=withhold_state) if cheat_step is not None or withhold_state \
+            else None
+        if cheat is not None and cheat_step is None:
+            cheat.step = -1
+        runner = Solver(market, state_dir, cheat=cheat, **kw)
+    elif role == "verifier":
+        runner = Verifier(market, lazy=lazy, **kw)
+    elif role == "whistleblower":
+        runner = Whistleblower(market, audit_share=audit_share, false_challenge=false_challenge, **kw)
+    else:
+        runner = Referee(market, **kw)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        runner.run(stop)
+    except KeyboardInterrupt:
+        pass
+
+
+def _send(market, call: bytes, what: str) -> None:
+    if not market.send(call, what, wait=True):
+        raise click.ClickException(f"{what} did not succeed (see the message above)")
+    click.echo(f"{what}: done")
+
+
+@click.group()
+def solver() -> None:
+    """Register as a solver."""
+
+
+@solver.command("register")
+@KEY
+@PASSWORD
+@NODE
+@click.option("--stake", required=True, help="Stake to reserve: smallest units, or tokens with a decimal point.")
+def solver_register(key, password, node, stake) -> None:
+    """Register the account as a solver with a stake."""
+    from compute_market.worker import client as calls
+    market = _market_node(node, key, password)
+    try:
+        amount = parse_amount(stake, market.chain.params().token_decimals)
+        _send(market, calls.register_solver(amount), "register solver")
+    except ClientError as e:
+        raise click.ClickException(str(e)) from None
+
+
+@click.group()
+def verifier() -> None:
+    """Register as a verifier."""
+
+
+@verifier.command("register")
+@KEY
+@PASSWORD
+@NODE
+def verifier_register(key, password, node) -> None:
+    """Register the account as a verifier (reserves the verifier bond)."""
+    from compute_market.worker import client as calls
+    market = _market_node(node, key, password)
+    try:
+        _send(market, calls.register_verifier(), "register verifier")
+    except ClientError as e:
+        raise click.ClickException(str(e)) from None
+
+
+@click.group()
+def job() -> None:
+    """Submit training jobs and fetch their results."""
+
+
+@job.command("submit")
+@KEY
+@PASSWORD
+@NODE
+@click.option("--spec", "spec_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Job spec JSON; its dataset_hash is set to the uploaded dataset's hash.")
+@click.option("--dataset", "dataset_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Dataset as safetensors (x_train, y_train, x_test, y_test).")
+@click.option("--payment", required=True, help="Payment to escrow: smallest units, or tokens with a decimal point.")
+def job_submit(key, password, node, spec_path, dataset_path, payment) -> None:
+    """Upload a dataset and submit a job that trains on it."""
+    from compute_market.jobspec import JobSpec, JobSpecError
+    from compute_market.worker import client as calls
+    from compute_market.worker.datasets import DatasetError, load_dataset
+    market = _market_node(node, key, password)
+    blob = dataset_path.read_bytes()
+    try:
+        obj = json.loads(spec_path.read_text())
+        if not isinstance(obj, dict):
+            raise click.ClickException(f"{spec_path}: a job spec is a JSON object")
+        from chain.primitives.hashing import blake2_256
+        obj["dataset_hash"] = "0x" + blake2_256(blob).hex()
+        spec = JobSpec.from_obj(obj)
+        load_dataset(blob, spec)
+    except (json.JSONDecodeError, JobSpecError, DatasetError) as e:
+        raise click.ClickException(f"{e}") from None
+    try:
+        market.put_blob(blob)
+        amount = parse_amount(payment, market.chain.params().token_decimals)
+        before = {j.id for j in market.jobs()}
+        _send(market, calls.submit_job(spec.encode(), amount), "submit job")
+        new = [j.id for j in market.jobs() if j.id not in before and bytes(j.submitter) == market.keypair.public]
+    except ClientError as e:
+        raise click.ClickException(str(e)) from None
+    if new:
+        click.echo(f"job id: {max(new)}")
+
+
+def _job_dict(j) -> dict:
+    return {"id": j.id, "status": j.status, "submitter": "0x" + j.submitter.hex(), "solver": "0x" + j.solver.hex(),
+            "steps": j.steps, "checkpointInterval": j.checkpoint_interval, "payment": j.payment,
+            "resultRoot": "0x" + j.result_root.hex(), "windowEnd": j.window_end, "deadline": j.deadline,
+            "disputes": list(j.disputes)}
+
+
+@job.command("status")
+@click.argument("job_id", type=click.IntRange(0))
+@NODE
+def job_status(job_id, node) -> None:
+    """Show a job and its disputes."""
+    market = _market_node(node, None, None)
+    try:
+        j = market.job(job_id)
+        disputes = market.disputes(job_id)
+    except ClientError as e:
+        raise click.ClickException(str(e)) from None
+    info = _job_dict(j)
+    info["disputeDetails"] = [{"id": d.id, "segment": d.segment, "phase": d.phase, "interval": [d.lo, d.hi],
+                               "deadline": d.deadline, "outcome": d.outcome} for d in disputes]
+    click.echo(json.dumps(info, indent=2))
+
+
+@job.command("list")
+@NODE
+def job_list(node) -> None:
+    """List every job."""
+    market = _market_node(node, None, None)
+    try:
+        jobs = market.jobs()
+    except ClientError as e:
+        raise click.ClickException(str(e)) from None
+    for j in jobs:
+        click.echo(f"{j.id:>5}  {j.status:<10}  steps {j.steps:<6} payment {j.payment}")
+
+
+@job.command("fetch-model")
+@click.argument("job_id", type=click.IntRange(0))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@NODE
+def job_fetch_model(job_id, out, node) -> None:
+    """Download a finished job's model (safetensors), checked against the committed final hash."""
+    from compute_market.worker.model_export import ModelExportError, export_model
+    market = _market_node(node, None, None)
+    try:
+        j = market.job(job_id)
+        if not j.checkpoints:
+            raise click.ClickException(f"job {job_id} is {j.status}: no model has been committed")
+        data = export_model(bytes(j.spec), market.blob(bytes(j.checkpoints[-1])), bytes(j.final_hash))
+    except (ClientError, ModelExportError) as e:
+        raise click.ClickException(str(e)) from None
+    out.write_bytes(data)
+    click.echo(f"model of job {job_id} ({j.status}) written to {out}")

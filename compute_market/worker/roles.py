@@ -1,0 +1,345 @@
+"""The off-chain market roles: solver, verifier, whistleblower and referee.
+
+Each role is a loop of `tick()`s: read the market over gRPC, act on what concerns its account, sleep. Every
+action is guarded by the chain's state (a job already committed, a move already made), so a restarted worker,
+or one whose node restarted, carries on where it was without acting twice. A solver keeps its per-step
+hashes on disk (`<state dir>/job-<id>/`), so it can still play a dispute after a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chain.client import ClientError
+from chain.primitives.hashing import blake2_256
+from compute_market.commitment import StepCommitment, segment_bounds
+from compute_market.jobspec import JobSpec
+from compute_market.worker import client as calls
+from compute_market.worker.client import MarketNode
+
+log = logging.getLogger("gradchain.worker")
+
+Progress = Callable[[str, int, int], None]
+
+
+def _quiet_progress(label: str, done: int, total: int) -> None:
+    pass
+
+
+@dataclass
+class JobContext:
+    """A job's spec and dataset, fetched and checked once."""
+
+    spec: JobSpec
+    dataset: object
+
+
+class Role:
+    name = "worker"
+
+    def __init__(self, node: MarketNode, poll_interval: float = 0.3, progress: Progress = _quiet_progress):
+        self.node, self.poll_interval, self.progress = node, poll_interval, progress
+        self.me = node.keypair.public if node.keypair else b""
+        self._contexts: dict[int, JobContext] = {}
+        self.acted: set[tuple] = set()  # (kind, id, ...) moves already submitted, to skip them while they land
+
+    def context(self, job) -> JobContext:
+        from compute_market.worker.datasets import load_dataset
+        ctx = self._contexts.get(job.id)
+        if ctx is None:
+            spec = JobSpec.decode(bytes(job.spec))
+            ctx = JobContext(spec, load_dataset(self.node.blob(spec.dataset_hash), spec))
+            self._contexts[job.id] = ctx
+        return ctx
+
+    def state_at(self, job, start_segment_state: bytes | None) -> object:
+        from compute_market.worker.trainer import Trainer
+        ctx = self.context(job)
+        if start_segment_state is None:
+            return Trainer(ctx.spec, ctx.dataset, checkpoints=False)
+        return Trainer.from_checkpoint(ctx.spec, ctx.dataset, start_segment_state, checkpoints=False)
+
+    def segment_start_state(self, job, segment: int) -> bytes | None:
+        return None if segment == 0 else self.node.blob(bytes(job.checkpoints[segment - 1]))
+
+    def replay(self, job, segment: int) -> dict[int, bytes]:
+        """H[a..b] of a segment, replayed from the solver's own checkpoint at its start."""
+        spec = self.context(job).spec
+        a, b = segment_bounds(spec.steps, spec.checkpoint_interval, segment)
+        trainer = self.state_at(job, self.segment_start_state(job, segment))
+        hashes = {}
+        for record in trainer.run(until=b):
+            hashes[record.step] = record.state_hash
+            self.progress(f"{self.name}: replay job {job.id} segment {segment}", record.step - a, b - a)
+        return hashes
+
+    def claimed_end_hash(self, job, segment: int) -> bytes:
+        """The hash of the state the solver uploaded at the end of `segment` (its checkpoint)."""
+        from compute_market.worker.trainer import Trainer
+        ctx = self.context(job)
+        blob = self.node.blob(bytes(job.checkpoints[segment]))
+        return Trainer.from_checkpoint(ctx.spec, ctx.dataset, blob, checkpoints=False).state_hash()
+
+    def tick(self) -> None:
+        raise NotImplementedError
+
+    def run(self, stop: threading.Event) -> None:
+        log.info("%s worker for 0x%s on %s", self.name, self.me.hex()[:16], self.node.address)
+        while not stop.is_set():
+            try:
+                self.tick()
+            except ClientError as e:
+                log.warning("%s: %s", self.name, e)
+            stop.wait(self.poll_interval)
+
+
+@dataclass
+class CheatPlan:
+    """A dishonest solver for demos and tests: perturb the state after `step` in the listed jobs (or all)."""
+
+    step: int
+    jobs: set[int] | None = None
+    withhold_state: bool = False
+
+    def applies(self, job_id: int) -> bool:
+        return self.jobs is None or job_id in self.jobs
+
+
+@dataclass
+class SolverRun:
+    hashes: list[bytes]
+    checkpoints: dict[int, bytes] = field(default_factory=dict)
+
+
+class Solver(Role):
+    name = "solver"
+
+    def __init__(self, node: MarketNode, state_dir: Path, cheat: CheatPlan | None = None, **kw):
+        super().__init__(node, **kw)
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.cheat = cheat
+        self.runs: dict[int, SolverRun] = {}
+        self.accuracy: dict[int, float] = {}
+
+    def fault_for(self, job_id: int):
+        from compute_market.worker.trainer import Fault
+        if self.cheat is not None and self.cheat.applies(job_id):
+            return Fault(after_step=self.cheat.step, epsilon=0.05)
+        return None
+
+    def _job_dir(self, job_id: int) -> Path:
+        return self.state_dir / f"job-{job_id}"
+
+    def load_run(self, job) -> SolverRun | None:
+        run = self.runs.get(job.id)
+        if run is not None:
+            return run
+        path = self._job_dir(job.id) / "hashes.bin"
+        if not path.exists():
+            return None
+        data = path.read_bytes()
+        hashes = [data[i:i + 32] for i in range(0, len(data), 32)]
+        run = SolverRun(hashes)
+        self.runs[job.id] = run
+        return run
+
+    def train(self, job) -> SolverRun:
+        from compute_market.worker.trainer import Trainer, model_hash
+        ctx = self.context(job)
+        trainer = Trainer(ctx.spec, ctx.dataset, fault=self.fault_for(job.id))
+        run = SolverRun([])
+        for record in trainer.run(progress_callback=lambda s, t: self.progress(f"solver: train job {job.id}", s, t)):
+            run.hashes.append(record.state_hash)
+            if record.checkpoint is not None:
+                run.checkpoints[record.step] = record.checkpoint
+        self.accuracy[job.id] = trainer.evaluate()
+        job_dir = self._job_dir(job.id)
+        job_dir.mkdir(parents=True, exist_ok=True)
+        (job_dir / "hashes.bin").write_bytes(b"".join(run.hashes))
+        (job_dir / "final_model_hash").write_bytes(model_hash(trainer.model))
+        self.runs[job.id] = run
+        return run
+
+    def tick(self) -> None:
+        for job in self.node.jobs():
+            if bytes(job.solver) != self.me:
+                continue
+            if job.status == "ASSIGNED" and ("commit", job.id) not in self.acted:
+                self.commit(job)
+        for dispute in self.node.open_disputes():
+            job = self.node.job(dispute.job_id)
+            if bytes(job.solver) == self.me:
+                self.play(job, dispute)
+
+    def commit(self, job) -> None:
+        log.info("solver: training job %d", job.id)
+        run = self.train(job)
+        blob_hashes = []
+        for step in sorted(run.checkpoints):
+            blob_hashes.append(self.node.put_blob(run.checkpoints[step]))
+        final_hash = (self._job_dir(job.id) / "final_model_hash").read_bytes()
+        root = StepCommitment(run.hashes).root
+        if self.node.send(calls.commit_result(job.id, root, final_hash, blob_hashes), f"commit job {job.id}"):
+            self.acted.add(("commit", job.id))
+            log.info("solver: committed job %d root 0x%s, %d checkpoints", job.id, root.hex()[:16], len(blob_hashes))
+
+    def state_blob_at(self, job, step: int) -> bytes:
+        """The full state at `step`, rebuilt from the nearest checkpoint at or before it (same fault)."""
+        from compute_market.worker.trainer import Trainer
+        ctx = self.context(job)
+        k = ctx.spec.checkpoint_interval
+        segment = step // k
+        start = None if segment == 0 else self.node.blob(bytes(job.checkpoints[segment - 1]))
+        trainer = Trainer(ctx.spec, ctx.dataset, fault=self.fault_for(job.id), checkpoints=False) if start is None \
+            else Trainer.from_checkpoint(ctx.spec, ctx.dataset, start, fault=self.fault_for(job.id), checkpoints=False)
+        for _ in trainer.run(until=step):
+            pass
+        return trainer.checkpoint()
+
+    def play(self, job, dispute) -> None:
+        run = self.load_run(job)
+        if run is None:
+            run = self.train(job)
+        key = (dispute.phase, dispute.id, dispute.lo, dispute.hi, dispute.next_step)
+        if key in self.acted:
+            return
+        commitment = StepCommitment(run.hashes)
+        if dispute.phase == "REVEAL":
+            step_hash, proof = commitment.open(dispute.next_step)
+            if self.node.send(calls.reveal(dispute.id, step_hash, proof), f"reveal H[{dispute.next_step}]"):
+                self.acted.add(key)
+                log.info("solver: dispute %d: revealed H[%d]", dispute.id, dispute.next_step)
+        elif dispute.phase == "STEP_STATE":
+            if self.cheat is not None and self.cheat.withhold_state and self.cheat.applies(job.id):
+                return
+            blob = self.state_blob_at(job, dispute.lo)
+            blob_hash = self.node.put_blob(blob)
+            if self.node.send(calls.submit_step_state(dispute.id, blob_hash, run.hashes[dispute.lo]),
+                              f"publish the state at step {dispute.lo}"):
+                self.acted.add(key)
+                log.info("solver: dispute %d: published the state at step %d", dispute.id, dispute.lo)
+
+
+class Verifier(Role):
+    """Replays the segments the chain sampled and attests; `lazy` attests without replaying (a bad verifier)."""
+
+    name = "verifier"
+
+    def __init__(self, node: MarketNode, lazy: bool = False, **kw):
+        super().__init__(node, **kw)
+        self.lazy = lazy
+
+    def tick(self) -> None:
+        for job in self.node.jobs():
+            if job.status != "COMMITTED" or not job.has_sampled_segments or job.verifier:
+                continue
+            if ("attest", job.id) in self.acted or bytes(job.solver) == self.me:
+                continue
+            results = []
+            for segment in job.sampled_segments:
+                if self.lazy:
+                    results.append((segment, True))
+                    continue
+                hashes = self.replay(job, segment)
+                results.append((segment, hashes[max(hashes)] == self.claimed_end_hash(job, segment)))
+            if self.node.send(calls.attest(job.id, results), f"attest job {job.id}"):
+                self.acted.add(("attest", job.id))
+                log.info("verifier: attested job %d: %s", job.id, results)
+
+
+class Whistleblower(Role):
+    """Audits a share of every committed job's segments; challenges a wrong one and plays the bisection."""
+
+    name = "whistleblower"
+
+    def __init__(self, node: MarketNode, audit_share: float = 1.0, false_challenge: bool = False, **kw):
+        super().__init__(node, **kw)
+        self.audit_share = audit_share
+        self.false_challenge = false_challenge
+        self.own: dict[tuple[int, int], dict[int, bytes]] = {}  # (job, segment) -> our replayed hashes
+        self.audited: set[int] = set()
+
+    def segments_to_audit(self, job) -> list[int]:
+        count = len(job.checkpoints)
+        ranked = sorted(range(count), key=lambda j: blake2_256(self.me + job.result_root + j.to_bytes(4, "little")))
+        return sorted(ranked[:max(1, round(count * self.audit_share))])
+
+    def tick(self) -> None:
+        head = self.node.head()
+        for job in self.node.jobs():
+            if job.id in self.audited or job.status not in ("COMMITTED", "ATTESTED") or head > job.window_end:
+                continue
+            if bytes(job.solver) == self.me:
+                continue
+            self.audited.add(job.id)
+            for segment in self.segments_to_audit(job):
+                hashes = self.replay(job, segment)
+                end = max(hashes)
+                wrong = hashes[end] != self.claimed_end_hash(job, segment)
+                if wrong or self.false_challenge:
+                    self.own[(job.id, segment)] = hashes
+                    log.info("whistleblower: job %d segment %d %s; challenging", job.id, segment,
+                             "does not reproduce" if wrong else "reproduces (false challenge on purpose)")
+                    self.node.send(calls.challenge(job.id, segment), f"challenge job {job.id} segment {segment}")
+                    break
+        for dispute in self.node.open_disputes():
+            if bytes(dispute.challenger) == self.me and dispute.phase == "RESPONSE":
+                self.respond(dispute)
+
+    def respond(self, dispute) -> None:
+        key = ("respond", dispute.id, dispute.lo, dispute.hi)
+        if key in self.acted:
+            return
+        hashes = self.own.get((dispute.job_id, dispute.segment))
+        if hashes is None:  # restarted: replay the disputed segment again
+            hashes = self.replay(self.node.job(dispute.job_id), dispute.segment)
+            self.own[(dispute.job_id, dispute.segment)] = hashes
+        mid = (dispute.lo + dispute.hi) // 2
+        agree = hashes.get(mid) == bytes(dispute.revealed)
+        if self.node.send(calls.respond(dispute.id, agree), f"respond in dispute {dispute.id}"):
+            self.acted.add(key)
+            log.info("whistleblower: dispute %d: H[%d] %s -> interval %s", dispute.id, mid,
+                     "agreed" if agree else "disputed", f"[{mid}, {dispute.hi}]" if agree else f"[{dispute.lo}, {mid}]")
+
+
+class Referee(Role):
+    """Run beside a validator (signing with its stash key): recompute the single disputed step and vote."""
+
+    name = "referee"
+
+    def tick(self) -> None:
+        from compute_market.worker.trainer import StateMismatch, recompute_step
+        for dispute in self.node.open_disputes():
+            if dispute.phase != "VOTING" or ("vote", dispute.id) in self.acted:
+                continue
+            job = self.node.job(dispute.job_id)
+            if self.me in (bytes(job.solver), bytes(dispute.challenger)):
+                continue
+            ctx = self.context(job)
+            state = self.node.blob(bytes(dispute.state_blob))
+            try:
+                claimed = recompute_step(ctx.spec, ctx.dataset, state, expected_hash=bytes(dispute.lo_hash))
+            except (StateMismatch, ValueError) as e:
+                log.warning("referee: dispute %d: the published state is unusable: %s", dispute.id, e)
+                continue
+            if self.node.send(calls.referee_vote(dispute.id, claimed), f"vote in dispute {dispute.id}"):
+                self.acted.add(("vote", dispute.id))
+                log.info("referee: dispute %d: recomputed H[%d] = 0x%s", dispute.id, dispute.lo + 1, claimed.hex()[:16])
+
+
+ROLES = {"solver": Solver, "verifier": Verifier, "whistleblower": Whistleblower, "referee": Referee}
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, poll: float = 0.3) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(poll)
+    return False
