@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from chain.cli.client import query, tx
+from chain.cli.demo import demo
 from chain.cli.key import key
 from chain.cli.market import job, solver, verifier, worker
 from chain.cli.node import build_spec, node, purge_chain
@@ -22,5 +23,5 @@ main.add_command(purge_chain)
 main.add_command(build_spec)
 main.add_command(tx)
 main.add_command(query)
-for command in (worker, solver, verifier, job):
+for command in (worker, solver, verifier, job, demo):
     main.add_command(command)

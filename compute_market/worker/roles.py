@@ -95,6 +95,9 @@ class Role:
                 self.tick()
             except ClientError as e:
                 log.warning("%s: %s", self.name, e)
+            except Exception:  # a bad job (unusable spec or dataset) must not stop the worker; it is logged
+                log.exception("%s: error while acting on the market", self.name)
+                stop.wait(5 * self.poll_interval)
             stop.wait(self.poll_interval)
 
 

@@ -1,152 +1,30 @@
-"""Real node processes on loopback for integration tests: start, stop, kill -9, restart, and query them."""
+"""Real node processes on loopback for integration tests (see chain.node.launcher), with test-friendly waits."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from chain.client import ClientError, NodeClient
+from chain.node.launcher import LOCAL_VALIDATORS, LocalNetwork, NodeProcess, free_ports, head_or_zero
 
 ROOT = Path(__file__).resolve().parents[2]
-VALIDATORS = ("Alice", "Bob", "Charlie", "Dave")
+VALIDATORS = LOCAL_VALIDATORS
 
 
-def free_ports(n: int) -> list[int]:
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
-
-
-@dataclass
-class NodeProcess:
-    name: str
-    base: Path
-    chain: str
-    key: str | None
-    p2p: int
-    grpc: int
-    rpc: int
-    bootnodes: list[str] = field(default_factory=list)
-    extra: list[str] = field(default_factory=list)
-    prometheus: int | None = None
-    proc: subprocess.Popen | None = None
-    restarts: int = 0
-
-    @property
-    def grpc_addr(self) -> str:
-        return f"127.0.0.1:{self.grpc}"
-
-    @property
-    def p2p_addr(self) -> str:
-        return f"127.0.0.1:{self.p2p}"
-
-    def args(self) -> list[str]:
-        args = [sys.executable, "-m", "chain.cli", "node", "--chain", self.chain, "-d", str(self.base),
-                "--name", self.name, "--p2p-port", str(self.p2p), "--grpc-port", str(self.grpc),
-                "--rpc-port", str(self.rpc), "--idle-block-interval", "0.3", "-l", "info"]
-        args += ["--no-prometheus"] if self.prometheus is None else ["--prometheus-port", str(self.prometheus)]
-        if self.key:
-            args += ["--validator", "--key", self.key]
-        for b in self.bootnodes:
-            args += ["--bootnodes", b]
-        return args + self.extra
-
-    def start(self) -> None:
-        log = open(self.base.parent / f"{self.name}.log", "ab")  # noqa: SIM115 - handed to the child
-        self.proc = subprocess.Popen(self.args(), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        log.close()
-
-    def kill9(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill9()
-
-    def restart(self) -> None:
-        self.kill9()
-        self.restarts += 1
-        self.start()
-
-    def client(self) -> NodeClient:
-        return NodeClient(self.grpc_addr, timeout=5.0)
-
-    def log_tail(self, lines: int = 40) -> str:
-        path = self.base.parent / f"{self.name}.log"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
-
-    def head(self) -> int:
-        with self.client() as c:
-            return c.info().finalized_number
-
-
-class Network:
-    """A set of node processes; always used as a context manager so every process is reaped."""
-
-    def __init__(self, tmp: Path, chain: str = "local", validators=VALIDATORS, observers: int = 0):
-        self.tmp = tmp
-        self.nodes: list[NodeProcess] = []
-        ports = free_ports(3 * (len(validators) + observers))
-        names = [*validators, *[f"observer{i}" for i in range(observers)]]
-        for i, name in enumerate(names):
-            p2p, grpc, rpc = ports[3 * i:3 * i + 3]
-            key = f"//{name}" if name in validators else None
-            self.nodes.append(NodeProcess(name, tmp / name.lower(), chain, key, p2p, grpc, rpc))
-        for node in self.nodes:
-            node.bootnodes = [n.p2p_addr for n in self.nodes if n is not node and n.key]
-
-    def __enter__(self) -> Network:
-        for node in self.nodes:
-            if node.key:
-                node.start()
-        return self
+class Network(LocalNetwork):
+    """A LocalNetwork whose processes are always killed at exit and whose waits fail as assertions."""
 
     def __exit__(self, *exc) -> None:
         for node in self.nodes:
             node.kill9()
 
-    def by_name(self, name: str) -> NodeProcess:
-        return next(n for n in self.nodes if n.name == name)
-
     def wait_for(self, predicate, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        last_error = None
-        while time.monotonic() < deadline:
-            try:
-                if predicate():
-                    return
-            except ClientError as e:
-                last_error = e
-            time.sleep(0.25)
-        tails = "\n\n".join(f"--- {n.name} ---\n{n.log_tail()}" for n in self.nodes if n.proc is not None)
-        raise AssertionError(f"timed out waiting for {what} (last error: {last_error})\n{tails}")
+        try:
+            super().wait_for(predicate, timeout, what)
+        except TimeoutError as e:
+            raise AssertionError(str(e)) from None
 
-    def wait_height(self, nodes: list[NodeProcess], height: int, timeout: float = 120.0) -> None:
-        self.wait_for(lambda: all(_head_or_zero(n) >= height for n in nodes), timeout,
-                      f"{[n.name for n in nodes]} to reach #{height}")
+    def wait_height(self, nodes: list[NodeProcess], height: int, timeout: float = 120.0) -> None:  # type: ignore[override]
+        super().wait_height(height, nodes, timeout)
 
 
-def _head_or_zero(node: NodeProcess) -> int:
-    try:
-        return node.head()
-    except ClientError:
-        return 0
+__all__ = ["ROOT", "Network", "NodeProcess", "free_ports", "head_or_zero", "VALIDATORS"]

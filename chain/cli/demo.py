@@ -1,0 +1,221 @@
+"""`gradchain demo`: a dev chain (or four validators), every market role, an honest job, then a cheater caught.
+
+Everything runs on this machine: node processes on loopback ports, the workers in this process. The data is
+generated deterministically (8x8 synthetic digits); nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import click
+
+from chain.node.launcher import LocalNetwork
+
+DEMO_STEPS = 120
+DEMO_INTERVAL = 20
+CHEAT_AFTER_STEP = 70
+UNIT = 10**12
+
+PARTIES = {"submitter": "Ferdie", "solver": "Charlie", "verifier": "Dave", "whistleblower": "Eve"}
+
+
+def _say(text: str = "") -> None:
+    click.echo(text)
+
+
+def demo_spec(dataset_hash: bytes, seed: int):
+    from compute_market.jobspec import AdamWSpec, ConstantSchedule, JobSpec, MlpSpec
+    return JobSpec(model=MlpSpec(input_dim=64, hidden=(64,), num_classes=10), dataset_hash=dataset_hash,
+                   optimizer=AdamWSpec(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0),
+                   schedule=ConstantSchedule(), batch_size=64, steps=DEMO_STEPS, seed=seed,
+                   checkpoint_interval=DEMO_INTERVAL)
+
+
+class Demo:
+    def __init__(self, net: LocalNetwork, quiet_progress: bool):
+        from chain.primitives.crypto import Keypair, dev_keypair
+        from compute_market.worker.client import MarketNode
+        self.net = net
+        addr = net.nodes[0].grpc_addr
+        self.keys = {role: dev_keypair(name) for role, name in PARTIES.items()}
+        self.keys["referee"] = Keypair.from_uri("//Alice//stash")
+        self.nodes = {role: MarketNode(addr, kp) for role, kp in self.keys.items()}
+        self.reader = MarketNode(addr)
+        self.stop = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.quiet_progress = quiet_progress
+        self.state_dir = Path(tempfile.mkdtemp(prefix="gradchain-demo-solver-"))
+
+    def progress(self):
+        if self.quiet_progress:
+            return lambda label, done, total: None
+        from chain.cli.market import progress_printer
+        return progress_printer(sys.stdout)
+
+    def start_workers(self, cheat_job: int | None) -> None:
+        from compute_market.worker.roles import CheatPlan, Referee, Solver, Verifier, Whistleblower
+        cheat = CheatPlan(CHEAT_AFTER_STEP, jobs={cheat_job}) if cheat_job is not None else None
+        kw = {"poll_interval": 0.3, "progress": self.progress()}
+        self.solver = Solver(self.nodes["solver"], self.state_dir, cheat=cheat, **kw)
+        roles = [self.solver, Verifier(self.nodes["verifier"], **kw), Whistleblower(self.nodes["whistleblower"], **kw),
+                 Referee(self.nodes["referee"], **kw)]
+        for role in roles:
+            t = threading.Thread(target=role.run, args=(self.stop,), name=role.name, daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def balances(self) -> dict[str, int]:
+        out = {}
+        for role, kp in self.keys.items():
+            a = self.reader.chain.account("0x" + kp.public.hex())
+            out[role] = int(a.free) + int(a.reserved)
+        return out
+
+    def register(self) -> None:
+        from compute_market.worker import client as calls
+        _say("Registering the solver (Charlie, stake 1,000) and the verifier (Dave) ...")
+        assert self.nodes["solver"].send(calls.register_solver(1000 * UNIT), "register solver", wait=True)
+        assert self.nodes["verifier"].send(calls.register_verifier(), "register verifier", wait=True)
+
+    def submit(self, seed: int, payment: int) -> int:
+        from compute_market.worker import client as calls
+        from compute_market.worker.datasets import Dataset, synthetic_digits
+        digits = synthetic_digits(seed=7, n_train=2048, n_test=512)
+        dataset = Dataset(digits.x_train.reshape(-1, 64), digits.y_train, digits.x_test.reshape(-1, 64), digits.y_test)
+        blob = dataset.to_bytes()
+        node = self.nodes["submitter"]
+        dataset_hash = node.put_blob(blob)
+        spec = demo_spec(dataset_hash, seed)
+        before = {j.id for j in node.jobs()}
+        assert node.send(calls.submit_job(spec.encode(), payment), "submit job", wait=True)
+        job_id = max(j.id for j in node.jobs() if j.id not in before)
+        _say(f"Ferdie submitted job {job_id}: an MLP on 8x8 synthetic digits, {DEMO_STEPS} steps, checkpoints "
+             f"every {DEMO_INTERVAL}, payment {payment / UNIT:g} GRAD (spec 0x{spec.spec_hash.hex()[:16]}…)")
+        return job_id
+
+    def follow(self, job_id: int, timeout: float = 300.0) -> str:
+        seen_status, seen_dispute = None, {}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = self.reader.job(job_id)
+            if job.status != seen_status:
+                seen_status = job.status
+                _say(f"  block #{self.reader.head():>4}  job {job_id} -> {job.status}")
+            for d in self.reader.disputes(job_id):
+                key = (d.phase, d.lo, d.hi, d.outcome)
+                if seen_dispute.get(d.id) != key:
+                    seen_dispute[d.id] = key
+                    text = f"dispute {d.id} on segment {d.segment}: {d.phase}, interval [{d.lo}, {d.hi}]"
+                    if d.outcome:
+                        text += f" -> {d.outcome} ({d.resolution})"
+                    _say(f"  block #{self.reader.head():>4}    {text}")
+            if job.status in ("FINALIZED", "SLASHED", "CANCELLED"):
+                return job.status
+            time.sleep(0.3)
+        raise click.ClickException(f"job {job_id} did not end within {timeout:.0f} s")
+
+    def report_payouts(self, before: dict[str, int], after: dict[str, int]) -> None:
+        _say("  who was paid what (free + reserved, GRAD; fees included):")
+        for role in ("submitter", "solver", "verifier", "whistleblower", "referee"):
+            delta = (after[role] - before[role]) / UNIT
+            _say(f"    {role:<14}{PARTIES.get(role, 'Alice//stash'):<14}{delta:+.6f}")
+
+    def accuracy(self, job_id: int) -> float:
+        import torch
+
+        from compute_market.jobspec import JobSpec
+        from compute_market.worker.datasets import load_dataset
+        from compute_market.worker.model_export import export_model
+        from compute_market.worker.models import build_model
+        job = self.reader.job(job_id)
+        model_bytes = export_model(bytes(job.spec), self.reader.blob(bytes(job.checkpoints[-1])), bytes(job.final_hash))
+        spec = JobSpec.decode(bytes(job.spec))
+        model = build_model(spec)
+        import safetensors.torch
+        model.load_state_dict(safetensors.torch.load(model_bytes))
+        data = load_dataset(self.reader.blob(spec.dataset_hash), spec)
+        with torch.no_grad():
+            predictions = model(data.x_test).argmax(dim=1)
+        return float((predictions == data.y_test).float().mean())
+
+    def close(self) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=10)
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+
+
+@click.command()
+@click.option("--validators", type=click.Choice(["1", "4"]), default="1", show_default=True,
+              help="1: a dev chain (Alice); 4: the local chain of Alice, Bob, Charlie and Dave.")
+@click.option("--base-path", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Keep the chain data here (default: a temporary directory, removed afterwards).")
+@click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
+@click.option("--json-summary", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the outcome as JSON to this file.")
+def demo(validators: str, base_path: Path | None, no_progress: bool, json_summary: Path | None) -> None:
+    """Run the whole market on a local chain: an honest job paid, then a cheating solver caught and slashed."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    temp = None
+    if base_path is None:
+        temp = tempfile.mkdtemp(prefix="gradchain-demo-")
+        base_path = Path(temp)
+    chain = "dev" if validators == "1" else "local"
+    summary: dict = {"chain": chain}
+    _say(f"Starting a {chain} chain with {validators} validator(s) under {base_path} ...")
+    try:
+        with LocalNetwork(base_path, chain=chain, idle_block_interval=0.5) as net:
+            net.wait_height(2, timeout=120)
+            _say(f"Chain is producing blocks; gRPC at {net.nodes[0].grpc_addr}")
+            d = Demo(net, no_progress)
+            try:
+                d.register()
+                d.start_workers(cheat_job=None)
+                _say("\n== 1. An honest job ==")
+                before = d.balances()
+                job1 = d.submit(seed=1, payment=100 * UNIT)
+                status1 = d.follow(job1)
+                acc = d.accuracy(job1)
+                _say(f"  the trained model scores {acc:.1%} on the held-out split (checked against the committed hash)")
+                d.report_payouts(before, d.balances())
+                summary["honest"] = {"job": job1, "status": status1, "accuracy": acc}
+
+                _say("\n== 2. A cheating solver ==")
+                _say(f"Charlie's solver now perturbs the model after step {CHEAT_AFTER_STEP} of the next job.")
+                d.stop.set()
+                for t in d.threads:
+                    t.join(timeout=10)
+                d.threads.clear()
+                d.stop.clear()
+                next_id = max(j.id for j in d.reader.jobs()) + 1
+                d.start_workers(cheat_job=next_id)
+                before = d.balances()
+                job2 = d.submit(seed=2, payment=100 * UNIT)
+                status2 = d.follow(job2)
+                disputes = d.reader.disputes(job2)
+                won = [x for x in disputes if x.outcome == "CHALLENGER_WON"]
+                if won:
+                    _say(f"  caught: the bisection landed on step {won[0].lo} -> {won[0].lo + 1}; the solver "
+                         f"perturbed the state right after step {CHEAT_AFTER_STEP}")
+                d.report_payouts(before, d.balances())
+                summary["cheater"] = {"job": job2, "status": status2,
+                                      "landed_on_step": won[0].lo if won else None, "cheat_after_step": CHEAT_AFTER_STEP}
+            finally:
+                d.close()
+    finally:
+        if temp is not None:
+            shutil.rmtree(temp, ignore_errors=True)
+    if json_summary is not None:
+        json_summary.write_text(json.dumps(summary, indent=2))
+    ok = summary.get("honest", {}).get("status") == "FINALIZED" and summary.get("cheater", {}).get("status") == "SLASHED"
+    _say("\nDemo complete." if ok else "\nDemo finished with unexpected outcomes.")
+    if not ok:
+        sys.exit(1)
