@@ -31,11 +31,11 @@ def _say(text: str = "") -> None:
     click.echo(text)
 
 
-def demo_spec(dataset_hash: bytes, seed: int):
+def demo_spec(dataset_hash: bytes, seed: int, steps: int = DEMO_STEPS):
     from compute_market.jobspec import AdamWSpec, ConstantSchedule, JobSpec, MlpSpec
     return JobSpec(model=MlpSpec(input_dim=64, hidden=(64,), num_classes=10), dataset_hash=dataset_hash,
                    optimizer=AdamWSpec(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0),
-                   schedule=ConstantSchedule(), batch_size=64, steps=DEMO_STEPS, seed=seed,
+                   schedule=ConstantSchedule(), batch_size=64, steps=steps, seed=seed,
                    checkpoint_interval=DEMO_INTERVAL)
 
 

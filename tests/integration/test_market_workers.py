@@ -1,0 +1,170 @@
+"""The market with real node processes and real PyTorch training: every outcome of a job, end to end.
+
+Each test runs its own dev chain (fast blocks) and the roles it needs; the solver runs as a separate
+`gradchain worker solver` process in the honest case, the other roles as threads of this process.
+"""
+
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from chain.cli.demo import demo_spec
+from chain.node.launcher import LocalNetwork
+from chain.primitives.crypto import Keypair, dev_keypair
+from compute_market.worker import client as calls
+from compute_market.worker.client import MarketNode
+from compute_market.worker.datasets import Dataset, synthetic_digits
+from compute_market.worker.roles import CheatPlan, Referee, Solver, Verifier, Whistleblower
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+UNIT = 10**12
+SOLVER, VERIFIER, WHISTLEBLOWER, SUBMITTER = "Charlie", "Dave", "Eve", "Ferdie"
+
+
+class Market:
+    def __init__(self, net: LocalNetwork, tmp_path):
+        self.net, self.tmp = net, tmp_path
+        self.addr = net.nodes[0].grpc_addr
+        self.reader = MarketNode(self.addr)
+        self.stop = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def node(self, name: str) -> MarketNode:
+        key = Keypair.from_uri("//Alice//stash") if name == "referee" else dev_keypair(name)
+        return MarketNode(self.addr, key)
+
+    def run(self, role) -> None:
+        role.poll_interval = 0.2
+        t = threading.Thread(target=role.run, args=(self.stop,), daemon=True)
+        t.start()
+        self.threads.append(t)
+
+    def register(self, verifier: bool = True) -> None:
+        assert self.node(SOLVER).send(calls.register_solver(1000 * UNIT), "register solver", wait=True)
+        if verifier:
+            assert self.node(VERIFIER).send(calls.register_verifier(), "register verifier", wait=True)
+
+    def submit(self, seed: int = 1, steps: int = 120) -> int:
+        digits = synthetic_digits(seed=7, n_train=1024, n_test=256)
+        data = Dataset(digits.x_train.reshape(-1, 64), digits.y_train, digits.x_test.reshape(-1, 64), digits.y_test)
+        submitter = self.node(SUBMITTER)
+        spec = demo_spec(submitter.put_blob(data.to_bytes()), seed, steps)
+        before = {j.id for j in submitter.jobs()}
+        assert submitter.send(calls.submit_job(spec.encode(), 100 * UNIT), "submit job", wait=True)
+        return max(j.id for j in submitter.jobs() if j.id not in before)
+
+    def wait_status(self, job_id: int, statuses: tuple[str, ...], timeout: float = 240.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = self.reader.job(job_id)
+            if job.status in statuses:
+                return job
+            time.sleep(0.3)
+        raise AssertionError(f"job {job_id} is {self.reader.job(job_id).status}, not {statuses}\n"
+                             f"{self.net.nodes[0].log_tail()}")
+
+    def free_and_reserved(self, name: str) -> int:
+        key = Keypair.from_uri("//Alice//stash") if name == "referee" else dev_keypair(name)
+        a = self.reader.chain.account("0x" + key.public.hex())
+        return int(a.free) + int(a.reserved)
+
+    def close(self) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=20)
+
+
+@pytest.fixture
+def market(tmp_path):
+    with LocalNetwork(tmp_path / "chain", chain="dev", idle_block_interval=0.3) as net:
+        net.wait_height(1, timeout=60)
+        m = Market(net, tmp_path)
+        try:
+            yield m
+        finally:
+            m.close()
+
+
+def test_honest_job_is_paid(market, tmp_path):
+    market.register()
+    solver = subprocess.Popen([sys.executable, "-m", "chain.cli", "worker", "solver", "--key", f"//{SOLVER}",
+                               "--node", market.addr, "--state-dir", str(tmp_path / "solver"), "--poll", "0.2"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        market.run(Verifier(market.node(VERIFIER)))
+        market.run(Whistleblower(market.node(WHISTLEBLOWER)))
+        before = market.free_and_reserved(SOLVER)
+        job_id = market.submit()
+        job = market.wait_status(job_id, ("FINALIZED", "SLASHED"))
+        assert job.status == "FINALIZED"
+        assert job.verifier == dev_keypair(VERIFIER).public and list(job.attested_ok)
+        assert market.free_and_reserved(SOLVER) > before + 99 * UNIT
+        assert not market.reader.disputes(job_id)
+    finally:
+        solver.terminate()
+        solver.wait(20)
+
+
+def test_cheater_caught_at_exact_step_and_slashed(market, tmp_path):
+    market.register(verifier=False)
+    market.run(Solver(market.node(SOLVER), tmp_path / "solver", cheat=CheatPlan(70)))
+    market.run(Whistleblower(market.node(WHISTLEBLOWER)))
+    market.run(Referee(market.node("referee")))
+    submitter_before = market.free_and_reserved(SUBMITTER)
+    whistleblower_before = market.free_and_reserved(WHISTLEBLOWER)
+    solver_before = market.free_and_reserved(SOLVER)
+    job_id = market.submit()
+    job = market.wait_status(job_id, ("FINALIZED", "SLASHED"))
+    assert job.status == "SLASHED"
+    won = [d for d in market.reader.disputes(job_id) if d.outcome == "CHALLENGER_WON"]
+    assert won and (won[0].segment, won[0].lo, won[0].hi) == (3, 70, 71)
+    assert market.free_and_reserved(WHISTLEBLOWER) > whistleblower_before
+    assert market.free_and_reserved(SOLVER) < solver_before
+    assert submitter_before - market.free_and_reserved(SUBMITTER) < UNIT // 1000  # refunded but for fees
+
+
+def test_lazy_verifier_that_attested_a_wrong_segment_is_slashed(market, tmp_path):
+    # Two segments and q = 2: the verifier is asked to replay both, so it attests the bad one.
+    market.register()
+    market.run(Solver(market.node(SOLVER), tmp_path / "solver", cheat=CheatPlan(30)))
+    verifier_before = market.free_and_reserved(VERIFIER)
+    market.run(Verifier(market.node(VERIFIER), lazy=True))
+    job_id = market.submit(steps=40)
+    job = market.wait_status(job_id, ("ATTESTED",))
+    assert sorted(job.sampled_segments) == [0, 1] and job.verifier == dev_keypair(VERIFIER).public
+    market.run(Whistleblower(market.node(WHISTLEBLOWER)))
+    market.run(Referee(market.node("referee")))
+    job = market.wait_status(job_id, ("FINALIZED", "SLASHED"))
+    assert job.status == "SLASHED"
+    assert market.free_and_reserved(VERIFIER) < verifier_before - 10 * UNIT
+
+
+def test_false_challenge_loses_its_bond(market, tmp_path):
+    market.register(verifier=False)
+    market.run(Solver(market.node(SOLVER), tmp_path / "solver"))
+    market.run(Whistleblower(market.node(WHISTLEBLOWER), audit_share=0.2, false_challenge=True))
+    market.run(Referee(market.node("referee")))
+    whistleblower_before = market.free_and_reserved(WHISTLEBLOWER)
+    solver_before = market.free_and_reserved(SOLVER)
+    job_id = market.submit()
+    job = market.wait_status(job_id, ("FINALIZED", "SLASHED"))
+    assert job.status == "FINALIZED"
+    disputes = market.reader.disputes(job_id)
+    assert disputes and disputes[0].outcome == "SOLVER_WON"
+    assert market.free_and_reserved(WHISTLEBLOWER) < whistleblower_before - 4 * UNIT
+    assert market.free_and_reserved(SOLVER) > solver_before + 100 * UNIT
+
+
+def test_solver_withholding_the_step_state_loses_at_the_deadline(market, tmp_path):
+    market.register(verifier=False)
+    market.run(Solver(market.node(SOLVER), tmp_path / "solver", cheat=CheatPlan(70, withhold_state=True)))
+    market.run(Whistleblower(market.node(WHISTLEBLOWER)))
+    market.run(Referee(market.node("referee")))
+    job_id = market.submit()
+    job = market.wait_status(job_id, ("FINALIZED", "SLASHED"))
+    assert job.status == "SLASHED"
+    disputes = market.reader.disputes(job_id)
+    assert disputes[0].outcome == "CHALLENGER_WON" and disputes[0].resolution == "SOLVER_TIMEOUT"
