@@ -24,7 +24,7 @@ from typing import Any
 
 from chain.primitives.codec import DecodeError, Reader
 from chain.primitives.crypto import verify
-from chain.primitives.extrinsic import UncheckedExtrinsic, signing_payload
+from chain.primitives.extrinsic import ED25519, UncheckedExtrinsic, signing_payload
 from chain.primitives.types import DigestItem, DigestKind, Header
 from chain.storage.overlay import Overlay
 from chain.storage.trie import ordered_trie_root
@@ -184,7 +184,7 @@ class Executive:
                                           f"{SystemConfig.current().block_hash_count} blocks before {current}")
         payload = signing_payload(xt.call, s.era, s.nonce, s.tip, rt.version.spec_version,
                                   rt.version.transaction_version, rt.genesis_hash, birth_hash)
-        if not verify(s.signer, payload, s.signature):
+        if s.scheme != ED25519 or not verify(s.signer, payload, s.signature):
             raise v.BadProof("the signature does not match the payload (wrong key, genesis hash, spec or "
                              "transaction version, or an era whose birth block is not the one signed for)")
         account = Account.get(s.signer)

@@ -171,14 +171,12 @@ class Node:
 
     def extra_grpc_services(self) -> list:
         """Services beside ChainService and BlobService (the market's), as (add_to_server, full name) pairs."""
-        return []
+        from chain.api.market_service import market_grpc_service
+        return [market_grpc_service(self)]
 
     async def start_json_rpc(self):
-        """Start Substrate's JSON-RPC on --rpc-port (see chain.api.substrate_rpc), or None if unavailable."""
-        try:
-            from chain.api.substrate_rpc import start_substrate_rpc
-        except ImportError:
-            return None
+        """Start Substrate's JSON-RPC on --rpc-port (see chain.api.substrate_rpc)."""
+        from chain.api.substrate_rpc import start_substrate_rpc
         self.rpc = await start_substrate_rpc(self)
         return self.rpc
 

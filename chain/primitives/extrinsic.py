@@ -80,13 +80,21 @@ class Era:
         return self.birth(current) + self.period
 
 
+SIGNATURE_LENGTHS = {0: 64, 1: 64, 2: 65}  # MultiSignature: Ed25519, Sr25519, Ecdsa
+ED25519 = 0
+
+
 @dataclass(frozen=True)
 class Signature:
+    """`scheme` is the MultiSignature variant; only Ed25519 (0) ever verifies on this chain, but the other
+    variants decode, so a wallet that signs with them hears "bad signature" rather than "undecodable"."""
+
     signer: bytes
     signature: bytes
     era: Era
     nonce: int
     tip: int
+    scheme: int = ED25519
 
 
 @dataclass(frozen=True)
@@ -105,7 +113,7 @@ class UncheckedExtrinsic:
             body = bytes([EXTRINSIC_VERSION]) + self.call
         else:
             s = self.signature
-            body = (bytes([EXTRINSIC_VERSION | SIGNED_BIT]) + b"\x00" + s.signer + b"\x00" + s.signature
+            body = (bytes([EXTRINSIC_VERSION | SIGNED_BIT]) + b"\x00" + s.signer + bytes([s.scheme]) + s.signature
                     + s.era.encode() + encode_compact(s.nonce) + encode_compact(s.tip) + self.call)
         return encode_compact(len(body)) + body
 
@@ -135,9 +143,9 @@ class UncheckedExtrinsic:
             raise ExtrinsicDecodeError(f"unsupported MultiAddress variant {address_kind}; only Id (0) is accepted")
         signer = r.read(32)
         sig_kind = r.u8()
-        if sig_kind != 0:
-            raise ExtrinsicDecodeError(f"unsupported MultiSignature variant {sig_kind}; only Ed25519 (0) is accepted")
-        sig = r.read(64)
+        if sig_kind not in SIGNATURE_LENGTHS:
+            raise ExtrinsicDecodeError(f"unknown MultiSignature variant {sig_kind}")
+        sig = r.read(SIGNATURE_LENGTHS[sig_kind])
         era = Era.decode_from(r)
         nonce = r.compact()
         tip = r.compact()
@@ -148,7 +156,7 @@ class UncheckedExtrinsic:
         call = r.read(r.remaining)
         if len(call) < 2:
             raise ExtrinsicDecodeError("call is shorter than its pallet and call indices")
-        return UncheckedExtrinsic(call, Signature(signer, sig, era, nonce, tip))
+        return UncheckedExtrinsic(call, Signature(signer, sig, era, nonce, tip, sig_kind))
 
 
 def signing_payload(call: bytes, era: Era, nonce: int, tip: int, spec_version: int, tx_version: int,
@@ -162,6 +170,8 @@ def verify_extrinsic(xt: UncheckedExtrinsic, spec_version: int, tx_version: int,
                      birth_hash: bytes) -> bool:
     s = xt.signature
     assert s is not None
+    if s.scheme != ED25519:
+        return False
     payload = signing_payload(xt.call, s.era, s.nonce, s.tip, spec_version, tx_version, genesis_hash, birth_hash)
     return verify(s.signer, payload, s.signature)
 

@@ -34,13 +34,18 @@ from runtime.frame.storage import Blake2_128Concat, StorageMap, StorageValue, Tw
 from runtime.frame.support import DISPATCH_ERROR, DISPATCH_INFO, WEIGHT, PalletError, Weight, pallet_errors
 from runtime.frame.types import (
     H256,
+    U8,
     U16,
     U32,
     U128,
     AccountId,
+    Array,
     Bytes,
+    Enum,
     Field,
     Struct,
+    Variant,
+    Vec,
 )
 
 
@@ -128,6 +133,17 @@ AllExtrinsicsLen = StorageValue("System", "AllExtrinsicsLen", U32, docs="Total l
 BlockHash = StorageMap("System", "BlockHash", Twox64Concat, U32, H256, default=bytes(32),
                        docs="Map of block numbers to block hashes (the last BlockHashCount blocks).")
 Number = StorageValue("System", "Number", U32, default=0, docs="The current block number being processed.")
+_ENGINE = Array(U8, 4)
+DIGEST_ITEM = Enum("sp_runtime::generic::digest::DigestItem", [
+    Variant("PreRuntime", 6, (Field(None, _ENGINE, "ConsensusEngineId"), Field(None, Bytes, "Vec<u8>"))),
+    Variant("Consensus", 4, (Field(None, _ENGINE, "ConsensusEngineId"), Field(None, Bytes, "Vec<u8>"))),
+    Variant("Seal", 5, (Field(None, _ENGINE, "ConsensusEngineId"), Field(None, Bytes, "Vec<u8>"))),
+    Variant("Other", 0, (Field(None, Bytes, "Vec<u8>"),)),
+    Variant("RuntimeEnvironmentUpdated", 8)])
+DIGEST = Struct("sp_runtime::generic::digest::Digest", [Field("logs", Vec(DIGEST_ITEM), "Vec<DigestItem>")])
+Digest = StorageValue("System", "Digest", DIGEST, default={"logs": []},
+                      docs="Digest of the current block, also part of the block header. (Declared so clients "
+                           "find the DigestItem type in the metadata; the node writes digests into headers.)")
 ParentHash = StorageValue("System", "ParentHash", H256, default=bytes(32), docs="Hash of the previous block.")
 EventCount = StorageValue("System", "EventCount", U32, default=0, docs="The number of events in `Events`.")
 # `Events` is declared by the composition, whose RuntimeEvent type it needs (see `events_item`).
@@ -260,7 +276,8 @@ PALLET = Pallet(
     calls=(remark, remark_with_event),
     events=SystemEvent,
     errors=SystemError,
-    storage=(Account, ExtrinsicCount, BlockWeight, AllExtrinsicsLen, BlockHash, Number, ParentHash, EventCount),
+    storage=(Account, ExtrinsicCount, BlockWeight, AllExtrinsicsLen, BlockHash, Number, ParentHash, Digest,
+             EventCount),
     config=SystemConfig,
     constants=(
         Constant("BlockHashCount", U32, lambda c: c.block_hash_count, "Maximum number of block number to block hash mappings to keep."),

@@ -91,6 +91,15 @@ def test_era_matches_scalecodec(period, current):
     assert era.birth(current) <= current < era.death(current)
 
 
+def test_sr25519_signature_decodes_but_never_verifies():
+    kp, call, raw = substrate_signed_transfer("00", nonce=0, tip=0, birth=GENESIS)
+    body = raw[2:] if raw[0] & 3 == 1 else raw[1:]
+    sr = body[:34] + b"\x01" + body[35:]
+    xt = UncheckedExtrinsic.decode(encode_compact(len(sr)) + sr)
+    assert xt.signature.scheme == 1
+    assert not verify_extrinsic(xt, SPEC, TXV, GENESIS, GENESIS)
+
+
 def test_long_payload_is_hashed():
     long_call = b"\x00\x00" + b"\x01" * 300
     payload = signing_payload(long_call, Era(), 0, 0, SPEC, TXV, GENESIS, GENESIS)
@@ -119,7 +128,7 @@ def test_block_round_trip():
 @pytest.mark.parametrize("raw, reason", [
     (b"\x08\x05\x00", "version"),
     (b"\x0c\x84\x01\x00", "MultiAddress"),
-    (encode_compact(99) + b"\x84\x00" + b"\x11" * 32 + b"\x01" + b"\x00" * 64, "MultiSignature"),
+    (encode_compact(99) + b"\x84\x00" + b"\x11" * 32 + b"\x03" + b"\x00" * 64, "MultiSignature"),
     (b"\x10\x04\x05", "length prefix"),
     (b"\x08\x04\x05", "shorter"),
 ])

@@ -34,7 +34,8 @@ def test_metadata_is_prefixed_v14(decoded):
     _, _, metadata, meta = decoded
     assert meta[:4] == b"meta" and meta[4] == 14
     pallets = {p["name"]: p["index"] for p in metadata.value[1]["V14"]["pallets"]}
-    assert pallets == {"System": 0, "Timestamp": 1, "Balances": 2, "TransactionPayment": 3, "Staking": 4, "Sudo": 5}
+    assert pallets == {"System": 0, "Timestamp": 1, "Balances": 2, "TransactionPayment": 3, "Staking": 4, "Sudo": 5,
+                       "ComputeMarket": 6}
 
 
 def test_type_paths_clients_rely_on_are_present(decoded):
