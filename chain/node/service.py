@@ -290,12 +290,33 @@ class Node:
                 listener(block.header)
         for listener in list(self.listeners["events"]):
             listener(block.header, executed.finalized.events)
+        if any(ev.pallet == "ComputeMarket" for _phase, ev in executed.finalized.events):
+            self._update_blob_pins()
         if block.header.number % WAL_ROTATE_EVERY == 0:
             self._rotate_wal()
         self._update_metrics()
         log.info("finalized #%d 0x%s (%d extrinsics)", block.header.number, block.header.hash.hex()[:16],
                  len(block.extrinsics))
         self._spawn(self.network.announce_status())
+
+    def _update_blob_pins(self) -> None:
+        """Pin every blob a live job references (dataset, checkpoints, disputed states) against clean-up."""
+        from compute_market.jobspec import JobSpec, JobSpecError
+        from compute_market.pallet import query
+        state = self.chain.state_at(None)
+        pins: set[bytes] = set()
+        for job in query.read(state, query.jobs):
+            if job.status.ended:
+                continue
+            pins.update(job.checkpoints)
+            try:
+                pins.add(JobSpec.decode(query.read(state, query.job_spec, job.id) or b"").dataset_hash)
+            except JobSpecError:
+                pass
+            for dispute in query.read(state, query.disputes, job.id):
+                if dispute.state_blob:
+                    pins.add(dispute.state_blob)
+        self.blobs.set_pins(pins)
 
     def _on_evidence_found(self, evidence: bytes) -> None:
         from runtime.pallets.staking import report_equivocation_extrinsic
