@@ -7,11 +7,13 @@ name signers by that index, and the set's hash commits to keys, stakes and order
     hash = blake2_256(b"gradchain/validators" ++ Vec<([u8; 32], u128)>)
 
 Which set governs which height (the rule the node wires to the staking pallet): the set elected by the
-staking pallet at the end of epoch `e` (in block `e * epoch_length`) governs every height of epoch `e + 1`,
-that is heights `e * epoch_length + 1 ..= (e + 1) * epoch_length`. A change decided anywhere inside an
-epoch therefore takes effect at the first height of the epoch after the next election, never mid-epoch,
-so every validator knows the set of a height before it votes on it. See `activation_height`. A commit
-certificate is always verified against the set of its own height.
+staking pallet at the end of epoch `e` (in block `e * epoch_length`) is queued for one epoch and governs
+every height of epoch `e + 2`, that is heights `(e + 1) * epoch_length + 1 ..= (e + 2) * epoch_length`.
+The extra epoch is what lets a BFT node know the set of height h + 2 from the state after block h: it
+enters height h + 2 the moment it decides block h + 1, before that block is even written. A change
+decided anywhere inside an epoch therefore takes effect at the first height of the second epoch after it,
+never mid-epoch. See `activation_height`. A commit certificate is always verified against the set of its
+own height.
 
 Proposer rotation is stake-weighted and a pure function of (set, height, round); see `proposer`.
 """
@@ -45,14 +47,14 @@ class Validator:
 def activation_height(decided_at: int, epoch_length: int) -> int:
     """The first height governed by a validator-set change decided in block `decided_at`.
 
-    The election at the end of the epoch containing `decided_at` picks the change up, and it governs the
-    epoch after: e.g. with epochs of 100 blocks, a bond in block 150 is elected in block 200 and votes from
-    height 201.
+    The election at the end of the epoch containing `decided_at` picks the change up; the elected set is
+    queued and activated one epoch later: e.g. with epochs of 100 blocks, a bond in block 150 is elected in
+    block 200, activated in block 300, and votes from height 301.
     """
     if epoch_length < 1:
         raise ValueError(f"an epoch is at least one block, got {epoch_length}")
     election_block = -(-decided_at // epoch_length) * epoch_length
-    return election_block + 1
+    return election_block + epoch_length + 1
 
 
 @dataclass(frozen=True)

@@ -120,10 +120,10 @@ def test_proposer_changes_between_consecutive_rounds_with_equal_stake():
     assert all(VSET.proposer(9, r) != VSET.proposer(9, r + 1) for r in range(20))
 
 
-def test_activation_height_is_first_height_after_the_next_election():
-    assert activation_height(150, 100) == 201
-    assert activation_height(200, 100) == 201
-    assert activation_height(201, 100) == 301
+def test_activation_height_is_one_epoch_after_the_next_election():
+    assert activation_height(150, 100) == 301
+    assert activation_height(200, 100) == 301
+    assert activation_height(201, 100) == 401
 
 
 # ---- certificates -------------------------------------------------------------------------------------

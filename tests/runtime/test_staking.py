@@ -81,7 +81,9 @@ def test_election_at_epoch_boundary_only(ext):
         ext.produce_block()
     assert staking.next_validator_set(ext.chain.backend, ext.number, epoch) == elected
     ext.produce_block()  # block `2 * epoch` activates the queued set before any of its extrinsics
-    assert validator_set(ext.chain.backend) == elected
+    assert validator_set(ext.chain.backend) == elected  # ... so it signs height 2 * epoch + 1:
+    from consensus.validators import activation_height
+    assert activation_height(1, epoch) == ext.number + 1  # the bond was in block 1
 
 
 def test_chill_removes_candidate(ext):
