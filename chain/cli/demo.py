@@ -48,6 +48,8 @@ class Demo:
         self.keys = {role: dev_keypair(name) for role, name in PARTIES.items()}
         self.keys["referee"] = Keypair.from_uri("//Alice//stash")
         self.nodes = {role: MarketNode(addr, kp) for role, kp in self.keys.items()}
+        # A referee runs beside every validator, signing with the validator's stash key.
+        self.referees = [MarketNode(n.grpc_addr, Keypair.from_uri(f"//{n.name}//stash")) for n in net.nodes if n.key]
         self.reader = MarketNode(addr)
         self.stop = threading.Event()
         self.threads: list[threading.Thread] = []
@@ -66,7 +68,7 @@ class Demo:
         kw = {"poll_interval": 0.3, "progress": self.progress()}
         self.solver = Solver(self.nodes["solver"], self.state_dir, cheat=cheat, **kw)
         roles = [self.solver, Verifier(self.nodes["verifier"], **kw), Whistleblower(self.nodes["whistleblower"], **kw),
-                 Referee(self.nodes["referee"], **kw)]
+                 *(Referee(node, **kw) for node in self.referees)]
         for role in roles:
             t = threading.Thread(target=role.run, args=(self.stop,), name=role.name, daemon=True)
             t.start()
