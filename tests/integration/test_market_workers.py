@@ -168,3 +168,21 @@ def test_solver_withholding_the_step_state_loses_at_the_deadline(market, tmp_pat
     assert job.status == "SLASHED"
     disputes = market.reader.disputes(job_id)
     assert disputes[0].outcome == "CHALLENGER_WON" and disputes[0].resolution == "SOLVER_TIMEOUT"
+
+
+def test_workers_carry_on_after_a_node_restart(market, tmp_path):
+    market.register()
+    solver = Solver(market.node(SOLVER), tmp_path / "solver")
+    market.run(solver)
+    market.run(Verifier(market.node(VERIFIER)))
+    job_id = market.submit()
+    market.wait_status(job_id, ("COMMITTED", "ATTESTED"))
+    node = market.net.nodes[0]
+    node.kill9()
+    time.sleep(1.0)
+    node.start()  # same ports, same database: the workers' channels reconnect
+    market.net.wait_height(1, timeout=60)
+    job = market.wait_status(job_id, ("FINALIZED", "SLASHED"))
+    assert job.status == "FINALIZED"
+    second = market.submit(seed=5)  # and they keep working on new jobs
+    assert market.wait_status(second, ("FINALIZED", "SLASHED")).status == "FINALIZED"
