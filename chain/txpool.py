@@ -8,6 +8,14 @@ A transaction that provides a tag already provided by another replaces it only w
 higher tip). The pool is bounded in count per sender, in total count and in total bytes; when full, the
 lowest-priority transaction (future ones first) is evicted, or the newcomer is refused if it is the lowest.
 After every block the pool drops what the block included and revalidates the rest against the new state.
+
+Revalidation is the pool's hot spot under load (every check verifies an Ed25519 signature and reads state), so
+a large pool revalidates after a block only, of the senders that signed something in it (the only way a
+sender's nonce moves, and the usual way its balance falls), the transactions no longer chained behind another
+pooled one (those whose predecessor was just included, or whose nonce the block used), plus a rotating slice
+of the rest, oldest check first; a small pool is revalidated whole. The pool is advisory: block building and import check
+every extrinsic again, and the builder reports what it rejected (`remove_invalid`), so a verdict that went
+stale between revalidations costs at most one skipped candidate, never a wrong block.
 """
 
 from __future__ import annotations
@@ -92,6 +100,8 @@ class PoolLimits:
     max_count: int = 8192
     max_bytes: int = 20 * 1024 * 1024
     max_per_sender: int = 256
+    full_revalidation_max: int = 512  # pools up to this size are revalidated whole after each block
+    revalidation_slice: int = 64  # besides the block's senders' first transactions, this many oldest-checked
 
 
 @dataclass
@@ -111,6 +121,9 @@ class TransactionPool:
         self._seq = itertools.count()
         self._ready_tags: set[bytes] = set()
         self._requirers: dict[bytes, set[bytes]] = {}  # tag -> hashes of transactions that require it
+        self._ready_n = 0
+        self._checked: dict[bytes, int] = {}  # hash -> when it was last validated (a counter), oldest first
+        self._checks = itertools.count()
 
     # --- queries -------------------------------------------------------------------------------------------
 
@@ -125,7 +138,7 @@ class TransactionPool:
         return self._bytes
 
     def ready_count(self) -> int:
-        return sum(1 for t in self._txs.values() if t.ready)
+        return self._ready_n
 
     def future_count(self) -> int:
         return len(self._txs) - self.ready_count()
@@ -155,7 +168,13 @@ class TransactionPool:
             raise InvalidTransaction(e) from None
         tx = PoolTransaction(raw, tx_hash, validity, self.sender_of(raw), next(self._seq))
         self._insert(tx)
+        self._checked[tx_hash] = next(self._checks)
         return tx_hash
+
+    def _set_ready(self, tx: PoolTransaction, ready: bool) -> None:
+        if tx.ready != ready:
+            tx.ready = ready
+            self._ready_n += 1 if ready else -1
 
     def _insert(self, tx: PoolTransaction) -> None:
         usurped = [self._provided[t] for t in tx.validity.provides if t in self._provided]
@@ -205,6 +224,7 @@ class TransactionPool:
             if self._provided.get(tag) == tx_hash:
                 del self._provided[tag]
         self._unindex(tx)
+        self._checked.pop(tx_hash, None)
         self.on_status(tx_hash, status, info)
 
     def _promote(self, tx: PoolTransaction) -> None:
@@ -214,7 +234,7 @@ class TransactionPool:
             t = stack.pop()
             if t.ready:
                 continue
-            t.ready = True
+            self._set_ready(t, True)
             self._ready_tags.update(t.validity.provides)
             for tag in t.validity.provides:
                 for h in self._requirers.get(tag, ()):
@@ -230,7 +250,7 @@ class TransactionPool:
             for h in self._requirers.get(tag, ()):
                 dep = self._txs.get(h)
                 if dep is not None and dep.ready:
-                    dep.ready = False
+                    self._set_ready(dep, False)
                     stack.extend(dep.validity.provides)
 
     def _index(self, tx: PoolTransaction) -> None:
@@ -247,7 +267,7 @@ class TransactionPool:
                 if not waiting:
                     del self._requirers[tag]
         if tx.ready:
-            tx.ready = False
+            self._set_ready(tx, False)
             self._demote_dependents(list(tx.validity.provides))
 
     # --- block building and maintenance ---------------------------------------------------------------------
@@ -279,20 +299,42 @@ class TransactionPool:
         self._remove(tx_hash, TxStatus.INVALID, reason)
 
     def on_block(self, included: list[bytes], block_hash: bytes) -> None:
-        """Drop what a finalized block included, then revalidate everything left against the new state."""
+        """Drop what a finalized block included, then revalidate what the new state may have changed."""
+        senders: set[bytes] = set()
         for raw in included:
             tx_hash = blake2_256(raw)
-            if tx_hash in self._txs:
+            tx = self._txs.get(tx_hash)
+            sender = tx.sender if tx is not None else self.sender_of(raw)
+            if sender is not None:
+                senders.add(sender)
+            if tx is not None:
                 self._remove(tx_hash, TxStatus.FINALIZED, block_hash)
-        self.revalidate()
+        if len(self._txs) <= self.limits.full_revalidation_max:
+            self.revalidate()
+        else:
+            self.revalidate(senders)
 
-    def revalidate(self) -> None:
-        for tx in sorted(self._txs.values(), key=lambda t: t.seq):
+    def revalidate(self, senders: set[bytes] | None = None) -> None:
+        """Check pooled transactions against the current state again: all of them, or (given `senders`) the
+        unsigned ones, those of `senders` that require nothing another pooled transaction provides, and the
+        `revalidation_slice` checked longest ago."""
+        if senders is None:
+            chosen = list(self._txs.values())
+        else:
+            picked = set(itertools.islice(self._checked, self.limits.revalidation_slice))
+            chosen = [t for t in self._txs.values()
+                      if t.sender is None or t.hash in picked
+                      or (t.sender in senders and not any(r in self._provided for r in t.validity.requires))]
+        for tx in sorted(chosen, key=lambda t: t.seq):
             try:
                 tx.validity = self.validate(tx.raw)
             except ValueError as e:
                 self._remove(tx.hash, TxStatus.INVALID, e)
+                continue
+            self._checked.pop(tx.hash, None)
+            self._checked[tx.hash] = next(self._checks)
         self._provided, self._ready_tags, self._requirers = {}, set(), {}
+        self._ready_n = 0
         for tx in self._txs.values():
             tx.ready = False
             for tag in tx.validity.provides:

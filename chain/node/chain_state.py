@@ -76,6 +76,7 @@ class ChainState:
             raise BlockImportError("the database has no genesis block")
         self.head = Header.decode(store.header(head.hash))
         self._executed: dict[bytes, ExecutedBlock] = {}
+        self._timestamp_cache: tuple[bytes, int] = (b"", 0)  # (block hash, its Timestamp.set), for the head
 
     # --- reads ----------------------------------------------------------------------------------------------
 
@@ -125,8 +126,14 @@ class ChainState:
 
     def build_block(self, candidates: Iterable[bytes], author: bytes | None, now_ms: int | None = None,
                     on_reject: Callable[[bytes, Exception], None] = lambda raw, e: None,
-                    max_extrinsics: int = 10_000) -> ExecutedBlock:
-        """Build the next block: the timestamp inherent, then candidates in order while they fit."""
+                    max_extrinsics: int = 10_000, max_seconds: float | None = None) -> ExecutedBlock:
+        """Build the next block: the timestamp inherent, then candidates in order while they fit.
+
+        `max_seconds` bounds the time spent applying candidates: every validator re-executes the block before
+        it votes, so a block that takes longer to run than the propose timeout allows is voted nil and its
+        round is lost (a proposer-side limit; it does not change what a valid block is).
+        """
+        started = time.perf_counter()
         parent = self.head
         digest = (DigestItem(DigestKind.PRE_RUNTIME, author, transaction_payment.AUTHOR_ENGINE_ID),) if author else ()
         overlay = Overlay(self.store.state)
@@ -137,6 +144,8 @@ class ChainState:
         outcomes = [ex.apply_extrinsic(timestamp_inherent(max(now, parent_ts + self._min_period())))]
         for raw in candidates:
             if len(ex.extrinsics) >= max_extrinsics:
+                break
+            if max_seconds is not None and time.perf_counter() - started > max_seconds:
                 break
             overlay.begin()
             try:
@@ -171,11 +180,19 @@ class ChainState:
         from runtime.pallets.timestamp import TimestampConfig
         return self.runtime.configs[TimestampConfig].minimum_period_ms
 
+    def next_timestamp(self, now_ms: int) -> int:
+        """The time the next block must claim if built at `now_ms`: no earlier than the head's plus the period."""
+        return max(now_ms, self._timestamp_of(self.head) + self._min_period())
+
     def _timestamp_of(self, header: Header) -> int:
         if header.number == 0:
             return 0
+        if self._timestamp_cache[0] == header.hash:
+            return self._timestamp_cache[1]
         block = self.block(header.hash)
-        return (block_timestamp(block) if block else 0) or 0
+        timestamp = (block_timestamp(block) if block else 0) or 0
+        self._timestamp_cache = (header.hash, timestamp)
+        return timestamp
 
     # --- execution and import -------------------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ class NodeConfig:
     idle_block_interval: float = DEFAULT_IDLE_BLOCK_INTERVAL
     node_key_file: Path | None = None
     blocked_peers: Path | None = None  # fault tests: a file of node keys whose traffic is dropped
+    byzantine: str | None = None  # fault tests: misbehave on purpose (see chain.node.fault_injection)
 
     def check(self) -> None:
         for flag, port in (("--p2p-port", self.p2p_port), ("--grpc-port", self.grpc_port),
@@ -62,6 +63,8 @@ class NodeConfig:
                 raise ConfigError(f"--bootnodes entry {node!r} is not HOST:PORT")
         if self.idle_block_interval < 0:
             raise ConfigError("--idle-block-interval cannot be negative")
+        if self.byzantine is not None and (self.byzantine != "equivocate" or not self.validator):
+            raise ConfigError("--byzantine equivocate is the only mode, and needs --validator")
 
     def chain_dir(self, chain_id: str) -> Path:
         return self.base_path / "chains" / chain_id

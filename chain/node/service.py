@@ -21,7 +21,7 @@ from pathlib import Path
 from chain.blobs import BlobStore
 from chain.network.peers import Misbehaviour, Network, Peer
 from chain.network.transport import GrpcTransport, Transport
-from chain.node.chain_state import BlockImportError, ChainState, ExecutedBlock
+from chain.node.chain_state import MAX_FUTURE_DRIFT_MS, BlockImportError, ChainState, ExecutedBlock
 from chain.node.config import NodeConfig
 from chain.node.metrics import NodeMetrics
 from chain.node.node_key import load_or_create_node_key
@@ -52,6 +52,17 @@ EVIDENCE_MAX_AGE = 64
 REGOSSIP_SECONDS = 2.0
 SYNC_BATCH = 128
 WAL_ROTATE_EVERY = 64
+# A proposer spends at most this long (and at most a quarter of the propose timeout) applying transactions:
+# every validator re-executes the block before voting, and a block slower than the timeout loses its round.
+BUILD_SECONDS = 0.5
+# Blocks claim at least the parent's time plus Timestamp's minimum period, so blocks faster than that run
+# ahead of the clock; a proposer waits rather than claim more than this lead, which peers (who tolerate
+# MAX_FUTURE_DRIFT_MS) would reject, losing the round.
+TIMESTAMP_LEAD_MS = MAX_FUTURE_DRIFT_MS - 10_000
+# Relaying a peer's transaction is best effort: with this many relays still queued behind the peers' send
+# locks, more are dropped (the transaction stays pooled here), so consensus messages never wait behind an
+# unbounded backlog of transaction gossip when the node is overloaded.
+MAX_PENDING_RELAYS = 256
 
 
 def compact_wal(path: Path, keep_from_height: int) -> None:
@@ -118,6 +129,7 @@ class Node:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task] = set()
         self._building = False
+        self._relays_pending = 0
         self._last_commit_time = time.monotonic()
         self._syncing_from: Peer | None = None
         self._height_started = time.monotonic()
@@ -165,6 +177,9 @@ class Node:
             self.metrics.serve(self.config.prometheus_host, self.config.prometheus_port)
         self._update_metrics()
         self._spawn(self._regossip_loop())
+        if self.config.blocked_peers is not None:  # fault-injection tests only
+            from chain.node.fault_injection import poll_fault_file
+            self._spawn(poll_fault_file(self.config.blocked_peers, self.network.blocked_keys))
         self.started.set()
         log.info("node %s started: chain %s, head #%d 0x%s, %s", self.config.name, self.spec.id, self.chain.number,
                  self.chain.head_hash.hex()[:16], "validating" if self.validator_key else "following")
@@ -230,6 +245,8 @@ class Node:
         for action in actions:
             if isinstance(action, Broadcast):
                 self._spawn(self.network.gossip_consensus(encode_consensus(action.message)))
+                if self.config.byzantine == "equivocate":  # fault-injection tests only
+                    self._equivocate(action.message)
             elif isinstance(action, ScheduleTimeout):
                 self._loop.call_later(action.delay, self._on_timeout, action.timeout)
             elif isinstance(action, RequestProposal):
@@ -238,6 +255,13 @@ class Node:
                 self._on_commit(action)
             elif isinstance(action, RecordEvidence):
                 self._on_evidence_found(action.evidence.encode())
+
+    def _equivocate(self, message: SignedProposal | SignedVote) -> None:
+        """Fault-injection tests only (--byzantine equivocate): gossip a conflicting prevote, bypassing the guard."""
+        from chain.node.fault_injection import conflicting_prevote
+        conflict = conflicting_prevote(message, self.validator_key, self.spec.genesis_hash)
+        if conflict is not None:
+            self._spawn(self.network.gossip_consensus(encode_consensus(conflict)))
 
     def _on_timeout(self, timeout: Timeout) -> None:
         if self.driver is not None:
@@ -249,16 +273,25 @@ class Node:
             await asyncio.sleep(0.05)
             if self.driver is None or self.driver.engine.height != height or self.driver.engine.round != round_:
                 return
+        while self._timestamp_lead_ms() > TIMESTAMP_LEAD_MS:
+            await asyncio.sleep(0.05)
+            if self.driver is None or self.driver.engine.height != height or self.driver.engine.round != round_:
+                return
         if self.driver is None or self.driver.engine.height != height:
             return
         rejected: list[tuple[bytes, Exception]] = []
         executed = self.chain.build_block((t.raw for t in self.pool.ready()),
                                           author=self.validator_key.public if self.validator_key else None,
-                                          on_reject=lambda raw, e: rejected.append((raw, e)))
+                                          on_reject=lambda raw, e: rejected.append((raw, e)),
+                                          max_seconds=min(BUILD_SECONDS, self._consensus_timeouts().propose_base / 4))
         for raw, e in rejected:
             self.pool.remove_invalid(blake2_256(raw), e)
         log.debug("proposing #%d round %d with %d extrinsics", height, round_, len(executed.block.extrinsics))
         self._input(self.driver.on_block_built(height, round_, executed.block.encode()))
+
+    def _timestamp_lead_ms(self) -> int:
+        now_ms = int(time.time() * 1000)
+        return self.chain.next_timestamp(now_ms) - now_ms
 
     def _on_commit(self, action: Commit) -> None:
         if action.height <= self.chain.number:
@@ -319,8 +352,7 @@ class Node:
         self.blobs.set_pins(pins)
 
     def _on_evidence_found(self, evidence: bytes) -> None:
-        from runtime.pallets.staking import report_equivocation_extrinsic
-        raw = report_equivocation_extrinsic(evidence)
+        raw = _report_equivocation_extrinsic(evidence)
         with contextlib.suppress(PoolError):
             self.pool.submit(raw)
             self._spawn(self.network.gossip_transaction(raw))
@@ -421,7 +453,18 @@ class Node:
             return  # stale or future relative to our state: not the peer's fault
         except PoolError:
             return
-        await self.network.gossip_transaction(raw, exclude=peer)
+        # Relayed in a task, never awaited here: the peer's receive loop must not wait on sends to other peers,
+        # whose receive loops may in turn wait on sends back to this one (under load, a cycle of full
+        # HTTP/2 windows that stalls every stream, consensus votes included).
+        if self._relays_pending < MAX_PENDING_RELAYS:
+            self._relays_pending += 1
+            self._spawn(self._relay_transaction(raw, peer))
+
+    async def _relay_transaction(self, raw: bytes, source: Peer) -> None:
+        try:
+            await self.network.gossip_transaction(raw, exclude=source)
+        finally:
+            self._relays_pending -= 1
 
     async def on_consensus(self, payload: bytes, peer: Peer) -> None:
         try:
@@ -434,7 +477,7 @@ class Node:
             self._input(self.driver.on_proposal(message))
         else:
             self._input(self.driver.on_vote(message))
-        await self.network.gossip_consensus(payload, exclude=peer)
+        self._spawn(self.network.gossip_consensus(payload, exclude=peer))  # as for transactions
 
     async def on_evidence(self, payload: bytes, peer: Peer) -> None:
         self._on_evidence_found(payload)
@@ -493,6 +536,15 @@ class Node:
 def _consensus_msg(payload: bytes):
     from proto import p2p_pb2
     return p2p_pb2.PeerMessage(consensus=payload)
+
+
+def _report_equivocation_extrinsic(evidence: bytes) -> bytes:
+    """The unsigned `Staking.report_equivocation(evidence)` extrinsic (`Compact(len) ++ 0x04 ++ call`)."""
+    from chain.primitives.codec import encode_bytes, encode_compact
+    from runtime.frame.pallet import RUNTIME_CALL
+    pallet_index = next(i for i, p in RUNTIME_CALL.pallets.items() if p.name == "Staking")
+    body = bytes([0x04, pallet_index, staking.report_equivocation.index]) + encode_bytes(evidence)
+    return encode_compact(len(body)) + body
 
 
 def _sender_of(raw: bytes) -> bytes | None:
