@@ -31,7 +31,7 @@ class ValueStore(Protocol):
 
 
 class LogStore(Protocol):
-    def append(self, data: bytes) -> None: ...
+    def append(self, data: bytes, sync: bool = True) -> None: ...
     def read(self) -> bytes: ...
     def truncate(self, size: int) -> None: ...
 
@@ -66,10 +66,12 @@ class AppendFile:
         self.path = os.fspath(path)
         self._file = open(self.path, "ab")  # noqa: SIM115 - held open for the node's lifetime
 
-    def append(self, data: bytes) -> None:
+    def append(self, data: bytes, sync: bool = True) -> None:
+        """Append; with `sync`, fsync too (which also makes every earlier unsynced append durable)."""
         self._file.write(data)
         self._file.flush()
-        os.fsync(self._file.fileno())
+        if sync:
+            os.fsync(self._file.fileno())
 
     def read(self) -> bytes:
         with open(self.path, "rb") as f:
@@ -109,7 +111,7 @@ class MemoryLog:
         self.fault = fault
         self.label = label
 
-    def append(self, data: bytes) -> None:
+    def append(self, data: bytes, sync: bool = True) -> None:
         if self.fault is not None:
             try:
                 self.fault(self.label)

@@ -161,4 +161,8 @@ class WriteAheadLog:
         return list(self._records_at_open)
 
     def append(self, kind: RecordKind, body: WalBody) -> None:
-        self.store.append(WalRecord(kind, body).frame())
+        """Received messages are written without fsync: losing them in a crash is harmless (peers re-gossip),
+        and the next synced record (anything this validator sends, decides or times out on) makes them
+        durable too, since an fsync covers the whole file. So nothing the engine acted on is ever lost."""
+        received = kind in (RecordKind.RECEIVED_PROPOSAL, RecordKind.RECEIVED_VOTE)
+        self.store.append(WalRecord(kind, body).frame(), sync=not received)

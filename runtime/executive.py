@@ -25,6 +25,7 @@ from typing import Any
 from chain.primitives.codec import DecodeError, Reader
 from chain.primitives.crypto import verify
 from chain.primitives.extrinsic import ED25519, UncheckedExtrinsic, signing_payload
+from chain.primitives.hashing import blake2_256
 from chain.primitives.types import DigestItem, DigestKind, Header
 from chain.storage.overlay import Overlay
 from chain.storage.trie import ordered_trie_root
@@ -46,6 +47,27 @@ from runtime.pallets.system import Account, BlockHash, SystemConfig, SystemEvent
 from runtime.version import VERSION, RuntimeVersion
 
 StateRootFn = Callable[[Mapping[bytes, bytes | None]], bytes]
+SIGNATURE_CACHE_SIZE = 65_536
+_verified: dict[bytes, None] = {}
+
+
+def verified_signature(signer: bytes, payload: bytes, signature: bytes) -> bool:
+    """Ed25519 verification, remembered for signatures that verified.
+
+    A transaction is checked by the pool and again in every block that contains it; the cache makes the
+    second check free. It is sound: the key is the hash of signer, signed payload (which already binds the
+    genesis hash, spec and transaction versions and the era's birth block) and signature, and only
+    successes are kept. Failures are recomputed every time.
+    """
+    key = blake2_256(signer + signature + payload)
+    if key in _verified:
+        return True
+    if not verify(signer, payload, signature):
+        return False
+    if len(_verified) >= SIGNATURE_CACHE_SIZE:
+        _verified.pop(next(iter(_verified)))
+    _verified[key] = None
+    return True
 TIMESTAMP_SET = (BY_NAME["Timestamp"].index, 0)
 
 
@@ -184,7 +206,7 @@ class Executive:
                                           f"{SystemConfig.current().block_hash_count} blocks before {current}")
         payload = signing_payload(xt.call, s.era, s.nonce, s.tip, rt.version.spec_version,
                                   rt.version.transaction_version, rt.genesis_hash, birth_hash)
-        if s.scheme != ED25519 or not verify(s.signer, payload, s.signature):
+        if s.scheme != ED25519 or not verified_signature(s.signer, payload, s.signature):
             raise v.BadProof("the signature does not match the payload (wrong key, genesis hash, spec or "
                              "transaction version, or an era whose birth block is not the one signed for)")
         account = Account.get(s.signer)
