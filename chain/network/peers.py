@@ -15,7 +15,7 @@ import contextlib
 import logging
 import os
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -55,8 +55,18 @@ class PeerHandler(Protocol):
     async def on_peer_status(self, best_number: int, best_hash: bytes, peer: Peer) -> None: ...
 
 
+URGENT_KINDS = frozenset({"consensus", "evidence", "status", "sync_request", "blob_request", "hello", "hello_proof"})
+BULK_KINDS = frozenset({"transaction"})
+MAX_BULK_QUEUE = 2048  # transactions waiting for one peer; beyond it new ones are dropped for that peer
+MAX_QUEUE = 4096  # other messages waiting for one peer; beyond it the peer is too slow and is dropped
+
+
 @dataclass(eq=False)
 class Peer:
+    """A connected peer. Outbound messages wait in three queues so that votes never sit behind gossip:
+    urgent (consensus, evidence, status, requests) before normal (blocks, sync and blob answers) before
+    bulk (transactions, dropped first when the peer falls behind)."""
+
     conn: Connection
     node_key: bytes
     listen_addr: str
@@ -64,15 +74,44 @@ class Peer:
     best_number: int = 0
     best_hash: bytes = b""
     dialled_by_us: bool = False
-    send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    queues: tuple[deque, deque, deque] = field(default_factory=lambda: (deque(), deque(), deque()))
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    dropped: int = 0
+    closed: bool = False
 
     @property
     def id(self) -> str:
         return "0x" + self.node_key.hex()[:16]
 
     async def send(self, msg: p2p_pb2.PeerMessage) -> None:
-        async with self.send_lock:
-            await self.conn.send(msg)
+        """Queue `msg` for the writer; raises TransportError if the peer is gone or hopelessly behind."""
+        if self.closed:
+            raise TransportError(f"peer {self.id} is disconnected")
+        kind = msg.WhichOneof("kind")
+        urgent, normal, bulk = self.queues
+        if kind in BULK_KINDS:
+            if len(bulk) >= MAX_BULK_QUEUE:
+                self.dropped += 1
+                return
+            bulk.append(msg)
+        else:
+            queue = urgent if kind in URGENT_KINDS else normal
+            if len(queue) >= MAX_QUEUE:
+                self.closed = True
+                raise TransportError(f"peer {self.id} is {len(queue)} messages behind; dropping it")
+            queue.append(msg)
+        self.wake.set()
+
+    async def write_loop(self) -> None:
+        """Send queued messages in priority order until the connection fails."""
+        while not self.closed:
+            await self.wake.wait()
+            self.wake.clear()
+            while not self.closed:
+                queue = next((q for q in self.queues if q), None)
+                if queue is None:
+                    break
+                await self.conn.send(queue.popleft())
 
 
 class SeenCache:
@@ -209,6 +248,7 @@ class Network:
         if peer.listen_addr:
             self.known_addrs.add(peer.listen_addr)
         log.info("peer connected: %s (%s) at %s", peer.name, peer.id, peer.listen_addr or conn.remote)
+        writer = self._spawn(self._write(peer))
         try:
             await self.handler.on_peer_status(peer.best_number, peer.best_hash, peer)
             await self._send_status(peer)
@@ -218,6 +258,9 @@ class Network:
         except TransportError as e:
             log.debug("peer %s: %s", peer.id, e)
         finally:
+            peer.closed = True
+            peer.wake.set()
+            writer.cancel()
             if self.peers.get(peer.node_key) is peer:
                 del self.peers[peer.node_key]
                 log.info("peer disconnected: %s (%s)", peer.name, peer.id)
@@ -281,6 +324,14 @@ class Network:
                 raise Misbehaviour(f"unexpected message {kind!r} after the handshake")
 
     # --- outbound --------------------------------------------------------------------------------------------
+
+    async def _write(self, peer: Peer) -> None:
+        try:
+            await peer.write_loop()
+        except TransportError as e:
+            log.debug("writing to %s failed: %s", peer.id, e)
+        peer.closed = True
+        await peer.conn.close()
 
     def ban(self, peer: Peer, reason: str) -> None:
         log.warning("banning peer %s for %.0fs: %s", peer.id, self.ban_seconds, reason)

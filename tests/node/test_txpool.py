@@ -154,3 +154,61 @@ def test_ready_iteration_is_nonce_ordered_and_within_bounds(ops):
         assert int(nonce) == seen.get(sender, 0), "a transaction came before one it requires"
         seen[sender] = int(nonce) + 1
     assert sum(seen.values()) == pool.ready_count()
+
+
+def test_large_pool_revalidates_only_what_a_block_can_have_changed():
+    chain = Chain()
+    checked: list[bytes] = []
+
+    def counting_validate(raw):
+        checked.append(raw)
+        return chain.validate(raw)
+    pool = TransactionPool(counting_validate, sender_of=lambda raw: raw.split(b"|")[0],
+                           limits=PoolLimits(full_revalidation_max=4, revalidation_slice=1, max_per_sender=100))
+    for s in (b"a", b"b", b"c"):
+        for n in range(3):
+            pool.submit(tx(s, n))
+    included = [tx(b"a", 0)]
+    chain.nonces[b"a"] = 1
+    checked.clear()
+    pool.on_block(included, b"H" * 32)
+    # a's next transaction (nonce 1) is rechecked; b and c's chains are untouched but for one rotating check.
+    assert tx(b"a", 1) in checked and len(checked) <= 3
+    assert len(pool) == 8 and pool.ready_count() == 8
+    chain.nonces[b"b"] = 3  # b's transactions went in elsewhere: a full revalidation drops them
+    pool.revalidate()
+    assert len(pool) == 5
+
+
+def test_peer_queues_send_consensus_before_transactions():
+    import asyncio
+
+    from chain.network.peers import Peer
+    from proto import p2p_pb2
+
+    class Conn:
+        remote, outbound = "x", True
+
+        def __init__(self):
+            self.sent = []
+
+        async def send(self, msg):
+            self.sent.append(msg.WhichOneof("kind"))
+
+        async def close(self):
+            pass
+
+    async def scenario():
+        conn = Conn()
+        peer = Peer(conn, b"k" * 32, "", "p")
+        for _ in range(3):
+            await peer.send(p2p_pb2.PeerMessage(transaction=b"t"))
+        await peer.send(p2p_pb2.PeerMessage(block=p2p_pb2.CertifiedBlock(block=b"b")))
+        await peer.send(p2p_pb2.PeerMessage(consensus=b"vote"))
+        writer = asyncio.get_running_loop().create_task(peer.write_loop())
+        await asyncio.sleep(0.05)
+        peer.closed = True
+        peer.wake.set()
+        await writer
+        return conn.sent
+    assert asyncio.run(scenario()) == ["consensus", "block", "transaction", "transaction", "transaction"]
