@@ -17,6 +17,7 @@ from grpc_reflection.v1alpha import reflection
 
 from chain.api.blob_service import BlobService
 from chain.api.convert import decode_events, read_account, to_json_text
+from chain.api.safe_handlers import add_servicer
 from chain.primitives.codec import DecodeError
 from chain.primitives.crypto import InvalidAddress, decode_address, encode_address
 from chain.primitives.extrinsic import UncheckedExtrinsic
@@ -247,14 +248,11 @@ async def start_grpc_server(node, host: str, port: int, extra_services=()) -> tu
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_GRPC_MESSAGE),
                                       ("grpc.max_send_message_length", MAX_GRPC_MESSAGE),
                                       ("grpc.so_reuseport", 0)])
-    chain_pb2_grpc.add_ChainServiceServicer_to_server(ChainService(node), server)
-    from proto import blob_pb2_grpc
-    blob_pb2_grpc.add_BlobServiceServicer_to_server(BlobService(node.blobs, node.fetch_blob), server)
-    names = [chain_pb2.DESCRIPTOR.services_by_name["ChainService"].full_name,
-             blob_pb2.DESCRIPTOR.services_by_name["BlobService"].full_name]
-    for add, full_name in extra_services:
-        add(server)
-        names.append(full_name)
+    names = [add_servicer(server, chain_pb2.DESCRIPTOR.services_by_name["ChainService"], ChainService(node)),
+             add_servicer(server, blob_pb2.DESCRIPTOR.services_by_name["BlobService"],
+                          BlobService(node.blobs, node.fetch_blob))]
+    for descriptor, servicer in extra_services:
+        names.append(add_servicer(server, descriptor, servicer))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names.append(health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)

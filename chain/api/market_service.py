@@ -132,7 +132,5 @@ def _solver(s) -> market_pb2.Solver:
 
 
 def market_grpc_service(node):
-    """(add_to_server, full service name) for `start_grpc_server`'s extra services."""
-    servicer = MarketService(node)
-    name = market_pb2.DESCRIPTOR.services_by_name["MarketService"].full_name
-    return (lambda server: market_pb2_grpc.add_MarketServiceServicer_to_server(servicer, server)), name
+    """(service descriptor, servicer) for `start_grpc_server`'s extra services."""
+    return market_pb2.DESCRIPTOR.services_by_name["MarketService"], MarketService(node)

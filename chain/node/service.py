@@ -185,7 +185,7 @@ class Node:
                  self.chain.head_hash.hex()[:16], "validating" if self.validator_key else "following")
 
     def extra_grpc_services(self) -> list:
-        """Services beside ChainService and BlobService (the market's), as (add_to_server, full name) pairs."""
+        """Services beside ChainService and BlobService (the market's), as (descriptor, servicer) pairs."""
         from chain.api.market_service import market_grpc_service
         return [market_grpc_service(self)]
 

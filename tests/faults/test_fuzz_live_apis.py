@@ -126,8 +126,8 @@ def test_grpc_json_rpc_and_websocket_fuzz_get_proper_errors_and_node_survives(tm
                         payload = random_bytes(rng) if case % 2 else fill(request_type(), rng).SerializeToString()
                         code, details = grpc_call(channel, service, method, payload)
                         codes[code.name] = codes.get(code.name, 0) + 1
-                        # Undecodable protobuf gets UNKNOWN from grpc.aio itself (see the xfail below).
-                        if code == grpc.StatusCode.UNKNOWN and PARSE_FAILURE not in details:
+                        # Undecodable protobuf is INVALID_ARGUMENT (chain.api.safe_handlers); UNKNOWN is a bug.
+                        if code == grpc.StatusCode.UNKNOWN:
                             unknown.append(f"{method.full_name} <- {payload[:80].hex()}: {details}")
         assert not unknown, f"unhandled servicer exceptions ({codes}):\n" + "\n".join(unknown[:20])
 
@@ -244,10 +244,6 @@ def websocket_fuzz(url: str, rng: random.Random, names: list[str]) -> list[str]:
     return bad
 
 
-@pytest.mark.xfail(strict=True, reason="grpc.aio answers a request that is not valid protobuf with UNKNOWN "
-                   "('Unexpected DecodeError') and logs an ERROR traceback; it should be INVALID_ARGUMENT. Fix in "
-                   "chain/api/grpc_api.py: register method handlers whose request_deserializer catches "
-                   "google.protobuf.message.DecodeError (or a server interceptor) and aborts with INVALID_ARGUMENT")
 def test_malformed_protobuf_request_gets_invalid_argument(tmp_path):
     with Network(tmp_path, chain="dev") as net:
         node = net.nodes[0]
