@@ -33,7 +33,6 @@ SERVICES = [chain_pb2.DESCRIPTOR.services_by_name["ChainService"],
             blob_pb2.DESCRIPTOR.services_by_name["BlobService"]]
 MODULES = {"chain": chain_pb2, "market": market_pb2, "blob": blob_pb2}
 GRPC_CASES_PER_METHOD = 16
-PARSE_FAILURE = "Error parsing message"  # grpc.aio's own request deserialization, before any servicer code
 RPC_CASES = 300
 
 
