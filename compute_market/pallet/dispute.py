@@ -33,6 +33,7 @@ from compute_market.pallet.types import (
     JobId,
     Jobs,
     JobStatus,
+    LostChallenges,
     MarketConfig,
     MarketError,
     MarketEvent,
@@ -82,6 +83,8 @@ def open_dispute(job: Job, challenger: bytes, segment: int, now: int) -> int:
         d = Disputes.get(other)
         if d.challenger == challenger and d.segment == segment:
             raise MarketError.DuplicateChallenge(f"dispute {other} already challenges segment {segment}")
+    if LostChallenges.contains(job.id, (challenger, segment)):
+        raise MarketError.DuplicateChallenge(f"this account already lost a dispute over segment {segment}")
     lo, hi = segment_bounds(job.steps, job.checkpoint_interval, segment)
     balances.reserve(challenger, cfg.challenger_bond)
     dispute_id = NextDisputeId.get()
@@ -100,7 +103,7 @@ def open_dispute(job: Job, challenger: bytes, segment: int, now: int) -> int:
 # --- calls ----------------------------------------------------------------------------------------------
 
 
-@call(index=9, weight=Weight(6 * READ + 6 * WRITE, 12_000))
+@call(index=9, weight=Weight(7 * READ + 6 * WRITE, 12_000))
 def challenge(ctx: CallContext, job_id: JobId, segment: U32) -> None:
     """Anyone with the bond disputes a segment during the challenge window."""
     who = ctx.ensure_signed()
@@ -250,6 +253,7 @@ def solver_wins(d: Dispute, job: Job, now: int, resolution: Resolution) -> None:
     """A false challenge: the challenger's bond is slashed in the solver's favour."""
     assert job.solver is not None
     _resolve(d, DisputeOutcome.SOLVER_WON, resolution)
+    LostChallenges.insert(job.id, (d.challenger, d.segment), True)
     economics.forfeit_bond(d.challenger, d.bond, job.solver)
     _close(d, job, now)
 

@@ -287,7 +287,11 @@ RefereeVotes = StorageDoubleMap(P, "RefereeVotes", Twox64Concat, DisputeId, Blak
                                 docs="The H[s+1] each referee voted for, so a referee votes once.")
 Agenda = StorageMap(P, "Agenda", Twox64Concat, U32, Vec(AGENDA_ITEM), default=[],
                     docs="Deadlines by block: the jobs and disputes on_initialize must act on at that block.")
-STORAGE = (NextJobId, Jobs, JobSpecs, Solvers, Verifiers, NextDisputeId, Disputes, RefereeVotes, Agenda)
+LostChallenges = StorageDoubleMap(P, "LostChallenges", Twox64Concat, JobId, Blake2_128Concat,
+                                  Tuple(AccountId, U32), Bool, docs="The (challenger, segment) pairs of a job whose dispute the solver won: "
+                                       "a challenger cannot make the solver defend the same segment twice.")
+STORAGE = (NextJobId, Jobs, JobSpecs, Solvers, Verifiers, NextDisputeId, Disputes, RefereeVotes, Agenda,
+           LostChallenges)
 
 # --- events ---------------------------------------------------------------------------------------------
 
@@ -361,7 +365,7 @@ class MarketError(PalletError):
     WindowOpen = "The challenge window has not closed yet."
     DisputesOpen = "The job has open disputes."
     UnknownSegment = "No such segment in this job."
-    DuplicateChallenge = "This account already disputes this segment."
+    DuplicateChallenge = "This account already disputes this segment, or lost a dispute over it."
     TooManyDisputes = "The job has as many open disputes as allowed."
     UnknownDispute = "No dispute has this id."
     WrongPhase = "The dispute is not waiting for this move."

@@ -96,12 +96,6 @@ def test_invalid_challenge_on_an_ended_job(market, ending):
     refused(market, MarketError.WrongJobStatus, EVE, dispute.challenge, job.id, 1)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "compute_market/pallet/dispute.py open_dispute checks DuplicateChallenge against open disputes only: a "
-    "challenger that lost a segment by referee vote can challenge the same segment again while the window "
-    "is open, forcing the honest solver through the whole bisection again (and slashing its lock if it "
-    "misses one deadline). Fix: also refuse when any of job.disputes by this challenger on this segment "
-    "ended SOLVER_WON."))
 def test_invalid_challenge_on_a_segment_the_challenger_already_lost(market):
     job, commitment, d = opened(market, TRUTH)
     play(market, d, Solver(BOB, commitment), Challenger(CHARLIE, lying_hashes(T, 40)), Referees(TRUTH),
