@@ -124,6 +124,10 @@ class TransactionPool:
         self._ready_n = 0
         self._checked: dict[bytes, int] = {}  # hash -> when it was last validated (a counter), oldest first
         self._checks = itertools.count()
+        # Eviction candidates, worst first: (ready, priority, -seq, hash). Entries go stale when a transaction
+        # leaves or changes readiness or priority; stale ones are skipped when met and the heap is rebuilt
+        # when they outnumber the live ones, so eviction costs O(log n) amortized instead of a scan.
+        self._evict_heap: list[tuple[bool, int, int, bytes]] = []
 
     # --- queries -------------------------------------------------------------------------------------------
 
@@ -175,6 +179,33 @@ class TransactionPool:
         if tx.ready != ready:
             tx.ready = ready
             self._ready_n += 1 if ready else -1
+            self._push_candidate(tx)
+
+    def _push_candidate(self, tx: PoolTransaction) -> None:
+        heapq.heappush(self._evict_heap, (tx.ready, tx.priority, -tx.seq, tx.hash))
+        if len(self._evict_heap) > 2 * len(self._txs) + 64:
+            self._rebuild_candidates()
+
+    def _rebuild_candidates(self) -> None:
+        self._evict_heap = [(t.ready, t.priority, -t.seq, t.hash) for t in self._txs.values()]
+        heapq.heapify(self._evict_heap)
+
+    def _worst(self, exclude: set[bytes]) -> PoolTransaction | None:
+        """The transaction eviction takes first (future before ready, then lowest priority, then newest)."""
+        heap, held, worst = self._evict_heap, [], None
+        while heap:
+            ready, priority, _, tx_hash = heap[0]
+            tx = self._txs.get(tx_hash)
+            if tx is None or tx.ready != ready or tx.priority != priority:
+                heapq.heappop(heap)  # stale
+            elif tx_hash in exclude:
+                held.append(heapq.heappop(heap))
+            else:
+                worst = tx
+                break
+        for entry in held:
+            heapq.heappush(heap, entry)
+        return worst
 
     def _insert(self, tx: PoolTransaction) -> None:
         usurped = [self._provided[t] for t in tx.validity.provides if t in self._provided]
@@ -195,15 +226,15 @@ class TransactionPool:
         for tag in tx.validity.provides:
             self._provided[tag] = tx.hash
         self._index(tx)
+        self._push_candidate(tx)
         self.on_status(tx.hash, TxStatus.READY if tx.ready else TxStatus.FUTURE, None)
 
     def _make_room(self, tx: PoolTransaction, exclude: set[bytes]) -> None:
         while (len(self._txs) - len(exclude) + 1 > self.limits.max_count
                or self._bytes + len(tx.raw) > self.limits.max_bytes):
-            candidates = [t for t in self._txs.values() if t.hash not in exclude]
-            if not candidates:
+            worst = self._worst(exclude)
+            if worst is None:
                 raise PoolFull("the pool cannot hold a transaction this large")
-            worst = min(candidates, key=lambda t: (t.ready, t.priority, -t.seq))
             if worst.ready and worst.priority >= tx.priority:
                 raise PoolFull(f"the pool is full ({len(self._txs)} transactions, {self._bytes} bytes) "
                                f"and priority {tx.priority} is not above the lowest pooled")
@@ -341,3 +372,4 @@ class TransactionPool:
                 self._provided.setdefault(tag, tx.hash)
         for tx in sorted(self._txs.values(), key=lambda t: t.seq):
             self._index(tx)
+        self._rebuild_candidates()

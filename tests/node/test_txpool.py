@@ -156,6 +156,35 @@ def test_ready_iteration_is_nonce_ordered_and_within_bounds(ops):
     assert sum(seen.values()) == pool.ready_count()
 
 
+@settings(max_examples=200)
+@given(st.lists(st.one_of(
+    st.tuples(st.just("submit"), st.sampled_from([b"a", b"b", b"c", b"d"]), st.integers(0, 5), st.integers(0, 4)),
+    st.tuples(st.just("block"), st.sampled_from([b"a", b"b", b"c", b"d"]), st.integers(0, 3), st.just(0))),
+    min_size=12, max_size=80))
+def test_eviction_takes_what_a_full_scan_would(ops):
+    """The eviction heap picks exactly the transaction a scan of the whole pool picks: future before ready,
+    then the lowest priority, then the newest; through readiness changes, replacements and blocks."""
+    chain = Chain()
+    pool, events = make_pool(chain, max_count=4, max_per_sender=4, full_revalidation_max=2)
+    for op, sender, n, tip in ops:
+        if op == "block":
+            chain.nonces[sender] = chain.nonces.get(sender, 0) + n
+            pool.on_block([], b"block")
+            continue
+        before = {t.hash: (t.ready, t.priority, -t.seq) for t in pool._txs.values()}
+        expected = min(before, key=before.get) if len(before) == 4 else None
+        del events[:]
+        try:
+            pool.submit(tx(sender, n, tip))
+        except (TooLowPriority, PoolFull, AlreadyImported, InvalidTransaction):
+            continue
+        dropped = [h for h, s in events if s is TxStatus.DROPPED]
+        usurped = [h for h, s in events if s is TxStatus.USURPED]
+        if expected is not None and not usurped:
+            assert dropped == [expected]
+        assert len(pool) <= 4
+
+
 def test_large_pool_revalidates_only_what_a_block_can_have_changed():
     chain = Chain()
     checked: list[bytes] = []
