@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from chain.primitives.codec import DecodeError
 from chain.primitives.hashing import blake2_256
 from compute_market.jobspec import (
+    DEFAULT_SEGMENTS,
     MAX_SPEC_BYTES,
     AdamWSpec,
     CnnSpec,
@@ -24,6 +25,7 @@ from compute_market.jobspec import (
     SpecDecodeError,
     StepSchedule,
     TransformerSpec,
+    default_checkpoint_interval,
 )
 
 MODELS = [MlpSpec(64, (32, 16), 10), CnnSpec(1, 8, (4, 8), 3, 32, 10), TransformerSpec(8, 16, 32, 4, 2, 64, 8)]
@@ -184,3 +186,26 @@ def test_decode_of_mutated_specs_raises_only_jobspec_error(base, edits, resize):
     except JobSpecError:
         return
     assert spec.encode() == bytes(data)
+
+
+
+def without_interval(steps) -> str:
+    obj = json.loads(make_spec().to_json())
+    del obj["checkpoint_interval"]
+    obj["steps"] = steps
+    obj["schedule"] = {"kind": "constant"}
+    return json.dumps(obj)
+
+
+@pytest.mark.parametrize(("steps", "interval"), [(1, 1), (31, 1), (32, 1), (33, 2), (100, 4), (1000, 32)])
+def test_checkpoint_interval_left_out_defaults_to_32_segments(steps, interval):
+    spec = JobSpec.from_json(without_interval(steps))
+    assert spec.checkpoint_interval == interval == default_checkpoint_interval(steps)
+    assert spec.checkpoint_count <= DEFAULT_SEGMENTS
+    assert JobSpec.from_json(spec.to_json()) == spec  # the canonical JSON names the interval
+
+
+def test_checkpoint_interval_left_out_with_bad_steps_names_steps():
+    with pytest.raises(JobSpecError) as err:
+        JobSpec.from_json(without_interval("100"))
+    assert err.value.field == "steps"
