@@ -9,6 +9,8 @@
   costs when done on the training thread, for comparison with the background-thread design.
 - verifier cost: replaying the pallet's default q = 2 segments of the default 32 (from the solver's
   checkpoints), as a share of the solver's whole run.
+- referee: `recompute_step` from a published state (check H[s], one step, hash H[s+1]), against one
+  training step plus two state hashes.
 - reproducibility: two independently started Python processes train one spec; their H[0..T] must match.
 
 Usage: python benchmarks/bench_trainer.py [--quick]
@@ -101,6 +103,14 @@ def solver_overhead(name: str, ds: datasets.Dataset, spec: JobSpec, reps: int) -
             replay_ok &= replay == hashes[lo:hi + 1]
         verify_times.append(time.perf_counter() - start)
     t_verify = statistics.median(verify_times)
+    # referee: from the published state at s, check H[s], train one step, hash H[s+1] (model build included)
+    s_ref = sorted(checkpoints)[-2]  # a checkpoint before the last step
+    referee_times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        vote = trainer.recompute_step(spec, ds, checkpoints[s_ref], hashes[s_ref])
+        referee_times.append(time.perf_counter() - start)
+    referee_ms = statistics.median(referee_times) * 1e3
     return {
         "model": name, "parameters": spec.model.parameter_count, "batch_size": spec.batch_size,
         "steps": spec.steps, "checkpoint_interval": spec.checkpoint_interval,
@@ -113,6 +123,8 @@ def solver_overhead(name: str, ds: datasets.Dataset, spec: JobSpec, reps: int) -
         "all_runs_s": {mode: [round(x, 4) for x in v] for mode, v in times.items()},
         "verifier_q": len(segments), "verifier_steps_replayed": len(segments) * spec.checkpoint_interval,
         "verifier_share_of_solver": round(t_verify / t_hash, 4), "verifier_replay_matches": replay_ok,
+        "referee_ms": round(referee_ms, 3), "referee_vote_matches": vote == hashes[s_ref + 1],
+        "referee_ms_over_one_step_plus_two_hashes": round(referee_ms / (t_base / spec.steps * 1e3 + 2 * hash_ms), 3),
         "test_accuracy": round(tr.evaluate(), 4),
     }
 
