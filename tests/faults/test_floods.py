@@ -1,4 +1,4 @@
-"""Floods against one real `gradchain node --dev` process, and a peer that spams garbage over p2p.
+"""Transaction floods against one real `gradchain node --dev` process.
 
 The flood (`run_flood`, shared with `benchmarks/flood_report.py`): many pre-funded senders' transfers, all
 signed in advance, mixed with transactions whose signature is broken, duplicates of transactions just
@@ -13,15 +13,11 @@ Prometheus gauges and its RSS from /proc. What it proves:
 - broken signatures are refused as BadProof, duplicates as AlreadyImported (or Stale once included), and
   nothing with a broken signature or a far-future nonce is ever included.
 
-The spam test: a real `chain.network.peers.Network` over `GrpcTransport` completes the handshake with the
-node, then sends an undecodable transaction (or consensus payload); the node bans its key, drops it, and
-closes every later connection from that key right after the handshake, while a well-behaved peer stays.
+The peer that spams garbage is in test_peer_spam.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
 import random
 import re
 import threading
@@ -34,14 +30,11 @@ from pathlib import Path
 import pytest
 
 from chain.client import ClientError, NodeClient, transfer_call
-from chain.network.peers import HELLO_DOMAIN, Network
-from chain.network.transport import GrpcTransport, TransportError
 from chain.node.launcher import free_ports
-from chain.primitives.crypto import Keypair, dev_keypair, verify
+from chain.primitives.crypto import Keypair, dev_keypair
 from chain.primitives.extrinsic import UncheckedExtrinsic, sign_extrinsic
 from chain.primitives.hashing import blake2_256
 from chain.txpool import PoolLimits
-from proto import p2p_pb2
 from tests.faults.cluster import wait_until
 from tests.integration.harness import Network as ProcessNetwork
 from tests.integration.harness import NodeProcess, head_or_zero
@@ -454,131 +447,3 @@ def test_flood_stays_within_pool_bounds_keeps_producing_blocks_and_includes_ever
     assert set(result.reasons("valid")) <= {"accepted", "PoolFull"}, summary
     assert set(result.reasons("future")) <= {"accepted", "PoolFull"}, summary
     assert result.reasons("future")["accepted"] > 0, summary
-
-
-# --- a peer that spams garbage ---------------------------------------------------------------------------
-
-
-class SilentPeer:
-    """The least a `PeerHandler` must do: claim genesis as best, answer sync with nothing, ignore the rest."""
-
-    def __init__(self, genesis: bytes):
-        self.genesis = genesis
-
-    def best(self) -> tuple[int, bytes]:
-        return 0, self.genesis
-
-    async def on_transaction(self, raw, peer) -> None:
-        return None
-
-    async def on_consensus(self, payload, peer) -> None:
-        return None
-
-    async def on_block(self, block, justification, peer) -> None:
-        return None
-
-    async def on_sync_request(self, from_number, max_blocks) -> list:
-        return []
-
-    async def on_sync_response(self, blocks, peer_best, peer) -> None:
-        return None
-
-    async def on_evidence(self, payload, peer) -> None:
-        return None
-
-    async def on_peer_status(self, best_number, best_hash, peer) -> None:
-        return None
-
-
-async def handshake_then_first_message(address: str, key: Keypair, genesis: bytes,
-                                       wait: float = 3.0) -> tuple[bool, str | None]:
-    """Dial, run the hello/proof handshake by hand; return (handshake completed, kind of the node's next
-    message or None when the node closed the stream instead)."""
-    conn = await GrpcTransport().dial(address)
-    try:
-        challenge = os.urandom(32)
-        await conn.send(p2p_pb2.PeerMessage(hello=p2p_pb2.Hello(genesis_hash=genesis, node_key=key.public,
-                                                                challenge=challenge, node_name="probe")))
-        hello = await asyncio.wait_for(conn.recv(), wait)
-        if hello is None or hello.WhichOneof("kind") != "hello":
-            return False, None
-        proof = key.sign(HELLO_DOMAIN + genesis + hello.hello.challenge + key.public)
-        await conn.send(p2p_pb2.PeerMessage(hello_proof=p2p_pb2.HelloProof(signature=proof)))
-        theirs = await asyncio.wait_for(conn.recv(), wait)
-        if theirs is None or not verify(hello.hello.node_key, HELLO_DOMAIN + genesis + challenge
-                                        + hello.hello.node_key, theirs.hello_proof.signature):
-            return False, None
-        try:
-            nxt = await asyncio.wait_for(conn.recv(), wait)
-        except TimeoutError:
-            return True, "nothing (still open)"
-        return True, None if nxt is None else nxt.WhichOneof("kind")
-    except TransportError:
-        return False, None
-    finally:
-        await conn.close()
-
-
-def node_peers(node: NodeProcess) -> int:
-    with NodeClient(node.grpc_addr) as c:
-        return c.info().peers
-
-
-async def until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not await asyncio.to_thread(predicate):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(0.1)
-
-
-async def spam_and_check_ban(node: NodeProcess, genesis: bytes, garbage: list[p2p_pb2.PeerMessage]) -> Keypair:
-    """Connect as a fresh key, send `garbage`, and check the node drops the key and refuses it afterwards."""
-    key = Keypair.generate()
-    spammer = Network(GrpcTransport(), key, genesis, SilentPeer(genesis), "127.0.0.1:0",
-                      bootnodes=[node.p2p_addr], node_name="spammer")
-    await spammer.start()
-    try:
-        await until(lambda: spammer.peers and node_peers(node) == 1, 20, "the spammer to connect")
-        peer = next(iter(spammer.peers.values()))
-        for msg in garbage:
-            await peer.send(msg)
-        await until(lambda: not spammer.peers and node_peers(node) == 0, 20, "the node to drop the spammer")
-        # The spammer's dial loop keeps redialling; the node never keeps it as a peer while the ban lasts.
-        for _ in range(20):
-            assert node_peers(node) == 0
-            await asyncio.sleep(0.15)
-    finally:
-        await spammer.stop()
-    completed, after = await handshake_then_first_message(node.p2p_addr, key, genesis)
-    assert completed and after is None, f"a banned key got past the handshake: the node then sent {after!r}"
-    return key
-
-
-def test_peer_spamming_undecodable_messages_is_banned_and_refused_on_reconnect(tmp_path):
-    net = ProcessNetwork(tmp_path, chain="dev")
-    node = net.nodes[0]
-    node.extra = [*node.extra, "--dev"]
-    with net:
-        net.wait_height([node], 1, timeout=60)
-        with NodeClient(node.grpc_addr) as c:
-            genesis = bytes(c.info().genesis_hash)
-
-        async def scenario() -> tuple[Keypair, Keypair]:
-            honest_key = Keypair.generate()
-            completed, after = await handshake_then_first_message(node.p2p_addr, honest_key, genesis)
-            assert completed and after == "status", after  # a fresh key is welcome (the control)
-            tx_spammer = await spam_and_check_ban(
-                node, genesis, [p2p_pb2.PeerMessage(transaction=b"\x01\xff" + bytes([i])) for i in range(3)])
-            consensus_spammer = await spam_and_check_ban(
-                node, genesis, [p2p_pb2.PeerMessage(consensus=bytes([9, i, 1, 2])) for i in range(3)])
-            completed, after = await handshake_then_first_message(node.p2p_addr, honest_key, genesis)
-            assert completed and after == "status", after  # bans are per key, not for everyone
-            return tx_spammer, consensus_spammer
-
-        tx_spammer, consensus_spammer = asyncio.run(asyncio.wait_for(scenario(), 120))
-        log = node.log_tail(1000)
-        assert f"banning peer 0x{tx_spammer.public.hex()[:16]} for 60s: undecodable transaction" in log
-        assert f"banning peer 0x{consensus_spammer.public.hex()[:16]} for 60s: undecodable consensus" in log
-        before = head_or_zero(node)
-        net.wait_height([node], before + 3, timeout=30)
