@@ -217,29 +217,29 @@ def websocket_fuzz(url: str, rng: random.Random, names: list[str]) -> list[str]:
     from websockets.sync.client import connect
     bad: list[str] = []
     deadline = time.monotonic() + 60
-    ws = connect(url, open_timeout=10)
-    try:
-        for case in range(RPC_CASES // 2):
-            if time.monotonic() > deadline:
-                break
-            body = rpc_input(rng, [n for n in names if "subscribe" not in n.lower()], case)
-            binary = case % 7 == 0
-            try:
-                ws.send(body if binary else body.decode("utf-8", errors="replace"))
-                if body == b"" and not binary:
+    cases = iter(range(RPC_CASES // 2))
+    while time.monotonic() <= deadline:
+        with connect(url, open_timeout=10) as ws:  # a new connection after the node closed one
+            for case in cases:
+                if time.monotonic() > deadline:
+                    return bad
+                body = rpc_input(rng, [n for n in names if "subscribe" not in n.lower()], case)
+                binary = case % 7 == 0
+                try:
+                    ws.send(body if binary else body.decode("utf-8", errors="replace"))
+                    if body == b"" and not binary:
+                        continue
+                    answer = json.loads(ws.recv(timeout=10))
+                except ConnectionClosed:
+                    break  # closing on a bad frame is a proper answer
+                except TimeoutError:
+                    bad.append(f"no answer to {body[:200]!r}")
                     continue
-                answer = json.loads(ws.recv(timeout=10))
-            except ConnectionClosed:
-                ws = connect(url, open_timeout=10)  # closing on a bad frame is a proper answer
-                continue
-            except TimeoutError:
-                bad.append(f"no answer to {body[:200]!r}")
-                continue
-            problem = check_answer(200, answer)
-            if problem:
-                bad.append(f"{problem}: {body[:200]!r} -> {str(answer)[:200]}")
-    finally:
-        ws.close()
+                problem = check_answer(200, answer)
+                if problem:
+                    bad.append(f"{problem}: {body[:200]!r} -> {str(answer)[:200]}")
+            else:
+                return bad
     return bad
 
 
