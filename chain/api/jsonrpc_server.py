@@ -173,7 +173,10 @@ class Connection:
 class JsonRpcServer:
     def __init__(self, host: str, port: int, *, allow_unsafe: bool, cors: list[str] | None,
                  max_connections: int = 100):
-        self.host, self.port, self.allow_unsafe, self.cors = host, port, allow_unsafe, cors
+        # Allowed browser origins as fnmatch patterns; "all" (or None) allows any. A request without an
+        # Origin header (not from a browser) is always served; one with an origin no pattern allows is refused.
+        self.host, self.port, self.allow_unsafe = host, port, allow_unsafe
+        self.cors = ["all"] if cors is None else list(cors)
         self.max_connections = max_connections
         self.methods: dict[str, Method] = {}
         self.unsubscribers: dict[str, str] = {}
@@ -234,7 +237,7 @@ class JsonRpcServer:
 
     def _cors_headers(self, request: web.Request) -> dict[str, str]:
         origin = request.headers.get("Origin")
-        if origin is None or self.cors is None:
+        if origin is None:
             return {}
         if "all" in self.cors or any(fnmatch.fnmatch(origin, pattern) for pattern in self.cors):
             return {"Access-Control-Allow-Origin": origin, "Access-Control-Allow-Headers": "Content-Type",
@@ -243,7 +246,7 @@ class JsonRpcServer:
 
     def _origin_allowed(self, request: web.Request) -> bool:
         origin = request.headers.get("Origin")
-        return origin is None or self.cors is None or bool(self._cors_headers(request))
+        return origin is None or bool(self._cors_headers(request))
 
     async def _entry(self, request: web.Request) -> web.StreamResponse:
         if not self._origin_allowed(request):

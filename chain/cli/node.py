@@ -36,6 +36,23 @@ def _load_spec(chain: str):
         raise click.ClickException(f"--chain {chain}: {e}") from None
 
 
+def parse_cors(value: str) -> list[str]:
+    """`--rpc-cors`: 'all' (or '*') allows any origin, 'none' none; otherwise comma-separated patterns."""
+    value = value.strip()
+    if value in ("all", "*"):
+        return ["all"]
+    if value == "none":
+        return []
+    origins = [o.strip() for o in value.split(",") if o.strip()]
+    if not origins:
+        raise click.BadParameter("expected comma-separated origins, 'all' or 'none'", param_hint="--rpc-cors")
+    for origin in origins:
+        if origin != "null" and "://" not in origin:
+            raise click.BadParameter(f"{origin!r} is not an origin (protocol://host[:port], or 'null')",
+                                     param_hint="--rpc-cors")
+    return origins
+
+
 def _setup_logging(level: str) -> None:
     py_level = {"error": logging.ERROR, "warn": logging.WARNING, "info": logging.INFO, "debug": logging.DEBUG,
                 "trace": logging.DEBUG}[level]
@@ -65,7 +82,10 @@ def _setup_logging(level: str) -> None:
                                                     "--rpc-methods unsafe).")
 @click.option("--prometheus-external", is_flag=True, help="Serve metrics on all interfaces.")
 @click.option("--rpc-methods", type=click.Choice(["auto", "safe", "unsafe"]), default="auto", show_default=True)
-@click.option("--rpc-cors", default=None, help="Comma-separated allowed origins, 'all', or 'none'.")
+@click.option("--rpc-cors", default=None,
+              help="Browser origins allowed to use JSON-RPC: comma-separated patterns (e.g. "
+                   "'https://app.example,http://localhost:*'), 'all' to allow any, or 'none' to refuse every "
+                   "request that carries an Origin. Default: localhost and 127.0.0.1 on any port.")
 @click.option("--rpc-max-connections", type=click.IntRange(1, 100_000), default=100, show_default=True)
 @click.option("--bootnodes", multiple=True, help="HOST:PORT of a peer to connect to (repeatable).")
 @click.option("--pruning", default="256", show_default=True, help="Blocks of state to keep, or 'archive'.")
@@ -99,9 +119,6 @@ def node(dev, chain, base_path, name, validator, key, password, p2p_port, grpc_p
         if not pruning.isdigit():
             raise click.BadParameter("must be a number of blocks or 'archive'", param_hint="--pruning")
         pruning = int(pruning)
-    cors = None
-    if rpc_cors is not None:
-        cors = None if rpc_cors == "none" else [o.strip() for o in rpc_cors.split(",") if o.strip()]
     config = NodeConfig(
         chain=chain, base_path=base_path, name=name or ("Alice" if dev else "gradchain-node"), validator=validator,
         key=key, key_password=password, p2p_host=EXTERNAL if p2p_external else LOOPBACK, p2p_port=p2p_port,
@@ -113,7 +130,7 @@ def node(dev, chain, base_path, name, validator, key, password, p2p_port, grpc_p
         idle_block_interval=idle_block_interval, node_key_file=node_key_file, blocked_peers=fault_file,
         byzantine=byzantine)
     if rpc_cors is not None:
-        config.rpc_cors = cors
+        config.rpc_cors = parse_cors(rpc_cors)
     try:
         config.check()
         asyncio.run(_run(config))

@@ -9,6 +9,7 @@ import pytest
 
 from chain.api.jsonrpc_server import JsonRpcServer
 from chain.api.substrate_rpc import unsafe_allowed
+from chain.cli.node import parse_cors
 
 
 @pytest.mark.parametrize(("methods", "host", "allowed"), [
@@ -69,3 +70,52 @@ async def _connect_beyond_the_cap() -> int:
 
 def test_connections_beyond_rpc_max_connections_are_refused():
     assert asyncio.run(_connect_beyond_the_cap()) == 503
+
+
+async def _ask_with_origins(cors: list[str], origins: list[str | None]) -> list[tuple[int, str | None]]:
+    server = JsonRpcServer("127.0.0.1", 0, allow_unsafe=False, cors=cors)
+
+    @server.method("system_name")
+    async def system_name() -> str:
+        return "gradchain"
+
+    port = await server.start()
+    answers = []
+    try:
+        async with aiohttp.ClientSession() as session:
+            for origin in origins:
+                headers = {} if origin is None else {"Origin": origin}
+                body = {"jsonrpc": "2.0", "id": 1, "method": "system_name", "params": []}
+                async with session.post(f"http://127.0.0.1:{port}/", json=body, headers=headers) as response:
+                    answers.append((response.status, response.headers.get("Access-Control-Allow-Origin")))
+                try:
+                    async with session.ws_connect(f"ws://127.0.0.1:{port}/", headers=headers):
+                        answers.append((101, None))
+                except aiohttp.WSServerHandshakeError as e:
+                    answers.append((e.status, None))
+    finally:
+        await server.stop()
+    return answers
+
+
+@pytest.mark.parametrize(("flag", "origin", "http", "ws"), [
+    ("none", None, 200, 101),  # not a browser: served
+    ("none", "http://localhost:3000", 403, 403),
+    ("none", "https://evil.example", 403, 403),
+    ("http://localhost:*,https://app.example", "http://localhost:3000", 200, 101),
+    ("http://localhost:*,https://app.example", "https://app.example", 200, 101),
+    ("http://localhost:*,https://app.example", "https://evil.example", 403, 403),
+    ("all", "https://evil.example", 200, 101),
+])
+def test_rpc_cors_allows_only_the_listed_origins(flag, origin, http, ws):
+    (status, allow), (ws_status, _) = asyncio.run(_ask_with_origins(parse_cors(flag), [origin]))
+    assert (status, ws_status) == (http, ws)
+    if status == 200 and origin is not None:
+        assert allow == origin
+
+
+@pytest.mark.parametrize("flag", ["", " , ", "localhost", "evil.example,http://localhost:*"])
+def test_rpc_cors_flag_rejects_what_is_not_an_origin(flag):
+    import click
+    with pytest.raises(click.BadParameter, match="origin"):
+        parse_cors(flag)
