@@ -77,6 +77,7 @@ class ChainState:
         self.head = Header.decode(store.header(head.hash))
         self._executed: dict[bytes, ExecutedBlock] = {}
         self._timestamp_cache: tuple[bytes, int] = (b"", 0)  # (block hash, its Timestamp.set), for the head
+        self.on_executed: Callable[[float], None] = lambda seconds: None  # seconds a block took to execute
 
     # --- reads ----------------------------------------------------------------------------------------------
 
@@ -211,6 +212,7 @@ class ChainState:
         if check_clock and ts > time.time() * 1000 + MAX_FUTURE_DRIFT_MS:
             raise BlockImportError(f"block #{header.number} claims time {ts} ms, more than "
                                    f"{MAX_FUTURE_DRIFT_MS} ms ahead of this node's clock")
+        started = time.perf_counter()
         overlay = Overlay(self.store.state)
         ex = Executive(self.runtime, overlay)
         ex.initialize_block(header.parent_hash, header.number, header.digest)
@@ -228,6 +230,7 @@ class ChainState:
                 f"block #{header.number} does not match its execution: state root 0x{header.state_root.hex()[:16]}… "
                 f"vs 0x{got.state_root.hex()[:16]}…, extrinsics root 0x{header.extrinsics_root.hex()[:16]}… vs "
                 f"0x{got.extrinsics_root.hex()[:16]}…")
+        self.on_executed(time.perf_counter() - started)
         return executed
 
     def commit(self, executed: ExecutedBlock, justification: bytes) -> None:

@@ -116,6 +116,7 @@ class Node:
         self.runtime.register_hook(staking.EQUIVOCATION_HOOK, self._verify_equivocation)
         self.chain = ChainState(self.store, self.runtime)
         self.metrics = NodeMetrics()
+        self.chain.on_executed = self.metrics.execute_seconds.observe
         self.pool = TransactionPool(self._validate_for_pool, sender_of=_sender_of, on_status=self._on_pool_status)
         self.validator_key = validator_key
         self.node_key = load_or_create_node_key(config.node_key_file or self.chain_dir / "network" / "secret_ed25519")
