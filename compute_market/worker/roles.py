@@ -47,6 +47,7 @@ class Role:
         self.me = node.keypair.public if node.keypair else b""
         self._contexts: dict[int, JobContext] = {}
         self.acted: set[tuple] = set()  # (kind, id, ...) moves already submitted, to skip them while they land
+        self.own: dict[tuple[int, int], dict[int, bytes]] = {}  # (job, segment) -> hashes this worker replayed
 
     def context(self, job) -> JobContext:
         from compute_market.worker.datasets import load_dataset
@@ -65,18 +66,48 @@ class Role:
         return Trainer.from_checkpoint(ctx.spec, ctx.dataset, start_segment_state, checkpoints=False)
 
     def segment_start_state(self, job, segment: int) -> bytes | None:
-        return None if segment == 0 else self.node.blob(bytes(job.checkpoints[segment - 1]))
+        """The solver's checkpoint at the start of `segment`; if it is withheld, the nearest earlier one that
+        is available (the replay is then longer), and at worst None: the spec's initial state."""
+        for j in range(segment - 1, -1, -1):
+            try:
+                return self.node.blob(bytes(job.checkpoints[j]))
+            except ClientError as e:
+                log.warning("%s: job %d: checkpoint %d is unavailable (%s); replaying from further back",
+                            self.name, job.id, j, e)
+        return None
 
     def replay(self, job, segment: int) -> dict[int, bytes]:
-        """H[a..b] of a segment, replayed from the solver's own checkpoint at its start."""
+        """H[..b] of a segment's run, replayed from the solver's own checkpoint at its start (or further back)."""
         spec = self.context(job).spec
         a, b = segment_bounds(spec.steps, spec.checkpoint_interval, segment)
         trainer = self.state_at(job, self.segment_start_state(job, segment))
+        start = trainer.step
         hashes = {}
         for record in trainer.run(until=b):
             hashes[record.step] = record.state_hash
-            self.progress(f"{self.name}: replay job {job.id} segment {segment}", record.step - a, b - a)
+            self.progress(f"{self.name}: replay job {job.id} segment {segment}", record.step - start, b - start)
         return hashes
+
+    def play_challenges(self) -> None:
+        """Answer the solver's reveals in the disputes this account opened, from its own replay."""
+        for dispute in self.node.open_disputes():
+            if bytes(dispute.challenger) == self.me and dispute.phase == "RESPONSE":
+                self.respond(dispute)
+
+    def respond(self, dispute) -> None:
+        key = ("respond", dispute.id, dispute.lo, dispute.hi)
+        if key in self.acted:
+            return
+        hashes = self.own.get((dispute.job_id, dispute.segment))
+        if hashes is None:  # restarted: replay the disputed segment again
+            hashes = self.replay(self.node.job(dispute.job_id), dispute.segment)
+            self.own[(dispute.job_id, dispute.segment)] = hashes
+        mid = (dispute.lo + dispute.hi) // 2
+        agree = hashes.get(mid) == bytes(dispute.revealed)
+        if self.node.send(calls.respond(dispute.id, agree), f"respond in dispute {dispute.id}"):
+            self.acted.add(key)
+            log.info("%s: dispute %d: H[%d] %s -> interval %s", self.name, dispute.id, mid,
+                     "agreed" if agree else "disputed", f"[{mid}, {dispute.hi}]" if agree else f"[{dispute.lo}, {mid}]")
 
     def claimed_end_hash(self, job, segment: int) -> bytes:
         """The hash of the state the solver uploaded at the end of `segment` (its checkpoint)."""
@@ -107,7 +138,9 @@ class CheatPlan:
 
     step: int
     jobs: set[int] | None = None
-    withhold_state: bool = False
+    withhold_state: bool = False  # never publish the state a dispute asks for
+    bad_state: bool = False  # publish a state that does not hash to the agreed H[s]
+    withhold_checkpoint: int | None = None  # commit to this checkpoint's hash but never upload it
 
     def applies(self, job_id: int) -> bool:
         return self.jobs is None or job_id in self.jobs
@@ -184,7 +217,11 @@ class Solver(Role):
         log.info("solver: training job %d", job.id)
         run = self.train(job)
         blob_hashes = []
-        for step in sorted(run.checkpoints):
+        for i, step in enumerate(sorted(run.checkpoints)):
+            if self.cheat is not None and self.cheat.applies(job.id) and self.cheat.withhold_checkpoint == i:
+                blob_hashes.append(blake2_256(run.checkpoints[step]))
+                log.info("solver: withholding checkpoint %d (step %d) of job %d", i, step, job.id)
+                continue
             blob_hashes.append(self.node.put_blob(run.checkpoints[step]))
         final_hash = (self._job_dir(job.id) / "final_model_hash").read_bytes()
         root = StepCommitment(run.hashes).root
@@ -198,7 +235,12 @@ class Solver(Role):
         ctx = self.context(job)
         k = ctx.spec.checkpoint_interval
         segment = step // k
-        start = None if segment == 0 else self.node.blob(bytes(job.checkpoints[segment - 1]))
+        run = self.runs.get(job.id)
+        start = None
+        if segment > 0:
+            start = run.checkpoints.get(segment * k) if run is not None else None
+            if start is None:
+                start = self.segment_start_state(job, segment)
         trainer = Trainer(ctx.spec, ctx.dataset, fault=self.fault_for(job.id), checkpoints=False) if start is None \
             else Trainer.from_checkpoint(ctx.spec, ctx.dataset, start, fault=self.fault_for(job.id), checkpoints=False)
         for _ in trainer.run(until=step):
@@ -221,7 +263,8 @@ class Solver(Role):
         elif dispute.phase == "STEP_STATE":
             if self.cheat is not None and self.cheat.withhold_state and self.cheat.applies(job.id):
                 return
-            blob = self.state_blob_at(job, dispute.lo)
+            bad = self.cheat is not None and self.cheat.bad_state and self.cheat.applies(job.id)
+            blob = self.state_blob_at(job, dispute.lo - 1 if bad and dispute.lo > 0 else dispute.lo)
             blob_hash = self.node.put_blob(blob)
             if self.node.send(calls.submit_step_state(dispute.id, blob_hash, run.hashes[dispute.lo]),
                               f"publish the state at step {dispute.lo}"):
@@ -250,10 +293,14 @@ class Verifier(Role):
                     results.append((segment, True))
                     continue
                 hashes = self.replay(job, segment)
-                results.append((segment, hashes[max(hashes)] == self.claimed_end_hash(job, segment)))
+                ok = hashes[max(hashes)] == self.claimed_end_hash(job, segment)
+                if not ok:  # the chain opens a dispute for it with this verifier as the challenger
+                    self.own[(job.id, segment)] = hashes
+                results.append((segment, ok))
             if self.node.send(calls.attest(job.id, results), f"attest job {job.id}"):
                 self.acted.add(("attest", job.id))
                 log.info("verifier: attested job %d: %s", job.id, results)
+        self.play_challenges()
 
 
 class Whistleblower(Role):
@@ -265,7 +312,6 @@ class Whistleblower(Role):
         super().__init__(node, **kw)
         self.audit_share = audit_share
         self.false_challenge = false_challenge
-        self.own: dict[tuple[int, int], dict[int, bytes]] = {}  # (job, segment) -> our replayed hashes
         self.audited: set[int] = set()
 
     def segments_to_audit(self, job) -> list[int]:
@@ -276,39 +322,34 @@ class Whistleblower(Role):
     def tick(self) -> None:
         head = self.node.head()
         for job in self.node.jobs():
-            if job.id in self.audited or job.status not in ("COMMITTED", "ATTESTED") or head > job.window_end:
+            if job.id in self.audited or job.status not in ("COMMITTED", "ATTESTED", "CHALLENGED") \
+                    or head > job.window_end:
                 continue
             if bytes(job.solver) == self.me:
                 continue
             self.audited.add(job.id)
             for segment in self.segments_to_audit(job):
                 hashes = self.replay(job, segment)
-                end = max(hashes)
-                wrong = hashes[end] != self.claimed_end_hash(job, segment)
+                try:
+                    wrong = hashes[max(hashes)] != self.claimed_end_hash(job, segment)
+                except ClientError as e:
+                    log.warning("whistleblower: job %d: segment %d's end checkpoint is unavailable: %s",
+                                job.id, segment, e)
+                    continue
                 if wrong or self.false_challenge:
                     self.own[(job.id, segment)] = hashes
                     log.info("whistleblower: job %d segment %d %s; challenging", job.id, segment,
                              "does not reproduce" if wrong else "reproduces (false challenge on purpose)")
                     self.node.send(calls.challenge(job.id, segment), f"challenge job {job.id} segment {segment}")
                     break
-        for dispute in self.node.open_disputes():
-            if bytes(dispute.challenger) == self.me and dispute.phase == "RESPONSE":
-                self.respond(dispute)
+        self.play_challenges()
 
-    def respond(self, dispute) -> None:
-        key = ("respond", dispute.id, dispute.lo, dispute.hi)
-        if key in self.acted:
-            return
-        hashes = self.own.get((dispute.job_id, dispute.segment))
-        if hashes is None:  # restarted: replay the disputed segment again
-            hashes = self.replay(self.node.job(dispute.job_id), dispute.segment)
-            self.own[(dispute.job_id, dispute.segment)] = hashes
-        mid = (dispute.lo + dispute.hi) // 2
-        agree = hashes.get(mid) == bytes(dispute.revealed)
-        if self.node.send(calls.respond(dispute.id, agree), f"respond in dispute {dispute.id}"):
-            self.acted.add(key)
-            log.info("whistleblower: dispute %d: H[%d] %s -> interval %s", dispute.id, mid,
-                     "agreed" if agree else "disputed", f"[{mid}, {dispute.hi}]" if agree else f"[{dispute.lo}, {mid}]")
+
+# A referee's vote when the state at s cannot be recomputed from: the published blob does not hash to the
+# agreed H[s] (or does not load), it stayed unavailable for half the vote period, or s = 0 and the agreed H[0]
+# is not the spec's initial state. It is not the solver's H[s+1], so a quorum of it decides for the challenger:
+# the solver owed a usable state and did not deliver one.
+UNUSABLE_STATE_VOTE = blake2_256(b"gradchain/referee/unusable-state")
 
 
 class Referee(Role):
@@ -316,24 +357,47 @@ class Referee(Role):
 
     name = "referee"
 
+    def __init__(self, node: MarketNode, **kw):
+        super().__init__(node, **kw)
+        self.first_seen: dict[int, int] = {}  # dispute -> head when this referee first saw it in VOTING
+
     def tick(self) -> None:
-        from compute_market.worker.trainer import StateMismatch, recompute_step
         for dispute in self.node.open_disputes():
             if dispute.phase != "VOTING" or ("vote", dispute.id) in self.acted:
                 continue
             job = self.node.job(dispute.job_id)
             if self.me in (bytes(job.solver), bytes(dispute.challenger)):
                 continue
-            ctx = self.context(job)
-            state = self.node.blob(bytes(dispute.state_blob))
-            try:
-                claimed = recompute_step(ctx.spec, ctx.dataset, state, expected_hash=bytes(dispute.lo_hash))
-            except (StateMismatch, ValueError) as e:
-                log.warning("referee: dispute %d: the published state is unusable: %s", dispute.id, e)
+            vote = self.recompute(job, dispute)
+            if vote is None:
                 continue
-            if self.node.send(calls.referee_vote(dispute.id, claimed), f"vote in dispute {dispute.id}"):
+            if self.node.send(calls.referee_vote(dispute.id, vote), f"vote in dispute {dispute.id}"):
                 self.acted.add(("vote", dispute.id))
-                log.info("referee: dispute %d: recomputed H[%d] = 0x%s", dispute.id, dispute.lo + 1, claimed.hex()[:16])
+                what = "the published state is unusable" if vote == UNUSABLE_STATE_VOTE else \
+                    f"recomputed H[{dispute.lo + 1}] = 0x{vote.hex()[:16]}"
+                log.info("referee: dispute %d: %s", dispute.id, what)
+
+    def recompute(self, job, dispute) -> bytes | None:
+        """This referee's vote, or None to wait (the state blob may still be on its way)."""
+        from compute_market.worker.trainer import StateMismatch, TrainerError, recompute_step
+        ctx = self.context(job)
+        state = None
+        if dispute.lo > 0:  # the state at 0 follows from the spec; the solver's copy is not trusted
+            try:
+                state = self.node.blob(bytes(dispute.state_blob))
+            except ClientError as e:
+                head = self.node.head()
+                first = self.first_seen.setdefault(dispute.id, head)
+                if head - first < (dispute.deadline - first) // 2:
+                    log.info("referee: dispute %d: the state blob is not available yet (%s)", dispute.id, e)
+                    return None
+                log.warning("referee: dispute %d: the state blob stayed unavailable: %s", dispute.id, e)
+                return UNUSABLE_STATE_VOTE
+        try:
+            return recompute_step(ctx.spec, ctx.dataset, state, expected_hash=bytes(dispute.lo_hash))
+        except (StateMismatch, TrainerError, ValueError) as e:
+            log.warning("referee: dispute %d: the published state is unusable: %s", dispute.id, e)
+            return UNUSABLE_STATE_VOTE
 
 
 ROLES = {"solver": Solver, "verifier": Verifier, "whistleblower": Whistleblower, "referee": Referee}

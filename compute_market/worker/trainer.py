@@ -449,12 +449,15 @@ def replay_segment(spec: JobSpec, dataset: Dataset, start_state: bytes | None, e
     return [record.state_hash for record in trainer.run(until=end)]
 
 
-def recompute_step(spec: JobSpec, dataset: Dataset, state_at_s: bytes, expected_hash: bytes | None = None) -> bytes:
+def recompute_step(spec: JobSpec, dataset: Dataset, state_at_s: bytes | None,
+                   expected_hash: bytes | None = None) -> bytes:
     """A referee's vote: H[s+1] from the full state at s, after checking that state hashes to the agreed
-    H[s] when `expected_hash` is given."""
-    trainer = Trainer.from_checkpoint(spec, dataset, state_at_s, checkpoints=False)
+    H[s] when `expected_hash` is given. `state_at_s=None` means s = 0: the spec's own initial state, which a
+    referee derives rather than takes from the solver."""
+    trainer = Trainer(spec, dataset, checkpoints=False) if state_at_s is None else \
+        Trainer.from_checkpoint(spec, dataset, state_at_s, checkpoints=False)
     if expected_hash is not None and trainer.state_hash() != expected_hash:
-        raise StateMismatch(f"the published state at step {trainer.step} hashes to "
+        raise StateMismatch(f"the state at step {trainer.step} hashes to "
                             f"{trainer.state_hash().hex()}, not the agreed {expected_hash.hex()}")
     if trainer.step >= spec.steps:
         raise TrainerError(f"step {trainer.step} is the last of the run; there is no step to recompute")

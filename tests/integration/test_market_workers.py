@@ -186,3 +186,46 @@ def test_workers_carry_on_after_a_node_restart(market, tmp_path):
     assert job.status == "FINALIZED"
     second = market.submit(seed=5)  # and they keep working on new jobs
     assert market.wait_status(second, ("FINALIZED", "SLASHED")).status == "FINALIZED"
+
+
+def test_solver_publishing_a_state_that_is_not_the_agreed_one_loses_the_vote(market, tmp_path):
+    market.register(verifier=False)
+    market.run(Solver(market.node(SOLVER), tmp_path / "solver", cheat=CheatPlan(70, bad_state=True)))
+    market.run(Whistleblower(market.node(WHISTLEBLOWER)))
+    market.run(Referee(market.node("referee")))
+    job_id = market.submit()
+    job = market.wait_status(job_id, ("FINALIZED", "SLASHED"))
+    assert job.status == "SLASHED"
+    won = market.reader.disputes(job_id)[0]
+    assert (won.outcome, won.resolution, won.lo, won.hi) == ("CHALLENGER_WON", "VOTE", 70, 71)
+
+
+def test_withheld_checkpoint_does_not_shield_a_cheater(market, tmp_path):
+    # The checkpoint at step 60 (the start of the cheated segment [60, 80]) is never uploaded: the
+    # whistleblower replays from the one at step 40 instead and still lands on the perturbed step.
+    market.register(verifier=False)
+    market.run(Solver(market.node(SOLVER), tmp_path / "solver", cheat=CheatPlan(70, withhold_checkpoint=2)))
+    market.run(Whistleblower(market.node(WHISTLEBLOWER)))
+    market.run(Referee(market.node("referee")))
+    job_id = market.submit()
+    job = market.wait_status(job_id, ("FINALIZED", "SLASHED"))
+    assert job.status == "SLASHED"
+    won = [d for d in market.reader.disputes(job_id) if d.outcome == "CHALLENGER_WON"]
+    assert won and (won[0].segment, won[0].lo, won[0].hi) == (3, 70, 71)
+
+
+def test_verifier_that_finds_a_wrong_segment_plays_the_dispute_and_wins(market, tmp_path):
+    # Two segments and q = 2: the honest verifier replays both, reports the bad one, and the chain opens a
+    # dispute with the verifier as challenger, which it must play through the bisection.
+    market.register()
+    market.run(Solver(market.node(SOLVER), tmp_path / "solver", cheat=CheatPlan(30)))
+    market.run(Verifier(market.node(VERIFIER)))
+    market.run(Referee(market.node("referee")))
+    verifier_before = market.free_and_reserved(VERIFIER)
+    job_id = market.submit(steps=40)
+    job = market.wait_status(job_id, ("FINALIZED", "SLASHED"))
+    assert job.status == "SLASHED"
+    (dispute,) = market.reader.disputes(job_id)
+    assert dispute.challenger == dev_keypair(VERIFIER).public
+    assert (dispute.outcome, dispute.lo, dispute.hi) == ("CHALLENGER_WON", 30, 31)
+    assert market.free_and_reserved(VERIFIER) > verifier_before

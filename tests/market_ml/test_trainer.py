@@ -123,6 +123,14 @@ def test_recompute_step_from_a_mid_run_state_matches(job):
     assert recompute_step(spec, ds, state_at_6, expected_hash=hashes[6]) == following[1]
 
 
+def test_recompute_of_the_first_step_derives_the_initial_state_from_the_spec():
+    spec, ds = small_job("mlp")
+    run = train(spec, ds)
+    assert recompute_step(spec, ds, None, expected_hash=run.hashes[0]) == run.hashes[1]
+    with pytest.raises(StateMismatch, match="not the agreed"):  # a solver's H[0] that is not the spec's
+        recompute_step(spec, ds, None, expected_hash=run.hashes[1])
+
+
 def test_invalid_recompute_from_a_state_that_is_not_the_agreed_one():
     spec, ds = small_job("mlp")
     run = train(spec, ds)
