@@ -129,7 +129,7 @@ class Verifiers(_message.Message):
     def __init__(self, verifiers: _Optional[_Iterable[_Union[Verifier, _Mapping]]] = ...) -> None: ...
 
 class Dispute(_message.Message):
-    __slots__ = ("id", "job_id", "challenger", "bond", "segment", "lo", "hi", "phase", "deadline", "opened_at", "lo_hash", "hi_hash", "revealed", "state_blob", "referee_stake", "outcome", "resolution", "next_step")
+    __slots__ = ("id", "job_id", "challenger", "bond", "segment", "lo", "hi", "phase", "deadline", "opened_at", "lo_hash", "hi_hash", "revealed", "state_blob", "referee_stake", "outcome", "resolution", "next_step", "kind")
     ID_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     CHALLENGER_FIELD_NUMBER: _ClassVar[int]
@@ -148,6 +148,7 @@ class Dispute(_message.Message):
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     RESOLUTION_FIELD_NUMBER: _ClassVar[int]
     NEXT_STEP_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
     id: int
     job_id: int
     challenger: bytes
@@ -166,7 +167,8 @@ class Dispute(_message.Message):
     outcome: str
     resolution: str
     next_step: int
-    def __init__(self, id: _Optional[int] = ..., job_id: _Optional[int] = ..., challenger: _Optional[bytes] = ..., bond: _Optional[str] = ..., segment: _Optional[int] = ..., lo: _Optional[int] = ..., hi: _Optional[int] = ..., phase: _Optional[str] = ..., deadline: _Optional[int] = ..., opened_at: _Optional[int] = ..., lo_hash: _Optional[bytes] = ..., hi_hash: _Optional[bytes] = ..., revealed: _Optional[bytes] = ..., state_blob: _Optional[bytes] = ..., referee_stake: _Optional[str] = ..., outcome: _Optional[str] = ..., resolution: _Optional[str] = ..., next_step: _Optional[int] = ...) -> None: ...
+    kind: str
+    def __init__(self, id: _Optional[int] = ..., job_id: _Optional[int] = ..., challenger: _Optional[bytes] = ..., bond: _Optional[str] = ..., segment: _Optional[int] = ..., lo: _Optional[int] = ..., hi: _Optional[int] = ..., phase: _Optional[str] = ..., deadline: _Optional[int] = ..., opened_at: _Optional[int] = ..., lo_hash: _Optional[bytes] = ..., hi_hash: _Optional[bytes] = ..., revealed: _Optional[bytes] = ..., state_blob: _Optional[bytes] = ..., referee_stake: _Optional[str] = ..., outcome: _Optional[str] = ..., resolution: _Optional[str] = ..., next_step: _Optional[int] = ..., kind: _Optional[str] = ...) -> None: ...
 
 class Disputes(_message.Message):
     __slots__ = ("disputes", "block_number")

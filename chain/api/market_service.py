@@ -40,7 +40,7 @@ def dispute_message(d) -> market_pb2.Dispute:
         phase=d.phase.name, deadline=d.deadline, opened_at=d.opened_at, lo_hash=_b(d.lo_hash),
         hi_hash=_b(d.hi_hash), revealed=_b(d.revealed), state_blob=_b(d.state_blob),
         referee_stake=str(d.referee_stake), outcome=_name(d.outcome), resolution=_name(d.resolution),
-        next_step=0 if next_step is None else next_step)
+        next_step=0 if next_step is None else next_step, kind=d.kind.name)
 
 
 class MarketService(market_pb2_grpc.MarketServiceServicer):

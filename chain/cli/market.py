@@ -59,11 +59,13 @@ def progress_printer(stream=sys.stderr):
 @click.option("--cheat-step", type=click.IntRange(0), default=None, help="Solver (demo/testing): perturb the state "
                                                                          "after this step.")
 @click.option("--withhold-state", is_flag=True, help="Solver (testing): never publish the disputed step's state.")
+@click.option("--withhold-checkpoint", type=click.IntRange(0), default=None,
+              help="Solver (testing): commit to this checkpoint but never upload it.")
 @click.option("--lazy", is_flag=True, help="Verifier (testing): attest without replaying.")
 @click.option("--false-challenge", is_flag=True, help="Whistleblower (testing): challenge even correct segments.")
 @click.option("-l", "--log", "log_level", type=click.Choice(["warn", "info", "debug"]), default="info")
-def worker(role, key, password, node, state_dir, poll, audit_share, cheat_step, withhold_state, lazy, false_challenge,
-           log_level) -> None:
+def worker(role, key, password, node, state_dir, poll, audit_share, cheat_step, withhold_state, withhold_checkpoint,
+           lazy, false_challenge, log_level) -> None:
     """Run one market role against a node's gRPC API until interrupted."""
     from compute_market.worker.roles import CheatPlan, Referee, Solver, Verifier, Whistleblower
     logging.basicConfig(level=getattr(logging, log_level.upper().replace("WARN", "WARNING")),
@@ -71,10 +73,9 @@ def worker(role, key, password, node, state_dir, poll, audit_share, cheat_step, 
     market = _market_node(node, key, password)
     kw = {"poll_interval": poll, "progress": progress_printer()}
     if role == "solver":
-        cheat = CheatPlan(cheat_step, withhold_state=withhold_state) if cheat_step is not None or withhold_state \
-            else None
-        if cheat is not None and cheat_step is None:
-            cheat.step = -1
+        cheats = cheat_step is not None or withhold_state or withhold_checkpoint is not None
+        cheat = CheatPlan(cheat_step, withhold_state=withhold_state, withhold_checkpoint=withhold_checkpoint) \
+            if cheats else None
         runner = Solver(market, state_dir, cheat=cheat, **kw)
     elif role == "verifier":
         runner = Verifier(market, lazy=lazy, **kw)

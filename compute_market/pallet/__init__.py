@@ -3,12 +3,13 @@
 Lifecycle (DESIGN §7): `submit_job` escrows payment + verifier fee -> `on_initialize` assigns a solver
 `AssignmentDelay` blocks later -> the solver `commit_result`s its step-hash root -> a verifier `attest`s
 the q segments sampled from the hash of the block after the commitment -> during `ChallengeWindow` blocks
-anyone may `challenge` a segment (the dispute game is in `dispute`) -> `finalize` (or the chain,
+anyone may `challenge` a segment, or report a committed checkpoint blob unavailable with
+`challenge_availability` (both games are in `dispute`) -> `finalize` (or the chain,
 `FinalizeGrace` blocks after the window) pays out. Deadlines are in `lifecycle`, money in `economics`.
 
 Calls (index: name): 0 register_solver, 1 add_stake, 2 unregister_solver, 3 withdraw_unbonded,
 4 register_verifier, 5 submit_job, 6 cancel_job, 7 commit_result, 8 attest, 9 challenge, 10 reveal,
-11 respond, 12 submit_step_state, 13 referee_vote, 14 finalize.
+11 respond, 12 submit_step_state, 13 referee_vote, 14 finalize, 15 challenge_availability.
 
 Economics: who receives what, in every outcome. "Lock" is the solver stake locked for the job
 (`JobStakeLock + JobStakeRatio * payment`); a slashed amount goes `WinnerShare` to the winner and

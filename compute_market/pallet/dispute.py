@@ -13,6 +13,13 @@ A segment of length L takes at most ceil(log2 L) reveal/response rounds plus at 
 one state publication and the votes: the on-chain cost grows as log2(k) (see benchmarks/bench_dispute.py).
 
 For s = 0 the state is the spec's initial state, which referees derive from the spec rather than trust.
+Availability. The bisection judges hashes only; it cannot make a solver serve the checkpoint blobs it
+committed to. `challenge_availability(job, c)` (bonded, in the window) opens a dispute of kind AVAILABILITY
+straight into VOTING on blob `job.checkpoints[c]`: each referee votes that blob's hash if its node could fetch
+it (the blob service checks the content hash), and any other value once half the vote period has passed
+without it. A quorum on the blob's hash and the reporter's bond goes to the solver; a quorum on anything else
+and the solver is slashed as for a wrong step (a verifier is not slashed for it); no quorum voids it.
+
 Every move has a deadline (`MoveDeadline`, `VotePeriod` for the referees) enforced in `on_initialize`:
 a solver that misses a reveal or the state publication loses; a challenger that misses a response loses;
 referees that reach no quorum void the dispute (bond returned, nobody slashed).
@@ -26,6 +33,7 @@ from compute_market.pallet.types import (
     AgendaKind,
     Dispute,
     DisputeId,
+    DisputeKind,
     DisputeOutcome,
     DisputePhase,
     Disputes,
@@ -81,7 +89,7 @@ def open_dispute(job: Job, challenger: bytes, segment: int, now: int) -> int:
         raise MarketError.TooManyDisputes(f"job {job.id} already has {len(job.open_disputes)} open disputes")
     for other in job.open_disputes:
         d = Disputes.get(other)
-        if d.challenger == challenger and d.segment == segment:
+        if d.challenger == challenger and d.segment == segment and d.kind is DisputeKind.STEP:
             raise MarketError.DuplicateChallenge(f"dispute {other} already challenges segment {segment}")
     if LostChallenges.contains(job.id, (challenger, segment)):
         raise MarketError.DuplicateChallenge(f"this account already lost a dispute over segment {segment}")
@@ -107,18 +115,56 @@ def open_dispute(job: Job, challenger: bytes, segment: int, now: int) -> int:
 def challenge(ctx: CallContext, job_id: JobId, segment: U32) -> None:
     """Anyone with the bond disputes a segment during the challenge window."""
     who = ctx.ensure_signed()
+    job = _challengeable(job_id, who, segment, ctx.block_number)
+    open_dispute(job, who, segment, ctx.block_number)
+
+
+def _challengeable(job_id: int, who: bytes, segment: int, now: int) -> Job:
     job = Jobs.get(job_id)
     if job is None:
         raise MarketError.UnknownJob(f"job {job_id} does not exist")
     if job.status not in (JobStatus.COMMITTED, JobStatus.ATTESTED, JobStatus.CHALLENGED):
         raise MarketError.WrongJobStatus(f"job {job_id} is {job.status.name}; only committed results are challenged")
-    if ctx.block_number > job.window_end:
+    if now > job.window_end:
         raise MarketError.WindowClosed(f"job {job_id}'s challenge window ended at block {job.window_end}")
     if who == job.solver:
         raise MarketError.PartyCannotAct("a solver cannot challenge its own result")
     if segment >= job.segment_count:
         raise MarketError.UnknownSegment(f"segment {segment} is outside 0..{job.segment_count - 1}")
-    open_dispute(job, who, segment, ctx.block_number)
+    if len(job.open_disputes) >= MarketConfig.current().max_open_disputes:
+        raise MarketError.TooManyDisputes(f"job {job.id} already has {len(job.open_disputes)} open disputes")
+    return job
+
+
+@call(index=15, weight=Weight(7 * READ + 6 * WRITE, 12_000))
+def challenge_availability(ctx: CallContext, job_id: JobId, checkpoint: U32) -> None:
+    """Anyone with the bond reports that the committed checkpoint blob `checkpoint` (the state at the end of
+    that segment) cannot be fetched. The active validators, as referees, try to fetch it during
+    `VotePeriod`: more than the quorum share of their stake voting the blob's hash (they got it) and the
+    challenger's bond goes to the solver; a quorum on any other value (they did not) and the solver is
+    slashed as for a wrong step; no quorum and the bond is returned. A solver that withholds a checkpoint
+    therefore loses once the referees' wait is over, and one that re-serves it in time loses nothing."""
+    who = ctx.ensure_signed()
+    job = _challengeable(job_id, who, checkpoint, ctx.block_number)
+    for other in job.open_disputes:
+        d = Disputes.get(other)
+        if d.challenger == who and d.segment == checkpoint and d.kind is DisputeKind.AVAILABILITY:
+            raise MarketError.DuplicateChallenge(f"dispute {other} already reports checkpoint {checkpoint}")
+    cfg = MarketConfig.current()
+    _lo, hi = segment_bounds(job.steps, job.checkpoint_interval, checkpoint)
+    blob = job.checkpoints[checkpoint]
+    balances.reserve(who, cfg.challenger_bond)
+    dispute_id = NextDisputeId.get()
+    NextDisputeId.put(dispute_id + 1)
+    d = Dispute(dispute_id, job.id, who, cfg.challenger_bond, checkpoint, hi, hi, DisputePhase.VOTING, 0,
+                ctx.block_number, hi_hash=blob, state_blob=blob, kind=DisputeKind.AVAILABILITY)
+    _start_voting(d, job, ctx.block_number)
+    job.disputes.append(dispute_id)
+    job.open_disputes.append(dispute_id)
+    job.status = JobStatus.CHALLENGED
+    job.deadline = 0
+    Jobs.insert(job.id, job)
+    ctx.deposit_event(MarketEvent.AvailabilityChallenged(dispute_id, job.id, who, checkpoint, blob))
 
 
 def _reveal_weight(dispute_id: int, step_hash: bytes, proof: list[bytes]) -> Weight:
@@ -181,11 +227,15 @@ def submit_step_state(ctx: CallContext, dispute_id: DisputeId, state_blob: H256,
         raise MarketError.StateHashMismatch(f"the state hashes to 0x{state_hash.hex()}, but the agreed H[{d.lo}] "
                                             f"is 0x{(d.lo_hash or b'').hex()}")
     d.state_blob = state_blob
+    _start_voting(d, job, ctx.block_number)
+    ctx.deposit_event(MarketEvent.StepStatePublished(dispute_id, d.lo, state_blob))
+
+
+def _start_voting(d: Dispute, job: Job, now: int) -> None:
     d.referee_stake = sum(stake for stash, _key, stake in staking.ActiveValidators.get()
                           if stash not in (job.solver, d.challenger))
     d.phase = DisputePhase.VOTING
-    _set_deadline(d, ctx.block_number + MarketConfig.current().vote_period)
-    ctx.deposit_event(MarketEvent.StepStatePublished(dispute_id, d.lo, state_blob))
+    _set_deadline(d, now + MarketConfig.current().vote_period)
 
 
 @call(index=13, weight=Weight(5 * READ + 4 * WRITE, 12_000))
@@ -231,7 +281,7 @@ def challenger_wins(d: Dispute, job: Job, resolution: Resolution) -> None:
     _resolve(d, DisputeOutcome.CHALLENGER_WON, resolution)
     others = [i for i in job.open_disputes if i != d.id]
     job.open_disputes = []
-    if job.verifier is not None and d.segment in job.attested_ok:
+    if d.kind is DisputeKind.STEP and job.verifier is not None and d.segment in job.attested_ok:
         economics.slash_verifier(job.verifier, d.challenger)
     lifecycle.slash_job(job, beneficiary=d.challenger)
     economics.return_bond(d.challenger, d.bond)
@@ -253,7 +303,8 @@ def solver_wins(d: Dispute, job: Job, now: int, resolution: Resolution) -> None:
     """A false challenge: the challenger's bond is slashed in the solver's favour."""
     assert job.solver is not None
     _resolve(d, DisputeOutcome.SOLVER_WON, resolution)
-    LostChallenges.insert(job.id, (d.challenger, d.segment), True)
+    if d.kind is DisputeKind.STEP:
+        LostChallenges.insert(job.id, (d.challenger, d.segment), True)
     economics.forfeit_bond(d.challenger, d.bond, job.solver)
     _close(d, job, now)
 
@@ -276,4 +327,4 @@ def on_deadline(d: Dispute, now: int) -> None:
         void(d, job, now, Resolution.NO_QUORUM)
 
 
-CALLS = (challenge, reveal, respond, submit_step_state, referee_vote)
+CALLS = (challenge, reveal, respond, submit_step_state, referee_vote, challenge_availability)

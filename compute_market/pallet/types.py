@@ -107,6 +107,11 @@ class DisputePhase(IntEnum):
     RESOLVED = 4
 
 
+class DisputeKind(IntEnum):
+    STEP = 0  # the bisection over a segment's steps, ending in a recomputed step
+    AVAILABILITY = 1  # referees vote whether a committed checkpoint blob can be fetched
+
+
 class DisputeOutcome(IntEnum):
     SOLVER_WON = 0
     CHALLENGER_WON = 1
@@ -147,6 +152,7 @@ class IntEnumType(Enum):
 JOB_STATUS = IntEnumType("pallet_compute_market::JobStatus", JobStatus)
 DISPUTE_PHASE = IntEnumType("pallet_compute_market::DisputePhase", DisputePhase)
 DISPUTE_OUTCOME = IntEnumType("pallet_compute_market::DisputeOutcome", DisputeOutcome)
+DISPUTE_KIND = IntEnumType("pallet_compute_market::DisputeKind", DisputeKind)
 RESOLUTION = IntEnumType("pallet_compute_market::Resolution", Resolution)
 AGENDA_KIND = IntEnumType("pallet_compute_market::AgendaKind", AgendaKind)
 
@@ -247,6 +253,7 @@ class Dispute:
     tally: list[tuple[bytes, int]] = field(default_factory=list)
     outcome: DisputeOutcome | None = None
     resolution: Resolution | None = None
+    kind: DisputeKind = DisputeKind.STEP
 
     @property
     def next_step(self) -> int | None:
@@ -269,7 +276,8 @@ DISPUTE = Struct("pallet_compute_market::Dispute", [
     Field("state_blob", Option(H256), "Option<H256>"), Field("referee_stake", U128, "Balance"),
     Field("tally", Vec(Tuple(H256, U128)), "Vec<(H256, Balance)>"),
     Field("outcome", Option(DISPUTE_OUTCOME), "Option<DisputeOutcome>"),
-    Field("resolution", Option(RESOLUTION), "Option<Resolution>")], cls=Dispute)
+    Field("resolution", Option(RESOLUTION), "Option<Resolution>"), Field("kind", DISPUTE_KIND, "DisputeKind")],
+    cls=Dispute)
 
 AGENDA_ITEM = Tuple(AGENDA_KIND, U64)
 
@@ -316,6 +324,9 @@ class MarketEvent(PalletEvent):
                      doc="A verifier replayed the sampled segments; each failed one opened a dispute.")
     Challenged = event(("dispute_id", DisputeId), ("job_id", JobId), ("challenger", AccountId), ("segment", U32),
                        ("lo", U32), ("hi", U32), doc="A segment was disputed; the solver reveals first.")
+    AvailabilityChallenged = event(("dispute_id", DisputeId), ("job_id", JobId), ("challenger", AccountId),
+                                   ("checkpoint", U32), ("blob", H256),
+                                   doc="A checkpoint blob was reported unavailable; referees vote on it.")
     StepRevealed = event(("dispute_id", DisputeId), ("step", U32), ("step_hash", H256),
                          doc="The solver opened H[step] against its root.")
     Responded = event(("dispute_id", DisputeId), ("agree", Bool), ("lo", U32), ("hi", U32),

@@ -25,7 +25,8 @@ T = TypeVar("T")
 MARKET_PALLET = 6
 CALL = {"register_solver": 0, "add_stake": 1, "unregister_solver": 2, "withdraw_unbonded": 3,
         "register_verifier": 4, "submit_job": 5, "cancel_job": 6, "commit_result": 7, "attest": 8,
-        "challenge": 9, "reveal": 10, "respond": 11, "submit_step_state": 12, "referee_vote": 13, "finalize": 14}
+        "challenge": 9, "reveal": 10, "respond": 11, "submit_step_state": 12, "referee_vote": 13, "finalize": 14,
+        "challenge_availability": 15}
 
 
 def market_call(name: str, args: bytes = b"") -> bytes:
@@ -54,6 +55,10 @@ def attest(job_id: int, results: list[tuple[int, bool]]) -> bytes:
 
 def challenge(job_id: int, segment: int) -> bytes:
     return market_call("challenge", u64(job_id) + u32(segment))
+
+
+def challenge_availability(job_id: int, checkpoint: int) -> bytes:
+    return market_call("challenge_availability", u64(job_id) + u32(checkpoint))
 
 
 def reveal(dispute_id: int, step_hash: bytes, proof: list[bytes]) -> bytes:

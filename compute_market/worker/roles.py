@@ -136,7 +136,7 @@ class Role:
 class CheatPlan:
     """A dishonest solver for demos and tests: perturb the state after `step` in the listed jobs (or all)."""
 
-    step: int
+    step: int | None  # None: train honestly (and cheat only as the flags below say)
     jobs: set[int] | None = None
     withhold_state: bool = False  # never publish the state a dispute asks for
     bad_state: bool = False  # publish a state that does not hash to the agreed H[s]
@@ -165,7 +165,7 @@ class Solver(Role):
 
     def fault_for(self, job_id: int):
         from compute_market.worker.trainer import Fault
-        if self.cheat is not None and self.cheat.applies(job_id):
+        if self.cheat is not None and self.cheat.step is not None and self.cheat.applies(job_id):
             return Fault(after_step=self.cheat.step, epsilon=0.05)
         return None
 
@@ -247,6 +247,22 @@ class Solver(Role):
             pass
         return trainer.checkpoint()
 
+    def serve_checkpoint(self, job, dispute, key: tuple) -> None:
+        """A checkpoint was reported unavailable: upload it (again) so the referees can fetch it."""
+        withheld = self.cheat is not None and self.cheat.applies(job.id) and \
+            self.cheat.withhold_checkpoint == dispute.segment
+        if dispute.phase != "VOTING" or withheld:
+            return
+        run = self.runs.get(job.id)
+        blob = run.checkpoints.get(dispute.hi) if run is not None else None
+        if blob is None:  # restarted: rebuild it (a checkpoint's bytes are a function of the state)
+            blob = self.state_blob_at(job, dispute.hi)
+        if self.node.put_blob(blob) != bytes(dispute.state_blob):
+            log.error("solver: dispute %d: checkpoint %d rebuilt with another hash", dispute.id, dispute.segment)
+            return
+        self.acted.add(key)
+        log.info("solver: dispute %d: checkpoint %d served again", dispute.id, dispute.segment)
+
     def play(self, job, dispute) -> None:
         run = self.load_run(job)
         if run is None:
@@ -255,7 +271,9 @@ class Solver(Role):
         if key in self.acted:
             return
         commitment = StepCommitment(run.hashes)
-        if dispute.phase == "REVEAL":
+        if dispute.kind == "AVAILABILITY":
+            self.serve_checkpoint(job, dispute, key)
+        elif dispute.phase == "REVEAL":
             step_hash, proof = commitment.open(dispute.next_step)
             if self.node.send(calls.reveal(dispute.id, step_hash, proof), f"reveal H[{dispute.next_step}]"):
                 self.acted.add(key)
@@ -333,9 +351,11 @@ class Whistleblower(Role):
                 try:
                     wrong = hashes[max(hashes)] != self.claimed_end_hash(job, segment)
                 except ClientError as e:
-                    log.warning("whistleblower: job %d: segment %d's end checkpoint is unavailable: %s",
-                                job.id, segment, e)
-                    continue
+                    log.info("whistleblower: job %d: checkpoint %d is unavailable (%s); reporting it",
+                             job.id, segment, e)
+                    self.node.send(calls.challenge_availability(job.id, segment),
+                                   f"report checkpoint {segment} of job {job.id} unavailable")
+                    continue  # the segment's steps can still be checked: audit on
                 if wrong or self.false_challenge:
                     self.own[(job.id, segment)] = hashes
                     log.info("whistleblower: job %d segment %d %s; challenging", job.id, segment,
@@ -350,6 +370,13 @@ class Whistleblower(Role):
 # is not the spec's initial state. It is not the solver's H[s+1], so a quorum of it decides for the challenger:
 # the solver owed a usable state and did not deliver one.
 UNUSABLE_STATE_VOTE = blake2_256(b"gradchain/referee/unusable-state")
+
+
+class _Unavailable:
+    """What `Referee.fetch_state` returns for a blob that stayed unavailable."""
+
+
+UNAVAILABLE = _Unavailable()
 
 
 class Referee(Role):
@@ -374,30 +401,42 @@ class Referee(Role):
             if self.node.send(calls.referee_vote(dispute.id, vote), f"vote in dispute {dispute.id}"):
                 self.acted.add(("vote", dispute.id))
                 what = "the published state is unusable" if vote == UNUSABLE_STATE_VOTE else \
+                    "the checkpoint is available" if dispute.kind == "AVAILABILITY" else \
                     f"recomputed H[{dispute.lo + 1}] = 0x{vote.hex()[:16]}"
                 log.info("referee: dispute %d: %s", dispute.id, what)
 
     def recompute(self, job, dispute) -> bytes | None:
         """This referee's vote, or None to wait (the state blob may still be on its way)."""
         from compute_market.worker.trainer import StateMismatch, TrainerError, recompute_step
-        ctx = self.context(job)
         state = None
-        if dispute.lo > 0:  # the state at 0 follows from the spec; the solver's copy is not trusted
-            try:
-                state = self.node.blob(bytes(dispute.state_blob))
-            except ClientError as e:
-                head = self.node.head()
-                first = self.first_seen.setdefault(dispute.id, head)
-                if head - first < (dispute.deadline - first) // 2:
-                    log.info("referee: dispute %d: the state blob is not available yet (%s)", dispute.id, e)
-                    return None
-                log.warning("referee: dispute %d: the state blob stayed unavailable: %s", dispute.id, e)
+        if dispute.kind == "AVAILABILITY" or dispute.lo > 0:  # the state at 0 follows from the spec
+            state = self.fetch_state(dispute)
+            if state is None:
+                return None
+            if state is UNAVAILABLE:
                 return UNUSABLE_STATE_VOTE
+        if dispute.kind == "AVAILABILITY":  # fetched (and its hash checked by the blob service)
+            return bytes(dispute.hi_hash)
+        ctx = self.context(job)
         try:
             return recompute_step(ctx.spec, ctx.dataset, state, expected_hash=bytes(dispute.lo_hash))
         except (StateMismatch, TrainerError, ValueError) as e:
             log.warning("referee: dispute %d: the published state is unusable: %s", dispute.id, e)
             return UNUSABLE_STATE_VOTE
+
+    def fetch_state(self, dispute) -> bytes | _Unavailable | None:
+        """The dispute's state blob (fetched by the node from its peers if need be); None while it may still
+        come, UNAVAILABLE once half the vote period has passed without it."""
+        try:
+            return self.node.blob(bytes(dispute.state_blob))
+        except ClientError as e:
+            head = self.node.head()
+            first = self.first_seen.setdefault(dispute.id, head)
+            if head - first < (dispute.deadline - first) // 2:
+                log.info("referee: dispute %d: the blob is not available yet (%s)", dispute.id, e)
+                return None
+            log.warning("referee: dispute %d: the blob stayed unavailable: %s", dispute.id, e)
+            return UNAVAILABLE
 
 
 ROLES = {"solver": Solver, "verifier": Verifier, "whistleblower": Whistleblower, "referee": Referee}

@@ -200,9 +200,26 @@ def test_solver_publishing_a_state_that_is_not_the_agreed_one_loses_the_vote(mar
     assert (won.outcome, won.resolution, won.lo, won.hi) == ("CHALLENGER_WON", "VOTE", 70, 71)
 
 
+def test_solver_withholding_a_checkpoint_loses_at_the_deadline(market, tmp_path):
+    # An honest run, but checkpoint 2 (the state at step 60) is never uploaded: the whistleblower reports
+    # it, the referee waits half the vote period for it, then votes it unavailable.
+    market.register(verifier=False)
+    market.run(Solver(market.node(SOLVER), tmp_path / "solver", cheat=CheatPlan(None, withhold_checkpoint=2)))
+    market.run(Whistleblower(market.node(WHISTLEBLOWER)))
+    market.run(Referee(market.node("referee")))
+    submitter_before = market.free_and_reserved(SUBMITTER)
+    job_id = market.submit()
+    job = market.wait_status(job_id, ("FINALIZED", "SLASHED"))
+    assert job.status == "SLASHED"
+    (report,) = market.reader.disputes(job_id)
+    assert (report.kind, report.segment, report.outcome, report.resolution) == \
+        ("AVAILABILITY", 2, "CHALLENGER_WON", "VOTE")
+    assert submitter_before - market.free_and_reserved(SUBMITTER) < UNIT // 1000  # refunded but for fees
+
+
 def test_withheld_checkpoint_does_not_shield_a_cheater(market, tmp_path):
-    # The checkpoint at step 60 (the start of the cheated segment [60, 80]) is never uploaded: the
-    # whistleblower replays from the one at step 40 instead and still lands on the perturbed step.
+    # The cheated segment [60, 80] starts at the withheld checkpoint: the whistleblower reports it and also
+    # replays the segment from the checkpoint at step 40, so the wrong step is disputed as well.
     market.register(verifier=False)
     market.run(Solver(market.node(SOLVER), tmp_path / "solver", cheat=CheatPlan(70, withhold_checkpoint=2)))
     market.run(Whistleblower(market.node(WHISTLEBLOWER)))
@@ -210,8 +227,9 @@ def test_withheld_checkpoint_does_not_shield_a_cheater(market, tmp_path):
     job_id = market.submit()
     job = market.wait_status(job_id, ("FINALIZED", "SLASHED"))
     assert job.status == "SLASHED"
-    won = [d for d in market.reader.disputes(job_id) if d.outcome == "CHALLENGER_WON"]
-    assert won and (won[0].segment, won[0].lo, won[0].hi) == (3, 70, 71)
+    disputes = {(d.kind, d.segment) for d in market.reader.disputes(job_id)}
+    assert {("AVAILABILITY", 2), ("STEP", 3)} <= disputes, disputes
+    assert any(d.outcome == "CHALLENGER_WON" for d in market.reader.disputes(job_id))
 
 
 def test_verifier_that_finds_a_wrong_segment_plays_the_dispute_and_wins(market, tmp_path):

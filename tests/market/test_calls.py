@@ -398,3 +398,10 @@ def test_calls_work_as_signed_extrinsics(market):
     _, outcome = market.submit(BOB, calls.register_solver, STAKE)
     assert isinstance(outcome.error, MarketError.AlreadySolver)
     assert outcome.error.encode()[:2] == bytes([3, 6])
+
+
+def test_worker_call_indices_match_the_pallet():
+    from compute_market.pallet import CALLS, PALLET
+    from compute_market.worker import client
+    assert client.MARKET_PALLET == PALLET.index
+    assert client.CALL == {c.name: c.index for c in CALLS}
