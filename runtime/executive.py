@@ -24,7 +24,7 @@ from typing import Any
 
 from chain.primitives.codec import DecodeError, Reader
 from chain.primitives.crypto import verify
-from chain.primitives.extrinsic import ED25519, UncheckedExtrinsic, signing_payload
+from chain.primitives.extrinsic import ED25519, UncheckedExtrinsic, UnsupportedSignerAddress, signing_payload
 from chain.primitives.hashing import blake2_256
 from chain.primitives.types import DigestItem, DigestKind, Header
 from chain.storage.overlay import Overlay
@@ -195,6 +195,10 @@ class Executive:
                       apply: bool) -> CheckedExtrinsic:
         s = xt.signature
         assert s is not None
+        try:
+            signer = s.signer
+        except UnsupportedSignerAddress as e:
+            raise v.CannotLookup(str(e)) from None
         rt = self.runtime
         if s.era.is_immortal:
             birth_hash = rt.genesis_hash
@@ -206,10 +210,10 @@ class Executive:
                                           f"{SystemConfig.current().block_hash_count} blocks before {current}")
         payload = signing_payload(xt.call, s.era, s.nonce, s.tip, rt.version.spec_version,
                                   rt.version.transaction_version, rt.genesis_hash, birth_hash)
-        if s.scheme != ED25519 or not verified_signature(s.signer, payload, s.signature):
+        if s.scheme != ED25519 or not verified_signature(signer, payload, s.signature):
             raise v.BadProof("the signature does not match the payload (wrong key, genesis hash, spec or "
                              "transaction version, or an era whose birth block is not the one signed for)")
-        account = Account.get(s.signer)
+        account = Account.get(signer)
         if s.nonce < account.nonce:
             raise v.Stale(f"nonce {s.nonce} is stale: the account's next nonce is {account.nonce}")
         if apply and s.nonce > account.nonce:

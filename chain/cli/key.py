@@ -58,16 +58,24 @@ def key() -> None:
 
 @key.command()
 @click.option("--file", "file_", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the key to this file (mode 0600). Without it the secret is shown, as nothing else keeps it.")
+              help="Write the key to this file (mode 0600). Needed unless --show-secret is given.")
 @click.option("--words", type=click.Choice(["12", "15", "18", "21", "24"]), default="12", show_default=True)
 @click.option("--password", envvar="GRADCHAIN_KEY_PASSWORD", default=None,
               help="Encrypt the key file with this password (or set GRADCHAIN_KEY_PASSWORD).")
-@click.option("--show-secret", is_flag=True, help="Also print the secret phrase when writing a file.")
+@click.option("--show-secret", is_flag=True,
+              help="Print the secret phrase and seed. Without --file this is the only copy of the key.")
 @OUTPUT
 @NETWORK
 def generate(file_: Path | None, words: str, password: str | None, show_secret: bool, output_type: str,
              ss58_format: int) -> None:
-    """Generate a new key from a fresh BIP-39 phrase."""
+    """Generate a new key from a fresh BIP-39 phrase.
+
+    The secret is never printed unless --show-secret asks for it, and a key is never generated only to be
+    lost: pass --file PATH to keep it, --show-secret to see it, or both.
+    """
+    if file_ is None and not show_secret:
+        raise click.UsageError("the new key would be lost: pass --file PATH to save it (mode 0600) "
+                               "or --show-secret to print its secret phrase")
     phrase = generate_phrase(int(words))
     if file_ is not None:
         try:
@@ -86,7 +94,7 @@ def generate(file_: Path | None, words: str, password: str | None, show_secret: 
 @key.command()
 @click.argument("key_spec", metavar="URI|FILE|ADDRESS")
 @click.option("--password", envvar="GRADCHAIN_KEY_PASSWORD", default=None, help="Password of an encrypted key file.")
-@click.option("--show-secret", is_flag=True, help="Also print the secret URI and seed.")
+@click.option("--show-secret", is_flag=True, help="Also print the secret URI and seed (hidden by default).")
 @click.option("--public", "public_only", is_flag=True, help="Treat the argument as an address or public key.")
 @OUTPUT
 @NETWORK

@@ -1,7 +1,8 @@
 """Substrate's UncheckedExtrinsic, version 4, with Ed25519 signatures and mortal or immortal eras.
 
-Layout: `Compact(len) ++ 0x84 ++ MultiAddress::Id(account) ++ MultiSignature::Ed25519(sig) ++ era
-++ Compact(nonce) ++ Compact(tip) ++ call`; unsigned: `Compact(len) ++ 0x04 ++ call`.
+Layout: `Compact(len) ++ 0x84 ++ MultiAddress(signer) ++ MultiSignature::Ed25519(sig) ++ era
+++ Compact(nonce) ++ Compact(tip) ++ call`; unsigned: `Compact(len) ++ 0x04 ++ call`. Every MultiAddress
+variant decodes, but only `Id` and `Address32` (the same 32-byte account) can be looked up as a signer.
 The signed payload is `call ++ era ++ Compact(nonce) ++ Compact(tip) ++ spec_version ++ tx_version
 ++ genesis_hash ++ era_birth_block_hash`, hashed with blake2-256 when longer than 256 bytes.
 This module is the hand-written hot path; tests prove it byte-identical with scalecodec.
@@ -10,6 +11,7 @@ This module is the hand-written hot path; tests prove it byte-identical with sca
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum
 
 from chain.primitives.codec import DecodeError, Reader, encode_compact, u32
 from chain.primitives.crypto import Keypair, verify
@@ -19,6 +21,7 @@ EXTRINSIC_VERSION = 4
 SIGNED_BIT = 0x80
 MAX_EXTRINSIC_BYTES = 4 * 1024 * 1024
 MAX_ERA_PERIOD = 1 << 16
+MAX_RAW_ADDRESS_BYTES = 64
 
 
 class ExtrinsicDecodeError(DecodeError):
@@ -80,6 +83,95 @@ class Era:
         return self.birth(current) + self.period
 
 
+class AddressKind(IntEnum):
+    """The variants of `sp_runtime::MultiAddress<AccountId32, u32>`, by their SCALE index."""
+
+    ID = 0
+    INDEX = 1
+    RAW = 2
+    ADDRESS32 = 3
+    ADDRESS20 = 4
+
+    @property
+    def variant(self) -> str:
+        """The variant's name as Substrate and its clients spell it."""
+        return ("Id", "Index", "Raw", "Address32", "Address20")[self]
+
+
+_FIXED_ADDRESS_LENGTHS = {AddressKind.ID: 32, AddressKind.ADDRESS32: 32, AddressKind.ADDRESS20: 20}
+
+
+class UnsupportedSignerAddress(ValueError):
+    """The signer is a MultiAddress this chain cannot look up: there are no account indices, raw or 20-byte
+    accounts here, so only `Id` and `Address32` name a signing account (Substrate's `LookupError`)."""
+
+    def __init__(self, address: MultiAddress):
+        self.address = address
+        super().__init__(f"a MultiAddress::{address.kind.variant} signer cannot be looked up on this chain; "
+                         "sign with MultiAddress::Id (0) or Address32 (3), the 32-byte account id")
+
+
+@dataclass(frozen=True)
+class MultiAddress:
+    """An address as sent on the wire. `value` is the account index (an int) for `Index` and the bytes of
+    every other variant: 32 for `Id` and `Address32`, 20 for `Address20`, at most 64 for `Raw`."""
+
+    kind: AddressKind
+    value: bytes | int
+
+    def __post_init__(self) -> None:
+        if self.kind is AddressKind.INDEX:
+            if not isinstance(self.value, int) or not 0 <= self.value < 1 << 32:
+                raise ValueError(f"MultiAddress::Index needs a u32, not {self.value!r}")
+        elif not isinstance(self.value, bytes):
+            raise ValueError(f"MultiAddress::{self.kind.variant} needs bytes, not {type(self.value).__name__}")
+        elif self.kind is AddressKind.RAW:
+            if len(self.value) > MAX_RAW_ADDRESS_BYTES:
+                raise ValueError(f"MultiAddress::Raw of {len(self.value)} bytes exceeds the cap of "
+                                 f"{MAX_RAW_ADDRESS_BYTES}")
+        elif len(self.value) != _FIXED_ADDRESS_LENGTHS[self.kind]:
+            raise ValueError(f"MultiAddress::{self.kind.variant} needs {_FIXED_ADDRESS_LENGTHS[self.kind]} bytes, "
+                             f"not {len(self.value)}")
+
+    @classmethod
+    def id(cls, account: bytes) -> MultiAddress:
+        return cls(AddressKind.ID, account)
+
+    @property
+    def account_id(self) -> bytes:
+        """The 32-byte account this address names; `Id` and `Address32` are the only variants that name one."""
+        if self.kind is AddressKind.ID or self.kind is AddressKind.ADDRESS32:
+            return self.value
+        raise UnsupportedSignerAddress(self)
+
+    def encode(self) -> bytes:
+        tag = bytes([self.kind])
+        if self.kind is AddressKind.INDEX:
+            return tag + encode_compact(self.value)
+        if self.kind is AddressKind.RAW:
+            return tag + encode_compact(len(self.value)) + self.value
+        return tag + self.value
+
+    @staticmethod
+    def decode_from(r: Reader) -> MultiAddress:
+        tag = r.u8()
+        if tag > max(AddressKind):
+            raise ExtrinsicDecodeError(f"unknown MultiAddress variant {tag}; Id (0) to Address20 (4) exist")
+        kind = AddressKind(tag)
+        if kind is AddressKind.INDEX:
+            index = r.compact()
+            if index >= 1 << 32:
+                raise ExtrinsicDecodeError(f"MultiAddress::Index {index} does not fit u32")
+            return MultiAddress(kind, index)
+        if kind is AddressKind.RAW:
+            length = r.compact()
+            if length > MAX_RAW_ADDRESS_BYTES:
+                raise ExtrinsicDecodeError(f"MultiAddress::Raw of {length} bytes exceeds the cap of "
+                                           f"{MAX_RAW_ADDRESS_BYTES}")
+            return MultiAddress(kind, r.read(length))
+        return MultiAddress(kind, r.read(_FIXED_ADDRESS_LENGTHS[kind]))
+
+
 SIGNATURE_LENGTHS = {0: 64, 1: 64, 2: 65}  # MultiSignature: Ed25519, Sr25519, Ecdsa
 ED25519 = 0
 
@@ -87,14 +179,20 @@ ED25519 = 0
 @dataclass(frozen=True)
 class Signature:
     """`scheme` is the MultiSignature variant; only Ed25519 (0) ever verifies on this chain, but the other
-    variants decode, so a wallet that signs with them hears "bad signature" rather than "undecodable"."""
+    variants decode, so a wallet that signs with them hears "bad signature" rather than "undecodable".
+    Likewise every `address` variant decodes and `signer` says which ones cannot be looked up."""
 
-    signer: bytes
+    address: MultiAddress
     signature: bytes
     era: Era
     nonce: int
     tip: int
     scheme: int = ED25519
+
+    @property
+    def signer(self) -> bytes:
+        """The signing account; raises UnsupportedSignerAddress unless the address is `Id` or `Address32`."""
+        return self.address.account_id
 
 
 @dataclass(frozen=True)
@@ -113,7 +211,7 @@ class UncheckedExtrinsic:
             body = bytes([EXTRINSIC_VERSION]) + self.call
         else:
             s = self.signature
-            body = (bytes([EXTRINSIC_VERSION | SIGNED_BIT]) + b"\x00" + s.signer + bytes([s.scheme]) + s.signature
+            body = (bytes([EXTRINSIC_VERSION | SIGNED_BIT]) + s.address.encode() + bytes([s.scheme]) + s.signature
                     + s.era.encode() + encode_compact(s.nonce) + encode_compact(s.tip) + self.call)
         return encode_compact(len(body)) + body
 
@@ -138,10 +236,7 @@ class UncheckedExtrinsic:
             if len(call) < 2:
                 raise ExtrinsicDecodeError("call is shorter than its pallet and call indices")
             return UncheckedExtrinsic(call)
-        address_kind = r.u8()
-        if address_kind != 0:
-            raise ExtrinsicDecodeError(f"unsupported MultiAddress variant {address_kind}; only Id (0) is accepted")
-        signer = r.read(32)
+        address = MultiAddress.decode_from(r)
         sig_kind = r.u8()
         if sig_kind not in SIGNATURE_LENGTHS:
             raise ExtrinsicDecodeError(f"unknown MultiSignature variant {sig_kind}")
@@ -156,7 +251,7 @@ class UncheckedExtrinsic:
         call = r.read(r.remaining)
         if len(call) < 2:
             raise ExtrinsicDecodeError("call is shorter than its pallet and call indices")
-        return UncheckedExtrinsic(call, Signature(signer, sig, era, nonce, tip, sig_kind))
+        return UncheckedExtrinsic(call, Signature(address, sig, era, nonce, tip, sig_kind))
 
 
 def signing_payload(call: bytes, era: Era, nonce: int, tip: int, spec_version: int, tx_version: int,
@@ -168,6 +263,7 @@ def signing_payload(call: bytes, era: Era, nonce: int, tip: int, spec_version: i
 
 def verify_extrinsic(xt: UncheckedExtrinsic, spec_version: int, tx_version: int, genesis_hash: bytes,
                      birth_hash: bytes) -> bool:
+    """Whether the Ed25519 signature verifies; raises UnsupportedSignerAddress for a signer with no account."""
     s = xt.signature
     assert s is not None
     if s.scheme != ED25519:
@@ -185,4 +281,4 @@ def sign_extrinsic(keypair: Keypair, call: bytes, *, nonce: int, spec_version: i
             raise ValueError("a mortal era needs the hash of its birth block")
         birth_hash = genesis_hash
     payload = signing_payload(call, era, nonce, tip, spec_version, tx_version, genesis_hash, birth_hash)
-    return UncheckedExtrinsic(call, Signature(keypair.public, keypair.sign(payload), era, nonce, tip))
+    return UncheckedExtrinsic(call, Signature(MultiAddress.id(keypair.public), keypair.sign(payload), era, nonce, tip))

@@ -1,5 +1,7 @@
 """Extrinsics and headers agree byte for byte with py-substrate-interface and scalecodec, both ways."""
 
+import dataclasses
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,9 +13,13 @@ from substrateinterface import KeypairType
 from chain.primitives import crypto
 from chain.primitives.codec import DecodeError, Reader, encode_compact
 from chain.primitives.extrinsic import (
+    MAX_RAW_ADDRESS_BYTES,
+    AddressKind,
     Era,
     ExtrinsicDecodeError,
+    MultiAddress,
     UncheckedExtrinsic,
+    UnsupportedSignerAddress,
     sign_extrinsic,
     signing_payload,
     verify_extrinsic,
@@ -65,21 +71,135 @@ def test_substrate_built_transfer_decodes_and_verifies(era_value, birth):
     assert xt.encode() == raw
 
 
-def test_gradchain_built_transfer_decodes_in_scalecodec():
+def scalecodec_decode_next(stream: ScaleBytes, type_string: str):
+    """Decode one value of `type_string` from where `stream` stands, advancing it past that value."""
+    return RC.create_scale_object(type_string, data=stream).decode(check_remaining=False)
+
+
+@pytest.mark.parametrize("era, birth", [(Era(), GENESIS), (Era.mortal(64, 1000), BIRTH)])
+def test_gradchain_built_transfer_decodes_in_scalecodec(era, birth):
+    """scalecodec reads every field of the gradchain-built extrinsic, in order, and finds what was encoded."""
     alice = crypto.dev_keypair("Alice")
-    era = Era.mortal(64, 1000)
     xt = sign_extrinsic(alice, transfer_call(BOB, 12345), nonce=9, tip=5, spec_version=SPEC, tx_version=TXV,
-                        genesis_hash=GENESIS, era=era, birth_hash=BIRTH)
+                        genesis_hash=GENESIS, era=era, birth_hash=None if era.is_immortal else birth)
     raw = xt.encode()
-    body = raw[len(encode_compact(len(raw) - 1)) if len(raw) < 65 else 2:]
-    assert body[0] == 0x84
-    decoded_era = RC.create_scale_object("Era", data=ScaleBytes(era.encode())).decode()
-    assert decoded_era == (64, 1000 % 64)
-    sig_obj = RC.create_scale_object("MultiSignature", data=ScaleBytes(body[34:99]))
-    assert sig_obj.decode() == {"Ed25519": "0x" + xt.signature.signature.hex()}
+    stream = ScaleBytes(raw)
+    length = scalecodec_decode_next(stream, "Compact<u32>")
+    assert length == len(raw) - stream.offset
+    assert scalecodec_decode_next(stream, "u8") == 0x84
+    assert scalecodec_decode_next(stream, "MultiAddress") == "0x" + alice.public.hex()
+    assert scalecodec_decode_next(stream, "MultiSignature") == {"Ed25519": "0x" + xt.signature.signature.hex()}
+    assert scalecodec_decode_next(stream, "Era") == ("00" if era.is_immortal else (64, 1000 % 64))
+    assert scalecodec_decode_next(stream, "Compact<Index>") == 9
+    assert scalecodec_decode_next(stream, "Compact<Balance>") == 5
+    call_start = stream.offset
+    assert [scalecodec_decode_next(stream, "u8") for _ in range(2)] == [5, 3]
+    assert scalecodec_decode_next(stream, "MultiAddress") == "0x" + BOB.hex()
+    assert scalecodec_decode_next(stream, "Compact<Balance>") == 12345
+    assert stream.offset == stream.length
+    assert raw[call_start:] == xt.call
     theirs = SubstrateKeypair(public_key=alice.public, crypto_type=KeypairType.ED25519, ss58_format=42)
-    payload = signing_payload(xt.call, era, 9, 5, SPEC, TXV, GENESIS, BIRTH)
+    payload = signing_payload(xt.call, era, 9, 5, SPEC, TXV, GENESIS, birth)
     assert theirs.verify(payload, xt.signature.signature)
+
+
+# ---- MultiAddress -----------------------------------------------------------------------------------------
+
+ADDRESS_EXAMPLES = [
+    (MultiAddress(AddressKind.ID, b"\x11" * 32), {"Id": "0x" + "11" * 32}),
+    (MultiAddress(AddressKind.INDEX, 2**32 - 1), {"Index": 2**32 - 1}),
+    (MultiAddress(AddressKind.RAW, b"\x01\x02\x03"), {"Raw": "0x010203"}),
+    (MultiAddress(AddressKind.RAW, b""), {"Raw": "0x"}),
+    (MultiAddress(AddressKind.ADDRESS32, b"\x22" * 32), {"Address32": "0x" + "22" * 32}),
+    (MultiAddress(AddressKind.ADDRESS20, b"\x33" * 20), {"Address20": "0x" + "33" * 20}),
+]
+
+
+def scalecodec_value(address: MultiAddress) -> dict:
+    value = address.value if address.kind is AddressKind.INDEX else "0x" + address.value.hex()
+    return {address.kind.variant: value}
+
+
+addresses = st.one_of(
+    st.binary(min_size=32, max_size=32).map(lambda b: MultiAddress(AddressKind.ID, b)),
+    st.integers(min_value=0, max_value=2**32 - 1).map(lambda i: MultiAddress(AddressKind.INDEX, i)),
+    st.binary(max_size=MAX_RAW_ADDRESS_BYTES).map(lambda b: MultiAddress(AddressKind.RAW, b)),
+    st.binary(min_size=32, max_size=32).map(lambda b: MultiAddress(AddressKind.ADDRESS32, b)),
+    st.binary(min_size=20, max_size=20).map(lambda b: MultiAddress(AddressKind.ADDRESS20, b)),
+)
+
+
+@pytest.mark.parametrize("address, theirs", ADDRESS_EXAMPLES, ids=[a.kind.variant for a, _ in ADDRESS_EXAMPLES])
+def test_every_multiaddress_variant_scalecodec_encodes_decodes_here(address, theirs):
+    encoded = scale("MultiAddress", theirs)
+    r = Reader(encoded)
+    assert MultiAddress.decode_from(r) == address and r.remaining == 0
+    assert address.encode() == encoded
+
+
+@settings(max_examples=300)
+@given(addresses)
+def test_multiaddress_round_trips_and_matches_scalecodec(address):
+    encoded = address.encode()
+    assert encoded == scale("MultiAddress", scalecodec_value(address))
+    r = Reader(encoded)
+    assert MultiAddress.decode_from(r) == address and r.remaining == 0
+
+
+@settings(max_examples=200)
+@given(addresses, st.integers(min_value=0, max_value=2**32 - 1), st.integers(min_value=0, max_value=2**128 - 1))
+def test_extrinsic_with_any_signer_address_round_trips(address, nonce, tip):
+    """Every address decodes and re-encodes byte for byte; only Id and Address32 resolve to a signer."""
+    signed = sign_extrinsic(crypto.dev_keypair("Alice"), transfer_call(BOB, 1), nonce=nonce, tip=tip,
+                            spec_version=SPEC, tx_version=TXV, genesis_hash=GENESIS)
+    xt = UncheckedExtrinsic(signed.call, dataclasses.replace(signed.signature, address=address))
+    decoded = UncheckedExtrinsic.decode(xt.encode())
+    assert decoded == xt and decoded.encode() == xt.encode()
+    if address.kind in (AddressKind.ID, AddressKind.ADDRESS32):
+        assert decoded.signature.signer == address.value
+    else:
+        with pytest.raises(UnsupportedSignerAddress, match=f"MultiAddress::{address.kind.variant} signer"):
+            _ = decoded.signature.signer
+
+
+def test_address32_signer_is_the_same_account_as_id_and_verifies():
+    alice = crypto.dev_keypair("Alice")
+    signed = sign_extrinsic(alice, transfer_call(BOB, 1), nonce=0, spec_version=SPEC, tx_version=TXV,
+                            genesis_hash=GENESIS)
+    as32 = dataclasses.replace(signed.signature, address=MultiAddress(AddressKind.ADDRESS32, alice.public))
+    xt = UncheckedExtrinsic.decode(UncheckedExtrinsic(signed.call, as32).encode())
+    assert xt.signature.signer == alice.public
+    assert verify_extrinsic(xt, SPEC, TXV, GENESIS, GENESIS)
+
+
+@pytest.mark.parametrize("kind", [AddressKind.INDEX, AddressKind.RAW, AddressKind.ADDRESS20])
+def test_invalid_signer_lookup_names_the_variant(kind):
+    value = {AddressKind.INDEX: 7, AddressKind.RAW: b"\x01", AddressKind.ADDRESS20: b"\x02" * 20}[kind]
+    with pytest.raises(UnsupportedSignerAddress, match=f"MultiAddress::{kind.variant} signer cannot be looked up") as e:
+        _ = MultiAddress(kind, value).account_id
+    assert e.value.address.kind is kind
+
+
+@pytest.mark.parametrize("encoded, reason", [
+    (b"\x05" + b"\x00" * 32, "unknown MultiAddress variant 5"),
+    (b"\x02" + encode_compact(MAX_RAW_ADDRESS_BYTES + 1) + b"\x00" * (MAX_RAW_ADDRESS_BYTES + 1),
+     "Raw of 65 bytes exceeds the cap of 64"),
+    (b"\x02" + encode_compact(2**30), "Raw of 1073741824 bytes exceeds"),
+    (b"\x01" + encode_compact(2**32), "Index 4294967296 does not fit u32"),
+    (b"\x04" + b"\x00" * 19, "need 20 bytes"),
+    (b"\x03" + b"\x00" * 31, "need 32 bytes"),
+])
+def test_invalid_multiaddress_rejected_with_reason(encoded, reason):
+    with pytest.raises(DecodeError, match=reason):
+        MultiAddress.decode_from(Reader(encoded))
+
+
+@pytest.mark.parametrize("kind, value", [(AddressKind.ID, b"\x00" * 31), (AddressKind.INDEX, 2**32),
+                                         (AddressKind.RAW, b"\x00" * 65), (AddressKind.ADDRESS20, b"\x00" * 32),
+                                         (AddressKind.ADDRESS32, 5)])
+def test_invalid_multiaddress_cannot_be_built(kind, value):
+    with pytest.raises(ValueError, match=kind.variant):
+        MultiAddress(kind, value)
 
 
 @given(st.sampled_from([4, 8, 64, 1024, 4096, 65536]), st.integers(min_value=0, max_value=2**32))
@@ -127,7 +247,7 @@ def test_block_round_trip():
 
 @pytest.mark.parametrize("raw, reason", [
     (b"\x08\x05\x00", "version"),
-    (b"\x0c\x84\x01\x00", "MultiAddress"),
+    (b"\x0c\x84\x05\x00", "MultiAddress variant 5"),
     (encode_compact(99) + b"\x84\x00" + b"\x11" * 32 + b"\x03" + b"\x00" * 64, "MultiSignature"),
     (b"\x10\x04\x05", "length prefix"),
     (b"\x08\x04\x05", "shorter"),

@@ -66,3 +66,44 @@ def test_cli_generate_to_file_hides_secret(tmp_path):
 def test_cli_inspect_bad_input_fails_cleanly():
     result = CliRunner().invoke(main, ["key", "inspect", "--public", "0x1234"])
     assert result.exit_code != 0 and "Error" in result.output
+
+
+def test_invalid_generate_without_file_or_show_secret_refuses_and_prints_nothing_secret():
+    result = CliRunner().invoke(main, ["key", "generate", "--output-type", "json"])
+    assert result.exit_code == 2
+    assert "--file PATH" in result.output and "--show-secret" in result.output
+    assert "secretUri" not in result.output and "0x" not in result.output and "ss58Address" not in result.output
+
+
+def test_cli_generate_shows_secret_only_when_asked():
+    result = CliRunner().invoke(main, ["key", "generate", "--show-secret", "--output-type", "json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    assert len(info["secretUri"].split()) == 12 and info["secretSeed"].startswith("0x")
+    assert load_key(info["secretUri"]).ss58() == info["ss58Address"]
+
+
+def test_cli_generate_to_file_with_show_secret_prints_the_saved_key(tmp_path):
+    path = tmp_path / "new.json"
+    result = CliRunner().invoke(main, ["key", "generate", "--file", str(path), "--show-secret"])
+    assert result.exit_code == 0, result.output
+    phrase = next(line for line in result.output.splitlines() if line.startswith("Secret URI:")).split(":", 1)[1]
+    assert load_key(phrase.strip()).public == read_key_file(path).public
+    assert f"Key written to {path}" in result.output
+
+
+def test_cli_generate_to_file_text_output_hides_secret(tmp_path):
+    path = tmp_path / "new.json"
+    result = CliRunner().invoke(main, ["key", "generate", "--file", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "Secret" not in result.output
+    assert read_key_file(path).seed.hex() not in result.output
+
+
+def test_cli_inspect_secret_uri_hides_secret_unless_asked():
+    hidden = CliRunner().invoke(main, ["key", "inspect", "//Alice"])
+    assert hidden.exit_code == 0, hidden.output
+    assert "//Alice" not in hidden.output and "Secret" not in hidden.output
+    shown = CliRunner().invoke(main, ["key", "inspect", "//Alice", "--show-secret", "--output-type", "json"])
+    info = json.loads(shown.output)
+    assert info["secretUri"] == "//Alice" and info["ss58Address"] == ALICE
