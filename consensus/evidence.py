@@ -1,20 +1,29 @@
 """Evidence of equivocation: one validator signing two different votes for the same (height, round, type).
 
 The engine's vote sets detect it and emit `RecordEvidence`; the node includes the evidence in a block and
-the staking pallet slashes after `verify_evidence` accepts it. Canonical encoding, so that one offence has
-exactly one byte string (and one hash, for de-duplication in blocks):
+the staking pallet slashes after `verify_evidence` accepts it. Canonical encoding, so that one pair of votes
+has exactly one byte string:
 
     DuplicateVoteEvidence = SignedVote vote_a ++ SignedVote vote_b,   with encode(vote_a) < encode(vote_b)
+
+The offence is the slot, not the pair: a validator that signs n conflicting votes in one slot yields
+n(n-1)/2 pairs, all of which prove one offence. So, as in CometBFT and Substrate's offences pallet, the
+offence id that staking punishes once is derived from (offender, height, round, vote type) only:
+
+    offence_id = blake2_256(b"gradchain/offence/duplicate-vote" ++ [u8; 32] offender ++ u64 height
+                            ++ u32 round ++ u8 type)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chain.primitives.codec import DecodeError, Reader, decode_all
+from chain.primitives.codec import DecodeError, Reader, decode_all, u8, u32, u64
 from chain.primitives.hashing import blake2_256
 from consensus.types import SignedVote
 from consensus.validators import ValidatorSet
+
+OFFENCE_DOMAIN = b"gradchain/offence/duplicate-vote"
 
 
 class EvidenceError(ValueError):
@@ -64,8 +73,10 @@ class DuplicateVoteEvidence:
         return self.vote_a.encode() + self.vote_b.encode()
 
     @property
-    def hash(self) -> bytes:
-        return blake2_256(self.encode())
+    def offence_id(self) -> bytes:
+        """Names the offence (offender, height, round, vote type), the same for every pair of votes in the slot."""
+        vote = self.vote_a.vote
+        return blake2_256(OFFENCE_DOMAIN + self.offender + u64(vote.height) + u32(vote.round) + u8(vote.type))
 
     @classmethod
     def decode(cls, data: bytes) -> DuplicateVoteEvidence:

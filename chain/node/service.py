@@ -370,7 +370,7 @@ class Node:
             raise ValueError(f"evidence height {height} is outside the chain (head #{self.chain.number})")
         checked = verify_evidence(decoded, self.validator_set_for(height), self.spec.genesis_hash,
                                   self.chain.number + 1, EVIDENCE_MAX_AGE)
-        return checked.offender, checked.hash
+        return checked.offender, checked.offence_id
 
     async def _regossip_loop(self) -> None:
         while True:

@@ -266,7 +266,11 @@ EquivocationHook = Callable[[bytes], tuple[bytes, bytes]]
 
 
 def check_equivocation(evidence: bytes) -> tuple[bytes, bytes]:
-    """Run the node's evidence hook: (offender session key, offence id), or raise InvalidEvidence."""
+    """Run the node's evidence hook: (offender session key, offence id), or raise InvalidEvidence.
+
+    The offence id names the slot (offender, height, round, vote type), not the pair of votes, so every pair
+    from one slot is the same offence and only the first report of it is punished.
+    """
     hook: EquivocationHook | None = block_env().hooks.get(EQUIVOCATION_HOOK)
     if hook is None:
         raise StakingError.InvalidEvidence("no equivocation verifier is registered; all evidence is rejected")

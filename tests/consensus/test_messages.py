@@ -188,6 +188,21 @@ def test_evidence_round_trip_is_canonical_and_verifies():
     assert verify_evidence(ev, VSET, GENESIS, current_height=10, max_age=100).offender == KEYS[0].public
 
 
+def test_evidence_offence_id_names_the_slot_not_the_pair():
+    a, b, c = (precommit(KEYS[0], blake2_256(b"block %d" % i)) for i in range(3))
+    offence = DuplicateVoteEvidence.of(a, b).offence_id
+    assert DuplicateVoteEvidence.of(a, c).offence_id == offence
+    assert DuplicateVoteEvidence.of(b, c).offence_id == offence
+    for other_slot in (dict(height=6), dict(round_=2)):
+        pair = DuplicateVoteEvidence.of(precommit(KEYS[0], BLOCK, **other_slot),
+                                        precommit(KEYS[0], OTHER_BLOCK, **other_slot))
+        assert pair.offence_id != offence
+    prevotes = [SignedVote.sign(Vote(VoteType.PREVOTE, 5, 1, block), KEYS[0], GENESIS) for block in (BLOCK, OTHER_BLOCK)]
+    assert DuplicateVoteEvidence.of(*prevotes).offence_id != offence
+    other_signer = DuplicateVoteEvidence.of(precommit(KEYS[1], BLOCK), precommit(KEYS[1], OTHER_BLOCK))
+    assert other_signer.offence_id != offence
+
+
 def test_invalid_evidence_same_vote_twice():
     a = precommit(KEYS[0])
     with pytest.raises(DuplicateVotes):

@@ -127,13 +127,14 @@ def test_validity_errors_encode_substrate_indices():
 
 
 def test_execute_block_rejects_wrong_state_root(ext):
-    parent = dict(ext.chain.backend.entries)
     built = ext.produce_block([ext.signed(ALICE, transfer_call(BOB.public, UNIT), 0)])
     fresh = make_ext()
+    entries_before, root_before = dict(fresh.chain.backend.entries), fresh.chain.root
     bad = Block(dataclasses.replace(built.block.header, state_root=bytes(32)), built.block.extrinsics)
     with pytest.raises(BlockImportError, match="state root"):
         execute_block(fresh.runtime, fresh.chain.backend, bad, fresh.chain.root_after)
-    assert parent
+    assert dict(fresh.chain.backend.entries) == entries_before
+    assert fresh.chain.root == root_before
 
 
 def test_execute_block_rejects_wrong_extrinsics_root(ext):

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from chain.primitives.hashing import blake2_256
+from consensus.evidence import DuplicateVoteEvidence, verify_evidence
+from consensus.types import SignedVote, Vote, VoteType
+from consensus.validators import ValidatorSet
 from runtime.frame.support import NONE
 from runtime.pallets import balances, staking
 from runtime.pallets.staking import (
@@ -115,6 +119,31 @@ def test_equivocation_slashes_once_and_marks_for_removal(ext):
         assert staking.PendingRemoval.get() == [alice_stash]
     with assert_noop(ext), pytest.raises(StakingError.DuplicateOffenceReport):
         ext.call(NONE, report_equivocation, b"offence-1")
+
+
+def test_equivocation_slot_is_slashed_once_whichever_pair_reports_it(ext):
+    """Three conflicting precommits in one slot give three vote pairs but one offence: one slash, then noops."""
+    genesis = ext.spec.genesis_hash
+    a, b, c = (SignedVote.sign(Vote(VoteType.PRECOMMIT, 1, 0, blake2_256(b"block %d" % i)), ALICE, genesis)
+               for i in range(3))
+    validators = ValidatorSet.of([(ALICE.public, 1)])
+
+    def verify(evidence: bytes) -> tuple[bytes, bytes]:
+        checked = verify_evidence(evidence, validators, genesis, current_height=1, max_age=100)
+        return checked.offender, checked.offence_id
+
+    ext.runtime.register_hook(EQUIVOCATION_HOOK, verify)
+    ext.open_block()
+    with ext.ext():
+        alice_stash = staking.KeyOwner.get(ALICE.public)
+        bonded = staking.Ledgers.get(alice_stash).total
+    ext.call(NONE, report_equivocation, DuplicateVoteEvidence.of(a, b).encode())
+    with ext.ext():
+        assert staking.Ledgers.get(alice_stash).total == bonded - bonded // 10
+    for other_pair in ((a, c), (b, c)):
+        with assert_noop(ext), pytest.raises(StakingError.DuplicateOffenceReport):
+            ext.call(NONE, report_equivocation, DuplicateVoteEvidence.of(*other_pair).encode())
+    assert [name for pallet, name, _ in ext.events() if pallet == "Staking"] == ["OffenceReported", "Slashed"]
 
 
 def test_invalid_signed_equivocation_report(ext):
