@@ -77,6 +77,7 @@ class Peer:
     queues: tuple[deque, deque, deque] = field(default_factory=lambda: (deque(), deque(), deque()))
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     dropped: int = 0
+    strikes: int = 0  # well-formed but invalid messages (bad signatures); the node bans at a limit
     closed: bool = False
 
     @property

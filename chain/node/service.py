@@ -43,6 +43,7 @@ from consensus.validators import ValidatorSet
 from consensus.wal import WriteAheadLog
 from runtime import validity as v
 from runtime.chain_spec import ChainSpec
+from runtime.executive import verified_signature
 from runtime.pallets import staking
 
 log = logging.getLogger("gradchain.node")
@@ -63,6 +64,7 @@ TIMESTAMP_LEAD_MS = MAX_FUTURE_DRIFT_MS - 10_000
 # locks, more are dropped (the transaction stays pooled here), so consensus messages never wait behind an
 # unbounded backlog of transaction gossip when the node is overloaded.
 MAX_PENDING_RELAYS = 256
+MAX_STRIKES = 8  # bad signatures a peer may relay before it is banned (a slip is not a ban; a habit is)
 
 
 def compact_wal(path: Path, keep_from_height: int) -> None:
@@ -95,6 +97,13 @@ def decode_consensus(payload: bytes) -> SignedProposal | SignedVote:
     if payload[0] == MSG_VOTE:
         return SignedVote.decode(payload[1:])
     raise DecodeError(f"unknown consensus message tag {payload[0]}")
+
+
+def consensus_signature_ok(message: SignedProposal | SignedVote, genesis_hash: bytes) -> bool:
+    """The message's Ed25519 signature (cached when valid, so the engine's own check is a lookup)."""
+    if isinstance(message, SignedProposal):
+        return verified_signature(message.proposer, message.proposal.sign_bytes(genesis_hash), message.signature)
+    return verified_signature(message.validator, message.vote.sign_bytes(genesis_hash), message.signature)
 
 
 def safe_block_hash(block: bytes) -> bytes:
@@ -155,7 +164,8 @@ class Node:
             signer = SignerGuard(self.validator_key, self.spec.genesis_hash, AtomicFile(wal_dir / "last_signed"))
         engine = Engine(genesis_hash=self.spec.genesis_hash, signer=signer, validator_sets=self.validator_set_for,
                         validate_block=self._validate_proposal, height=self.chain.number + 1,
-                        block_hash=safe_block_hash, timeouts=self._consensus_timeouts())
+                        block_hash=safe_block_hash, timeouts=self._consensus_timeouts(),
+                        verify_signature=verified_signature)
         self._wal_path = wal_dir / "wal"
         compact_wal(self._wal_path, self.chain.number + 1)
         wal = WriteAheadLog(AppendFile(self._wal_path))
@@ -445,12 +455,20 @@ class Node:
     def best(self) -> tuple[int, bytes]:
         return self.chain.number, self.chain.head_hash
 
+    def _strike(self, peer: Peer, what: str) -> None:
+        """A peer sent something well-formed that no honest node relays; ban it at MAX_STRIKES of them."""
+        peer.strikes += 1
+        if peer.strikes >= MAX_STRIKES:
+            raise Misbehaviour(f"{peer.strikes} invalid messages, the last {what}")
+
     async def on_transaction(self, raw: bytes, peer: Peer) -> None:
         try:
             self.pool.submit(raw)
         except InvalidTransaction as e:
             if isinstance(e.reason, v.Undecodable):
                 raise Misbehaviour(f"undecodable transaction: {e}") from None
+            if isinstance(e.reason, v.BadProof):  # an honest node checks a signature before relaying it
+                self._strike(peer, "a transaction with a bad signature")
             return  # stale or future relative to our state: not the peer's fault
         except PoolError:
             return
@@ -467,11 +485,17 @@ class Node:
         finally:
             self._relays_pending -= 1
 
+    def _signature_ok(self, message: SignedProposal | SignedVote) -> bool:
+        return consensus_signature_ok(message, self.spec.genesis_hash)
+
     async def on_consensus(self, payload: bytes, peer: Peer) -> None:
         try:
             message = decode_consensus(payload)
         except DecodeError as e:
             raise Misbehaviour(f"undecodable consensus message: {e}") from None
+        if not self._signature_ok(message):  # checked at the edge: neither acted on nor relayed
+            self._strike(peer, "a consensus message with a bad signature")
+            return
         if self.driver is None:
             return
         if isinstance(message, SignedProposal):
