@@ -207,6 +207,10 @@ def parse_chain_spec(doc: dict) -> ChainSpec:
         _only_keys(raw, {"top", "childrenDefault"}, "genesis.raw", required={"top"})
         top = _expect(raw["top"], dict, "genesis.raw.top")
         storage = {_hex(k, f"genesis.raw.top key {k[:20]}"): _hex(val, f"genesis.raw.top[{k[:20]}]") for k, val in top.items()}
+        from runtime.pallets.sudo import Key as SudoKey
+        if chain_type == "Live" and SudoKey.key() in storage:
+            raise ChainSpecError("genesis.raw.top: sets Sudo.Key, but sudo is only for Development and Local chains, "
+                                 "not Live")
     else:
         rg = _expect(genesis["runtimeGenesis"], dict, "genesis.runtimeGenesis")
         _only_keys(rg, {"config", "patch", "code"}, "genesis.runtimeGenesis", required={"config"})

@@ -49,3 +49,23 @@ def test_invalid_spec_names_the_field(mutate, field):
 def test_version_and_api_ids():
     assert api_id("Core").hex() == "df6acb689907609b"
     assert VERSION.spec_version == 100 and VERSION.to_json()["specName"] == "gradchain"
+
+
+def test_invalid_raw_live_spec_with_a_sudo_key():
+    raw = load_chain_spec("dev").to_raw()
+    raw["chainType"] = "Live"
+    with pytest.raises(ChainSpecError, match="Sudo.Key"):
+        parse_chain_spec(raw)
+    raw["chainType"] = "Local"
+    assert parse_chain_spec(raw).chain_type == "Local"
+
+
+def test_genesis_hash_is_the_same_in_another_process():
+    import os
+    import subprocess
+    import sys
+    script = "from runtime.chain_spec import load_chain_spec as l; print(l('dev').genesis_hash.hex(), " \
+             "l('local').genesis_hash.hex())"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, PYTHONHASHSEED="12345")).stdout.split()
+    assert out == [load_chain_spec("dev").genesis_hash.hex(), load_chain_spec("local").genesis_hash.hex()]
