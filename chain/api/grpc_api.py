@@ -3,6 +3,10 @@
 Every request is checked at the edge: a bad hash, address or size is INVALID_ARGUMENT with a message, an
 unknown block NOT_FOUND, a rejected transaction FAILED_PRECONDITION with the runtime's reason. Health and
 reflection are on, so `grpcurl -plaintext 127.0.0.1:50051 list` works without the .proto files.
+
+A server stream is fed from node callbacks through a bounded queue per subscriber. A subscriber that falls
+so far behind that its queue fills is not fed gaps: its stream ends with RESOURCE_EXHAUSTED, and the node,
+whose callback only marks the overflow, carries on.
 """
 
 from __future__ import annotations
@@ -50,9 +54,39 @@ def event_messages(raw_events: bytes | None) -> list[chain_pb2.Event]:
             for phase, index, pallet, name, fields, raw in decode_events(raw_events)]
 
 
+class Subscription:
+    """The bounded queue between node callbacks and one gRPC server stream.
+
+    `push` runs inside the node's block import and watch callbacks, so it never raises and never blocks:
+    when the queue is full it records the overflow instead of dropping the item unseen, and `next` ends
+    the stream with RESOURCE_EXHAUSTED, since every later item would follow a gap.
+    """
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.queue: asyncio.Queue = asyncio.Queue(capacity)
+        self.overflowed = False
+
+    def push(self, *item) -> None:
+        if self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self.overflowed = True
+
+    async def next(self, context) -> tuple:
+        if self.overflowed:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                f"the subscriber fell behind: more than {self.capacity} messages were waiting "
+                                "to be read, so the stream was ended rather than skip any; subscribe again")
+        return await self.queue.get()
+
+
 class ChainService(chain_pb2_grpc.ChainServiceServicer):
-    def __init__(self, node):
+    def __init__(self, node, stream_queue: int = STREAM_QUEUE):
         self.node = node
+        self.stream_queue = stream_queue
 
     # --- helpers -------------------------------------------------------------------------------------------------
 
@@ -168,8 +202,8 @@ class ChainService(chain_pb2_grpc.ChainServiceServicer):
     async def WatchExtrinsic(self, request, context):  # noqa: N802
         raw = bytes(request.extrinsic)
         tx_hash = blake2_256(raw)
-        queue: asyncio.Queue = asyncio.Queue(STREAM_QUEUE)
-        unwatch = self.node.watch(tx_hash, lambda status, info: queue.put_nowait((status, info)))
+        subscription = Subscription(self.stream_queue)
+        unwatch = self.node.watch(tx_hash, subscription.push)
         try:
             try:
                 self.node.submit_extrinsic(raw)
@@ -178,7 +212,7 @@ class ChainService(chain_pb2_grpc.ChainServiceServicer):
                                                 reason=describe(e))
                 return
             while True:
-                status, info = await queue.get()
+                status, info = await subscription.next(context)
                 msg = _status_message(status, info, tx_hash)
                 if msg is None:
                     continue
@@ -188,33 +222,29 @@ class ChainService(chain_pb2_grpc.ChainServiceServicer):
         finally:
             unwatch()
 
-    async def _stream(self, kind: str, convert):
-        queue: asyncio.Queue = asyncio.Queue(STREAM_QUEUE)
-
-        def push(*args):
-            with contextlib.suppress(asyncio.QueueFull):
-                queue.put_nowait(args)
-        unsubscribe = self.node.subscribe(kind, push)
+    async def _stream(self, kind: str, convert, context):
+        subscription = Subscription(self.stream_queue)
+        unsubscribe = self.node.subscribe(kind, subscription.push)
         try:
             while True:
-                args = await queue.get()
+                args = await subscription.next(context)
                 yield convert(*args)
         finally:
             unsubscribe()
 
     async def SubscribeNewHeads(self, request, context):  # noqa: N802
-        async for msg in self._stream("new_head", header_message):
+        async for msg in self._stream("new_head", header_message, context):
             yield msg
 
     async def SubscribeFinalizedHeads(self, request, context):  # noqa: N802
-        async for msg in self._stream("finalized_head", header_message):
+        async for msg in self._stream("finalized_head", header_message, context):
             yield msg
 
     async def SubscribeEvents(self, request, context):  # noqa: N802
         def convert(header, _events):
             return chain_pb2.Events(block_hash=header.hash, block_number=header.number,
                                     events=event_messages(self.node.chain.state_at(header.hash).get(_events_key())))
-        async for msg in self._stream("events", convert):
+        async for msg in self._stream("events", convert, context):
             yield msg
 
 
@@ -271,4 +301,4 @@ async def start_grpc_server(node, host: str, port: int, extra_services=()) -> tu
     return server, bound
 
 
-__all__ = ["start_grpc_server", "ChainService", "DecodeError"]
+__all__ = ["start_grpc_server", "ChainService", "Subscription", "DecodeError"]

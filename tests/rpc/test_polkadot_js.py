@@ -1,5 +1,7 @@
-"""@polkadot/api 16, unchanged, against a gradchain dev node: tests/js/test.mjs connects, reads Alice's
-account, sends three transfers in a row from //Alice (ed25519) and waits for each to be finalized."""
+"""@polkadot/api 16, unchanged, against a gradchain dev node. tests/js/test.mjs connects, reads Alice's
+account, sends three transfers in a row from //Alice (ed25519) and waits for each to be finalized;
+tests/js/burst.mjs sends three transfers from //Dave back to back, letting the API pick each nonce, and
+waits for all three together."""
 
 from __future__ import annotations
 
@@ -15,13 +17,23 @@ pytestmark = pytest.mark.integration
 JS_DIR = ROOT / "tests" / "js"
 
 
-def test_polkadot_api_transfers_are_finalized(dev_node):
+def run_js(script: str, dev_node) -> str:
+    """Run a tests/js script against the node; returns its stdout, failing the test with both logs if it fails."""
     node = shutil.which("node")
     if node is None or shutil.which("npm") is None:
         pytest.skip("Node.js and npm are not installed, so @polkadot/api cannot run")
     if not (JS_DIR / "node_modules" / "@polkadot" / "api").is_dir():
         pytest.skip("tests/js/node_modules is missing: run `npm ci` in tests/js (.ci/run does when Node is present)")
-    run = subprocess.run([node, "test.mjs", dev_node.ws_url], cwd=JS_DIR, capture_output=True, text=True,
-                         timeout=180)
-    assert run.returncode == 0, f"test.mjs failed:\n{run.stdout}\n{run.stderr}\n--- node log ---\n{dev_node.log_tail()}"
-    assert run.stdout.count("ok - transfer") == 3
+    run = subprocess.run([node, script, dev_node.ws_url], cwd=JS_DIR, capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, f"{script} failed:\n{run.stdout}\n{run.stderr}\n--- node log ---\n{dev_node.log_tail()}"
+    return run.stdout
+
+
+def test_polkadot_api_transfers_are_finalized(dev_node):
+    assert run_js("test.mjs", dev_node).count("ok - transfer") == 3
+
+
+def test_polkadot_api_back_to_back_transfers_take_consecutive_nonces(dev_node):
+    out = run_js("burst.mjs", dev_node)
+    assert out.count("ok - transfer with nonce") == 3
+    assert "are consecutive" in out and "ok - Eve received" in out
