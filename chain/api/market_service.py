@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 import grpc
 
 from chain.api.convert import to_json_text
+from chain.api.grpc_api import Subscription
 from proto import market_pb2, market_pb2_grpc
 
 STREAM_QUEUE = 256
@@ -110,18 +108,18 @@ class MarketService(market_pb2_grpc.MarketServiceServicer):
         return dispute_message(d)
 
     async def SubscribeMarketEvents(self, request, context):  # noqa: N802
-        queue: asyncio.Queue = asyncio.Queue(STREAM_QUEUE)
+        subscription = Subscription(STREAM_QUEUE)
 
         def push(header, events):
             for _phase, ev in events:
                 if ev.pallet == "ComputeMarket":
-                    with contextlib.suppress(asyncio.QueueFull):
-                        queue.put_nowait(market_pb2.MarketEvent(block_number=header.number, block_hash=header.hash,
-                                                                name=ev.name, fields_json=to_json_text(ev.args)))
+                    subscription.push(market_pb2.MarketEvent(block_number=header.number, block_hash=header.hash,
+                                                             name=ev.name, fields_json=to_json_text(ev.args)))
         unsubscribe = self.node.subscribe("events", push)
         try:
             while True:
-                yield await queue.get()
+                (message,) = await subscription.next(context)
+                yield message
         finally:
             unsubscribe()
 

@@ -119,3 +119,50 @@ def test_invalid_overflowing_extrinsic_watcher_ends_with_resource_exhausted():
         assert "fell behind" in ended.value.details()
         await until(lambda: not node.watchers[tx_hash], "the ended watch to unregister")
     serve(scenario)
+
+
+class Event:
+    def __init__(self, pallet: str, name: str, args: dict):
+        self.pallet, self.name, self.args = pallet, name, args
+
+
+def serve_market(scenario):
+    from chain.api.market_service import MarketService
+    from proto import market_pb2, market_pb2_grpc
+
+    async def main():
+        node = CallbackNode()
+        server = grpc.aio.server()
+        add_servicer(server, market_pb2.DESCRIPTOR.services_by_name["MarketService"], MarketService(node))
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                await asyncio.wait_for(scenario(node, market_pb2_grpc.MarketServiceStub(channel), market_pb2), 20)
+        finally:
+            await server.stop(grace=None)
+    asyncio.run(main())
+
+
+def fire_events(node: CallbackNode, number: int, events: list[Event]) -> None:
+    header = Header(b"\x00" * 32, number, b"\x01" * 32, b"\x02" * 32)
+    for listener in list(node.listeners["events"]):
+        listener(header, [(0, e) for e in events])
+
+
+def test_market_event_stream_carries_only_market_events_and_ends_when_the_subscriber_falls_behind():
+    from chain.api.market_service import STREAM_QUEUE
+
+    async def scenario(node, stub, market_pb2):
+        stream = stub.SubscribeMarketEvents(market_pb2.Empty())
+        await until(lambda: node.listeners["events"], "the subscription")
+        fire_events(node, 1, [Event("Balances", "Transfer", {"amount": 1}),
+                              Event("ComputeMarket", "JobSubmitted", {"job_id": 7})])
+        first = await stream.read()
+        assert (first.block_number, first.name, first.fields_json) == (1, "JobSubmitted", '{"job_id":7}')
+        fire_events(node, 2, [Event("ComputeMarket", "Challenged", {"n": i}) for i in range(STREAM_QUEUE + 1)])
+        with pytest.raises(grpc.aio.AioRpcError) as ended:
+            while True:
+                await stream.read()
+        assert ended.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    serve_market(scenario)
