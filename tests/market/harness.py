@@ -9,6 +9,7 @@ calls either directly (`call`, all-or-nothing like Substrate's `Pallet::call`) o
 from __future__ import annotations
 
 import json
+import math
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -18,7 +19,7 @@ from chain.storage.overlay import MemoryBackend, Overlay
 from compute_market.commitment import StepCommitment
 from compute_market.jobspec import ConstantSchedule, JobSpec, MlpSpec, SgdSpec
 from compute_market.pallet import calls, dispute
-from compute_market.pallet.types import UNIT, Dispute, Disputes, Job, Jobs
+from compute_market.pallet.types import UNIT, Dispute, DisputePhase, Disputes, Job, Jobs
 from runtime.block_builder import timestamp_inherent
 from runtime.chain_spec import GENESIS_DIR, parse_chain_spec
 from runtime.executive import ApplyOutcome, Executive
@@ -194,7 +195,7 @@ class Market:
     def committed_job(self, hashes: list[bytes] | None = None, **kwargs) -> tuple[Job, StepCommitment]:
         job = self.assigned_job(**kwargs)
         commitment = StepCommitment(hashes or true_hashes(job.steps))
-        checkpoints = [blake2_256(b"ckpt" + bytes([j])) for j in range(job.segment_count)]
+        checkpoints = [blake2_256(b"ckpt" + j.to_bytes(4, "little")) for j in range(job.segment_count)]
         self.call(job.solver, calls.commit_result, job.id, commitment.root, commitment.hashes[-1], checkpoints)
         return self.job(job.id), commitment
 
@@ -278,3 +279,42 @@ def play(m: Market, dispute_id: int, solver: Solver, challenger: Challenger, ref
         if one_move_per_block:
             m.advance()
     return moves
+
+
+def dispute_cost(k: int, steps: int) -> dict:
+    """Play one full dispute over segment 0 (k steps) of a `steps`-step job as signed extrinsics, the liar's
+    first wrong step being the segment's last (the most reveal rounds); count what it put on chain."""
+    m = Market(maxSteps=max(steps, 100_000), moveDeadline=50)
+    truth = true_hashes(steps)
+    job, commitment = m.committed_job(hashes=lying_hashes(steps, k), steps=steps, interval=k)
+    spent: list[tuple[bytes, object]] = []
+
+    def send(who, fn, *args) -> None:
+        raw, outcome = m.submit(who, fn, *args)
+        assert outcome.ok, f"{fn.name} failed: {outcome.error!r}"
+        spent.append((raw, outcome.info.weight))
+
+    send(CHARLIE, dispute.challenge, job.id, 0)
+    d = m.job(job.id).open_disputes[0]
+    while (state := m.dispute(d)).phase is not DisputePhase.RESOLVED:
+        if state.phase is DisputePhase.REVEAL:
+            send(BOB, dispute.reveal, d, *commitment.open(state.next_step))
+        elif state.phase is DisputePhase.RESPONSE:
+            send(CHARLIE, dispute.respond, d, state.revealed == truth[(state.lo + state.hi) // 2])
+        elif state.phase is DisputePhase.STEP_STATE:
+            send(BOB, dispute.submit_step_state, d, bytes(32), state.lo_hash)
+        else:
+            for referee in REFEREES:
+                if m.dispute(d).phase is DisputePhase.VOTING:
+                    send(referee, dispute.referee_vote, d, successor(truth, state.lo_hash))
+        m.advance()
+    assert m.dispute(d).outcome.name == "CHALLENGER_WON"
+    return {
+        "k": k, "steps": steps,
+        "log2_k": math.log2(k),
+        "bisection_rounds": math.ceil(math.log2(k)),
+        "extrinsics": len(spent),
+        "bytes": sum(len(raw) for raw, _ in spent),
+        "ref_time": sum(w.ref_time for _, w in spent),
+        "proof_size": sum(w.proof_size for _, w in spent),
+    }

@@ -19,6 +19,7 @@ from tests.market.harness import (
     Market,
     Referees,
     Solver,
+    dispute_cost,
     lying_hashes,
     play,
     true_hashes,
@@ -336,3 +337,12 @@ def test_invalid_finalize_with_open_dispute():
     m.advance_to(job.window_end + 1)
     with assert_noop(m), pytest.raises(MarketError.DisputesOpen):
         m.call(EVE, calls.finalize, job.id)
+
+
+def test_dispute_cost_grows_linearly_in_log2_k_at_fixed_t():
+    """Each doubling of k adds the same extrinsics, bytes and weight (DESIGN §7: cost O(log k))."""
+    rows = [dispute_cost(k, 1024) for k in (16, 64, 256)]
+    for field in ("extrinsics", "bytes", "ref_time", "proof_size"):
+        steps = [b[field] - a[field] for a, b in zip(rows, rows[1:], strict=False)]
+        assert steps[0] == steps[1] > 0, (field, rows)
+    assert [r["extrinsics"] for r in rows] == [14, 18, 22]
