@@ -9,12 +9,17 @@ import pytest
 
 from chain.primitives.crypto import dev_keypair
 from chain.primitives.extrinsic import Era, sign_extrinsic
+from chain.primitives.hashing import twox128
 from chain.storage.overlay import Overlay
 from runtime.block_builder import author_digest, build_block, execute_block
 from runtime.chain_spec import load_chain_spec
+from runtime.composition import EVENTS
 from runtime.executive import Executive
 from runtime.frame.pallet import Call, CallDef, externalities
-from runtime.frame.support import ROOT, Origin
+from runtime.frame.support import Origin, PalletError
+from runtime.pallets.balances import TotalIssuance
+from runtime.pallets.system import Account
+from runtime.pallets.timestamp import Now
 from runtime.state import InMemoryChainState
 
 ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE = (dev_keypair(n) for n in ("Alice", "Bob", "Charlie", "Dave", "Eve", "Ferdie"))
@@ -50,16 +55,22 @@ class TestExt:
             yield
 
     def call(self, origin, fn: CallDef, *args) -> None:
-        """Dispatch `fn` as Substrate's test `Pallet::call(origin, ...)`: all or nothing, errors raised."""
+        """Dispatch `fn` as Substrate's test `Pallet::call(origin, ...)`: all or nothing, errors raised.
+
+        `origin` is a keypair or an account id (signed), or `ROOT` or `NONE` spelled out: a bare None is
+        refused, since it could mean either.
+        """
+        if origin is None:
+            raise TypeError("pass ROOT or NONE as the origin, not None")
         if isinstance(origin, bytes):
             origin = Origin.signed(origin)
-        elif origin is not None and not isinstance(origin, Origin):
+        elif not isinstance(origin, Origin):
             origin = Origin.signed(origin.public)
         with self.ext():
             self.state.begin()
             mark = len(self.executive.env.events)
             try:
-                Call(fn, args).dispatch(origin if origin is not None else ROOT)
+                Call(fn, args).dispatch(origin)
             except BaseException:
                 self.state.rollback()
                 del self.executive.env.events[mark:]
@@ -114,3 +125,48 @@ def assert_noop(t: TestExt):
     yield
     assert t.contents() == before
     assert len(t.executive.env.events) == events_before
+
+
+def stored_dispatch_errors(t: TestExt) -> list:
+    """The error of each `System.ExtrinsicFailed` in the head block's `System.Events`, decoded from storage
+    with the metadata's types as a client would: `(pallet index, error index)` for a module error, else the
+    `DispatchError` variant's name."""
+    records = EVENTS.value.decode_bytes(t.chain.backend.get(EVENTS.prefix))
+    errors = []
+    for record in records:
+        pallet, ((name, args),) = record["event"]
+        if (pallet, name) != ("System", "ExtrinsicFailed"):
+            continue
+        variant, fields = args[0]
+        errors.append((fields[0]["index"], fields[0]["error"][0]) if variant == "Module" else variant)
+    return errors
+
+
+BLOCK_BOOKKEEPING = twox128(b"System")  # number, hashes, weights, events: written by every block
+
+
+def assert_fails_in_block(t: TestExt, signer, call: Call, error: type[PalletError]) -> tuple[int, int]:
+    """Include `call` signed by `signer` in a block without an author and check it failed as a call does:
+    the block keeps it, its ExtrinsicFailed carries `error`, the fee is withdrawn and burned, the nonce is
+    used, and nothing else in the state changes. Returns the stored `(pallet index, error index)`."""
+    who = signer.public
+    with t.ext():
+        account, issuance = Account.get(who), TotalIssuance.get()
+    parent = dict(t.chain.backend.entries)
+    built = t.produce_block([t.signed(signer, call.encode(), account.nonce)])
+    assert built.rejected == []
+    ours = [e for phase, e in built.finalized.events if phase == b"\x00" + (1).to_bytes(4, "little")]
+    assert [(e.pallet, e.name) for e in ours] == [
+        ("Balances", "Withdraw"), ("TransactionPayment", "TransactionFeePaid"), ("System", "ExtrinsicFailed")]
+    dispatch_error, fee = ours[2].args[0], ours[1].args[1]
+    assert type(dispatch_error) is error, dispatch_error
+    with t.ext():
+        after = Account.get(who)
+        assert (after.nonce, after.free, after.reserved) == (account.nonce + 1, account.free - fee, account.reserved)
+        assert TotalIssuance.get() == issuance - fee
+    changed = {k for k, v in built.finalized.changes.items() if parent.get(k) != v}
+    unexpected = {k for k in changed - {Account.key(who), TotalIssuance.prefix, Now.prefix}
+                  if k.startswith(Account.prefix) or not k.startswith(BLOCK_BOOKKEEPING)}
+    assert unexpected == set()
+    (stored,) = stored_dispatch_errors(t)
+    return stored

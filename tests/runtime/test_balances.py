@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runtime.frame.support import BadOrigin
+from runtime.frame.support import ROOT, BadOrigin
 from runtime.pallets import balances
 from runtime.pallets.balances import (
     BalancesError,
@@ -62,7 +62,7 @@ def test_transfer_all_keep_alive_leaves_existential_deposit(ext):
 
 
 def test_force_transfer_by_root(ext):
-    ext.call(None, force_transfer, ALICE.public, BOB.public, UNIT)
+    ext.call(ROOT, force_transfer, ALICE.public, BOB.public, UNIT)
     assert free(ext, BOB.public) == 1_000_001 * UNIT
 
 

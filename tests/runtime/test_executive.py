@@ -15,7 +15,7 @@ from runtime.block_builder import BlockImportError, execute_block
 from runtime.pallets import balances
 from runtime.pallets.system import Account
 from runtime.validity import TransactionSource
-from tests.runtime.conftest import ALICE, BOB, CHARLIE, make_ext
+from tests.runtime.conftest import ALICE, BOB, CHARLIE, make_ext, stored_dispatch_errors
 
 UNIT = 10**12
 
@@ -35,6 +35,9 @@ def test_failed_call_pays_fee_bumps_nonce_and_reports(ext):
     built = ext.produce_block([raw], author=CHARLIE.public)
     events = [(e.pallet, e.name) for _, e in built.finalized.events]
     assert ("System", "ExtrinsicFailed") in events and ("Balances", "Transfer") not in events
+    (error,) = [e.args[0] for _, e in built.finalized.events if e.name == "ExtrinsicFailed"]
+    assert type(error) is balances.BalancesError.InsufficientBalance
+    assert stored_dispatch_errors(ext) == [(2, 2)]  # Module { index: Balances = 2, error: InsufficientBalance = 2 }
     fee = [e for _, e in built.finalized.events if e.name == "TransactionFeePaid"][0].args[1]
     with ext.ext():
         assert Account.get(ALICE.public).nonce == 1

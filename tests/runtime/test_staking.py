@@ -8,7 +8,9 @@ from chain.primitives.hashing import blake2_256
 from consensus.evidence import DuplicateVoteEvidence, verify_evidence
 from consensus.types import SignedVote, Vote, VoteType
 from consensus.validators import ValidatorSet
+from runtime.frame.pallet import Call
 from runtime.frame.support import NONE
+from runtime.frame.types import PERBILL
 from runtime.pallets import balances, staking
 from runtime.pallets.staking import (
     EQUIVOCATION_HOOK,
@@ -22,10 +24,31 @@ from runtime.pallets.staking import (
     validator_set,
     withdraw_unbonded,
 )
-from tests.runtime.conftest import ALICE, BOB, CHARLIE, assert_noop
+from tests.runtime.conftest import ALICE, BOB, CHARLIE, assert_fails_in_block, assert_noop
 
 UNIT = 10**12
 BOND = 2_000 * UNIT
+MIN_VALIDATOR_BOND = 1_000 * UNIT  # the dev chain's
+MAX_UNLOCKING_CHUNKS = 32
+
+# Each Staking error a signed call can fail with: (what Bob did before, the call that fails, the error, the
+# (pallet index, error index) clients decode from ExtrinsicFailed).
+FAILURES = {
+    "unbond_without_bond": ([], Call(unbond, (UNIT,)), StakingError.NotStash, (4, 0)),
+    "bond_extra_without_bond": ([], Call(bond_extra, (UNIT,)), StakingError.NotStash, (4, 0)),
+    "withdraw_without_bond": ([], Call(withdraw_unbonded, ()), StakingError.NotStash, (4, 0)),
+    "validate_without_bond": ([], Call(validate, (BOB.public, 0)), StakingError.NotStash, (4, 0)),
+    "chill_without_bond": ([], Call(chill, ()), StakingError.NotStash, (4, 0)),
+    "bond_nothing": ([], Call(bond, (0,)), StakingError.InsufficientBond, (4, 2)),
+    "validator_unbonds_below_minimum": (
+        [Call(bond, (BOND,)), Call(validate, (BOB.public, 0))],
+        Call(unbond, (BOND - MIN_VALIDATOR_BOND + 1,)), StakingError.InsufficientBond, (4, 2)),
+    "unbond_past_chunk_limit": (
+        [Call(bond, (BOND,))] + [Call(unbond, (1,))] * MAX_UNLOCKING_CHUNKS,
+        Call(unbond, (1,)), StakingError.NoMoreChunks, (4, 3)),
+    "commission_above_100_percent": (
+        [Call(bond, (BOND,))], Call(validate, (BOB.public, PERBILL + 1)), StakingError.CommissionTooHigh, (4, 8)),
+}
 
 
 def test_bond_reserves_and_records_ledger(ext):
@@ -149,3 +172,32 @@ def test_equivocation_slot_is_slashed_once_whichever_pair_reports_it(ext):
 def test_invalid_signed_equivocation_report(ext):
     with assert_noop(ext), pytest.raises(Exception, match="inherent or unsigned"):
         ext.call(CHARLIE, report_equivocation, b"x")
+
+
+def test_error_cases_use_the_dev_chains_staking_limits(ext):
+    cfg = ext.runtime.configs[staking.StakingConfig]
+    assert (cfg.min_validator_bond, cfg.max_unlocking_chunks) == (MIN_VALIDATOR_BOND, MAX_UNLOCKING_CHUNKS)
+
+
+@pytest.mark.parametrize("setup, failing, error", [case[:3] for case in FAILURES.values()], ids=list(FAILURES))
+def test_invalid_call_is_a_noop(ext, setup, failing, error):
+    for c in setup:
+        ext.call(BOB, c.func, *c.args)
+    with assert_noop(ext), pytest.raises(error):
+        ext.call(BOB, failing.func, *failing.args)
+
+
+@pytest.mark.parametrize("setup, failing, error, module_error", list(FAILURES.values()), ids=list(FAILURES))
+def test_invalid_call_in_block_pays_fee_and_reports_error(ext, setup, failing, error, module_error):
+    built = ext.produce_block([ext.signed(BOB, c.encode(), nonce) for nonce, c in enumerate(setup)])
+    assert built.rejected == [] and [e for _, e in built.finalized.events if e.name == "ExtrinsicFailed"] == []
+    assert assert_fails_in_block(ext, BOB, failing, error) == module_error
+
+
+def test_validator_may_unbond_to_the_minimum_or_everything(ext):
+    ext.call(BOB, bond, BOND)
+    ext.call(BOB, validate, BOB.public, 0)
+    ext.call(BOB, unbond, BOND - MIN_VALIDATOR_BOND)
+    ext.call(BOB, unbond, MIN_VALIDATOR_BOND)
+    with ext.ext():
+        assert staking.Ledgers.get(BOB.public).active == 0
