@@ -115,3 +115,32 @@ def test_invalid_messages_get_the_peer_banned():
         await a.stop()
         await b.stop()
     asyncio.run(scenario())
+
+
+class Impostor:
+    """A node key that claims another node's public key but can only sign with its own secret."""
+
+    def __init__(self, victim: Keypair):
+        self.public, self._own = victim.public, Keypair.generate()
+
+    def sign(self, message: bytes) -> bytes:
+        return self._own.sign(message)
+
+
+def test_invalid_peer_that_cannot_sign_for_its_claimed_key_is_refused():
+    async def scenario():
+        net = MemoryNetwork()
+        honest = make(MemoryTransport(net), Recorder(), 1)
+        victim = Keypair.generate()
+        impostor = Network(MemoryTransport(net), Impostor(victim), GENESIS, Recorder(), "127.0.0.1:2",
+                           ["127.0.0.1:1"], ban_seconds=30)
+        witness = make(MemoryTransport(net), Recorder(), 3, bootnodes=["127.0.0.1:1"])
+        for n in (honest, impostor, witness):
+            await n.start()
+        await wait_for(lambda: witness.peers and honest.peers)  # the control: an honest peer gets in
+        await asyncio.sleep(1.5)
+        assert victim.public not in honest.peers and not impostor.peers
+        assert list(honest.peers) == [witness.node_key.public]
+        for n in (honest, impostor, witness):
+            await n.stop()
+    asyncio.run(scenario())
