@@ -2,14 +2,18 @@
 
 Blobs are files under `<base>/blobs/<hh>/<hash>`; a write goes to a temporary file that is renamed only
 after its hash has been checked, so a blob on disk is always whole and correct. Blobs referenced by a live
-job are pinned and never garbage-collected. Every size is capped.
+job are pinned and never garbage-collected; an unpinned blob is removed once it has been unpinned (or, if it
+never was pinned, stored) for longer than the node's retention, so an upload waiting for its job and the
+final model of an ended job both stay fetchable for that long. Every size is capped.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
+import time
 from pathlib import Path
 
 DEFAULT_MAX_BLOB_BYTES = 256 * 1024 * 1024
@@ -96,19 +100,26 @@ class BlobStore:
         return blob_hash in self._pins
 
     def set_pins(self, hashes: set[bytes]) -> None:
-        """Replace the pinned set (the node derives it from the market's live jobs after each block)."""
+        """Replace the pinned set (the node derives it from the market's live jobs after each block). A blob
+        that leaves the set has its retention restarted (its file's mtime set to now)."""
+        for released in set(self._pins) - set(hashes):
+            with contextlib.suppress(OSError):
+                os.utime(self._path(released))
         self._pins = {h: 1 for h in hashes}
 
-    def remove_unpinned(self) -> int:
+    def remove_unpinned(self, older_than: float = 0.0, now: float | None = None) -> int:
+        """Delete unpinned blobs stored or released more than `older_than` seconds ago; returns the count."""
+        cutoff = (time.time() if now is None else now) - older_than
         removed = 0
         for path in self.root.glob("??/*"):
             try:
                 blob_hash = bytes.fromhex(path.name)
-            except ValueError:
+                if len(blob_hash) != 32 or blob_hash in self._pins or path.stat().st_mtime > cutoff:
+                    continue
+            except (ValueError, OSError):
                 continue
-            if blob_hash not in self._pins:
-                path.unlink(missing_ok=True)
-                removed += 1
+            path.unlink(missing_ok=True)
+            removed += 1
         return removed
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from chain.node.config import (
+    DEFAULT_BLOB_RETENTION,
     DEFAULT_GRPC_PORT,
     DEFAULT_IDLE_BLOCK_INTERVAL,
     DEFAULT_P2P_PORT,
@@ -91,6 +92,8 @@ def _setup_logging(level: str) -> None:
 @click.option("--pruning", default="256", show_default=True, help="Blocks of state to keep, or 'archive'.")
 @click.option("--idle-block-interval", type=float, default=DEFAULT_IDLE_BLOCK_INTERVAL, show_default=True,
               help="Seconds a proposer waits for a transaction before proposing an empty block.")
+@click.option("--blob-retention", type=click.FloatRange(0), default=DEFAULT_BLOB_RETENTION, show_default=True,
+              help="Seconds an unpinned blob (no live job references it) is kept before it is deleted.")
 @click.option("--node-key-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--fault-file", type=click.Path(dir_okay=False, path_type=Path), default=None, hidden=True,
               help="For fault-injection tests only: a JSON file {\"block_peers\": [hex node keys]} polled every "
@@ -100,7 +103,7 @@ def _setup_logging(level: str) -> None:
 @click.option("-l", "--log", "log_level", type=click.Choice(LOG_LEVELS), default="info", show_default=True)
 def node(dev, chain, base_path, name, validator, key, password, p2p_port, grpc_port, rpc_port, prometheus_port,
          no_prometheus, p2p_external, grpc_external, rpc_external, prometheus_external, rpc_methods, rpc_cors,
-         rpc_max_connections, bootnodes, pruning, idle_block_interval, node_key_file, fault_file, byzantine,
+         rpc_max_connections, bootnodes, pruning, idle_block_interval, blob_retention, node_key_file, fault_file, byzantine,
          log_level) -> None:
     """Run a gradchain node."""
     _setup_logging(log_level)
@@ -127,7 +130,8 @@ def node(dev, chain, base_path, name, validator, key, password, p2p_port, grpc_p
         rpc_max_connections=rpc_max_connections,
         prometheus_host=EXTERNAL if prometheus_external else LOOPBACK,
         prometheus_port=None if no_prometheus else prometheus_port, bootnodes=list(bootnodes), pruning=pruning,
-        idle_block_interval=idle_block_interval, node_key_file=node_key_file, blocked_peers=fault_file,
+        idle_block_interval=idle_block_interval, blob_retention=blob_retention, node_key_file=node_key_file,
+        blocked_peers=fault_file,
         byzantine=byzantine)
     if rpc_cors is not None:
         config.rpc_cors = parse_cors(rpc_cors)

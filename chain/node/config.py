@@ -16,6 +16,7 @@ EXTERNAL = "0.0.0.0"
 # transaction before proposing a block that holds only the timestamp inherent. Blocks follow each other
 # without waiting while transactions are pending.
 DEFAULT_IDLE_BLOCK_INTERVAL = 2.0
+DEFAULT_BLOB_RETENTION = 24 * 3600.0  # a day for an upload to find its job, or a submitter its model
 
 
 class ConfigError(ValueError):
@@ -44,6 +45,7 @@ class NodeConfig:
     bootnodes: list[str] = field(default_factory=list)
     pruning: int | str = 256
     idle_block_interval: float = DEFAULT_IDLE_BLOCK_INTERVAL
+    blob_retention: float = DEFAULT_BLOB_RETENTION  # seconds an unpinned blob is kept
     node_key_file: Path | None = None
     blocked_peers: Path | None = None  # fault tests: a file of node keys whose traffic is dropped
     byzantine: str | None = None  # fault tests: misbehave on purpose (see chain.node.fault_injection)
@@ -63,6 +65,8 @@ class NodeConfig:
                 raise ConfigError(f"--bootnodes entry {node!r} is not HOST:PORT")
         if self.idle_block_interval < 0:
             raise ConfigError("--idle-block-interval cannot be negative")
+        if self.blob_retention < 0:
+            raise ConfigError("--blob-retention cannot be negative")
         if self.byzantine is not None and (self.byzantine != "equivocate" or not self.validator):
             raise ConfigError("--byzantine equivocate is the only mode, and needs --validator")
 

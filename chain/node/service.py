@@ -64,6 +64,7 @@ TIMESTAMP_LEAD_MS = MAX_FUTURE_DRIFT_MS - 10_000
 # locks, more are dropped (the transaction stays pooled here), so consensus messages never wait behind an
 # unbounded backlog of transaction gossip when the node is overloaded.
 MAX_PENDING_RELAYS = 256
+BLOB_GC_SECONDS = 60.0
 MAX_STRIKES = 8  # bad signatures a peer may relay before it is banned (a slip is not a ban; a habit is)
 
 
@@ -133,6 +134,7 @@ class Node:
                                f"{config.p2p_host}:{config.p2p_port}", config.bootnodes or spec.boot_nodes,
                                node_name=config.name)
         self.blobs = BlobStore(self.chain_dir / "blobs")
+        self._pins_loaded, self._last_blob_gc = False, time.monotonic()
         self.network.blob_store = self.blobs
         self.listeners: dict[str, set[Callable]] = {"new_head": set(), "finalized_head": set(), "events": set()}
         self.watchers: dict[bytes, set[Callable]] = {}
@@ -336,6 +338,7 @@ class Node:
             listener(block.header, executed.finalized.events)
         if any(ev.pallet == "ComputeMarket" for _phase, ev in executed.finalized.events):
             self._update_blob_pins()
+        self._collect_blobs()
         if block.header.number % WAL_ROTATE_EVERY == 0:
             self._rotate_wal()
         self._update_metrics()
@@ -361,6 +364,20 @@ class Node:
                 if dispute.state_blob:
                     pins.add(dispute.state_blob)
         self.blobs.set_pins(pins)
+        self._pins_loaded = True
+
+    def _collect_blobs(self) -> None:
+        """Delete blobs unpinned for longer than --blob-retention; at most once per BLOB_GC_SECONDS (or per
+        retention, if that is shorter), since it lists the blob directory."""
+        now = time.monotonic()
+        if now - self._last_blob_gc < min(BLOB_GC_SECONDS, self.config.blob_retention):
+            return
+        if not self._pins_loaded:  # after a restart, pin what live jobs reference before deleting anything
+            self._update_blob_pins()
+        self._last_blob_gc = now
+        removed = self.blobs.remove_unpinned(self.config.blob_retention)
+        if removed:
+            log.info("removed %d blobs unpinned for more than %.0fs", removed, self.config.blob_retention)
 
     def _on_evidence_found(self, evidence: bytes) -> None:
         raw = _report_equivocation_extrinsic(evidence)

@@ -44,3 +44,36 @@ def test_invalid_blob_uploads_are_refused(tmp_path):
             with pytest.raises(grpc.RpcError) as bad:
                 list(stub.GetBlob(blob_pb2.BlobRequest(hash=b"short")))
             assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_unpinned_blobs_are_deleted_after_the_retention_and_a_live_jobs_dataset_is_kept(tmp_path):
+    import time
+
+    from chain.cli.demo import demo_spec
+    from chain.primitives.crypto import dev_keypair
+    from compute_market.worker import client as calls
+    from compute_market.worker.client import MarketNode
+
+    net = Network(tmp_path, chain="dev", validators=("Alice",))
+    alice = net.by_name("Alice")
+    alice.extra = [*alice.extra, "--blob-retention", "1"]
+    with net:
+        net.wait_height([alice], 1, timeout=60)
+        submitter = MarketNode(alice.grpc_addr, dev_keypair("Ferdie"))
+        data = b"a dataset, as far as pinning is concerned"
+        dataset = blake2_256(data)  # the job names it first, so it is pinned before it is uploaded
+        assert submitter.send(calls.submit_job(demo_spec(dataset, 1, 40).encode(), 100 * 10**12), "submit job",
+                              wait=True)
+        assert submitter.put_blob(data) == dataset
+        stray = submitter.put_blob(b"an upload no job refers to")
+        with grpc.insecure_channel(alice.grpc_addr) as ch:
+            stub = blob_pb2_grpc.BlobServiceStub(ch)
+
+            def present(h: bytes) -> bool:
+                return stub.StatBlob(blob_pb2.BlobRequest(hash=h)).present
+
+            deadline = time.monotonic() + 30
+            while present(stray):
+                assert time.monotonic() < deadline, "the unpinned blob outlived its retention"
+                time.sleep(0.3)
+            assert present(dataset)  # the job is live (no solver took it), so its dataset is pinned

@@ -43,3 +43,18 @@ def test_pinned_blobs_survive_clean_up(tmp_path):
     store.set_pins({keep})
     assert store.remove_unpinned() == 1
     assert store.has(keep) and not store.has(drop)
+
+
+def test_unpinned_blobs_are_kept_for_the_retention_counted_from_release(tmp_path):
+    import os
+    import time
+    store = BlobStore(tmp_path)
+    old_upload, fresh_upload, released = store.put(b"old upload"), store.put(b"fresh upload"), store.put(b"released")
+    store.set_pins({released})
+    day_ago = time.time() - 86_400
+    for h in (old_upload, released):
+        os.utime(store._path(h), (day_ago, day_ago))
+    store.set_pins(set())  # `released` leaves the pins now: its retention starts now, not at its upload
+    assert store.remove_unpinned(older_than=3_600) == 1
+    assert not store.has(old_upload) and store.has(fresh_upload) and store.has(released)
+    assert store.remove_unpinned(older_than=3_600, now=time.time() + 7_200) == 2
