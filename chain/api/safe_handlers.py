@@ -1,4 +1,5 @@
-"""Register gRPC servicers so that a request that is not valid protobuf gets INVALID_ARGUMENT.
+"""Register gRPC servicers so that a request that is not valid protobuf gets INVALID_ARGUMENT, and a read
+of state the node no longer holds (pruned) gets NOT_FOUND naming the block's state, not UNKNOWN.
 
 The generated `add_*Servicer_to_server` functions decode requests with `FromString`, and a DecodeError
 there surfaces from grpc.aio as UNKNOWN with a traceback in the log. These handlers are built from the
@@ -11,6 +12,8 @@ from __future__ import annotations
 import grpc
 from google.protobuf import message_factory
 from google.protobuf.message import DecodeError
+
+from chain.storage.state import StateUnavailable
 
 
 class _Malformed:
@@ -50,14 +53,20 @@ def _handler(method, impl):
         async def unary_unary(request, context):
             if isinstance(request, _Malformed):
                 await _reject(context, name, request)
-            return await impl(request, context)
+            try:
+                return await impl(request, context)
+            except StateUnavailable as e:
+                await context.abort(grpc.StatusCode.NOT_FOUND, f"{name}: {e}")
         return grpc.unary_unary_rpc_method_handler(unary_unary, request_deserializer=decode, response_serializer=encode)
     if not method.client_streaming:
         async def unary_stream(request, context):
             if isinstance(request, _Malformed):
                 await _reject(context, name, request)
-            async for response in impl(request, context):
-                yield response
+            try:
+                async for response in impl(request, context):
+                    yield response
+            except StateUnavailable as e:
+                await context.abort(grpc.StatusCode.NOT_FOUND, f"{name}: {e}")
         return grpc.unary_stream_rpc_method_handler(unary_stream, request_deserializer=decode,
                                                     response_serializer=encode)
     if not method.server_streaming:

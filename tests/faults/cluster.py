@@ -45,7 +45,9 @@ class FaultNetwork(Network):
         key_file = self.tmp / f"{node.name}.node_key"
         key_file.write_bytes(keypair.seed)
         self.node_keys[node.name] = keypair
-        node.extra = [*node.extra, "--node-key-file", str(key_file), "--fault-file", str(self.fault_file(node))]
+        # archive: the audits read the events of every block, older than any pruning window
+        node.extra = [*node.extra, "--node-key-file", str(key_file), "--fault-file", str(self.fault_file(node)),
+                      "--pruning", "archive"]
 
     def add_node(self, name: str, key: str | None, extra: list[str] | None = None) -> NodeProcess:
         """Another process on this chain (an observer, or a twin sharing a validator key)."""

@@ -13,7 +13,7 @@ import pytest
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
 from chain.api.convert import AccountInfo, account_key
-from chain.client import NodeClient, transfer_call
+from chain.client import ClientError, NodeClient, transfer_call
 from chain.primitives.crypto import dev_keypair
 from chain.primitives.hashing import blake2_256
 from chain.storage.proof import verify_proof
@@ -99,3 +99,16 @@ def test_grpc_api_reads_streams_and_proves_a_transfer(dev_node):
         assert transfers[0].extrinsic_index == index
         assert json.loads(transfers[0].fields_json) == ["0x" + ALICE.public.hex(), "0x" + FERDIE.public.hex(), AMOUNT]
         events.cancel()
+
+
+def test_reads_of_pruned_state_are_not_found_naming_the_pruning(tmp_path):
+    net = Network(tmp_path, chain="dev", validators=("Alice",))
+    alice = net.by_name("Alice")
+    alice.extra = [*alice.extra, "--pruning", "2"]
+    with net:
+        net.wait_height([alice], 6, timeout=90)
+        with NodeClient(alice.grpc_addr) as c, pytest.raises(ClientError) as pruned:
+            c.events(number=1)
+        assert "NOT_FOUND" in str(pruned.value) and "pruning window 2 blocks" in str(pruned.value)
+        with NodeClient(alice.grpc_addr) as c:
+            assert c.events(number=c.header().number) is not None  # the head's state is still there
