@@ -202,7 +202,7 @@ def run_crash_loop(tmp: Path, rounds: int, seed: int = 1, kill_gap: tuple[float,
         for node in validators:
             db_path = node.base / "chains" / "local_testnet" / "db"
             try:
-                with BlockStore.open(db_path, genesis) as store:
+                with BlockStore.open(db_path, genesis, pruning="archive") as store:  # as the nodes ran
                     final = store.finalized
                     assert final is not None and final.number >= height, f"finalized {final} below #{height}"
                     for n in range(height + 1):
