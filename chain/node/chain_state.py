@@ -127,8 +127,10 @@ class ChainState:
 
     def build_block(self, candidates: Iterable[bytes], author: bytes | None, now_ms: int | None = None,
                     on_reject: Callable[[bytes, Exception], None] = lambda raw, e: None,
-                    max_extrinsics: int = 10_000, max_seconds: float | None = None) -> ExecutedBlock:
-        """Build the next block: the timestamp inherent, then candidates in order while they fit.
+                    max_extrinsics: int = 10_000, max_seconds: float | None = None,
+                    inherents: Iterable[bytes] = ()) -> ExecutedBlock:
+        """Build the next block: the timestamp inherent, the other `inherents` (equivocation reports) that
+        the runtime accepts, then candidates in order while they fit.
 
         `max_seconds` bounds the time spent applying candidates: every validator re-executes the block before
         it votes, so a block that takes longer to run than the propose timeout allows is voted nil and its
@@ -143,6 +145,14 @@ class ChainState:
         parent_ts = self._timestamp_of(parent)
         now = int(time.time() * 1000) if now_ms is None else now_ms
         outcomes = [ex.apply_extrinsic(timestamp_inherent(max(now, parent_ts + self._min_period())))]
+        for raw in inherents:
+            overlay.begin()
+            try:
+                outcomes.append(ex.apply_extrinsic(raw))
+                overlay.commit()
+            except v.TransactionValidityError as e:
+                overlay.rollback()
+                on_reject(raw, e)
         for raw in candidates:
             if len(ex.extrinsics) >= max_extrinsics:
                 break

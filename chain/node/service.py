@@ -12,7 +12,6 @@ propose timeout is set above the idle interval.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -65,6 +64,7 @@ TIMESTAMP_LEAD_MS = MAX_FUTURE_DRIFT_MS - 10_000
 # unbounded backlog of transaction gossip when the node is overloaded.
 MAX_PENDING_RELAYS = 256
 BLOB_GC_SECONDS = 60.0
+MAX_PENDING_EVIDENCE = 64  # equivocation reports waiting for a block
 MAX_STRIKES = 8  # bad signatures a peer may relay before it is banned (a slip is not a ban; a habit is)
 
 
@@ -135,6 +135,7 @@ class Node:
                                node_name=config.name)
         self.blobs = BlobStore(self.chain_dir / "blobs")
         self._pins_loaded, self._last_blob_gc = False, time.monotonic()
+        self._evidence: dict[bytes, bytes] = {}  # equivocation evidence waiting for a block, by hash
         self.network.blob_store = self.blobs
         self.listeners: dict[str, set[Callable]] = {"new_head": set(), "finalized_head": set(), "events": set()}
         self.watchers: dict[bytes, set[Callable]] = {}
@@ -293,12 +294,18 @@ class Node:
         if self.driver is None or self.driver.engine.height != height:
             return
         rejected: list[tuple[bytes, Exception]] = []
+        reports = {_report_equivocation_extrinsic(e): key for key, e in self._evidence.items()}
         executed = self.chain.build_block((t.raw for t in self.pool.ready()),
                                           author=self.validator_key.public if self.validator_key else None,
                                           on_reject=lambda raw, e: rejected.append((raw, e)),
-                                          max_seconds=min(BUILD_SECONDS, self._consensus_timeouts().propose_base / 4))
+                                          max_seconds=min(BUILD_SECONDS, self._consensus_timeouts().propose_base / 4),
+                                          inherents=list(reports))
         for raw, e in rejected:
-            self.pool.remove_invalid(blake2_256(raw), e)
+            if raw in reports:  # already reported (by another pair of the same votes), or stale: drop it
+                log.info("dropping equivocation evidence: %s", e)
+                self._evidence.pop(reports[raw], None)
+            else:
+                self.pool.remove_invalid(blake2_256(raw), e)
         log.debug("proposing #%d round %d with %d extrinsics", height, round_, len(executed.block.extrinsics))
         self._input(self.driver.on_block_built(height, round_, executed.block.encode()))
 
@@ -327,6 +334,10 @@ class Node:
         self._height_started = self._last_commit_time = now
         block = executed.block
         self.pool.on_block(list(block.extrinsics), block.header.hash)
+        if self._evidence:
+            included = set(block.extrinsics)
+            self._evidence = {k: e for k, e in self._evidence.items()
+                              if _report_equivocation_extrinsic(e) not in included}
         for i, raw in enumerate(block.extrinsics):
             tx_hash = blake2_256(raw)
             for watcher in list(self.watchers.get(tx_hash, ())):
@@ -379,11 +390,22 @@ class Node:
         if removed:
             log.info("removed %d blobs unpinned for more than %.0fs", removed, self.config.blob_retention)
 
-    def _on_evidence_found(self, evidence: bytes) -> None:
-        raw = _report_equivocation_extrinsic(evidence)
-        with contextlib.suppress(PoolError):
-            self.pool.submit(raw)
-            self._spawn(self.network.gossip_transaction(raw))
+    def _on_evidence_found(self, evidence: bytes, peer: Peer | None = None) -> None:
+        """Evidence detected here or gossiped: if the runtime would take it (it verifies the votes against
+        the offence height's validator set and refuses offences already reported), keep it for the next
+        block this node proposes, as an inherent, and pass it on so any proposer can include it."""
+        key = blake2_256(evidence)
+        if key in self._evidence or len(self._evidence) >= MAX_PENDING_EVIDENCE:
+            return
+        try:
+            self.chain.validate_transaction(_report_equivocation_extrinsic(evidence),
+                                            v.TransactionSource.LOCAL)
+        except ValueError as e:  # the runtime's typed rejections: malformed, stale, already reported
+            log.info("ignoring equivocation evidence: %s: %s", type(e).__name__, e)
+            return
+        self._evidence[key] = evidence
+        log.warning("equivocation evidence recorded; it goes into the next block proposed")
+        self._spawn(self.network.gossip_evidence(evidence, exclude=peer))
 
     def _verify_equivocation(self, evidence: bytes) -> tuple[bytes, bytes]:
         """Staking's hook: check evidence against the validator set of the offence's height (deterministic)."""
@@ -522,7 +544,7 @@ class Node:
         self._spawn(self.network.gossip_consensus(payload, exclude=peer))  # as for transactions
 
     async def on_evidence(self, payload: bytes, peer: Peer) -> None:
-        self._on_evidence_found(payload)
+        self._on_evidence_found(payload, peer)
 
     async def on_block(self, block: bytes, justification: bytes, peer: Peer) -> None:
         try:
