@@ -179,7 +179,7 @@ class Engine:
             return
         if signed.validator not in self.validator_set or self.votes.has(signed):
             return
-        if not self.verify_signature(signed.validator, vote.sign_bytes(self.genesis_hash), signed.signature):
+        if not signed.verify(self.genesis_hash, self.verify_signature):
             return
         self._note_round(signed.validator, vote.round)
         if vote.round > self.round + FUTURE_ROUND_WINDOW:
@@ -198,7 +198,7 @@ class Engine:
             return
         if p.round in self.proposals or signed.proposer != self.validator_set.proposer(p.height, p.round):
             return
-        if not self.verify_signature(signed.proposer, p.sign_bytes(self.genesis_hash), signed.signature):
+        if not signed.verify(self.genesis_hash, self.verify_signature):
             return
         self._note_round(signed.proposer, p.round)
         self.votes.note_participant(p.round, signed.proposer)

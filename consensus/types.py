@@ -20,6 +20,7 @@ Blocks are opaque to consensus: a proposal carries the block's bytes and its 32-
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -111,8 +112,9 @@ class SignedVote:
     def sign(cls, vote: Vote, keypair: Keypair, genesis_hash: bytes) -> SignedVote:
         return cls(vote, keypair.public, keypair.sign(vote.sign_bytes(genesis_hash)))
 
-    def verify(self, genesis_hash: bytes) -> bool:
-        return verify(self.validator, self.vote.sign_bytes(genesis_hash), self.signature)
+    def verify(self, genesis_hash: bytes, check: Callable[[bytes, bytes, bytes], bool] = verify) -> bool:
+        """The signature over this chain's vote bytes, checked by `check(public, message, signature)`."""
+        return check(self.validator, self.vote.sign_bytes(genesis_hash), self.signature)
 
     def encode(self) -> bytes:
         return self.vote.encode() + self.validator + self.signature
@@ -171,8 +173,9 @@ class SignedProposal:
     def sign(cls, proposal: Proposal, block: bytes, keypair: Keypair, genesis_hash: bytes) -> SignedProposal:
         return cls(proposal, keypair.public, keypair.sign(proposal.sign_bytes(genesis_hash)), block)
 
-    def verify(self, genesis_hash: bytes) -> bool:
-        return verify(self.proposer, self.proposal.sign_bytes(genesis_hash), self.signature)
+    def verify(self, genesis_hash: bytes, check: Callable[[bytes, bytes, bytes], bool] = verify) -> bool:
+        """The signature over this chain's proposal bytes, checked by `check(public, message, signature)`."""
+        return check(self.proposer, self.proposal.sign_bytes(genesis_hash), self.signature)
 
     def encode(self) -> bytes:
         return self.proposal.encode() + self.proposer + self.signature + encode_bytes(self.block)

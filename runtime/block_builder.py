@@ -21,6 +21,7 @@ from chain.storage.overlay import Backend, Overlay
 from runtime import validity as v
 from runtime.composition import BY_NAME
 from runtime.executive import Executive, FinalizedBlock, Runtime, StateRootFn
+from runtime.pallets import staking
 from runtime.pallets.transaction_payment import AUTHOR_ENGINE_ID
 
 MAX_SKIPPED_FOR_RESOURCES = 8
@@ -43,7 +44,9 @@ def timestamp_inherent(now_ms: int) -> bytes:
 
 
 def equivocation_inherent(evidence: bytes) -> bytes:
-    call = bytes([BY_NAME["Staking"].index, 6]) + encode_compact(len(evidence)) + evidence
+    """The unsigned `Staking.report_equivocation(evidence)` the proposer puts after the timestamp inherent."""
+    call = bytes([BY_NAME["Staking"].index, staking.report_equivocation.index]) + encode_compact(len(evidence)) \
+        + evidence
     return UncheckedExtrinsic(call).encode()
 
 

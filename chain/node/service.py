@@ -41,6 +41,7 @@ from consensus.types import SignedProposal, SignedVote, Timeout
 from consensus.validators import ValidatorSet
 from consensus.wal import WriteAheadLog
 from runtime import validity as v
+from runtime.block_builder import equivocation_inherent
 from runtime.chain_spec import ChainSpec
 from runtime.executive import verified_signature
 from runtime.pallets import staking
@@ -98,13 +99,6 @@ def decode_consensus(payload: bytes) -> SignedProposal | SignedVote:
     if payload[0] == MSG_VOTE:
         return SignedVote.decode(payload[1:])
     raise DecodeError(f"unknown consensus message tag {payload[0]}")
-
-
-def consensus_signature_ok(message: SignedProposal | SignedVote, genesis_hash: bytes) -> bool:
-    """The message's Ed25519 signature (cached when valid, so the engine's own check is a lookup)."""
-    if isinstance(message, SignedProposal):
-        return verified_signature(message.proposer, message.proposal.sign_bytes(genesis_hash), message.signature)
-    return verified_signature(message.validator, message.vote.sign_bytes(genesis_hash), message.signature)
 
 
 def safe_block_hash(block: bytes) -> bytes:
@@ -294,7 +288,7 @@ class Node:
         if self.driver is None or self.driver.engine.height != height:
             return
         rejected: list[tuple[bytes, Exception]] = []
-        reports = {_report_equivocation_extrinsic(e): key for key, e in self._evidence.items()}
+        reports = {equivocation_inherent(e): key for key, e in self._evidence.items()}
         executed = self.chain.build_block((t.raw for t in self.pool.ready()),
                                           author=self.validator_key.public if self.validator_key else None,
                                           on_reject=lambda raw, e: rejected.append((raw, e)),
@@ -337,7 +331,7 @@ class Node:
         if self._evidence:
             included = set(block.extrinsics)
             self._evidence = {k: e for k, e in self._evidence.items()
-                              if _report_equivocation_extrinsic(e) not in included}
+                              if equivocation_inherent(e) not in included}
         for i, raw in enumerate(block.extrinsics):
             tx_hash = blake2_256(raw)
             for watcher in list(self.watchers.get(tx_hash, ())):
@@ -398,7 +392,7 @@ class Node:
         if key in self._evidence or len(self._evidence) >= MAX_PENDING_EVIDENCE:
             return
         try:
-            self.chain.validate_transaction(_report_equivocation_extrinsic(evidence),
+            self.chain.validate_transaction(equivocation_inherent(evidence),
                                             v.TransactionSource.LOCAL)
         except ValueError as e:  # the runtime's typed rejections: malformed, stale, already reported
             log.info("ignoring equivocation evidence: %s: %s", type(e).__name__, e)
@@ -524,15 +518,13 @@ class Node:
         finally:
             self._relays_pending -= 1
 
-    def _signature_ok(self, message: SignedProposal | SignedVote) -> bool:
-        return consensus_signature_ok(message, self.spec.genesis_hash)
-
     async def on_consensus(self, payload: bytes, peer: Peer) -> None:
         try:
             message = decode_consensus(payload)
         except DecodeError as e:
             raise Misbehaviour(f"undecodable consensus message: {e}") from None
-        if not self._signature_ok(message):  # checked at the edge: neither acted on nor relayed
+        # checked at the edge (neither acted on nor relayed); a valid one is cached for the engine's own check
+        if not message.verify(self.spec.genesis_hash, verified_signature):
             self._strike(peer, "a consensus message with a bad signature")
             return
         if self.driver is None:
@@ -600,15 +592,6 @@ class Node:
 def _consensus_msg(payload: bytes):
     from proto import p2p_pb2
     return p2p_pb2.PeerMessage(consensus=payload)
-
-
-def _report_equivocation_extrinsic(evidence: bytes) -> bytes:
-    """The unsigned `Staking.report_equivocation(evidence)` extrinsic (`Compact(len) ++ 0x04 ++ call`)."""
-    from chain.primitives.codec import encode_bytes, encode_compact
-    from runtime.frame.pallet import RUNTIME_CALL
-    pallet_index = next(i for i, p in RUNTIME_CALL.pallets.items() if p.name == "Staking")
-    body = bytes([0x04, pallet_index, staking.report_equivocation.index]) + encode_bytes(evidence)
-    return encode_compact(len(body)) + body
 
 
 def _sender_of(raw: bytes) -> bytes | None:

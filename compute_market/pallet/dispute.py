@@ -94,18 +94,25 @@ def open_dispute(job: Job, challenger: bytes, segment: int, now: int) -> int:
     if LostChallenges.contains(job.id, (challenger, segment)):
         raise MarketError.DuplicateChallenge(f"this account already lost a dispute over segment {segment}")
     lo, hi = segment_bounds(job.steps, job.checkpoint_interval, segment)
+    d = _attach(job, challenger, segment, lo, hi, DisputePhase.REVEAL, now)
+    _set_deadline(d, now + cfg.move_deadline)
+    deposit_event(MarketEvent.Challenged(d.id, job.id, challenger, segment, lo, hi))
+    return d.id
+
+
+def _attach(job: Job, challenger: bytes, segment: int, lo: int, hi: int, phase: DisputePhase, now: int,
+            **fields) -> Dispute:
+    """Bond the challenger and open a new dispute on `job` (stored, CHALLENGED); the caller sets its deadline."""
+    cfg = MarketConfig.current()
     balances.reserve(challenger, cfg.challenger_bond)
     dispute_id = NextDisputeId.get()
     NextDisputeId.put(dispute_id + 1)
-    d = Dispute(dispute_id, job.id, challenger, cfg.challenger_bond, segment, lo, hi, DisputePhase.REVEAL, 0, now)
-    _set_deadline(d, now + cfg.move_deadline)
     job.disputes.append(dispute_id)
     job.open_disputes.append(dispute_id)
     job.status = JobStatus.CHALLENGED
     job.deadline = 0
     Jobs.insert(job.id, job)
-    deposit_event(MarketEvent.Challenged(dispute_id, job.id, challenger, segment, lo, hi))
-    return dispute_id
+    return Dispute(dispute_id, job.id, challenger, cfg.challenger_bond, segment, lo, hi, phase, 0, now, **fields)
 
 
 # --- calls ----------------------------------------------------------------------------------------------
@@ -150,21 +157,12 @@ def challenge_availability(ctx: CallContext, job_id: JobId, checkpoint: U32) -> 
         d = Disputes.get(other)
         if d.challenger == who and d.segment == checkpoint and d.kind is DisputeKind.AVAILABILITY:
             raise MarketError.DuplicateChallenge(f"dispute {other} already reports checkpoint {checkpoint}")
-    cfg = MarketConfig.current()
     _lo, hi = segment_bounds(job.steps, job.checkpoint_interval, checkpoint)
     blob = job.checkpoints[checkpoint]
-    balances.reserve(who, cfg.challenger_bond)
-    dispute_id = NextDisputeId.get()
-    NextDisputeId.put(dispute_id + 1)
-    d = Dispute(dispute_id, job.id, who, cfg.challenger_bond, checkpoint, hi, hi, DisputePhase.VOTING, 0,
-                ctx.block_number, hi_hash=blob, state_blob=blob, kind=DisputeKind.AVAILABILITY)
+    d = _attach(job, who, checkpoint, hi, hi, DisputePhase.VOTING, ctx.block_number, hi_hash=blob,
+                state_blob=blob, kind=DisputeKind.AVAILABILITY)
     _start_voting(d, job, ctx.block_number)
-    job.disputes.append(dispute_id)
-    job.open_disputes.append(dispute_id)
-    job.status = JobStatus.CHALLENGED
-    job.deadline = 0
-    Jobs.insert(job.id, job)
-    ctx.deposit_event(MarketEvent.AvailabilityChallenged(dispute_id, job.id, who, checkpoint, blob))
+    ctx.deposit_event(MarketEvent.AvailabilityChallenged(d.id, job.id, who, checkpoint, blob))
 
 
 def _reveal_weight(dispute_id: int, step_hash: bytes, proof: list[bytes]) -> Weight:

@@ -58,12 +58,13 @@ class Role:
             self._contexts[job.id] = ctx
         return ctx
 
-    def state_at(self, job, start_segment_state: bytes | None) -> object:
+    def state_at(self, job, start_segment_state: bytes | None, fault=None) -> object:
+        """A trainer at a checkpoint's state (None: the spec's initial state), optionally with a fault."""
         from compute_market.worker.trainer import Trainer
         ctx = self.context(job)
         if start_segment_state is None:
-            return Trainer(ctx.spec, ctx.dataset, checkpoints=False)
-        return Trainer.from_checkpoint(ctx.spec, ctx.dataset, start_segment_state, checkpoints=False)
+            return Trainer(ctx.spec, ctx.dataset, fault=fault, checkpoints=False)
+        return Trainer.from_checkpoint(ctx.spec, ctx.dataset, start_segment_state, fault=fault, checkpoints=False)
 
     def segment_start_state(self, job, segment: int) -> bytes | None:
         """The solver's checkpoint at the start of `segment`; if it is withheld, the nearest earlier one that
@@ -231,7 +232,6 @@ class Solver(Role):
 
     def state_blob_at(self, job, step: int) -> bytes:
         """The full state at `step`, rebuilt from the nearest checkpoint at or before it (same fault)."""
-        from compute_market.worker.trainer import Trainer
         ctx = self.context(job)
         k = ctx.spec.checkpoint_interval
         segment = step // k
@@ -241,8 +241,7 @@ class Solver(Role):
             start = run.checkpoints.get(segment * k) if run is not None else None
             if start is None:
                 start = self.segment_start_state(job, segment)
-        trainer = Trainer(ctx.spec, ctx.dataset, fault=self.fault_for(job.id), checkpoints=False) if start is None \
-            else Trainer.from_checkpoint(ctx.spec, ctx.dataset, start, fault=self.fault_for(job.id), checkpoints=False)
+        trainer = self.state_at(job, start, fault=self.fault_for(job.id))
         for _ in trainer.run(until=step):
             pass
         return trainer.checkpoint()

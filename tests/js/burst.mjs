@@ -7,9 +7,8 @@
 // nonce -1 it asks the AccountNonceApi runtime API, also on-chain only, so a second transfer sent before the
 // first is in a block would reuse its nonce (TooLowPriority or Usurped), on Substrate as here.
 // Usage: node burst.mjs ws://127.0.0.1:9944   (exit status 0 = every check passed)
-import { ApiPromise, WsProvider } from '@polkadot/api';
 import { Keyring } from '@polkadot/keyring';
-import { cryptoWaitReady } from '@polkadot/util-crypto';
+import { connect } from './connect.mjs';
 
 const url = process.argv[2] || 'ws://127.0.0.1:9944';
 const AMOUNTS = [1_000_000_000_000n, 2_000_000_000_000n, 3_000_000_000_000n];
@@ -43,11 +42,7 @@ async function send(api, from, to, amount) {
 }
 
 async function main() {
-  await cryptoWaitReady();
-  const provider = new WsProvider(url, false);
-  await provider.connect();
-  const api = await ApiPromise.create({ provider, throwOnConnect: true, noInitWarn: true });
-  await api.isReady;
+  const api = await connect(url);
 
   const keyring = new Keyring({ type: 'ed25519', ss58Format: 42 });
   const dave = keyring.addFromUri('//Dave');

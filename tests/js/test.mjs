@@ -1,9 +1,8 @@
 // @polkadot/api against a gradchain dev node: connect, read Alice's account, then send three transfers in a
 // row from //Alice (ed25519), each signed with the nonce the API reads itself and each awaited to finality.
 // Usage: node test.mjs ws://127.0.0.1:9944   (exit status 0 = every check passed)
-import { ApiPromise, WsProvider } from '@polkadot/api';
 import { Keyring } from '@polkadot/keyring';
-import { cryptoWaitReady } from '@polkadot/util-crypto';
+import { connect } from './connect.mjs';
 
 const url = process.argv[2] || 'ws://127.0.0.1:9944';
 const TRANSFERS = 3;
@@ -37,11 +36,7 @@ function transferAndFinalize(api, from, to, amount) {
 }
 
 async function main() {
-  await cryptoWaitReady();
-  const provider = new WsProvider(url, false);
-  await provider.connect();
-  const api = await ApiPromise.create({ provider, throwOnConnect: true, noInitWarn: true });
-  await api.isReady;
+  const api = await connect(url);
   check(api.genesisHash.toHex().length === 66, `connected to ${(await api.rpc.system.chain()).toString()}, genesis ${api.genesisHash.toHex()}`);
   check(api.runtimeVersion.specName.toString() === 'gradchain', `runtime ${api.runtimeVersion.specName} v${api.runtimeVersion.specVersion}`);
   check(api.runtimeMetadata.version === 14, `metadata V${api.runtimeMetadata.version}`);

@@ -1,7 +1,7 @@
 """@polkadot/api 16, unchanged, against a gradchain dev node. tests/js/test.mjs connects, reads Alice's
 account, sends three transfers in a row from //Alice (ed25519) and waits for each to be finalized;
-tests/js/burst.mjs sends three transfers from //Dave back to back, letting the API pick each nonce, and
-waits for all three together."""
+tests/js/burst.mjs sends three transfers from //Dave back to back, each nonce read from
+system_accountNextIndex (which counts the pool), and waits for all three together."""
 
 from __future__ import annotations
 
