@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from chain.storage.overlay import Overlay
-from runtime.executive import Executive, Runtime, decode_extrinsic
+from runtime.executive import Executive, Runtime, decode_extrinsic, require_supported_scheme
 from runtime.frame.pallet import externalities
 from runtime.metadata import SUPPORTED_VERSIONS, metadata_bytes
 from runtime.pallets import transaction_payment
@@ -39,8 +39,13 @@ def metadata_at_version(runtime: Runtime, version: int) -> bytes | None:
 
 
 def query_info(runtime: Runtime, state, extrinsic: bytes, length: int) -> dict:  # noqa: ANN001
-    """TransactionPaymentApi_query_info: weight, class and the fee without tip (`partialFee`)."""
+    """TransactionPaymentApi_query_info: weight, class and the fee without tip (`partialFee`).
+
+    The signature is not checked (wallets estimate with a dummy one), but its scheme is: an Ecdsa-signed
+    extrinsic gets the same UnsupportedSignatureScheme the pool would answer, not an estimate for a
+    transaction that can never be included."""
     xt, call = decode_extrinsic(extrinsic)
+    require_supported_scheme(xt)
     info = call.info()
     with externalities(Overlay(state), runtime.env()):
         fee = transaction_payment.compute_fee(length, info, 0) if xt.is_signed else 0

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chain.primitives.codec import DecodeError, Reader
-from chain.primitives.crypto import verify
-from chain.primitives.extrinsic import ED25519, UncheckedExtrinsic, UnsupportedSignerAddress, signing_payload
+from chain.primitives.crypto import VERIFIERS, SignatureScheme, UnsupportedScheme
+from chain.primitives.extrinsic import UncheckedExtrinsic, UnsupportedSignerAddress, signing_payload
 from chain.primitives.hashing import blake2_256
 from chain.primitives.types import DigestItem, DigestKind, Header
 from chain.storage.overlay import Overlay
@@ -51,18 +51,25 @@ SIGNATURE_CACHE_SIZE = 65_536
 _verified: dict[bytes, None] = {}
 
 
-def verified_signature(signer: bytes, payload: bytes, signature: bytes) -> bool:
-    """Ed25519 verification, remembered for signatures that verified.
+def verified_signature(signer: bytes, payload: bytes, signature: bytes,
+                       scheme: SignatureScheme = SignatureScheme.ED25519) -> bool:
+    """Signature verification by MultiSignature scheme (Ed25519 unless told), remembered for signatures
+    that verified; raises UnsupportedScheme for a scheme with no verifier (Ecdsa).
 
     A transaction is checked by the pool and again in every block that contains it; the cache makes the
-    second check free. It is sound: the key is the hash of signer, signed payload (which already binds the
-    genesis hash, spec and transaction versions and the era's birth block) and signature, and only
-    successes are kept. Failures are recomputed every time.
+    second check free. It is sound: the key is the hash of scheme, signer, signed payload (which already binds
+    the genesis hash, spec and transaction versions and the era's birth block) and signature, and only
+    successes are kept. Failures are recomputed every time. The scheme is part of the key so that bytes
+    which verified under one scheme are never taken as verified under another (consensus messages, which
+    are Ed25519 only, share this cache).
     """
-    key = blake2_256(signer + signature + payload)
+    verifier = VERIFIERS.get(scheme)
+    if verifier is None:
+        raise UnsupportedScheme(SignatureScheme(scheme))
+    key = blake2_256(bytes((scheme,)) + signer + signature + payload)
     if key in _verified:
         return True
-    if not verify(signer, payload, signature):
+    if not verifier(signer, payload, signature):
         return False
     if len(_verified) >= SIGNATURE_CACHE_SIZE:
         _verified.pop(next(iter(_verified)))
@@ -124,6 +131,13 @@ def author_from_digest(digest: Sequence[DigestItem]) -> bytes | None:
                 and len(item.payload) == 32):
             return item.payload
     return None
+
+
+def require_supported_scheme(xt: UncheckedExtrinsic) -> None:
+    """Refuse a signature scheme this runtime cannot verify (Ecdsa) as `UnsupportedSignatureScheme`, never as a
+    bad proof; the pool, block application and fee estimates all ask here, so they agree."""
+    if xt.signature is not None and xt.signature.scheme not in VERIFIERS:
+        raise v.UnsupportedSignatureScheme(str(UnsupportedScheme(xt.signature.scheme)))
 
 
 def decode_extrinsic(raw: bytes) -> tuple[UncheckedExtrinsic, Call]:
@@ -195,6 +209,7 @@ class Executive:
                       apply: bool) -> CheckedExtrinsic:
         s = xt.signature
         assert s is not None
+        require_supported_scheme(xt)
         try:
             signer = s.signer
         except UnsupportedSignerAddress as e:
@@ -210,7 +225,7 @@ class Executive:
                                           f"{SystemConfig.current().block_hash_count} blocks before {current}")
         payload = signing_payload(xt.call, s.era, s.nonce, s.tip, rt.version.spec_version,
                                   rt.version.transaction_version, rt.genesis_hash, birth_hash)
-        if s.scheme != ED25519 or not verified_signature(signer, payload, s.signature):
+        if not verified_signature(signer, payload, s.signature, s.scheme):
             raise v.BadProof("the signature does not match the payload (wrong key, genesis hash, spec or "
                              "transaction version, or an era whose birth block is not the one signed for)")
         account = Account.get(signer)

@@ -74,12 +74,32 @@ class UnknownTransaction(TransactionValidityError):
     kind = 1
 
 
+class UnknownCustom(UnknownTransaction):
+    """`UnknownTransaction::Custom(code)`: this runtime's own reasons it cannot judge a transaction."""
+
+    index = 2
+    code = 0
+    rpc_message = "UnknownTransaction custom error"
+
+    def encode(self) -> bytes:
+        return bytes([self.kind, self.index, self.code])
+
+
 class CannotLookup(UnknownTransaction):
     index, rpc_message = 0, "Could not lookup information required to validate the transaction"
 
 
 class NoUnsignedValidator(UnknownTransaction):
     index, rpc_message = 1, "Could not find an unsigned validator for the unsigned transaction"
+
+
+class UnsupportedSignatureScheme(UnknownCustom):
+    """A MultiSignature variant the runtime cannot verify (Ecdsa): not a bad signature, which would blame the
+    key, but a scheme to avoid. `UnknownTransaction::Custom(1)`, so the author API answers 1011 with this
+    text where a bad signature is 1010 "Transaction has a bad signature"."""
+
+    code = 1
+    rpc_message = "Unsupported signature scheme: this chain verifies Ed25519 and Sr25519 signatures, not Ecdsa"
 
 
 class Undecodable(Call):

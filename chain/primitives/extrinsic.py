@@ -1,8 +1,9 @@
-"""Substrate's UncheckedExtrinsic, version 4, with Ed25519 signatures and mortal or immortal eras.
+"""Substrate's UncheckedExtrinsic, version 4, with MultiSignature signatures and mortal or immortal eras.
 
-Layout: `Compact(len) ++ 0x84 ++ MultiAddress(signer) ++ MultiSignature::Ed25519(sig) ++ era
+Layout: `Compact(len) ++ 0x84 ++ MultiAddress(signer) ++ MultiSignature(sig) ++ era
 ++ Compact(nonce) ++ Compact(tip) ++ call`; unsigned: `Compact(len) ++ 0x04 ++ call`. Every MultiAddress
 variant decodes, but only `Id` and `Address32` (the same 32-byte account) can be looked up as a signer.
+Every MultiSignature variant decodes too; Ed25519 and Sr25519 verify, Ecdsa is refused as unsupported.
 The signed payload is `call ++ era ++ Compact(nonce) ++ Compact(tip) ++ spec_version ++ tx_version
 ++ genesis_hash ++ era_birth_block_hash`, hashed with blake2-256 when longer than 256 bytes.
 This module is the hand-written hot path; tests prove it byte-identical with scalecodec.
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from chain.primitives.codec import DecodeError, Reader, encode_compact, u32
-from chain.primitives.crypto import Keypair, verify
+from chain.primitives.crypto import SignatureScheme, Signer, verify_signature
 from chain.primitives.hashing import blake2_256
 
 EXTRINSIC_VERSION = 4
@@ -172,14 +173,15 @@ class MultiAddress:
         return MultiAddress(kind, r.read(_FIXED_ADDRESS_LENGTHS[kind]))
 
 
-SIGNATURE_LENGTHS = {0: 64, 1: 64, 2: 65}  # MultiSignature: Ed25519, Sr25519, Ecdsa
-ED25519 = 0
+SIGNATURE_LENGTHS = {s: s.signature_len for s in SignatureScheme}  # MultiSignature: Ed25519, Sr25519, Ecdsa
+ED25519 = SignatureScheme.ED25519
+_SCHEMES = tuple(SignatureScheme)  # by index, for the decoder
 
 
 @dataclass(frozen=True)
 class Signature:
-    """`scheme` is the MultiSignature variant; only Ed25519 (0) ever verifies on this chain, but the other
-    variants decode, so a wallet that signs with them hears "bad signature" rather than "undecodable".
+    """`scheme` is the MultiSignature variant. Ed25519 and Sr25519 verify; Ecdsa decodes too, so a wallet
+    that signs with it hears "unsupported signature scheme" rather than "undecodable" or "bad signature".
     Likewise every `address` variant decodes and `signer` says which ones cannot be looked up."""
 
     address: MultiAddress
@@ -187,7 +189,7 @@ class Signature:
     era: Era
     nonce: int
     tip: int
-    scheme: int = ED25519
+    scheme: SignatureScheme = ED25519
 
     @property
     def signer(self) -> bytes:
@@ -238,9 +240,10 @@ class UncheckedExtrinsic:
             return UncheckedExtrinsic(call)
         address = MultiAddress.decode_from(r)
         sig_kind = r.u8()
-        if sig_kind not in SIGNATURE_LENGTHS:
+        if sig_kind >= len(_SCHEMES):
             raise ExtrinsicDecodeError(f"unknown MultiSignature variant {sig_kind}")
-        sig = r.read(SIGNATURE_LENGTHS[sig_kind])
+        scheme = _SCHEMES[sig_kind]
+        sig = r.read(SIGNATURE_LENGTHS[scheme])
         era = Era.decode_from(r)
         nonce = r.compact()
         tip = r.compact()
@@ -251,7 +254,7 @@ class UncheckedExtrinsic:
         call = r.read(r.remaining)
         if len(call) < 2:
             raise ExtrinsicDecodeError("call is shorter than its pallet and call indices")
-        return UncheckedExtrinsic(call, Signature(address, sig, era, nonce, tip, sig_kind))
+        return UncheckedExtrinsic(call, Signature(address, sig, era, nonce, tip, scheme))
 
 
 def signing_payload(call: bytes, era: Era, nonce: int, tip: int, spec_version: int, tx_version: int,
@@ -263,22 +266,23 @@ def signing_payload(call: bytes, era: Era, nonce: int, tip: int, spec_version: i
 
 def verify_extrinsic(xt: UncheckedExtrinsic, spec_version: int, tx_version: int, genesis_hash: bytes,
                      birth_hash: bytes) -> bool:
-    """Whether the Ed25519 signature verifies; raises UnsupportedSignerAddress for a signer with no account."""
+    """Whether the signature verifies; raises UnsupportedSignerAddress for a signer with no account and
+    UnsupportedScheme for an Ecdsa signature."""
     s = xt.signature
     assert s is not None
-    if s.scheme != ED25519:
-        return False
     payload = signing_payload(xt.call, s.era, s.nonce, s.tip, spec_version, tx_version, genesis_hash, birth_hash)
-    return verify(s.signer, payload, s.signature)
+    return verify_signature(s.scheme, s.signer, payload, s.signature)
 
 
-def sign_extrinsic(keypair: Keypair, call: bytes, *, nonce: int, spec_version: int, tx_version: int,
+def sign_extrinsic(keypair: Signer, call: bytes, *, nonce: int, spec_version: int, tx_version: int,
                    genesis_hash: bytes, era: Era = Era(), birth_hash: bytes | None = None,
                    tip: int = 0) -> UncheckedExtrinsic:
-    """Build a signed extrinsic. `birth_hash` is the era's birth block hash (the genesis hash if immortal)."""
+    """Build a signed extrinsic with a keypair of either scheme. `birth_hash` is the era's birth block hash
+    (the genesis hash if immortal)."""
     if birth_hash is None:
         if not era.is_immortal:
             raise ValueError("a mortal era needs the hash of its birth block")
         birth_hash = genesis_hash
     payload = signing_payload(call, era, nonce, tip, spec_version, tx_version, genesis_hash, birth_hash)
-    return UncheckedExtrinsic(call, Signature(MultiAddress.id(keypair.public), keypair.sign(payload), era, nonce, tip))
+    return UncheckedExtrinsic(call, Signature(MultiAddress.id(keypair.public), keypair.sign(payload), era, nonce, tip,
+                                              keypair.scheme))

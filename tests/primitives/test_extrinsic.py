@@ -211,13 +211,82 @@ def test_era_matches_scalecodec(period, current):
     assert era.birth(current) <= current < era.death(current)
 
 
-def test_sr25519_signature_decodes_but_never_verifies():
-    kp, call, raw = substrate_signed_transfer("00", nonce=0, tip=0, birth=GENESIS)
-    body = raw[2:] if raw[0] & 3 == 1 else raw[1:]
-    sr = body[:34] + b"\x01" + body[35:]
-    xt = UncheckedExtrinsic.decode(encode_compact(len(sr)) + sr)
-    assert xt.signature.scheme == 1
-    assert not verify_extrinsic(xt, SPEC, TXV, GENESIS, GENESIS)
+def substrate_sr25519_signed_transfer(nonce: int):
+    """A signed v4 transfer built with py-substrate-interface's default Keypair, `create_from_uri('//Alice')`
+    (Sr25519), its types and its MultiSignature::Sr25519 encoding."""
+    kp = SubstrateKeypair.create_from_uri("//Alice")
+    call = transfer_call(BOB, 12345)
+    extra = scale("Era", "00") + scale("Compact<Index>", nonce) + scale("Compact<Balance>", 0)
+    signature = kp.sign(call + extra + scale("u32", SPEC) + scale("u32", TXV) + GENESIS + GENESIS)
+    body = (b"\x84" + scale("MultiAddress", {"Id": "0x" + kp.public_key.hex()})
+            + scale("MultiSignature", {"Sr25519": "0x" + signature.hex()}) + extra + call)
+    return kp, scale("Compact<u32>", len(body)) + body
+
+
+def test_sr25519_signature_from_substrate_interface_verifies():
+    kp, raw = substrate_sr25519_signed_transfer(nonce=3)
+    xt = UncheckedExtrinsic.decode(raw)
+    assert xt.signature.scheme == crypto.SignatureScheme.SR25519 and xt.signature.signer == kp.public_key
+    assert verify_extrinsic(xt, SPEC, TXV, GENESIS, GENESIS)
+    assert not verify_extrinsic(xt, SPEC + 1, TXV, GENESIS, GENESIS)
+
+
+def test_sr25519_signed_by_us_matches_substrate_interface_encoding():
+    ours = crypto.sr25519_dev_keypair("Alice")
+    xt = sign_extrinsic(ours, transfer_call(BOB, 12345), nonce=3, spec_version=SPEC, tx_version=TXV,
+                        genesis_hash=GENESIS)
+    _, theirs = substrate_sr25519_signed_transfer(nonce=3)
+    # Sr25519 signatures are randomized: everything but the 64 signature bytes is identical
+    assert xt.encode()[:37] == theirs[:37] and xt.encode()[101:] == theirs[101:]
+    assert UncheckedExtrinsic.decode(xt.encode()) == xt
+    assert SubstrateKeypair.create_from_uri("//Alice").verify(
+        signing_payload(xt.call, Era(), 3, 0, SPEC, TXV, GENESIS, GENESIS), xt.signature.signature)
+
+
+def signed_with(scheme: crypto.SignatureScheme) -> UncheckedExtrinsic:
+    keypair = crypto.dev_keypair("Alice") if scheme is crypto.SignatureScheme.ED25519 else \
+        crypto.sr25519_dev_keypair("Alice")
+    return sign_extrinsic(keypair, transfer_call(BOB, 12345), nonce=0, spec_version=SPEC, tx_version=TXV,
+                          genesis_hash=GENESIS)
+
+
+@pytest.mark.parametrize("scheme", crypto.KEY_SCHEMES, ids=lambda s: s.variant)
+def test_invalid_signature_with_any_one_bit_flipped_does_not_verify(scheme):
+    xt = signed_with(scheme)
+    assert verify_extrinsic(xt, SPEC, TXV, GENESIS, GENESIS)
+    for bit in range(8 * len(xt.signature.signature)):
+        flipped = bytearray(xt.signature.signature)
+        flipped[bit // 8] ^= 1 << (bit % 8)
+        bad = UncheckedExtrinsic(xt.call, dataclasses.replace(xt.signature, signature=bytes(flipped)))
+        decoded = UncheckedExtrinsic.decode(bad.encode())
+        assert not verify_extrinsic(decoded, SPEC, TXV, GENESIS, GENESIS), f"bit {bit} flipped still verifies"
+
+
+def test_signature_of_one_scheme_does_not_verify_as_the_other():
+    xt = signed_with(crypto.SignatureScheme.SR25519)
+    as_ed25519 = dataclasses.replace(xt.signature, scheme=crypto.SignatureScheme.ED25519)
+    assert not verify_extrinsic(UncheckedExtrinsic(xt.call, as_ed25519), SPEC, TXV, GENESIS, GENESIS)
+    xt = signed_with(crypto.SignatureScheme.ED25519)
+    as_sr25519 = dataclasses.replace(xt.signature, scheme=crypto.SignatureScheme.SR25519)
+    assert not verify_extrinsic(UncheckedExtrinsic(xt.call, as_sr25519), SPEC, TXV, GENESIS, GENESIS)
+
+
+def test_ecdsa_signature_decodes_and_is_refused_as_unsupported():
+    xt = signed_with(crypto.SignatureScheme.ED25519)
+    body = xt.encode()[2:]
+    ecdsa = body[:34] + b"\x02" + body[35:99] + b"\x00" + body[99:]  # a 65-byte MultiSignature::Ecdsa
+    decoded = UncheckedExtrinsic.decode(encode_compact(len(ecdsa)) + ecdsa)
+    assert decoded.signature.scheme == crypto.SignatureScheme.ECDSA and len(decoded.signature.signature) == 65
+    assert decoded.call == xt.call and decoded.encode() == encode_compact(len(ecdsa)) + ecdsa
+    with pytest.raises(crypto.UnsupportedScheme, match="Ecdsa signatures are not supported"):
+        verify_extrinsic(decoded, SPEC, TXV, GENESIS, GENESIS)
+
+
+def test_invalid_multisignature_variant_is_undecodable():
+    body = bytearray(signed_with(crypto.SignatureScheme.ED25519).encode()[2:])
+    body[34] = 3
+    with pytest.raises(ExtrinsicDecodeError, match="unknown MultiSignature variant 3"):
+        UncheckedExtrinsic.decode(encode_compact(len(body)) + bytes(body))
 
 
 def test_long_payload_is_hashed():

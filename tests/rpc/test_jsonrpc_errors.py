@@ -9,7 +9,7 @@ import pytest
 import requests
 import websocket
 
-from chain.primitives.crypto import dev_keypair
+from chain.primitives.crypto import dev_keypair, sr25519_dev_keypair
 from tests.rpc.conftest import http_rpc, result, signed_transfer, ws_call
 
 pytestmark = pytest.mark.integration
@@ -27,6 +27,34 @@ def test_invalid_bad_signature_is_1010_with_reason(dev_node):
     raw[-20] ^= 0x01  # the amount, inside the signed payload
     error = error_of(http_rpc(dev_node, "author_submitExtrinsic", ["0x" + raw.hex()]))
     assert error == {"code": 1010, "message": "Invalid Transaction", "data": "Transaction has a bad signature"}
+
+
+def test_invalid_sr25519_bad_signature_is_1010_with_reason(dev_node):
+    raw = bytearray(signed_transfer(dev_node, sr25519_dev_keypair("Charlie"), BOB.public, 10**9))
+    raw[40] ^= 0x01  # inside the 64-byte Sr25519 signature
+    error = error_of(http_rpc(dev_node, "author_submitExtrinsic", ["0x" + raw.hex()]))
+    assert error == {"code": 1010, "message": "Invalid Transaction", "data": "Transaction has a bad signature"}
+
+
+def ecdsa_signed(raw: bytes) -> bytes:
+    """`raw` with its signature rewritten as a 65-byte MultiSignature::Ecdsa (variant 2)."""
+    from chain.primitives.codec import encode_compact
+    from chain.primitives.extrinsic import UncheckedExtrinsic
+    body = UncheckedExtrinsic.decode(raw).encode()[2:]
+    ecdsa = body[:34] + b"\x02" + body[35:99] + b"\x1b" + body[99:]
+    return encode_compact(len(ecdsa)) + ecdsa
+
+
+def test_invalid_ecdsa_is_1011_unsupported_scheme_not_bad_signature(dev_node):
+    raw = ecdsa_signed(signed_transfer(dev_node, ALICE, BOB.public, 10**9))
+    error = error_of(http_rpc(dev_node, "author_submitExtrinsic", ["0x" + raw.hex()]))
+    assert error["code"] == 1011 and error["message"] == "Unknown Transaction Validity"
+    assert error["data"].startswith("Unsupported signature scheme") and "Ecdsa" in error["data"]
+    estimate = error_of(http_rpc(dev_node, "payment_queryInfo", ["0x" + raw.hex()]))
+    assert estimate["code"] == 4003 and "Ecdsa" in estimate["message"]
+    verdict = result(dev_node, "state_call", ["TaggedTransactionQueue_validate_transaction",
+                                              "0x02" + raw.hex() + "00" * 32])
+    assert verdict == "0x01010201"  # Err(UnknownTransaction::Custom(1))
 
 
 def onchain_nonce(node, keypair) -> int:

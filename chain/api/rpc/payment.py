@@ -7,7 +7,7 @@ from typing import Any
 
 from chain.api.jsonrpc_server import JsonRpcServer
 from chain.api.rpc.params import at_block, hex_bytes, state_at
-from chain.api.rpc.runtime_calls import CallFailed, as_ed25519_for_estimate, fee_details
+from chain.api.rpc.runtime_calls import CallFailed, fee_details
 from chain.api.rpc.state import reading
 from runtime import apis
 from runtime import validity as v
@@ -26,7 +26,7 @@ def register(server: JsonRpcServer, node) -> None:
         raw, block_hash = extrinsic_and_state(extrinsic, at)
         with reading(block_hash):
             try:
-                q = apis.query_info(node.runtime, state_at(node, block_hash), as_ed25519_for_estimate(raw), len(raw))
+                q = apis.query_info(node.runtime, state_at(node, block_hash), raw, len(raw))
             except v.TransactionValidityError as e:
                 raise CallFailed(f"TransactionPaymentApi_query_info: {e}") from None
         return {"weight": q["weight"], "class": q["class"].lower(), "partialFee": str(q["partialFee"])}

@@ -40,37 +40,6 @@ def _extrinsic_and_length(data: bytes, method: str) -> tuple[bytes, int]:
     return bytes(extrinsic), declared
 
 
-SIGNED_V4 = 0x84
-MULTI_ADDRESS_ID = 0
-SIGNATURE_LENGTHS = {0: 64, 1: 64, 2: 65}  # MultiSignature: Ed25519, Sr25519, Ecdsa
-
-
-def as_ed25519_for_estimate(extrinsic: bytes) -> bytes:
-    """The extrinsic with an Sr25519 or Ecdsa signature slot replaced by an Ed25519 one, for fee estimates.
-
-    Wallets estimate fees with a fake signature of their default scheme (@polkadot/api uses Sr25519 whatever
-    the key), which this chain's extrinsic decoder refuses since it accepts only Ed25519. The signature is
-    never checked by an estimate, so only its variant and length change; the fee is computed from the length
-    the caller passes, which is the length of what it sent.
-    """
-    try:
-        r = Reader(extrinsic)
-        r.compact()
-        start = r.pos
-        if r.u8() != SIGNED_V4 or r.u8() != MULTI_ADDRESS_ID:
-            return extrinsic
-        r.read(32)
-        kind_at = r.pos
-        kind = r.u8()
-        if kind not in (1, 2):
-            return extrinsic
-        r.read(SIGNATURE_LENGTHS[kind])
-    except DecodeError:
-        return extrinsic
-    body = extrinsic[start:kind_at] + b"\x00" + extrinsic[kind_at + 1:kind_at + 65] + extrinsic[r.pos:]
-    return encode_compact(len(body)) + body
-
-
 def core_version(node, state, data: bytes) -> bytes:
     return node.runtime.version.encode()
 
@@ -101,12 +70,12 @@ def account_nonce(node, state, data: bytes) -> bytes:
 
 def query_info(node, state, data: bytes) -> bytes:
     extrinsic, length = _extrinsic_and_length(data, "TransactionPaymentApi_query_info")
-    return apis.query_info_encoded(node.runtime, state, as_ed25519_for_estimate(extrinsic), length)
+    return apis.query_info_encoded(node.runtime, state, extrinsic, length)
 
 
 def fee_details(node, state, extrinsic: bytes, length: int) -> dict | None:
     """The fee split as `FeeDetails.inclusion_fee` (None for calls that pay nothing), tip excluded."""
-    q = apis.query_info(node.runtime, state, as_ed25519_for_estimate(extrinsic), length)
+    q = apis.query_info(node.runtime, state, extrinsic, length)
     if q["partialFee"] == 0:
         return None
     cfg = node.runtime.configs[TransactionPaymentConfig]
