@@ -119,3 +119,28 @@ def test_compute_market_register_solver(substrate):
     assert receipt.is_success, receipt.error_message
     assert ("ComputeMarket", "SolverRegistered") in [(e.value["module_id"], e.value["event_id"])
                                                     for e in receipt.triggered_events]
+
+
+def test_default_sr25519_alice_transfer_is_included(substrate):
+    """py-substrate-interface's default key, `create_from_uri('//Alice')` (Sr25519, 5Grwva…), as a new user
+    writes it: funded at genesis, its transfer estimated, included and charged the estimate."""
+    alice = Keypair.create_from_uri("//Alice")
+    assert alice.crypto_type == KeypairType.SR25519
+    assert alice.ss58_address == "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"
+    bob = Keypair.create_from_uri("//Bob")
+    before = substrate.query("System", "Account", [alice.ss58_address]).value
+    assert before["data"]["free"] > 0
+    bob_before = substrate.query("System", "Account", [bob.ss58_address]).value["data"]["free"]
+    call = substrate.compose_call("Balances", "transfer_keep_alive", {"dest": bob.ss58_address, "value": AMOUNT})
+    estimate = substrate.get_payment_info(call, alice)
+    extrinsic = substrate.create_signed_extrinsic(call=call, keypair=alice)
+    receipt = substrate.submit_extrinsic(extrinsic, wait_for_inclusion=True)
+    assert receipt.block_hash.startswith("0x")
+    block = substrate.get_block(block_hash=receipt.block_hash, ignore_decoding_errors=True)
+    assert "0x" + extrinsic.extrinsic_hash.hex() in [e.value["extrinsic_hash"] for e in block["extrinsics"]
+                                                      if e is not None and "extrinsic_hash" in e.value]
+    after = substrate.query("System", "Account", [alice.ss58_address], block_hash=receipt.block_hash).value
+    bob_after = substrate.query("System", "Account", [bob.ss58_address], block_hash=receipt.block_hash).value
+    assert after["nonce"] == before["nonce"] + 1
+    assert bob_after["data"]["free"] == bob_before + AMOUNT
+    assert before["data"]["free"] - after["data"]["free"] == AMOUNT + estimate["partialFee"]
