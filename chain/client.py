@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import grpc
 
 from chain.primitives.codec import encode_compact
-from chain.primitives.crypto import Keypair
+from chain.primitives.crypto import Signer
 from chain.primitives.extrinsic import Era, sign_extrinsic
 from proto import chain_pb2, chain_pb2_grpc
 
@@ -95,7 +95,7 @@ class NodeClient:
     def events(self, number: int | None = None, block_hash: bytes | None = None) -> chain_pb2.Events:
         return self._call(self.chain.GetEvents, _block_request(number, block_hash))
 
-    def sign(self, keypair: Keypair, call: bytes, nonce: int | None = None, tip: int = 0,
+    def sign(self, keypair: Signer, call: bytes, nonce: int | None = None, tip: int = 0,
              mortal_period: int | None = None) -> bytes:
         p = self.params()
         if nonce is None:

@@ -1,8 +1,13 @@
-"""Key files: one JSON file per key, mode 0600, optionally encrypted with a password.
+"""Key files: one JSON file per key, mode 0600, optionally encrypted with a password; and `--key` resolution.
 
-A key file holds the secret URI (a BIP-39 phrase with optional `//hard` path, or a `0x` seed). With a
-password it is sealed with XSalsa20-Poly1305 under a key stretched by Argon2id (PyNaCl), so a stolen file
-alone does not reveal the key. Secrets are never logged; `describe` returns only public facts.
+A key file holds the secret URI (a BIP-39 phrase with optional derivation path, or a `0x` seed) and, in the
+clear, its scheme (`ed25519`, or `sr25519`; files without one are Ed25519). With a password the URI is
+sealed with XSalsa20-Poly1305 under a key stretched by Argon2id (PyNaCl), so a stolen file alone does not
+reveal the key. Secrets are never logged; `describe` returns only public facts.
+
+`load_key` is the one place a command's `--key`/`--from` becomes a signer: a key file (of the scheme it
+records), or a secret URI, Ed25519 unless prefixed `sr25519:` (`sr25519://Alice` is polkadot-js's default
+//Alice; an `ed25519:` prefix is accepted too).
 """
 
 from __future__ import annotations
@@ -18,7 +23,15 @@ import nacl.secret
 import nacl.utils
 from bip39 import bip39_generate
 
-from chain.primitives.crypto import DEFAULT_SS58_FORMAT, InvalidKey, Keypair
+from chain.primitives.crypto import (
+    DEFAULT_SS58_FORMAT,
+    KEY_SCHEMES,
+    InvalidKey,
+    Keypair,
+    SignatureScheme,
+    Sr25519Keypair,
+    keypair_from_uri,
+)
 
 KEY_FILE_VERSION = 1
 MAX_KEY_FILE_BYTES = 16 * 1024
@@ -50,12 +63,31 @@ def _stretch(password: str, salt: bytes) -> bytes:
                                     memlimit=nacl.pwhash.argon2id.MEMLIMIT_INTERACTIVE)
 
 
+SCHEME_PREFIXES = {f"{s.name.lower()}:": s for s in KEY_SCHEMES}  # "ed25519:", "sr25519:"
+
+
+def split_scheme(spec: str) -> tuple[SignatureScheme | None, str]:
+    """`sr25519://Alice` as `(SR25519, "//Alice")`; a spec without a scheme prefix as `(None, spec)`."""
+    for prefix, scheme in SCHEME_PREFIXES.items():
+        if spec[:len(prefix)].lower() == prefix:
+            return scheme, spec[len(prefix):]
+    return None, spec
+
+
+def _keypair(secret_uri: str, scheme: SignatureScheme, password: str = "") -> Keypair | Sr25519Keypair:
+    try:
+        return keypair_from_uri(secret_uri, scheme, password)
+    except InvalidKey as e:
+        raise KeystoreError(f"not a usable {scheme.name.lower()} secret URI: {e}") from None
+
+
 def write_key_file(path: Path, secret_uri: str, password: str | None = None,
-                   ss58_format: int = DEFAULT_SS58_FORMAT) -> Keypair:
+                   ss58_format: int = DEFAULT_SS58_FORMAT,
+                   scheme: SignatureScheme = SignatureScheme.ED25519) -> Keypair | Sr25519Keypair:
     """Write a key file with mode 0600 (created exclusively: an existing file is never overwritten)."""
-    keypair = Keypair.from_uri(secret_uri)
+    keypair = _keypair(secret_uri, scheme)
     content = {"version": KEY_FILE_VERSION, "address": keypair.ss58(ss58_format),
-               "publicKey": "0x" + keypair.public.hex(), "scheme": "ed25519"}
+               "publicKey": "0x" + keypair.public.hex(), "scheme": scheme.name.lower()}
     if password:
         salt = nacl.utils.random(nacl.pwhash.argon2id.SALTBYTES)
         box = nacl.secret.SecretBox(_stretch(password, salt))
@@ -74,8 +106,8 @@ def write_key_file(path: Path, secret_uri: str, password: str | None = None,
     return keypair
 
 
-def read_key_file(path: Path, password: str | None = None) -> Keypair:
-    """Load a keypair from a key file, decrypting it with `password` when it is sealed."""
+def read_key_file(path: Path, password: str | None = None) -> Keypair | Sr25519Keypair:
+    """Load a keypair of the file's scheme, decrypting it with `password` when it is sealed."""
     path = Path(path)
     try:
         if path.stat().st_size > MAX_KEY_FILE_BYTES:
@@ -83,7 +115,10 @@ def read_key_file(path: Path, password: str | None = None) -> Keypair:
         content = json.loads(path.read_text("utf-8"))
         encoding = content["encoding"]
         kind = encoding["type"]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
+        scheme = SignatureScheme.named(content.get("scheme", "ed25519"))
+    except InvalidKey as e:
+        raise KeystoreError(f"{path}: {e}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
         raise KeystoreError(f"{path} is not a readable gradchain key file: {e}") from None
     if kind == "none":
         secret_uri = encoding.get("secretUri")
@@ -102,19 +137,39 @@ def read_key_file(path: Path, password: str | None = None) -> Keypair:
     if not isinstance(secret_uri, str):
         raise KeystoreError(f"{path} holds no secret URI")
     try:
-        keypair = Keypair.from_uri(secret_uri)
+        keypair = keypair_from_uri(secret_uri, scheme)
     except InvalidKey as e:
-        raise KeystoreError(f"{path} holds an unusable secret: {e}") from None
+        raise KeystoreError(f"{path} holds an unusable {scheme.name.lower()} secret: {e}") from None
     if content.get("publicKey") not in (None, "0x" + keypair.public.hex()):
         raise KeystoreError(f"{path}: the stored public key does not match the secret")
     return keypair
 
 
-def load_key(spec: str, password: str | None = None) -> Keypair:
-    """Resolve a `--key` argument: a path to a key file, or a secret URI such as `//Alice`."""
-    if os.path.isfile(spec):
-        return read_key_file(Path(spec), password)
-    try:
-        return Keypair.from_uri(spec, password or "")
-    except InvalidKey as e:
-        raise KeystoreError(f"--key is neither a key file nor a usable secret URI: {e}") from None
+def load_key(spec: str, password: str | None = None, scheme: SignatureScheme | None = None,
+             allowed: tuple[SignatureScheme, ...] = KEY_SCHEMES) -> Keypair | Sr25519Keypair:
+    """Resolve a `--key` argument: a path to a key file, or a secret URI such as `//Alice` or `sr25519://Alice`.
+
+    The scheme comes from the key file, else from an `sr25519:`/`ed25519:` prefix, else from `scheme`, else
+    Ed25519; a prefix or `scheme` that contradicts the file, or each other, is refused, as is a key of a
+    scheme not in `allowed` (validators pass Ed25519 alone).
+    """
+    prefixed, rest = split_scheme(spec)
+    if prefixed is not None and scheme is not None and prefixed is not scheme:
+        raise KeystoreError(f"--key says {prefixed.name.lower()} but --scheme says {scheme.name.lower()}")
+    wanted = prefixed if prefixed is not None else scheme
+    if os.path.isfile(rest):
+        keypair = read_key_file(Path(rest), password)
+        if wanted is not None and keypair.scheme is not wanted:
+            raise KeystoreError(f"{rest} holds an {keypair.scheme.name.lower()} key, not {wanted.name.lower()}")
+    else:
+        if wanted is None:
+            wanted = SignatureScheme.ED25519
+        try:
+            keypair = keypair_from_uri(rest, wanted, password or "")
+        except InvalidKey as e:
+            raise KeystoreError(f"--key is neither a key file nor a usable {wanted.name.lower()} secret URI: "
+                                f"{e}") from None
+    if keypair.scheme not in allowed:
+        raise KeystoreError(f"this key is {keypair.scheme.name.lower()}, but only "
+                            f"{' or '.join(s.name.lower() for s in allowed)} keys can be used here")
+    return keypair

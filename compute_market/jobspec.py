@@ -10,7 +10,7 @@ Canonical forms
   optimizer ++ schedule ++ u32 batch_size ++ u32 steps ++ u64 seed ++ u32 checkpoint_interval ++
   determinism`. Enums are a u8 tag then their fields in declaration order (see `FIELDS` of each class):
   integers are u32 (the seed u64), integer lists `Vec<u32>`, floats the u64 of their IEEE-754 float64 bits
-  (exact, and never -0.0, NaN or infinite), the torch version a SCALE string, booleans one byte.
+  (exact, and never -0.0, NaN or infinite), strings (the torch version, the kernel set) SCALE strings, booleans one byte.
   Decoding re-encodes and demands the same bytes, so every spec has exactly one encoding and one hash.
 - JSON (what people write): an object with exactly the keys of the SCALE form, `kind` naming enum
   variants, `dataset_hash` as 0x-prefixed hex. `checkpoint_interval` may be left out: it then defaults to
@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 from chain.primitives.codec import DecodeError, Reader, encode_bool, encode_compact, encode_str, u8, u32, u64
 from chain.primitives.hashing import blake2_256
 from compute_market import commitment
+from compute_market.exactmath import cos_pi, powi
 
 SPEC_VERSION = 1
 MAX_SPEC_BYTES = 4096
@@ -42,7 +43,9 @@ MAX_BATCH_SIZE = 4096
 MAX_PARAMETERS = 20_000_000  # bounds what a referee may be asked to hold and recompute
 DEFAULT_SEGMENTS = 32  # segments a run is cut into when the JSON spec leaves checkpoint_interval out
 MAX_TORCH_VERSION_LEN = 32
-SUPPORTED_TORCH_VERSIONS = ("2.13.0",)
+SUPPORTED_TORCH_VERSIONS = ("2.13.0+cpu",)  # the full build string, local tag included
+KERNEL_SET = "gradchain-exact"  # compute_market/worker/exact/kernels.c
+KERNELS_VERSION = 1
 U64_MAX = (1 << 64) - 1
 
 
@@ -333,20 +336,28 @@ class StepSchedule(_Struct):
 
 @dataclass(frozen=True, slots=True)
 class DeterminismProfile(_Struct):
-    """Exact mode's pinned environment; only the supported combination is accepted today."""
+    """What a run's bits depend on: the torch build (its exact version string, build tag included) and the
+    exact-mode kernel set and version that compute every floating-point result reaching the state.
+
+    Thread count, CPU vendor and instruction set are deliberately absent: the kernels give the same bits
+    for all of them (compute_market/worker/exact). Only the supported combination is accepted.
+    """
 
     torch_version: str = SUPPORTED_TORCH_VERSIONS[0]
-    threads: int = 1
-    deterministic_algorithms: bool = True
+    kernels: str = KERNEL_SET
+    kernels_version: int = KERNELS_VERSION
     FIELDS: ClassVar[tuple[Field, ...]] = (
-        Field("torch_version", "str"), Field("threads", "int", 1, 1), Field("deterministic_algorithms", "bool"))
+        Field("torch_version", "str"), Field("kernels", "str"), Field("kernels_version", "int", 1, 1 << 16))
 
     def _check_relations(self, path: str) -> None:
         if self.torch_version not in SUPPORTED_TORCH_VERSIONS:
             raise JobSpecError(f"{path}torch_version", f"{self.torch_version!r} is not one of the supported "
                                f"versions {', '.join(SUPPORTED_TORCH_VERSIONS)}")
-        if not self.deterministic_algorithms:
-            raise JobSpecError(f"{path}deterministic_algorithms", "exact mode requires true")
+        if self.kernels != KERNEL_SET:
+            raise JobSpecError(f"{path}kernels", f"{self.kernels!r} is not the supported kernel set {KERNEL_SET!r}")
+        if self.kernels_version != KERNELS_VERSION:
+            raise JobSpecError(f"{path}kernels_version", f"{self.kernels_version} is not the supported kernel "
+                               f"version {KERNELS_VERSION}")
 
 
 ModelSpec = MlpSpec | CnnSpec | TransformerSpec
@@ -429,7 +440,8 @@ class JobSpec:
         return commitment.checkpoint_count(self.steps, self.checkpoint_interval)
 
     def learning_rate(self, step: int) -> float:
-        """The learning rate used by step `step` (1-based: the step from state step-1 to state step)."""
+        """The learning rate used by step `step` (1-based: the step from state step-1 to state step), in
+        IEEE-754 double operations only (`exactmath`), so every machine computes the same value."""
         if not 1 <= step <= self.steps:
             raise JobSpecError("step", f"{step} is outside 1..{self.steps}")
         base, t, sched = self.optimizer.lr, step - 1, self.schedule
@@ -437,9 +449,9 @@ class JobSpec:
             if t < sched.warmup_steps:
                 return base * (t + 1) / sched.warmup_steps
             progress = (t - sched.warmup_steps) / max(1, self.steps - sched.warmup_steps)
-            return base * (sched.min_lr_ratio + (1.0 - sched.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+            return base * (sched.min_lr_ratio + (1.0 - sched.min_lr_ratio) * 0.5 * (1.0 + cos_pi(progress)))
         if isinstance(sched, StepSchedule):
-            return base * sched.gamma ** (t // sched.step_size)
+            return base * powi(sched.gamma, t // sched.step_size)
         return base
 
     # --- SCALE ---

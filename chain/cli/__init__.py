@@ -6,6 +6,7 @@ import click
 
 from chain.cli.client import query, tx
 from chain.cli.demo import demo
+from chain.cli.exact import selftest, trace
 from chain.cli.key import key
 from chain.cli.market import job, solver, verifier, worker
 from chain.cli.node import build_spec, node, purge_chain
@@ -23,5 +24,6 @@ main.add_command(purge_chain)
 main.add_command(build_spec)
 main.add_command(tx)
 main.add_command(query)
-for command in (worker, solver, verifier, job, demo):
+for command in (worker, solver, verifier, job, demo, selftest):
     main.add_command(command)
+job.add_command(trace)

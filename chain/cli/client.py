@@ -42,7 +42,8 @@ def tx() -> None:
 
 
 @tx.command()
-@click.option("--from", "sender", required=True, help="Key file or secret URI of the sender (e.g. //Alice).")
+@click.option("--from", "sender", required=True, help="Key file or secret URI of the sender: //Alice (ed25519) "
+                                                     "or sr25519://Alice.")
 @click.option("--password", envvar="GRADCHAIN_KEY_PASSWORD", default=None)
 @click.option("--to", "dest", required=True, help="SS58 address or 0x public key of the receiver.")
 @click.option("--amount", required=True, help="Smallest units (integer) or tokens with a decimal point, e.g. 1.5.")

@@ -153,21 +153,11 @@ def job() -> None:
 @click.option("--payment", required=True, help="Payment to escrow: smallest units, or tokens with a decimal point.")
 def job_submit(key, password, node, spec_path, dataset_path, payment) -> None:
     """Upload a dataset and submit a job that trains on it."""
-    from compute_market.jobspec import JobSpec, JobSpecError
+    from chain.cli.exact import spec_for_dataset
     from compute_market.worker import client as calls
-    from compute_market.worker.datasets import DatasetError, load_dataset
     market = _market_node(node, key, password)
     blob = dataset_path.read_bytes()
-    try:
-        obj = json.loads(spec_path.read_text())
-        if not isinstance(obj, dict):
-            raise click.ClickException(f"{spec_path}: a job spec is a JSON object")
-        from chain.primitives.hashing import blake2_256
-        obj["dataset_hash"] = "0x" + blake2_256(blob).hex()
-        spec = JobSpec.from_obj(obj)
-        load_dataset(blob, spec)
-    except (json.JSONDecodeError, JobSpecError, DatasetError) as e:
-        raise click.ClickException(f"{e}") from None
+    spec, _ = spec_for_dataset(spec_path, blob)
     try:
         market.put_blob(blob)
         amount = parse_amount(payment, market.chain.params().token_decimals)

@@ -70,7 +70,8 @@ def _setup_logging(level: str) -> None:
               help="Where the node keeps its data (default: ~/.local/share/gradchain, or a temp dir with --dev).")
 @click.option("--name", default=None, help="The node's human-readable name.")
 @click.option("--validator", is_flag=True, help="Take part in consensus with --key.")
-@click.option("--key", default=None, help="Validator session key: a key file or a secret URI such as //Alice.")
+@click.option("--key", default=None, help="Validator session key: a key file or a secret URI such as //Alice "
+                                           "(Ed25519: consensus keys are never sr25519).")
 @click.option("--password", envvar="GRADCHAIN_KEY_PASSWORD", default=None, help="Password of an encrypted --key file.")
 @click.option("--p2p-port", type=click.IntRange(0, 65535), default=DEFAULT_P2P_PORT, show_default=True)
 @click.option("--grpc-port", type=click.IntRange(0, 65535), default=DEFAULT_GRPC_PORT, show_default=True)
@@ -148,13 +149,14 @@ def node(dev, chain, base_path, name, validator, key, password, p2p_port, grpc_p
 async def _run(config: NodeConfig) -> None:
     from chain.keystore import KeystoreError, load_key
     from chain.node.runner import NodeStartError, run_node
+    from chain.primitives.crypto import SignatureScheme
     spec = _load_spec(config.chain)
     key = None
     if config.validator:
         try:
-            key = load_key(config.key, config.key_password)
+            key = load_key(config.key, config.key_password, allowed=(SignatureScheme.ED25519,))
         except KeystoreError as e:
-            raise click.ClickException(str(e)) from None
+            raise click.ClickException(f"--key: {e} (validator and consensus keys are Ed25519)") from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -5,8 +5,9 @@ the tensors x_train, y_train, x_test, y_test. Blobs come from strangers, so they
 safetensors only (never torch.load / pickle), size-capped before parsing, and checked against the spec's
 model (dtype, shape, label and token ranges) before training touches them.
 
-The generators need no download and are pure functions of their arguments (a seeded torch.Generator),
-so a demo or test can rebuild the exact blob, and hash, anywhere:
+The generators need no download and are pure functions of their arguments (the integer-only streams of
+`exact.rng`, never torch's generators, whose float paths differ between CPUs), so a demo, a test or the
+self-test can rebuild the exact blob, and hash, on any machine:
 - `gaussian_blobs`: class-centred Gaussian clouds, flat float32 features (MLP).
 - `synthetic_digits`: per-class random stroke templates, randomly shifted and noised, float32 images
   [N, 1, S, S] (CNN; also flattened for an MLP).
@@ -16,6 +17,7 @@ so a demo or test can rebuild the exact blob, and hash, anywhere:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import safetensors.torch
@@ -23,6 +25,7 @@ import torch
 
 from chain.primitives.hashing import blake2_256
 from compute_market.jobspec import CnnSpec, JobSpec, MlpSpec, TransformerSpec
+from compute_market.worker.exact import rng
 
 MAX_DATASET_BYTES = 256 * 1024 * 1024
 TENSOR_NAMES = ("x_test", "x_train", "y_test", "y_train")
@@ -110,51 +113,57 @@ def check_fits_spec(d: Dataset, spec: JobSpec) -> None:
                                    f"0..{m.vocab_size - 1} for vocab_size={m.vocab_size}")
 
 
-def _generator(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+def _stream(seed: int, name: str) -> int:
+    return rng.stream_key(seed, "dataset/" + name)
+
+
+def _normal(seed: int, name: str, *shape: int) -> torch.Tensor:
+    return torch.from_numpy(rng.normal_approx(_stream(seed, name), math.prod(shape))).view(*shape)
+
+
+def _integers(seed: int, name: str, low: int, high: int, *shape: int) -> torch.Tensor:
+    return torch.from_numpy(rng.integers(_stream(seed, name), math.prod(shape), low, high)).view(*shape)
 
 
 def gaussian_blobs(seed: int, n_train: int, n_test: int, input_dim: int, num_classes: int,
                    spread: float = 1.0) -> Dataset:
-    g = _generator(seed)
-    centres = torch.randn(num_classes, input_dim, generator=g) * 3.0
+    centres = _normal(seed, "centres", num_classes, input_dim) * 3.0
 
-    def split(n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        y = torch.randint(0, num_classes, (n,), generator=g)
-        return centres[y] + spread * torch.randn(n, input_dim, generator=g), y
+    def split(name: str, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        y = _integers(seed, f"{name}/labels", 0, num_classes, n)
+        return centres[y] + spread * _normal(seed, f"{name}/noise", n, input_dim), y
 
-    x_train, y_train = split(n_train)
-    x_test, y_test = split(n_test)
+    x_train, y_train = split("train", n_train)
+    x_test, y_test = split("test", n_test)
     return Dataset(x_train, y_train, x_test, y_test)
 
 
 def synthetic_digits(seed: int, n_train: int, n_test: int, image_size: int = 8, num_classes: int = 10,
                      noise: float = 0.3) -> Dataset:
-    g = _generator(seed)
-    templates = (torch.rand(num_classes, image_size, image_size, generator=g) < 0.35).float()
+    strokes = rng.uniform(_stream(seed, "templates"), num_classes * image_size ** 2, 0.0, 1.0) < 0.35
+    templates = torch.from_numpy(strokes.astype("float32")).view(num_classes, image_size, image_size)
 
-    def split(n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        y = torch.randint(0, num_classes, (n,), generator=g)
-        shifts = torch.randint(-1, 2, (n, 2), generator=g).tolist()
+    def split(name: str, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        y = _integers(seed, f"{name}/labels", 0, num_classes, n)
+        shifts = _integers(seed, f"{name}/shifts", -1, 2, n, 2).tolist()
         images = torch.stack([torch.roll(templates[c], shifts=(dy, dx), dims=(0, 1))
                               for c, (dy, dx) in zip(y.tolist(), shifts, strict=True)])
-        images = images + noise * torch.randn(n, image_size, image_size, generator=g)
+        images = images + noise * _normal(seed, f"{name}/noise", n, image_size, image_size)
         return images.unsqueeze(1), y
 
-    x_train, y_train = split(n_train)
-    x_test, y_test = split(n_test)
+    x_train, y_train = split("train", n_train)
+    x_test, y_test = split("test", n_test)
     return Dataset(x_train, y_train, x_test, y_test)
 
 
 def majority_tokens(seed: int, n_train: int, n_test: int, seq_len: int, vocab_size: int) -> Dataset:
     """Labels are in 0..vocab_size-1, so the spec's num_classes must equal vocab_size."""
-    g = _generator(seed)
 
-    def split(n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        x = torch.randint(0, vocab_size, (n, seq_len), generator=g)
+    def split(name: str, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x = _integers(seed, f"{name}/tokens", 0, vocab_size, n, seq_len)
         counts = torch.zeros(n, vocab_size, dtype=torch.int64).scatter_add_(1, x, torch.ones_like(x))
         return x, counts.argmax(dim=1)  # argmax returns the first (smallest) token among ties
 
-    x_train, y_train = split(n_train)
-    x_test, y_test = split(n_test)
+    x_train, y_train = split("train", n_train)
+    x_test, y_test = split("test", n_test)
     return Dataset(x_train, y_train, x_test, y_test)

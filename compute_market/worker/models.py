@@ -1,30 +1,51 @@
-"""The registry of architectures a spec may name, built as torch modules with seeded initialisation.
+"""The registry of architectures a spec may name: torch modules whose arithmetic is exact mode's kernels.
 
-Every module here is written from plain layers (Linear, Conv2d, LayerNorm, Embedding and explicit matmul
-attention) so that no fused or backend-selected kernel decides the numerics, and none holds buffers that a
-forward pass mutates (no BatchNorm): the parameters plus the optimizer state are the whole training state.
+The modules hold their parameters in torch's standard layers (Linear, Conv2d, LayerNorm, Embedding), so
+names and shapes are the familiar ones ("net.0.weight"), but every forward pass calls the portable
+operators of `compute_market.worker.exact.ops`, never torch's own kernels: the numerics are fixed by our
+sources, not by the CPU torch happens to run on. No module holds buffers or mutates state in its forward
+pass (no BatchNorm, no dropout): the parameters plus the optimizer state are the whole training state.
 
-Initialisation ignores torch's global RNG. Parameters are visited in sorted name order and drawn from one
-torch.Generator seeded by `derive_seed(spec.seed, "init")`, with PyTorch's default scales (uniform
-+-1/sqrt(fan_in) for weights and biases of Linear and Conv2d, N(0, 1) for embeddings scaled by 0.02,
-LayerNorm at weight 1, bias 0), so the initial state is a function of the spec alone.
+Initialisation is a pure function of the spec on every machine. Parameters are built on the meta device
+(torch's own initialisers never run), then each, by name, gets the integer-only stream
+`rng.stream_key(spec.seed, "init/" + name)`: weights and biases of Linear and Conv2d uniform in
++-1/sqrt(fan_in) (PyTorch's default scale), embeddings uniform in +-0.02*sqrt(3) (standard deviation
+0.02), LayerNorm weight 1 and bias 0.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
-from chain.primitives.hashing import blake2_256
 from compute_market.jobspec import CnnSpec, JobSpec, MlpSpec, TransformerSpec
+from compute_market.worker.exact import ops, rng
+
+EMBEDDING_BOUND = 0.02 * math.sqrt(3.0)
 
 
-def derive_seed(seed: int, purpose: str, index: int = 0) -> int:
-    """A 63-bit torch seed for one purpose (init, data order per epoch) derived from the spec's seed."""
-    material = b"gradchain/seed/" + purpose.encode() + seed.to_bytes(8, "little") + index.to_bytes(8, "little")
-    return int.from_bytes(blake2_256(material)[:8], "little") >> 1
+def _apply(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """One registry layer through the exact operators."""
+    if isinstance(layer, nn.Linear):
+        return ops.linear(x, layer.weight, layer.bias)
+    if isinstance(layer, nn.Conv2d):
+        return ops.conv2d(x, layer.weight, layer.bias)
+    if isinstance(layer, nn.ReLU):
+        return torch.relu(x)
+    if isinstance(layer, nn.MaxPool2d):
+        return ops.max_pool2(x)
+    if isinstance(layer, nn.Flatten):
+        return x.flatten(1)
+    raise TypeError(f"{type(layer).__name__} is not an exact-mode layer")
+
+
+def _sequential(layers: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    for layer in layers:
+        x = _apply(layer, x)
+    return x
 
 
 class Mlp(nn.Module):
@@ -33,13 +54,13 @@ class Mlp(nn.Module):
         dims = [spec.input_dim, *spec.hidden, spec.num_classes]
         layers: list[nn.Module] = []
         for i, (a, b) in enumerate(zip(dims, dims[1:], strict=False)):
-            layers.append(nn.Linear(a, b))
+            layers.append(nn.Linear(a, b, device="meta"))
             if i < len(dims) - 2:
                 layers.append(nn.ReLU())
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.flatten(1))
+        return _sequential(self.net, x.flatten(1))
 
 
 class Cnn(nn.Module):
@@ -48,56 +69,64 @@ class Cnn(nn.Module):
         blocks: list[nn.Module] = []
         c_in = spec.in_channels
         for c in spec.channels:
-            blocks += [nn.Conv2d(c_in, c, spec.kernel_size, padding=spec.kernel_size // 2), nn.ReLU(),
-                       nn.MaxPool2d(2)]
+            blocks += [nn.Conv2d(c_in, c, spec.kernel_size, padding=spec.kernel_size // 2, device="meta"),
+                       nn.ReLU(), nn.MaxPool2d(2)]
             c_in = c
         self.features = nn.Sequential(*blocks)
         flat = c_in * (spec.image_size >> len(spec.channels)) ** 2
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(flat, spec.hidden), nn.ReLU(),
-                                  nn.Linear(spec.hidden, spec.num_classes))
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(flat, spec.hidden, device="meta"), nn.ReLU(),
+                                  nn.Linear(spec.hidden, spec.num_classes, device="meta"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+        return _sequential(self.head, _sequential(self.features, x))
 
 
 class EncoderBlock(nn.Module):
-    """Pre-norm self-attention and feed-forward, with attention spelled out as matmul + softmax."""
+    """Pre-norm self-attention and feed-forward; attention is scores = (q k^T) * (1/sqrt(d_head)) by GEMM,
+    the exact softmax, then a GEMM with v."""
 
     def __init__(self, d_model: int, num_heads: int, ff_dim: int):
         super().__init__()
         self.num_heads = num_heads
-        self.ln1 = nn.LayerNorm(d_model)
-        self.qkv = nn.Linear(d_model, 3 * d_model)
-        self.proj = nn.Linear(d_model, d_model)
-        self.ln2 = nn.LayerNorm(d_model)
-        self.ff1 = nn.Linear(d_model, ff_dim)
-        self.ff2 = nn.Linear(ff_dim, d_model)
+        self.ln1 = nn.LayerNorm(d_model, device="meta")
+        self.qkv = nn.Linear(d_model, 3 * d_model, device="meta")
+        self.proj = nn.Linear(d_model, d_model, device="meta")
+        self.ln2 = nn.LayerNorm(d_model, device="meta")
+        self.ff1 = nn.Linear(d_model, ff_dim, device="meta")
+        self.ff2 = nn.Linear(ff_dim, d_model, device="meta")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, t, d = x.shape
-        h = self.num_heads
-        q, k, v = self.qkv(self.ln1(x)).view(n, t, 3, h, d // h).permute(2, 0, 3, 1, 4)
-        weights = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(d // h), dim=-1)
-        x = x + self.proj((weights @ v).transpose(1, 2).reshape(n, t, d))
-        return x + self.ff2(torch.relu(self.ff1(self.ln2(x))))
+        h, dh = self.num_heads, d // self.num_heads
+        qkv = ops.linear(ops.layer_norm(x, self.ln1.weight, self.ln1.bias, self.ln1.eps), self.qkv.weight,
+                         self.qkv.bias)
+        q, k, v = qkv.view(n, t, 3, h, dh).permute(2, 0, 3, 1, 4).reshape(3, n * h, t, dh)
+        weights = ops.softmax(ops.bmm(q, k.transpose(1, 2), 1.0 / math.sqrt(dh)))
+        attended = ops.bmm(weights, v).view(n, h, t, dh).transpose(1, 2).reshape(n, t, d)
+        x = x + ops.linear(attended, self.proj.weight, self.proj.bias)
+        hidden = torch.relu(ops.linear(ops.layer_norm(x, self.ln2.weight, self.ln2.bias, self.ln2.eps),
+                                       self.ff1.weight, self.ff1.bias))
+        return x + ops.linear(hidden, self.ff2.weight, self.ff2.bias)
 
 
 class TransformerClassifier(nn.Module):
     def __init__(self, spec: TransformerSpec):
         super().__init__()
-        self.tokens = nn.Embedding(spec.vocab_size, spec.d_model)
-        self.positions = nn.Embedding(spec.seq_len, spec.d_model)
+        self.tokens = nn.Embedding(spec.vocab_size, spec.d_model, device="meta")
+        self.positions = nn.Embedding(spec.seq_len, spec.d_model, device="meta")
         self.blocks = nn.ModuleList(EncoderBlock(spec.d_model, spec.num_heads, spec.ff_dim)
                                     for _ in range(spec.num_layers))
-        self.ln = nn.LayerNorm(spec.d_model)
-        self.head = nn.Linear(spec.d_model, spec.num_classes)
+        self.ln = nn.LayerNorm(spec.d_model, device="meta")
+        self.head = nn.Linear(spec.d_model, spec.num_classes, device="meta")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        positions = torch.arange(x.shape[1], device=x.device)
-        h = self.tokens(x) + self.positions(positions)
+        n, t = x.shape
+        positions = torch.arange(t, dtype=torch.int64).expand(n, t)
+        h = ops.embedding(x, self.tokens.weight) + ops.embedding(positions, self.positions.weight)
         for block in self.blocks:
             h = block(h)
-        return self.head(self.ln(h).mean(dim=1))
+        pooled = ops.sequence_mean(ops.layer_norm(h, self.ln.weight, self.ln.bias, self.ln.eps))
+        return ops.linear(pooled, self.head.weight, self.head.bias)
 
 
 REGISTRY: dict[str, type[nn.Module]] = {"mlp": Mlp, "cnn": Cnn, "transformer": TransformerClassifier}
@@ -108,26 +137,30 @@ def _fan_in(module: nn.Module) -> int:
     return int(weight.shape[1] * (weight[0][0].numel() if weight.dim() > 2 else 1))
 
 
-@torch.no_grad()
-def _initialise(model: nn.Module, g: torch.Generator) -> None:
+def _initial_values(name: str, owner: nn.Module, shape: torch.Size, seed: int) -> np.ndarray:
+    n = math.prod(shape)
+    if isinstance(owner, nn.LayerNorm):
+        return np.full(n, 1.0 if name.endswith("weight") else 0.0, dtype=np.float32)
+    key = rng.stream_key(seed, "init/" + name)
+    bound = EMBEDDING_BOUND if isinstance(owner, nn.Embedding) else 1.0 / math.sqrt(_fan_in(owner))
+    return rng.uniform(key, n, -bound, bound)
+
+
+def _initialise(model: nn.Module, seed: int) -> None:
     owners = {f"{mod_name}.{p_name}" if mod_name else p_name: mod
               for mod_name, mod in model.named_modules() for p_name, _ in mod.named_parameters(recurse=False)}
-    for name, p in sorted(model.named_parameters()):
-        owner = owners[name]
-        if isinstance(owner, nn.LayerNorm):
-            p.fill_(1.0 if name.endswith("weight") else 0.0)
-        elif isinstance(owner, nn.Embedding):
-            p.normal_(0.0, 0.02, generator=g)
-        else:
-            bound = 1.0 / math.sqrt(_fan_in(owner))
-            p.uniform_(-bound, bound, generator=g)
+    shapes = {name: p.shape for name, p in model.named_parameters()}
+    model.to_empty(device="cpu")
+    with torch.no_grad():
+        for name, p in sorted(model.named_parameters()):
+            values = _initial_values(name, owners[name], shapes[name], seed)
+            p.copy_(torch.from_numpy(values).view(shapes[name]))
 
 
 def build_model(spec: JobSpec) -> nn.Module:
     """The spec's architecture with its deterministic initial parameters, in training mode."""
     model = REGISTRY[spec.model.KIND](spec.model)
-    g = torch.Generator().manual_seed(derive_seed(spec.seed, "init"))
-    _initialise(model, g)
+    _initialise(model, spec.seed)
     if list(model.buffers()):
         raise AssertionError("registry models must not hold buffers: the training state is parameters only")
     return model.train()

@@ -1,11 +1,15 @@
 """Exact-mode training (DESIGN §7): a run whose every step's state hash H[i] anyone can reproduce.
 
-Determinism: torch 2.13.0 on CPU, one intra-op thread, `use_deterministic_algorithms(True)`, no dropout,
-no buffers, seeded initialisation (models.py), and data order that is a pure function of (seed, step):
-step s (1-based) trains on positions (s-1)*B .. s*B-1 of the endless concatenation of per-epoch
-permutations, epoch e shuffled by `torch.randperm` under `derive_seed(seed, "epoch", e)`. Nothing reads the
-clock or an unseeded RNG, so a segment can be replayed from any checkpoint without replaying what came
-before.
+Determinism is portable (compute_market/worker/exact): every floating-point result that reaches the state,
+from initialisation through forward, backward, loss and optimizer, is computed by the project's own kernels
+in an order fixed by their source, so H[i] is the same on every x86-64 CPU with AVX2, at any thread count,
+whatever torch's dispatch level, oneDNN, MKL or the caller's torch settings. The environment is checked
+before anything runs (`environment.check`: the exact torch build, the kernel set, the CPU) and the process
+settings are pinned before every step. Models hold no buffers and use no dropout; initialisation
+(models.py) and data order use integer-only random streams: step s (1-based) trains on positions
+(s-1)*B .. s*B-1 of the endless concatenation of per-epoch permutations, epoch e shuffled by
+`rng.permutation(rng.stream_key(seed, "epoch", e), N)`. Nothing reads the clock or an unseeded RNG, so a
+segment can be replayed from any checkpoint without replaying what came before.
 
 H[i] = `state_hash(i, model, optimizer)`: blake2-256 over this byte layout (SCALE primitives):
     b"gradchain/state/v1" ++ u64(step)
@@ -26,7 +30,8 @@ stays on one intra-op thread, so H[i] is unchanged and, given a free core, the h
 it is shorter than forward + backward. `background=False` hashes inline (for one-core machines).
 
 Checkpoints are safetensors blobs (never pickle) holding `param/<name>`, `optim/<name>/<key>`,
-`meta/step` (int64) and `meta/spec_hash` (uint8[32]); loading validates every name, dtype and shape.
+`meta/step` (int64), `meta/spec_hash` (uint8[32]) and `meta/profile` (uint8: the SCALE encoding of the
+determinism profile the state was computed under); loading validates every name, dtype and shape.
 """
 
 from __future__ import annotations
@@ -42,14 +47,15 @@ from dataclasses import dataclass, field
 import safetensors
 import safetensors.torch
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from chain.primitives.codec import encode_compact, encode_str, u64
 from compute_market.commitment import StepCommitment, checkpoint_steps
 from compute_market.jobspec import AdamWSpec, DeterminismProfile, JobSpec
 from compute_market.worker.datasets import Dataset, check_fits_spec
-from compute_market.worker.models import build_model, derive_seed
+from compute_market.worker.exact import environment, native, ops, rng
+from compute_market.worker.exact.optim import ExactAdamW, ExactSGD
+from compute_market.worker.models import build_model
 
 STATE_MAGIC = b"gradchain/state/v1"
 MODEL_MAGIC = b"gradchain/model/v1"
@@ -59,6 +65,10 @@ EVAL_BATCH = 1024
 
 class TrainerError(RuntimeError):
     """Training cannot run as the spec demands (wrong torch, unsupported state)."""
+
+
+class EnvironmentRefused(TrainerError):
+    """This machine or process could compute other bits than the spec's profile: nothing was run."""
 
 
 class CheckpointError(ValueError):
@@ -96,14 +106,15 @@ class TrainingResult:
     accuracy: float = 0.0
 
 
-def configure_exact_mode(profile: DeterminismProfile) -> None:
-    """Pin the process to the spec's determinism profile, refusing a torch that is not the pinned one."""
-    installed = torch.__version__.split("+")[0]
-    if installed != profile.torch_version:
-        raise TrainerError(f"the spec pins torch {profile.torch_version}, this process runs torch {installed}")
-    torch.set_num_threads(profile.threads)
-    torch.use_deterministic_algorithms(profile.deterministic_algorithms)
-    torch.set_flush_denormal(False)
+def configure_exact_mode(profile: DeterminismProfile, threads: int = 1) -> None:
+    """Check the environment against the spec's determinism profile (refusing with `EnvironmentRefused`)
+    and pin the process settings; `threads` is how many threads the kernels split their outputs over."""
+    try:
+        environment.check(profile)
+    except environment.ExactModeRefused as e:
+        raise EnvironmentRefused(str(e)) from None
+    native.threads.set(threads)
+    environment.pin_process()
 
 
 # --- the state hash ---------------------------------------------------------------------------------
@@ -195,14 +206,12 @@ def model_hash(model: nn.Module) -> bytes:
 # --- optimizer, data order, evaluation --------------------------------------------------------------
 
 def build_optimizer(spec: JobSpec, model: nn.Module) -> torch.optim.Optimizer:
-    """The spec's optimizer over parameters in sorted name order, single-tensor kernels pinned."""
+    """The spec's optimizer (exact-mode kernels) over parameters in sorted name order."""
     params = [p for _, p in sorted(model.named_parameters())]
     o = spec.optimizer
     if isinstance(o, AdamWSpec):
-        return torch.optim.AdamW(params, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps,
-                                 weight_decay=o.weight_decay, foreach=False, fused=False)
-    return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay,
-                           foreach=False, fused=False)
+        return ExactAdamW(params, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps, weight_decay=o.weight_decay)
+    return ExactSGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
 
 
 class DataOrder:
@@ -216,8 +225,8 @@ class DataOrder:
         if e not in self._epochs:
             if len(self._epochs) > 2:
                 self._epochs.pop(min(self._epochs))
-            g = torch.Generator().manual_seed(derive_seed(self.seed, "epoch", e))
-            self._epochs[e] = torch.randperm(self.n, generator=g)
+            key = rng.stream_key(self.seed, "epoch", e)
+            self._epochs[e] = torch.from_numpy(rng.permutation(key, self.n))
         return self._epochs[e]
 
     def indices(self, step: int) -> torch.Tensor:
@@ -243,7 +252,8 @@ def evaluate(model: nn.Module, dataset: Dataset) -> float:
 
 def save_checkpoint(spec: JobSpec, step: int, model: nn.Module, optimizer: torch.optim.Optimizer) -> bytes:
     tensors = {"meta/step": torch.tensor(step, dtype=torch.int64),
-               "meta/spec_hash": torch.frombuffer(bytearray(spec.spec_hash), dtype=torch.uint8)}
+               "meta/spec_hash": torch.frombuffer(bytearray(spec.spec_hash), dtype=torch.uint8),
+               "meta/profile": torch.frombuffer(bytearray(spec.determinism.encode()), dtype=torch.uint8)}
     for name, p in model.named_parameters():
         tensors[f"param/{name}"] = p.detach()
         for key, value in optimizer.state.get(p, {}).items():
@@ -270,10 +280,13 @@ def load_checkpoint(spec: JobSpec, blob: bytes, model: nn.Module, optimizer: tor
     except (safetensors.SafetensorError, ValueError, TypeError, RuntimeError) as e:
         raise CheckpointError(f"not a valid safetensors checkpoint: {e}") from None
     step_t, hash_t = tensors.pop("meta/step", None), tensors.pop("meta/spec_hash", None)
+    profile_t = tensors.pop("meta/profile", None)
     if step_t is None or step_t.dtype != torch.int64 or step_t.dim() != 0:
         raise CheckpointError("meta/step must be a 0-d int64 tensor")
     if hash_t is None or hash_t.dtype != torch.uint8 or bytes(hash_t.tolist()) != spec.spec_hash:
         raise CheckpointError("meta/spec_hash does not name this spec")
+    if profile_t is None or profile_t.dtype != torch.uint8 or bytes(profile_t.tolist()) != spec.determinism.encode():
+        raise CheckpointError("meta/profile is not the spec's determinism profile (kernels, torch build)")
     step = int(step_t)
     if not 0 <= step <= spec.steps:
         raise CheckpointError(f"checkpoint step {step} is outside 0..{spec.steps}")
@@ -325,8 +338,8 @@ class Trainer:
     """One exact-mode run of a spec, from its initial state or from a checkpoint."""
 
     def __init__(self, spec: JobSpec, dataset: Dataset, *, fault: Fault | None = None, hashing: bool = True,
-                 checkpoints: bool = True, background: bool = True):
-        configure_exact_mode(spec.determinism)
+                 checkpoints: bool = True, background: bool = True, threads: int = 1):
+        configure_exact_mode(spec.determinism, threads)
         check_fits_spec(dataset, spec)
         self.spec, self.dataset, self.fault = spec, dataset, fault
         self.hashing, self.checkpoints = hashing, checkpoints and hashing
@@ -379,11 +392,12 @@ class Trainer:
 
     def _train_step(self, step: int) -> None:
         """Forward and backward of `step`; the parameters are only read."""
+        environment.pin_process()
         idx = self.order.indices(step)
         for group in self.optimizer.param_groups:
             group["lr"] = self.spec.learning_rate(step)
         self.optimizer.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(self.model(self.dataset.x_train[idx]), self.dataset.y_train[idx])
+        loss = ops.cross_entropy(self.model(self.dataset.x_train[idx]), self.dataset.y_train[idx])
         loss.backward()
 
     def _submit_record(self, pool: ThreadPoolExecutor | _InlineExecutor) -> Future[StepRecord]:

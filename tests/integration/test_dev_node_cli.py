@@ -39,6 +39,11 @@ def test_dev_node_produces_blocks_and_answers_cli(tmp_path):
         assert "finalized in block" in out.stdout
         account = json.loads(cli("query", "account", ferdie, "--json", "--node", node.grpc_addr).stdout)
         assert int(account["free"]) == 10**18 + 25 * 10**11
+        sr25519 = cli("tx", "transfer", "--from", "sr25519://Eve", "--to", ferdie, "--amount", "1.5", "--node",
+                      node.grpc_addr)  # polkadot-js's //Eve, funded at genesis too
+        assert sr25519.returncode == 0 and "finalized in block" in sr25519.stdout, sr25519.stderr
+        account = json.loads(cli("query", "account", ferdie, "--json", "--node", node.grpc_addr).stdout)
+        assert int(account["free"]) == 10**18 + 40 * 10**11
         events = json.loads(cli("query", "events", out.stdout.split("#")[1].split()[0], "--node", node.grpc_addr).stdout)
         assert any(e["event"] == "Transfer" for e in events["events"])
         bad = cli("tx", "transfer", "--from", "//Alice", "--to", "not-an-address", "--amount", "1", "--node", node.grpc_addr)

@@ -107,3 +107,70 @@ def test_cli_inspect_secret_uri_hides_secret_unless_asked():
     shown = CliRunner().invoke(main, ["key", "inspect", "//Alice", "--show-secret", "--output-type", "json"])
     info = json.loads(shown.output)
     assert info["secretUri"] == "//Alice" and info["ss58Address"] == ALICE
+
+
+ALICE_SR25519 = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"
+
+
+def test_load_key_takes_either_scheme_by_prefix_or_scheme():
+    from chain.primitives.crypto import SignatureScheme
+    assert load_key("//Alice").ss58() == load_key("ed25519://Alice").ss58() == ALICE
+    assert load_key("sr25519://Alice").ss58() == load_key("//Alice", scheme=SignatureScheme.SR25519).ss58() \
+        == ALICE_SR25519
+    assert load_key("SR25519://Alice/soft").scheme is SignatureScheme.SR25519
+    with pytest.raises(KeystoreError, match="says ed25519 but --scheme says sr25519"):
+        load_key("ed25519://Alice", scheme=SignatureScheme.SR25519)
+    with pytest.raises(KeystoreError, match="soft derivation"):
+        load_key("//Alice/soft")
+    with pytest.raises(KeystoreError, match="only ed25519 keys can be used here"):
+        load_key("sr25519://Alice", allowed=(SignatureScheme.ED25519,))
+
+
+def test_sr25519_key_file_round_trips_with_its_scheme(tmp_path):
+    from chain.primitives.crypto import SignatureScheme
+    path = tmp_path / "sr.json"
+    kp = write_key_file(path, "//Alice", password="pw", scheme=SignatureScheme.SR25519)
+    assert kp.ss58() == ALICE_SR25519 and json.loads(path.read_text())["scheme"] == "sr25519"
+    assert read_key_file(path, "pw").public == kp.public and read_key_file(path, "pw").scheme is kp.scheme
+    assert load_key(f"sr25519:{path}", "pw").public == kp.public
+    with pytest.raises(KeystoreError, match="holds an sr25519 key, not ed25519"):
+        load_key(f"ed25519:{path}", "pw")
+    tampered = json.loads(path.read_text())
+    tampered["scheme"] = "ed25519"
+    (tmp_path / "t.json").write_text(json.dumps(tampered))
+    with pytest.raises(KeystoreError, match="does not match"):
+        read_key_file(tmp_path / "t.json", "pw")
+    tampered["scheme"] = "ecdsa"
+    (tmp_path / "e.json").write_text(json.dumps(tampered))
+    with pytest.raises(KeystoreError, match="unknown key scheme"):
+        read_key_file(tmp_path / "e.json", "pw")
+
+
+def test_cli_inspect_sr25519_by_option_or_prefix():
+    for args in (["sr25519://Alice"], ["--scheme", "sr25519", "//Alice"]):
+        result = CliRunner().invoke(main, ["key", "inspect", *args, "--output-type", "json"])
+        assert result.exit_code == 0, result.output
+        info = json.loads(result.output)
+        assert info["ss58Address"] == ALICE_SR25519 and info["scheme"] == "sr25519"
+    shown = json.loads(CliRunner().invoke(main, ["key", "inspect", "sr25519://Alice/soft", "--show-secret",
+                                                  "--output-type", "json"]).output)
+    assert shown["secretUri"] == "//Alice/soft" and len(bytes.fromhex(shown["secretKey"][2:])) == 64
+    refused = CliRunner().invoke(main, ["key", "inspect", "//Alice/soft"])
+    assert refused.exit_code != 0 and "not supported for Ed25519" in refused.output
+
+
+def test_cli_generate_sr25519_to_file(tmp_path):
+    path = tmp_path / "sr.json"
+    result = CliRunner().invoke(main, ["key", "generate", "--scheme", "sr25519", "--file", str(path),
+                                       "--show-secret", "--output-type", "json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output[: result.output.rindex("}") + 1])
+    assert info["scheme"] == "sr25519" and info["secretSeed"].startswith("0x")
+    assert read_key_file(path).ss58() == info["ss58Address"] == load_key("sr25519:" + info["secretUri"]).ss58()
+
+
+def test_invalid_sr25519_validator_key_is_refused(tmp_path):
+    result = CliRunner().invoke(main, ["node", "--dev", "-d", str(tmp_path / "base"), "--key", "sr25519://Alice",
+                                       "--no-prometheus"])
+    assert result.exit_code != 0
+    assert "only ed25519 keys can be used here" in result.output and "validator and consensus keys" in result.output

@@ -1,0 +1,487 @@
+/* gradchain exact-mode kernels (kernel set "gradchain-exact", version in native.py).
+ *
+ * Every floating-point result that reaches a training state is computed here, in an order fixed by this
+ * source and with IEEE-754 operations only:
+ *  - every reduction is a left-to-right loop over its index, starting from +0.0f;
+ *  - a*b + c is always a rounded multiply then a rounded add (built with -ffp-contract=off -mno-fma, so no
+ *    fused multiply-add can appear, and without -ffast-math, so the compiler may not reassociate);
+ *  - exp and log are this file's own formulas (range reduction and fixed polynomials in double
+ *    precision, rounded once to float); sqrt is the IEEE-754 correctly rounded square root; no libm;
+ *  - every entry point runs with MXCSR at its default (round to nearest, no flush-to-zero or
+ *    denormals-are-zero), whatever the caller set, and restores the caller's value on return;
+ *  - a kernel's [lo, hi) range is a range of output elements (rows, columns, planes): callers split work
+ *    between threads only over output elements, so N threads produce the bits of one.
+ * SIMD (AVX2 vectors of 8 floats) only ever works on 8 independent output elements at once, so the
+ * vector width changes speed, never bits. */
+#include <stdint.h>
+#include <string.h>
+#include <xmmintrin.h>
+
+typedef int64_t i64;
+typedef float v8f __attribute__((vector_size(32)));
+
+#define FPENV_ENTER unsigned int saved_csr_ = _mm_getcsr(); _mm_setcsr(0x1F80u)
+#define FPENV_LEAVE _mm_setcsr(saved_csr_)
+
+static inline v8f load8(const float *p) { v8f v; memcpy(&v, p, sizeof v); return v; }
+static inline void store8(float *p, v8f v) { memcpy(p, &v, sizeof v); }
+static inline v8f splat8(float x) { return (v8f){x, x, x, x, x, x, x, x}; }
+
+int gx_abi_version(void) { return 1; }
+
+/* Sets MXCSR to its default on the calling thread (exact mode pins the training thread with it). */
+void gx_reset_fpenv(void) { _mm_setcsr(0x1F80u); }
+
+/* ---------------------------------------------------------------------------------------------------
+ * GEMM: C[b, i, j] = (sum_k A[b, i, k] * B[b, k, j]) * alpha + bias
+ *   A is addressed through strides (so transposed views need no copy); B rows are contiguous (row stride
+ *   sbk); C is contiguous [batch, M, N]. bias_mode 0: none, 1: bias[j] (per column), 2: bias[i] (per row).
+ *   The range [lo, hi) runs over the batch*M output rows.
+ * The sum for one element is acc = +0.0f; for k = 0..K-1: acc = acc + A*B. The 4x16 register tile and
+ * the scalar edge loops perform exactly that sequence for every element. */
+static inline float finish(float acc, float alpha, const float *bias, int mode, i64 i, i64 j) {
+    float v = acc * alpha;
+    if (mode == 1) v = v + bias[j];
+    else if (mode == 2) v = v + bias[i];
+    return v;
+}
+
+void gx_gemm(i64 M, i64 N, i64 K,
+             const float *A, i64 sab, i64 sam, i64 sak,
+             const float *B, i64 sbb, i64 sbk,
+             float *C, float alpha, const float *bias, int bias_mode, i64 lo, i64 hi) {
+    FPENV_ENTER;
+    i64 r = lo;
+    while (r < hi) {
+        i64 b = r / M, i = r % M;
+        i64 rows = M - i < hi - r ? M - i : hi - r;
+        if (rows > 4) rows = 4;
+        const float *Ab = A + b * sab, *Bb = B + b * sbb;
+        float *Cb = C + b * M * N;
+        i64 j = 0;
+        if (rows == 4) {
+            const float *a0 = Ab + i * sam, *a1 = a0 + sam, *a2 = a1 + sam, *a3 = a2 + sam;
+            for (; j + 16 <= N; j += 16) {
+                v8f c00 = splat8(0.0f), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
+                    c31 = c00;
+                const float *bk = Bb + j;
+                for (i64 k = 0; k < K; k++, bk += sbk) {
+                    v8f b0 = load8(bk), b1 = load8(bk + 8);
+                    v8f x0 = splat8(a0[k * sak]), x1 = splat8(a1[k * sak]);
+                    v8f x2 = splat8(a2[k * sak]), x3 = splat8(a3[k * sak]);
+                    c00 = c00 + x0 * b0; c01 = c01 + x0 * b1;
+                    c10 = c10 + x1 * b0; c11 = c11 + x1 * b1;
+                    c20 = c20 + x2 * b0; c21 = c21 + x2 * b1;
+                    c30 = c30 + x3 * b0; c31 = c31 + x3 * b1;
+                }
+                v8f acc[8] = {c00, c01, c10, c11, c20, c21, c30, c31};
+                for (int q = 0; q < 4; q++)
+                    for (int h = 0; h < 2; h++)
+                        for (int e = 0; e < 8; e++) {
+                            i64 jj = j + h * 8 + e;
+                            Cb[(i + q) * N + jj] = finish(acc[q * 2 + h][e], alpha, bias, bias_mode, i + q, jj);
+                        }
+            }
+        }
+        for (i64 q = 0; q < rows; q++) {
+            const float *a = Ab + (i + q) * sam;
+            i64 jj = j;
+            for (; jj + 8 <= N; jj += 8) {
+                v8f c = splat8(0.0f);
+                const float *bk = Bb + jj;
+                for (i64 k = 0; k < K; k++, bk += sbk) c = c + splat8(a[k * sak]) * load8(bk);
+                for (int e = 0; e < 8; e++)
+                    Cb[(i + q) * N + jj + e] = finish(c[e], alpha, bias, bias_mode, i + q, jj + e);
+            }
+            for (; jj < N; jj++) {
+                float c = 0.0f;
+                for (i64 k = 0; k < K; k++) c = c + a[k * sak] * Bb[k * sbk + jj];
+                Cb[(i + q) * N + jj] = finish(c, alpha, bias, bias_mode, i + q, jj);
+            }
+        }
+        r += rows;
+    }
+    FPENV_LEAVE;
+}
+
+/* out[j] = sum_i X[i, j] (X rows contiguous, row stride N), columns [lo, hi). */
+void gx_colsum(i64 rows, i64 N, const float *X, float *out, i64 lo, i64 hi) {
+    FPENV_ENTER;
+    i64 j = lo;
+    for (; j + 8 <= hi; j += 8) {
+        v8f c = splat8(0.0f);
+        for (i64 i = 0; i < rows; i++) c = c + load8(X + i * N + j);
+        store8(out + j, c);
+    }
+    for (; j < hi; j++) {
+        float c = 0.0f;
+        for (i64 i = 0; i < rows; i++) c = c + X[i * N + j];
+        out[j] = c;
+    }
+    FPENV_LEAVE;
+}
+
+/* out[j] = sum_i X[i, j] * Y[i, j], columns [lo, hi) (LayerNorm's weight gradient). */
+void gx_colsum_prod(i64 rows, i64 N, const float *X, const float *Y, float *out, i64 lo, i64 hi) {
+    FPENV_ENTER;
+    i64 j = lo;
+    for (; j + 8 <= hi; j += 8) {
+        v8f c = splat8(0.0f);
+        for (i64 i = 0; i < rows; i++) c = c + load8(X + i * N + j) * load8(Y + i * N + j);
+        store8(out + j, c);
+    }
+    for (; j < hi; j++) {
+        float c = 0.0f;
+        for (i64 i = 0; i < rows; i++) c = c + X[i * N + j] * Y[i * N + j];
+        out[j] = c;
+    }
+    FPENV_LEAVE;
+}
+
+/* out[i] = sum_j X[i, j], rows [lo, hi) (a convolution's bias gradient over [Cout, N*H*W]). */
+void gx_rowsum(i64 N, const float *X, float *out, i64 lo, i64 hi) {
+    FPENV_ENTER;
+    for (i64 i = lo; i < hi; i++) {
+        float c = 0.0f;
+        for (i64 j = 0; j < N; j++) c = c + X[i * N + j];
+        out[i] = c;
+    }
+    FPENV_LEAVE;
+}
+
+/* ---------------------------------------------------------------------------------------------------
+ * exp and log: own formulas, computed in double and rounded once to float. */
+static const double LN2_HI = 6.93147180369123816490e-01, LN2_LO = 1.90821492927058770002e-10;
+static const double LOG2E = 1.44269504088896338700e+00;
+
+static inline double pow2i(i64 n) {  /* 2^n for -1022 <= n <= 1023, by construction of the bits */
+    uint64_t bits = (uint64_t)(n + 1023) << 52;
+    double d;
+    memcpy(&d, &bits, sizeof d);
+    return d;
+}
+
+static inline float gx_exp(float xf) {
+    if (xf != xf) return xf;
+    if (xf > 89.0f) return (float)(pow2i(1000) * pow2i(1000));  /* +inf */
+    if (xf < -104.0f) return 0.0f;
+    double x = (double)xf;
+    double t = x * LOG2E;
+    double n = (t + 6755399441055744.0) - 6755399441055744.0;  /* round to nearest integer, IEEE only */
+    double r = (x - n * LN2_HI) - n * LN2_LO;                    /* |r| <= 0.3466 */
+    double p = 1.0 / 479001600.0;                                /* Taylor to r^12, Horner */
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    return (float)(p * pow2i((i64)n));
+}
+
+static inline double gx_log_d(double x) {  /* x > 0 and finite */
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    i64 e = (i64)((bits >> 52) & 0x7ff) - 1023;
+    if (e == -1023) {  /* subnormal: scale up by 2^64 exactly */
+        double y = x * pow2i(64);
+        memcpy(&bits, &y, sizeof bits);
+        e = (i64)((bits >> 52) & 0x7ff) - 1023 - 64;
+    }
+    bits = (bits & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL;
+    double m;
+    memcpy(&m, &bits, sizeof m);          /* m in [1, 2) */
+    if (m > 1.4142135623730951) { m = m * 0.5; e = e + 1; }
+    double z = (m - 1.0) / (m + 1.0);      /* |z| <= 0.1716 */
+    double z2 = z * z;
+    double s = 1.0 / 19.0;                 /* 2 atanh(z) = 2 (z + z^3/3 + ... + z^19/19) */
+    s = s * z2 + 1.0 / 17.0;
+    s = s * z2 + 1.0 / 15.0;
+    s = s * z2 + 1.0 / 13.0;
+    s = s * z2 + 1.0 / 11.0;
+    s = s * z2 + 1.0 / 9.0;
+    s = s * z2 + 1.0 / 7.0;
+    s = s * z2 + 1.0 / 5.0;
+    s = s * z2 + 1.0 / 3.0;
+    s = s * z2 + 1.0;
+    double de = (double)e;
+    return (de * LN2_HI + (2.0 * z) * s) + de * LN2_LO;
+}
+
+static inline float gx_log(float x) {
+    if (x != x) return x;
+    if (x <= 0.0f) return x == 0.0f ? -(float)(pow2i(1000) * pow2i(1000)) : (x - x) / (x - x);
+    if (x > 3.4028234e38f) return x;
+    return (float)gx_log_d((double)x);
+}
+
+void gx_exp_array(i64 n, const float *x, float *y) { FPENV_ENTER; for (i64 i = 0; i < n; i++) y[i] = gx_exp(x[i]); FPENV_LEAVE; }
+void gx_log_array(i64 n, const float *x, float *y) { FPENV_ENTER; for (i64 i = 0; i < n; i++) y[i] = gx_log(x[i]); FPENV_LEAVE; }
+
+/* ---------------------------------------------------------------------------------------------------
+ * Softmax over rows of length n: m = max, e = exp(x - m), s = sum e (in order), y = e / s. */
+static inline float softmax_row(i64 n, const float *x, float *y, float *sum_out) {
+    float m = x[0];
+    for (i64 j = 1; j < n; j++) m = x[j] > m ? x[j] : m;
+    float s = 0.0f;
+    for (i64 j = 0; j < n; j++) { y[j] = gx_exp(x[j] - m); s = s + y[j]; }
+    for (i64 j = 0; j < n; j++) y[j] = y[j] / s;
+    if (sum_out) *sum_out = s;
+    return m;
+}
+
+void gx_softmax(i64 n, const float *X, float *Y, i64 lo, i64 hi) {
+    FPENV_ENTER;
+    for (i64 r = lo; r < hi; r++) softmax_row(n, X + r * n, Y + r * n, NULL);
+    FPENV_LEAVE;
+}
+
+/* dX = Y * (dY - sum_j Y dY), per row. */
+void gx_softmax_bwd(i64 n, const float *Y, const float *dY, float *dX, i64 lo, i64 hi) {
+    FPENV_ENTER;
+    for (i64 r = lo; r < hi; r++) {
+        const float *y = Y + r * n, *dy = dY + r * n;
+        float *dx = dX + r * n;
+        float dot = 0.0f;
+        for (i64 j = 0; j < n; j++) dot = dot + y[j] * dy[j];
+        for (i64 j = 0; j < n; j++) dx[j] = y[j] * (dy[j] - dot);
+    }
+    FPENV_LEAVE;
+}
+
+/* Cross-entropy per row: loss[r] = (m + log(sum exp(x - m))) - x[label]; P holds the softmax for the
+ * backward pass. Labels were range-checked at the edge (datasets.py). */
+void gx_xent(i64 n, const float *X, const i64 *labels, float *loss, float *P, i64 lo, i64 hi) {
+    FPENV_ENTER;
+    for (i64 r = lo; r < hi; r++) {
+        const float *x = X + r * n;
+        float s;
+        float m = softmax_row(n, x, P + r * n, &s);
+        loss[r] = (m + gx_log(s)) - x[labels[r]];
+    }
+    FPENV_LEAVE;
+}
+
+/* dX = (P - onehot(label)) * scale, where scale = upstream gradient / rows (computed by the caller). */
+void gx_xent_bwd(i64 n, const float *P, const i64 *labels, float scale, float *dX, i64 lo, i64 hi) {
+    FPENV_ENTER;
+    for (i64 r = lo; r < hi; r++) {
+        for (i64 j = 0; j < n; j++) {
+            float t = j == labels[r] ? 1.0f : 0.0f;
+            dX[r * n + j] = (P[r * n + j] - t) * scale;
+        }
+    }
+    FPENV_LEAVE;
+}
+
+/* sum of x[0..n-1] in order, divided by `divisor` (the mean of per-row losses). */
+float gx_sum_div(i64 n, const float *x, float divisor) {
+    FPENV_ENTER;
+    float s = 0.0f;
+    for (i64 i = 0; i < n; i++) s = s + x[i];
+    s = s / divisor;
+    FPENV_LEAVE;
+    return s;
+}
+
+/* ---------------------------------------------------------------------------------------------------
+ * LayerNorm over rows of length d: mean = sum x / d; var = sum (x - mean)^2 / d;
+ * rstd = 1 / sqrt(var + eps); xhat = (x - mean) * rstd; y = xhat * w + b. */
+void gx_layernorm(i64 d, const float *X, const float *w, const float *b, float eps, float *Y, float *Xhat,
+                  float *rstd, i64 lo, i64 hi) {
+    FPENV_ENTER;
+    float fd = (float)d;
+    for (i64 r = lo; r < hi; r++) {
+        const float *x = X + r * d;
+        float s = 0.0f;
+        for (i64 j = 0; j < d; j++) s = s + x[j];
+        float mean = s / fd;
+        float v = 0.0f;
+        for (i64 j = 0; j < d; j++) { float c = x[j] - mean; v = v + c * c; }
+        float rs = 1.0f / __builtin_sqrtf(v / fd + eps);
+        rstd[r] = rs;
+        for (i64 j = 0; j < d; j++) {
+            float xh = (x[j] - mean) * rs;
+            Xhat[r * d + j] = xh;
+            Y[r * d + j] = xh * w[j] + b[j];
+        }
+    }
+    FPENV_LEAVE;
+}
+
+/* dx = rstd * ((g - sum(g) / d) - xhat * (sum(g * xhat) / d)), g = dy * w. */
+void gx_layernorm_bwd(i64 d, const float *dY, const float *w, const float *Xhat, const float *rstd, float *dX,
+                      i64 lo, i64 hi) {
+    FPENV_ENTER;
+    float fd = (float)d;
+    for (i64 r = lo; r < hi; r++) {
+        const float *dy = dY + r * d, *xh = Xhat + r * d;
+        float sg = 0.0f, sgx = 0.0f;
+        for (i64 j = 0; j < d; j++) { float g = dy[j] * w[j]; sg = sg + g; sgx = sgx + g * xh[j]; }
+        float mg = sg / fd, mgx = sgx / fd;
+        for (i64 j = 0; j < d; j++) {
+            float g = dy[j] * w[j];
+            dX[r * d + j] = rstd[r] * ((g - mg) - xh[j] * mgx);
+        }
+    }
+    FPENV_LEAVE;
+}
+
+/* ---------------------------------------------------------------------------------------------------
+ * Mean over the middle axis: Y[a, c] = (sum_t X[a, t, c]) / T, outputs [lo, hi) over a*C. */
+void gx_seqmean(i64 T, i64 Cn, const float *X, float *Y, i64 lo, i64 hi) {
+    FPENV_ENTER;
+    float ft = (float)T;
+    for (i64 o = lo; o < hi; o++) {
+        i64 a = o / Cn, c = o % Cn;
+        float s = 0.0f;
+        for (i64 t = 0; t < T; t++) s = s + X[(a * T + t) * Cn + c];
+        Y[o] = s / ft;
+    }
+    FPENV_LEAVE;
+}
+
+/* dX[a, t, c] = dY[a, c] / T, outputs [lo, hi) over a*T*C. */
+void gx_seqmean_bwd(i64 T, i64 Cn, const float *dY, float *dX, i64 lo, i64 hi) {
+    FPENV_ENTER;
+    float ft = (float)T;
+    for (i64 o = lo; o < hi; o++) {
+        i64 c = o % Cn, a = o / (T * Cn);
+        dX[o] = dY[a * Cn + c] / ft;
+    }
+    FPENV_LEAVE;
+}
+
+/* ---------------------------------------------------------------------------------------------------
+ * Embedding gradient: dW[idx[i], c] += dY[i, c] for i = 0..n-1 in order; dW starts zeroed. The range is
+ * over the d columns, so each gradient element sees every index in the same order on every split. */
+void gx_embedding_bwd(i64 n, i64 d, const i64 *idx, const float *dY, float *dW, i64 lo, i64 hi) {
+    FPENV_ENTER;
+    for (i64 i = 0; i < n; i++) {
+        float *row = dW + idx[i] * d;
+        const float *g = dY + i * d;
+        for (i64 c = lo; c < hi; c++) row[c] = row[c] + g[c];
+    }
+    FPENV_LEAVE;
+}
+
+/* ---------------------------------------------------------------------------------------------------
+ * Convolution helpers (stride 1, same padding p = k / 2). cols is [C*k*k, N*H*W]: row (c, ki, kj),
+ * column (n, h, w) holds x[n, c, h + ki - p, w + kj - p], or 0 outside the image. Pure copies. */
+void gx_im2col(i64 N, i64 Cc, i64 H, i64 W, i64 k, const float *X, float *cols, i64 lo, i64 hi) {
+    i64 p = k / 2, HW = H * W, NHW = N * HW;
+    for (i64 row = lo; row < hi; row++) {
+        i64 c = row / (k * k), ki = (row / k) % k, kj = row % k;
+        float *out = cols + row * NHW;
+        for (i64 n = 0; n < N; n++)
+            for (i64 h = 0; h < H; h++) {
+                i64 y = h + ki - p;
+                for (i64 w = 0; w < W; w++) {
+                    i64 x = w + kj - p;
+                    out[n * HW + h * W + w] = (y >= 0 && y < H && x >= 0 && x < W) ? X[((n * Cc + c) * H + y) * W + x] : 0.0f;
+                }
+            }
+    }
+}
+
+/* The adjoint of im2col: dX[n, c, y, x] = sum over (ki, kj) in order of the matching cols entries.
+ * The range is over the N*C image planes. */
+void gx_col2im(i64 N, i64 Cc, i64 H, i64 W, i64 k, const float *cols, float *dX, i64 lo, i64 hi) {
+    FPENV_ENTER;
+    i64 p = k / 2, HW = H * W, NHW = N * HW;
+    for (i64 plane = lo; plane < hi; plane++) {
+        i64 n = plane / Cc, c = plane % Cc;
+        float *out = dX + plane * HW;
+        for (i64 q = 0; q < HW; q++) out[q] = 0.0f;
+        for (i64 ki = 0; ki < k; ki++)
+            for (i64 kj = 0; kj < k; kj++) {
+                const float *in = cols + ((c * k + ki) * k + kj) * NHW + n * HW;
+                for (i64 h = 0; h < H; h++) {
+                    i64 y = h + ki - p;
+                    if (y < 0 || y >= H) continue;
+                    for (i64 w = 0; w < W; w++) {
+                        i64 x = w + kj - p;
+                        if (x >= 0 && x < W) out[y * W + x] = out[y * W + x] + in[h * W + w];
+                    }
+                }
+            }
+    }
+    FPENV_LEAVE;
+}
+
+/* 2x2 max pooling with stride 2 over planes [lo, hi) of H x W (H, W even). The first maximum in the
+ * order (0,0), (0,1), (1,0), (1,1) wins; `arg` records it for the backward pass. */
+void gx_maxpool2(i64 H, i64 W, const float *X, float *Y, uint8_t *arg, i64 lo, i64 hi) {
+    FPENV_ENTER;
+    i64 Ho = H / 2, Wo = W / 2;
+    for (i64 plane = lo; plane < hi; plane++) {
+        const float *x = X + plane * H * W;
+        for (i64 i = 0; i < Ho; i++)
+            for (i64 j = 0; j < Wo; j++) {
+                const float *base = x + (2 * i) * W + 2 * j;
+                float cand[4] = {base[0], base[1], base[W], base[W + 1]};
+                int best = 0;
+                for (int q = 1; q < 4; q++) if (cand[q] > cand[best]) best = q;
+                Y[(plane * Ho + i) * Wo + j] = cand[best];
+                arg[(plane * Ho + i) * Wo + j] = (uint8_t)best;
+            }
+    }
+    FPENV_LEAVE;
+}
+
+void gx_maxpool2_bwd(i64 H, i64 W, const float *dY, const uint8_t *arg, float *dX, i64 lo, i64 hi) {
+    i64 Ho = H / 2, Wo = W / 2;
+    for (i64 plane = lo; plane < hi; plane++) {
+        float *dx = dX + plane * H * W;
+        for (i64 q = 0; q < H * W; q++) dx[q] = 0.0f;
+        for (i64 i = 0; i < Ho; i++)
+            for (i64 j = 0; j < Wo; j++) {
+                i64 o = (plane * Ho + i) * Wo + j;
+                int a = arg[o];
+                dx[(2 * i + (a >> 1)) * W + 2 * j + (a & 1)] = dY[o];
+            }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------------
+ * Optimizers over flat parameter tensors, elements [lo, hi). Scalars come precomputed (optim.py). */
+
+/* SGD: d = g + wd * p; buf = first ? d : momentum * buf + d (when momentum != 0); p = p - lr * d_or_buf. */
+void gx_sgd(const float *g, float *p, float *buf, float lr, float momentum, float wd, int use_wd,
+            int use_momentum, int first, i64 lo, i64 hi) {
+    FPENV_ENTER;
+    for (i64 i = lo; i < hi; i++) {
+        float d = g[i];
+        if (use_wd) d = d + wd * p[i];
+        if (use_momentum) {
+            buf[i] = first ? d : momentum * buf[i] + d;
+            d = buf[i];
+        }
+        p[i] = p[i] - lr * d;
+    }
+    FPENV_LEAVE;
+}
+
+/* AdamW: p = p * decay; m = b1 * m + c1 * g; v = b2 * v + (c2 * g) * g;
+ * p = p - step_size * (m / (sqrt(v) / bc2_sqrt + eps)). */
+void gx_adamw(const float *g, float *p, float *m, float *v, float decay, float b1, float c1, float b2,
+              float c2, float step_size, float bc2_sqrt, float eps, i64 lo, i64 hi) {
+    FPENV_ENTER;
+    for (i64 i = lo; i < hi; i++) {
+        float gi = g[i];
+        float pi = p[i] * decay;
+        float mi = b1 * m[i] + c1 * gi;
+        float vi = b2 * v[i] + (c2 * gi) * gi;
+        float denom = __builtin_sqrtf(vi) / bc2_sqrt + eps;
+        p[i] = pi - step_size * (mi / denom);
+        m[i] = mi;
+        v[i] = vi;
+    }
+    FPENV_LEAVE;
+}

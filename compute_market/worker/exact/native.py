@@ -1,0 +1,184 @@
+"""Building, loading and calling the exact-mode kernels (`kernels.c`), and the checks that guard them.
+
+Why a C file of our own, built with the machine's C compiler on first use and called through ctypes:
+- exact mode needs full control of every rounding (no FMA contraction, no reassociation, no libm, no
+  vendor BLAS), which a dozen short loops in C give with two compiler flags (`-ffp-contract=off`,
+  `-mno-fma`) and no `-ffast-math`;
+- a plain shared library builds in about a second with the gcc every supported machine has, while a torch
+  C++ extension pulls torch's headers (about a minute) and numba would add LLVM (and a JIT that runs again
+  under CPU emulation);
+- ctypes releases the GIL for the call, so threads split kernels over output elements with no extra code.
+
+The library is cached under `$GRADCHAIN_KERNEL_CACHE` (default `~/.cache/gradchain/kernels`) by a hash
+of the sources, the flags and the compiler's version, built into a temporary file and renamed into place,
+so concurrent processes never load a half-written file. It is built for x86-64 with AVX2 (without FMA);
+`cpucheck.c`, built for the baseline ISA, asks the CPU and the OS first, and a CPU that lacks AVX2 is
+refused with `KernelUnavailable` before anything runs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from compute_market.jobspec import KERNEL_SET, KERNELS_VERSION
+
+HERE = Path(__file__).resolve().parent
+SOURCES = ("kernels.c", "cpucheck.c")
+KERNEL_FLAGS = ("-O3", "-std=gnu11", "-fPIC", "-shared", "-mavx2", "-mno-fma", "-ffp-contract=off",
+                "-fno-math-errno", "-fno-fast-math")
+BASELINE_FLAGS = ("-O2", "-std=gnu11", "-fPIC", "-shared", "-march=x86-64")
+REQUIRED_ISA = "x86-64 with AVX2"
+MAX_THREADS = 64
+# Work (multiply-adds or element visits) below which splitting a call over threads costs more than it
+# saves; it changes which thread computes an element, never the element's bits.
+MIN_PARALLEL_WORK = 1 << 16
+
+
+class KernelUnavailable(RuntimeError):
+    """Exact mode cannot run here: no C compiler, a build failure, or a CPU without the kernels' ISA."""
+
+
+def _compiler() -> str:
+    for name in (os.environ.get("CC"), "cc", "gcc"):
+        if name and shutil.which(name):
+            return name
+    raise KernelUnavailable("exact mode builds its kernels with a C compiler, and none was found "
+                            "(install gcc, or name one in $CC)")
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("GRADCHAIN_KERNEL_CACHE")
+    return Path(root) if root else Path.home() / ".cache" / "gradchain" / "kernels"
+
+
+def _build(cc: str, source: str, flags: tuple[str, ...]) -> Path:
+    version = subprocess.run([cc, "--version"], capture_output=True, text=True, check=False).stdout
+    text = (HERE / source).read_bytes()
+    key = hashlib.sha256(b"\0".join([text, " ".join(flags).encode(), version.encode()])).hexdigest()[:20]
+    target = _cache_dir() / f"{Path(source).stem}-{key}.so"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".so.tmp")
+    os.close(fd)
+    try:
+        done = subprocess.run([cc, *flags, "-o", tmp, str(HERE / source)], capture_output=True, text=True,
+                              check=False)
+        if done.returncode != 0:
+            raise KernelUnavailable(f"building the exact-mode kernels ({source}) with {cc} failed:\n"
+                                    f"{done.stderr.strip()[-2000:]}")
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+_i64, _f32, _ptr = ctypes.c_int64, ctypes.c_float, ctypes.c_void_p
+_SIGNATURES: dict[str, tuple[type | None, list[type]]] = {
+    "gx_abi_version": (ctypes.c_int, []),
+    "gx_reset_fpenv": (None, []),
+    "gx_gemm": (None, [_i64, _i64, _i64, _ptr, _i64, _i64, _i64, _ptr, _i64, _i64, _ptr, _f32, _ptr,
+                       ctypes.c_int, _i64, _i64]),
+    "gx_colsum": (None, [_i64, _i64, _ptr, _ptr, _i64, _i64]),
+    "gx_colsum_prod": (None, [_i64, _i64, _ptr, _ptr, _ptr, _i64, _i64]),
+    "gx_rowsum": (None, [_i64, _ptr, _ptr, _i64, _i64]),
+    "gx_exp_array": (None, [_i64, _ptr, _ptr]),
+    "gx_log_array": (None, [_i64, _ptr, _ptr]),
+    "gx_softmax": (None, [_i64, _ptr, _ptr, _i64, _i64]),
+    "gx_softmax_bwd": (None, [_i64, _ptr, _ptr, _ptr, _i64, _i64]),
+    "gx_xent": (None, [_i64, _ptr, _ptr, _ptr, _ptr, _i64, _i64]),
+    "gx_xent_bwd": (None, [_i64, _ptr, _ptr, _f32, _ptr, _i64, _i64]),
+    "gx_sum_div": (ctypes.c_float, [_i64, _ptr, _f32]),
+    "gx_layernorm": (None, [_i64, _ptr, _ptr, _ptr, _f32, _ptr, _ptr, _ptr, _i64, _i64]),
+    "gx_layernorm_bwd": (None, [_i64, _ptr, _ptr, _ptr, _ptr, _ptr, _i64, _i64]),
+    "gx_seqmean": (None, [_i64, _i64, _ptr, _ptr, _i64, _i64]),
+    "gx_seqmean_bwd": (None, [_i64, _i64, _ptr, _ptr, _i64, _i64]),
+    "gx_embedding_bwd": (None, [_i64, _i64, _ptr, _ptr, _ptr, _i64, _i64]),
+    "gx_im2col": (None, [_i64, _i64, _i64, _i64, _i64, _ptr, _ptr, _i64, _i64]),
+    "gx_col2im": (None, [_i64, _i64, _i64, _i64, _i64, _ptr, _ptr, _i64, _i64]),
+    "gx_maxpool2": (None, [_i64, _i64, _ptr, _ptr, _ptr, _i64, _i64]),
+    "gx_maxpool2_bwd": (None, [_i64, _i64, _ptr, _ptr, _ptr, _i64, _i64]),
+    "gx_sgd": (None, [_ptr, _ptr, _ptr, _f32, _f32, _f32, ctypes.c_int, ctypes.c_int, ctypes.c_int, _i64,
+                      _i64]),
+    "gx_adamw": (None, [_ptr, _ptr, _ptr, _ptr, _f32, _f32, _f32, _f32, _f32, _f32, _f32, _f32, _i64, _i64]),
+}
+
+_lock = threading.Lock()
+_lib: ctypes.CDLL | None = None
+
+
+def cpu_supported() -> bool:
+    """Whether this CPU and OS run the kernels' instruction set (asked through a baseline-ISA library)."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    check = ctypes.CDLL(str(_build(_compiler(), "cpucheck.c", BASELINE_FLAGS)))
+    return bool(check.gx_cpu_supports_kernels())
+
+
+def library() -> ctypes.CDLL:
+    """The loaded kernels, built on first use; raises `KernelUnavailable` where they cannot run."""
+    global _lib
+    with _lock:
+        if _lib is not None:
+            return _lib
+        machine = platform.machine()
+        if machine.lower() not in ("x86_64", "amd64"):
+            raise KernelUnavailable(f"the exact-mode kernels ({KERNEL_SET} v{KERNELS_VERSION}) need "
+                                    f"{REQUIRED_ISA}; this machine is {machine}")
+        if not cpu_supported():
+            raise KernelUnavailable(f"this CPU lacks an instruction the exact-mode kernels ({KERNEL_SET} "
+                                    f"v{KERNELS_VERSION}) are built for: they need {REQUIRED_ISA} (and an OS "
+                                    "that enables AVX); refusing to train rather than risk a result that "
+                                    "differs from other machines")
+        lib = ctypes.CDLL(str(_build(_compiler(), "kernels.c", KERNEL_FLAGS)))
+        for name, (restype, argtypes) in _SIGNATURES.items():
+            fn = getattr(lib, name)
+            fn.restype, fn.argtypes = restype, argtypes
+        if lib.gx_abi_version() != KERNELS_VERSION:
+            raise KernelUnavailable("the built kernels report another version than this package expects")
+        _lib = lib
+        return lib
+
+
+class Threads:
+    """How many threads a kernel call may use; they split output elements, never a reduction."""
+
+    def __init__(self) -> None:
+        self.count = 1
+        self._pool: ThreadPoolExecutor | None = None
+
+    def set(self, count: int) -> None:
+        if not 1 <= count <= MAX_THREADS:
+            raise ValueError(f"threads must be in 1..{MAX_THREADS}, got {count}")
+        if count != self.count and self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        self.count = count
+
+    def run(self, fn: Callable[[int, int], None], total: int, work_per_unit: int) -> None:
+        """fn(lo, hi) over [0, total), split into contiguous ranges when the work is worth a thread."""
+        parts = min(self.count, total, max(1, total * max(1, work_per_unit) // MIN_PARALLEL_WORK))
+        if parts <= 1:
+            fn(0, total)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.count - 1, thread_name_prefix="exact-kernel")
+        bounds = [total * i // parts for i in range(parts + 1)]
+        futures = [self._pool.submit(fn, bounds[i], bounds[i + 1]) for i in range(1, parts)]
+        fn(bounds[0], bounds[1])
+        for future in futures:
+            future.result()
+
+
+threads = Threads()

@@ -1,0 +1,139 @@
+"""Exact-mode operators: each kernel does exactly the arithmetic its documentation states (bit for bit
+against a numpy re-enactment of the order), agrees with torch's own operator to float32 accuracy, and
+gives the same bits at every thread count and on every code path (vector tiles and scalar edges)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from compute_market.worker.exact import native, ops, rng
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    native.threads.set(1)
+    yield
+    native.threads.set(1)
+
+
+def reference_gemm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """acc = +0.0; for k in order: acc = acc + a[:, k] * b[k, :], each a separately rounded float32 op."""
+    acc = np.zeros((a.shape[0], b.shape[1]), dtype=np.float32)
+    for k in range(a.shape[1]):
+        acc = acc + np.outer(a[:, k], b[k, :]).astype(np.float32)
+    return acc
+
+
+def random(key: int, *shape: int) -> torch.Tensor:
+    return torch.from_numpy(rng.normal_approx(key, math.prod(shape))).view(*shape)
+
+
+@pytest.mark.parametrize("m,n,k", [(1, 1, 1), (4, 16, 3), (7, 23, 19), (13, 40, 64), (5, 8, 1), (33, 17, 130)])
+def test_gemm_is_the_documented_left_to_right_sum(m, n, k):
+    a, b = random(1, m, k), random(2, k, n)
+    expected = reference_gemm(a.numpy(), b.numpy())
+    got = ops.gemm(a, b).numpy()
+    assert np.array_equal(got.view(np.uint32), expected.view(np.uint32))
+    transposed = ops.gemm(a.t().contiguous().t(), b).numpy()  # strided A takes the same path
+    assert np.array_equal(transposed.view(np.uint32), expected.view(np.uint32))
+
+
+def test_gemm_keeps_the_sign_of_zero_sums_fixed():
+    a, b = torch.tensor([[-0.0]]), torch.tensor([[1.0]])
+    assert math.copysign(1.0, float(ops.gemm(a, b))) == 1.0  # +0.0 + (-0.0) = +0.0, by the documented start
+
+
+@pytest.mark.parametrize("count", [2, 3, 4])
+def test_threads_give_the_bits_of_one(count):
+    a, b, bias = random(3, 37, 50), random(4, 50, 29), random(5, 29)
+    one = ops.gemm(a, b, bias=bias, bias_mode=1)
+    native.threads.set(count)
+    old = native.MIN_PARALLEL_WORK
+    native.MIN_PARALLEL_WORK = 1
+    try:
+        many = ops.gemm(a, b, bias=bias, bias_mode=1)
+    finally:
+        native.MIN_PARALLEL_WORK = old
+    assert torch.equal(one.view(torch.int32), many.view(torch.int32))
+
+
+def test_exp_and_log_are_accurate_and_handle_the_edges():
+    x = torch.linspace(-100.0, 88.0, 20001)
+    got = ops.exp(x).double()
+    want = torch.exp(x.double())
+    rel = ((got - want).abs() / want.clamp_min(1e-300))[want > 1e-37]
+    assert float(rel.max()) < 1.2e-7  # within about one float32 ulp
+    edges = ops.exp(torch.tensor([float("nan"), float("inf"), -float("inf"), 100.0, -200.0]))
+    assert math.isnan(edges[0]) and edges[1] == math.inf and edges[2] == 0 and edges[3] == math.inf
+    assert edges[4] == 0
+    y = torch.cat([torch.logspace(-40, 38, 5001), torch.tensor([1.0, 2.0, 0.5])])
+    rel = ((ops.log(y).double() - torch.log(y.double())).abs() / torch.log(y.double()).abs().clamp_min(1e-3))
+    assert float(rel.max()) < 2e-7
+    assert ops.log(torch.tensor([1.0]))[0] == 0.0
+    special = ops.log(torch.tensor([0.0, -1.0, float("inf")]))
+    assert special[0] == -math.inf and math.isnan(special[1]) and special[2] == math.inf
+
+
+def grads(fn, *inputs):
+    leaves = [t.clone().requires_grad_(t.is_floating_point()) for t in inputs]
+    out = fn(*leaves)
+    weight = random(99, *out.shape) if out.dim() else torch.tensor(1.0)
+    (out * weight).sum().backward()
+    return out.detach(), [leaf.grad for leaf in leaves if leaf.requires_grad]
+
+
+CASES = {
+    "linear": (lambda x, w, b: ops.linear(x, w, b), lambda x, w, b: F.linear(x, w, b),
+               lambda: (random(1, 9, 13), random(2, 7, 13), random(3, 7))),
+    "bmm": (lambda a, b: ops.bmm(a, b, 0.25), lambda a, b: (a @ b) * 0.25,
+            lambda: (random(4, 3, 5, 6), random(5, 3, 6, 4))),
+    "softmax": (ops.softmax, lambda x: torch.softmax(x, -1), lambda: (random(6, 4, 3, 11),)),
+    "layer_norm": (lambda x, w, b: ops.layer_norm(x, w, b, 1e-5),
+                   lambda x, w, b: F.layer_norm(x, (x.shape[-1],), w, b, 1e-5),
+                   lambda: (random(7, 3, 5, 12), random(8, 12), random(9, 12))),
+    "cross_entropy": (lambda x, y: ops.cross_entropy(x, y), lambda x, y: F.cross_entropy(x, y),
+                      lambda: (random(10, 17, 6), torch.from_numpy(rng.integers(11, 17, 0, 6)))),
+    "embedding": (lambda i, w: ops.embedding(i, w), lambda i, w: F.embedding(i, w),
+                  lambda: (torch.from_numpy(rng.integers(12, 30, 0, 7)).view(5, 6), random(13, 7, 4))),
+    "sequence_mean": (ops.sequence_mean, lambda x: x.mean(dim=1), lambda: (random(14, 3, 7, 5),)),
+    "conv2d": (ops.conv2d, lambda x, w, b: F.conv2d(x, w, b, padding=1),
+               lambda: (random(15, 2, 3, 6, 6), random(16, 4, 3, 3, 3), random(17, 4))),
+    "max_pool2": (ops.max_pool2, lambda x: F.max_pool2d(x, 2), lambda: (random(18, 2, 3, 6, 4),)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_operator_matches_torch_forward_and_backward(name):
+    ours, theirs, make = CASES[name]
+    inputs = make()
+    out, grad = grads(ours, *inputs)
+    ref_out, ref_grad = grads(theirs, *inputs)
+    torch.testing.assert_close(out, ref_out, rtol=1e-5, atol=1e-5)
+    assert len(grad) == len(ref_grad)
+    for g, r in zip(grad, ref_grad, strict=True):
+        torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-5)
+
+
+def test_kernels_ignore_the_callers_floating_point_environment():
+    a, b = random(20, 8, 8) * 1e-20, random(21, 8, 8) * 1e-19  # products are float32 denormals
+    honest = ops.gemm(a, b)
+    torch.set_flush_denormal(True)
+    try:
+        flushed = ops.gemm(a, b)
+    finally:
+        torch.set_flush_denormal(False)
+    assert torch.equal(honest.view(torch.int32), flushed.view(torch.int32))
+    assert bool((honest != 0).any())
+
+
+def test_rng_streams_are_fixed_integers():
+    assert rng.draws(0, 3).tolist() == rng.draws(0, 3).tolist()
+    assert rng.draws(1234, 2).tolist() == [int(x) for x in rng.draws(1234, 2)]
+    assert sorted(rng.permutation(7, 100).tolist()) == list(range(100))
+    u = rng.uniform(5, 10000, -2.0, 3.0)
+    assert u.dtype == np.float32 and float(u.min()) >= -2.0 and float(u.max()) < 3.0
