@@ -12,6 +12,13 @@
 - referee: `recompute_step` from a published state (check H[s], one step, hash H[s+1]), against one
   training step plus two state hashes.
 - reproducibility: two independently started Python processes train one spec; their H[0..T] must match.
+- portable exact mode (`portable`): a training step of portable exact mode (our kernels) against plain
+  PyTorch training of the same model, parameters, data and thread count (torch's own kernels, AdamW,
+  F.cross_entropy), at 1 and 2 threads, interleaved, medians. Plain PyTorch at one thread is also what
+  exact mode computed with before the portable kernels (torch's kernels, one intra-op thread,
+  deterministic algorithms), so `portable_over_plain` at 1 thread is the ratio to the old exact mode.
+  `state_hash` compares BLAKE3 (the state layout v2) with blake2b (v1) on the MLP at batch 128, as a
+  share of one step.
 
 Usage: python benchmarks/bench_trainer.py [--quick]
 """
@@ -19,6 +26,7 @@ Usage: python benchmarks/bench_trainer.py [--quick]
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -29,11 +37,14 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import blake3  # noqa: E402
 import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 from compute_market.commitment import sample_segments, segment_bounds  # noqa: E402
 from compute_market.jobspec import (  # noqa: E402
     AdamWSpec,
+    CnnSpec,
     CosineSchedule,
     JobSpec,
     MlpSpec,
@@ -129,6 +140,108 @@ def solver_overhead(name: str, ds: datasets.Dataset, spec: JobSpec, reps: int) -
     }
 
 
+def plain_forward(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The registry model computed by torch's own kernels (the baseline portable mode is compared with)."""
+    if hasattr(model, "net"):
+        return model.net(x.flatten(1))
+    if hasattr(model, "features"):
+        return model.head(model.features(x))
+    n, t = x.shape
+    h = model.tokens(x) + model.positions(torch.arange(t))
+    for b in model.blocks:
+        d, heads = h.shape[-1], b.num_heads
+        q, k, v = b.qkv(b.ln1(h)).view(n, t, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
+        w = torch.softmax(q @ k.transpose(-2, -1) * (1.0 / (d // heads) ** 0.5), dim=-1)
+        h = h + b.proj((w @ v).transpose(1, 2).reshape(n, t, d))
+        h = h + b.ff2(torch.relu(b.ff1(b.ln2(h))))
+    return model.head(model.ln(h).mean(dim=1))
+
+
+def _median_step_s(run_steps, steps: int, reps: int) -> float:
+    return statistics.median(run_steps() for _ in range(reps)) / steps
+
+
+def portable_vs_plain(name: str, ds: datasets.Dataset, spec: JobSpec, steps: int, reps: int) -> dict:
+    out: dict = {"model": name, "batch_size": spec.batch_size, "steps_timed": steps}
+    for threads in (1, 2):
+        def portable(threads: int = threads) -> float:
+            tr = trainer.Trainer(spec, ds, hashing=False, threads=threads)
+            start = time.perf_counter()
+            for _ in tr.run(until=steps):
+                pass
+            return time.perf_counter() - start
+
+        def plain(threads: int = threads) -> float:
+            tr = trainer.Trainer(spec, ds, hashing=False)
+            torch.set_num_threads(threads)
+            model, o = tr.model, spec.optimizer
+            opt = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps,
+                                    weight_decay=o.weight_decay)
+            start = time.perf_counter()
+            for s in range(1, steps + 1):
+                idx = tr.order.indices(s)
+                opt.zero_grad(set_to_none=True)
+                F.cross_entropy(plain_forward(model, ds.x_train[idx]), ds.y_train[idx]).backward()
+                opt.step()
+            elapsed = time.perf_counter() - start
+            torch.set_num_threads(1)
+            return elapsed
+
+        times: dict[str, list[float]] = {"portable": [], "plain": []}
+        for rep in range(reps):
+            for label, fn in ((("portable", portable), ("plain", plain)) if rep % 2 == 0 else
+                              (("plain", plain), ("portable", portable))):
+                times[label].append(fn() / steps)
+        p, q = statistics.median(times["portable"]), statistics.median(times["plain"])
+        out[f"threads_{threads}"] = {"portable_ms_per_step": round(p * 1e3, 3), "plain_ms_per_step": round(q * 1e3, 3),
+                                     "portable_over_plain": round(p / q, 3)}
+    one, two = out["threads_1"]["portable_ms_per_step"], out["threads_2"]["portable_ms_per_step"]
+    out["portable_2_threads_speedup"] = round(one / two, 3)
+    return out
+
+
+def state_hash_cost(ds: datasets.Dataset, spec: JobSpec) -> dict:
+    """BLAKE3 (state layout v2) against blake2b (v1) over the same bytes, per step of the MLP at batch 128."""
+    tr = trainer.Trainer(spec, ds, hashing=False)
+    start = time.perf_counter()
+    for _ in tr.run(until=40):
+        pass
+    step_ms = (time.perf_counter() - start) / 40 * 1e3
+    hasher = trainer.StateHasher(tr.model, tr.optimizer)
+    hasher.hash(tr.step)
+    plan = hasher._plan
+
+    def timed(new) -> float:
+        start = time.perf_counter()
+        for _ in range(50):
+            h = new()
+            for chunk in plan:
+                h.update(chunk)
+            h.digest()
+        return (time.perf_counter() - start) / 50 * 1e3
+
+    b3, b2 = timed(blake3.blake3), timed(lambda: hashlib.blake2b(digest_size=32))
+    return {"model": "mlp", "batch_size": spec.batch_size, "state_bytes": sum(len(c) for c in plan),
+            "step_ms": round(step_ms, 3), "blake3_ms": round(b3, 3), "blake2b_ms": round(b2, 3),
+            "blake3_share_of_step": round(b3 / step_ms, 4), "blake2b_share_of_step": round(b2 / step_ms, 4),
+            "blake3_speedup": round(b2 / b3, 2)}
+
+
+def portable(quick: bool, reps: int) -> dict:
+    loads = {name: (ds, spec) for name, ds, spec in workloads(quick)}
+    steps = 20 if quick else 40
+    ds, mlp = loads["mlp"]
+    mlp128 = JobSpec(mlp.model, mlp.dataset_hash, mlp.optimizer, mlp.schedule, 128, mlp.steps, mlp.seed,
+                     mlp.checkpoint_interval)
+    digits = datasets.synthetic_digits(3, 4096, 256, 16, 10)
+    cnn = JobSpec(CnnSpec(1, 16, (16, 32), 3, 128, 10), datasets.dataset_hash(digits.to_bytes()),
+                  mlp.optimizer, mlp.schedule, 64, 100, 7, 10)
+    cases = [("mlp", ds, mlp), ("mlp_batch_128", ds, mlp128), ("cnn", digits, cnn),
+             ("transformer", *loads["transformer"])]
+    return {"workloads": [portable_vs_plain(name, d, spec, steps, max(2, reps // 2)) for name, d, spec in cases],
+            "state_hash": state_hash_cost(ds, mlp128)}
+
+
 REPRO_SCRIPT = """
 from compute_market.jobspec import JobSpec, TransformerSpec, AdamWSpec, StepSchedule
 from compute_market.worker import datasets, trainer
@@ -160,6 +273,7 @@ def main() -> None:
         "machine": platform.machine(), "reps": reps,
         "workloads": results,
         "reproducibility": reproducibility(),
+        "portable": portable(args.quick, reps),
         "elapsed_s": round(time.perf_counter() - started, 1),
     }
     print(json.dumps(report))
