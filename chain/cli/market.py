@@ -67,7 +67,13 @@ def progress_printer(stream=sys.stderr):
 def worker(role, key, password, node, state_dir, poll, audit_share, cheat_step, withhold_state, withhold_checkpoint,
            lazy, false_challenge, log_level) -> None:
     """Run one market role against a node's gRPC API until interrupted."""
+    from compute_market.jobspec import DeterminismProfile
     from compute_market.worker.roles import CheatPlan, Referee, Solver, Verifier, Whistleblower
+    from compute_market.worker.trainer import EnvironmentRefused, configure_exact_mode
+    try:  # before any stake is at risk: a machine that cannot reproduce results must not take a role
+        configure_exact_mode(DeterminismProfile())
+    except EnvironmentRefused as e:
+        raise click.ClickException(f"this machine cannot run exact mode, so it cannot act as a {role}: {e}") from None
     logging.basicConfig(level=getattr(logging, log_level.upper().replace("WARN", "WARNING")),
                         format="%(asctime)s %(levelname)-5s %(name)s: %(message)s")
     market = _market_node(node, key, password)

@@ -406,7 +406,7 @@ class Referee(Role):
 
     def recompute(self, job, dispute) -> bytes | None:
         """This referee's vote, or None to wait (the state blob may still be on its way)."""
-        from compute_market.worker.trainer import StateMismatch, TrainerError, recompute_step
+        from compute_market.worker.trainer import EnvironmentRefused, StateMismatch, TrainerError, recompute_step
         state = None
         if dispute.kind == "AVAILABILITY" or dispute.lo > 0:  # the state at 0 follows from the spec
             state = self.fetch_state(dispute)
@@ -419,6 +419,9 @@ class Referee(Role):
         ctx = self.context(job)
         try:
             return recompute_step(ctx.spec, ctx.dataset, state, expected_hash=bytes(dispute.lo_hash))
+        except EnvironmentRefused as e:  # this machine cannot judge: abstain rather than vote "unusable"
+            log.error("referee: dispute %d: not voting, this machine cannot run exact mode: %s", dispute.id, e)
+            return None
         except (StateMismatch, TrainerError, ValueError) as e:
             log.warning("referee: dispute %d: the published state is unusable: %s", dispute.id, e)
             return UNUSABLE_STATE_VOTE
