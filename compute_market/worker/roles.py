@@ -406,7 +406,12 @@ class Referee(Role):
 
     def recompute(self, job, dispute) -> bytes | None:
         """This referee's vote, or None to wait (the state blob may still be on its way)."""
-        from compute_market.worker.trainer import EnvironmentRefused, StateMismatch, TrainerError, recompute_step
+        from compute_market.worker.trainer import (
+            EnvironmentRefused,
+            StateMismatch,
+            TrainerError,
+            recompute_step,
+        )
         state = None
         if dispute.kind == "AVAILABILITY" or dispute.lo > 0:  # the state at 0 follows from the spec
             state = self.fetch_state(dispute)
