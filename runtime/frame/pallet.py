@@ -304,10 +304,20 @@ class Pallet:
     _by_index: dict[int, CallDef] = field(default_factory=dict)
 
     def bind(self, index: int) -> None:
+        """Give the pallet its runtime index; two calls with one index (which would silently shadow the
+        first in dispatch and in the metadata) are refused."""
+        by_index: dict[int, CallDef] = {}
+        for c in self.calls:
+            if not 0 <= c.index < 256:
+                raise ValueError(f"{self.name}.{c.name}: call index {c.index} is outside 0..255")
+            if c.index in by_index:
+                raise ValueError(f"{self.name}: calls {by_index[c.index].name} and {c.name} share call index "
+                                 f"{c.index}")
+            by_index[c.index] = c
         self.index = index
         for c in self.calls:
             c.pallet = self
-        self._by_index = {c.index: c for c in self.calls}
+        self._by_index = by_index
         if self.events is not None:
             self.events.module_index = index
             self.events.pallet_name = self.name
