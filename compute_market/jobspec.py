@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 
 from chain.primitives.codec import DecodeError, Reader, encode_bool, encode_compact, encode_str, u8, u32, u64
 from chain.primitives.hashing import blake2_256
-from compute_market import commitment
+from compute_market import commitment, cost
 from compute_market.exactmath import cos_pi, powi
 
 SPEC_VERSION = 1
@@ -427,6 +427,9 @@ class JobSpec:
             raise JobSpecError("schedule.warmup_steps", f"{self.schedule.warmup_steps} exceeds steps={self.steps}")
         if self.model.parameter_count > MAX_PARAMETERS:
             raise JobSpecError("model", f"{self.model.parameter_count} parameters exceed the cap of {MAX_PARAMETERS}")
+        refusal = cost.over_cap(cost.model_step_cost(self.model, self.optimizer, self.batch_size))
+        if refusal:
+            raise JobSpecError("model", refusal)
 
     # --- derived facts the pallet and workers share ---
 

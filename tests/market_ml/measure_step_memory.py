@@ -1,0 +1,58 @@
+"""Run in a fresh process by test_cost: the resident-set growth of a few exact-mode training steps.
+
+Usage: python -m tests.market_ml.measure_step_memory SPEC_JSON STEPS. Prints one JSON object: the baseline
+RSS (after a tiny warm-up run, so the kernels, autograd's engine and the thread pool are loaded), the peak
+RSS (getrusage's high-water mark) and the seconds per step. Run with MALLOC_MMAP_THRESHOLD_ low so freed
+tensors go back to the kernel and the high-water mark is the step's, not the heap's history.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+
+import torch
+
+from compute_market.jobspec import ConstantSchedule, JobSpec, MlpSpec, SgdSpec
+from compute_market.worker import datasets
+from compute_market.worker.trainer import Trainer
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize()
+
+
+def _dataset(spec: JobSpec, n: int) -> datasets.Dataset:
+    m, g = spec.model, torch.Generator().manual_seed(0)
+    if m.KIND == "mlp":
+        x = torch.randn(n, m.input_dim, generator=g)
+    elif m.KIND == "cnn":
+        x = torch.randn(n, m.in_channels, m.image_size, m.image_size, generator=g)
+    else:
+        x = torch.randint(0, m.vocab_size, (n, m.seq_len), generator=g)
+    y = torch.randint(0, m.num_classes, (n,), generator=g)
+    return datasets.Dataset(x, y, x[:4].clone(), y[:4].clone())
+
+
+def main(spec_json: str, steps: int) -> None:
+    spec = JobSpec.from_json(spec_json)
+    ds = _dataset(spec, 2 * spec.batch_size)
+    tiny = JobSpec(MlpSpec(8, (16,), 3), bytes(32), SgdSpec(0.1, 0.0, 0.0), ConstantSchedule(), batch_size=8,
+                   steps=4, seed=1, checkpoint_interval=2)
+    for _ in Trainer(tiny, _dataset(tiny, 16), checkpoints=False, background=False).run():
+        pass
+    base = _rss()
+    trainer = Trainer(spec, ds, checkpoints=False, background=False)
+    start = time.perf_counter()
+    for _ in trainer.run(until=steps):
+        pass
+    elapsed = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"base": base, "peak": peak, "seconds_per_step": elapsed / steps}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]))
