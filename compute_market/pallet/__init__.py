@@ -6,6 +6,9 @@ the q segments sampled from the hash of the block after the commitment -> during
 anyone may `challenge` a segment, or report a committed checkpoint blob unavailable with
 `challenge_availability` (both games are in `dispute`) -> `finalize` (or the chain,
 `FinalizeGrace` blocks after the window) pays out. Deadlines are in `lifecycle`, money in `economics`.
+The commit, challenge, move and vote windows last their block counts and at least the chain time
+(`Timestamp.now`) that `windows` derives from the spec's cost (compute_market/cost.py): a faster chain does
+not shorten them. A spec whose one step is over the cost caps is refused at submission (`BadSpec`).
 
 Calls (index: name): 0 register_solver, 1 add_stake, 2 unregister_solver, 3 withdraw_unbonded,
 4 register_verifier, 5 submit_job, 6 cancel_job, 7 commit_result, 8 attest, 9 challenge, 10 reveal,
@@ -51,7 +54,7 @@ from compute_market.pallet.types import (
     Solver,
 )
 from runtime.frame.pallet import Constant, Pallet
-from runtime.frame.types import U32, U128, Perbill
+from runtime.frame.types import U32, U64, U128, Perbill
 
 CALLS = tuple(sorted(calls.CALLS + dispute.CALLS, key=lambda c: c.index))
 
@@ -75,6 +78,11 @@ PALLET = Pallet(
         Constant("WinnerShare", Perbill, lambda c: c.winner_share, "Share of a slashed amount paid to the winner."),
         Constant("BurnShare", Perbill, lambda c: c.burn_share, "Share of a slashed amount burned."),
         Constant("RefereeQuorum", Perbill, lambda c: c.referee_quorum, "Referee stake share that decides a dispute."),
+        Constant("TimeSafety", U32, lambda c: c.time_safety, "Factor on the expected seconds of a window's work."),
+        Constant("ChallengeFloorMs", U64, lambda c: c.challenge_floor_ms, "Least chain time (ms) of a challenge window."),
+        Constant("MoveFloorMs", U64, lambda c: c.move_floor_ms, "Least chain time (ms) of a dispute move."),
+        Constant("VoteFloorMs", U64, lambda c: c.vote_floor_ms, "Least chain time (ms) of a vote period."),
+        Constant("CommitFloorMs", U64, lambda c: c.commit_floor_ms, "Least chain time (ms) to commit a result."),
     ),
     on_initialize=hooks.on_initialize,
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from compute_market.commitment import sample_segments
 from compute_market.jobspec import JobSpec, JobSpecError
-from compute_market.pallet import dispute, lifecycle
+from compute_market.pallet import dispute, lifecycle, windows
 from compute_market.pallet.dispute import HASH, READ, WRITE
 from compute_market.pallet.types import (
     Job,
@@ -20,6 +20,7 @@ from compute_market.pallet.types import (
     Solvers,
     Verifier,
     Verifiers,
+    WindowEndsMs,
 )
 from runtime.frame.pallet import CallContext, call
 from runtime.frame.support import Weight
@@ -179,7 +180,9 @@ def commit_result(ctx: CallContext, job_id: JobId, result_root: H256, final_hash
     job.result_root, job.final_hash, job.checkpoints = result_root, final_hash, list(checkpoints)
     job.status, job.committed_at = JobStatus.COMMITTED, ctx.block_number
     job.window_end = ctx.block_number + cfg.challenge_window
-    lifecycle.set_job_deadline(job, job.window_end + cfg.finalize_grace)
+    window_ms = windows.of_job(job_id, job.sample_q).challenge_ms
+    windows.open_window(job_id, window_ms)
+    lifecycle.set_job_deadline(job, job.window_end + cfg.finalize_grace, window_ms)
     Jobs.insert(job_id, job)
     ctx.deposit_event(MarketEvent.ResultCommitted(job_id, solver, result_root, job.window_end))
 
@@ -209,8 +212,9 @@ def attest(ctx: CallContext, job_id: JobId, results: Vec(Tuple(U32, Bool), max_l
         raise MarketError.WrongJobStatus(f"job {job_id} is {job.status.name}; only committed results are attested")
     if who in (job.solver, job.submitter):
         raise MarketError.PartyCannotAct("the job's solver or submitter cannot verify it")
-    if ctx.block_number > job.window_end:
-        raise MarketError.WindowClosed(f"job {job_id}'s window ended at block {job.window_end}")
+    if not windows.window_open(job_id, job.window_end, ctx.block_number):
+        raise MarketError.WindowClosed(f"job {job_id}'s window ended at block {job.window_end} and chain time "
+                                       f"{WindowEndsMs.get(job_id)} ms")
     expected = sampled_segments(job)
     if expected is None:
         raise MarketError.SamplingNotReady(f"segments are sampled from block {job.committed_at + 1}'s hash, "
@@ -238,8 +242,9 @@ def finalize(ctx: CallContext, job_id: JobId) -> None:
         raise MarketError.DisputesOpen(f"job {job_id} has open disputes {job.open_disputes}")
     if job.status not in (JobStatus.COMMITTED, JobStatus.ATTESTED):
         raise MarketError.WrongJobStatus(f"job {job_id} is {job.status.name}; only committed results are finalized")
-    if ctx.block_number <= job.window_end:
-        raise MarketError.WindowOpen(f"job {job_id}'s challenge window runs to block {job.window_end}")
+    if windows.window_open(job_id, job.window_end, ctx.block_number):
+        raise MarketError.WindowOpen(f"job {job_id}'s challenge window runs to block {job.window_end} and chain "
+                                     f"time {WindowEndsMs.get(job_id)} ms")
     lifecycle.finalize(job)
 
 

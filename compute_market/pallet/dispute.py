@@ -28,7 +28,7 @@ referees that reach no quorum void the dispute (bond returned, nobody slashed).
 from __future__ import annotations
 
 from compute_market.commitment import segment_bounds, verify_step_hash
-from compute_market.pallet import economics, lifecycle
+from compute_market.pallet import economics, lifecycle, windows
 from compute_market.pallet.types import (
     AgendaKind,
     Dispute,
@@ -48,6 +48,7 @@ from compute_market.pallet.types import (
     NextDisputeId,
     RefereeVotes,
     Resolution,
+    WindowEndsMs,
 )
 from runtime.frame.pallet import CallContext, call, deposit_event
 from runtime.frame.support import Weight
@@ -73,10 +74,18 @@ def _expect_phase(d: Dispute, phase: DisputePhase) -> None:
 def _next_move(d: Dispute, now: int) -> None:
     """After a reveal or response: the solver reveals again, or publishes the state at lo."""
     d.phase = DisputePhase.REVEAL if d.next_step is not None else DisputePhase.STEP_STATE
-    _set_deadline(d, now + MarketConfig.current().move_deadline)
+    _move_deadline(d, now)
 
 
-def _set_deadline(d: Dispute, at: int) -> None:
+def _move_deadline(d: Dispute, now: int) -> None:
+    set_deadline(d, now + MarketConfig.current().move_deadline, windows.of_job(d.job_id).move_ms)
+
+
+def set_deadline(d: Dispute, at: int, after_ms: int | None = None) -> None:
+    """The party named by `d.phase` moves by block `at` and, when `after_ms` is given, for at least that
+    long in chain time (`windows`); a later block set without a time keeps the time already set."""
+    if after_ms is not None:
+        windows.set_time(AgendaKind.DISPUTE, d.id, after_ms)
     d.deadline = at
     lifecycle.schedule(AgendaKind.DISPUTE, d.id, at)
     Disputes.insert(d.id, d)
@@ -95,7 +104,7 @@ def open_dispute(job: Job, challenger: bytes, segment: int, now: int) -> int:
         raise MarketError.DuplicateChallenge(f"this account already lost a dispute over segment {segment}")
     lo, hi = segment_bounds(job.steps, job.checkpoint_interval, segment)
     d = _attach(job, challenger, segment, lo, hi, DisputePhase.REVEAL, now)
-    _set_deadline(d, now + cfg.move_deadline)
+    _move_deadline(d, now)
     deposit_event(MarketEvent.Challenged(d.id, job.id, challenger, segment, lo, hi))
     return d.id
 
@@ -132,8 +141,9 @@ def _challengeable(job_id: int, who: bytes, segment: int, now: int) -> Job:
         raise MarketError.UnknownJob(f"job {job_id} does not exist")
     if job.status not in (JobStatus.COMMITTED, JobStatus.ATTESTED, JobStatus.CHALLENGED):
         raise MarketError.WrongJobStatus(f"job {job_id} is {job.status.name}; only committed results are challenged")
-    if now > job.window_end:
-        raise MarketError.WindowClosed(f"job {job_id}'s challenge window ended at block {job.window_end}")
+    if not windows.window_open(job_id, job.window_end, now):
+        raise MarketError.WindowClosed(f"job {job_id}'s challenge window ended at block {job.window_end} and "
+                                       f"chain time {WindowEndsMs.get(job_id)} ms")
     if who == job.solver:
         raise MarketError.PartyCannotAct("a solver cannot challenge its own result")
     if segment >= job.segment_count:
@@ -185,7 +195,7 @@ def reveal(ctx: CallContext, dispute_id: DisputeId, step_hash: H256, proof: Vec(
     if d.hi - d.lo > 1:
         d.revealed = step_hash
         d.phase = DisputePhase.RESPONSE
-        _set_deadline(d, ctx.block_number + MarketConfig.current().move_deadline)
+        _move_deadline(d, ctx.block_number)
     else:
         if step == d.lo:
             d.lo_hash = step_hash
@@ -233,7 +243,7 @@ def _start_voting(d: Dispute, job: Job, now: int) -> None:
     d.referee_stake = sum(stake for stash, _key, stake in staking.ActiveValidators.get()
                           if stash not in (job.solver, d.challenger))
     d.phase = DisputePhase.VOTING
-    _set_deadline(d, now + MarketConfig.current().vote_period)
+    set_deadline(d, now + MarketConfig.current().vote_period, windows.of_job(job.id).vote_ms)
 
 
 @call(index=13, weight=Weight(5 * READ + 4 * WRITE, 12_000))

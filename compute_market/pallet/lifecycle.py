@@ -19,7 +19,7 @@ choose which later block's hash samples the verifier's segments.
 from __future__ import annotations
 
 from chain.primitives.hashing import blake2_256
-from compute_market.pallet import economics
+from compute_market.pallet import economics, windows
 from compute_market.pallet.types import (
     Agenda,
     AgendaKind,
@@ -40,7 +40,11 @@ def schedule(kind: AgendaKind, item_id: int, at: int) -> None:
         Agenda.insert(at, [*entries, (kind, item_id)])
 
 
-def set_job_deadline(job: Job, at: int) -> None:
+def set_job_deadline(job: Job, at: int, after_ms: int | None = None) -> None:
+    """The chain acts on `job` at block `at` and, when `after_ms` is given, not before that much chain time
+    from now (`windows`); without it the time already set stands (a retry, or the window after disputes)."""
+    if after_ms is not None:
+        windows.set_time(AgendaKind.JOB, job.id, after_ms)
     job.deadline = at
     schedule(AgendaKind.JOB, job.id, at)
 
@@ -69,7 +73,7 @@ def assign(job: Job, now: int) -> None:
     job.lock = cfg.job_lock(job.payment)
     job.status = JobStatus.ASSIGNED
     economics.lock_stake(solver, job.lock)
-    set_job_deadline(job, now + cfg.commit_timeout)
+    set_job_deadline(job, now + cfg.commit_timeout, windows.of_job(job.id).commit_ms)
     Jobs.insert(job.id, job)
     deposit_event(MarketEvent.JobAssigned(job.id, solver, job.lock, job.deadline))
 

@@ -61,6 +61,14 @@ class MarketConfig(PalletConfig):
     unbonding_delay: int = 50  # blocks between `unregister_solver` and `withdraw_unbonded`
     finalize_grace: int = 10  # blocks after the window in which anyone may `finalize` before the chain does
     max_open_disputes: int = 16  # per job, so one job's settlement loop stays bounded
+    # Time-based windows (see `windows`): each window also lasts at least this many milliseconds of chain
+    # time (Timestamp.now): TimeSafety x the cost model's expected seconds for the work it is for, plus a floor.
+    time_safety: int = 4
+    commit_floor_ms: int = 60_000  # on top of TimeSafety x the solver's whole run
+    challenge_floor_ms: int = 30_000  # on top of TimeSafety x a verifier's replay of q segments
+    move_floor_ms: int = 10_000  # on top of TimeSafety x loading/publishing one state (reveal, response, state)
+    vote_floor_ms: int = 20_000  # on top of TimeSafety x a referee's load + one-step recompute
+    block_time_bound_ms: int = 2_000  # blocks assumed at most this slow when waking up for a time deadline
 
     def __post_init__(self) -> None:
         if self.winner_share + self.burn_share > PERBILL:
@@ -70,6 +78,8 @@ class MarketConfig(PalletConfig):
             raise ValueError(f"refereeQuorum {self.referee_quorum} must be at least 2/3 and below 100%")
         if self.assignment_delay < 1 or self.move_deadline < 1 or self.vote_period < 1:
             raise ValueError("assignmentDelay, moveDeadline and votePeriod must be at least one block")
+        if self.time_safety < 1 or self.block_time_bound_ms < 1:
+            raise ValueError("timeSafety and blockTimeBoundMs must be at least 1")
         if self.challenge_window < 2:
             raise ValueError("challengeWindow must leave room for sampling (at least 2 blocks)")
 
@@ -295,11 +305,17 @@ RefereeVotes = StorageDoubleMap(P, "RefereeVotes", Twox64Concat, DisputeId, Blak
                                 docs="The H[s+1] each referee voted for, so a referee votes once.")
 Agenda = StorageMap(P, "Agenda", Twox64Concat, U32, Vec(AGENDA_ITEM), default=[],
                     docs="Deadlines by block: the jobs and disputes on_initialize must act on at that block.")
+TimeDeadlines = StorageMap(P, "TimeDeadlines", Twox64Concat, AGENDA_ITEM, U64, default=0,
+                           docs="The chain time (ms) before which a job's or dispute's deadline block does not act; "
+                                "the deadline passes once both its block and this time are reached.")
+WindowEndsMs = StorageMap(P, "WindowEndsMs", Twox64Concat, JobId, U64, default=0,
+                          docs="The chain time (ms) until which a committed job's challenge window stays open, "
+                               "even past its window_end block.")
 LostChallenges = StorageDoubleMap(P, "LostChallenges", Twox64Concat, JobId, Blake2_128Concat,
                                   Tuple(AccountId, U32), Bool, docs="The (challenger, segment) pairs of a job whose dispute the solver won: "
                                        "a challenger cannot make the solver defend the same segment twice.")
 STORAGE = (NextJobId, Jobs, JobSpecs, Solvers, Verifiers, NextDisputeId, Disputes, RefereeVotes, Agenda,
-           LostChallenges)
+           LostChallenges, TimeDeadlines, WindowEndsMs)
 
 # --- events ---------------------------------------------------------------------------------------------
 

@@ -38,6 +38,8 @@ TEST_PARAMETERS = {
     "moveDeadline": 3, "votePeriod": 4, "challengerBond": 10 * UNIT, "winnerShare": 500_000_000,
     "burnShare": 500_000_000, "refereeQuorum": 666_666_667, "maxSpecBytes": 4096, "maxSteps": 100_000,
     "assignmentDelay": 2, "commitTimeout": 10, "unbondingDelay": 5, "finalizeGrace": 2, "maxOpenDisputes": 16,
+    # no time floors: these tiny jobs' windows are their block counts (2 s blocks); test_windows sets them
+    "commitFloorMs": 0, "challengeFloorMs": 0, "moveFloorMs": 0, "voteFloorMs": 0,
 }
 
 
@@ -63,7 +65,8 @@ def account(who: Keypair | bytes) -> bytes:
 class Market:
     """The chain at an open block `block`; `advance` seals it and opens the next."""
 
-    def __init__(self, **parameters: int):
+    def __init__(self, block_ms: int = 2_000, **parameters: int):
+        self.block_ms = block_ms  # chain time between blocks (the timestamp inherent's step)
         doc = json.loads((GENESIS_DIR / "dev.json").read_text())
         doc["parameters"]["computeMarket"] = {**TEST_PARAMETERS, **parameters}
         config = doc["genesis"]["runtimeGenesis"]["config"]
@@ -91,7 +94,7 @@ class Market:
         self.state = Overlay(self.backend)
         self.executive = Executive(self.runtime, self.state)
         self.executive.initialize_block(self.head_hash, self.number + 1)
-        self.now_ms += 2_000
+        self.now_ms += self.block_ms
         self.executive.apply_extrinsic(timestamp_inherent(self.now_ms))
 
     def advance(self, blocks: int = 1) -> None:
