@@ -6,6 +6,7 @@ import click
 
 from chain.cli.client import query, tx
 from chain.cli.demo import demo
+from chain.cli.estimate import estimate
 from chain.cli.exact import selftest, trace
 from chain.cli.key import key
 from chain.cli.market import job, solver, verifier, worker
@@ -27,3 +28,4 @@ main.add_command(query)
 for command in (worker, solver, verifier, job, demo, selftest):
     main.add_command(command)
 job.add_command(trace)
+job.add_command(estimate)
