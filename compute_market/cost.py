@@ -27,10 +27,11 @@ torch.utils.flop_counter on equivalent plain torch models (within 1%; they agree
 Calibration (the figures the caps and the time-based windows derive from), measured 2026-12-01 on this
 project's dev machine (x86-64 with AVX2, 2 cores shared with other work, one exact-mode thread, `Trainer`
 with inline state hashing as a referee runs it; tests/market_ml/measure_step_memory.py prints the
-figure): whole steps ran at 19.2 GFLOP/s for an MLP 784-1024-1024-10 at batch 512 (SGD), 6.9 GFLOP/s for
-256-2048-10 at batch 4096 (AdamW: the elementwise work weighs more), 2.7 GFLOP/s for a CNN 3x32x32 with
-channels (32, 64) at batch 128 (im2col and col2im are memory-bound) and 11.1 GFLOP/s for a transformer
-(d 128, 2 layers, seq 64, batch 64, AdamW). The GEMM kernel alone reaches about 30-50 GFLOP/s on one core.
+figure): whole steps ran at 21.8 GFLOP/s for an MLP 784-1024-1024-10 at batch 512 (SGD with momentum),
+8.7 GFLOP/s for 256-2048-10 at batch 4096 (AdamW: the elementwise work weighs more), 3.1 GFLOP/s for a
+CNN 3x32x32 with channels (32, 64) at batch 128 (im2col and col2im are memory-bound) and 15.1 GFLOP/s for
+a transformer (d 128, 2 layers, seq 64, batch 64, AdamW), at a load average of 2 (the figures without
+hashing, earlier that day: 19.2, 6.9, 2.7 and 11.1). The GEMM kernel alone reaches about 30-50 GFLOP/s on one core.
 `STEP_FLOPS_PER_SECOND` takes, per architecture, a round figure at or below the slowest of these, so
 expected times err long (auditors get more time, never less).
 

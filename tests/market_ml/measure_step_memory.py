@@ -3,11 +3,15 @@
 Usage: python -m tests.market_ml.measure_step_memory SPEC_JSON STEPS. Prints one JSON object: the baseline
 RSS (after a tiny warm-up run, so the kernels, autograd's engine and the thread pool are loaded), the peak
 RSS (getrusage's high-water mark) and the seconds per step. Run with MALLOC_MMAP_THRESHOLD_ low so freed
-tensors go back to the kernel and the high-water mark is the step's, not the heap's history.
+tensors go back to the kernel and the high-water mark is the step's, not the heap's history. After the
+warm-up the process locks what it has mapped (mlockall(MCL_CURRENT), where allowed): otherwise, on a busy
+machine, the kernel may drop file-backed pages of torch's libraries from the baseline and fault them back in
+during the steps, which reads as tens of MiB of growth that is no tensor's.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import resource
 import sys
@@ -43,6 +47,10 @@ def main(spec_json: str, steps: int) -> None:
     tiny = JobSpec(MlpSpec(8, (16,), 3), bytes(32), SgdSpec(0.1, 0.0, 0.0), ConstantSchedule(), batch_size=8,
                    steps=4, seed=1, checkpoint_interval=2)
     for _ in Trainer(tiny, _dataset(tiny, 16), checkpoints=False, background=False).run():
+        pass
+    try:
+        ctypes.CDLL(None, use_errno=True).mlockall(1)  # MCL_CURRENT; refused without CAP_IPC_LOCK: fine
+    except (OSError, AttributeError):
         pass
     base = _rss()
     trainer = Trainer(spec, ds, checkpoints=False, background=False)
