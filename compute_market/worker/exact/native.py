@@ -39,9 +39,10 @@ KERNEL_FLAGS = ("-O3", "-std=gnu11", "-fPIC", "-shared", "-mavx2", "-mno-fma", "
 BASELINE_FLAGS = ("-O2", "-std=gnu11", "-fPIC", "-shared", "-march=x86-64")
 REQUIRED_ISA = "x86-64 with AVX2"
 MAX_THREADS = 64
-# Work (multiply-adds or element visits) below which splitting a call over threads costs more than it
-# saves; it changes which thread computes an element, never the element's bits.
-MIN_PARALLEL_WORK = 1 << 16
+# Work (multiply-adds or element visits) per thread below which splitting a call costs more than it saves
+# (handing a range to a pool thread costs tens of microseconds, about 1M multiply-adds of GEMM here); it
+# changes which thread computes an element, never the element's bits.
+MIN_PARALLEL_WORK = 1 << 20
 
 
 class KernelUnavailable(RuntimeError):
