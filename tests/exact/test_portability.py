@@ -47,8 +47,12 @@ def assert_reference(done: subprocess.CompletedProcess) -> None:
 
 
 @pytest.mark.parametrize("threads", [1, 2, 4])
-def test_reference_hashes_at_every_thread_count(threads):
+def test_reference_hashes_at_every_thread_count(threads, monkeypatch):
+    from compute_market.worker.exact import native
+    monkeypatch.setattr(native, "MIN_PARALLEL_WORK", 1)  # split every kernel call the tiny jobs make
     assert selftest.compare(selftest.compute_all(threads), reference()) == []
+    assert (native.threads._pool is not None) == (threads > 1)  # the work really was split
+    native.threads.set(1)
 
 
 @pytest.mark.parametrize("env", [
@@ -62,13 +66,15 @@ def test_reference_hashes_under_dispatch_and_vendor_library_settings(env):
 
 HOSTILE_CALLER = """
 import json, torch
+from compute_market.worker.exact import native
+native.MIN_PARALLEL_WORK = 1
 torch.set_float32_matmul_precision("medium")
 torch.backends.mkldnn.matmul.fp32_precision = "bf16"
 torch.set_flush_denormal(True)
 torch.set_num_threads(2)
 torch.use_deterministic_algorithms(False)
 from compute_market.worker.exact import selftest
-print(json.dumps(selftest.compute_all(), sort_keys=True))
+print(json.dumps(selftest.compute_all(3), sort_keys=True))
 """
 
 
