@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from compute_market import cost
-from compute_market.jobspec import JobSpec
+from compute_market.jobspec import JobSpec, JobSpecError
 from compute_market.pallet.types import AgendaKind, JobSpecs, MarketConfig, TimeDeadlines, WindowEndsMs
 from runtime.pallets import timestamp
 
@@ -53,8 +53,16 @@ def windows_for(spec: JobSpec, cfg: MarketConfig, sample_q: int | None = None) -
 
 
 def of_job(job_id: int, sample_q: int | None = None) -> Windows:
-    """The windows of a stored job, from its spec (decoded again: the pallet stores the bytes only)."""
-    return windows_for(JobSpec.decode(JobSpecs.get(job_id)), MarketConfig.current(), sample_q)
+    """The windows of a stored job, from its spec (decoded again: the pallet stores the bytes only).
+
+    Hooks call this, so it must not fail: a stored spec that no longer validates (caps lowered by an
+    upgrade after it was accepted) gets the floors only, and its block counts still apply."""
+    cfg = MarketConfig.current()
+    try:
+        spec = JobSpec.decode(JobSpecs.get(job_id))
+    except JobSpecError:
+        return Windows(cfg.commit_floor_ms, cfg.challenge_floor_ms, cfg.move_floor_ms, cfg.vote_floor_ms)
+    return windows_for(spec, cfg, sample_q)
 
 
 def now_ms() -> int:

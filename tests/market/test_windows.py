@@ -128,3 +128,12 @@ def test_fast_chain_gives_each_dispute_move_its_time():
     wait_while(m, lambda: m.dispute(d).phase is DisputePhase.REVEAL)
     assert m.dispute(d).resolution is Resolution.SOLVER_TIMEOUT
     assert time_of(m) - opened >= 10_000
+
+
+def test_a_stored_spec_that_no_longer_validates_gets_the_floors(monkeypatch):
+    m = fast()
+    job = m.assigned_job()
+    monkeypatch.setitem(cost.MAX_STEP_FLOPS, "mlp", 1)  # an upgrade lowered the cap below this job's step
+    with m.ext():
+        w = windows.of_job(job.id)
+    assert (w.commit_ms, w.challenge_ms, w.move_ms, w.vote_ms) == (60_000, 30_000, 10_000, 20_000)
