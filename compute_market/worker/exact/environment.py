@@ -50,7 +50,3 @@ def pin_process() -> None:
     if torch.get_num_threads() != 1:
         torch.set_num_threads(1)
 
-
-def profile_record(profile: DeterminismProfile) -> bytes:
-    """The profile as checkpoints record it (its SCALE encoding)."""
-    return profile.encode()

@@ -154,6 +154,19 @@ void gx_rowsum(i64 N, const float *X, float *out, i64 lo, i64 hi) {
 static const double LN2_HI = 6.93147180369123816490e-01, LN2_LO = 1.90821492927058770002e-10;
 static const double LOG2E = 1.44269504088896338700e+00;
 
+/* Polynomial coefficients, highest power first, each evaluated by `horner` as p = p * x + c in order. */
+static const double EXP_TAYLOR[] = {  /* 1/12!, 1/11!, ..., 1/1!, 1/0! */
+    1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0,
+    1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0};
+static const double LOG_ATANH[] = {  /* 1/19, 1/17, ..., 1/3, 1: atanh(z) / z as a series in z^2 */
+    1.0 / 19.0, 1.0 / 17.0, 1.0 / 15.0, 1.0 / 13.0, 1.0 / 11.0, 1.0 / 9.0, 1.0 / 7.0, 1.0 / 5.0, 1.0 / 3.0, 1.0};
+
+static inline double horner(double x, const double *c, int n) {
+    double p = c[0];
+    for (int i = 1; i < n; i++) p = p * x + c[i];
+    return p;
+}
+
 static inline double pow2i(i64 n) {  /* 2^n for -1022 <= n <= 1023, by construction of the bits */
     uint64_t bits = (uint64_t)(n + 1023) << 52;
     double d;
@@ -169,19 +182,7 @@ static inline float gx_exp(float xf) {
     double t = x * LOG2E;
     double n = (t + 6755399441055744.0) - 6755399441055744.0;  /* round to nearest integer, IEEE only */
     double r = (x - n * LN2_HI) - n * LN2_LO;                    /* |r| <= 0.3466 */
-    double p = 1.0 / 479001600.0;                                /* Taylor to r^12, Horner */
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
+    double p = horner(r, EXP_TAYLOR, sizeof EXP_TAYLOR / sizeof EXP_TAYLOR[0]);  /* Taylor to r^12 */
     return (float)(p * pow2i((i64)n));
 }
 
@@ -200,16 +201,7 @@ static inline double gx_log_d(double x) {  /* x > 0 and finite */
     if (m > 1.4142135623730951) { m = m * 0.5; e = e + 1; }
     double z = (m - 1.0) / (m + 1.0);      /* |z| <= 0.1716 */
     double z2 = z * z;
-    double s = 1.0 / 19.0;                 /* 2 atanh(z) = 2 (z + z^3/3 + ... + z^19/19) */
-    s = s * z2 + 1.0 / 17.0;
-    s = s * z2 + 1.0 / 15.0;
-    s = s * z2 + 1.0 / 13.0;
-    s = s * z2 + 1.0 / 11.0;
-    s = s * z2 + 1.0 / 9.0;
-    s = s * z2 + 1.0 / 7.0;
-    s = s * z2 + 1.0 / 5.0;
-    s = s * z2 + 1.0 / 3.0;
-    s = s * z2 + 1.0;
+    double s = horner(z2, LOG_ATANH, sizeof LOG_ATANH / sizeof LOG_ATANH[0]);  /* 2 atanh(z) = 2 z s */
     double de = (double)e;
     return (de * LN2_HI + (2.0 * z) * s) + de * LN2_LO;
 }

@@ -27,6 +27,7 @@ from compute_market.jobspec import (
     TransformerSpec,
 )
 from compute_market.worker import datasets
+from compute_market.worker.trainer import Trainer
 
 REFERENCE_FILE = Path(__file__).with_name("reference_hashes.json")
 STEPS = 6
@@ -55,7 +56,6 @@ def reference_jobs() -> dict[str, tuple[JobSpec, datasets.Dataset]]:
 
 def trace(spec: JobSpec, ds: datasets.Dataset, steps: int | None = None, threads: int = 1) -> list[bytes]:
     """H[0..steps] of an exact-mode run."""
-    from compute_market.worker.trainer import Trainer
     trainer = Trainer(spec, ds, checkpoints=False, background=False, threads=threads)
     return [record.state_hash for record in trainer.run(until=spec.steps if steps is None else steps)]
 
