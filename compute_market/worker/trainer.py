@@ -84,12 +84,15 @@ class StateMismatch(ValueError):
 @dataclass(frozen=True, slots=True)
 class Fault:
     """A cheating solver's deviation: after hashing state `after_step`, add `epsilon` to one parameter
-    element (`parameter`, flat `index`), so H[0..after_step] stay honest and H[after_step+1..] do not."""
+    element (`parameter`, flat `index`), so H[0..after_step] stay honest and H[after_step+1..] do not.
+    With `skip_update` it instead skips the optimizer update of step after_step + 1 while the step counter
+    still advances (a solver saving the work of a step)."""
 
     after_step: int
     epsilon: float = 1e-3
     parameter: str | None = None  # None: the first parameter in sorted order
     index: int = 0
+    skip_update: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,14 +427,16 @@ class Trainer:
             pending = self._submit_record(pool)
             while self.step < until:
                 s = self.step + 1
-                if self.fault is not None and self.fault.after_step == self.step:
+                faulty = self.fault is not None and self.fault.after_step == self.step
+                if faulty and not self.fault.skip_update:
                     pending.result()
                     self._perturb()
                 self._train_step(s)
                 start = time.perf_counter()
                 previous = pending.result()
                 self.hash_s += time.perf_counter() - start
-                self.optimizer.step()
+                if not (faulty and self.fault.skip_update):
+                    self.optimizer.step()
                 self.step = s
                 pending = self._submit_record(pool)
                 if progress_callback is not None:

@@ -1,0 +1,109 @@
+"""The deterministic checks of a job's artifacts, shared by referees, auditors and `gradchain job fetch-model`.
+
+A solver commits to a root over H[0..T] and publishes three kinds of artifact as blobs: the hash list
+(`encode_step_hashes(H[0..T])`), the checkpoints (the full state at `checkpoint_steps(T, k)`) and, through
+the last checkpoint, the final model whose `model_hash` it commits as `final_hash`. A submitter publishes the
+dataset. Each check below takes the fetched bytes and the committed facts and either returns the parsed value
+or raises `ArtifactFault` naming what is wrong, so every party that judges an artifact (a referee voting, a
+verifier or whistleblower deciding to challenge, a submitter fetching its model) reaches the same verdict.
+Fetching, and waiting for a blob that is missing, is the caller's business: these functions do no I/O.
+
+The checks build on each other: a checkpoint is valid only against a valid hash list (its state hash must be
+H[step]), and the final model only as the valid checkpoint at step T.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import IntEnum
+
+from chain.primitives.codec import DecodeError, Reader
+from chain.primitives.merkle import HASH_LEN
+from compute_market.commitment import checkpoint_steps, step_root
+from compute_market.jobspec import JobSpec
+from compute_market.worker.datasets import Dataset, DatasetError, dataset_hash, load_dataset
+from compute_market.worker.trainer import CheckpointError, Trainer, model_hash
+
+COMPACT_PREFIX_MAX = 5  # the longest Compact prefix of a u32 count
+
+
+class ArtifactKind(IntEnum):
+    """The artifact a `challenge_artifact` call names (its `kind` byte)."""
+
+    CHECKPOINT = 0
+    HASH_LIST = 1
+    FINAL_MODEL = 2
+
+
+class ArtifactFault(ValueError):
+    """An artifact that fails its check: it does not decode, or does not match what the solver (or, for a
+    dataset, the submitter) committed on chain. The message names the rule it breaks."""
+
+
+def check_hash_list(blob: bytes, steps: int, result_root: bytes) -> list[bytes]:
+    """H[0..T] from a hash-list blob: exactly T + 1 hashes, nothing after them, under the committed root."""
+    cap = (steps + 1) * HASH_LEN + COMPACT_PREFIX_MAX
+    if len(blob) > cap:
+        raise ArtifactFault(f"the hash list is {len(blob)} bytes, more than the {cap} that {steps + 1} hashes take")
+    reader = Reader(blob)
+    try:
+        count = reader.compact()
+    except DecodeError as e:
+        raise ArtifactFault(f"the hash list does not start with a count: {e}") from None
+    if count != steps + 1:
+        raise ArtifactFault(f"the hash list holds {count} hashes; a run of {steps} steps has {steps + 1}")
+    if reader.remaining != count * HASH_LEN:
+        raise ArtifactFault(f"the hash list has {reader.remaining} bytes after its count, not {count} hashes of "
+                            f"{HASH_LEN} bytes")
+    hashes = [reader.read(HASH_LEN) for _ in range(count)]
+    root = step_root(hashes)
+    if root != result_root:
+        raise ArtifactFault(f"the hash list's root is 0x{root.hex()}, not the committed 0x{result_root.hex()}")
+    return hashes
+
+
+def check_checkpoint(spec: JobSpec, dataset: Dataset, blob: bytes, index: int, hashes: Sequence[bytes]) -> Trainer:
+    """A trainer at checkpoint `index`: the blob loads as a state of the spec, at the step that checkpoint
+    stands for, and hashes to that step's H in the (checked) hash list."""
+    steps = checkpoint_steps(spec.steps, spec.checkpoint_interval)
+    if not 0 <= index < len(steps):
+        raise ArtifactFault(f"checkpoint {index} is outside 0..{len(steps) - 1}")
+    try:
+        trainer = Trainer.from_checkpoint(spec, dataset, blob, checkpoints=False)
+    except CheckpointError as e:
+        raise ArtifactFault(f"checkpoint {index} is not a state of this spec: {e}") from None
+    if trainer.step != steps[index]:
+        raise ArtifactFault(f"checkpoint {index} holds the state at step {trainer.step}, not step {steps[index]}")
+    state_hash = trainer.state_hash()
+    if state_hash != hashes[trainer.step]:
+        raise ArtifactFault(f"checkpoint {index} hashes to 0x{state_hash.hex()}, not the listed "
+                            f"H[{trainer.step}] = 0x{hashes[trainer.step].hex()}")
+    return trainer
+
+
+def check_final_model(spec: JobSpec, dataset: Dataset, final_checkpoint_blob: bytes, hashes: Sequence[bytes],
+                      final_hash: bytes) -> Trainer:
+    """A trainer at step T whose model hashes to the committed `final_hash`: the last checkpoint is valid
+    (it is H[T]'s state), so the model delivered is the one the step hashes commit to."""
+    last = len(checkpoint_steps(spec.steps, spec.checkpoint_interval)) - 1
+    trainer = check_checkpoint(spec, dataset, final_checkpoint_blob, last, hashes)
+    committed = model_hash(trainer.model)
+    if committed != final_hash:
+        raise ArtifactFault(f"the model at step {spec.steps} hashes to 0x{committed.hex()}, not the committed "
+                            f"final hash 0x{final_hash.hex()}")
+    return trainer
+
+
+def check_dataset(spec: JobSpec, blob: bytes) -> Dataset:
+    """The spec's dataset: the blob it names, decoded and fitting the spec's model."""
+    if dataset_hash(blob) != spec.dataset_hash:
+        raise ArtifactFault(f"the dataset blob hashes to 0x{dataset_hash(blob).hex()}, not the spec's "
+                            f"0x{spec.dataset_hash.hex()}")
+    try:
+        return load_dataset(blob, spec)
+    except DatasetError as e:
+        raise ArtifactFault(f"the dataset is unusable: {e}") from None
+
+
+__all__ = ["ArtifactFault", "ArtifactKind", "check_checkpoint", "check_dataset", "check_final_model",
+           "check_hash_list"]
