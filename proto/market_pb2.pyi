@@ -29,7 +29,7 @@ class AccountRequest(_message.Message):
     def __init__(self, account: _Optional[bytes] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("id", "submitter", "spec_hash", "spec", "steps", "checkpoint_interval", "payment", "verifier_fee", "sample_q", "status", "submitted_at", "deadline", "solver", "lock", "result_root", "final_hash", "checkpoints", "committed_at", "window_end", "verifier", "attested_ok", "disputes", "open_disputes", "sampled_segments", "has_sampled_segments")
+    __slots__ = ("id", "submitter", "spec_hash", "spec", "steps", "checkpoint_interval", "payment", "verifier_fee", "sample_q", "status", "submitted_at", "deadline", "solver", "lock", "result_root", "final_hash", "checkpoints", "committed_at", "window_end", "verifier", "attested_ok", "disputes", "open_disputes", "sampled_segments", "has_sampled_segments", "hash_list", "submitter_bond", "window_end_ms")
     ID_FIELD_NUMBER: _ClassVar[int]
     SUBMITTER_FIELD_NUMBER: _ClassVar[int]
     SPEC_HASH_FIELD_NUMBER: _ClassVar[int]
@@ -55,6 +55,9 @@ class Job(_message.Message):
     OPEN_DISPUTES_FIELD_NUMBER: _ClassVar[int]
     SAMPLED_SEGMENTS_FIELD_NUMBER: _ClassVar[int]
     HAS_SAMPLED_SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    HASH_LIST_FIELD_NUMBER: _ClassVar[int]
+    SUBMITTER_BOND_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_END_MS_FIELD_NUMBER: _ClassVar[int]
     id: int
     submitter: bytes
     spec_hash: bytes
@@ -80,15 +83,20 @@ class Job(_message.Message):
     open_disputes: _containers.RepeatedScalarFieldContainer[int]
     sampled_segments: _containers.RepeatedScalarFieldContainer[int]
     has_sampled_segments: bool
-    def __init__(self, id: _Optional[int] = ..., submitter: _Optional[bytes] = ..., spec_hash: _Optional[bytes] = ..., spec: _Optional[bytes] = ..., steps: _Optional[int] = ..., checkpoint_interval: _Optional[int] = ..., payment: _Optional[str] = ..., verifier_fee: _Optional[str] = ..., sample_q: _Optional[int] = ..., status: _Optional[str] = ..., submitted_at: _Optional[int] = ..., deadline: _Optional[int] = ..., solver: _Optional[bytes] = ..., lock: _Optional[str] = ..., result_root: _Optional[bytes] = ..., final_hash: _Optional[bytes] = ..., checkpoints: _Optional[_Iterable[bytes]] = ..., committed_at: _Optional[int] = ..., window_end: _Optional[int] = ..., verifier: _Optional[bytes] = ..., attested_ok: _Optional[_Iterable[int]] = ..., disputes: _Optional[_Iterable[int]] = ..., open_disputes: _Optional[_Iterable[int]] = ..., sampled_segments: _Optional[_Iterable[int]] = ..., has_sampled_segments: _Optional[bool] = ...) -> None: ...
+    hash_list: bytes
+    submitter_bond: str
+    window_end_ms: int
+    def __init__(self, id: _Optional[int] = ..., submitter: _Optional[bytes] = ..., spec_hash: _Optional[bytes] = ..., spec: _Optional[bytes] = ..., steps: _Optional[int] = ..., checkpoint_interval: _Optional[int] = ..., payment: _Optional[str] = ..., verifier_fee: _Optional[str] = ..., sample_q: _Optional[int] = ..., status: _Optional[str] = ..., submitted_at: _Optional[int] = ..., deadline: _Optional[int] = ..., solver: _Optional[bytes] = ..., lock: _Optional[str] = ..., result_root: _Optional[bytes] = ..., final_hash: _Optional[bytes] = ..., checkpoints: _Optional[_Iterable[bytes]] = ..., committed_at: _Optional[int] = ..., window_end: _Optional[int] = ..., verifier: _Optional[bytes] = ..., attested_ok: _Optional[_Iterable[int]] = ..., disputes: _Optional[_Iterable[int]] = ..., open_disputes: _Optional[_Iterable[int]] = ..., sampled_segments: _Optional[_Iterable[int]] = ..., has_sampled_segments: _Optional[bool] = ..., hash_list: _Optional[bytes] = ..., submitter_bond: _Optional[str] = ..., window_end_ms: _Optional[int] = ...) -> None: ...
 
 class Jobs(_message.Message):
-    __slots__ = ("jobs", "block_number")
+    __slots__ = ("jobs", "block_number", "now_ms")
     JOBS_FIELD_NUMBER: _ClassVar[int]
     BLOCK_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    NOW_MS_FIELD_NUMBER: _ClassVar[int]
     jobs: _containers.RepeatedCompositeFieldContainer[Job]
     block_number: int
-    def __init__(self, jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ..., block_number: _Optional[int] = ...) -> None: ...
+    now_ms: int
+    def __init__(self, jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ..., block_number: _Optional[int] = ..., now_ms: _Optional[int] = ...) -> None: ...
 
 class Solver(_message.Message):
     __slots__ = ("account", "stake", "locked", "free_stake", "jobs", "unbonding_at", "unbonding")
@@ -129,7 +137,7 @@ class Verifiers(_message.Message):
     def __init__(self, verifiers: _Optional[_Iterable[_Union[Verifier, _Mapping]]] = ...) -> None: ...
 
 class Dispute(_message.Message):
-    __slots__ = ("id", "job_id", "challenger", "bond", "segment", "lo", "hi", "phase", "deadline", "opened_at", "lo_hash", "hi_hash", "revealed", "state_blob", "referee_stake", "outcome", "resolution", "next_step", "kind")
+    __slots__ = ("id", "job_id", "challenger", "bond", "segment", "lo", "hi", "phase", "deadline", "opened_at", "lo_hash", "hi_hash", "revealed", "state_blob", "referee_stake", "outcome", "resolution", "next_step", "kind", "deadline_ms")
     ID_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     CHALLENGER_FIELD_NUMBER: _ClassVar[int]
@@ -149,6 +157,7 @@ class Dispute(_message.Message):
     RESOLUTION_FIELD_NUMBER: _ClassVar[int]
     NEXT_STEP_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_MS_FIELD_NUMBER: _ClassVar[int]
     id: int
     job_id: int
     challenger: bytes
@@ -168,15 +177,18 @@ class Dispute(_message.Message):
     resolution: str
     next_step: int
     kind: str
-    def __init__(self, id: _Optional[int] = ..., job_id: _Optional[int] = ..., challenger: _Optional[bytes] = ..., bond: _Optional[str] = ..., segment: _Optional[int] = ..., lo: _Optional[int] = ..., hi: _Optional[int] = ..., phase: _Optional[str] = ..., deadline: _Optional[int] = ..., opened_at: _Optional[int] = ..., lo_hash: _Optional[bytes] = ..., hi_hash: _Optional[bytes] = ..., revealed: _Optional[bytes] = ..., state_blob: _Optional[bytes] = ..., referee_stake: _Optional[str] = ..., outcome: _Optional[str] = ..., resolution: _Optional[str] = ..., next_step: _Optional[int] = ..., kind: _Optional[str] = ...) -> None: ...
+    deadline_ms: int
+    def __init__(self, id: _Optional[int] = ..., job_id: _Optional[int] = ..., challenger: _Optional[bytes] = ..., bond: _Optional[str] = ..., segment: _Optional[int] = ..., lo: _Optional[int] = ..., hi: _Optional[int] = ..., phase: _Optional[str] = ..., deadline: _Optional[int] = ..., opened_at: _Optional[int] = ..., lo_hash: _Optional[bytes] = ..., hi_hash: _Optional[bytes] = ..., revealed: _Optional[bytes] = ..., state_blob: _Optional[bytes] = ..., referee_stake: _Optional[str] = ..., outcome: _Optional[str] = ..., resolution: _Optional[str] = ..., next_step: _Optional[int] = ..., kind: _Optional[str] = ..., deadline_ms: _Optional[int] = ...) -> None: ...
 
 class Disputes(_message.Message):
-    __slots__ = ("disputes", "block_number")
+    __slots__ = ("disputes", "block_number", "now_ms")
     DISPUTES_FIELD_NUMBER: _ClassVar[int]
     BLOCK_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    NOW_MS_FIELD_NUMBER: _ClassVar[int]
     disputes: _containers.RepeatedCompositeFieldContainer[Dispute]
     block_number: int
-    def __init__(self, disputes: _Optional[_Iterable[_Union[Dispute, _Mapping]]] = ..., block_number: _Optional[int] = ...) -> None: ...
+    now_ms: int
+    def __init__(self, disputes: _Optional[_Iterable[_Union[Dispute, _Mapping]]] = ..., block_number: _Optional[int] = ..., now_ms: _Optional[int] = ...) -> None: ...
 
 class MarketEvent(_message.Message):
     __slots__ = ("block_number", "block_hash", "name", "fields_json")

@@ -19,7 +19,7 @@ def _name(value) -> str:
     return "" if value is None else value.name
 
 
-def job_message(job, spec: bytes | None, segments: list[int] | None) -> market_pb2.Job:
+def job_message(job, spec: bytes | None, segments: list[int] | None, window_end_ms: int = 0) -> market_pb2.Job:
     return market_pb2.Job(
         id=job.id, submitter=job.submitter, spec_hash=job.spec_hash, spec=_b(spec), steps=job.steps,
         checkpoint_interval=job.checkpoint_interval, payment=str(job.payment), verifier_fee=str(job.verifier_fee),
@@ -28,17 +28,18 @@ def job_message(job, spec: bytes | None, segments: list[int] | None) -> market_p
         checkpoints=list(job.checkpoints), committed_at=job.committed_at, window_end=job.window_end,
         verifier=_b(job.verifier), attested_ok=list(job.attested_ok), disputes=list(job.disputes),
         open_disputes=list(job.open_disputes), sampled_segments=list(segments or []),
-        has_sampled_segments=segments is not None)
+        has_sampled_segments=segments is not None, hash_list=_b(job.hash_list),
+        submitter_bond=str(job.submitter_bond), window_end_ms=window_end_ms)
 
 
-def dispute_message(d) -> market_pb2.Dispute:
+def dispute_message(d, deadline_ms: int = 0) -> market_pb2.Dispute:
     next_step = d.next_step
     return market_pb2.Dispute(
         id=d.id, job_id=d.job_id, challenger=d.challenger, bond=str(d.bond), segment=d.segment, lo=d.lo, hi=d.hi,
         phase=d.phase.name, deadline=d.deadline, opened_at=d.opened_at, lo_hash=_b(d.lo_hash),
         hi_hash=_b(d.hi_hash), revealed=_b(d.revealed), state_blob=_b(d.state_blob),
         referee_stake=str(d.referee_stake), outcome=_name(d.outcome), resolution=_name(d.resolution),
-        next_step=0 if next_step is None else next_step, kind=d.kind.name)
+        next_step=0 if next_step is None else next_step, kind=d.kind.name, deadline_ms=deadline_ms)
 
 
 class MarketService(market_pb2_grpc.MarketServiceServicer):
@@ -54,12 +55,21 @@ class MarketService(market_pb2_grpc.MarketServiceServicer):
         job = self._read(query.job, job_id)
         if job is None:
             return None
-        return job_message(job, self._read(query.job_spec, job_id), self._read(query.job_segments, job_id))
+        return job_message(job, self._read(query.job_spec, job_id), self._read(query.job_segments, job_id),
+                           self._read(query.window_end_ms, job_id))
+
+    def _dispute(self, d) -> market_pb2.Dispute:
+        from compute_market.pallet import query
+        return dispute_message(d, self._read(query.dispute_deadline_ms, d.id))
+
+    def _now_ms(self) -> int:
+        from compute_market.pallet import query
+        return self._read(query.now_ms)
 
     async def ListJobs(self, request, context):  # noqa: N802
         from compute_market.pallet import query
         jobs = [self._job(j.id) for j in self._read(query.jobs)]
-        return market_pb2.Jobs(jobs=jobs, block_number=self.node.chain.number)
+        return market_pb2.Jobs(jobs=jobs, block_number=self.node.chain.number, now_ms=self._now_ms())
 
     async def GetJob(self, request, context):  # noqa: N802
         job = self._job(request.job_id)
@@ -87,8 +97,8 @@ class MarketService(market_pb2_grpc.MarketServiceServicer):
 
     async def ListDisputes(self, request, context):  # noqa: N802
         from compute_market.pallet import query
-        return market_pb2.Disputes(disputes=[dispute_message(d) for d in self._read(query.disputes, request.job_id)],
-                                   block_number=self.node.chain.number)
+        return market_pb2.Disputes(disputes=[self._dispute(d) for d in self._read(query.disputes, request.job_id)],
+                                   block_number=self.node.chain.number, now_ms=self._now_ms())
 
     async def ListOpenDisputes(self, request, context):  # noqa: N802
         from compute_market.pallet import query
@@ -97,15 +107,15 @@ class MarketService(market_pb2_grpc.MarketServiceServicer):
             for dispute_id in job.open_disputes:
                 d = self._read(query.dispute, dispute_id)
                 if d is not None:
-                    out.append(dispute_message(d))
-        return market_pb2.Disputes(disputes=out, block_number=self.node.chain.number)
+                    out.append(self._dispute(d))
+        return market_pb2.Disputes(disputes=out, block_number=self.node.chain.number, now_ms=self._now_ms())
 
     async def GetDispute(self, request, context):  # noqa: N802
         from compute_market.pallet import query
         d = self._read(query.dispute, request.dispute_id)
         if d is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no dispute {request.dispute_id}")
-        return dispute_message(d)
+        return self._dispute(d)
 
     async def SubscribeMarketEvents(self, request, context):  # noqa: N802
         subscription = Subscription(STREAM_QUEUE)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from compute_market.commitment import sample_segments
 from compute_market.jobspec import JobSpec, JobSpecError
-from compute_market.pallet import dispute, lifecycle, windows
+from compute_market.pallet import dispute, economics, lifecycle, windows
 from compute_market.pallet.dispute import HASH, READ, WRITE
 from compute_market.pallet.types import (
     Job,
@@ -122,7 +122,8 @@ def _submit_weight(spec: bytes, payment: int) -> Weight:
 
 @call(index=5, weight=_submit_weight)
 def submit_job(ctx: CallContext, spec: Bytes, payment: Compact(U128)) -> None:
-    """Escrow payment plus verifier fee for a training job given as a canonical SCALE spec."""
+    """Escrow payment plus verifier fee for a training job given as a canonical SCALE spec, and reserve the
+    SubmissionBond, which is slashed only if the referees find the job's dataset unusable (`report_dataset`)."""
     who = ctx.ensure_signed()
     cfg = MarketConfig.current()
     if len(spec) > cfg.max_spec_bytes:
@@ -135,11 +136,11 @@ def submit_job(ctx: CallContext, spec: Bytes, payment: Compact(U128)) -> None:
         raise MarketError.TooManySteps(f"{parsed.steps} steps exceed the chain's cap of {cfg.max_steps}")
     if payment == 0:
         raise MarketError.ZeroPayment("a job must pay its solver something")
-    balances.reserve(who, payment + cfg.verifier_fee)
+    balances.reserve(who, payment + cfg.verifier_fee + cfg.submission_bond)
     job_id = NextJobId.get()
     NextJobId.put(job_id + 1)
     job = Job(job_id, who, parsed.spec_hash, parsed.steps, parsed.checkpoint_interval, payment, cfg.verifier_fee,
-              cfg.sample_segments, JobStatus.SUBMITTED, ctx.block_number, 0)
+              cfg.sample_segments, JobStatus.SUBMITTED, ctx.block_number, 0, submitter_bond=cfg.submission_bond)
     lifecycle.set_job_deadline(job, ctx.block_number + cfg.assignment_delay)
     Jobs.insert(job_id, job)
     JobSpecs.insert(job_id, spec)
@@ -148,27 +149,30 @@ def submit_job(ctx: CallContext, spec: Bytes, payment: Compact(U128)) -> None:
 
 @call(index=6, weight=Weight(2 * READ + 2 * WRITE, 4_000))
 def cancel_job(ctx: CallContext, job_id: JobId) -> None:
-    """The submitter withdraws a job that no solver has been assigned yet; the escrow is refunded."""
+    """The submitter withdraws a job that no solver has been assigned yet; the escrow and bond are refunded."""
     who = ctx.ensure_signed()
     job = _job(job_id)
     if who != job.submitter:
         raise MarketError.NotSubmitter(f"only the submitter of job {job_id} may cancel it")
     if job.status is not JobStatus.SUBMITTED:
         raise MarketError.WrongJobStatus(f"job {job_id} is {job.status.name}; only SUBMITTED jobs can be cancelled")
-    balances.unreserve(who, job.escrow)
+    economics.refund_escrow(job)
     job.status, job.deadline = JobStatus.CANCELLED, 0
     Jobs.insert(job_id, job)
     ctx.deposit_event(MarketEvent.JobCancelled(job_id, job.escrow))
 
 
-def _commit_weight(job_id: int, result_root: bytes, final_hash: bytes, checkpoints: list[bytes]) -> Weight:
+def _commit_weight(job_id: int, result_root: bytes, final_hash: bytes, hash_list: bytes,
+                   checkpoints: list[bytes]) -> Weight:
     return Weight(3 * READ + 3 * WRITE + 1_000_000 * len(checkpoints), 6_000 + 32 * len(checkpoints))
 
 
 @call(index=7, weight=_commit_weight)
-def commit_result(ctx: CallContext, job_id: JobId, result_root: H256, final_hash: H256,
+def commit_result(ctx: CallContext, job_id: JobId, result_root: H256, final_hash: H256, hash_list: H256,
                   checkpoints: Vec(H256)) -> None:
-    """The assigned solver commits to every step of its training run."""
+    """The assigned solver commits to every step of its training run: the Merkle root over H[0..T], the
+    blob holding H[0..T] itself (`hash_list`), the hash of the final model and the checkpoint blobs. Each
+    named artifact can be proven wrong with `challenge_artifact`."""
     solver = ctx.ensure_signed()
     job = _job(job_id)
     if job.status is not JobStatus.ASSIGNED or job.solver != solver:
@@ -178,6 +182,7 @@ def commit_result(ctx: CallContext, job_id: JobId, result_root: H256, final_hash
                                                f"k={job.checkpoint_interval} need {job.segment_count}")
     cfg = MarketConfig.current()
     job.result_root, job.final_hash, job.checkpoints = result_root, final_hash, list(checkpoints)
+    job.hash_list = hash_list
     job.status, job.committed_at = JobStatus.COMMITTED, ctx.block_number
     job.window_end = ctx.block_number + cfg.challenge_window
     window_ms = windows.of_job(job_id, job.sample_q).challenge_ms

@@ -13,12 +13,28 @@ A segment of length L takes at most ceil(log2 L) reveal/response rounds plus at 
 one state publication and the votes: the on-chain cost grows as log2(k) (see benchmarks/bench_dispute.py).
 
 For s = 0 the state is the spec's initial state, which referees derive from the spec rather than trust.
-Availability. The bisection judges hashes only; it cannot make a solver serve the checkpoint blobs it
-committed to. `challenge_availability(job, c)` (bonded, in the window) opens a dispute of kind AVAILABILITY
-straight into VOTING on blob `job.checkpoints[c]`: each referee votes that blob's hash if its node could fetch
-it (the blob service checks the content hash), and any other value once half the vote period has passed
-without it. A quorum on the blob's hash and the reporter's bond goes to the solver; a quorum on anything else
-and the solver is slashed as for a wrong step (a verifier is not slashed for it); no quorum voids it.
+
+Artifacts. The bisection judges hashes only. Every other thing a party commits to is judged by a direct
+check that every referee runs the same way (fetch, decode, validate, hash; compute_market/worker/audit.py)
+and votes on: `challenge_artifact(job, kind, index)` (bonded, in the window, by anyone but the solver)
+opens a dispute straight into VOTING on one of the solver's artifacts:
+  CHECKPOINT j   the blob `job.checkpoints[j]` must fetch, load as a valid state of the spec's model and
+                 optimizer at step `checkpoint_steps(T, k)[j]`, and hash to that step's H in the hash list;
+  HASH_LIST      the blob `job.hash_list` must fetch and decode as exactly T + 1 hashes whose Merkle root
+                 is the committed `result_root` (so every H[i] is bound to the commitment, off chain);
+  FINAL_MODEL    the last checkpoint must be valid at step T as above, and `final_hash` the hash of its
+                 model part.
+`report_dataset(job)` (bonded, by the assigned solver, before it commits) opens a DATASET dispute: the
+blob named by the spec's dataset_hash must fetch and validate for the spec (names, dtypes, shapes, finite
+values, label and token ranges, size caps); the solver's commit deadline waits for the vote.
+A referee votes the dispute's `hi_hash` (the artifact's blob hash, `final_hash`, or the dataset hash) if
+the check passes and any other value if it fails or the blob stayed unavailable for half the vote period.
+A quorum on `hi_hash` upholds the artifact: an artifact challenger's bond goes to the solver, a reporting
+solver's bond to the submitter (and the solver gets a fresh commit deadline). A quorum on anything else
+proves the fault: an artifact's solver is slashed as for a wrong step (a verifier is not slashed for it);
+a dataset's submitter loses its SubmissionBond to the solver, the escrow is refunded and the solver
+released (job REJECTED). No quorum voids the dispute. Parties to a dispute, the job's submitter
+included, do not referee it.
 
 Every move has a deadline (`MoveDeadline`, `VotePeriod` for the referees) enforced in `on_initialize`:
 a solver that misses a reveal or the state publication loses; a challenger that misses a response loses;
@@ -28,8 +44,10 @@ referees that reach no quorum void the dispute (bond returned, nobody slashed).
 from __future__ import annotations
 
 from compute_market.commitment import segment_bounds, verify_step_hash
+from compute_market.jobspec import JobSpec
 from compute_market.pallet import economics, lifecycle, windows
 from compute_market.pallet.types import (
+    ARTIFACT_KINDS,
     AgendaKind,
     Dispute,
     DisputeId,
@@ -40,6 +58,7 @@ from compute_market.pallet.types import (
     Job,
     JobId,
     Jobs,
+    JobSpecs,
     JobStatus,
     LostChallenges,
     MarketConfig,
@@ -52,7 +71,7 @@ from compute_market.pallet.types import (
 )
 from runtime.frame.pallet import CallContext, call, deposit_event
 from runtime.frame.support import Weight
-from runtime.frame.types import H256, PERBILL, U32, Bool, Vec
+from runtime.frame.types import H256, PERBILL, U8, U32, Bool, Vec
 from runtime.pallets import balances, staking
 
 READ, WRITE = 25_000_000, 100_000_000  # picoseconds per storage read / write
@@ -154,25 +173,58 @@ def _challengeable(job_id: int, who: bytes, segment: int, now: int) -> Job:
 
 
 @call(index=15, weight=Weight(7 * READ + 6 * WRITE, 12_000))
-def challenge_availability(ctx: CallContext, job_id: JobId, checkpoint: U32) -> None:
-    """Anyone with the bond reports that the committed checkpoint blob `checkpoint` (the state at the end of
-    that segment) cannot be fetched. The active validators, as referees, try to fetch it during
-    `VotePeriod`: more than the quorum share of their stake voting the blob's hash (they got it) and the
-    challenger's bond goes to the solver; a quorum on any other value (they did not) and the solver is
-    slashed as for a wrong step; no quorum and the bond is returned. A solver that withholds a checkpoint
-    therefore loses once the referees' wait is over, and one that re-serves it in time loses nothing."""
+def challenge_artifact(ctx: CallContext, job_id: JobId, kind: U8, index: U32) -> None:
+    """Anyone with the bond disputes one of the solver's committed artifacts during the challenge window:
+    kind 0 is checkpoint `index`, 1 the hash list H[0..T], 2 the final model (index 0 for both). The active
+    validators, as referees, fetch and check it (see the module docstring) within `VotePeriod`: a quorum
+    that it is valid and the challenger's bond goes to the solver; a quorum that it is not (or that it could
+    not be fetched) and the solver is slashed as for a wrong step; no quorum and the bond is returned. A
+    solver that withholds an artifact therefore loses once the referees' wait is over, and one that
+    re-serves it in time loses nothing."""
     who = ctx.ensure_signed()
-    job = _challengeable(job_id, who, checkpoint, ctx.block_number)
+    dispute_kind = ARTIFACT_KINDS.get(kind)
+    if dispute_kind is None:
+        raise MarketError.UnknownArtifact(f"artifact kind {kind} is none of 0 (checkpoint), 1 (hash list), "
+                                          "2 (final model)")
+    if dispute_kind is not DisputeKind.CHECKPOINT and index != 0:
+        raise MarketError.UnknownArtifact(f"the {dispute_kind.name.lower()} has index 0 only, got {index}")
+    job = _challengeable(job_id, who, index, ctx.block_number)
     for other in job.open_disputes:
         d = Disputes.get(other)
-        if d.challenger == who and d.segment == checkpoint and d.kind is DisputeKind.AVAILABILITY:
-            raise MarketError.DuplicateChallenge(f"dispute {other} already reports checkpoint {checkpoint}")
-    _lo, hi = segment_bounds(job.steps, job.checkpoint_interval, checkpoint)
-    blob = job.checkpoints[checkpoint]
-    d = _attach(job, who, checkpoint, hi, hi, DisputePhase.VOTING, ctx.block_number, hi_hash=blob,
-                state_blob=blob, kind=DisputeKind.AVAILABILITY)
+        if d.challenger == who and d.segment == index and d.kind is dispute_kind:
+            raise MarketError.DuplicateChallenge(f"dispute {other} already challenges this {dispute_kind.name}")
+    assert job.result_root is not None and job.hash_list is not None and job.final_hash is not None
+    if dispute_kind is DisputeKind.CHECKPOINT:
+        _lo, step = segment_bounds(job.steps, job.checkpoint_interval, index)
+        lo, hi, blob, valid = step, step, job.checkpoints[index], job.checkpoints[index]
+    elif dispute_kind is DisputeKind.HASH_LIST:
+        lo, hi, blob, valid = 0, job.steps, job.hash_list, job.hash_list
+    else:
+        lo, hi, blob, valid = job.steps, job.steps, job.checkpoints[-1], job.final_hash
+    d = _attach(job, who, index, lo, hi, DisputePhase.VOTING, ctx.block_number, hi_hash=valid, state_blob=blob,
+                kind=dispute_kind)
     _start_voting(d, job, ctx.block_number)
-    ctx.deposit_event(MarketEvent.AvailabilityChallenged(d.id, job.id, who, checkpoint, blob))
+    ctx.deposit_event(MarketEvent.ArtifactChallenged(d.id, job.id, who, dispute_kind, index, blob))
+
+
+@call(index=16, weight=Weight(6 * READ + 6 * WRITE + 20_000 * 4096, 12_000))
+def report_dataset(ctx: CallContext, job_id: JobId) -> None:
+    """The assigned solver, before committing, reports that the job's dataset cannot be fetched or is not
+    valid for the spec. It reserves the ChallengerBond; the referees fetch and check the dataset within
+    `VotePeriod`. Unusable: the submitter's SubmissionBond is slashed in the solver's favour, the escrow
+    refunded and the solver's lock released (REJECTED). Usable: the solver's bond goes to the submitter and
+    the solver gets a fresh commit deadline, as it also does when the referees reach no quorum."""
+    who = ctx.ensure_signed()
+    job = Jobs.get(job_id)
+    if job is None:
+        raise MarketError.UnknownJob(f"job {job_id} does not exist")
+    if job.status is not JobStatus.ASSIGNED or job.solver != who:
+        raise MarketError.NotAssignedSolver(f"job {job_id} is {job.status.name} and not awaiting this account")
+    dataset = JobSpec.decode(JobSpecs.get(job_id)).dataset_hash
+    d = _attach(job, who, 0, 0, 0, DisputePhase.VOTING, ctx.block_number, hi_hash=dataset, state_blob=dataset,
+                kind=DisputeKind.DATASET)
+    _start_voting(d, job, ctx.block_number)
+    ctx.deposit_event(MarketEvent.DatasetReported(d.id, job.id, who, dataset))
 
 
 def _reveal_weight(dispute_id: int, step_hash: bytes, proof: list[bytes]) -> Weight:
@@ -239,24 +291,31 @@ def submit_step_state(ctx: CallContext, dispute_id: DisputeId, state_blob: H256,
     ctx.deposit_event(MarketEvent.StepStatePublished(dispute_id, d.lo, state_blob))
 
 
+def _parties(d: Dispute, job: Job) -> tuple[bytes | None, ...]:
+    """Who may not referee `d`: both sides, and the job's submitter, whose escrow a verdict moves."""
+    return job.solver, d.challenger, job.submitter
+
+
 def _start_voting(d: Dispute, job: Job, now: int) -> None:
     d.referee_stake = sum(stake for stash, _key, stake in staking.ActiveValidators.get()
-                          if stash not in (job.solver, d.challenger))
+                          if stash not in _parties(d, job))
     d.phase = DisputePhase.VOTING
     set_deadline(d, now + MarketConfig.current().vote_period, windows.of_job(job.id).vote_ms)
 
 
 @call(index=13, weight=Weight(5 * READ + 4 * WRITE, 12_000))
 def referee_vote(ctx: CallContext, dispute_id: DisputeId, claimed: H256) -> None:
-    """An active validator votes for the H[s+1] it recomputed; a quorum decides the dispute at once."""
+    """An active validator votes for the H[s+1] it recomputed (a STEP dispute), or for the artifact's
+    `hi_hash` if it checked out and any other value if not; a quorum decides the dispute at once."""
     who = ctx.ensure_signed()
     d, job = _dispute(dispute_id)
     _expect_phase(d, DisputePhase.VOTING)
     stake = next((s for stash, _key, s in staking.ActiveValidators.get() if stash == who), None)
     if stake is None:
         raise MarketError.NotReferee("the account is not in the active validator set")
-    if who in (job.solver, d.challenger):
-        raise MarketError.PartyCannotAct(f"a party to dispute {dispute_id} cannot referee it")
+    if who in _parties(d, job):
+        raise MarketError.PartyCannotAct(f"a party to dispute {dispute_id} (or the job's submitter) cannot "
+                                         "referee it")
     if RefereeVotes.contains(dispute_id, who):
         raise MarketError.AlreadyVoted(f"this referee already voted in dispute {dispute_id}")
     RefereeVotes.insert(dispute_id, who, claimed)
@@ -268,14 +327,37 @@ def referee_vote(ctx: CallContext, dispute_id: DisputeId, claimed: H256) -> None
     quorum = MarketConfig.current().referee_quorum
     for value, weight in d.tally:
         if weight * PERBILL > d.referee_stake * quorum:
-            if value == d.hi_hash:
-                solver_wins(d, job, ctx.block_number, Resolution.VOTE)
-            else:
-                challenger_wins(d, job, Resolution.VOTE)
+            decide(d, job, value == d.hi_hash, ctx.block_number)
             return
 
 
 # --- outcomes -------------------------------------------------------------------------------------------
+
+
+def decide(d: Dispute, job: Job, upheld: bool, now: int) -> None:
+    """The referees' quorum: `upheld` when it voted `hi_hash` (the solver's step or artifact, or the
+    submitter's dataset, is good)."""
+    if d.kind is DisputeKind.DATASET:
+        (dataset_upheld if upheld else dataset_rejected)(d, job, now)
+    elif upheld:
+        solver_wins(d, job, now, Resolution.VOTE)
+    else:
+        challenger_wins(d, job, Resolution.VOTE)
+
+
+def dataset_upheld(d: Dispute, job: Job, now: int) -> None:
+    """A false dataset report: the reporting solver's bond is slashed in the submitter's favour."""
+    _resolve(d, DisputeOutcome.SOLVER_WON, Resolution.VOTE)
+    economics.forfeit_bond(d.challenger, d.bond, job.submitter)
+    _close(d, job, now)
+
+
+def dataset_rejected(d: Dispute, job: Job, now: int) -> None:
+    """The dataset is unusable: the submitter pays its bond; the solver's bond and lock come back."""
+    _resolve(d, DisputeOutcome.CHALLENGER_WON, Resolution.VOTE)
+    job.open_disputes = [i for i in job.open_disputes if i != d.id]
+    economics.return_bond(d.challenger, d.bond)
+    lifecycle.reject(job)
 
 
 def _resolve(d: Dispute, outcome: DisputeOutcome, resolution: Resolution) -> None:
@@ -335,4 +417,4 @@ def on_deadline(d: Dispute, now: int) -> None:
         void(d, job, now, Resolution.NO_QUORUM)
 
 
-CALLS = (challenge, reveal, respond, submit_step_state, referee_vote, challenge_availability)
+CALLS = (challenge, reveal, respond, submit_step_state, referee_vote, challenge_artifact, report_dataset)

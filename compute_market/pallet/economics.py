@@ -1,7 +1,7 @@
 """Where the money goes. Every balance change the market makes goes through this module.
 
 All market money is Balances *reserve* on the owner's own account: the submitter's escrow (payment +
-verifier fee), the solver's stake (of which `locked` backs assigned jobs), the verifier's bond and each
+verifier fee) and submission bond, the solver's stake (of which `locked` backs assigned jobs), the verifier's bond and each
 challenger's bond. Money moves between accounts only by `repatriate_reserved` (reserve -> winner's free
 balance); it leaves circulation only by `slash_reserved` (a burn, reported in `MarketEvent.Slashed`). So
 total issuance falls exactly by the `burned` amounts of `Slashed` events, and never rises.
@@ -64,7 +64,17 @@ def slash_solver_lock(job: Job, beneficiary: bytes) -> None:
 
 
 def refund_escrow(job: Job) -> None:
-    balances.unreserve(job.submitter, job.escrow)
+    """The job ends without paying anyone from the escrow: escrow and submission bond go back."""
+    balances.unreserve(job.submitter, job.escrow + job.submitter_bond)
+
+
+def reject_dataset(job: Job) -> None:
+    """The referees found the job's dataset unusable: the submitter's bond is slashed in the solver's favour,
+    the escrow refunded, and the solver's lock released whole."""
+    assert job.solver is not None
+    rewarded, burned = slash_reserve(job.submitter, job.solver, job.submitter_bond)
+    balances.unreserve(job.submitter, job.escrow + job.submitter_bond - rewarded - burned)
+    unlock_stake(job.solver, job.lock)
 
 
 def pay_out(job: Job) -> int:
@@ -75,7 +85,7 @@ def pay_out(job: Job) -> int:
     if job.verifier is not None and Account.get(job.verifier).providers:
         fee_paid = job.verifier_fee - balances.repatriate_reserved(job.submitter, job.verifier, job.verifier_fee,
                                                                    to_free=True)
-    balances.unreserve(job.submitter, job.verifier_fee - fee_paid)
+    balances.unreserve(job.submitter, job.verifier_fee - fee_paid + job.submitter_bond)
     unlock_stake(job.solver, job.lock)
     return fee_paid
 

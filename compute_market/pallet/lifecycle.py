@@ -102,11 +102,26 @@ def slash_job(job: Job, beneficiary: bytes) -> None:
     deposit_event(MarketEvent.JobSlashed(job.id, job.solver, job.escrow))
 
 
+def reject(job: Job) -> None:
+    """The dataset was proven unusable (a DATASET dispute): the submitter pays its bond, the solver goes free."""
+    economics.reject_dataset(job)
+    job.status = JobStatus.REJECTED
+    job.deadline = 0
+    Jobs.insert(job.id, job)
+    deposit_event(MarketEvent.JobRejected(job.id, job.submitter, job.escrow))
+
+
 def reopen_after_disputes(job: Job, now: int) -> None:
-    """The last open dispute ended without a proven fault: the job resumes its challenge window."""
-    job.status = JobStatus.ATTESTED if job.verifier is not None else JobStatus.COMMITTED
-    grace = MarketConfig.current().finalize_grace
-    set_job_deadline(job, max(job.window_end + grace, now + 1))
+    """The last open dispute ended without a proven fault: the job resumes where it was. Before a commitment
+    (a dataset report the solver lost, or that reached no quorum) the solver gets a fresh commit deadline,
+    as the vote held up its work; after one, the challenge window resumes."""
+    cfg = MarketConfig.current()
+    if job.result_root is None:
+        job.status = JobStatus.ASSIGNED
+        set_job_deadline(job, now + cfg.commit_timeout, windows.of_job(job.id).commit_ms)
+    else:
+        job.status = JobStatus.ATTESTED if job.verifier is not None else JobStatus.COMMITTED
+        set_job_deadline(job, max(job.window_end + cfg.finalize_grace, now + 1))
     Jobs.insert(job.id, job)
 
 

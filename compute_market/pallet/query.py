@@ -13,8 +13,20 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from compute_market.pallet.calls import sampled_segments
-from compute_market.pallet.types import Dispute, Disputes, Job, Jobs, JobSpecs, Solvers, Verifiers
+from compute_market.pallet.types import (
+    AgendaKind,
+    Dispute,
+    Disputes,
+    Job,
+    Jobs,
+    JobSpecs,
+    Solvers,
+    TimeDeadlines,
+    Verifiers,
+    WindowEndsMs,
+)
 from runtime.frame import storage
+from runtime.pallets import timestamp
 
 T = TypeVar("T")
 
@@ -63,6 +75,21 @@ def disputes(job_id: int) -> list[Dispute]:
 
 def dispute(dispute_id: int) -> Dispute | None:
     return Disputes.get(dispute_id)
+
+
+def window_end_ms(job_id: int) -> int:
+    """The chain time (ms) until which a committed job's challenge window stays open (0 before a commitment)."""
+    return WindowEndsMs.get(job_id)
+
+
+def dispute_deadline_ms(dispute_id: int) -> int:
+    """The chain time (ms) before which the dispute's current deadline does not pass (0 if none was set)."""
+    return TimeDeadlines.get((AgendaKind.DISPUTE, dispute_id))
+
+
+def now_ms() -> int:
+    """The head block's chain time (Timestamp.now, ms)."""
+    return timestamp.now()
 
 
 def read(state: Any, fn: Callable[..., T], *args: Any) -> T:

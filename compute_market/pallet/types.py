@@ -50,7 +50,8 @@ class MarketConfig(PalletConfig):
     challenge_window: int = 20  # W: blocks after the commitment during which challenges are accepted
     move_deadline: int = 10  # blocks each party has for its next dispute move
     vote_period: int = 20  # blocks the referees have to reach a quorum
-    challenger_bond: int = 10 * UNIT
+    challenger_bond: int = 10 * UNIT  # per dispute, and per dataset report by a solver
+    submission_bond: int = 10 * UNIT  # reserved by a submitter per job; slashed if its dataset is proven unusable
     winner_share: int = 500_000_000  # of a loser's slashed stake or bond, to the winner
     burn_share: int = 500_000_000  # of a loser's slashed stake or bond, burned; the rest stays with the loser
     referee_quorum: int = 666_666_667  # a decision needs more than this share of the referees' stake
@@ -103,6 +104,7 @@ class JobStatus(IntEnum):
     FINALIZED = 5  # solver paid
     SLASHED = 6  # solver at fault; submitter refunded
     CANCELLED = 7  # withdrawn before assignment
+    REJECTED = 8  # the referees found the dataset unusable: the submitter's bond was slashed, the escrow refunded
 
     @property
     def ended(self) -> bool:
@@ -118,8 +120,22 @@ class DisputePhase(IntEnum):
 
 
 class DisputeKind(IntEnum):
+    """What a dispute is about. Every kind but STEP is an artifact check the referees run straight away."""
+
     STEP = 0  # the bisection over a segment's steps, ending in a recomputed step
-    AVAILABILITY = 1  # referees vote whether a committed checkpoint blob can be fetched
+    CHECKPOINT = 1  # checkpoint `segment`: fetchable, a valid state at its step, hashing to H[step] of the hash list
+    HASH_LIST = 2  # the H[0..T] blob: fetchable, T + 1 hashes whose Merkle root is the committed result_root
+    FINAL_MODEL = 3  # final_hash is the model part of the last checkpoint, itself valid with hash H[T]
+    DATASET = 4  # reported by the solver: the submitter's dataset is fetchable and valid for the spec
+
+    @property
+    def artifact(self) -> bool:
+        """The solver's artifacts: a fault of one is the solver's, like a wrong step."""
+        return self in (DisputeKind.CHECKPOINT, DisputeKind.HASH_LIST, DisputeKind.FINAL_MODEL)
+
+
+# challenge_artifact's `kind` argument -> the dispute kind it opens
+ARTIFACT_KINDS = {0: DisputeKind.CHECKPOINT, 1: DisputeKind.HASH_LIST, 2: DisputeKind.FINAL_MODEL}
 
 
 class DisputeOutcome(IntEnum):
@@ -193,6 +209,8 @@ class Job:
     attested_ok: list[int] = field(default_factory=list)
     disputes: list[int] = field(default_factory=list)  # every dispute ever opened on the job
     open_disputes: list[int] = field(default_factory=list)
+    submitter_bond: int = 0  # reserved with the escrow; slashed only if the dataset is proven unusable
+    hash_list: bytes | None = None  # the blob of H[0..T] (SCALE Vec<[u8; 32]>) named in the commitment
 
     @property
     def segment_count(self) -> int:
@@ -213,7 +231,8 @@ JOB = Struct("pallet_compute_market::Job", [
     Field("checkpoints", Vec(H256), "Vec<H256>"), Field("committed_at", U32, "BlockNumber"),
     Field("window_end", U32, "BlockNumber"), Field("verifier", Option(AccountId), "Option<AccountId>"),
     Field("attested_ok", Vec(U32), "Vec<u32>"), Field("disputes", Vec(DisputeId), "Vec<DisputeId>"),
-    Field("open_disputes", Vec(DisputeId), "Vec<DisputeId>")], cls=Job)
+    Field("open_disputes", Vec(DisputeId), "Vec<DisputeId>"), Field("submitter_bond", U128, "Balance"),
+    Field("hash_list", Option(H256), "Option<H256>")], cls=Job)
 
 
 @dataclass
@@ -340,9 +359,15 @@ class MarketEvent(PalletEvent):
                      doc="A verifier replayed the sampled segments; each failed one opened a dispute.")
     Challenged = event(("dispute_id", DisputeId), ("job_id", JobId), ("challenger", AccountId), ("segment", U32),
                        ("lo", U32), ("hi", U32), doc="A segment was disputed; the solver reveals first.")
-    AvailabilityChallenged = event(("dispute_id", DisputeId), ("job_id", JobId), ("challenger", AccountId),
-                                   ("checkpoint", U32), ("blob", H256),
-                                   doc="A checkpoint blob was reported unavailable; referees vote on it.")
+    ArtifactChallenged = event(("dispute_id", DisputeId), ("job_id", JobId), ("challenger", AccountId),
+                               ("kind", DISPUTE_KIND), ("index", U32), ("blob", H256),
+                               doc="A committed artifact (checkpoint, hash list, final model) was challenged; "
+                                   "the referees check it and vote.")
+    DatasetReported = event(("dispute_id", DisputeId), ("job_id", JobId), ("solver", AccountId), ("dataset", H256),
+                            doc="The solver reported the dataset unusable; the referees check it and vote.")
+    JobRejected = event(("job_id", JobId), ("submitter", AccountId), ("refund", U128),
+                        doc="The dataset was proven unusable: the submitter's bond was slashed, the escrow refunded "
+                            "and the solver released.")
     StepRevealed = event(("dispute_id", DisputeId), ("step", U32), ("step_hash", H256),
                          doc="The solver opened H[step] against its root.")
     Responded = event(("dispute_id", DisputeId), ("agree", Bool), ("lo", U32), ("hi", U32),
@@ -401,3 +426,4 @@ class MarketError(PalletError):
     StateHashMismatch = "The published state's hash is not the agreed H[s]."
     NotReferee = "Only active validators may referee."
     AlreadyVoted = "This referee already voted in this dispute."
+    UnknownArtifact = "No such artifact kind or index in this job's commitment."

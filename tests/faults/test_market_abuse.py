@@ -165,7 +165,7 @@ def test_invalid_move_after_its_deadline(market, phase):
 def test_invalid_commit_twice(market):
     job, commitment = market.committed_job()
     other = lying_hashes(T, 1)
-    refused(market, MarketError.NotAssignedSolver, BOB, calls.commit_result, job.id, other[-1], other[-1],
+    refused(market, MarketError.NotAssignedSolver, BOB, calls.commit_result, job.id, other[-1], other[-1], other[-1],
             market.job(job.id).checkpoints)
     assert market.job(job.id).result_root == commitment.root
 
@@ -174,5 +174,5 @@ def test_invalid_commit_after_the_commit_timeout(market):
     job = market.assigned_job()
     market.advance_to(job.deadline)
     assert market.job(job.id).status is JobStatus.SLASHED
-    refused(market, MarketError.NotAssignedSolver, BOB, calls.commit_result, job.id, bytes(32), bytes(32),
+    refused(market, MarketError.NotAssignedSolver, BOB, calls.commit_result, job.id, bytes(32), bytes(32), bytes(32),
             [bytes(32)] * job.segment_count)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from chain.primitives.crypto import Keypair, dev_keypair, encode_address
 from chain.primitives.hashing import blake2_256
 from chain.storage.overlay import MemoryBackend, Overlay
-from compute_market.commitment import StepCommitment
+from compute_market.commitment import StepCommitment, encode_step_hashes
 from compute_market.jobspec import ConstantSchedule, JobSpec, MlpSpec, SgdSpec
 from compute_market.pallet import calls, dispute
 from compute_market.pallet.types import UNIT, Dispute, DisputePhase, Disputes, Job, Jobs
@@ -199,7 +199,9 @@ class Market:
         job = self.assigned_job(**kwargs)
         commitment = StepCommitment(hashes or true_hashes(job.steps))
         checkpoints = [blake2_256(b"ckpt" + j.to_bytes(4, "little")) for j in range(job.segment_count)]
-        self.call(job.solver, calls.commit_result, job.id, commitment.root, commitment.hashes[-1], checkpoints)
+        hash_list = blake2_256(encode_step_hashes(commitment.hashes))
+        self.call(job.solver, calls.commit_result, job.id, commitment.root, commitment.hashes[-1], hash_list,
+                  checkpoints)
         return self.job(job.id), commitment
 
 

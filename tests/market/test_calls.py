@@ -134,10 +134,10 @@ def test_invalid_register_verifier_twice(market):
 # --- submission, cancellation, assignment ---------------------------------------------------------------
 
 
-def test_submit_job_escrows_payment_and_fee(market):
+def test_submit_job_escrows_payment_and_fee_and_reserves_the_bond(market):
     spec = make_spec()
     market.call(ALICE, calls.submit_job, spec, 20 * UNIT)
-    assert market.reserved(ALICE) == 21 * UNIT
+    assert market.reserved(ALICE) == 31 * UNIT  # payment 20 + verifier fee 1 + submission bond 10
     job = market.job(0)
     assert job.status is JobStatus.SUBMITTED and job.deadline == market.block + 2
     with market.ext():
@@ -258,13 +258,13 @@ def test_commit_result_opens_the_window(market):
 def test_invalid_commit_by_other_account(market):
     job = market.assigned_job(solver=BOB)
     with assert_noop(market), pytest.raises(MarketError.NotAssignedSolver):
-        market.call(CHARLIE, calls.commit_result, job.id, bytes(32), bytes(32), [bytes(32)] * 4)
+        market.call(CHARLIE, calls.commit_result, job.id, bytes(32), bytes(32), bytes(32), [bytes(32)] * 4)
 
 
 def test_invalid_commit_wrong_checkpoint_count(market):
     job = market.assigned_job(solver=BOB)
     with assert_noop(market), pytest.raises(MarketError.WrongCheckpointCount) as e:
-        market.call(BOB, calls.commit_result, job.id, bytes(32), bytes(32), [bytes(32)] * 3)
+        market.call(BOB, calls.commit_result, job.id, bytes(32), bytes(32), bytes(32), [bytes(32)] * 3)
     assert "need 4" in str(e.value)
 
 
@@ -274,7 +274,7 @@ def test_commit_timeout_slashes_the_solver_and_refunds(market):
     alice_free = market.free(ALICE)
     market.advance_to(job.deadline)
     assert market.job(job.id).status is JobStatus.SLASHED
-    assert market.free(ALICE) == alice_free + job.escrow + job.lock // 2
+    assert market.free(ALICE) == alice_free + job.escrow + job.submitter_bond + job.lock // 2
     assert market.reserved(ALICE) == 0
     assert market.reserved(BOB) == STAKE - job.lock
     assert market.issuance() == issuance - job.lock // 2
@@ -376,7 +376,7 @@ def test_chain_finalizes_after_grace_and_refunds_unused_fee(market):
     alice = market.free(ALICE)
     market.advance_to(job.deadline)
     assert market.job(job.id).status is JobStatus.FINALIZED
-    assert market.free(ALICE) == alice + job.verifier_fee and market.reserved(ALICE) == 0
+    assert market.free(ALICE) == alice + job.verifier_fee + job.submitter_bond and market.reserved(ALICE) == 0
 
 
 def test_invalid_finalize_during_window(market):

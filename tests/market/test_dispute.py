@@ -47,7 +47,7 @@ def test_liar_solver_loses_to_honest_challenger(market, lie_from):
     assert result.outcome is DisputeOutcome.CHALLENGER_WON and result.resolution is Resolution.VOTE
     assert moves.count(dispute.respond) <= 4  # log2(16)
     assert market.job(job.id).status is JobStatus.SLASHED
-    assert market.free(ALICE) == alice + job.escrow and market.reserved(ALICE) == 0
+    assert market.free(ALICE) == alice + job.escrow + job.submitter_bond and market.reserved(ALICE) == 0
     assert market.free(CHARLIE) == charlie + BOND + job.lock // 2 and market.reserved(CHARLIE) == 0
     assert market.reserved(BOB) == STAKE - job.lock
     assert market.issuance() == issuance - job.lock // 2

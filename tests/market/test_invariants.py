@@ -170,7 +170,7 @@ class MarketMachine(RuleBasedStateMachine):
         hashes = run.truth if honest else lying_hashes(job.steps, data.draw(st.integers(1, job.steps)))
         commitment = StepCommitment(hashes)
         solver = next((k for k in ACCOUNTS if k.public == job.solver), BOB)
-        if self.try_call(solver, calls.commit_result, job_id, commitment.root, hashes[-1],
+        if self.try_call(solver, calls.commit_result, job_id, commitment.root, hashes[-1], hashes[-1],
                          [bytes(32)] * job.segment_count):
             run.commitment, run.honest = commitment, honest
 
@@ -288,7 +288,7 @@ class MarketMachine(RuleBasedStateMachine):
                 expected[who] += v.bond
             for _id, job in Jobs.iter():
                 if not job.status.ended:
-                    expected[job.submitter] += job.escrow
+                    expected[job.submitter] += job.escrow + job.submitter_bond
             for _id, d in Disputes.iter():
                 if d.phase is not DisputePhase.RESOLVED:
                     expected[d.challenger] += d.bond
