@@ -75,6 +75,7 @@ def estimate_figures(spec: JobSpec, cfg: MarketConfig, fees: TransactionPaymentC
             "payment": payment, "verifierFee": cfg.verifier_fee, "escrow": payment + cfg.verifier_fee,
             "submitFee": submit_fee, "solverLock": cfg.job_lock(payment), "minSolverStake": cfg.min_solver_stake,
             "verifierBond": cfg.verifier_bond, "challengerBond": cfg.challenger_bond,
+            "submissionBond": cfg.submission_bond,
         },
         "deadlines": {
             "assignment": deadline(cfg.assignment_delay, None),
@@ -110,8 +111,9 @@ def _text(f: dict, decimals: int) -> str:
         f"solver {t['solver']:.1f} s, verifier {t['verifier']:.1f} s, referee {t['referee']:.2f} s per step",
         f"money: escrow {amount(m['escrow'])} = payment {amount(m['payment'])} + verifier fee "
         f"{amount(m['verifierFee'])}; submit fee about {amount(m['submitFee'])}",
-        f"bonds: solver lock {amount(m['solverLock'])} (min stake {amount(m['minSolverStake'])}), verifier "
-        f"{amount(m['verifierBond'])}, challenger {amount(m['challengerBond'])}",
+        f"bonds: submission {amount(m['submissionBond'])} (back unless the dataset is proven unusable), solver "
+        f"lock {amount(m['solverLock'])} (min stake {amount(m['minSolverStake'])}), verifier "
+        f"{amount(m['verifierBond'])}, challenger or dataset report {amount(m['challengerBond'])}",
         f"deadlines (blocks of {f['blockTimeMs']} ms, and at least the chain time given):",
     ]
     for name, d in f["deadlines"].items():

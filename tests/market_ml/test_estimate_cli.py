@@ -35,6 +35,7 @@ def test_json_figures_match_the_cost_model_and_the_pallet(tmp_path):
     m = f["money"]
     assert m["payment"] == 100 * UNIT and m["escrow"] == 100 * UNIT + cfg.verifier_fee
     assert m["solverLock"] == cfg.job_lock(100 * UNIT) and m["challengerBond"] == cfg.challenger_bond
+    assert m["submissionBond"] == cfg.submission_bond
     assert m["submitFee"] > 0
     w = windows_for(spec, cfg)
     d = f["deadlines"]
@@ -50,7 +51,7 @@ def test_text_lists_every_figure_and_the_dataset_hash_may_be_left_out(tmp_path):
     result = CliRunner().invoke(main, ["job", "estimate", _write(tmp_path, obj)])
     assert result.exit_code == 0, result.output
     for word in ("FLOPs: step", "memory: step peak", "solver", "verifier", "referee", "escrow", "submit fee",
-                 "solver lock", "challenger", "commit:", "challengeWindow:", "disputeMove:", "vote:"):
+                 "solver lock", "submission", "challenger", "commit:", "challengeWindow:", "disputeMove:", "vote:"):
         assert word in result.output
 
 
