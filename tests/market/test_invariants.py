@@ -1,7 +1,9 @@
 """Random interleavings of every market call and block advances, with the economic invariants checked after
 each step: issuance falls only by documented burns, every reserve is accounted for (so none outlives its
 job), every live job has a pending deadline, failed calls change nothing, and the honest side of a
-dispute never loses."""
+dispute never loses: not in a step bisection, not over a committed artifact (a solver's artifacts may be
+bad, challengers may lie about them), and not over a dataset (a submitter's dataset may be unusable, a
+solver may report a usable one)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from compute_market.pallet.types import (
     UNIT,
     Agenda,
     AgendaKind,
+    DisputeKind,
     DisputeOutcome,
     DisputePhase,
     Disputes,
@@ -44,6 +47,7 @@ from tests.market.harness import (
 )
 
 SHAPES = [(8, 4), (20, 8), (33, 8), (12, 12)]
+FAULT_VOTE = b"\xee" * 32  # a referee's vote that the artifact or dataset failed its check
 MAX_JOBS = 8  # enough to interleave; more only slows each invariant check
 ACCOUNTS = (ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE, *REFEREES)
 
@@ -53,6 +57,8 @@ class Run:
     truth: list[bytes]
     commitment: StepCommitment | None = None
     honest: bool | None = None  # the solver's run; None until committed
+    dataset_ok: bool = True  # whether the submitter's dataset passes the referees' check
+    artifacts_ok: bool = True  # whether the committed checkpoints, hash list and final model pass theirs
 
 
 @dataclass
@@ -124,6 +130,12 @@ class MarketMachine(RuleBasedStateMachine):
                 return False
             agree = d.revealed == challenger.view[(d.lo + d.hi) // 2]
             return self.try_call(challenger.keypair, dispute.respond, dispute_id, agree)
+        if d.phase is DisputePhase.VOTING and d.kind is not DisputeKind.STEP:
+            good = run.dataset_ok if d.kind is DisputeKind.DATASET else run.artifacts_ok
+            for k in REFEREES:
+                if self.m.dispute(dispute_id).phase is DisputePhase.VOTING:
+                    self.try_call(k, dispute.referee_vote, dispute_id, d.hi_hash if good else FAULT_VOTE)
+            return True
         if d.phase is DisputePhase.VOTING:
             Referees(run.truth).vote(self.m, dispute_id)
             self.collect()
@@ -148,8 +160,9 @@ class MarketMachine(RuleBasedStateMachine):
     def withdraw(self, who):
         self.try_call(who, calls.withdraw_unbonded)
 
-    @rule(who=st.sampled_from([ALICE, EVE]), shape=st.sampled_from(SHAPES), payment=st.integers(0, 60) | st.just(5))
-    def submit(self, who, shape, payment):
+    @rule(who=st.sampled_from([ALICE, EVE]), shape=st.sampled_from(SHAPES), payment=st.integers(0, 60) | st.just(5),
+          dataset_ok=st.booleans())
+    def submit(self, who, shape, payment, dataset_ok):
         if len(self.runs) >= MAX_JOBS:
             return
         steps, interval = shape
@@ -157,7 +170,7 @@ class MarketMachine(RuleBasedStateMachine):
             from compute_market.pallet.types import NextJobId
             job_id = NextJobId.get()
         if self.try_call(who, calls.submit_job, make_spec(steps, interval), payment * UNIT):
-            self.runs[job_id] = Run(true_hashes(steps))
+            self.runs[job_id] = Run(true_hashes(steps), dataset_ok=dataset_ok)
 
     @rule(data=st.data())
     def cancel(self, data):
@@ -166,13 +179,41 @@ class MarketMachine(RuleBasedStateMachine):
             self.try_call(self.m.job(job_id).submitter, calls.cancel_job, job_id)
 
     def commit_job(self, data, job_id: int, honest: bool) -> None:
+        """An honest solver commits its true run with good artifacts; a liar lies about its steps, or about
+        its artifacts only (honest hashes, a bad checkpoint or final model), or both."""
         job, run = self.m.job(job_id), self.runs[job_id]
-        hashes = run.truth if honest else lying_hashes(job.steps, data.draw(st.integers(1, job.steps)))
+        lies = "both" if honest else data.draw(st.sampled_from(["steps", "artifacts", "both"]))
+        hashes = run.truth if lies == "artifacts" or honest else \
+            lying_hashes(job.steps, data.draw(st.integers(1, job.steps)))
         commitment = StepCommitment(hashes)
         solver = next((k for k in ACCOUNTS if k.public == job.solver), BOB)
         if self.try_call(solver, calls.commit_result, job_id, commitment.root, hashes[-1], hashes[-1],
                          [bytes(32)] * job.segment_count):
             run.commitment, run.honest = commitment, honest
+            run.artifacts_ok = honest or lies == "steps"
+
+    def report_dataset(self, job_id: int, honest: bool) -> None:
+        """The assigned solver reports the dataset: an honest one only an unusable dataset."""
+        job, run = self.m.job(job_id), self.runs[job_id]
+        if honest and run.dataset_ok:
+            return
+        solver = next((k for k in ACCOUNTS if k.public == job.solver), BOB)
+        before = set(self.open_disputes())
+        if self.try_call(solver, dispute.report_dataset, job_id):
+            (new,) = set(self.open_disputes()) - before
+            self.challengers[new] = Party(solver, run.truth, honest=not run.dataset_ok)
+
+    def challenge_artifact(self, data, job_id: int, who: Keypair, honest: bool) -> None:
+        """An honest auditor challenges an artifact only if it fails its check; a liar challenges any."""
+        job, run = self.m.job(job_id), self.runs[job_id]
+        if run.commitment is None or (honest and run.artifacts_ok):
+            return
+        kind = data.draw(st.integers(0, 2))
+        index = data.draw(st.integers(0, job.segment_count)) if kind == 0 else 0
+        before = set(self.open_disputes())
+        if self.try_call(who, dispute.challenge_artifact, job_id, kind, index):
+            (new,) = set(self.open_disputes()) - before
+            self.challengers[new] = Party(who, run.truth, honest=not run.artifacts_ok)
 
     def attest_job(self, job_id: int) -> None:
         """The honest verifier passes exactly the sampled segments whose end it reproduces."""
@@ -221,6 +262,18 @@ class MarketMachine(RuleBasedStateMachine):
         if candidates:
             self.challenge_job(data, data.draw(st.sampled_from(candidates)), who, honest)
 
+    @rule(data=st.data(), honest=st.booleans())
+    def report(self, data, honest):
+        candidates = self.jobs_in(JobStatus.ASSIGNED) or self.job_ids()
+        if candidates:
+            self.report_dataset(data.draw(st.sampled_from(candidates)), honest)
+
+    @rule(data=st.data(), who=st.sampled_from([FERDIE, EVE]), honest=st.booleans())
+    def artifact_challenge(self, data, who, honest):
+        candidates = self.jobs_in(JobStatus.COMMITTED, JobStatus.ATTESTED, JobStatus.CHALLENGED)
+        if candidates:
+            self.challenge_artifact(data, data.draw(st.sampled_from(candidates)), who, honest)
+
     @rule(data=st.data())
     def any_move(self, data):
         """Whoever's turn it is moves, liars included."""
@@ -250,13 +303,18 @@ class MarketMachine(RuleBasedStateMachine):
         may attest; whistleblowers may challenge), honest dispute parties move on time, then seal blocks."""
         for job_id in self.jobs_in(JobStatus.ASSIGNED):
             action = data.draw(st.sampled_from(["honest", "liar", "stall"]))
-            if action != "stall":
+            if action == "honest" and not self.runs[job_id].dataset_ok:
+                self.report_dataset(job_id, honest=True)
+            elif action != "stall":
                 self.commit_job(data, job_id, action == "honest")
         for job_id in self.jobs_in(JobStatus.COMMITTED, JobStatus.ATTESTED, JobStatus.CHALLENGED):
             if data.draw(st.booleans()):
                 self.attest_job(job_id)
             if data.draw(st.booleans()):
                 self.challenge_job(data, job_id, data.draw(st.sampled_from([FERDIE, EVE])), data.draw(st.booleans()))
+            if data.draw(st.booleans()):
+                self.challenge_artifact(data, job_id, data.draw(st.sampled_from([FERDIE, EVE])),
+                                        data.draw(st.booleans()))
         liars_play = data.draw(st.booleans())  # a lying party plays on, or stalls into its deadline
         for _ in range(blocks):
             progressed = True
@@ -317,6 +375,12 @@ class MarketMachine(RuleBasedStateMachine):
         with self.m.ext():
             for dispute_id, d in Disputes.iter():
                 run = self.runs[d.job_id]
+                if d.kind is DisputeKind.DATASET:
+                    if d.outcome is DisputeOutcome.CHALLENGER_WON:
+                        assert not run.dataset_ok, "an honest submitter's dataset was rejected"
+                    if d.outcome is DisputeOutcome.SOLVER_WON:
+                        assert not self.challengers[dispute_id].honest, "an honest dataset report lost"
+                    continue
                 if d.outcome is DisputeOutcome.CHALLENGER_WON:
                     assert not run.honest, "an honest solver lost a dispute"
                 if d.outcome is DisputeOutcome.SOLVER_WON:
@@ -324,6 +388,8 @@ class MarketMachine(RuleBasedStateMachine):
             for job_id, job in Jobs.iter():
                 if job.status is JobStatus.SLASHED:
                     assert not self.runs[job_id].honest
+                if job.status is JobStatus.REJECTED:
+                    assert not self.runs[job_id].dataset_ok, "a usable dataset was rejected"
             assert Verifiers.contains(DAVE.public), "the honest verifier was slashed"
 
 
