@@ -148,7 +148,7 @@ def node(dev, chain, base_path, name, validator, key, password, p2p_port, grpc_p
 
 async def _run(config: NodeConfig) -> None:
     from chain.keystore import KeystoreError, load_key
-    from chain.node.runner import NodeStartError, run_node
+    from chain.node.runner import NodeHalted, NodeStartError, run_node
     from chain.primitives.crypto import SignatureScheme
     spec = _load_spec(config.chain)
     key = None
@@ -165,6 +165,8 @@ async def _run(config: NodeConfig) -> None:
         await run_node(config, spec, key, stop)
     except NodeStartError as e:
         raise click.ClickException(str(e)) from None
+    except NodeHalted as e:
+        raise click.ClickException(f"the node halted: {e}") from None
 
 
 @click.command("purge-chain")

@@ -15,6 +15,10 @@ class NodeStartError(RuntimeError):
     """The node cannot start: a busy port, a database of another chain, a corrupt or locked database."""
 
 
+class NodeHalted(RuntimeError):
+    """The node stopped on its own because it can no longer follow the chain (`Node.halt`)."""
+
+
 async def run_node(config: NodeConfig, spec, key: Keypair | None, stop: asyncio.Event) -> None:
     from chain.api.grpc_api import start_grpc_server
     from chain.network.transport import TransportError
@@ -39,9 +43,14 @@ async def run_node(config: NodeConfig, spec, key: Keypair | None, stop: asyncio.
                     log.info("JSON-RPC on %s:%d (HTTP and WebSocket)", config.rpc_host, rpc.port)
         except (OSError, TransportError) as e:
             raise NodeStartError(str(e)) from None
-        await stop.wait()
+        waits = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(node.halted.wait())}
+        _done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in pending:
+            waiter.cancel()
     finally:
         log.info("shutting down")
         for server in servers:
             await server.stop(grace=1.0)
         await node.stop()
+    if node.halt_reason is not None:
+        raise NodeHalted(node.halt_reason)

@@ -123,6 +123,8 @@ class Node:
         self.chain.on_executed = self.metrics.execute_seconds.observe
         self.pool = TransactionPool(self._validate_for_pool, sender_of=_sender_of, on_status=self._on_pool_status)
         self.validator_key = validator_key
+        self.halted = asyncio.Event()  # set when the node must stop on its own (see `halt`)
+        self.halt_reason: str | None = None
         self.node_key = load_or_create_node_key(config.node_key_file or self.chain_dir / "network" / "secret_ed25519")
         self.network = Network(transport or GrpcTransport(), self.node_key, spec.genesis_hash, self,
                                f"{config.p2p_host}:{config.p2p_port}", config.bootnodes or spec.boot_nodes,
@@ -251,6 +253,8 @@ class Node:
 
     def _perform(self, actions: list) -> None:
         for action in actions:
+            if self.halted.is_set():
+                return
             if isinstance(action, Broadcast):
                 self._spawn(self.network.gossip_consensus(encode_consensus(action.message)))
                 if self.config.byzantine == "equivocate":  # fault-injection tests only
@@ -307,14 +311,24 @@ class Node:
         now_ms = int(time.time() * 1000)
         return self.chain.next_timestamp(now_ms) - now_ms
 
+    def halt(self, reason: str) -> None:
+        """Stop the node for good: its state can no longer follow the chain. `run_node` shuts it down and
+        the process exits non-zero with `reason`, as CometBFT panics rather than run on a stalled state."""
+        if self.halt_reason is None:
+            log.critical("halting: %s", reason)
+            self.halt_reason = reason
+        self.driver = None  # sign nothing more: the engine has moved past a block this node cannot apply
+        self.halted.set()
+
     def _on_commit(self, action: Commit) -> None:
         if action.height <= self.chain.number:
             return  # replayed from the WAL or already imported by sync
-        block = Block.decode(action.block)
         try:
-            executed = self.chain.execute(block)
-        except BlockImportError as e:
-            log.error("cannot import decided block #%d: %s", action.height, e)
+            executed = self.chain.execute(Block.decode(action.block))
+        except (BlockImportError, DecodeError) as e:
+            self.halt(f"the decided block #{action.height} (0x{action.block_hash.hex()[:16]}) does not import "
+                      f"on this node: {e}. Its state, database or runtime differs from the validators' that "
+                      "decided it; check the disk and the binary, then resync (purge-chain)")
             return
         self._import(executed, action.certificate.encode())
         self._spawn(self.network.gossip_block(action.block, action.certificate.encode()))
