@@ -119,7 +119,7 @@ class Demo:
                     if d.outcome:
                         text += f" -> {d.outcome} ({d.resolution})"
                     _say(f"  block #{self.reader.head():>4}    {text}")
-            if job.status in ("FINALIZED", "SLASHED", "CANCELLED"):
+            if job.status in ("FINALIZED", "SLASHED", "CANCELLED", "REJECTED"):
                 return job.status
             time.sleep(0.3)
         raise click.ClickException(f"job {job_id} did not end within {timeout:.0f} s")
@@ -138,7 +138,8 @@ class Demo:
         from compute_market.worker.model_export import export_model
         from compute_market.worker.models import build_model
         job = self.reader.job(job_id)
-        model_bytes = export_model(bytes(job.spec), self.reader.blob(bytes(job.checkpoints[-1])), bytes(job.final_hash))
+        model_bytes = export_model(bytes(job.spec), self.reader.blob(bytes(job.hash_list)), bytes(job.result_root),
+                                   self.reader.blob(bytes(job.checkpoints[-1])), bytes(job.final_hash))
         spec = JobSpec.decode(bytes(job.spec))
         model = build_model(spec)
         import safetensors.torch

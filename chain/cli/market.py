@@ -179,7 +179,9 @@ def job_submit(key, password, node, spec_path, dataset_path, payment) -> None:
 def _job_dict(j) -> dict:
     return {"id": j.id, "status": j.status, "submitter": "0x" + j.submitter.hex(), "solver": "0x" + j.solver.hex(),
             "steps": j.steps, "checkpointInterval": j.checkpoint_interval, "payment": j.payment,
-            "resultRoot": "0x" + j.result_root.hex(), "windowEnd": j.window_end, "deadline": j.deadline,
+            "submitterBond": j.submitter_bond, "resultRoot": "0x" + j.result_root.hex(),
+            "finalHash": "0x" + j.final_hash.hex(), "hashList": "0x" + j.hash_list.hex(),
+            "windowEnd": j.window_end, "windowEndMs": j.window_end_ms, "deadline": j.deadline,
             "disputes": list(j.disputes)}
 
 
@@ -187,7 +189,8 @@ def _job_dict(j) -> dict:
 @click.argument("job_id", type=click.IntRange(0))
 @NODE
 def job_status(job_id, node) -> None:
-    """Show a job and its disputes."""
+    """Show a job (status SUBMITTED .. FINALIZED, SLASHED, CANCELLED or REJECTED, its commitment, bonds and
+    window) and its disputes (STEP bisections and CHECKPOINT, HASH_LIST, FINAL_MODEL or DATASET checks)."""
     market = _market_node(node, None, None)
     try:
         j = market.job(job_id)
@@ -195,8 +198,9 @@ def job_status(job_id, node) -> None:
     except ClientError as e:
         raise click.ClickException(str(e)) from None
     info = _job_dict(j)
-    info["disputeDetails"] = [{"id": d.id, "segment": d.segment, "phase": d.phase, "interval": [d.lo, d.hi],
-                               "deadline": d.deadline, "outcome": d.outcome} for d in disputes]
+    info["disputeDetails"] = [{"id": d.id, "kind": d.kind, "segment": d.segment, "phase": d.phase,
+                               "interval": [d.lo, d.hi], "deadline": d.deadline, "deadlineMs": d.deadline_ms,
+                               "outcome": d.outcome, "resolution": d.resolution} for d in disputes]
     click.echo(json.dumps(info, indent=2))
 
 
@@ -218,14 +222,22 @@ def job_list(node) -> None:
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @NODE
 def job_fetch_model(job_id, out, node) -> None:
-    """Download a finished job's model (safetensors), checked against the committed final hash."""
+    """Download a committed job's model (safetensors), written only if it is bound to the commitment: the hash
+    list decodes under the result root, the last checkpoint is the state H[T] names, and its model hashes to
+    the committed final hash."""
+    from compute_market.worker.client import BlobMissing
     from compute_market.worker.model_export import ModelExportError, export_model
     market = _market_node(node, None, None)
     try:
         j = market.job(job_id)
-        if not j.checkpoints:
+        if not j.checkpoints or not j.hash_list:
             raise click.ClickException(f"job {job_id} is {j.status}: no model has been committed")
-        data = export_model(bytes(j.spec), market.blob(bytes(j.checkpoints[-1])), bytes(j.final_hash))
+        try:
+            hash_list = market.blob(bytes(j.hash_list))
+            final_checkpoint = market.blob(bytes(j.checkpoints[-1]))
+        except BlobMissing as e:
+            raise click.ClickException(f"job {job_id}'s artifacts cannot be fetched: {e}") from None
+        data = export_model(bytes(j.spec), hash_list, bytes(j.result_root), final_checkpoint, bytes(j.final_hash))
     except (ClientError, ModelExportError) as e:
         raise click.ClickException(str(e)) from None
     out.write_bytes(data)

@@ -17,12 +17,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import IntEnum
 
+import torch
+from torch import nn
+
 from chain.primitives.codec import DecodeError, Reader
 from chain.primitives.merkle import HASH_LEN
 from compute_market.commitment import checkpoint_steps, step_root
 from compute_market.jobspec import JobSpec
 from compute_market.worker.datasets import Dataset, DatasetError, dataset_hash, load_dataset
-from compute_market.worker.trainer import CheckpointError, Trainer, model_hash
+from compute_market.worker.models import build_model
+from compute_market.worker.trainer import (
+    CheckpointError,
+    Trainer,
+    build_optimizer,
+    load_checkpoint,
+    model_hash,
+    state_hash,
+)
 
 COMPACT_PREFIX_MAX = 5  # the longest Compact prefix of a u32 count
 
@@ -62,36 +73,46 @@ def check_hash_list(blob: bytes, steps: int, result_root: bytes) -> list[bytes]:
     return hashes
 
 
-def check_checkpoint(spec: JobSpec, dataset: Dataset, blob: bytes, index: int, hashes: Sequence[bytes]) -> Trainer:
-    """A trainer at checkpoint `index`: the blob loads as a state of the spec, at the step that checkpoint
-    stands for, and hashes to that step's H in the (checked) hash list."""
+def _load_checked(spec: JobSpec, blob: bytes, index: int, hashes: Sequence[bytes], model: nn.Module,
+                  optimizer: torch.optim.Optimizer) -> int:
+    """Load checkpoint `index` into a fresh model and optimizer, checking its step and its state hash."""
     steps = checkpoint_steps(spec.steps, spec.checkpoint_interval)
     if not 0 <= index < len(steps):
         raise ArtifactFault(f"checkpoint {index} is outside 0..{len(steps) - 1}")
     try:
-        trainer = Trainer.from_checkpoint(spec, dataset, blob, checkpoints=False)
+        step = load_checkpoint(spec, blob, model, optimizer)
     except CheckpointError as e:
         raise ArtifactFault(f"checkpoint {index} is not a state of this spec: {e}") from None
-    if trainer.step != steps[index]:
-        raise ArtifactFault(f"checkpoint {index} holds the state at step {trainer.step}, not step {steps[index]}")
-    state_hash = trainer.state_hash()
-    if state_hash != hashes[trainer.step]:
-        raise ArtifactFault(f"checkpoint {index} hashes to 0x{state_hash.hex()}, not the listed "
-                            f"H[{trainer.step}] = 0x{hashes[trainer.step].hex()}")
+    if step != steps[index]:
+        raise ArtifactFault(f"checkpoint {index} holds the state at step {step}, not step {steps[index]}")
+    actual = state_hash(step, model, optimizer)
+    if actual != hashes[step]:
+        raise ArtifactFault(f"checkpoint {index} hashes to 0x{actual.hex()}, not the listed "
+                            f"H[{step}] = 0x{hashes[step].hex()}")
+    return step
+
+
+def check_checkpoint(spec: JobSpec, dataset: Dataset, blob: bytes, index: int, hashes: Sequence[bytes]) -> Trainer:
+    """A trainer at checkpoint `index` (ready to replay from it): the blob loads as a state of the spec, at
+    the step that checkpoint stands for, and hashes to that step's H in the (checked) hash list."""
+    trainer = Trainer(spec, dataset, checkpoints=False)
+    trainer.step = _load_checked(spec, blob, index, hashes, trainer.model, trainer.optimizer)
     return trainer
 
 
-def check_final_model(spec: JobSpec, dataset: Dataset, final_checkpoint_blob: bytes, hashes: Sequence[bytes],
-                      final_hash: bytes) -> Trainer:
-    """A trainer at step T whose model hashes to the committed `final_hash`: the last checkpoint is valid
-    (it is H[T]'s state), so the model delivered is the one the step hashes commit to."""
+def check_final_model(spec: JobSpec, dataset: Dataset | None, final_checkpoint_blob: bytes, hashes: Sequence[bytes],
+                      final_hash: bytes) -> nn.Module:
+    """The model at step T, which hashes to the committed `final_hash`: the last checkpoint is valid (it is
+    H[T]'s state), so the model delivered is the one the step hashes commit to. Nothing is trained, so the
+    check needs no dataset (`dataset` may be None) and no exact-mode machine: a submitter runs it too."""
+    model = build_model(spec)
     last = len(checkpoint_steps(spec.steps, spec.checkpoint_interval)) - 1
-    trainer = check_checkpoint(spec, dataset, final_checkpoint_blob, last, hashes)
-    committed = model_hash(trainer.model)
+    _load_checked(spec, final_checkpoint_blob, last, hashes, model, build_optimizer(spec, model))
+    committed = model_hash(model)
     if committed != final_hash:
         raise ArtifactFault(f"the model at step {spec.steps} hashes to 0x{committed.hex()}, not the committed "
                             f"final hash 0x{final_hash.hex()}")
-    return trainer
+    return model
 
 
 def check_dataset(spec: JobSpec, blob: bytes) -> Dataset:

@@ -1,7 +1,8 @@
 """How a worker reaches a node: gRPC only (ChainService, MarketService, BlobService), with reconnects.
 
 A worker never imports the node. Every call goes through `MarketNode.retry`, which waits out a node that is
-restarting (UNAVAILABLE) with a bounded backoff, so workers survive node restarts and carry on.
+restarting (UNAVAILABLE) with a bounded backoff, so workers survive node restarts and carry on. A blob the
+node (and its peers) does not hold is `BlobMissing`, which callers tell apart from a node they cannot reach.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from typing import TypeVar
 import grpc
 
 from chain.api.blob_service import BlobClient
+from chain.blobs import BlobHashMismatch
 from chain.client import ClientError, NodeClient
-from chain.primitives.codec import encode_bytes, encode_compact, encode_vec, u32, u64
+from chain.primitives.codec import encode_bytes, encode_compact, encode_vec, u8, u32, u64
 from chain.primitives.crypto import Keypair
 from proto import market_pb2, market_pb2_grpc
 
@@ -26,7 +28,11 @@ MARKET_PALLET = 6
 CALL = {"register_solver": 0, "add_stake": 1, "unregister_solver": 2, "withdraw_unbonded": 3,
         "register_verifier": 4, "submit_job": 5, "cancel_job": 6, "commit_result": 7, "attest": 8,
         "challenge": 9, "reveal": 10, "respond": 11, "submit_step_state": 12, "referee_vote": 13, "finalize": 14,
-        "challenge_availability": 15}
+        "challenge_artifact": 15, "report_dataset": 16}
+
+
+class BlobMissing(ClientError):
+    """The node answered, but neither it nor its peers hold the blob (or the bytes it served are not it)."""
 
 
 def market_call(name: str, args: bytes = b"") -> bytes:
@@ -45,8 +51,8 @@ def submit_job(spec: bytes, payment: int) -> bytes:
     return market_call("submit_job", encode_bytes(spec) + encode_compact(payment))
 
 
-def commit_result(job_id: int, root: bytes, final_hash: bytes, checkpoints: list[bytes]) -> bytes:
-    return market_call("commit_result", u64(job_id) + root + final_hash + encode_vec(checkpoints, bytes))
+def commit_result(job_id: int, root: bytes, final_hash: bytes, hash_list: bytes, checkpoints: list[bytes]) -> bytes:
+    return market_call("commit_result", u64(job_id) + root + final_hash + hash_list + encode_vec(checkpoints, bytes))
 
 
 def attest(job_id: int, results: list[tuple[int, bool]]) -> bytes:
@@ -57,8 +63,13 @@ def challenge(job_id: int, segment: int) -> bytes:
     return market_call("challenge", u64(job_id) + u32(segment))
 
 
-def challenge_availability(job_id: int, checkpoint: int) -> bytes:
-    return market_call("challenge_availability", u64(job_id) + u32(checkpoint))
+def challenge_artifact(job_id: int, kind: int, index: int) -> bytes:
+    """Dispute an artifact: kind 0 checkpoint `index`, 1 the hash list, 2 the final model (index 0)."""
+    return market_call("challenge_artifact", u64(job_id) + u8(kind) + u32(index))
+
+
+def report_dataset(job_id: int) -> bytes:
+    return market_call("report_dataset", u64(job_id))
 
 
 def reveal(dispute_id: int, step_hash: bytes, proof: list[bytes]) -> bytes:
@@ -121,8 +132,12 @@ class MarketNode:
         return self.retry(lambda: self.market.GetJob(market_pb2.JobRequest(job_id=job_id), timeout=30), "get job")
 
     def open_disputes(self) -> list[market_pb2.Dispute]:
-        return list(self.retry(lambda: self.market.ListOpenDisputes(market_pb2.Empty(), timeout=30),
-                               "list disputes").disputes)
+        return self.open_disputes_at()[0]
+
+    def open_disputes_at(self) -> tuple[list[market_pb2.Dispute], int]:
+        """The open disputes and the chain time (ms) of the block they were read at."""
+        reply = self.retry(lambda: self.market.ListOpenDisputes(market_pb2.Empty(), timeout=30), "list disputes")
+        return list(reply.disputes), reply.now_ms
 
     def disputes(self, job_id: int) -> list[market_pb2.Dispute]:
         return list(self.retry(lambda: self.market.ListDisputes(market_pb2.JobRequest(job_id=job_id), timeout=30),
@@ -132,7 +147,19 @@ class MarketNode:
         return self.retry(lambda: self.chain.info().best_number, "chain info")
 
     def blob(self, blob_hash: bytes) -> bytes:
-        return self.retry(lambda: self.blobs.get(blob_hash), f"fetch blob 0x{blob_hash.hex()[:16]}")
+        """The blob's bytes; `BlobMissing` if the node and its peers do not have it."""
+        what = f"fetch blob 0x{blob_hash.hex()[:16]}"
+
+        def get() -> bytes:
+            try:
+                return self.blobs.get(blob_hash)
+            except grpc.RpcError as e:
+                if e.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.DATA_LOSS):
+                    raise BlobMissing(f"{what}: {e.details()}") from None
+                raise
+            except BlobHashMismatch as e:
+                raise BlobMissing(f"{what}: {e}") from None
+        return self.retry(get, what)
 
     def put_blob(self, data: bytes) -> bytes:
         return self.retry(lambda: self.blobs.put(data), "upload blob")

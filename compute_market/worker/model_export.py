@@ -1,25 +1,34 @@
-"""Turn a job's final checkpoint into a plain model file, checked against the committed final model hash."""
+"""Turn a job's final checkpoint into a plain model file, delivered only if it is bound to the commitment.
+
+The model is the state H[T] commits to: the hash list must decode under the committed result root, the last
+checkpoint must be the valid state at step T with that H[T], and its model must hash to the committed final
+hash (`audit.check_hash_list`, `audit.check_final_model`). Nothing is trained, so neither the dataset nor an
+exact-mode machine is needed.
+"""
 
 from __future__ import annotations
 
 import safetensors.torch
 
 from compute_market.jobspec import JobSpec
+from compute_market.worker.audit import ArtifactFault, check_final_model, check_hash_list
 
 
 class ModelExportError(ValueError):
-    """The final checkpoint does not load, or its model does not hash to the committed final hash."""
+    """The job's artifacts do not bind the final checkpoint's model to its commitment; the message says which
+    check failed."""
 
 
-def export_model(spec_bytes: bytes, final_checkpoint: bytes, final_hash: bytes) -> bytes:
-    from compute_market.worker.models import build_model
-    from compute_market.worker.trainer import CheckpointError, build_optimizer, load_checkpoint, model_hash
+def export_model(spec_bytes: bytes, hash_list: bytes, result_root: bytes, final_checkpoint: bytes,
+                 final_hash: bytes) -> bytes:
+    """The model at step T as safetensors (parameters by name), after every check of the module docstring."""
     spec = JobSpec.decode(spec_bytes)
-    model = build_model(spec)
     try:
-        load_checkpoint(spec, final_checkpoint, model, build_optimizer(spec, model))
-    except CheckpointError as e:
-        raise ModelExportError(f"the final checkpoint does not load: {e}") from None
-    if model_hash(model) != final_hash:
-        raise ModelExportError("the final checkpoint's model does not match the committed final model hash")
+        hashes = check_hash_list(hash_list, spec.steps, result_root)
+    except ArtifactFault as e:
+        raise ModelExportError(f"hash list check failed: {e}") from None
+    try:
+        model = check_final_model(spec, None, final_checkpoint, hashes, final_hash)
+    except ArtifactFault as e:
+        raise ModelExportError(f"final model check failed: {e}") from None
     return safetensors.torch.save({name: p.detach().contiguous() for name, p in sorted(model.named_parameters())})

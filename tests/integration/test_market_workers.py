@@ -200,9 +200,10 @@ def test_solver_publishing_a_state_that_is_not_the_agreed_one_loses_the_vote(mar
     assert (won.outcome, won.resolution, won.lo, won.hi) == ("CHALLENGER_WON", "VOTE", 70, 71)
 
 
-def test_solver_withholding_a_checkpoint_loses_at_the_deadline(market, tmp_path):
-    # An honest run, but checkpoint 2 (the state at step 60) is never uploaded: the whistleblower reports
-    # it, the referee waits half the vote period for it, then votes it unavailable.
+def test_solver_withholding_a_checkpoint_loses_the_checkpoint_dispute(market, tmp_path):
+    # An honest run, but checkpoint 2 (the state at step 60) is never uploaded: the whistleblower waits for
+    # it a few seconds, challenges it as a CHECKPOINT, the referee waits half the vote period for it, then
+    # votes it unusable.
     market.register(verifier=False)
     market.run(Solver(market.node(SOLVER), tmp_path / "solver", cheat=CheatPlan(None, withhold_checkpoint=2)))
     market.run(Whistleblower(market.node(WHISTLEBLOWER)))
@@ -213,12 +214,12 @@ def test_solver_withholding_a_checkpoint_loses_at_the_deadline(market, tmp_path)
     assert job.status == "SLASHED"
     (report,) = market.reader.disputes(job_id)
     assert (report.kind, report.segment, report.outcome, report.resolution) == \
-        ("AVAILABILITY", 2, "CHALLENGER_WON", "VOTE")
+        ("CHECKPOINT", 2, "CHALLENGER_WON", "VOTE")
     assert submitter_before - market.free_and_reserved(SUBMITTER) < UNIT // 1000  # refunded but for fees
 
 
 def test_withheld_checkpoint_does_not_shield_a_cheater(market, tmp_path):
-    # The cheated segment [60, 80] starts at the withheld checkpoint: the whistleblower reports it and also
+    # The cheated segment [60, 80] starts at the withheld checkpoint: the whistleblower challenges it and also
     # replays the segment from the checkpoint at step 40, so the wrong step is disputed as well.
     market.register(verifier=False)
     market.run(Solver(market.node(SOLVER), tmp_path / "solver", cheat=CheatPlan(70, withhold_checkpoint=2)))
@@ -228,10 +229,10 @@ def test_withheld_checkpoint_does_not_shield_a_cheater(market, tmp_path):
     job = market.wait_status(job_id, ("FINALIZED", "SLASHED"))
     assert job.status == "SLASHED"
     disputes = {(d.kind, d.segment): d for d in market.reader.disputes(job_id)}
-    assert {("AVAILABILITY", 2), ("STEP", 3)} <= set(disputes), disputes
+    assert {("CHECKPOINT", 2), ("STEP", 3)} <= set(disputes), disputes
     assert any(d.outcome == "CHALLENGER_WON" for d in disputes.values())
     # whichever dispute ends first slashes the job; the step dispute either found the perturbed step or was
-    # superseded by the availability verdict
+    # superseded by the checkpoint verdict
     step = disputes[("STEP", 3)]
     assert (step.outcome, step.lo, step.hi) == ("CHALLENGER_WON", 70, 71) or \
         (step.outcome, step.resolution) == ("VOID", "SUPERSEDED"), step
