@@ -1,0 +1,160 @@
+"""Cheating solvers, for the adversarial suite only: `python -m tests.adversarial.cheater --cheat CLASS ...`.
+
+Each class is a `compute_market.worker.roles.Solver` that overrides its commitment hooks: `train` (the run
+it commits to), `publish` (what it uploads and names in the commitment) or `fault_for` (a deviation in the
+trainer). Everything else, taking the job, committing and playing the disputes, is the production solver's,
+so a cheater defends its commitment as well as an honest solver would defend a correct one.
+
+"Another run" is the same spec trained with its first parameter nudged after step 0: its checkpoints are
+valid states of the spec at the right steps, they just are not the states the committed hashes name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+
+from chain.keystore import load_key
+from compute_market.commitment import checkpoint_steps, encode_step_hashes
+from compute_market.jobspec import DeterminismProfile
+from compute_market.worker.client import MarketNode
+from compute_market.worker.roles import Solver, SolverRun
+from compute_market.worker.trainer import Fault, Trainer, configure_exact_mode, model_hash
+
+log = logging.getLogger("gradchain.cheater")
+OTHER_RUN = Fault(after_step=0, epsilon=0.05)
+
+
+class TrainsNothing(Solver):
+    """Commits random step hashes, uploads random bytes as checkpoints and names a random final hash."""
+
+    def train(self, job) -> SolverRun:
+        steps = checkpoint_steps(job.steps, job.checkpoint_interval)
+        run = SolverRun([os.urandom(32) for _ in range(job.steps + 1)], os.urandom(32),
+                        {s: os.urandom(4096) for s in steps})
+        self.runs[job.id] = run
+        return run
+
+
+class StepCheat(Solver):
+    """A deviation at one step of an otherwise honest run (hashes and checkpoints follow the deviation)."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.steps: dict[int, int] = {}
+
+    def deviation(self, steps: int) -> Fault:
+        raise NotImplementedError
+
+    def train(self, job) -> SolverRun:
+        self.steps[job.id] = job.steps
+        return super().train(job)
+
+    def fault_for(self, job_id: int):
+        return self.deviation(self.steps[job_id]) if job_id in self.steps else None
+
+
+class SkipsAnUpdate(StepCheat):
+    """Skips the optimizer update of one step in the middle of the run (the step counter still advances)."""
+
+    def deviation(self, steps: int) -> Fault:
+        return Fault(after_step=steps // 2 + 2, skip_update=True)
+
+
+class FirstStep(StepCheat):
+    def deviation(self, steps: int) -> Fault:
+        return Fault(after_step=0, epsilon=0.05)
+
+
+class LastStep(StepCheat):
+    def deviation(self, steps: int) -> Fault:
+        return Fault(after_step=steps - 1, epsilon=0.05)
+
+
+class MiddleStep(StepCheat):
+    def deviation(self, steps: int) -> Fault:
+        return Fault(after_step=steps // 2 + 3, epsilon=0.05)
+
+
+class ArtifactCheat(Solver):
+    """Trains honestly (honest hashes), then publishes artifacts of another run."""
+
+    def other_run(self, job, until: int) -> Trainer:
+        ctx = self.context(job)
+        trainer = Trainer(ctx.spec, ctx.dataset, fault=OTHER_RUN, checkpoints=False)
+        for _ in trainer.run(until=until):
+            pass
+        return trainer
+
+
+class OtherRunCheckpoint(ArtifactCheat):
+    """Checkpoint 1 is a valid state of another run at the same step; the hashes are the honest run's."""
+
+    def train(self, job) -> SolverRun:
+        run = super().train(job)
+        step = checkpoint_steps(job.steps, job.checkpoint_interval)[1]
+        run.checkpoints[step] = self.other_run(job, step).checkpoint()
+        return run
+
+
+class ForgedFinalModel(ArtifactCheat):
+    """The final checkpoint is another run's state at step T, and final_hash that model's hash: the model
+    matches the final hash, but it is not the state whose hash is H[T]."""
+
+    def train(self, job) -> SolverRun:
+        run = super().train(job)
+        other = self.other_run(job, job.steps)
+        run.checkpoints[job.steps] = other.checkpoint()
+        run.final_hash = model_hash(other.model)
+        return run
+
+
+class RandomFinalHash(Solver):
+    """An honest run committed with a random final_hash."""
+
+    def train(self, job) -> SolverRun:
+        run = super().train(job)
+        run.final_hash = os.urandom(32)
+        return run
+
+
+class GarbageHashList(Solver):
+    """An honest run whose hash-list blob is random bytes (the root is the honest one)."""
+
+    def publish(self, job, run: SolverRun) -> tuple[bytes, list[bytes]]:
+        _, checkpoints = super().publish(job, run)
+        return self.node.put_blob(os.urandom(len(encode_step_hashes(run.hashes)))), checkpoints
+
+
+CHEATS: dict[str, type[Solver]] = {
+    "trains-nothing": TrainsNothing, "skips-update": SkipsAnUpdate, "first-step": FirstStep,
+    "last-step": LastStep, "middle-step": MiddleStep, "other-run-checkpoint": OtherRunCheckpoint,
+    "forged-final-model": ForgedFinalModel, "random-final-hash": RandomFinalHash,
+    "garbage-hash-list": GarbageHashList,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cheat", required=True, choices=sorted(CHEATS))
+    parser.add_argument("--key", required=True)
+    parser.add_argument("--node", required=True)
+    parser.add_argument("--state-dir", required=True, type=Path)
+    parser.add_argument("--poll", type=float, default=0.2)
+    args = parser.parse_args()
+    configure_exact_mode(DeterminismProfile())
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-5s %(name)s: %(message)s")
+    solver = CHEATS[args.cheat](MarketNode(args.node, load_key(args.key, None)), args.state_dir,
+                                poll_interval=args.poll)
+    log.info("cheating solver: %s", args.cheat)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    solver.run(stop)
+
+
+if __name__ == "__main__":
+    main()
