@@ -54,6 +54,7 @@ def test_submit_train_and_fetch_model_from_the_command_line(tmp_path):
             solver.wait(20)
         status = json.loads(cli("job", "status", str(job_id), "--node", node).stdout)
         assert status["id"] == job_id and status["steps"] == 40
+        assert len(status["hashList"]) == 66 and int(status["submitterBond"]) > 0 and status["disputeDetails"] == []
         assert f"{job_id}" in cli("job", "list", "--node", node).stdout
         model = tmp_path / "model.safetensors"
         out = cli("job", "fetch-model", str(job_id), "--out", str(model), "--node", node)

@@ -16,12 +16,17 @@ from chain.node.launcher import LocalNetwork
 from chain.primitives.crypto import Keypair, dev_keypair
 from compute_market.worker import client as calls
 from compute_market.worker.client import MarketNode
-from compute_market.worker.datasets import Dataset, synthetic_digits
+from compute_market.worker.datasets import Dataset, dataset_hash, synthetic_digits
 from compute_market.worker.roles import CheatPlan, Referee, Solver, Verifier, Whistleblower
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 UNIT = 10**12
 SOLVER, VERIFIER, WHISTLEBLOWER, SUBMITTER = "Charlie", "Dave", "Eve", "Ferdie"
+
+
+def digits_dataset() -> Dataset:
+    digits = synthetic_digits(seed=7, n_train=1024, n_test=256)
+    return Dataset(digits.x_train.reshape(-1, 64), digits.y_train, digits.x_test.reshape(-1, 64), digits.y_test)
 
 
 class Market:
@@ -47,11 +52,11 @@ class Market:
         if verifier:
             assert self.node(VERIFIER).send(calls.register_verifier(), "register verifier", wait=True)
 
-    def submit(self, seed: int = 1, steps: int = 120) -> int:
-        digits = synthetic_digits(seed=7, n_train=1024, n_test=256)
-        data = Dataset(digits.x_train.reshape(-1, 64), digits.y_train, digits.x_test.reshape(-1, 64), digits.y_test)
+    def submit(self, seed: int = 1, steps: int = 120, data: Dataset | None = None, upload: bool = True) -> int:
+        data = digits_dataset() if data is None else data
         submitter = self.node(SUBMITTER)
-        spec = demo_spec(submitter.put_blob(data.to_bytes()), seed, steps)
+        blob = data.to_bytes()
+        spec = demo_spec(submitter.put_blob(blob) if upload else dataset_hash(blob), seed, steps)
         before = {j.id for j in submitter.jobs()}
         assert submitter.send(calls.submit_job(spec.encode(), 100 * UNIT), "submit job", wait=True)
         return max(j.id for j in submitter.jobs() if j.id not in before)
@@ -253,3 +258,25 @@ def test_verifier_that_finds_a_wrong_segment_plays_the_dispute_and_wins(market, 
     assert dispute.challenger == dev_keypair(VERIFIER).public
     assert (dispute.outcome, dispute.lo, dispute.hi) == ("CHALLENGER_WON", 30, 31)
     assert market.free_and_reserved(VERIFIER) > verifier_before
+
+
+def test_unusable_and_missing_datasets_are_rejected_without_blocking_the_solver(market, tmp_path):
+    # Labels outside the model's classes, and a dataset never uploaded: the solver reports both (the second
+    # after retrying for its patience), the referee finds them unusable, the jobs end REJECTED; the solver's
+    # third job, submitted after them, is trained and paid meanwhile.
+    market.register(verifier=False)
+    market.run(Solver(market.node(SOLVER), tmp_path / "solver", dataset_patience=2.0))
+    market.run(Referee(market.node("referee")))
+    good = digits_dataset()
+    labels = good.y_train.clone()
+    labels[0] = 10
+    bad = market.submit(data=Dataset(good.x_train, labels, good.x_test, good.y_test))
+    never_uploaded = Dataset(good.x_train, good.y_train, good.x_test[:100], good.y_test[:100])
+    missing = market.submit(seed=2, data=never_uploaded, upload=False)
+    honest = market.submit(seed=3, steps=40)
+    for job_id in (bad, missing):
+        assert market.wait_status(job_id, ("REJECTED", "SLASHED", "FINALIZED")).status == "REJECTED"
+        (report,) = market.reader.disputes(job_id)
+        assert (report.kind, report.outcome, report.challenger) == \
+            ("DATASET", "CHALLENGER_WON", dev_keypair(SOLVER).public)
+    assert market.wait_status(honest, ("FINALIZED", "SLASHED")).status == "FINALIZED"

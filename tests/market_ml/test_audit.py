@@ -1,5 +1,6 @@
 """The artifact checks (worker/audit.py) against a cheater for every rule: each forged artifact is refused
-naming the rule it breaks, and the honest run's artifacts pass."""
+naming the rule it breaks, and the honest run's artifacts pass; fetch-model's export delivers only a model
+bound to H[T]."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from compute_market.worker.audit import (
     check_final_model,
     check_hash_list,
 )
+from compute_market.worker.model_export import ModelExportError, export_model
+from compute_market.worker.models import build_model
 from compute_market.worker.trainer import Fault, Trainer, model_hash, train
 
 from .conftest import small_job
@@ -205,3 +208,23 @@ def test_invalid_dataset_not_the_one_the_spec_names(honest):
 def test_commitment_of_the_honest_run_is_the_checked_root(honest):
     spec, _, run = honest
     assert StepCommitment(check_hash_list(encode_step_hashes(run.hashes), spec.steps, run.root)).root == run.root
+
+
+# --- fetch-model ---------------------------------------------------------------------------------------------
+
+def test_export_delivers_the_model_bound_to_h_t(honest):
+    spec, _, run = honest
+    data = export_model(spec.encode(), encode_step_hashes(run.hashes), run.root, run.checkpoints[spec.steps],
+                        run.final_model_hash)
+    assert set(safetensors.torch.load(data)) == {name for name, _ in build_model(spec).named_parameters()}
+
+
+def test_invalid_export_names_the_check_that_failed(honest):
+    spec, _, run = honest
+    hash_list, last = encode_step_hashes(run.hashes), run.checkpoints[spec.steps]
+    with pytest.raises(ModelExportError, match="hash list check failed"):
+        export_model(spec.encode(), hash_list[:-32], run.root, last, run.final_model_hash)
+    with pytest.raises(ModelExportError, match="final model check failed: checkpoint 2 holds the state at step 8"):
+        export_model(spec.encode(), hash_list, run.root, run.checkpoints[8], run.final_model_hash)
+    with pytest.raises(ModelExportError, match="final model check failed: .* not the committed final hash"):
+        export_model(spec.encode(), hash_list, run.root, last, bytes(32))
