@@ -215,6 +215,14 @@ class Market:
         submitter = self.accounts["submitter"]
         return max(j.id for j in self.reader.jobs() if j.id not in before and bytes(j.submitter) == submitter)
 
+    def submit_raw(self, spec: bytes):
+        """Sign and send a submit_job of arbitrary spec bytes; the final ExtrinsicStatus (success, reason)."""
+        node = self.node("submitter")
+        try:
+            return node.chain.submit_and_watch(node.chain.sign(node.keypair, calls.submit_job(spec, PAYMENT)))
+        finally:
+            node.close()
+
     def wait_ended(self, job_id: int, timeout: float, workers: list[WorkerProcess]):
         if wait_until(lambda: self.reader.job(job_id).status in ENDED, timeout):
             return self.reader.job(job_id)
@@ -237,9 +245,10 @@ class Market:
         return after, read_ledger(self.reader.chain, before.block + 1, after.block)
 
     def play(self, solver: WorkerProcess, dataset: bytes | None = None, upload: bool = True,
-             challengers: tuple[WorkerProcess, ...] = (), timeout: float = 150.0) -> JobRun:
-        """Run one job: start its workers, submit a tiny job on `dataset` (default: a good one), wait for it
-        to end, let in-flight moves land, stop the workers, and read the balances and the ledger."""
+             challengers: tuple[WorkerProcess, ...] = (), steps: int = 40, interval: int = 10,
+             timeout: float = 150.0) -> JobRun:
+        """Run one job: start its workers, submit a tiny job of `steps` steps on `dataset` (default: a good
+        one), wait for it to end, let in-flight moves land, stop the workers, read the balances and ledger."""
         blob = tiny_dataset().to_bytes() if dataset is None else dataset
         workers = [solver, *challengers]
         for w in workers:
@@ -247,7 +256,7 @@ class Market:
         try:
             data_hash = self.upload(blob) if upload else dataset_hash(blob)
             before = self.snapshot()
-            job_id = self.submit(tiny_spec(data_hash, seed=next(self.seeds)))
+            job_id = self.submit(tiny_spec(data_hash, next(self.seeds), steps, interval))
             job = self.wait_ended(job_id, timeout, workers)
             after, ledger = self.close_span(before)
         finally:
@@ -271,6 +280,22 @@ class Market:
         after, ledger = self.close_span(before)
         errors = settlement_errors(before, after, ledger, outcome, self.names)
         assert not errors, "\n".join(errors)
+
+    def summary(self, run: JobRun) -> dict:
+        """The figures a report gives: verdict, balance changes (fees aside), fees, burn, moves, seconds."""
+        changes = {name: run.before.delta(run.after, a) + run.ledger.fees_paid[a] - run.ledger.fees_received[a]
+                   for a, name in self.names.items()}
+        moves: dict[str, int] = {}
+        for m in run.moves():
+            key = f"{self.party_of(m.signer)}.{m.call}"
+            moves[key] = moves.get(key, 0) + 1
+        return {"status": run.job.status, "disputes": [list(d) for d in describe_disputes(run.disputes)],
+                "balance_changes_fees_aside": {k: v for k, v in changes.items() if v},
+                "fees": {self.party_of(a): f for a, f in run.ledger.fees_paid.items()},
+                "burned": run.ledger.burned, "issuance_change": run.after.issuance - run.before.issuance,
+                "onchain_moves": len(run.moves()), "moves": moves,
+                "bisection_rounds": run.ledger.count("Responded"), "votes": run.ledger.count("RefereeVoted"),
+                "seconds": round(run.seconds, 2)}
 
     def party_of(self, account_id: bytes) -> str:
         return self.names.get(bytes(account_id), "0x" + bytes(account_id).hex()[:16])

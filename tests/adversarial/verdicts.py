@@ -11,25 +11,8 @@ from tests.adversarial.settlement import challenge_lost, dataset_rejected, job_p
 HONEST_CHALLENGERS = ("verifier", "whistleblower", "second whistleblower")
 
 
-def summary(market: Market, run: JobRun) -> dict:
-    """The figures the closing note and the benchmark report: outcome, balance changes, moves, seconds."""
-    changes = {name: run.before.delta(run.after, a) + run.ledger.fees_paid[a] - run.ledger.fees_received[a]
-               for a, name in market.names.items()}
-    moves: dict[str, int] = {}
-    for m in run.moves():
-        key = f"{market.party_of(m.signer)}.{m.call}"
-        moves[key] = moves.get(key, 0) + 1
-    return {"status": run.job.status, "disputes": [list(d) for d in describe_disputes(run.disputes)],
-            "balance_changes_fees_aside": {k: v for k, v in changes.items() if v},
-            "fees": {market.party_of(a): f for a, f in run.ledger.fees_paid.items()},
-            "burned": run.ledger.burned, "issuance_change": run.after.issuance - run.before.issuance,
-            "onchain_moves": len(run.moves()), "moves": moves,
-            "bisection_rounds": run.ledger.count("Responded"), "votes": run.ledger.count("RefereeVoted"),
-            "seconds": round(run.seconds, 2)}
-
-
 def report(market: Market, label: str, run: JobRun) -> None:
-    print(json.dumps({"class": label, **summary(market, run)}))
+    print(json.dumps({"class": label, **market.summary(run)}))
 
 
 def assert_solver_caught(market: Market, run: JobRun, proven_by: set[str]) -> None:
