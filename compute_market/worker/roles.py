@@ -490,7 +490,9 @@ class Verifier(Role):
             divergence = self.audit_segment(job, audit, segment)
             results.append((segment, divergence is None))  # a failure opens a dispute with this verifier
         if audit.faults:
-            log.info("verifier: job %d: not attesting, its artifacts are challenged: %s", job.id, audit.faults)
+            if ("withhold attestation", job.id) not in self.acted:
+                self.acted.add(("withhold attestation", job.id))
+                log.info("verifier: job %d: not attesting, its artifacts are challenged: %s", job.id, audit.faults)
             return None
         return results
 
@@ -627,13 +629,13 @@ class Referee(Role):
             check_dataset(spec, self.fetch(dispute, spec.dataset_hash, now_ms))
             return bytes(dispute.hi_hash)
         hashes = check_hash_list(self.fetch(dispute, bytes(job.hash_list), now_ms), spec.steps, bytes(job.result_root))
-        if dispute.kind in ("CHECKPOINT", "FINAL_MODEL"):
+        if dispute.kind == "CHECKPOINT":
             ctx = self.context(job)
-            blob = self.fetch(dispute, bytes(dispute.state_blob), now_ms)
-            if dispute.kind == "CHECKPOINT":
-                check_checkpoint(ctx.spec, ctx.dataset, blob, dispute.segment, hashes)
-            else:
-                check_final_model(ctx.spec, ctx.dataset, blob, hashes, bytes(job.final_hash))
+            check_checkpoint(ctx.spec, ctx.dataset, self.fetch(dispute, bytes(dispute.state_blob), now_ms),
+                             dispute.segment, hashes)
+        elif dispute.kind == "FINAL_MODEL":
+            check_final_model(spec, None, self.fetch(dispute, bytes(dispute.state_blob), now_ms), hashes,
+                              bytes(job.final_hash))
         elif dispute.kind != "HASH_LIST":
             log.error("referee: dispute %d: unknown kind %s; not voting", dispute.id, dispute.kind)
             return None
