@@ -89,6 +89,15 @@ class WorkerProcess:
                                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
         return self
 
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Until the role's loop has started (it logs "<role> worker for 0x..."), so it sees the next job."""
+        def ready() -> bool:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
+            return self.log_path.exists() and " worker for 0x" in self.log_path.read_text(errors="replace")
+        if not wait_until(ready, timeout, poll=0.1):
+            raise AssertionError(f"{self.name} did not start within {timeout:.0f} s:\n{self.log_tail()}")
+
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
@@ -140,6 +149,7 @@ class Market:
         self.names = {a: name for name, a in self.accounts.items()} | {account(AUTHOR): "author"}
         self.services: list[WorkerProcess] = []
         self.seeds = iter(range(100, 10_000))
+        self.started = 0  # worker processes so far: each gets its own log file
         self.reader: MarketNode | None = None
 
     # --- lifetime -----------------------------------------------------------------------------------------
@@ -152,6 +162,8 @@ class Market:
             self.reader = MarketNode(self.addr)
             self.services = [self.worker("referee", "referee").start(), self.worker("verifier", "verifier").start(),
                              self.worker("whistleblower", "whistleblower").start()]
+            for w in self.services:
+                w.wait_ready()
             self.send("solver", calls.register_solver(SOLVER_STAKE), "register solver")
             self.send("verifier", calls.register_verifier(), "register verifier")
         except BaseException:
@@ -184,18 +196,22 @@ class Market:
         return ["--key", PARTIES[party], "--node", self.addr, "--state-dir", str(self.workdir / state),
                 "--poll", "0.2"]
 
+    def _log_path(self, label: str) -> Path:
+        self.started += 1
+        return self.workdir / f"{self.started:02d}-{label}.log"
+
     def worker(self, role: str, party: str, *flags: str, label: str | None = None) -> WorkerProcess:
         """`gradchain worker ROLE` for a party, not started."""
         label = label or role
         argv = [sys.executable, "-m", "chain.cli", "worker", role, *self._argv_common(party, label), *flags]
-        return WorkerProcess(label, argv, self.workdir / f"{label}.log")
+        return WorkerProcess(label, argv, self._log_path(label))
 
     def cheater(self, cheat: str) -> WorkerProcess:
         """A cheating solver (tests/adversarial/cheater.py) for the solver account, not started."""
         label = f"cheater-{cheat}"
         argv = [sys.executable, "-m", "tests.adversarial.cheater", "--cheat", cheat,
                 *self._argv_common("solver", label)]
-        return WorkerProcess(label, argv, self.workdir / f"{label}.log")
+        return WorkerProcess(label, argv, self._log_path(label))
 
     # --- jobs ---------------------------------------------------------------------------------------------
 
@@ -254,6 +270,8 @@ class Market:
         for w in workers:
             w.start()
         try:
+            for w in workers:
+                w.wait_ready()
             data_hash = self.upload(blob) if upload else dataset_hash(blob)
             before = self.snapshot()
             job_id = self.submit(tiny_spec(data_hash, next(self.seeds), steps, interval))
