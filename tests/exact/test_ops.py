@@ -5,6 +5,9 @@ gives the same bits at every thread count and on every code path (vector tiles a
 from __future__ import annotations
 
 import math
+import shutil
+import subprocess
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -21,11 +24,31 @@ def one_thread():
     native.threads.set(1)
 
 
+def fma_f32(a: np.float32, b: np.float32, c: np.float32) -> np.float32:
+    """IEEE-754 fusedMultiplyAdd in binary32, round to nearest even, from the exact rational a*b + c."""
+    exact = Fraction(float(a)) * Fraction(float(b)) + Fraction(float(c))
+    if exact == 0:  # an exact zero is -0 only when the product and c are both -0
+        negative = math.copysign(1.0, float(a)) * math.copysign(1.0, float(b)) < 0 and math.copysign(1.0, float(c)) < 0
+        return np.float32(-0.0 if negative else 0.0)
+    mag = abs(exact)
+    e = mag.numerator.bit_length() - mag.denominator.bit_length()
+    if Fraction(2) ** e > mag:
+        e -= 1
+    ulp = Fraction(2) ** (max(e, -126) - 23)
+    q, rest = divmod(mag, ulp)
+    if rest * 2 > ulp or (rest * 2 == ulp and q % 2 == 1):
+        q += 1
+    value = float(q * ulp)
+    return np.float32(-value if exact < 0 else value)  # representable in float32 (overflow becomes inf)
+
+
 def reference_gemm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """acc = +0.0; for k in order: acc = acc + a[:, k] * b[k, :], each a separately rounded float32 op."""
+    """acc = +0.0; for k in order: acc = fma(a[i, k], b[k, j], acc), one rounding per k."""
     acc = np.zeros((a.shape[0], b.shape[1]), dtype=np.float32)
-    for k in range(a.shape[1]):
-        acc = acc + np.outer(a[:, k], b[k, :]).astype(np.float32)
+    for i in range(a.shape[0]):
+        for j in range(b.shape[1]):
+            for k in range(a.shape[1]):
+                acc[i, j] = fma_f32(a[i, k], b[k, j], acc[i, j])
     return acc
 
 
@@ -33,7 +56,15 @@ def random(key: int, *shape: int) -> torch.Tensor:
     return torch.from_numpy(rng.normal_approx(key, math.prod(shape))).view(*shape)
 
 
-@pytest.mark.parametrize("m,n,k", [(1, 1, 1), (4, 16, 3), (7, 23, 19), (13, 40, 64), (5, 8, 1), (33, 17, 130)])
+def test_reference_fma_rounds_once():
+    one, tiny = np.float32(1.0), np.float32(2.0 ** -24)
+    assert fma_f32(one + tiny * 2, one - tiny * 2, np.float32(-1.0)) == np.float32(-(2.0 ** -46))  # (1 - 2^-46) - 1
+    assert fma_f32(np.float32(-0.0), one, np.float32(-0.0)).tobytes() == np.float32(-0.0).tobytes()
+    assert fma_f32(np.float32(0.0), one, np.float32(-0.0)).tobytes() == np.float32(0.0).tobytes()
+
+
+@pytest.mark.parametrize("m,n,k", [(1, 1, 1), (4, 16, 3), (7, 23, 19), (13, 40, 24), (5, 8, 1), (9, 33, 70),
+                                   (4, 70, 5)])
 def test_gemm_is_the_documented_left_to_right_sum(m, n, k):
     a, b = random(1, m, k), random(2, k, n)
     expected = reference_gemm(a.numpy(), b.numpy())
@@ -46,6 +77,56 @@ def test_gemm_is_the_documented_left_to_right_sum(m, n, k):
 def test_gemm_keeps_the_sign_of_zero_sums_fixed():
     a, b = torch.tensor([[-0.0]]), torch.tensor([[1.0]])
     assert math.copysign(1.0, float(ops.gemm(a, b))) == 1.0  # +0.0 + (-0.0) = +0.0, by the documented start
+
+
+@pytest.mark.parametrize("m,n,k", [(8, 64, 9), (13, 100, 37), (4, 32, 1), (6, 96, 130)])
+def test_wide_and_narrow_gemm_tiles_give_the_same_bits(m, n, k):
+    """On an AVX-512 CPU the GEMM's 4x32 tile runs; it must give the AVX2 tile's bits (what an AVX2-only CPU
+    computes). Elsewhere both runs take the AVX2 tile, and the test still pins the switch."""
+    lib = native.library()
+    a, b = random(11, m, k), random(12, k, n)
+    try:
+        lib.gx_set_wide_tiles(0)
+        narrow = ops.gemm(a, b)
+    finally:
+        lib.gx_set_wide_tiles(1)
+    wide = ops.gemm(a, b)
+    assert torch.equal(narrow.view(torch.int32), wide.view(torch.int32))
+
+
+def test_vector_exp_is_the_scalar_exp_bit_for_bit():
+    """exp's 4-lane form (softmax, cross-entropy, exp_array) against its one-at-a-time scalar tail, over a
+    sweep of every float32 exponent and sign, the cut-offs and the special values."""
+    lib = native.library()
+    x = (np.arange(0, 1 << 32, 4099, dtype=np.uint64).astype(np.uint32)).view(np.float32)
+    specials = [89.0, -104.0, 88.99, -103.99, 88.73, -87.33, np.inf, -np.inf, np.nan, 0.0, -0.0, 1e-45]
+    x = np.concatenate([x, np.array(specials, np.float32)])
+    vector, scalar = np.empty_like(x), np.empty_like(x)
+    lib.gx_exp_array(len(x), x.ctypes.data, vector.ctypes.data)
+    for i in range(len(x)):
+        lib.gx_exp_array(1, x[i:].ctypes.data, scalar[i:].ctypes.data)
+    assert np.array_equal(vector.view(np.uint32), scalar.view(np.uint32))
+
+
+def test_kernel_library_has_no_libm_and_fuses_only_in_the_gemm():
+    """The built library links no libm function (sqrt is the instruction) and its fused multiply-adds are
+    all in gx_gemm, where they are written explicitly."""
+    objdump = shutil.which("objdump")
+    assert objdump, "objdump (binutils, installed with gcc) is needed to inspect the kernels"
+    path = native.library()._name
+    imports = subprocess.run([objdump, "-T", path], capture_output=True, text=True, check=True).stdout
+    undefined = {line.split()[-1] for line in imports.splitlines() if "*UND*" in line}
+    assert undefined <= {"memset", "memcpy", "__cxa_finalize", "__gmon_start__", "_ITM_deregisterTMCloneTable",
+                         "_ITM_registerTMCloneTable", "__cpu_model", "__cpu_indicator_init"}, undefined
+    code = subprocess.run([objdump, "-d", "--no-show-raw-insn", path], capture_output=True, text=True,
+                          check=True).stdout
+    function, fused_in = "", set()
+    for line in code.splitlines():
+        if line.endswith(">:"):
+            function = line.split("<", 1)[1].rstrip(">:")
+        elif "vfmadd" in line or "vfmsub" in line or "vfnmadd" in line or "vfnmsub" in line:
+            fused_in.add(function)
+    assert fused_in and fused_in <= {"gx_gemm", "gemm_rows4_avx512"}, fused_in
 
 
 @pytest.mark.parametrize("count", [2, 3, 4])

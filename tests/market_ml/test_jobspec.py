@@ -60,7 +60,7 @@ def test_scale_layout_is_pinned():
                 + b"\x00" + bytes.fromhex("000000000000e03f") + bytes(8) + bytes(8) + b"\x00"
                 + (5).to_bytes(4, "little") + (9).to_bytes(4, "little") + (1).to_bytes(8, "little")
                 + (3).to_bytes(4, "little") + bytes([len("2.13.0+cpu") << 2]) + b"2.13.0+cpu"
-                + bytes([len("gradchain-exact") << 2]) + b"gradchain-exact" + (1).to_bytes(4, "little"))
+                + bytes([len("gradchain-exact") << 2]) + b"gradchain-exact" + (2).to_bytes(4, "little"))
     assert spec.encode() == expected
 
 
@@ -120,7 +120,7 @@ def mutate_json(path: list[str], value) -> str:
     (["determinism", "torch_version"], "2.13.0", "determinism.torch_version", "not one of the supported"),
     (["determinism", "torch_version"], "2.13.0+cu130", "determinism.torch_version", "not one of the supported"),
     (["determinism", "kernels"], "mkl", "determinism.kernels", "not the supported kernel set"),
-    (["determinism", "kernels_version"], 2, "determinism.kernels_version", "not the supported kernel version"),
+    (["determinism", "kernels_version"], 1, "determinism.kernels_version", "not the supported kernel version"),
     (["version"], 2, "version", "unsupported spec version"),
     (["schedule", "warmup_steps"], 500, "schedule.warmup_steps", "exceeds steps=100"),
 ])
@@ -147,7 +147,7 @@ def test_invalid_json_text_raises_typed_error(text, message):
     (lambda: TransformerSpec(8, 16, 30, 4, 2, 64, 8), "d_model"),
     (lambda: make_spec(model=MlpSpec(4096, (4096, 4096), 10)), "model"),
     (lambda: make_spec(dataset_hash=b"short"), "dataset_hash"),
-    (lambda: DeterminismProfile(kernels_version=2), "kernels_version"),
+    (lambda: DeterminismProfile(kernels_version=1), "kernels_version"),
 ])
 def test_invalid_construction_names_the_field(build, field):
     with pytest.raises(JobSpecError) as err:

@@ -3,8 +3,11 @@
  * Every floating-point result that reaches a training state is computed here, in an order fixed by this
  * source and with IEEE-754 operations only:
  *  - every reduction is a left-to-right loop over its index, starting from +0.0f;
- *  - a*b + c is always a rounded multiply then a rounded add (built with -ffp-contract=off -mno-fma, so no
- *    fused multiply-add can appear, and without -ffast-math, so the compiler may not reassociate);
+ *  - the GEMM's accumulation acc = fma(a, b, acc) is a fused multiply-add, written explicitly (vector
+ *    `_mm256_fmadd_ps` and scalar `__builtin_fmaf`, both one IEEE-754 fusedMultiplyAdd) on every path of
+ *    the kernel, so an element's bits never depend on which path computed it; everywhere else a*b + c is
+ *    a rounded multiply then a rounded add (built with -ffp-contract=off, so the compiler never fuses on
+ *    its own, and without -ffast-math, so it may not reassociate);
  *  - exp and log are this file's own formulas (range reduction and fixed polynomials in double
  *    precision, rounded once to float); sqrt is the IEEE-754 correctly rounded square root; no libm;
  *  - every entry point runs with MXCSR at its default (round to nearest, no flush-to-zero or
@@ -13,9 +16,9 @@
  *    between threads only over output elements, so N threads produce the bits of one.
  * SIMD (AVX2 vectors of 8 floats) only ever works on 8 independent output elements at once, so the
  * vector width changes speed, never bits. */
+#include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
-#include <xmmintrin.h>
 
 typedef int64_t i64;
 typedef float v8f __attribute__((vector_size(32)));
@@ -27,7 +30,7 @@ static inline v8f load8(const float *p) { v8f v; memcpy(&v, p, sizeof v); return
 static inline void store8(float *p, v8f v) { memcpy(p, &v, sizeof v); }
 static inline v8f splat8(float x) { return (v8f){x, x, x, x, x, x, x, x}; }
 
-int gx_abi_version(void) { return 1; }
+int gx_abi_version(void) { return 2; }
 
 /* Sets MXCSR to its default on the calling thread (exact mode pins the training thread with it). */
 void gx_reset_fpenv(void) { _mm_setcsr(0x1F80u); }
@@ -37,8 +40,10 @@ void gx_reset_fpenv(void) { _mm_setcsr(0x1F80u); }
  *   A is addressed through strides (so transposed views need no copy); B rows are contiguous (row stride
  *   sbk); C is contiguous [batch, M, N]. bias_mode 0: none, 1: bias[j] (per column), 2: bias[i] (per row).
  *   The range [lo, hi) runs over the batch*M output rows.
- * The sum for one element is acc = +0.0f; for k = 0..K-1: acc = acc + A*B. The 4x16 register tile and
- * the scalar edge loops perform exactly that sequence for every element. */
+ * The sum for one element is acc = +0.0f; for k = 0..K-1: acc = fma(A, B, acc) (one rounding per k). The
+ * 4x16 register tile, the 8-wide edge and the scalar edge perform exactly that sequence for every element. */
+static inline v8f fma8(v8f a, v8f b, v8f c) { return (v8f)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c); }
+
 static inline float finish(float acc, float alpha, const float *bias, int mode, i64 i, i64 j) {
     float v = acc * alpha;
     if (mode == 1) v = v + bias[j];
@@ -46,11 +51,60 @@ static inline float finish(float acc, float alpha, const float *bias, int mode, 
     return v;
 }
 
+/* The 4x32 tile in AVX-512 registers, used when the CPU has AVX-512F: the same fused sequence per element
+ * as the AVX2 tile below (only more elements at once), so the bits do not depend on which tile ran.
+ * Returns the first column it did not cover. */
+__attribute__((target("avx512f")))
+static i64 gemm_rows4_avx512(i64 N, i64 K, const float *a0, i64 sam, i64 sak, const float *Bb, i64 sbk,
+                             float *c, float alpha, const float *bias, int bias_mode, i64 i) {
+    const float *a1 = a0 + sam, *a2 = a1 + sam, *a3 = a2 + sam;
+    i64 j = 0;
+    for (; j + 32 <= N; j += 32) {
+        __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
+               c31 = c00;
+        const float *bk = Bb + j;
+        for (i64 k = 0; k < K; k++, bk += sbk) {
+            __m512 b0 = _mm512_loadu_ps(bk), b1 = _mm512_loadu_ps(bk + 16);
+            __m512 x0 = _mm512_set1_ps(a0[k * sak]), x1 = _mm512_set1_ps(a1[k * sak]);
+            __m512 x2 = _mm512_set1_ps(a2[k * sak]), x3 = _mm512_set1_ps(a3[k * sak]);
+            c00 = _mm512_fmadd_ps(x0, b0, c00); c01 = _mm512_fmadd_ps(x0, b1, c01);
+            c10 = _mm512_fmadd_ps(x1, b0, c10); c11 = _mm512_fmadd_ps(x1, b1, c11);
+            c20 = _mm512_fmadd_ps(x2, b0, c20); c21 = _mm512_fmadd_ps(x2, b1, c21);
+            c30 = _mm512_fmadd_ps(x3, b0, c30); c31 = _mm512_fmadd_ps(x3, b1, c31);
+        }
+        float acc[8][16];
+        _mm512_storeu_ps(acc[0], c00); _mm512_storeu_ps(acc[1], c01); _mm512_storeu_ps(acc[2], c10);
+        _mm512_storeu_ps(acc[3], c11); _mm512_storeu_ps(acc[4], c20); _mm512_storeu_ps(acc[5], c21);
+        _mm512_storeu_ps(acc[6], c30); _mm512_storeu_ps(acc[7], c31);
+        for (int q = 0; q < 4; q++)
+            for (int h = 0; h < 2; h++)
+                for (int e = 0; e < 16; e++) {
+                    i64 jj = j + h * 16 + e;
+                    c[q * N + jj] = finish(acc[q * 2 + h][e], alpha, bias, bias_mode, i + q, jj);
+                }
+    }
+    return j;
+}
+
+static int use_avx512 = -1;  /* -1: not asked yet */
+
+/* Tests only: 0 keeps the GEMM on its AVX2 tiles even on an AVX-512 CPU, 1 asks the CPU again, so one
+ * machine can compare both tiles bit for bit. */
+void gx_set_wide_tiles(int on) {
+    if (on) {
+        __builtin_cpu_init();
+        use_avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    } else {
+        use_avx512 = 0;
+    }
+}
+
 void gx_gemm(i64 M, i64 N, i64 K,
              const float *A, i64 sab, i64 sam, i64 sak,
              const float *B, i64 sbb, i64 sbk,
              float *C, float alpha, const float *bias, int bias_mode, i64 lo, i64 hi) {
     FPENV_ENTER;
+    if (use_avx512 < 0) gx_set_wide_tiles(1);
     i64 r = lo;
     while (r < hi) {
         i64 b = r / M, i = r % M;
@@ -61,6 +115,8 @@ void gx_gemm(i64 M, i64 N, i64 K,
         i64 j = 0;
         if (rows == 4) {
             const float *a0 = Ab + i * sam, *a1 = a0 + sam, *a2 = a1 + sam, *a3 = a2 + sam;
+            if (use_avx512)
+                j = gemm_rows4_avx512(N, K, a0, sam, sak, Bb, sbk, Cb + i * N, alpha, bias, bias_mode, i);
             for (; j + 16 <= N; j += 16) {
                 v8f c00 = splat8(0.0f), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
                     c31 = c00;
@@ -69,10 +125,10 @@ void gx_gemm(i64 M, i64 N, i64 K,
                     v8f b0 = load8(bk), b1 = load8(bk + 8);
                     v8f x0 = splat8(a0[k * sak]), x1 = splat8(a1[k * sak]);
                     v8f x2 = splat8(a2[k * sak]), x3 = splat8(a3[k * sak]);
-                    c00 = c00 + x0 * b0; c01 = c01 + x0 * b1;
-                    c10 = c10 + x1 * b0; c11 = c11 + x1 * b1;
-                    c20 = c20 + x2 * b0; c21 = c21 + x2 * b1;
-                    c30 = c30 + x3 * b0; c31 = c31 + x3 * b1;
+                    c00 = fma8(x0, b0, c00); c01 = fma8(x0, b1, c01);
+                    c10 = fma8(x1, b0, c10); c11 = fma8(x1, b1, c11);
+                    c20 = fma8(x2, b0, c20); c21 = fma8(x2, b1, c21);
+                    c30 = fma8(x3, b0, c30); c31 = fma8(x3, b1, c31);
                 }
                 v8f acc[8] = {c00, c01, c10, c11, c20, c21, c30, c31};
                 for (int q = 0; q < 4; q++)
@@ -89,13 +145,13 @@ void gx_gemm(i64 M, i64 N, i64 K,
             for (; jj + 8 <= N; jj += 8) {
                 v8f c = splat8(0.0f);
                 const float *bk = Bb + jj;
-                for (i64 k = 0; k < K; k++, bk += sbk) c = c + splat8(a[k * sak]) * load8(bk);
+                for (i64 k = 0; k < K; k++, bk += sbk) c = fma8(splat8(a[k * sak]), load8(bk), c);
                 for (int e = 0; e < 8; e++)
                     Cb[(i + q) * N + jj + e] = finish(c[e], alpha, bias, bias_mode, i + q, jj + e);
             }
             for (; jj < N; jj++) {
                 float c = 0.0f;
-                for (i64 k = 0; k < K; k++) c = c + a[k * sak] * Bb[k * sbk + jj];
+                for (i64 k = 0; k < K; k++) c = __builtin_fmaf(a[k * sak], Bb[k * sbk + jj], c);
                 Cb[(i + q) * N + jj] = finish(c, alpha, bias, bias_mode, i + q, jj);
             }
         }
@@ -213,7 +269,43 @@ static inline float gx_log(float x) {
     return (float)gx_log_d((double)x);
 }
 
-void gx_exp_array(i64 n, const float *x, float *y) { FPENV_ENTER; for (i64 i = 0; i < n; i++) y[i] = gx_exp(x[i]); FPENV_LEAVE; }
+/* gx_exp on 4 lanes at once: per lane exactly gx_exp's operations (the same double multiplies, adds and
+ * subtractions in the same order, the same exact integer scaling and the same one rounding to float), so
+ * each lane's bits are gx_exp's. Lanes outside [-104, 89] or NaN are computed on a clamped input and then
+ * replaced by gx_exp's special values. */
+static inline __m128 gx_exp4(__m128 xf) {
+    __m128 nan = _mm_cmpunord_ps(xf, xf);
+    __m128 big = _mm_cmpgt_ps(xf, _mm_set1_ps(89.0f)), tiny = _mm_cmplt_ps(xf, _mm_set1_ps(-104.0f));
+    __m256d x = _mm256_cvtps_pd(_mm_min_ps(_mm_max_ps(xf, _mm_set1_ps(-104.0f)), _mm_set1_ps(89.0f)));
+    __m256d t = _mm256_mul_pd(x, _mm256_set1_pd(LOG2E));
+    __m256d shifter = _mm256_set1_pd(6755399441055744.0);
+    __m256d n = _mm256_sub_pd(_mm256_add_pd(t, shifter), shifter);
+    __m256d r = _mm256_sub_pd(_mm256_sub_pd(x, _mm256_mul_pd(n, _mm256_set1_pd(LN2_HI))),
+                              _mm256_mul_pd(n, _mm256_set1_pd(LN2_LO)));
+    const int terms = sizeof EXP_TAYLOR / sizeof EXP_TAYLOR[0];
+    __m256d p = _mm256_set1_pd(EXP_TAYLOR[0]);
+    for (int i = 1; i < terms; i++) p = _mm256_add_pd(_mm256_mul_pd(p, r), _mm256_set1_pd(EXP_TAYLOR[i]));
+    __m256i e = _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(n)), _mm256_set1_epi64x(1023));
+    __m128 y = _mm256_cvtpd_ps(_mm256_mul_pd(p, _mm256_castsi256_pd(_mm256_slli_epi64(e, 52))));
+    y = _mm_blendv_ps(y, _mm_set1_ps((float)(pow2i(1000) * pow2i(1000))), big);
+    y = _mm_blendv_ps(y, _mm_setzero_ps(), tiny);
+    return _mm_blendv_ps(y, xf, nan);
+}
+
+/* y[j] = gx_exp(x[j] - m) for j < n (the subtraction rounded to float first, as in the scalar form). */
+static inline void exp_shifted(i64 n, const float *x, float m, float *y) {
+    i64 j = 0;
+    for (; j + 4 <= n; j += 4) _mm_storeu_ps(y + j, gx_exp4(_mm_sub_ps(_mm_loadu_ps(x + j), _mm_set1_ps(m))));
+    for (; j < n; j++) y[j] = gx_exp(x[j] - m);
+}
+
+void gx_exp_array(i64 n, const float *x, float *y) {
+    FPENV_ENTER;
+    i64 i = 0;
+    for (; i + 4 <= n; i += 4) _mm_storeu_ps(y + i, gx_exp4(_mm_loadu_ps(x + i)));
+    for (; i < n; i++) y[i] = gx_exp(x[i]);
+    FPENV_LEAVE;
+}
 void gx_log_array(i64 n, const float *x, float *y) { FPENV_ENTER; for (i64 i = 0; i < n; i++) y[i] = gx_log(x[i]); FPENV_LEAVE; }
 
 /* ---------------------------------------------------------------------------------------------------
@@ -221,9 +313,12 @@ void gx_log_array(i64 n, const float *x, float *y) { FPENV_ENTER; for (i64 i = 0
 static inline float softmax_row(i64 n, const float *x, float *y, float *sum_out) {
     float m = x[0];
     for (i64 j = 1; j < n; j++) m = x[j] > m ? x[j] : m;
+    exp_shifted(n, x, m, y);
     float s = 0.0f;
-    for (i64 j = 0; j < n; j++) { y[j] = gx_exp(x[j] - m); s = s + y[j]; }
-    for (i64 j = 0; j < n; j++) y[j] = y[j] / s;
+    for (i64 j = 0; j < n; j++) s = s + y[j];
+    i64 j = 0;
+    for (; j + 8 <= n; j += 8) store8(y + j, load8(y + j) / splat8(s));
+    for (; j < n; j++) y[j] = y[j] / s;
     if (sum_out) *sum_out = s;
     return m;
 }
