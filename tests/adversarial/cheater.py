@@ -1,8 +1,8 @@
 """Cheating solvers, for the adversarial suite only: `python -m tests.adversarial.cheater --cheat CLASS ...`.
 
-Each class is a `compute_market.worker.roles.Solver` that overrides its commitment hooks: `train` (the run
-it commits to), `publish` (what it uploads and names in the commitment) or `fault_for` (a deviation in the
-trainer). Everything else, taking the job, committing and playing the disputes, is the production solver's,
+Each class is a `compute_market.worker.roles.Solver` that overrides its hooks: `train` (the run it commits
+to), `publish` (what it uploads and names in the commitment), `fault_for` (a deviation in the trainer),
+`artifact_blob` (what it serves again in an artifact dispute) or `take_on` (what it does with an assigned job). Everything else, taking the job, committing and playing the disputes, is the production solver's,
 so a cheater defends its commitment as well as an honest solver would defend a correct one.
 
 "Another run" is the same spec trained with its first parameter nudged after step 0: its checkpoints are
@@ -19,8 +19,10 @@ import threading
 from pathlib import Path
 
 from chain.keystore import load_key
+from chain.primitives.hashing import blake2_256
 from compute_market.commitment import checkpoint_steps, encode_step_hashes
 from compute_market.jobspec import DeterminismProfile
+from compute_market.worker import client as calls
 from compute_market.worker.client import MarketNode
 from compute_market.worker.roles import Solver, SolverRun
 from compute_market.worker.trainer import Fault, Trainer, configure_exact_mode, model_hash
@@ -130,11 +132,35 @@ class GarbageHashList(Solver):
         return self.node.put_blob(os.urandom(len(encode_step_hashes(run.hashes)))), checkpoints
 
 
+class WithheldHashList(Solver):
+    """An honest run whose hash list is named in the commitment but never uploaded, nor served in a dispute."""
+
+    def publish(self, job, run: SolverRun) -> tuple[bytes, list[bytes]]:
+        checkpoints = [self.node.put_blob(run.checkpoints[step]) for step in sorted(run.checkpoints)]
+        return blake2_256(encode_step_hashes(run.hashes)), checkpoints
+
+    def artifact_blob(self, job, dispute) -> bytes | None:
+        return None if dispute.kind == "HASH_LIST" else super().artifact_blob(job, dispute)
+
+
+class FalseDatasetReport(Solver):
+    """Reports a valid dataset as unusable (to walk away from the job), then, having lost that vote, trains
+    honestly and commits."""
+
+    def take_on(self, job) -> None:
+        if ("report", job.id) in self.acted:
+            super().take_on(job)
+        elif self.node.send(calls.report_dataset(job.id), f"report the dataset of job {job.id}"):
+            self.acted.add(("report", job.id))
+            log.info("cheater: reported the valid dataset of job %d", job.id)
+
+
 CHEATS: dict[str, type[Solver]] = {
     "trains-nothing": TrainsNothing, "skips-update": SkipsAnUpdate, "first-step": FirstStep,
     "last-step": LastStep, "middle-step": MiddleStep, "other-run-checkpoint": OtherRunCheckpoint,
     "forged-final-model": ForgedFinalModel, "random-final-hash": RandomFinalHash,
-    "garbage-hash-list": GarbageHashList,
+    "garbage-hash-list": GarbageHashList, "withheld-hash-list": WithheldHashList,
+    "false-dataset-report": FalseDatasetReport,
 }
 
 

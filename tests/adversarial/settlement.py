@@ -60,6 +60,11 @@ def challenge_lost(cfg: MarketConfig, challenger: bytes, solver: bytes) -> Outco
     return _slash(cfg, challenger, solver, cfg.challenger_bond)
 
 
+def report_lost(cfg: MarketConfig, solver: bytes, submitter: bytes) -> Outcome:
+    """A DATASET report the referees found false: the solver's report bond is slashed in the submitter's favour."""
+    return _slash(cfg, solver, submitter, cfg.challenger_bond)
+
+
 def dataset_rejected(cfg: MarketConfig, submitter: bytes, solver: bytes) -> Outcome:
     """REJECTED: the submitter's bond is slashed in the reporting solver's favour; escrow, the solver's lock
     and its report bond are released whole."""

@@ -7,7 +7,7 @@ challenger won, with every balance moved by exactly the documented amounts (fees
 
 import pytest
 
-from tests.adversarial.verdicts import assert_solver_caught, report
+from tests.adversarial.verdicts import assert_false_report_lost, assert_solver_caught, report
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ANY_ARTIFACT = {"CHECKPOINT", "HASH_LIST", "FINAL_MODEL"}
@@ -57,3 +57,15 @@ def test_garbage_hash_list_is_slashed(market):
     run = market.play(market.cheater("garbage-hash-list"))
     report(market, "garbage hash list", run)
     assert_solver_caught(market, run, proven_by={"HASH_LIST"})
+
+
+def test_withheld_hash_list_is_slashed(market):
+    run = market.play(market.cheater("withheld-hash-list"))
+    report(market, "withheld hash list", run)
+    assert_solver_caught(market, run, proven_by=ANY_ARTIFACT)
+
+
+def test_false_dataset_report_costs_the_solver_its_bond(market):
+    run = market.play(market.cheater("false-dataset-report"))
+    report(market, "false dataset report", run)
+    assert_false_report_lost(market, run)

@@ -6,7 +6,13 @@ from __future__ import annotations
 import json
 
 from tests.adversarial.harness import PAYMENT, JobRun, Market, describe_disputes
-from tests.adversarial.settlement import challenge_lost, dataset_rejected, job_paid, solver_slashed
+from tests.adversarial.settlement import (
+    challenge_lost,
+    dataset_rejected,
+    job_paid,
+    report_lost,
+    solver_slashed,
+)
 
 HONEST_CHALLENGERS = ("verifier", "whistleblower", "second whistleblower")
 
@@ -60,3 +66,14 @@ def assert_dataset_rejected(market: Market, run: JobRun) -> None:
     assert [d.kind for d in run.disputes] == ["DATASET"], disputes
     acc = market.accounts
     market.assert_settled(run, dataset_rejected(market.config, acc["submitter"], acc["solver"]))
+
+
+def assert_false_report_lost(market: Market, run: JobRun) -> None:
+    """The solver lost its report bond's shares to the submitter, then committed honestly and was paid."""
+    disputes = describe_disputes(run.disputes)
+    assert run.job.status == "FINALIZED", f"{run.job.status}, disputes {disputes}"
+    assert [(d.kind, d.outcome) for d in run.disputes] == [("DATASET", "SOLVER_WON")], disputes
+    acc, cfg = market.accounts, market.config
+    verifier = bytes(run.job.verifier) if run.job.verifier else None
+    market.assert_settled(run, job_paid(cfg, acc["submitter"], acc["solver"], PAYMENT, verifier)
+                          + report_lost(cfg, acc["solver"], acc["submitter"]))
