@@ -51,5 +51,5 @@ def test_a_referee_that_cannot_run_exact_mode_abstains(cuda_build, job, caplog):
     referee = object.__new__(Referee)
     referee.context = lambda _job: type("Ctx", (), {"spec": spec, "dataset": ds})()
     with caplog.at_level(logging.ERROR):
-        assert referee.recompute(None, _Dispute()) is None
+        assert referee.recompute(None, _Dispute(), now_ms=0) is None
     assert "not voting" in caplog.text
