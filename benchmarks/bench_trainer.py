@@ -1,4 +1,4 @@
-"""Exact-mode costs, printed as one JSON object (DESIGN §7: hashing must cost a few percent of training).
+"""Exact-mode costs, printed as one JSON object (docs/design.md, section 7: hashing must cost a few percent of training).
 
 - solver overhead: the same run trained with no hashing and with per-step state hashes + checkpoints, for
   an MLP and the small transformer. Runs are interleaved (alternating order) and `overhead_share` compares

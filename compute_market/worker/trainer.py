@@ -1,4 +1,4 @@
-"""Exact-mode training (DESIGN §7): a run whose every step's state hash H[i] anyone can reproduce.
+"""Exact-mode training (docs/design.md, section 7): a run whose every step's state hash H[i] anyone can reproduce.
 
 Determinism is portable (compute_market/worker/exact): every floating-point result that reaches the state,
 from initialisation through forward, backward, loss and optimizer, is computed by the project's own kernels

@@ -340,7 +340,7 @@ def test_invalid_finalize_with_open_dispute():
 
 
 def test_dispute_cost_grows_linearly_in_log2_k_at_fixed_t():
-    """Each doubling of k adds the same extrinsics, bytes and weight (DESIGN §7: cost O(log k))."""
+    """Each doubling of k adds the same extrinsics, bytes and weight (docs/design.md, section 7: cost O(log k))."""
     rows = [dispute_cost(k, 1024) for k in (16, 64, 256)]
     for field in ("extrinsics", "bytes", "ref_time", "proof_size"):
         steps = [b[field] - a[field] for a, b in zip(rows, rows[1:], strict=False)]
