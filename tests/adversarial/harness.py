@@ -239,8 +239,16 @@ class Market:
         finally:
             node.close()
 
-    def wait_ended(self, job_id: int, timeout: float, workers: list[WorkerProcess]):
-        if wait_until(lambda: self.reader.job(job_id).status in ENDED, timeout):
+    def wait_ended(self, job_id: int, timeout: float, workers: list[WorkerProcess], on_commit=None):
+        """The job once it has ended; `on_commit(job)` runs once, as soon as the job is seen committed."""
+        pending = [on_commit] if on_commit is not None else []
+
+        def ended() -> bool:
+            job = self.reader.job(job_id)
+            if pending and job.status in ("COMMITTED", "ATTESTED"):
+                pending.pop()(job)
+            return job.status in ENDED
+        if wait_until(ended, timeout):
             return self.reader.job(job_id)
         logs = "\n".join(f"--- {w.name} ---\n{w.log_tail()}" for w in [*workers, *self.services])
         raise AssertionError(f"job {job_id} is still {self.reader.job(job_id).status} after {timeout:.0f} s\n"
@@ -262,9 +270,10 @@ class Market:
 
     def play(self, solver: WorkerProcess, dataset: bytes | None = None, upload: bool = True,
              challengers: tuple[WorkerProcess, ...] = (), steps: int = 40, interval: int = 10,
-             timeout: float = 150.0) -> JobRun:
+             on_commit=None, timeout: float = 150.0) -> JobRun:
         """Run one job: start its workers, submit a tiny job of `steps` steps on `dataset` (default: a good
-        one), wait for it to end, let in-flight moves land, stop the workers, read the balances and ledger."""
+        one), wait for it to end (calling `on_commit(job)` once it is committed), let in-flight moves land,
+        stop the workers, and read the balances and the ledger."""
         blob = tiny_dataset().to_bytes() if dataset is None else dataset
         workers = [solver, *challengers]
         for w in workers:
@@ -275,7 +284,7 @@ class Market:
             data_hash = self.upload(blob) if upload else dataset_hash(blob)
             before = self.snapshot()
             job_id = self.submit(tiny_spec(data_hash, next(self.seeds), steps, interval))
-            job = self.wait_ended(job_id, timeout, workers)
+            job = self.wait_ended(job_id, timeout, workers, on_commit)
             after, ledger = self.close_span(before)
         finally:
             for w in workers:

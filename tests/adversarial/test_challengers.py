@@ -3,6 +3,8 @@ costs its challenger the bond (the solver is still paid), and two challengers of
 
 import pytest
 
+from compute_market.worker import client as calls
+from compute_market.worker.audit import ArtifactKind
 from tests.adversarial.verdicts import assert_false_challenge_lost, assert_paid, assert_solver_caught, report
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -21,6 +23,18 @@ def test_false_challenge_of_an_honest_job_loses_its_bond(market):
     run = market.play(market.worker("solver", "solver"), challengers=(liar,))
     report(market, "false challenge", run)
     assert_false_challenge_lost(market, run, "second whistleblower")
+
+
+def test_false_artifact_challenge_of_a_valid_checkpoint_loses_its_bond(market):
+    # A hostile party needs no worker: it signs challenge_artifact against a valid checkpoint itself.
+    def challenge_checkpoint(job) -> None:
+        market.send("second whistleblower", calls.challenge_artifact(job.id, ArtifactKind.CHECKPOINT, 1),
+                    f"challenge checkpoint 1 of job {job.id}")
+
+    run = market.play(market.worker("solver", "solver"), on_commit=challenge_checkpoint)
+    report(market, "false artifact challenge", run)
+    assert_false_challenge_lost(market, run, "second whistleblower")
+    assert [(d.kind, d.segment) for d in run.disputes] == [("CHECKPOINT", 1)]
 
 
 def test_two_challengers_of_one_cheat_both_end_whole(market):
