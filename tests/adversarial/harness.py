@@ -21,7 +21,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from chain.client import ClientError
 from chain.node.launcher import LocalNetwork
 from chain.primitives.crypto import Keypair
 from compute_market.jobspec import AdamWSpec, ConstantSchedule, JobSpec, MlpSpec
@@ -332,4 +331,4 @@ def describe_disputes(disputes) -> list[tuple]:
     return [(d.id, d.kind, d.segment, d.lo, d.hi, d.outcome, d.resolution) for d in disputes]
 
 
-__all__ = ["ClientError", "JobRun", "Market", "PAYMENT", "UNIT", "WorkerProcess", "tiny_dataset", "tiny_spec"]
+__all__ = ["JobRun", "Market", "PAYMENT", "UNIT", "WorkerProcess", "tiny_dataset", "tiny_spec"]
