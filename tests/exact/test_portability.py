@@ -50,6 +50,7 @@ def assert_reference(done: subprocess.CompletedProcess) -> None:
 def test_reference_hashes_at_every_thread_count(threads, monkeypatch):
     from compute_market.worker.exact import native
     monkeypatch.setattr(native, "MIN_PARALLEL_WORK", 1)  # split every kernel call the tiny jobs make
+    monkeypatch.setattr(native, "MIN_GEMM_SPLIT_WORK", 1)
     assert selftest.compare(selftest.compute_all(threads), reference()) == []
     assert (native.threads._pool is not None) == (threads > 1)  # the work really was split
     native.threads.set(1)
@@ -67,7 +68,7 @@ def test_reference_hashes_under_dispatch_and_vendor_library_settings(env):
 HOSTILE_CALLER = """
 import json, torch
 from compute_market.worker.exact import native
-native.MIN_PARALLEL_WORK = 1
+native.MIN_PARALLEL_WORK = native.MIN_GEMM_SPLIT_WORK = 1
 torch.set_float32_matmul_precision("medium")
 torch.backends.mkldnn.matmul.fp32_precision = "bf16"
 torch.set_flush_denormal(True)

@@ -17,8 +17,10 @@
  * SIMD (AVX2 vectors of 8 floats) only ever works on 8 independent output elements at once, so the
  * vector width changes speed, never bits. */
 #include <immintrin.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 typedef int64_t i64;
 typedef float v8f __attribute__((vector_size(32)));
@@ -158,6 +160,136 @@ void gx_gemm(i64 M, i64 N, i64 K,
         r += rows;
     }
     FPENV_LEAVE;
+}
+
+/* ---------------------------------------------------------------------------------------------------
+ * A persistent pool of worker threads for the GEMM, so a call can be split without a round trip through
+ * Python. `gx_gemm_split(parts, ...)` cuts [0, batch*M) output rows into `parts` contiguous ranges at
+ * total*i/parts and runs them on the caller and parts-1 workers: the same ranges, hence (since a row's
+ * bits do not depend on who computes it) the same bits as one call. Workers spin briefly after a task, as
+ * kernel calls come in bursts within a training step, then sleep on a condition variable. */
+#define POOL_MAX 64
+#define SPIN_NS 50000
+
+typedef struct {
+    i64 M, N, K; const float *A; i64 sab, sam, sak; const float *B; i64 sbb, sbk;
+    float *C; float alpha; const float *bias; int bias_mode; i64 total; int parts;
+} gemm_job;
+
+/* The pool's state. `job` and `next` change only while no worker is inside a job (`active` == 0), so a
+ * worker that wakes late, after the parts it came for were all taken, reads a stable job and leaves. */
+static struct {
+    pthread_mutex_t mu, run;
+    pthread_cond_t wake, done;
+    int workers, active, remaining;
+    unsigned long generation;
+    gemm_job job;
+    int next;
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+          PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, {0}, 0};
+
+static i64 now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (i64)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Take and run parts of the current job until none is left; returns how many this thread ran. */
+static int run_parts(void) {
+    const gemm_job *g = &pool.job;
+    int ran = 0;
+    for (;;) {
+        int part = __atomic_fetch_add(&pool.next, 1, __ATOMIC_ACQ_REL);
+        if (part >= g->parts) return ran;
+        i64 lo = g->total * part / g->parts, hi = g->total * (part + 1) / g->parts;
+        gx_gemm(g->M, g->N, g->K, g->A, g->sab, g->sam, g->sak, g->B, g->sbb, g->sbk, g->C, g->alpha, g->bias,
+                g->bias_mode, lo, hi);
+        ran++;
+    }
+}
+
+static void *pool_worker(void *unused) {
+    (void)unused;
+    unsigned long seen = 0;
+    for (;;) {
+        i64 until = now_ns() + SPIN_NS;
+        while (__atomic_load_n(&pool.generation, __ATOMIC_ACQUIRE) == seen && now_ns() < until) _mm_pause();
+        pthread_mutex_lock(&pool.mu);
+        while (pool.generation == seen) pthread_cond_wait(&pool.wake, &pool.mu);
+        seen = pool.generation;
+        pool.active++;
+        pthread_mutex_unlock(&pool.mu);
+        int ran = run_parts();
+        pthread_mutex_lock(&pool.mu);
+        pool.active--;
+        __atomic_sub_fetch(&pool.remaining, ran, __ATOMIC_ACQ_REL);
+        pthread_cond_broadcast(&pool.done);
+        pthread_mutex_unlock(&pool.mu);
+    }
+    return NULL;
+}
+
+/* In a child of fork() only the forking thread exists: forget the workers (they are started again). */
+static void pool_after_fork(void) {
+    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t fresh_cond = PTHREAD_COND_INITIALIZER;
+    pool.mu = fresh;
+    pool.run = fresh;
+    pool.wake = fresh_cond;
+    pool.done = fresh_cond;
+    pool.workers = pool.active = pool.remaining = 0;
+}
+
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+static void pool_init(void) { pthread_atfork(NULL, NULL, pool_after_fork); }
+
+/* Returns 0, or -1 if a worker thread could not be started (nothing was computed; call gx_gemm). */
+int gx_gemm_split(int parts, i64 M, i64 N, i64 K, const float *A, i64 sab, i64 sam, i64 sak,
+                  const float *B, i64 sbb, i64 sbk, float *C, float alpha, const float *bias, int bias_mode,
+                  i64 total) {
+    if (parts > POOL_MAX) parts = POOL_MAX;
+    if (parts < 2) {
+        gx_gemm(M, N, K, A, sab, sam, sak, B, sbb, sbk, C, alpha, bias, bias_mode, 0, total);
+        return 0;
+    }
+    pthread_once(&pool_once, pool_init);
+    pthread_mutex_lock(&pool.run);  /* one split call at a time */
+    pthread_mutex_lock(&pool.mu);
+    while (pool.active > 0) pthread_cond_wait(&pool.done, &pool.mu);  /* a late worker of the last call */
+    while (pool.workers < parts - 1) {
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int failed = pthread_create(&t, &attr, pool_worker, NULL);
+        pthread_attr_destroy(&attr);
+        if (failed) {
+            pthread_mutex_unlock(&pool.mu);
+            pthread_mutex_unlock(&pool.run);
+            return -1;
+        }
+        pool.workers++;
+    }
+    pool.job = (gemm_job){M, N, K, A, sab, sam, sak, B, sbb, sbk, C, alpha, bias, bias_mode, total, parts};
+    pool.next = 0;
+    pool.remaining = parts;
+    __atomic_add_fetch(&pool.generation, 1, __ATOMIC_RELEASE);
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.mu);
+    int ran = run_parts();
+    int left = __atomic_sub_fetch(&pool.remaining, ran, __ATOMIC_ACQ_REL);
+    i64 until = now_ns() + SPIN_NS;
+    while (left > 0 && now_ns() < until) {
+        _mm_pause();
+        left = __atomic_load_n(&pool.remaining, __ATOMIC_ACQUIRE);
+    }
+    if (left > 0) {
+        pthread_mutex_lock(&pool.mu);
+        while (pool.remaining > 0) pthread_cond_wait(&pool.done, &pool.mu);
+        pthread_mutex_unlock(&pool.mu);
+    }
+    pthread_mutex_unlock(&pool.run);
+    return 0;
 }
 
 /* out[j] = sum_i X[i, j] (X rows contiguous, row stride N), columns [lo, hi). */

@@ -7,7 +7,9 @@ Why a C file of our own, built with the machine's C compiler on first use and ca
 - a plain shared library builds in about a second with the gcc every supported machine has, while a torch
   C++ extension pulls torch's headers (about a minute) and numba would add LLVM (and a JIT that runs again
   under CPU emulation);
-- ctypes releases the GIL for the call, so threads split kernels over output elements with no extra code.
+- ctypes releases the GIL for the call, so Python threads can split a kernel over output elements; the GEMM,
+  most of a step's time, splits inside C instead (`gx_gemm_split`, a persistent pthread pool), which costs
+  microseconds rather than a Python round trip per call.
 
 The library is cached under `$GRADCHAIN_KERNEL_CACHE` (default `~/.cache/gradchain/kernels`) by a hash
 of the sources, the flags and the compiler's version, built into a temporary file and renamed into place,
@@ -37,7 +39,7 @@ HERE = Path(__file__).resolve().parent
 SOURCES = ("kernels.c", "cpucheck.c")
 # -fno-fast-math first: it resets -fno-math-errno, which must hold so that sqrt is the one instruction,
 # with no errno fallback into libm's sqrtf.
-KERNEL_FLAGS = ("-O3", "-std=gnu11", "-fPIC", "-shared", "-mavx2", "-mfma", "-fno-fast-math",
+KERNEL_FLAGS = ("-O3", "-std=gnu11", "-fPIC", "-shared", "-pthread", "-mavx2", "-mfma", "-fno-fast-math",
                 "-ffp-contract=off", "-fno-math-errno")
 BASELINE_FLAGS = ("-O2", "-std=gnu11", "-fPIC", "-shared", "-march=x86-64")
 REQUIRED_ISA = "x86-64 with AVX2 and FMA3"
@@ -46,6 +48,9 @@ MAX_THREADS = 64
 # (handing a range to a pool thread costs tens of microseconds, about 1M multiply-adds of GEMM here); it
 # changes which thread computes an element, never the element's bits.
 MIN_PARALLEL_WORK = 1 << 20
+# The GEMM splits in C (`gx_gemm_split`: a persistent pool of spinning-then-sleeping pthreads, no Python
+# round trip), which pays off from far smaller parts: about 4 microseconds of multiply-adds each.
+MIN_GEMM_SPLIT_WORK = 1 << 18
 
 
 class KernelUnavailable(RuntimeError):
@@ -95,6 +100,8 @@ _SIGNATURES: dict[str, tuple[type | None, list[type]]] = {
     "gx_set_wide_tiles": (None, [ctypes.c_int]),
     "gx_gemm": (None, [_i64, _i64, _i64, _ptr, _i64, _i64, _i64, _ptr, _i64, _i64, _ptr, _f32, _ptr,
                        ctypes.c_int, _i64, _i64]),
+    "gx_gemm_split": (ctypes.c_int, [ctypes.c_int, _i64, _i64, _i64, _ptr, _i64, _i64, _i64, _ptr, _i64, _i64, _ptr,
+                                     _f32, _ptr, ctypes.c_int, _i64]),
     "gx_colsum": (None, [_i64, _i64, _ptr, _ptr, _i64, _i64]),
     "gx_colsum_prod": (None, [_i64, _i64, _ptr, _ptr, _ptr, _i64, _i64]),
     "gx_rowsum": (None, [_i64, _ptr, _ptr, _i64, _i64]),
@@ -171,9 +178,14 @@ class Threads:
             self._pool = None
         self.count = count
 
+    def parts(self, total: int, work_per_unit: int, min_work: int) -> int:
+        """Into how many ranges to cut `total` units of `work_per_unit` each: at most one per thread, and
+        none smaller than `min_work`."""
+        return max(1, min(self.count, total, total * max(1, work_per_unit) // min_work))
+
     def run(self, fn: Callable[[int, int], None], total: int, work_per_unit: int) -> None:
         """fn(lo, hi) over [0, total), split into contiguous ranges when the work is worth a thread."""
-        parts = min(self.count, total, max(1, total * max(1, work_per_unit) // MIN_PARALLEL_WORK))
+        parts = self.parts(total, work_per_unit, MIN_PARALLEL_WORK)
         if parts <= 1:
             fn(0, total)
             return

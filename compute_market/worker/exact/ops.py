@@ -41,11 +41,11 @@ def gemm(a: torch.Tensor, b: torch.Tensor, *, alpha: float = 1.0, bias: torch.Te
     sbb = b3.stride(0) if nb > 1 else 0
     a_ptr, b_ptr, o_ptr, bias_ptr = a3.data_ptr(), b3.data_ptr(), out.data_ptr(), _ptr(bias)
 
-    def run(lo: int, hi: int) -> None:
-        lib.gx_gemm(m, n, k, a_ptr, sab, a3.stride(1), a3.stride(2), b_ptr, sbb, b3.stride(1), o_ptr, alpha,
-                    bias_ptr, bias_mode, lo, hi)
-
-    native.threads.run(run, nb * m, n * k)
+    args = (m, n, k, a_ptr, sab, a3.stride(1), a3.stride(2), b_ptr, sbb, b3.stride(1), o_ptr, alpha, bias_ptr,
+            bias_mode)
+    parts = native.threads.parts(nb * m, n * k, native.MIN_GEMM_SPLIT_WORK)
+    if parts < 2 or lib.gx_gemm_split(parts, *args, nb * m) != 0:
+        lib.gx_gemm(*args, 0, nb * m)
     return out if batched else out[0]
 
 
