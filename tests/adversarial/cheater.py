@@ -143,6 +143,17 @@ class WithheldHashList(Solver):
         return None if dispute.kind == "HASH_LIST" else super().artifact_blob(job, dispute)
 
 
+class LateCheckpoint(Solver):
+    """An honest run whose checkpoint 1 is kept from the auditors and uploaded only once a dispute names it,
+    so it is there, and valid, when the referees look (the production `artifact_blob` serves it)."""
+
+    def publish(self, job, run: SolverRun) -> tuple[bytes, list[bytes]]:
+        steps = sorted(run.checkpoints)
+        checkpoints = [blake2_256(run.checkpoints[s]) if i == 1 else self.node.put_blob(run.checkpoints[s])
+                       for i, s in enumerate(steps)]
+        return self.node.put_blob(encode_step_hashes(run.hashes)), checkpoints
+
+
 class FalseDatasetReport(Solver):
     """Reports a valid dataset as unusable (to walk away from the job), then, having lost that vote, trains
     honestly and commits."""
@@ -160,7 +171,7 @@ CHEATS: dict[str, type[Solver]] = {
     "last-step": LastStep, "middle-step": MiddleStep, "other-run-checkpoint": OtherRunCheckpoint,
     "forged-final-model": ForgedFinalModel, "random-final-hash": RandomFinalHash,
     "garbage-hash-list": GarbageHashList, "withheld-hash-list": WithheldHashList,
-    "false-dataset-report": FalseDatasetReport,
+    "false-dataset-report": FalseDatasetReport, "late-checkpoint": LateCheckpoint,
 }
 
 

@@ -307,10 +307,15 @@ class Market:
         errors = settlement_errors(before, after, ledger, outcome, self.names)
         assert not errors, "\n".join(errors)
 
+    def changes_fees_aside(self, run: JobRun) -> dict[str, int]:
+        """Each party's change in free + reserved over the job's span, with the fees it paid added back and
+        the fees it received as author taken out."""
+        return {name: run.before.delta(run.after, a) + run.ledger.fees_paid[a] - run.ledger.fees_received[a]
+                for a, name in self.names.items()}
+
     def summary(self, run: JobRun) -> dict:
         """The figures a report gives: verdict, balance changes (fees aside), fees, burn, moves, seconds."""
-        changes = {name: run.before.delta(run.after, a) + run.ledger.fees_paid[a] - run.ledger.fees_received[a]
-                   for a, name in self.names.items()}
+        changes = self.changes_fees_aside(run)
         moves: dict[str, int] = {}
         for m in run.moves():
             key = f"{self.party_of(m.signer)}.{m.call}"
