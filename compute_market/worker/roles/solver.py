@@ -1,0 +1,239 @@
+"""The solver: checks the dataset (reporting an unusable one), trains, publishes the hash list and the
+checkpoints, commits, and plays its side of every dispute. `CheatPlan` is the demo's step cheat.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chain.primitives.hashing import blake2_256
+from compute_market.commitment import StepCommitment, checkpoint_steps, encode_step_hashes
+from compute_market.jobspec import JobSpec
+from compute_market.worker import client as calls
+from compute_market.worker.audit import (
+    ArtifactFault,
+    check_dataset,
+)
+from compute_market.worker.client import BlobMissing, MarketNode
+from compute_market.worker.roles.base import DATASET_PATIENCE_S, JobContext, Role
+from compute_market.worker.trainer import (
+    Fault,
+    Trainer,
+    model_hash,
+)
+
+log = logging.getLogger("gradchain.worker")
+
+@dataclass
+class CheatPlan:
+    """A dishonest solver for demos and tests: perturb the state after `step` in the listed jobs (or all)."""
+
+    step: int | None  # None: train honestly (and cheat only as the flags below say)
+    jobs: set[int] | None = None
+    withhold_state: bool = False  # never publish the state a dispute asks for
+    bad_state: bool = False  # publish a state that does not hash to the agreed H[s]
+    withhold_checkpoint: int | None = None  # commit to this checkpoint's hash but never upload it
+
+    def applies(self, job_id: int) -> bool:
+        return self.jobs is None or job_id in self.jobs
+
+
+@dataclass
+class SolverRun:
+    hashes: list[bytes]
+    final_hash: bytes
+    checkpoints: dict[int, bytes] = field(default_factory=dict)  # step -> state blob
+
+
+class Solver(Role):
+    """Trains the jobs assigned to its account and defends its commitments.
+
+    The steps of a commitment are hooks a test-only cheater overrides: `train` (the run), `publish` (what is
+    uploaded and committed to) and `artifact_blob` (what is served again in an artifact dispute)."""
+
+    name = "solver"
+
+    def __init__(self, node: MarketNode, state_dir: Path, cheat: CheatPlan | None = None,
+                 dataset_patience: float = DATASET_PATIENCE_S, **kw):
+        super().__init__(node, **kw)
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.cheat = cheat
+        self.dataset_patience = dataset_patience
+        self.runs: dict[int, SolverRun] = {}
+        self.accuracy: dict[int, float] = {}
+        self.dataset_missing_since: dict[int, float] = {}
+        self.unusable_datasets: dict[int, str] = {}  # job -> why its dataset failed the check
+
+    def cheats(self, job_id: int) -> CheatPlan | None:
+        return self.cheat if self.cheat is not None and self.cheat.applies(job_id) else None
+
+    def fault_for(self, job_id: int):
+        cheat = self.cheats(job_id)
+        return Fault(after_step=cheat.step, epsilon=0.05) if cheat is not None and cheat.step is not None else None
+
+    def _job_dir(self, job_id: int) -> Path:
+        return self.state_dir / f"job-{job_id}"
+
+    def load_run(self, job) -> SolverRun | None:
+        run = self.runs.get(job.id)
+        if run is not None:
+            return run
+        job_dir = self._job_dir(job.id)
+        if not (job_dir / "hashes.bin").exists():
+            return None
+        data = (job_dir / "hashes.bin").read_bytes()
+        run = SolverRun([data[i:i + 32] for i in range(0, len(data), 32)], (job_dir / "final_model_hash").read_bytes())
+        self.runs[job.id] = run
+        return run
+
+    def tick(self) -> None:
+        for job in self.node.jobs():
+            if bytes(job.solver) == self.me and job.status == "ASSIGNED" and not job.open_disputes \
+                    and ("commit", job.id) not in self.acted:
+                self.isolated(f"job {job.id}", lambda j=job: self.take_on(j))
+        for dispute in self.node.open_disputes():
+            self.isolated(f"dispute {dispute.id}", lambda d=dispute: self.play(self.node.job(d.job_id), d))
+
+    def take_on(self, job) -> None:
+        if self.dataset_ready(job):
+            self.commit(job)
+
+    def dataset_ready(self, job) -> bool:
+        """Whether the job's dataset is fetched and valid for its spec. One that is invalid, or stays missing
+        for `dataset_patience` seconds, is reported on chain (once) so the referees can reject the job."""
+        if job.id in self._contexts:
+            return True
+        reason = self.unusable_datasets.get(job.id)
+        if reason is None:
+            spec = JobSpec.decode(bytes(job.spec))
+            try:
+                self._contexts[job.id] = JobContext(spec, check_dataset(spec, self.node.blob(spec.dataset_hash)))
+                return True
+            except BlobMissing as e:
+                first = self.dataset_missing_since.setdefault(job.id, time.monotonic())
+                if time.monotonic() - first < self.dataset_patience:
+                    log.info("solver: job %d: the dataset is not available yet (%s)", job.id, e)
+                    return False
+                reason = f"it stayed unavailable for {self.dataset_patience:g} s: {e}"
+            except ArtifactFault as e:
+                reason = self.unusable_datasets[job.id] = str(e)
+        if ("report", job.id) not in self.acted:
+            log.warning("solver: job %d: reporting its dataset: %s", job.id, reason)
+            if self.node.send(calls.report_dataset(job.id), f"report the dataset of job {job.id}"):
+                self.acted.add(("report", job.id))
+        return False
+
+    def train(self, job) -> SolverRun:
+        """The run this solver commits to (kept on disk, for disputes after a restart)."""
+        ctx = self.context(job)
+        trainer = Trainer(ctx.spec, ctx.dataset, fault=self.fault_for(job.id))
+        hashes, checkpoints = [], {}
+        for record in trainer.run(progress_callback=lambda s, t: self.progress(f"solver: train job {job.id}", s, t)):
+            hashes.append(record.state_hash)
+            if record.checkpoint is not None:
+                checkpoints[record.step] = record.checkpoint
+        run = SolverRun(hashes, model_hash(trainer.model), checkpoints)
+        self.accuracy[job.id] = trainer.evaluate()
+        job_dir = self._job_dir(job.id)
+        job_dir.mkdir(parents=True, exist_ok=True)
+        (job_dir / "hashes.bin").write_bytes(b"".join(run.hashes))
+        (job_dir / "final_model_hash").write_bytes(run.final_hash)
+        self.runs[job.id] = run
+        return run
+
+    def publish(self, job, run: SolverRun) -> tuple[bytes, list[bytes]]:
+        """Upload the hash list and the checkpoints; their blob hashes, as the commitment names them."""
+        hash_list = self.node.put_blob(encode_step_hashes(run.hashes))
+        blob_hashes = []
+        cheat = self.cheats(job.id)
+        for i, step in enumerate(sorted(run.checkpoints)):
+            if cheat is not None and cheat.withhold_checkpoint == i:
+                blob_hashes.append(blake2_256(run.checkpoints[step]))
+                log.info("solver: withholding checkpoint %d (step %d) of job %d", i, step, job.id)
+                continue
+            blob_hashes.append(self.node.put_blob(run.checkpoints[step]))
+        return hash_list, blob_hashes
+
+    def commit(self, job) -> None:
+        log.info("solver: training job %d", job.id)
+        run = self.train(job)
+        hash_list, checkpoints = self.publish(job, run)
+        root = StepCommitment(run.hashes).root
+        if self.node.send(calls.commit_result(job.id, root, run.final_hash, hash_list, checkpoints),
+                          f"commit job {job.id}"):
+            self.acted.add(("commit", job.id))
+            log.info("solver: committed job %d root 0x%s, %d checkpoints", job.id, root.hex()[:16], len(checkpoints))
+
+    def state_blob_at(self, job, step: int) -> bytes:
+        """The full state at `step`, rebuilt from the nearest checkpoint at or before it (same fault)."""
+        ctx = self.context(job)
+        start_step = step // ctx.spec.checkpoint_interval * ctx.spec.checkpoint_interval
+        run = self.runs.get(job.id)
+        start = run.checkpoints.get(start_step) if run is not None and start_step > 0 else None
+        if start is None and start_step > 0:
+            try:  # restarted: this solver's own upload
+                start = self.node.blob(bytes(job.checkpoints[start_step // ctx.spec.checkpoint_interval - 1]))
+            except BlobMissing:
+                start = None
+        trainer = Trainer(ctx.spec, ctx.dataset, fault=self.fault_for(job.id), checkpoints=False) if start is None \
+            else Trainer.from_checkpoint(ctx.spec, ctx.dataset, start, fault=self.fault_for(job.id), checkpoints=False)
+        for _ in trainer.run(until=step):
+            pass
+        return trainer.checkpoint()
+
+    def artifact_blob(self, job, dispute) -> bytes | None:
+        """The bytes of the artifact an artifact dispute names (its `state_blob`); None to withhold them."""
+        run = self.load_run(job)
+        if dispute.kind == "HASH_LIST":
+            return encode_step_hashes(run.hashes)
+        index = len(job.checkpoints) - 1 if dispute.kind == "FINAL_MODEL" else dispute.segment
+        cheat = self.cheats(job.id)
+        if cheat is not None and cheat.withhold_checkpoint == index:
+            return None
+        step = checkpoint_steps(job.steps, job.checkpoint_interval)[index]
+        blob = run.checkpoints.get(step)
+        return blob if blob is not None else self.state_blob_at(job, step)  # a checkpoint is a function of the state
+
+    def serve_artifact(self, job, dispute, key: tuple) -> None:
+        """An artifact is disputed: upload it (again) so the referees can fetch and check it."""
+        blob = self.artifact_blob(job, dispute)
+        if blob is None:
+            return
+        if self.node.put_blob(blob) != bytes(dispute.state_blob):
+            log.error("solver: dispute %d: the %s was rebuilt with another hash", dispute.id, dispute.kind)
+            return
+        self.acted.add(key)
+        log.info("solver: dispute %d: %s %d served again", dispute.id, dispute.kind, dispute.segment)
+
+    def play(self, job, dispute) -> None:
+        key = (dispute.phase, dispute.id, dispute.lo, dispute.hi, dispute.next_step)
+        if bytes(job.solver) != self.me or key in self.acted or dispute.kind == "DATASET":
+            return  # not this solver's job, or its own dataset report, which the referees decide
+        run = self.load_run(job)
+        if run is None:
+            run = self.train(job)
+        if dispute.kind != "STEP":
+            if dispute.phase == "VOTING":
+                self.serve_artifact(job, dispute, key)
+        elif dispute.phase == "REVEAL":
+            step_hash, proof = StepCommitment(run.hashes).open(dispute.next_step)
+            if self.node.send(calls.reveal(dispute.id, step_hash, proof), f"reveal H[{dispute.next_step}]"):
+                self.acted.add(key)
+                log.info("solver: dispute %d: revealed H[%d]", dispute.id, dispute.next_step)
+        elif dispute.phase == "STEP_STATE":
+            cheat = self.cheats(job.id)
+            if cheat is not None and cheat.withhold_state:
+                return
+            bad = cheat is not None and cheat.bad_state
+            blob = self.state_blob_at(job, dispute.lo - 1 if bad and dispute.lo > 0 else dispute.lo)
+            blob_hash = self.node.put_blob(blob)
+            if self.node.send(calls.submit_step_state(dispute.id, blob_hash, run.hashes[dispute.lo]),
+                              f"publish the state at step {dispute.lo}"):
+                self.acted.add(key)
+                log.info("solver: dispute %d: published the state at step %d", dispute.id, dispute.lo)
+
+
