@@ -37,6 +37,8 @@ submitter's `SubmissionBond` comes back in every outcome but a rejected dataset.
   (report_dataset upheld)         refunded            the bond, lock freed                                           of the bond
   false dataset report            + winner share of   - report bond, new    -                   -                    burn share
                                   the report bond     commit deadline                                                of the bond
+  artifact claimed unavailable,   unaffected          unaffected (window    -                   bond back            0
+  then served and valid                               reopens)
   referees reach no quorum        unaffected          unaffected            -                   bond back            0
   no attestation in the window    fee refunded        paid as usual         nothing             -                    0
 

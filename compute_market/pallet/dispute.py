@@ -29,8 +29,14 @@ blob named by the spec's dataset_hash must fetch and validate for the spec (name
 values, label and token ranges, size caps); the solver's commit deadline waits for the vote.
 A referee votes the dispute's `hi_hash` (the artifact's blob hash, `final_hash`, or the dataset hash) if
 the check passes and any other value if it fails or the blob stayed unavailable for half the vote period.
-A quorum on `hi_hash` upholds the artifact: an artifact challenger's bond goes to the solver, a reporting
-solver's bond to the submitter (and the solver gets a fresh commit deadline). A quorum on anything else
+An artifact challenger says which fault it claims: `unavailable` (it could not fetch the blob) or not (it
+fetched it and the check failed). A quorum on `hi_hash` upholds the artifact. A claim that it fails its
+check was then provably false (the blob's content is fixed by its hash), and the challenger's bond goes to
+the solver. A claim that it could not be fetched cannot be proven false: the solver may have served it
+only once challenged, so the dispute is void (bond back, resolution SERVED) and the challenge window
+reopens for at least its full length, so that auditors can check the artifact now served. A reporting
+solver's bond goes to the submitter when the dataset is upheld (and the solver gets a fresh commit
+deadline). A quorum on anything else
 proves the fault: an artifact's solver is slashed as for a wrong step (a verifier is not slashed for it);
 a dataset's submitter loses its SubmissionBond to the solver, the escrow is refunded and the solver
 released (job REJECTED). No quorum voids the dispute. Parties to a dispute, the job's submitter
@@ -173,14 +179,16 @@ def _challengeable(job_id: int, who: bytes, segment: int, now: int) -> Job:
 
 
 @call(index=15, weight=Weight(7 * READ + 6 * WRITE, 12_000))
-def challenge_artifact(ctx: CallContext, job_id: JobId, kind: U8, index: U32) -> None:
+def challenge_artifact(ctx: CallContext, job_id: JobId, kind: U8, index: U32, unavailable: Bool) -> None:
     """Anyone with the bond disputes one of the solver's committed artifacts during the challenge window:
-    kind 0 is checkpoint `index`, 1 the hash list H[0..T], 2 the final model (index 0 for both). The active
-    validators, as referees, fetch and check it (see the module docstring) within `VotePeriod`: a quorum
-    that it is valid and the challenger's bond goes to the solver; a quorum that it is not (or that it could
-    not be fetched) and the solver is slashed as for a wrong step; no quorum and the bond is returned. A
-    solver that withholds an artifact therefore loses once the referees' wait is over, and one that
-    re-serves it in time loses nothing."""
+    kind 0 is checkpoint `index`, 1 the hash list H[0..T], 2 the final model (index 0 for both);
+    `unavailable` says the challenger could not fetch it (else: it fetched it and it fails its check). The
+    active validators, as referees, fetch and check it (see the module docstring) within `VotePeriod`: a
+    quorum that it is not valid (or could not be fetched) and the solver is slashed as for a wrong step; a
+    quorum that it is valid and a claimed failed check costs the challenger its bond, while a claimed
+    unavailability is void (bond back) and reopens the challenge window; no quorum and the bond is
+    returned. A solver that withholds an artifact therefore loses once the referees' wait is over, and one
+    that serves it only once challenged gains nothing but a later payment."""
     who = ctx.ensure_signed()
     dispute_kind = ARTIFACT_KINDS.get(kind)
     if dispute_kind is None:
@@ -192,7 +200,8 @@ def challenge_artifact(ctx: CallContext, job_id: JobId, kind: U8, index: U32) ->
     for other in job.open_disputes:
         d = Disputes.get(other)
         if d.challenger == who and d.segment == index and d.kind is dispute_kind:
-            raise MarketError.DuplicateChallenge(f"dispute {other} already challenges this {dispute_kind.name}")
+            raise MarketError.DuplicateChallenge(f"dispute {other} already challenges this {dispute_kind.name}; "
+                                                 "challenge it again once that dispute is resolved")
     assert job.result_root is not None and job.hash_list is not None and job.final_hash is not None
     if dispute_kind is DisputeKind.CHECKPOINT:
         _lo, step = segment_bounds(job.steps, job.checkpoint_interval, index)
@@ -202,9 +211,9 @@ def challenge_artifact(ctx: CallContext, job_id: JobId, kind: U8, index: U32) ->
     else:
         lo, hi, blob, valid = job.steps, job.steps, job.checkpoints[-1], job.final_hash
     d = _attach(job, who, index, lo, hi, DisputePhase.VOTING, ctx.block_number, hi_hash=valid, state_blob=blob,
-                kind=dispute_kind)
+                kind=dispute_kind, unavailable=unavailable)
     _start_voting(d, job, ctx.block_number)
-    ctx.deposit_event(MarketEvent.ArtifactChallenged(d.id, job.id, who, dispute_kind, index, blob))
+    ctx.deposit_event(MarketEvent.ArtifactChallenged(d.id, job.id, who, dispute_kind, index, blob, unavailable))
 
 
 @call(index=16, weight=Weight(6 * READ + 6 * WRITE + 20_000 * 4096, 12_000))
@@ -339,10 +348,28 @@ def decide(d: Dispute, job: Job, upheld: bool, now: int) -> None:
     submitter's dataset, is good)."""
     if d.kind is DisputeKind.DATASET:
         (dataset_upheld if upheld else dataset_rejected)(d, job, now)
+    elif upheld and d.unavailable:
+        served(d, job, now)
     elif upheld:
         solver_wins(d, job, now, Resolution.VOTE)
     else:
         challenger_wins(d, job, Resolution.VOTE)
+
+
+def served(d: Dispute, job: Job, now: int) -> None:
+    """An artifact reported unavailable was served and checks out. Whether it was there before the challenge
+    cannot be proven either way, so nobody pays; the challenge window reopens for its full length, so that a
+    solver who serves an artifact only when challenged, late in the window, still gives the auditors their
+    time to check it."""
+    cfg = MarketConfig.current()
+    job.window_end = max(job.window_end, now + cfg.challenge_window)
+    window_ms = windows.of_job(job.id, job.sample_q).challenge_ms
+    if WindowEndsMs.get(job.id) < windows.now_ms() + window_ms:
+        windows.open_window(job.id, window_ms)
+        windows.set_time(AgendaKind.JOB, job.id, window_ms)  # and the chain finalizes no earlier
+    _resolve(d, DisputeOutcome.VOID, Resolution.SERVED)
+    economics.return_bond(d.challenger, d.bond)
+    _close(d, job, now)
 
 
 def dataset_upheld(d: Dispute, job: Job, now: int) -> None:

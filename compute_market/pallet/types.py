@@ -150,6 +150,7 @@ class Resolution(IntEnum):
     CHALLENGER_TIMEOUT = 2
     NO_QUORUM = 3
     SUPERSEDED = 4
+    SERVED = 5  # an artifact reported unavailable was served and checks out: nobody is provably at fault
 
 
 class AgendaKind(IntEnum):
@@ -283,6 +284,7 @@ class Dispute:
     outcome: DisputeOutcome | None = None
     resolution: Resolution | None = None
     kind: DisputeKind = DisputeKind.STEP
+    unavailable: bool = False  # an artifact challenge's claim: it could not be fetched (else: it fails its check)
 
     @property
     def next_step(self) -> int | None:
@@ -305,8 +307,8 @@ DISPUTE = Struct("pallet_compute_market::Dispute", [
     Field("state_blob", Option(H256), "Option<H256>"), Field("referee_stake", U128, "Balance"),
     Field("tally", Vec(Tuple(H256, U128)), "Vec<(H256, Balance)>"),
     Field("outcome", Option(DISPUTE_OUTCOME), "Option<DisputeOutcome>"),
-    Field("resolution", Option(RESOLUTION), "Option<Resolution>"), Field("kind", DISPUTE_KIND, "DisputeKind")],
-    cls=Dispute)
+    Field("resolution", Option(RESOLUTION), "Option<Resolution>"), Field("kind", DISPUTE_KIND, "DisputeKind"),
+    Field("unavailable", Bool, "bool")], cls=Dispute)
 
 AGENDA_ITEM = Tuple(AGENDA_KIND, U64)
 
@@ -360,7 +362,7 @@ class MarketEvent(PalletEvent):
     Challenged = event(("dispute_id", DisputeId), ("job_id", JobId), ("challenger", AccountId), ("segment", U32),
                        ("lo", U32), ("hi", U32), doc="A segment was disputed; the solver reveals first.")
     ArtifactChallenged = event(("dispute_id", DisputeId), ("job_id", JobId), ("challenger", AccountId),
-                               ("kind", DISPUTE_KIND), ("index", U32), ("blob", H256),
+                               ("kind", DISPUTE_KIND), ("index", U32), ("blob", H256), ("unavailable", Bool),
                                doc="A committed artifact (checkpoint, hash list, final model) was challenged; "
                                    "the referees check it and vote.")
     DatasetReported = event(("dispute_id", DisputeId), ("job_id", JobId), ("solver", AccountId), ("dataset", H256),

@@ -63,9 +63,10 @@ def challenge(job_id: int, segment: int) -> bytes:
     return market_call("challenge", u64(job_id) + u32(segment))
 
 
-def challenge_artifact(job_id: int, kind: int, index: int) -> bytes:
-    """Dispute an artifact: kind 0 checkpoint `index`, 1 the hash list, 2 the final model (index 0)."""
-    return market_call("challenge_artifact", u64(job_id) + u8(kind) + u32(index))
+def challenge_artifact(job_id: int, kind: int, index: int, unavailable: bool = False) -> bytes:
+    """Dispute an artifact: kind 0 checkpoint `index`, 1 the hash list, 2 the final model (index 0);
+    `unavailable`: it could not be fetched (else: it was fetched and fails its check)."""
+    return market_call("challenge_artifact", u64(job_id) + u8(kind) + u32(index) + bytes([unavailable]))
 
 
 def report_dataset(job_id: int) -> bytes:

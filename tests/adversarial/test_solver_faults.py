@@ -77,15 +77,15 @@ def test_false_dataset_report_costs_the_solver_its_bond(market):
     assert_false_report_lost(market, run)
 
 
-@pytest.mark.xfail(strict=True, reason="open hole: an artifact withheld from the auditors and served once "
-                                       "challenged wins the honest challenger's bond (issue 13: no honest party loses)")
 def test_checkpoint_served_only_once_challenged_costs_the_honest_challenger_nothing(market):
     # Checkpoint 1 is withheld until a dispute names it: the auditors, after their patience, challenge it as
-    # unavailable, exactly as the protocol asks of them; then the solver uploads it and it checks out.
+    # unavailable, exactly as the protocol asks of them; then the solver uploads it and it checks out. The
+    # dispute is void (SERVED): nobody pays, and the window reopens so the auditors can check it.
     run = market.play(market.cheater("late-checkpoint"))
     report(market, "checkpoint served only once challenged", run)
     changes = market.changes_fees_aside(run)
     assert run.after.issuance - run.before.issuance == -run.ledger.burned
     assert any(d.kind == "CHECKPOINT" for d in run.disputes), "no auditor challenged the missing checkpoint"
+    assert all(d.resolution == "SERVED" for d in run.disputes if d.kind == "CHECKPOINT"), run.disputes
     assert all(changes.get(party, 0) >= 0 for party in HONEST_CHALLENGERS), changes
     assert changes["solver"] <= PAYMENT, f"the solver profited from withholding: {changes}"

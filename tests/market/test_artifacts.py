@@ -26,9 +26,9 @@ PAYMENT = 20 * UNIT
 LOCK = 10 * UNIT + PAYMENT // 2  # jobStakeLock + jobStakeRatio x payment
 
 
-def challenged(m: Market, kind: int = CHECKPOINT, index: int = 1, challenger=CHARLIE):
+def challenged(m: Market, kind: int = CHECKPOINT, index: int = 1, challenger=CHARLIE, unavailable: bool = False):
     job, _ = m.committed_job(hashes=true_hashes(64))
-    m.call(challenger, dispute.challenge_artifact, job.id, kind, index)
+    m.call(challenger, dispute.challenge_artifact, job.id, kind, index, unavailable)
     return m.job(job.id), m.job(job.id).open_disputes[-1]
 
 
@@ -67,7 +67,7 @@ def test_challenge_opens_a_vote_on_the_named_artifact(market, kind, index, dispu
     assert (opened.segment, opened.lo, opened.hi) == (index, *interval)
     assert job.status is JobStatus.CHALLENGED and market.reserved(CHARLIE) == BOND
     name, args = market.market_events()[-1]
-    assert name == "ArtifactChallenged" and tuple(args) == (d, job.id, CHARLIE.public, dispute_kind, index, blob)
+    assert name == "ArtifactChallenged" and tuple(args) == (d, job.id, CHARLIE.public, dispute_kind, index, blob, False)
 
 
 def test_commitment_names_the_hash_list(market):
@@ -102,6 +102,36 @@ def test_good_artifact_costs_the_challenger_its_bond(market):
     market.call(CHARLIE, dispute.challenge, job.id, 1)
 
 
+@pytest.mark.parametrize("kind", [CHECKPOINT, HASH_LIST, FINAL_MODEL])
+def test_artifact_reported_unavailable_and_never_served_slashes_the_solver(market, kind):
+    job, d = challenged(market, kind, 1 if kind == CHECKPOINT else 0, unavailable=True)
+    bob, charlie = holdings(market, BOB, CHARLIE)
+    vote(market, d, FAULT)
+    assert market.dispute(d).outcome is DisputeOutcome.CHALLENGER_WON
+    assert holdings(market, BOB, CHARLIE) == [bob - LOCK, charlie + LOCK // 2]
+
+
+def test_artifact_reported_unavailable_then_served_costs_nobody_and_reopens_the_window(market):
+    """The solver may have withheld it until challenged, or the challenger may lie: neither is provable, so
+    nobody pays, and the auditors get a full challenge window to check what is now served."""
+    job, _ = market.committed_job(hashes=true_hashes(64))
+    market.advance_to(job.window_end)  # challenged at the window's last block
+    market.call(CHARLIE, dispute.challenge_artifact, job.id, CHECKPOINT, 1, True)
+    d = market.job(job.id).open_disputes[-1]
+    bob, charlie, issuance = *holdings(market, BOB, CHARLIE), market.issuance()
+    vote(market, d, job.checkpoints[1])
+    result = market.dispute(d)
+    assert (result.outcome, result.resolution) == (DisputeOutcome.VOID, Resolution.SERVED)
+    assert holdings(market, BOB, CHARLIE) == [bob, charlie] and market.reserved(CHARLIE) == 0
+    assert market.issuance() == issuance
+    reopened = market.job(job.id)
+    assert reopened.status is JobStatus.COMMITTED and reopened.window_end == market.block + 8  # ChallengeWindow
+    assert reopened.deadline == reopened.window_end + 2  # FinalizeGrace
+    # having fetched it now, the same auditor may claim it fails its check
+    market.call(CHARLIE, dispute.challenge_artifact, job.id, CHECKPOINT, 1, False)
+    assert market.dispute(market.job(job.id).open_disputes[-1]).unavailable is False
+
+
 def test_no_quorum_returns_the_bond(market):
     job, d = challenged(market)
     charlie = market.free(CHARLIE)
@@ -115,7 +145,7 @@ def test_no_quorum_returns_the_bond(market):
 
 def test_two_challengers_at_once_the_first_proven_fault_settles_both(market):
     job, first = challenged(market, CHECKPOINT, 1, challenger=CHARLIE)
-    market.call(EVE, dispute.challenge_artifact, job.id, HASH_LIST, 0)
+    market.call(EVE, dispute.challenge_artifact, job.id, HASH_LIST, 0, False)
     second = market.job(job.id).open_disputes[-1]
     charlie, eve = holdings(market, CHARLIE, EVE)
     vote(market, first, FAULT)
@@ -131,7 +161,7 @@ def test_two_challengers_at_once_the_first_proven_fault_settles_both(market):
 def test_invalid_artifact_challenge_by_the_solver(market):
     job, _ = market.committed_job()
     with assert_noop(market), pytest.raises(MarketError.PartyCannotAct):
-        market.call(BOB, dispute.challenge_artifact, job.id, CHECKPOINT, 0)
+        market.call(BOB, dispute.challenge_artifact, job.id, CHECKPOINT, 0, False)
 
 
 @pytest.mark.parametrize("kind,index", [(CHECKPOINT, 4), (3, 0), (255, 0), (HASH_LIST, 1), (FINAL_MODEL, 2)])
@@ -139,28 +169,28 @@ def test_invalid_artifact_challenge_of_an_unknown_artifact(market, kind, index):
     job, _ = market.committed_job()
     error = MarketError.UnknownSegment if kind == CHECKPOINT else MarketError.UnknownArtifact
     with assert_noop(market), pytest.raises(error):
-        market.call(CHARLIE, dispute.challenge_artifact, job.id, kind, index)
+        market.call(CHARLIE, dispute.challenge_artifact, job.id, kind, index, False)
 
 
 def test_invalid_artifact_challenge_after_the_window(market):
     job, _ = market.committed_job()
     market.advance_to(job.window_end + 1)
     with assert_noop(market), pytest.raises(MarketError.WindowClosed):
-        market.call(CHARLIE, dispute.challenge_artifact, job.id, CHECKPOINT, 0)
+        market.call(CHARLIE, dispute.challenge_artifact, job.id, CHECKPOINT, 0, False)
 
 
 def test_invalid_duplicate_artifact_challenge(market):
     job, _ = challenged(market, CHECKPOINT, 2)
     with assert_noop(market), pytest.raises(MarketError.DuplicateChallenge):
-        market.call(CHARLIE, dispute.challenge_artifact, job.id, CHECKPOINT, 2)
-    market.call(CHARLIE, dispute.challenge_artifact, job.id, HASH_LIST, 0)  # another artifact is fine
-    market.call(EVE, dispute.challenge_artifact, job.id, CHECKPOINT, 2)  # and another account
+        market.call(CHARLIE, dispute.challenge_artifact, job.id, CHECKPOINT, 2, False)
+    market.call(CHARLIE, dispute.challenge_artifact, job.id, HASH_LIST, 0, False)  # another artifact is fine
+    market.call(EVE, dispute.challenge_artifact, job.id, CHECKPOINT, 2, False)  # and another account
 
 
 def test_invalid_artifact_challenge_of_an_uncommitted_job(market):
     job = market.assigned_job()
     with assert_noop(market), pytest.raises(MarketError.WrongJobStatus):
-        market.call(CHARLIE, dispute.challenge_artifact, job.id, CHECKPOINT, 0)
+        market.call(CHARLIE, dispute.challenge_artifact, job.id, CHECKPOINT, 0, False)
 
 
 # --- the submitter's dataset -----------------------------------------------------------------------------

@@ -210,8 +210,9 @@ class MarketMachine(RuleBasedStateMachine):
             return
         kind = data.draw(st.integers(0, 2))
         index = data.draw(st.integers(0, job.segment_count)) if kind == 0 else 0
+        unavailable = data.draw(st.booleans())  # either claim: the referees' check decides both the same way
         before = set(self.open_disputes())
-        if self.try_call(who, dispute.challenge_artifact, job_id, kind, index):
+        if self.try_call(who, dispute.challenge_artifact, job_id, kind, index, unavailable):
             (new,) = set(self.open_disputes()) - before
             self.challengers[new] = Party(who, run.truth, honest=not run.artifacts_ok)
 

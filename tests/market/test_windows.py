@@ -87,7 +87,7 @@ def test_slow_chain_keeps_the_block_count_when_it_is_longer():
 def test_fast_chain_gives_referees_their_vote_time():
     m = fast()
     job, _ = m.committed_job(hashes=true_hashes(64))
-    m.call(CHARLIE, dispute.challenge_artifact, job.id, 0, 1)
+    m.call(CHARLIE, dispute.challenge_artifact, job.id, 0, 1, False)
     d = m.job(job.id).open_disputes[-1]
     block_deadline = m.dispute(d).deadline
     m.advance_to(block_deadline + 1)  # the 4-block vote period is 1 s here
@@ -100,7 +100,7 @@ def test_fast_chain_gives_referees_their_vote_time():
 def test_fast_chain_resolves_a_silent_vote_only_after_its_time():
     m = fast()
     job, _ = m.committed_job(hashes=true_hashes(64))
-    m.call(CHARLIE, dispute.challenge_artifact, job.id, 0, 1)
+    m.call(CHARLIE, dispute.challenge_artifact, job.id, 0, 1, False)
     d = m.job(job.id).open_disputes[-1]
     assert wait_while(m, lambda: m.dispute(d).phase is DisputePhase.VOTING) >= 20_000
     assert m.dispute(d).resolution is Resolution.NO_QUORUM

@@ -56,10 +56,11 @@ class Verifier(Role):
         for segment in job.sampled_segments:
             divergence = self.audit_segment(job, audit, segment)
             results.append((segment, divergence is None))  # a failure opens a dispute with this verifier
-        if audit.faults:
+        if audit.faults or audit.unavailable:
             if ("withhold attestation", job.id) not in self.acted:
                 self.acted.add(("withhold attestation", job.id))
-                log.info("verifier: job %d: not attesting, its artifacts are challenged: %s", job.id, audit.faults)
+                log.info("verifier: job %d: not attesting while its artifacts are challenged: %s, missing %s",
+                         job.id, audit.faults, sorted(audit.unavailable))
             return None
         return results
 
@@ -99,7 +100,8 @@ class Whistleblower(Role):
         if self.hash_list(job, audit) is not None:
             self.check_final_model(job, audit)
             self.audit_segments(job, audit)
-        self.audited.add(job.id)
+        if not audit.unavailable:  # a missing artifact is audited once it is served
+            self.audited.add(job.id)
 
     def check_final_model(self, job, audit: JobAudit) -> None:
         key = (ArtifactKind.FINAL_MODEL, 0)

@@ -55,7 +55,8 @@ class JobAudit:
     """What an auditor has established about one job's artifacts, kept across ticks."""
 
     hashes: list[bytes] | None = None  # the checked hash list H[0..T]
-    faults: dict[tuple[ArtifactKind, int], str] = field(default_factory=dict)  # challenged, with the reason
+    faults: dict[tuple[ArtifactKind, int], str] = field(default_factory=dict)  # failed their check (challenged)
+    unavailable: set[tuple[ArtifactKind, int]] = field(default_factory=set)  # missing now (challenged as such)
     missing_since: dict[tuple[ArtifactKind, int], float] = field(default_factory=dict)
     divergence: dict[int, int | None] = field(default_factory=dict)  # segment replayed -> first wrong step
 
@@ -104,23 +105,35 @@ class Role:
         return self._audits.setdefault(job.id, JobAudit())
 
     def fetch_artifact(self, job, audit: JobAudit, key: tuple[ArtifactKind, int], blob_hash: bytes) -> bytes | None:
-        """The artifact's bytes; None once it stayed missing past the patience (it is then challenged)."""
+        """The artifact's bytes; None while it stays missing past the patience (it is then challenged as
+        unavailable, and fetched again on later ticks: once served, it is checked like any other)."""
         try:
-            return self.node.blob(blob_hash)
+            blob = self.node.blob(blob_hash)
         except BlobMissing as e:
             first = audit.missing_since.setdefault(key, time.monotonic())
             if time.monotonic() - first < self.blob_patience:
                 raise Pending(f"{key[0].name.lower()} {key[1]} of job {job.id} is not available yet") from None
-            self.challenge_artifact(job, audit, key, f"it stayed unavailable for {self.blob_patience:g} s: {e}")
+            audit.unavailable.add(key)
+            self.challenge_artifact(job, audit, key, f"it stayed unavailable for {self.blob_patience:g} s: {e}",
+                                    unavailable=True)
             return None
+        audit.unavailable.discard(key)
+        return blob
 
-    def challenge_artifact(self, job, audit: JobAudit, key: tuple[ArtifactKind, int], reason: str) -> None:
-        audit.faults[key] = reason
+    def challenge_artifact(self, job, audit: JobAudit, key: tuple[ArtifactKind, int], reason: str,
+                           unavailable: bool = False) -> None:
+        """Challenge an artifact: as unavailable (it could not be fetched), or as failing its check (a fault
+        kept for good: the content behind a hash never changes)."""
+        if not unavailable:
+            audit.faults[key] = reason
         kind, index = key
+        act = ("artifact", job.id, key, unavailable)
+        if act in self.acted:
+            return
         log.info("%s: job %d: %s %d is bad (%s); challenging it", self.name, job.id, kind.name, index, reason)
-        if ("artifact", job.id, key) not in self.acted and self.node.send(
-                calls.challenge_artifact(job.id, kind, index), f"challenge {kind.name} {index} of job {job.id}"):
-            self.acted.add(("artifact", job.id, key))
+        if self.node.send(calls.challenge_artifact(job.id, kind, index, unavailable),
+                          f"challenge {kind.name} {index} of job {job.id}"):
+            self.acted.add(act)
 
     def hash_list(self, job, audit: JobAudit) -> list[bytes] | None:
         """H[0..T] from the solver's checked hash list, or None if it is bad (and challenged)."""
@@ -153,13 +166,13 @@ class Role:
         """Replay `segment` and compare it with the checked hash list: the first step whose listed hash the
         replay does not reproduce, or None. Both end checkpoints are checked (a bad one is challenged); a
         bad start is replaced by the nearest earlier good one, so a wrong step is found all the same."""
+        self.checkpoint(job, audit, segment)  # the end, checked again while it is unavailable
         if segment in audit.divergence:
             return audit.divergence[segment]
         assert audit.hashes is not None
         ctx = self.context(job)
         k = ctx.spec.checkpoint_interval
         _a, b = segment_bounds(ctx.spec.steps, k, segment)
-        self.checkpoint(job, audit, segment)
         starts = (self.checkpoint(job, audit, j) for j in range(segment - 1, -1, -1))
         trainer = next((t for t in starts if t is not None), None)
         if trainer is None:
