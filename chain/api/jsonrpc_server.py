@@ -6,6 +6,16 @@ method returns a subscription id and the server pushes `{"method": <notification
 {"subscription": id, "result": ...}}` until the matching unsubscribe or the connection closes. Request size,
 batch size, subscriptions per connection and the number of connections are all capped.
 
+Hostile clients are bounded as well (`chain.api.jsonrpc_limits` reads the body): nesting and over-long
+numbers are JSON-RPC errors; an answer larger than `max_response_bytes` is replaced by a -32008 "Response is
+too big" error, and a batch whose answers together pass `max_batch_response_bytes` is answered by one such
+error, its remaining requests not run. At the socket, connections beyond `max_connections` in total or
+`max_connections_per_address` from one remote address are closed as soon as they are accepted; a fifth of
+the connection budget is kept from WebSockets so HTTP callers are still served when WebSockets fill the rest;
+and a connection that is silent for `idle_timeout` seconds (an HTTP connection between requests or before
+its first, a WebSocket with no subscription) is closed. The listener sets SO_REUSEADDR, so a node restarted
+right after serving binds its port at once.
+
 Every message to one WebSocket client goes through that connection's outbox, written by one task, so the
 client sees answers and notifications in exactly the order the node produced them (a storage change before
 the `finalized` status of the transaction that caused it). Notifications a subscription produces before its
@@ -18,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
-import inspect
 import itertools
 import json
 import logging
@@ -28,12 +37,27 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from chain.api.jsonrpc_limits import (
+    MAX_NUMBER_CHARS,
+    ConnectionGate,
+    ParamsMismatch,
+    RequestTooDeep,
+    bind_params,
+    decode_request,
+    install_gate,
+    oversized_number,
+)
+
 log = logging.getLogger("gradchain.rpc")
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 MAX_BATCH = 256
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 1024
 MAX_OUTBOX = 4096
+MAX_RESPONSE_BYTES = 10 * 1024 * 1024  # Substrate's --rpc-max-response-size default
+MAX_BATCH_RESPONSE_BYTES = 10 * 1024 * 1024
+DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 32
+DEFAULT_IDLE_TIMEOUT = 120.0
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -42,6 +66,7 @@ INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 UNSAFE_METHOD = -32601  # an unsafe method on a safe interface looks as if it did not exist, as in Substrate
 TOO_MANY_SUBSCRIPTIONS = -32006
+OVERSIZED_RESPONSE = -32008  # jsonrpsee's code, as Substrate answers it
 
 
 class RpcError(Exception):
@@ -133,6 +158,9 @@ class Connection:
             self._writer = asyncio.get_running_loop().create_task(self._write())
 
     def enqueue(self, payload: Any) -> None:
+        self.enqueue_text(json.dumps(payload))
+
+    def enqueue_text(self, text: str) -> None:
         if self.ws is None or self.ws.closed or self._writer is None:
             return
         if self._outbox.qsize() >= MAX_OUTBOX:
@@ -141,7 +169,7 @@ class Connection:
             self._writer = None
             asyncio.get_running_loop().create_task(self.ws.close(message=b"too slow"))
             return
-        self._outbox.put_nowait(json.dumps(payload))
+        self._outbox.put_nowait(text)
 
     async def send(self, payload: Any) -> None:
         self.enqueue(payload)
@@ -172,18 +200,25 @@ class Connection:
 
 class JsonRpcServer:
     def __init__(self, host: str, port: int, *, allow_unsafe: bool, cors: list[str] | None,
-                 max_connections: int = 100):
+                 max_connections: int = 100,
+                 max_connections_per_address: int = DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+                 max_response_bytes: int = MAX_RESPONSE_BYTES,
+                 max_batch_response_bytes: int = MAX_BATCH_RESPONSE_BYTES):
         # Allowed browser origins as fnmatch patterns; "all" (or None) allows any. A request without an
         # Origin header (not from a browser) is always served; one with an origin no pattern allows is refused.
         self.host, self.port, self.allow_unsafe = host, port, allow_unsafe
         self.cors = ["all"] if cors is None else list(cors)
         self.max_connections = max_connections
+        self.max_websockets = max_connections - max_connections // 5
+        self.gate = ConnectionGate(max_connections, max_connections_per_address)
+        self.idle_timeout = idle_timeout
+        self.max_response_bytes, self.max_batch_response_bytes = max_response_bytes, max_batch_response_bytes
         self.methods: dict[str, Method] = {}
         self.unsubscribers: dict[str, str] = {}
         self._connections: set[Connection] = set()
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
-        self._http_active = 0
 
     # --- registration ------------------------------------------------------------------------------------------
 
@@ -214,9 +249,10 @@ class JsonRpcServer:
     async def start(self) -> int:
         app = web.Application(client_max_size=MAX_REQUEST_BYTES)
         app.router.add_route("*", "/", self._entry)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, keepalive_timeout=self.idle_timeout)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=False)
+        install_gate(self._runner.server, self.gate)
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         try:
             await site.start()
         except OSError as e:
@@ -251,27 +287,23 @@ class JsonRpcServer:
     async def _entry(self, request: web.Request) -> web.StreamResponse:
         if not self._origin_allowed(request):
             return web.Response(status=403, text="origin not allowed by --rpc-cors")
-        if len(self._connections) + self._http_active >= self.max_connections:
-            return web.Response(status=503, text="too many connections")
         if request.headers.get("Upgrade", "").lower() == "websocket":
+            if len(self._connections) >= self.max_websockets:
+                return web.Response(status=503, text="too many WebSocket connections")
             return await self._websocket(request)
         if request.method == "OPTIONS":
             return web.Response(status=200, headers=self._cors_headers(request))
         if request.method != "POST":
             return web.Response(status=405, text="JSON-RPC is served by POST or WebSocket")
-        self._http_active += 1
         try:
-            try:
-                body = await request.read()
-            except web.HTTPRequestEntityTooLarge:
-                return web.json_response(_error(None, RpcError(INVALID_REQUEST, "request too large")), status=413)
-            answer = await self._handle_text(body, Connection(None))
-            headers = self._cors_headers(request)
-            if answer is None:
-                return web.Response(status=200, headers=headers)
-            return web.Response(text=json.dumps(answer), content_type="application/json", headers=headers)
-        finally:
-            self._http_active -= 1
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return web.json_response(_error(None, RpcError(INVALID_REQUEST, "request too large")), status=413)
+        answer = await self._handle_text(body, Connection(None))
+        headers = self._cors_headers(request)
+        if answer is None:
+            return web.Response(status=200, headers=headers)
+        return web.Response(text=answer, content_type="application/json", headers=headers)
 
     async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(max_msg_size=MAX_REQUEST_BYTES, heartbeat=30)
@@ -279,36 +311,67 @@ class JsonRpcServer:
         conn = Connection(ws)
         self._connections.add(conn)
         try:
-            async for msg in ws:
+            while True:
+                try:
+                    msg = await ws.receive(timeout=self.idle_timeout)
+                except TimeoutError:
+                    if conn.subscriptions:
+                        continue  # a subscriber waits for pushes; the heartbeat finds a dead peer
+                    await ws.close(message=b"idle")
+                    break
                 if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                     data = msg.data.encode() if msg.type == WSMsgType.TEXT else msg.data
                     answer = await self._handle_text(data, conn)
                     if answer is not None:
-                        conn.enqueue(answer)
+                        conn.enqueue_text(answer)
                     for sub in list(conn.subscriptions.values()):
                         sub.activate()
-                elif msg.type == WSMsgType.ERROR:
+                elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
                     break
         finally:
             self._connections.discard(conn)
             await conn.close()
         return ws
 
-    async def _handle_text(self, body: bytes, conn: Connection) -> Any:
+    async def _handle_text(self, body: bytes, conn: Connection) -> str | None:
+        """The serialized answer to a request or batch (None when it held only notifications)."""
         if len(body) > MAX_REQUEST_BYTES:
-            return _error(None, RpcError(INVALID_REQUEST, "request too large"))
+            return _error_text(None, RpcError(INVALID_REQUEST, "request too large"))
         try:
-            request = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            return _error(None, RpcError(PARSE_ERROR, f"Parse error: {e}"))
-        if isinstance(request, list):
-            if not request:
-                return _error(None, RpcError(INVALID_REQUEST, "empty batch"))
-            if len(request) > MAX_BATCH:
-                return _error(None, RpcError(INVALID_REQUEST, f"batch of {len(request)} exceeds {MAX_BATCH}"))
-            answers = [a for a in [await self._handle_one(r, conn) for r in request] if a is not None]
-            return answers or None
-        return await self._handle_one(request, conn)
+            request = decode_request(body)
+        except RequestTooDeep as e:
+            return _error_text(None, RpcError(INVALID_REQUEST, f"Invalid request: {e}"))
+        except (ValueError, UnicodeDecodeError) as e:
+            return _error_text(None, RpcError(PARSE_ERROR, f"Parse error: {e}"))
+        if not isinstance(request, list):
+            return await self._answer_one(request, conn)
+        if not request:
+            return _error_text(None, RpcError(INVALID_REQUEST, "empty batch"))
+        if len(request) > MAX_BATCH:
+            return _error_text(None, RpcError(INVALID_REQUEST, f"batch of {len(request)} exceeds {MAX_BATCH}"))
+        answers, size = [], 2
+        for one in request:
+            answer = await self._answer_one(one, conn)
+            if answer is None:
+                continue
+            size += len(answer) + 1
+            if size > self.max_batch_response_bytes:
+                return _error_text(None, RpcError(OVERSIZED_RESPONSE, "Response is too big",
+                                                  f"the batch's answers exceed {self.max_batch_response_bytes} "
+                                                  f"bytes; send fewer requests per batch"))
+            answers.append(answer)
+        return f"[{','.join(answers)}]" if answers else None
+
+    async def _answer_one(self, request: Any, conn: Connection) -> str | None:
+        answer = await self._handle_one(request, conn)
+        if answer is None:
+            return None
+        text = json.dumps(answer)
+        if len(text) > self.max_response_bytes:
+            return _error_text(answer["id"], RpcError(OVERSIZED_RESPONSE, "Response is too big",
+                                                      f"the answer of {len(text)} bytes exceeds "
+                                                      f"{self.max_response_bytes} bytes"))
+        return text
 
     async def _handle_one(self, request: Any, conn: Connection) -> dict | None:
         if not isinstance(request, dict) or request.get("jsonrpc") != "2.0" or not isinstance(request.get("method"), str):
@@ -316,12 +379,14 @@ class JsonRpcServer:
             return _error(rid if _valid_id(rid) else None, RpcError(INVALID_REQUEST, "Invalid request"))
         rid = request.get("id")
         if not _valid_id(rid):
-            return _error(None, RpcError(INVALID_REQUEST, "Invalid request id"))
+            return _error(None, RpcError(INVALID_REQUEST, "Invalid request id: a number of at most "
+                                                          f"{MAX_NUMBER_CHARS} digits, a string or null"))
         params = request.get("params", [])
-        if isinstance(params, dict):
-            params = list(params.values())
-        if not isinstance(params, list):
-            return _error(rid, InvalidParams("params must be an array"))
+        if not isinstance(params, (list, dict)):
+            return _error(rid, InvalidParams("params must be an array or an object"))
+        huge = oversized_number(params)
+        if huge is not None:
+            return _error(rid, InvalidParams(f"{huge!r} is longer than any value this API takes"))
         name = request["method"]
         try:
             result = await self._dispatch(name, params, conn)
@@ -334,11 +399,12 @@ class JsonRpcServer:
             return None  # a notification
         return {"jsonrpc": "2.0", "id": rid, "result": result}
 
-    async def _dispatch(self, name: str, params: list, conn: Connection) -> Any:
+    async def _dispatch(self, name: str, params: list | dict, conn: Connection) -> Any:
         if name in self.unsubscribers:
-            if not params or not isinstance(params[0], str):
+            sub_id = params.get("subscription") if isinstance(params, dict) else params[0] if params else None
+            if not isinstance(sub_id, str):
                 raise InvalidParams("expected a subscription id")
-            sub = conn.subscriptions.pop(params[0], None)
+            sub = conn.subscriptions.pop(sub_id, None)
             if sub is None:
                 return False
             sub.close()
@@ -346,7 +412,7 @@ class JsonRpcServer:
         method = self.methods.get(name)
         if method is None or (method.unsafe and not self.allow_unsafe):
             raise RpcError(METHOD_NOT_FOUND, "Method not found", name)
-        _check_arity(method, params)
+        params = _bind(method, params)
         if method.subscription is None:
             return await method.handler(*params)
         if conn.ws is None:
@@ -366,12 +432,12 @@ class JsonRpcServer:
         return sub_id
 
 
-def _check_arity(method: Method, params: list) -> None:
-    """Too many or too few positional params is the caller's fault (-32602), not a fault of the handler."""
-    given = params if method.subscription is None else [None, *params]
+def _bind(method: Method, params: list | dict) -> list:
+    """Params that do not fit the handler (an unknown name, too many or too few) are the caller's fault
+    (-32602), not a fault of the handler."""
     try:
-        inspect.signature(method.handler).bind(*given)
-    except TypeError as e:
+        return bind_params(method.handler, params, leading=0 if method.subscription is None else 1)
+    except ParamsMismatch as e:
         raise InvalidParams(f"{method.name}: {e}") from None
 
 
@@ -381,3 +447,7 @@ def _valid_id(rid: Any) -> bool:
 
 def _error(rid: Any, error: RpcError) -> dict:
     return {"jsonrpc": "2.0", "id": rid, "error": error.to_json()}
+
+
+def _error_text(rid: Any, error: RpcError) -> str:
+    return json.dumps(_error(rid, error))

@@ -33,29 +33,29 @@ def register(server: JsonRpcServer, node) -> None:
         return to_hex(node.chain.store.hash_at(block_number(number)))
 
     @server.method("chain_getBlockHash", "chain_getHead")
-    async def chain_get_block_hash(number: Any = None) -> str | list | None:
-        """The hash of block `number` (a number, hex number or a list of them); the head when omitted."""
-        if number is None:
+    async def chain_get_block_hash(block_number: Any = None) -> str | list | None:
+        """The hash of block `block_number` (a number, hex number or a list of them); the head when omitted."""
+        if block_number is None:
             return to_hex(node.chain.head_hash)
-        if isinstance(number, list):
-            if len(number) > MAX_HASHES_PER_CALL:
+        if isinstance(block_number, list):
+            if len(block_number) > MAX_HASHES_PER_CALL:
                 raise InvalidParams(f"at most {MAX_HASHES_PER_CALL} block numbers per call")
-            return [hash_of(n) for n in number]
-        return hash_of(number)
+            return [hash_of(n) for n in block_number]
+        return hash_of(block_number)
 
     @server.method("chain_getFinalizedHead", "chain_getFinalisedHead")
     async def chain_get_finalized_head() -> str:
         return to_hex(node.chain.head_hash)
 
     @server.method("chain_getHeader")
-    async def chain_get_header(at: Any = None) -> dict | None:
-        block_hash = node.chain.head_hash if at is None else hex_bytes(at, "block hash", length=32)
+    async def chain_get_header(hash: Any = None) -> dict | None:
+        block_hash = node.chain.head_hash if hash is None else hex_bytes(hash, "block hash", length=32)
         header = node.chain.header(block_hash)
         return None if header is None else header.to_json()
 
     @server.method("chain_getBlock")
-    async def chain_get_block(at: Any = None) -> dict | None:
-        block_hash = node.chain.head_hash if at is None else hex_bytes(at, "block hash", length=32)
+    async def chain_get_block(hash: Any = None) -> dict | None:
+        block_hash = node.chain.head_hash if hash is None else hex_bytes(hash, "block hash", length=32)
         return block_json(node, block_hash)
 
     def head_subscription(name: str, notification: str, unsubscribe: str, aliases=(), unsub_aliases=()) -> None:

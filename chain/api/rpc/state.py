@@ -63,9 +63,9 @@ def register(server: JsonRpcServer, node) -> None:
         return None if value is None else len(value)
 
     @server.method("state_getKeysPaged", "state_getKeysPagedAt")
-    async def state_get_keys_paged(prefix: Any, count: Any, start_key: Any = None, at: Any = None) -> list[str]:
-        """Up to `count` keys under `prefix`, in order, strictly after `start_key` when given."""
-        prefix_bytes = b"" if prefix is None else hex_bytes(prefix, "prefix", max_len=MAX_KEY_BYTES)
+    async def state_get_keys_paged(key: Any, count: Any, start_key: Any = None, at: Any = None) -> list[str]:
+        """Up to `count` keys under the prefix `key`, in order, strictly after `start_key` when given."""
+        prefix_bytes = b"" if key is None else hex_bytes(key, "prefix", max_len=MAX_KEY_BYTES)
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
             raise InvalidParams(f"count must be a non-negative number, got {count!r}")
         if count > MAX_KEYS_PAGED:

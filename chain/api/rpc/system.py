@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from chain.api.grpc_api import node_version
 from chain.api.jsonrpc_server import JsonRpcServer
-from chain.api.rpc.params import account_id, to_hex
+from chain.api.rpc.params import account_id as parse_account_id
+from chain.api.rpc.params import to_hex
 
 IMPLEMENTATION_NAME = "gradchain"
 
@@ -43,6 +46,6 @@ def register(server: JsonRpcServer, node) -> None:
                  "bestNumber": p.best_number} for p in node.network.peers.values()]
 
     @server.method("system_accountNextIndex", "account_nextIndex")
-    async def system_account_next_index(address) -> int:
+    async def system_account_next_index(account_id: Any) -> int:
         """The nonce to sign next, counting the account's transactions already in the pool."""
-        return node.next_index(account_id(address))
+        return node.next_index(parse_account_id(account_id))

@@ -1,0 +1,214 @@
+"""Hostile JSON-RPC clients against a real `JsonRpcServer` on loopback: each breaks one rule and is refused
+with a JSON-RPC error (or a closed connection), and an honest client is still served afterwards.
+
+The server runs in process with a few methods shaped like Substrate's (`state_getStorage(key, at)`), so the
+limits are tested without a node; `tests/rpc/test_hostile_requests.py` repeats the ones that need the
+Substrate API itself (metadata batches) against a dev node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+import pytest
+
+from chain.api.jsonrpc_server import INVALID_PARAMS, INVALID_REQUEST, OVERSIZED_RESPONSE, JsonRpcServer
+
+BIG = "0x" + "ab" * 20_000  # an answer of about 40 kB
+
+
+def rpc_server(**limits) -> JsonRpcServer:
+    server = JsonRpcServer("127.0.0.1", limits.pop("port", 0), allow_unsafe=False, cors=None, **limits)
+
+    @server.method("state_getStorage")
+    async def state_get_storage(key, at=None) -> list:
+        return [key, at]
+
+    @server.method("system_name")
+    async def system_name() -> str:
+        return "gradchain"
+
+    @server.method("state_getMetadata")
+    async def state_get_metadata(at=None) -> str:
+        return BIG
+
+    return server
+
+
+def serve(test: Callable[[JsonRpcServer, str], Awaitable], **limits):
+    async def run():
+        server = rpc_server(**limits)
+        port = await server.start()
+        try:
+            return await test(server, f"http://127.0.0.1:{port}/")
+        finally:
+            await server.stop()
+    return asyncio.run(run())
+
+
+async def post(url: str, body: bytes | str | dict | list) -> tuple[int, object]:
+    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    async with aiohttp.ClientSession() as session, session.post(url, data=data) as response:
+        return response.status, await response.json(content_type=None)
+
+
+def call(method: str, params, rid: object = 1) -> dict:
+    return {"jsonrpc": "2.0", "id": rid, "method": method, "params": params}
+
+
+async def honest(url: str) -> object:
+    return (await post(url, call("system_name", [])))[1]["result"]
+
+
+def test_invalid_100k_deep_nesting_is_32600_not_http_500():
+    async def attack(server, url):
+        deep = b'{"jsonrpc":"2.0","id":1,"method":"system_name","params":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+        return await post(url, deep), await post(url, b"[" * 200 + b"]" * 200), await honest(url)
+
+    (status, answer), (_, shallower), name = serve(attack)
+    assert status == 200 and answer["error"]["code"] == INVALID_REQUEST and "nests deeper" in answer["error"]["message"]
+    assert shallower["error"]["code"] == INVALID_REQUEST  # 200 levels: parsed by json, refused by the depth check
+    assert name == "gradchain"
+
+
+def test_invalid_id_of_5000_digits_is_32600_and_a_param_of_5000_digits_is_32602():
+    async def attack(server, url):
+        huge = "9" * 5000
+        by_id = await post(url, f'{{"jsonrpc":"2.0","id":{huge},"method":"system_name","params":[]}}')
+        by_param = await post(url, f'{{"jsonrpc":"2.0","id":7,"method":"state_getStorage","params":[{huge}]}}')
+        batch = await post(url, f'[{{"jsonrpc":"2.0","id":{huge},"method":"system_name"}},'
+                                f'{{"jsonrpc":"2.0","id":8,"method":"system_name"}}]')
+        return by_id, by_param, batch
+
+    (id_status, by_id), (_, by_param), (_, batch) = serve(attack)
+    assert id_status == 200 and by_id["error"]["code"] == INVALID_REQUEST and by_id["id"] is None
+    assert by_param["error"]["code"] == INVALID_PARAMS and by_param["id"] == 7
+    assert batch[0]["error"]["code"] == INVALID_REQUEST and batch[1] == {"jsonrpc": "2.0", "id": 8, "result": "gradchain"}
+
+
+@pytest.mark.parametrize(("params", "bound"), [
+    ({"at": "0xbb", "key": "0xaa"}, ["0xaa", "0xbb"]),
+    ({"key": "0xaa"}, ["0xaa", None]),
+    (["0xaa", "0xbb"], ["0xaa", "0xbb"]),
+])
+def test_named_params_bind_by_name(params, bound):
+    async def ask(server, url):
+        return await post(url, call("state_getStorage", params))
+
+    assert serve(ask)[1]["result"] == bound
+
+
+@pytest.mark.parametrize(("params", "named"), [
+    ({"key": "0xaa", "block": "0xbb"}, "'block'"),
+    ({"at": "0xbb"}, "'key'"),
+])
+def test_invalid_named_params_unknown_or_missing_are_32602_naming_them(params, named):
+    async def ask(server, url):
+        return await post(url, call("state_getStorage", params))
+
+    error = serve(ask)[1]["error"]
+    assert error["code"] == INVALID_PARAMS and named in error["message"]
+
+
+def test_invalid_oversized_answer_is_refused_with_a_clear_error():
+    async def attack(server, url):
+        return await post(url, call("state_getMetadata", [])), await honest(url)
+
+    (_, answer), name = serve(attack, max_response_bytes=30_000)
+    assert answer["error"]["code"] == OVERSIZED_RESPONSE and answer["id"] == 1 and "exceeds 30000" in answer["error"]["data"]
+    assert name == "gradchain"
+
+
+def test_invalid_batch_whose_answers_pass_the_cap_is_refused_and_a_small_one_served():
+    async def attack(server, url):
+        batch = await post(url, [call("state_getMetadata", [], rid=i) for i in range(40)])
+        small_batch = await post(url, [call("system_name", [], rid=i) for i in range(40)])
+        return batch, small_batch
+
+    (status, batch), (_, small_batch) = serve(attack, max_batch_response_bytes=200_000)
+    assert status == 200 and batch["error"]["code"] == OVERSIZED_RESPONSE and "fewer requests" in batch["error"]["data"]
+    assert [a["result"] for a in small_batch] == ["gradchain"] * 40
+
+
+def test_restart_right_after_serving_binds_the_same_port_at_once():
+    async def restart():
+        first = rpc_server()
+        port = await first.start()
+        async with aiohttp.ClientSession() as session:  # a kept-alive connection the server closes first
+            async with session.post(f"http://127.0.0.1:{port}/", json=call("system_name", [])) as response:
+                assert response.status == 200
+            await first.stop()
+        second = rpc_server(port=port)
+        assert await second.start() == port
+        try:
+            return await honest(f"http://127.0.0.1:{port}/")
+        finally:
+            await second.stop()
+
+    assert asyncio.run(restart()) == "gradchain"
+
+
+async def connection_state(loop, sock: socket.socket) -> str:
+    try:
+        return "closed" if await asyncio.wait_for(loop.sock_recv(sock, 1), 0.3) == b"" else "answered"
+    except ConnectionResetError:
+        return "closed"
+    except TimeoutError:
+        return "open"
+
+
+def test_invalid_connections_over_the_per_address_cap_are_closed_and_the_rest_still_served():
+    async def attack(server, url):
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        loop = asyncio.get_running_loop()
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(5)]
+        for s in idle:
+            s.setblocking(False)
+        states = [await connection_state(loop, s) for s in idle]
+        for s in idle:
+            s.close()
+        await asyncio.sleep(0.1)
+        return states, server.gate.refused, await honest(url)
+
+    states, refused, name = serve(attack, max_connections_per_address=3)
+    assert states == ["open"] * 3 + ["closed"] * 2 and refused == 2
+    assert name == "gradchain"
+
+
+def test_invalid_idle_websockets_time_out_and_never_lock_http_out():
+    async def attack(server, url):
+        async with aiohttp.ClientSession() as session:
+            sockets = [await session.ws_connect(url) for _ in range(server.max_websockets)]
+            with pytest.raises(aiohttp.WSServerHandshakeError) as full:
+                await session.ws_connect(url)
+            served_while_full = await honest(url)  # HTTP keeps its share of the connections
+            await asyncio.sleep(1.5)
+            closed = [ws.closed or (await ws.receive(timeout=1)).type in (aiohttp.WSMsgType.CLOSE,
+                                                                          aiohttp.WSMsgType.CLOSED)
+                      for ws in sockets]
+            for ws in sockets:
+                await ws.close()
+            async with session.ws_connect(url) as again:
+                await again.send_json(call("system_name", []))
+                answer = (await again.receive_json(timeout=2))["result"]
+        return full.value.status, served_while_full, all(closed), answer
+
+    status, served, all_closed, answer = serve(attack, max_connections=10, max_connections_per_address=10,
+                                               idle_timeout=1.0)
+    assert status == 503 and served == "gradchain" and all_closed and answer == "gradchain"
+
+
+def test_invalid_silent_tcp_connection_is_closed_after_the_idle_timeout():
+    async def attack(server, url):
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST / HTTP/1.1\r\nHost: x\r\n")  # half a request, then silence
+        closed = await asyncio.wait_for(reader.read(), 5.0)
+        writer.close()
+        return closed
+
+    assert serve(attack, idle_timeout=0.5) == b""
