@@ -1,5 +1,7 @@
-"""Hostile JSON-RPC clients against a real `JsonRpcServer` on loopback: each breaks one rule and is refused
-with a JSON-RPC error (or a closed connection), and an honest client is still served afterwards.
+"""Hostile clients on loopback: each breaks one rule and is refused, and an honest client is still served.
+
+JSON-RPC clients meet a real `JsonRpcServer` and get a JSON-RPC error (or a closed connection); blob
+uploaders meet a real gRPC `BlobService` over a `BlobStore` with small quotas, and nothing they sent is kept.
 
 The server runs in process with a few methods shaped like Substrate's (`state_getStorage(key, at)`), so the
 limits are tested without a node; `tests/rpc/test_hostile_requests.py` repeats the ones that need the
@@ -14,9 +16,14 @@ import socket
 from collections.abc import Awaitable, Callable
 
 import aiohttp
+import grpc
 import pytest
 
+from chain.api.blob_service import BlobService
 from chain.api.jsonrpc_server import INVALID_PARAMS, INVALID_REQUEST, OVERSIZED_RESPONSE, JsonRpcServer
+from chain.blobs import BlobStore
+from chain.primitives.hashing import blake2_256
+from proto import blob_pb2, blob_pb2_grpc
 
 BIG = "0x" + "ab" * 20_000  # an answer of about 40 kB
 
@@ -212,3 +219,91 @@ def test_invalid_silent_tcp_connection_is_closed_after_the_idle_timeout():
         return closed
 
     assert serve(attack, idle_timeout=0.5) == b""
+
+
+# --- blob uploaders ---------------------------------------------------------------------------------------------
+
+def blob_service(tmp_path, test: Callable[[BlobStore, blob_pb2_grpc.BlobServiceStub], Awaitable], **quotas):
+    async def run():
+        store = BlobStore(tmp_path / "blobs", max_total_bytes=quotas.get("total", 10_000),
+                          max_uploader_bytes=quotas.get("uploader", 10_000))
+        server = grpc.aio.server()
+        blob_pb2_grpc.add_BlobServiceServicer_to_server(BlobService(store, idle_timeout=0.5), server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                return await test(store, blob_pb2_grpc.BlobServiceStub(channel))
+        finally:
+            await server.stop(None)
+    return asyncio.run(run())
+
+
+async def upload(stub, chunks) -> grpc.StatusCode:
+    """Send `chunks` (a list, or an async generator) and return the status the node answers with."""
+    async def stream():
+        if isinstance(chunks, list):
+            for chunk in chunks:
+                yield chunk
+        else:
+            async for chunk in chunks:
+                yield chunk
+    try:
+        await stub.PutBlob(stream(), timeout=10)
+    except grpc.aio.AioRpcError as e:
+        return e.code()
+    return grpc.StatusCode.OK
+
+
+def announced(size: int, data: bytes, *rest: bytes) -> list:
+    return [blob_pb2.BlobChunk(size=size, data=data), *(blob_pb2.BlobChunk(data=d) for d in rest)]
+
+
+def nothing_kept(store: BlobStore) -> bool:
+    return store.stored_bytes == 0 and not list(store.root.glob(".upload-*")) and not list(store.root.glob("??/*"))
+
+
+@pytest.mark.parametrize("chunks", [announced(10, b"x" * 6, b"x" * 6), announced(10, b"x" * 6), announced(0, b"x")])
+def test_invalid_upload_that_differs_from_its_announced_size_is_refused_and_keeps_nothing(tmp_path, chunks):
+    async def attack(store, stub):
+        return await upload(stub, chunks), nothing_kept(store), await upload(stub, announced(3, b"abc"))
+
+    assert blob_service(tmp_path, attack) == (grpc.StatusCode.INVALID_ARGUMENT, True, grpc.StatusCode.OK)
+
+
+def test_invalid_idle_and_empty_upload_streams_are_ended(tmp_path):
+    async def stalls():
+        yield blob_pb2.BlobChunk(size=10, data=b"x")
+        await asyncio.sleep(5)
+
+    async def empties():
+        yield blob_pb2.BlobChunk(size=10, data=b"x")
+        while True:
+            yield blob_pb2.BlobChunk()
+
+    async def attack(store, stub):
+        started = asyncio.get_running_loop().time()
+        stalled = await upload(stub, stalls())
+        waited = asyncio.get_running_loop().time() - started
+        return stalled, waited, await upload(stub, empties()), nothing_kept(store)
+
+    stalled, waited, empty, kept_nothing = blob_service(tmp_path, attack)
+    assert stalled == grpc.StatusCode.DEADLINE_EXCEEDED and waited < 3
+    assert empty == grpc.StatusCode.INVALID_ARGUMENT and kept_nothing
+
+
+def test_invalid_uploads_past_the_uploader_and_total_quotas_are_refused(tmp_path):
+    async def attack(store, stub):
+        statuses = [await upload(stub, announced(400, bytes([i]) * 400)) for i in range(4)]
+        return statuses, store.stored_bytes
+
+    statuses, stored = blob_service(tmp_path, attack, uploader=1_000)
+    assert statuses == [grpc.StatusCode.OK] * 2 + [grpc.StatusCode.RESOURCE_EXHAUSTED] * 2 and stored == 800
+
+    async def fill(store, stub):
+        first = await upload(stub, announced(600, b"a" * 600))
+        second = await upload(stub, announced(600, b"b" * 600))
+        return first, second, store.has(blake2_256(b"b" * 600))
+
+    assert blob_service(tmp_path / "total", fill, total=1_000) == (grpc.StatusCode.OK,
+                                                                  grpc.StatusCode.RESOURCE_EXHAUSTED, False)

@@ -2,7 +2,14 @@
 
 import pytest
 
-from chain.blobs import BlobHashMismatch, BlobNotFound, BlobStore, BlobTooLarge
+from chain.blobs import (
+    BlobHashMismatch,
+    BlobNotFound,
+    BlobQuotaExceeded,
+    BlobSizeMismatch,
+    BlobStore,
+    BlobTooLarge,
+)
 from chain.primitives.hashing import blake2_256
 
 
@@ -58,3 +65,46 @@ def test_unpinned_blobs_are_kept_for_the_retention_counted_from_release(tmp_path
     assert store.remove_unpinned(older_than=3_600) == 1
     assert not store.has(old_upload) and store.has(fresh_upload) and store.has(released)
     assert store.remove_unpinned(older_than=3_600, now=time.time() + 7_200) == 2
+
+
+def test_invalid_upload_over_the_total_quota_is_refused_and_keeps_nothing(tmp_path):
+    store = BlobStore(tmp_path, max_total_bytes=100)
+    kept = store.put(b"a" * 60)
+    with pytest.raises(BlobQuotaExceeded, match="blob store is full"):
+        store.put(b"b" * 60)
+    assert store.has(kept) and store.stored_bytes == 60 and not list(tmp_path.glob(".upload-*"))
+    assert store.remove_unpinned() == 1 and store.stored_bytes == 0
+    store.put(b"b" * 60)  # space freed by clean-up is usable again
+
+
+def test_total_quota_counts_what_is_on_disk_at_start(tmp_path):
+    BlobStore(tmp_path).put(b"a" * 60)
+    with pytest.raises(BlobQuotaExceeded):
+        BlobStore(tmp_path, max_total_bytes=100).put(b"b" * 60)
+
+
+def test_invalid_upload_over_the_uploader_quota_is_refused_while_others_still_store(tmp_path):
+    store = BlobStore(tmp_path, max_uploader_bytes=100)
+    first = store.writer(uploader="10.0.0.1", announced_size=60)
+    first.write(b"a" * 60)
+    first.finish()
+    with pytest.raises(BlobQuotaExceeded, match="10.0.0.1"):
+        store.writer(uploader="10.0.0.1", announced_size=60)  # refused before a byte is sent
+    concurrent = store.writer(uploader="10.0.0.1")
+    with pytest.raises(BlobQuotaExceeded):
+        concurrent.write(b"c" * 41)
+    other = store.writer(uploader="10.0.0.2", announced_size=60)
+    other.write(b"b" * 60)
+    other.finish()
+    assert store.uploader_bytes("10.0.0.1") == 60 and not list(tmp_path.glob(".upload-*"))
+
+
+@pytest.mark.parametrize("sent", [b"x" * 9, b"x" * 11])
+def test_invalid_upload_that_differs_from_its_announced_size_keeps_nothing(tmp_path, sent):
+    store = BlobStore(tmp_path)
+    writer = store.writer(announced_size=10)
+    with pytest.raises(BlobSizeMismatch, match="announced 10 bytes"):
+        writer.write(sent)
+        writer.finish()
+    assert not store.has(blake2_256(sent)) and not list(tmp_path.glob(".upload-*"))
+    assert store.stored_bytes == 0 and store.uploader_bytes("anyone") == 0
