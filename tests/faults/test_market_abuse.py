@@ -52,7 +52,7 @@ def market() -> Market:
 def refused(m: Market, error: type[Exception], who, fn, *args) -> Exception:
     """`who` calling `fn(*args)` raises `error` and leaves storage, events and total issuance as they were."""
     issuance = m.issuance()
-    with assert_noop(m), pytest.raises(error) as caught:
+    with assert_noop(m, error) as caught:
         m.call(who, fn, *args)
     assert m.issuance() == issuance
     return caught.value
@@ -120,7 +120,7 @@ def test_invalid_reveal_replayed_as_the_same_signed_extrinsic(market):
     raw, outcome = market.submit(BOB, dispute.reveal, d, *commitment.open(40))
     assert outcome.ok
     issuance = market.issuance()
-    with assert_noop(market), pytest.raises(validity.Stale):
+    with assert_noop(market, validity.Stale):
         market.executive.apply_extrinsic(raw)
     assert market.issuance() == issuance
 

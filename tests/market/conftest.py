@@ -15,10 +15,12 @@ def market() -> Market:
 
 
 @contextmanager
-def assert_noop(m: Market):
-    """The body must raise, and leave every storage entry and the event list exactly as they were."""
+def assert_noop(m: Market, error: type[BaseException], match: str | None = None):
+    """The body must raise `error` (matching `match`), and leave every storage entry (total issuance
+    included) and the event list exactly as they were. Yields pytest's ExceptionInfo."""
     before = m.contents()
     events_before = len(m.executive.env.events)
-    yield
+    with pytest.raises(error, match=match) as raised:
+        yield raised
     assert m.contents() == before
     assert len(m.executive.env.events) == events_before

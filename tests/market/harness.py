@@ -23,7 +23,7 @@ from compute_market.pallet.types import UNIT, Dispute, DisputePhase, Disputes, J
 from runtime.block_builder import timestamp_inherent
 from runtime.chain_spec import GENESIS_DIR, parse_chain_spec
 from runtime.executive import ApplyOutcome, Executive
-from runtime.frame.pallet import Call, CallDef, externalities
+from runtime.frame.pallet import Call, CallDef, dispatch_transactional, externalities
 from runtime.frame.support import ROOT, Origin
 from runtime.pallets import balances
 
@@ -119,15 +119,9 @@ class Market:
         """Dispatch directly, all or nothing; a failure raises and leaves state and events as they were."""
         origin = ROOT if who is None else Origin.signed(account(who))
         with self.ext():
-            self.state.begin()
-            mark = len(self.executive.env.events)
-            try:
-                Call(fn, args).dispatch(origin)
-            except BaseException:
-                self.state.rollback()
-                del self.executive.env.events[mark:]
-                raise
-            self.state.commit()
+            error = dispatch_transactional(Call(fn, args), origin)  # the runtime's own all-or-nothing dispatch
+        if error is not None:
+            raise error
 
     def signed_extrinsic(self, who: Keypair, fn: CallDef, *args) -> bytes:
         from chain.primitives.extrinsic import sign_extrinsic

@@ -160,7 +160,7 @@ def test_two_challengers_at_once_the_first_proven_fault_settles_both(market):
 
 def test_invalid_artifact_challenge_by_the_solver(market):
     job, _ = market.committed_job()
-    with assert_noop(market), pytest.raises(MarketError.PartyCannotAct):
+    with assert_noop(market, MarketError.PartyCannotAct):
         market.call(BOB, dispute.challenge_artifact, job.id, CHECKPOINT, 0, False)
 
 
@@ -168,20 +168,20 @@ def test_invalid_artifact_challenge_by_the_solver(market):
 def test_invalid_artifact_challenge_of_an_unknown_artifact(market, kind, index):
     job, _ = market.committed_job()
     error = MarketError.UnknownSegment if kind == CHECKPOINT else MarketError.UnknownArtifact
-    with assert_noop(market), pytest.raises(error):
+    with assert_noop(market, error):
         market.call(CHARLIE, dispute.challenge_artifact, job.id, kind, index, False)
 
 
 def test_invalid_artifact_challenge_after_the_window(market):
     job, _ = market.committed_job()
     market.advance_to(job.window_end + 1)
-    with assert_noop(market), pytest.raises(MarketError.WindowClosed):
+    with assert_noop(market, MarketError.WindowClosed):
         market.call(CHARLIE, dispute.challenge_artifact, job.id, CHECKPOINT, 0, False)
 
 
 def test_invalid_duplicate_artifact_challenge(market):
     job, _ = challenged(market, CHECKPOINT, 2)
-    with assert_noop(market), pytest.raises(MarketError.DuplicateChallenge):
+    with assert_noop(market, MarketError.DuplicateChallenge):
         market.call(CHARLIE, dispute.challenge_artifact, job.id, CHECKPOINT, 2, False)
     market.call(CHARLIE, dispute.challenge_artifact, job.id, HASH_LIST, 0, False)  # another artifact is fine
     market.call(EVE, dispute.challenge_artifact, job.id, CHECKPOINT, 2, False)  # and another account
@@ -189,7 +189,7 @@ def test_invalid_duplicate_artifact_challenge(market):
 
 def test_invalid_artifact_challenge_of_an_uncommitted_job(market):
     job = market.assigned_job()
-    with assert_noop(market), pytest.raises(MarketError.WrongJobStatus):
+    with assert_noop(market, MarketError.WrongJobStatus):
         market.call(CHARLIE, dispute.challenge_artifact, job.id, CHECKPOINT, 0, False)
 
 
@@ -264,25 +264,25 @@ def test_dataset_vote_without_quorum_gives_the_solver_a_fresh_deadline(market):
 
 def test_invalid_dataset_report_by_another_account(market):
     job = market.assigned_job()
-    with assert_noop(market), pytest.raises(MarketError.NotAssignedSolver):
+    with assert_noop(market, MarketError.NotAssignedSolver):
         market.call(CHARLIE, dispute.report_dataset, job.id)
 
 
 def test_invalid_dataset_report_after_the_commitment(market):
     job, _ = market.committed_job()
-    with assert_noop(market), pytest.raises(MarketError.NotAssignedSolver):
+    with assert_noop(market, MarketError.NotAssignedSolver):
         market.call(BOB, dispute.report_dataset, job.id)
 
 
 def test_invalid_second_dataset_report(market):
     job, _ = reported(market)
-    with assert_noop(market), pytest.raises(MarketError.NotAssignedSolver):
+    with assert_noop(market, MarketError.NotAssignedSolver):
         market.call(BOB, dispute.report_dataset, job.id)
 
 
 def test_invalid_commit_while_the_dataset_vote_runs(market):
     job, _ = reported(market)
-    with assert_noop(market), pytest.raises(MarketError.NotAssignedSolver):
+    with assert_noop(market, MarketError.NotAssignedSolver):
         market.call(BOB, calls.commit_result, job.id, bytes(32), bytes(32), bytes(32), [bytes(32)] * 4)
 
 
@@ -292,7 +292,7 @@ def test_the_submitter_never_referees_its_own_job(market):
     market.call(BOB, dispute.report_dataset, job.id)
     d = market.job(job.id).open_disputes[-1]
     assert market.dispute(d).referee_stake == 3 * 10_000 * UNIT  # the submitter's stake does not count
-    with assert_noop(market), pytest.raises(MarketError.PartyCannotAct):
+    with assert_noop(market, MarketError.PartyCannotAct):
         market.call(validator, dispute.referee_vote, d, FAULT)
 
 

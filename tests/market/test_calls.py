@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from compute_market.jobspec import MAX_SPEC_BYTES
 from compute_market.pallet import calls, query
 from compute_market.pallet.types import UNIT, JobStatus, MarketError
@@ -32,23 +30,23 @@ def test_register_solver_reserves_stake(market):
 
 def test_invalid_register_solver_twice(market):
     market.call(BOB, calls.register_solver, STAKE)
-    with assert_noop(market), pytest.raises(MarketError.AlreadySolver):
+    with assert_noop(market, MarketError.AlreadySolver):
         market.call(BOB, calls.register_solver, STAKE)
 
 
 def test_invalid_register_solver_below_minimum(market):
-    with assert_noop(market), pytest.raises(MarketError.StakeTooLow) as e:
+    with assert_noop(market, MarketError.StakeTooLow) as e:
         market.call(BOB, calls.register_solver, UNIT)
     assert str(100 * UNIT) in str(e.value)
 
 
 def test_invalid_register_solver_unsigned(market):
-    with assert_noop(market), pytest.raises(BadOrigin):
+    with assert_noop(market, BadOrigin):
         market.call(None, calls.register_solver, STAKE)
 
 
 def test_invalid_register_solver_without_funds(market):
-    with assert_noop(market), pytest.raises(BalancesError.InsufficientBalance):
+    with assert_noop(market, BalancesError.InsufficientBalance):
         market.call(BOB, calls.register_solver, 10**9 * UNIT)
 
 
@@ -60,14 +58,14 @@ def test_add_stake(market):
 
 
 def test_invalid_add_stake_not_solver(market):
-    with assert_noop(market), pytest.raises(MarketError.NotSolver):
+    with assert_noop(market, MarketError.NotSolver):
         market.call(BOB, calls.add_stake, UNIT)
 
 
 def test_invalid_add_stake_while_unbonding(market):
     market.call(BOB, calls.register_solver, STAKE)
     market.call(BOB, calls.unregister_solver)
-    with assert_noop(market), pytest.raises(MarketError.SolverUnbonding):
+    with assert_noop(market, MarketError.SolverUnbonding):
         market.call(BOB, calls.add_stake, UNIT)
 
 
@@ -87,31 +85,31 @@ def test_invalid_withdraw_before_delay(market):
     market.call(BOB, calls.register_solver, STAKE)
     market.call(BOB, calls.unregister_solver)
     market.advance(4)
-    with assert_noop(market), pytest.raises(MarketError.StillBonded):
+    with assert_noop(market, MarketError.StillBonded):
         market.call(BOB, calls.withdraw_unbonded)
 
 
 def test_invalid_withdraw_without_unregister(market):
     market.call(BOB, calls.register_solver, STAKE)
-    with assert_noop(market), pytest.raises(MarketError.NotUnbonding):
+    with assert_noop(market, MarketError.NotUnbonding):
         market.call(BOB, calls.withdraw_unbonded)
 
 
 def test_invalid_unregister_twice(market):
     market.call(BOB, calls.register_solver, STAKE)
     market.call(BOB, calls.unregister_solver)
-    with assert_noop(market), pytest.raises(MarketError.SolverUnbonding):
+    with assert_noop(market, MarketError.SolverUnbonding):
         market.call(BOB, calls.unregister_solver)
 
 
 def test_invalid_unregister_while_holding_jobs(market):
     market.assigned_job(solver=BOB)
-    with assert_noop(market), pytest.raises(MarketError.HoldsJobs):
+    with assert_noop(market, MarketError.HoldsJobs):
         market.call(BOB, calls.unregister_solver)
 
 
 def test_invalid_unregister_not_solver(market):
-    with assert_noop(market), pytest.raises(MarketError.NotSolver):
+    with assert_noop(market, MarketError.NotSolver):
         market.call(BOB, calls.unregister_solver)
 
 
@@ -127,7 +125,7 @@ def test_register_verifier_reserves_bond(market):
 
 def test_invalid_register_verifier_twice(market):
     market.call(DAVE, calls.register_verifier)
-    with assert_noop(market), pytest.raises(MarketError.AlreadyVerifier):
+    with assert_noop(market, MarketError.AlreadyVerifier):
         market.call(DAVE, calls.register_verifier)
 
 
@@ -146,33 +144,33 @@ def test_submit_job_escrows_payment_and_fee_and_reserves_the_bond(market):
 
 
 def test_invalid_submit_spec_too_large(market):
-    with assert_noop(market), pytest.raises(MarketError.SpecTooLarge):
+    with assert_noop(market, MarketError.SpecTooLarge):
         market.call(ALICE, calls.submit_job, bytes(MAX_SPEC_BYTES + 1), UNIT)
 
 
 def test_invalid_submit_malformed_spec(market):
-    with assert_noop(market), pytest.raises(MarketError.BadSpec):
+    with assert_noop(market, MarketError.BadSpec):
         market.call(ALICE, calls.submit_job, b"\x01garbage", UNIT)
 
 
 def test_invalid_submit_noncanonical_spec(market):
-    with assert_noop(market), pytest.raises(MarketError.BadSpec):
+    with assert_noop(market, MarketError.BadSpec):
         market.call(ALICE, calls.submit_job, make_spec() + b"\x00", UNIT)
 
 
 def test_invalid_submit_too_many_steps():
     m = Market(maxSteps=32)
-    with assert_noop(m), pytest.raises(MarketError.TooManySteps):
+    with assert_noop(m, MarketError.TooManySteps):
         m.call(ALICE, calls.submit_job, make_spec(steps=64), UNIT)
 
 
 def test_invalid_submit_zero_payment(market):
-    with assert_noop(market), pytest.raises(MarketError.ZeroPayment):
+    with assert_noop(market, MarketError.ZeroPayment):
         market.call(ALICE, calls.submit_job, make_spec(), 0)
 
 
 def test_invalid_submit_unaffordable(market):
-    with assert_noop(market), pytest.raises(BalancesError.InsufficientBalance):
+    with assert_noop(market, BalancesError.InsufficientBalance):
         market.call(ALICE, calls.submit_job, make_spec(), 10**9 * UNIT)
 
 
@@ -187,18 +185,18 @@ def test_cancel_job_refunds_in_full(market):
 
 def test_invalid_cancel_by_other_account(market):
     market.call(ALICE, calls.submit_job, make_spec(), 20 * UNIT)
-    with assert_noop(market), pytest.raises(MarketError.NotSubmitter):
+    with assert_noop(market, MarketError.NotSubmitter):
         market.call(BOB, calls.cancel_job, 0)
 
 
 def test_invalid_cancel_after_assignment(market):
     job = market.assigned_job()
-    with assert_noop(market), pytest.raises(MarketError.WrongJobStatus):
+    with assert_noop(market, MarketError.WrongJobStatus):
         market.call(ALICE, calls.cancel_job, job.id)
 
 
 def test_invalid_cancel_unknown_job(market):
-    with assert_noop(market), pytest.raises(MarketError.UnknownJob):
+    with assert_noop(market, MarketError.UnknownJob):
         market.call(ALICE, calls.cancel_job, 7)
 
 
@@ -257,13 +255,13 @@ def test_commit_result_opens_the_window(market):
 
 def test_invalid_commit_by_other_account(market):
     job = market.assigned_job(solver=BOB)
-    with assert_noop(market), pytest.raises(MarketError.NotAssignedSolver):
+    with assert_noop(market, MarketError.NotAssignedSolver):
         market.call(CHARLIE, calls.commit_result, job.id, bytes(32), bytes(32), bytes(32), [bytes(32)] * 4)
 
 
 def test_invalid_commit_wrong_checkpoint_count(market):
     job = market.assigned_job(solver=BOB)
-    with assert_noop(market), pytest.raises(MarketError.WrongCheckpointCount) as e:
+    with assert_noop(market, MarketError.WrongCheckpointCount) as e:
         market.call(BOB, calls.commit_result, job.id, bytes(32), bytes(32), bytes(32), [bytes(32)] * 3)
     assert "need 4" in str(e.value)
 
@@ -310,27 +308,27 @@ def test_invalid_attest_before_sampling_block(market):
     market.call(DAVE, calls.register_verifier)
     job, _ = market.committed_job()
     market.advance()
-    with assert_noop(market), pytest.raises(MarketError.SamplingNotReady):
+    with assert_noop(market, MarketError.SamplingNotReady):
         market.call(DAVE, calls.attest, job.id, [(0, True), (1, True)])
 
 
 def test_invalid_attest_wrong_segments(market):
     job, segments = attestable(market)
     wrong = [j for j in range(4) if j not in segments][:2]
-    with assert_noop(market), pytest.raises(MarketError.WrongSegments):
+    with assert_noop(market, MarketError.WrongSegments):
         market.call(DAVE, calls.attest, job.id, [(j, True) for j in wrong])
 
 
 def test_invalid_attest_not_verifier(market):
     job, segments = attestable(market)
-    with assert_noop(market), pytest.raises(MarketError.NotVerifier):
+    with assert_noop(market, MarketError.NotVerifier):
         market.call(EVE, calls.attest, job.id, [(j, True) for j in segments])
 
 
 def test_invalid_attest_by_the_solver(market):
     job, segments = attestable(market)
     market.call(BOB, calls.register_verifier)
-    with assert_noop(market), pytest.raises(MarketError.PartyCannotAct):
+    with assert_noop(market, MarketError.PartyCannotAct):
         market.call(BOB, calls.attest, job.id, [(j, True) for j in segments])
 
 
@@ -338,21 +336,21 @@ def test_invalid_attest_twice(market):
     job, segments = attestable(market)
     market.call(DAVE, calls.attest, job.id, [(j, True) for j in segments])
     market.call(EVE, calls.register_verifier)
-    with assert_noop(market), pytest.raises(MarketError.AlreadyAttested):
+    with assert_noop(market, MarketError.AlreadyAttested):
         market.call(EVE, calls.attest, job.id, [(j, True) for j in segments])
 
 
 def test_invalid_attest_after_window(market):
     job, segments = attestable(market)
     market.advance_to(job.window_end + 1)
-    with assert_noop(market), pytest.raises(MarketError.WindowClosed):
+    with assert_noop(market, MarketError.WindowClosed):
         market.call(DAVE, calls.attest, job.id, [(j, True) for j in segments])
 
 
 def test_invalid_attest_uncommitted_job(market):
     market.call(DAVE, calls.register_verifier)
     job = market.assigned_job()
-    with assert_noop(market), pytest.raises(MarketError.WrongJobStatus):
+    with assert_noop(market, MarketError.WrongJobStatus):
         market.call(DAVE, calls.attest, job.id, [])
 
 
@@ -382,13 +380,13 @@ def test_chain_finalizes_after_grace_and_refunds_unused_fee(market):
 def test_invalid_finalize_during_window(market):
     job, _ = market.committed_job()
     market.advance_to(job.window_end)
-    with assert_noop(market), pytest.raises(MarketError.WindowOpen):
+    with assert_noop(market, MarketError.WindowOpen):
         market.call(EVE, calls.finalize, job.id)
 
 
 def test_invalid_finalize_uncommitted(market):
     job = market.assigned_job()
-    with assert_noop(market), pytest.raises(MarketError.WrongJobStatus):
+    with assert_noop(market, MarketError.WrongJobStatus):
         market.call(EVE, calls.finalize, job.id)
 
 

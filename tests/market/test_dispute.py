@@ -204,74 +204,74 @@ def test_disputes_run_as_signed_extrinsics(market):
 def test_invalid_challenge_after_window(market):
     job, _ = market.committed_job()
     market.advance_to(job.window_end + 1)
-    with assert_noop(market), pytest.raises(MarketError.WindowClosed):
+    with assert_noop(market, MarketError.WindowClosed):
         market.call(CHARLIE, dispute.challenge, job.id, 0)
 
 
 def test_invalid_challenge_unknown_segment(market):
     job, _ = market.committed_job()
-    with assert_noop(market), pytest.raises(MarketError.UnknownSegment):
+    with assert_noop(market, MarketError.UnknownSegment):
         market.call(CHARLIE, dispute.challenge, job.id, 4)
 
 
 def test_invalid_challenge_by_solver(market):
     job, _ = market.committed_job()
-    with assert_noop(market), pytest.raises(MarketError.PartyCannotAct):
+    with assert_noop(market, MarketError.PartyCannotAct):
         market.call(BOB, dispute.challenge, job.id, 0)
 
 
 def test_invalid_challenge_uncommitted_job(market):
     job = market.assigned_job()
-    with assert_noop(market), pytest.raises(MarketError.WrongJobStatus):
+    with assert_noop(market, MarketError.WrongJobStatus):
         market.call(CHARLIE, dispute.challenge, job.id, 0)
 
 
 def test_invalid_challenge_unknown_job(market):
-    with assert_noop(market), pytest.raises(MarketError.UnknownJob):
+    with assert_noop(market, MarketError.UnknownJob):
         market.call(CHARLIE, dispute.challenge, 9, 0)
 
 
 def test_invalid_duplicate_challenge(market):
     job, _, _ = opened(market, TRUTH)
-    with assert_noop(market), pytest.raises(MarketError.DuplicateChallenge):
+    with assert_noop(market, MarketError.DuplicateChallenge):
         market.call(CHARLIE, dispute.challenge, job.id, 2)
 
 
 def test_invalid_challenge_beyond_open_dispute_cap():
     m = Market(maxOpenDisputes=1)
     job, _, _ = opened(m, TRUTH)
-    with assert_noop(m), pytest.raises(MarketError.TooManyDisputes):
+    with assert_noop(m, MarketError.TooManyDisputes):
         m.call(EVE, dispute.challenge, job.id, 1)
 
 
 def test_invalid_reveal_with_bad_proof(market):
     _, commitment, d = opened(market, TRUTH)
     step_hash, proof = commitment.open(39)
-    with assert_noop(market), pytest.raises(MarketError.BadProof):
+    with assert_noop(market, MarketError.BadProof):
         market.call(BOB, dispute.reveal, d, step_hash, proof)
 
 
 def test_invalid_reveal_by_challenger(market):
     _, commitment, d = opened(market, TRUTH)
-    with assert_noop(market), pytest.raises(MarketError.NotParty):
+    with assert_noop(market, MarketError.NotParty):
         market.call(CHARLIE, dispute.reveal, d, *commitment.open(40))
 
 
 def test_invalid_reveal_unknown_dispute(market):
-    with assert_noop(market), pytest.raises(MarketError.UnknownDispute):
+    with assert_noop(market, MarketError.UnknownDispute):
         market.call(BOB, dispute.reveal, 5, bytes(32), [])
 
 
 def test_invalid_respond_before_reveal(market):
     _, _, d = opened(market, TRUTH)
-    with assert_noop(market), pytest.raises(MarketError.WrongPhase):
+    with assert_noop(market, MarketError.WrongPhase):
         market.call(CHARLIE, dispute.respond, d, True)
 
 
 def test_invalid_respond_by_solver(market):
     _, commitment, d = opened(market, TRUTH)
     Solver(BOB, commitment).move(market, d)
-    with assert_noop(market), pytest.raises(MarketError.NotParty):
+    with assert_noop(market, MarketError.NotParty):
         market.call(BOB, dispute.respond, d, True)
 
 
@@ -285,21 +285,21 @@ def to_phase(m: Market, d: int, commitment, phase: DisputePhase) -> None:
 def test_invalid_step_state_with_wrong_hash(market):
     _, commitment, d = opened(market, TRUTH)
     to_phase(market, d, commitment, DisputePhase.STEP_STATE)
-    with assert_noop(market), pytest.raises(MarketError.StateHashMismatch):
+    with assert_noop(market, MarketError.StateHashMismatch):
         market.call(BOB, dispute.submit_step_state, d, bytes(32), bytes(32))
 
 
 def test_invalid_step_state_by_challenger(market):
     _, commitment, d = opened(market, TRUTH)
     to_phase(market, d, commitment, DisputePhase.STEP_STATE)
-    with assert_noop(market), pytest.raises(MarketError.NotParty):
+    with assert_noop(market, MarketError.NotParty):
         market.call(CHARLIE, dispute.submit_step_state, d, bytes(32), market.dispute(d).lo_hash)
 
 
 def test_invalid_vote_by_non_validator(market):
     _, commitment, d = opened(market, TRUTH)
     to_phase(market, d, commitment, DisputePhase.VOTING)
-    with assert_noop(market), pytest.raises(MarketError.NotReferee):
+    with assert_noop(market, MarketError.NotReferee):
         market.call(EVE, dispute.referee_vote, d, bytes(32))
 
 
@@ -307,13 +307,13 @@ def test_invalid_vote_twice(market):
     _, commitment, d = opened(market, TRUTH)
     to_phase(market, d, commitment, DisputePhase.VOTING)
     market.call(REFEREES[0], dispute.referee_vote, d, bytes(32))
-    with assert_noop(market), pytest.raises(MarketError.AlreadyVoted):
+    with assert_noop(market, MarketError.AlreadyVoted):
         market.call(REFEREES[0], dispute.referee_vote, d, bytes(32))
 
 
 def test_invalid_vote_before_voting(market):
     _, _, d = opened(market, TRUTH)
-    with assert_noop(market), pytest.raises(MarketError.WrongPhase):
+    with assert_noop(market, MarketError.WrongPhase):
         market.call(REFEREES[0], dispute.referee_vote, d, bytes(32))
 
 
@@ -327,7 +327,7 @@ def test_invalid_vote_by_a_party():
     while m.dispute(d).phase is not DisputePhase.VOTING:
         (solver if m.dispute(d).phase in (DisputePhase.REVEAL, DisputePhase.STEP_STATE) else challenger).move(m, d)
     assert m.dispute(d).referee_stake == 3 * REFEREE_BOND  # the solver's own stake is left out
-    with assert_noop(m), pytest.raises(MarketError.PartyCannotAct):
+    with assert_noop(m, MarketError.PartyCannotAct):
         m.call(REFEREES[0], dispute.referee_vote, d, TRUTH[41])
 
 
@@ -335,7 +335,7 @@ def test_invalid_finalize_with_open_dispute():
     m = Market(moveDeadline=20)
     job, _, _ = opened(m, TRUTH)
     m.advance_to(job.window_end + 1)
-    with assert_noop(m), pytest.raises(MarketError.DisputesOpen):
+    with assert_noop(m, MarketError.DisputesOpen):
         m.call(EVE, calls.finalize, job.id)
 
 

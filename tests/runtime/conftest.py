@@ -15,7 +15,7 @@ from runtime.block_builder import author_digest, build_block, execute_block
 from runtime.chain_spec import load_chain_spec
 from runtime.composition import EVENTS
 from runtime.executive import Executive
-from runtime.frame.pallet import Call, CallDef, externalities
+from runtime.frame.pallet import Call, CallDef, dispatch_transactional, externalities
 from runtime.frame.support import Origin, PalletError
 from runtime.pallets.balances import TotalIssuance
 from runtime.pallets.system import Account
@@ -67,15 +67,9 @@ class TestExt:
         elif not isinstance(origin, Origin):
             origin = Origin.signed(origin.public)
         with self.ext():
-            self.state.begin()
-            mark = len(self.executive.env.events)
-            try:
-                Call(fn, args).dispatch(origin)
-            except BaseException:
-                self.state.rollback()
-                del self.executive.env.events[mark:]
-                raise
-            self.state.commit()
+            error = dispatch_transactional(Call(fn, args), origin)  # the runtime's own all-or-nothing dispatch
+        if error is not None:
+            raise error
 
     def events(self) -> list[tuple[str, str, tuple]]:
         return [(e.pallet, e.name, e.args) for _, e in self.executive.env.events]
@@ -118,11 +112,13 @@ def ext() -> TestExt:
 
 
 @contextmanager
-def assert_noop(t: TestExt):
-    """The body must raise, and leave every storage entry and the event list exactly as they were."""
+def assert_noop(t: TestExt, error: type[BaseException], match: str | None = None):
+    """The body must raise `error` (matching `match`), and leave every storage entry (total issuance
+    included) and the event list exactly as they were. Yields pytest's ExceptionInfo."""
     before = t.contents()
     events_before = len(t.executive.env.events)
-    yield
+    with pytest.raises(error, match=match) as raised:
+        yield raised
     assert t.contents() == before
     assert len(t.executive.env.events) == events_before
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from runtime.frame.support import ROOT, BadOrigin
 from runtime.pallets import balances
 from runtime.pallets.balances import (
@@ -67,22 +65,22 @@ def test_force_transfer_by_root(ext):
 
 
 def test_invalid_force_transfer_by_signed_origin(ext):
-    with assert_noop(ext), pytest.raises(BadOrigin):
+    with assert_noop(ext, BadOrigin):
         ext.call(ALICE, force_transfer, ALICE.public, BOB.public, UNIT)
 
 
 def test_invalid_transfer_more_than_free(ext):
-    with assert_noop(ext), pytest.raises(BalancesError.InsufficientBalance):
+    with assert_noop(ext, BalancesError.InsufficientBalance):
         ext.call(ALICE, transfer_allow_death, BOB.public, 10**30)
 
 
 def test_invalid_keep_alive_transfer_that_would_kill(ext):
-    with assert_noop(ext), pytest.raises(BalancesError.Expendability):
+    with assert_noop(ext, BalancesError.Expendability):
         ext.call(ALICE, transfer_keep_alive, BOB.public, free(ext, ALICE.public) - 1)
 
 
 def test_invalid_transfer_below_existential_deposit_to_new_account(ext):
-    with assert_noop(ext), pytest.raises(BalancesError.ExistentialDeposit) as e:
+    with assert_noop(ext, BalancesError.ExistentialDeposit) as e:
         ext.call(ALICE, transfer_allow_death, FRESH, ED - 1)
     assert str(ED) in str(e.value)
 
@@ -103,7 +101,7 @@ def test_reserve_unreserve_and_slash_keep_issuance_consistent(ext):
 def test_invalid_repatriate_to_dead_account(ext):
     with ext.ext():
         balances.reserve(ALICE.public, UNIT)
-    with assert_noop(ext), ext.ext(), pytest.raises(BalancesError.DeadAccount):
+    with assert_noop(ext, BalancesError.DeadAccount), ext.ext():
         balances.repatriate_reserved(ALICE.public, FRESH, UNIT, to_free=True)
 
 

@@ -60,7 +60,7 @@ def test_bond_reserves_and_records_ledger(ext):
 
 def test_invalid_bond_twice(ext):
     ext.call(BOB, bond, BOND)
-    with assert_noop(ext), pytest.raises(StakingError.AlreadyBonded):
+    with assert_noop(ext, StakingError.AlreadyBonded):
         ext.call(BOB, bond, BOND)
 
 
@@ -68,7 +68,7 @@ def test_bond_extra_and_unbond_then_withdraw_after_bonding_duration(ext):
     ext.call(BOB, bond, BOND)
     ext.call(BOB, bond_extra, UNIT)
     ext.call(BOB, unbond, UNIT)
-    with assert_noop(ext), pytest.raises(StakingError.NoUnlockChunk):
+    with assert_noop(ext, StakingError.NoUnlockChunk):
         ext.call(BOB, withdraw_unbonded)
     with ext.ext():
         staking.CurrentEpoch.put(staking.CurrentEpoch.get() + 2)
@@ -79,13 +79,13 @@ def test_bond_extra_and_unbond_then_withdraw_after_bonding_duration(ext):
 
 def test_invalid_validate_below_minimum_bond(ext):
     ext.call(BOB, bond, UNIT)
-    with assert_noop(ext), pytest.raises(StakingError.InsufficientBond):
+    with assert_noop(ext, StakingError.InsufficientBond):
         ext.call(BOB, validate, BOB.public, 0)
 
 
 def test_invalid_validate_with_someone_elses_session_key(ext):
     ext.call(BOB, bond, BOND)
-    with assert_noop(ext), pytest.raises(StakingError.DuplicateSessionKey):
+    with assert_noop(ext, StakingError.DuplicateSessionKey):
         ext.call(BOB, validate, ALICE.public, 0)  # Alice's stash validates with Alice's key in dev
 
 
@@ -122,7 +122,7 @@ def test_chill_removes_candidate(ext):
 
 
 def test_invalid_equivocation_without_verifier(ext):
-    with assert_noop(ext), pytest.raises(StakingError.InvalidEvidence):
+    with assert_noop(ext, StakingError.InvalidEvidence):
         ext.call(NONE, report_equivocation, b"evidence")
 
 
@@ -140,7 +140,7 @@ def test_equivocation_slashes_once_and_marks_for_removal(ext):
         assert staking.Ledgers.get(alice_stash).total == bonded - slashed
         assert balances.total_issuance() == total - slashed
         assert staking.PendingRemoval.get() == [alice_stash]
-    with assert_noop(ext), pytest.raises(StakingError.DuplicateOffenceReport):
+    with assert_noop(ext, StakingError.DuplicateOffenceReport):
         ext.call(NONE, report_equivocation, b"offence-1")
 
 
@@ -164,13 +164,13 @@ def test_equivocation_slot_is_slashed_once_whichever_pair_reports_it(ext):
     with ext.ext():
         assert staking.Ledgers.get(alice_stash).total == bonded - bonded // 10
     for other_pair in ((a, c), (b, c)):
-        with assert_noop(ext), pytest.raises(StakingError.DuplicateOffenceReport):
+        with assert_noop(ext, StakingError.DuplicateOffenceReport):
             ext.call(NONE, report_equivocation, DuplicateVoteEvidence.of(*other_pair).encode())
     assert [name for pallet, name, _ in ext.events() if pallet == "Staking"] == ["OffenceReported", "Slashed"]
 
 
 def test_invalid_signed_equivocation_report(ext):
-    with assert_noop(ext), pytest.raises(Exception, match="inherent or unsigned"):
+    with assert_noop(ext, Exception, match="inherent or unsigned"):
         ext.call(CHARLIE, report_equivocation, b"x")
 
 
@@ -183,7 +183,7 @@ def test_error_cases_use_the_dev_chains_staking_limits(ext):
 def test_invalid_call_is_a_noop(ext, setup, failing, error):
     for c in setup:
         ext.call(BOB, c.func, *c.args)
-    with assert_noop(ext), pytest.raises(error):
+    with assert_noop(ext, error):
         ext.call(BOB, failing.func, *failing.args)
 
 

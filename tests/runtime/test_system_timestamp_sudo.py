@@ -31,7 +31,7 @@ def test_remark_with_event(ext):
 
 
 def test_invalid_remark_unsigned(ext):
-    with assert_noop(ext), pytest.raises(BadOrigin, match="came from a NONE origin"):
+    with assert_noop(ext, BadOrigin, match="came from a NONE origin"):
         ext.call(NONE, system.remark, b"x")
 
 
@@ -40,13 +40,13 @@ def test_timestamp_set_once_per_block(ext):
     with ext.ext():
         assert timestamp.now() == ext.now_ms
     ext.call(NONE, timestamp.set, ext.now_ms + 5_000)
-    with assert_noop(ext), pytest.raises(TimestampError.AlreadySet):
+    with assert_noop(ext, TimestampError.AlreadySet):
         ext.call(NONE, timestamp.set, ext.now_ms + 10_000)
 
 
 def test_invalid_timestamp_too_early(ext):
     ext.produce_block()
-    with assert_noop(ext), pytest.raises(TimestampError.TooEarly):
+    with assert_noop(ext, TimestampError.TooEarly):
         ext.call(NONE, timestamp.set, ext.now_ms + 10)
 
 
@@ -57,7 +57,7 @@ def test_invalid_block_without_timestamp_first(ext):
 
 def test_invalid_block_without_timestamp_inherent(ext):
     """Finalizing a block that never ran Timestamp.set fails with Missing and writes nothing."""
-    with assert_noop(ext), pytest.raises(TimestampError.Missing, match="block 1 has no Timestamp.set inherent"):
+    with assert_noop(ext, TimestampError.Missing, match="block 1 has no Timestamp.set inherent"):
         ext.executive.finalize_block(ext.chain.root_after)
 
 
@@ -99,7 +99,7 @@ def test_sudo_reports_inner_failure_and_rolls_it_back(ext):
 
 
 def test_invalid_sudo_by_non_key(ext):
-    with assert_noop(ext), pytest.raises(SudoError.RequireSudo):
+    with assert_noop(ext, SudoError.RequireSudo):
         ext.call(BOB, sudo, Call(system.remark, (b"",)))
 
 
@@ -125,7 +125,7 @@ def test_sudo_unchecked_weight_dispatches_as_root_with_the_declared_weight(ext):
 
 def test_invalid_sudo_unchecked_weight_by_non_key(ext):
     inner = Call(force_transfer, (BOB.public, CHARLIE.public, UNIT))
-    with assert_noop(ext), pytest.raises(SudoError.RequireSudo):
+    with assert_noop(ext, SudoError.RequireSudo):
         ext.call(BOB, sudo_unchecked_weight, inner, Weight(1_000))
 
 
