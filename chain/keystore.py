@@ -3,7 +3,8 @@
 A key file holds the secret URI (a BIP-39 phrase with optional derivation path, or a `0x` seed) and, in the
 clear, its scheme (`ed25519`, or `sr25519`; files without one are Ed25519). With a password the URI is
 sealed with XSalsa20-Poly1305 under a key stretched by Argon2id (PyNaCl), so a stolen file alone does not
-reveal the key. Secrets are never logged; `describe` returns only public facts.
+reveal the key. Secrets are never logged; `describe` returns only public facts. Reading a key file (or a
+password file) that group or others may read logs a warning naming the fix (`chmod 600`).
 
 `load_key` is the one place a command's `--key`/`--from` becomes a signer: a key file (of the scheme it
 records), or a secret URI, Ed25519 unless prefixed `sr25519:` (`sr25519://Alice` is polkadot-js's default
@@ -13,7 +14,9 @@ records), or a secret URI, Ed25519 unless prefixed `sr25519:` (`sr25519://Alice`
 from __future__ import annotations
 
 import json
+import logging
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +38,9 @@ from chain.primitives.crypto import (
 
 KEY_FILE_VERSION = 1
 MAX_KEY_FILE_BYTES = 16 * 1024
+MAX_PASSWORD_FILE_BYTES = 4 * 1024
+
+log = logging.getLogger("gradchain.keystore")
 
 
 class KeystoreError(ValueError):
@@ -106,9 +112,39 @@ def write_key_file(path: Path, secret_uri: str, password: str | None = None,
     return keypair
 
 
+def warn_if_exposed(path: Path, what: str) -> bool:
+    """Log a warning when group or others may read `path`; True if they may."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    if not mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return False
+    log.warning("%s %s is readable by group or others (mode %03o): anyone on this machine may copy it; "
+                "run: chmod 600 %s", what, path, stat.S_IMODE(mode), path)
+    return True
+
+
+def read_password_file(path: Path) -> str:
+    """The password in `path`: its text without one trailing newline (as `echo pw > file` writes it)."""
+    path = Path(path)
+    try:
+        if path.stat().st_size > MAX_PASSWORD_FILE_BYTES:
+            raise KeystoreError(f"{path} is larger than a password file can be ({MAX_PASSWORD_FILE_BYTES} bytes)")
+        text = path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise KeystoreError(f"cannot read the password file {path}: {e}") from None
+    warn_if_exposed(path, "password file")
+    text = text.removesuffix("\n").removesuffix("\r")
+    if not text:
+        raise KeystoreError(f"the password file {path} is empty")
+    return text
+
+
 def read_key_file(path: Path, password: str | None = None) -> Keypair | Sr25519Keypair:
     """Load a keypair of the file's scheme, decrypting it with `password` when it is sealed."""
     path = Path(path)
+    warn_if_exposed(path, "key file")
     try:
         if path.stat().st_size > MAX_KEY_FILE_BYTES:
             raise KeystoreError(f"{path} is larger than a key file can be ({MAX_KEY_FILE_BYTES} bytes)")

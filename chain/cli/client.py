@@ -7,6 +7,7 @@ from decimal import Decimal, InvalidOperation
 
 import click
 
+from chain.cli.key import password_options
 from chain.client import ClientError, NodeClient, status_name, transfer_call
 from chain.keystore import KeystoreError, load_key
 from chain.primitives.crypto import InvalidAddress, decode_address, encode_address
@@ -44,7 +45,7 @@ def tx() -> None:
 @tx.command()
 @click.option("--from", "sender", required=True, help="Key file or secret URI of the sender: //Alice (ed25519) "
                                                      "or sr25519://Alice.")
-@click.option("--password", envvar="GRADCHAIN_KEY_PASSWORD", default=None)
+@password_options("password of an encrypted --from key file")
 @click.option("--to", "dest", required=True, help="SS58 address or 0x public key of the receiver.")
 @click.option("--amount", required=True, help="Smallest units (integer) or tokens with a decimal point, e.g. 1.5.")
 @click.option("--tip", type=click.IntRange(0), default=0, show_default=True)

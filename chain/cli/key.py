@@ -2,16 +2,28 @@
 
 Derivation matches subkey's for each scheme: `//hard` junctions for both, `/soft` junctions for Sr25519
 only. `--scheme sr25519` and an `sr25519:` prefix on the URI (`sr25519://Alice`) say the same thing.
+
+`password_options` gives every command that reads or writes an encrypted key file the same three ways to
+pass its password: `--password-file PATH`, the GRADCHAIN_KEY_PASSWORD environment variable, or `--password`,
+which still works but is visible to every local user in /proc/PID/cmdline and so warns when used.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
 import click
 
-from chain.keystore import KeystoreError, generate_phrase, load_key, split_scheme, write_key_file
+from chain.keystore import (
+    KeystoreError,
+    generate_phrase,
+    load_key,
+    read_password_file,
+    split_scheme,
+    write_key_file,
+)
 from chain.primitives.crypto import (
     DEFAULT_SS58_FORMAT,
     KEY_SCHEMES,
@@ -67,6 +79,41 @@ def scheme_option(default: str | None):
                              "subkey's default)." + ("" if default else "  [default: ed25519, or the key file's]"))
 
 
+PASSWORD_ENV = "GRADCHAIN_KEY_PASSWORD"
+
+
+def resolve_password(password: str | None, password_file: Path | None) -> str | None:
+    """The one password a command was given, from --password-file, the environment or --password."""
+    source = click.get_current_context().get_parameter_source("password")
+    if password_file is not None:
+        if password is not None and source is click.core.ParameterSource.COMMANDLINE:
+            raise click.UsageError("give the password once: --password-file or --password, not both")
+        try:
+            return read_password_file(password_file)
+        except KeystoreError as e:
+            raise click.BadParameter(str(e), param_hint="--password-file") from None
+    if source is click.core.ParameterSource.COMMANDLINE:
+        click.echo("warning: --password is visible to every local user in /proc/PID/cmdline and in shell "
+                   f"history; use --password-file PATH or {PASSWORD_ENV} instead", err=True)
+    return password
+
+
+def password_options(purpose: str):
+    """`--password-file`, GRADCHAIN_KEY_PASSWORD and `--password`, resolved into the command's `password`."""
+    def decorate(command):
+        @click.option("--password-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                      default=None, help=f"Read the {purpose} from this file (its content, less a trailing "
+                                         f"newline; keep it mode 0600). Preferred over --password.")
+        @click.option("--password", envvar=PASSWORD_ENV, default=None,
+                      help=f"The {purpose} (or set {PASSWORD_ENV}). Visible to other local users in "
+                           "/proc/PID/cmdline: prefer --password-file or the environment variable.")
+        @functools.wraps(command)
+        def with_password(*args, password: str | None, password_file: Path | None, **kwargs):
+            return command(*args, password=resolve_password(password, password_file), **kwargs)
+        return with_password
+    return decorate
+
+
 def _looks_secret(key_spec: str) -> bool:
     """A secret URI, seed or key file, as opposed to an SS58 address (a 0x seed is a secret, as in subkey)."""
     prefixed, key_spec = split_scheme(key_spec)
@@ -82,8 +129,7 @@ def key() -> None:
 @click.option("--file", "file_", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the key to this file (mode 0600). Needed unless --show-secret is given.")
 @click.option("--words", type=click.Choice(["12", "15", "18", "21", "24"]), default="12", show_default=True)
-@click.option("--password", envvar="GRADCHAIN_KEY_PASSWORD", default=None,
-              help="Encrypt the key file with this password (or set GRADCHAIN_KEY_PASSWORD).")
+@password_options("password that encrypts the key file")
 @click.option("--show-secret", is_flag=True,
               help="Print the secret phrase and seed. Without --file this is the only copy of the key.")
 @scheme_option("ed25519")
@@ -117,7 +163,7 @@ def generate(file_: Path | None, words: str, password: str | None, show_secret: 
 
 @key.command()
 @click.argument("key_spec", metavar="URI|FILE|ADDRESS")
-@click.option("--password", envvar="GRADCHAIN_KEY_PASSWORD", default=None, help="Password of an encrypted key file.")
+@password_options("password of an encrypted key file")
 @click.option("--show-secret", is_flag=True, help="Also print the secret URI and seed (hidden by default).")
 @click.option("--public", "public_only", is_flag=True, help="Treat the argument as an address or public key.")
 @scheme_option(None)

@@ -12,12 +12,13 @@ from pathlib import Path
 import click
 
 from chain.cli.client import parse_amount
+from chain.cli.key import password_options
 from chain.client import ClientError
 from chain.keystore import KeystoreError, load_key
 
 NODE = click.option("--node", default="127.0.0.1:50051", show_default=True, help="gRPC address of a node.")
 KEY = click.option("--key", required=True, help="Key file or secret URI of the account that signs (e.g. //Charlie).")
-PASSWORD = click.option("--password", envvar="GRADCHAIN_KEY_PASSWORD", default=None)
+PASSWORD = password_options("password of an encrypted --key file")
 
 
 def _market_node(node: str, key: str | None, password: str | None):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from chain.cli.key import password_options
 from chain.node.config import (
     DEFAULT_BLOB_RETENTION,
     DEFAULT_GRPC_PORT,
@@ -27,6 +28,7 @@ from chain.node.config import (
 )
 
 LOG_LEVELS = ["error", "warn", "info", "debug", "trace"]
+GUARD_FILE = "last_signed"  # the signer guard's state, beside the WAL (chain.node.service)
 
 
 def _load_spec(chain: str):
@@ -72,7 +74,7 @@ def _setup_logging(level: str) -> None:
 @click.option("--validator", is_flag=True, help="Take part in consensus with --key.")
 @click.option("--key", default=None, help="Validator session key: a key file or a secret URI such as //Alice "
                                            "(Ed25519: consensus keys are never sr25519).")
-@click.option("--password", envvar="GRADCHAIN_KEY_PASSWORD", default=None, help="Password of an encrypted --key file.")
+@password_options("password of an encrypted --key file")
 @click.option("--p2p-port", type=click.IntRange(0, 65535), default=DEFAULT_P2P_PORT, show_default=True)
 @click.option("--grpc-port", type=click.IntRange(0, 65535), default=DEFAULT_GRPC_PORT, show_default=True)
 @click.option("--rpc-port", type=click.IntRange(0, 65535), default=DEFAULT_RPC_PORT, show_default=True)
@@ -174,21 +176,40 @@ async def _run(config: NodeConfig) -> None:
 @click.option("-d", "--base-path", type=click.Path(file_okay=False, path_type=Path),
               default=Path.home() / ".local" / "share" / "gradchain", show_default=True)
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
-def purge_chain(chain: str, base_path: Path, yes: bool) -> None:
-    """Delete a chain's database (keys and the node identity are kept)."""
+@click.option("--delete-signer-guard", is_flag=True,
+              help="Also delete the validator's signer guard (consensus/last_signed). Only for a key that will "
+                   "never sign on this chain again: without the guard a validator can sign twice at a height "
+                   "it already signed, and be slashed for equivocation.")
+def purge_chain(chain: str, base_path: Path, yes: bool, delete_signer_guard: bool) -> None:
+    """Delete a chain's database and consensus write-ahead log, so the node syncs again from its peers.
+
+    Keys, the node identity and the validator's signer guard (the last height, round and step it signed,
+    in consensus/last_signed) are kept: a re-synced validator will not sign again at any height it already
+    signed, so it votes again once its peers' chain has passed that height (a chain it validated alone
+    therefore cannot restart from genesis with this key). --delete-signer-guard removes the guard too.
+    """
     spec = _load_spec(chain)
-    db = base_path / "chains" / spec.id / "db"
-    if not db.exists():
+    chain_dir = base_path / "chains" / spec.id
+    db, consensus = chain_dir / "db", chain_dir / "consensus"
+    guard = consensus / GUARD_FILE
+    doomed = [db] if db.exists() else []
+    if consensus.exists():
+        doomed += [p for p in sorted(consensus.iterdir()) if delete_signer_guard or p.name != GUARD_FILE]
+    if not doomed:
         click.echo(f"{db} does not exist; nothing to purge")
         return
-    if not yes and not click.confirm(f"Remove {db}?", default=False):
+    listing = ", ".join(str(p) for p in doomed)
+    if not yes and not click.confirm(f"Remove {listing}?", default=False):
         click.echo("Aborted")
         sys.exit(1)
-    shutil.rmtree(db)
-    wal = base_path / "chains" / spec.id / "consensus"
-    if wal.exists():
-        shutil.rmtree(wal)
-    click.echo(f"{db} removed")
+    for path in doomed:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+        click.echo(f"{path} removed")
+    if guard.exists():
+        click.echo(f"{guard} kept: this validator will not sign again at a height it already signed")
 
 
 @click.command("build-spec")
