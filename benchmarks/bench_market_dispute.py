@@ -42,7 +42,8 @@ DATASET_FAULTS = (("undecodable", faults.undecodable_dataset, True), ("non-finit
                   ("over the cap", faults.oversized_dataset, False),
                   ("never uploaded", faults.never_uploaded_dataset, False))
 SOLVER_CHEATS = ("trains-nothing", "skips-update", "other-run-checkpoint", "forged-final-model", "random-final-hash",
-                 "garbage-hash-list", "withheld-hash-list", "first-step", "last-step", "false-dataset-report")
+                 "garbage-hash-list", "withheld-hash-list", "first-step", "last-step", "false-dataset-report",
+                 "late-checkpoint")
 
 
 def fault_classes(m: Market) -> dict:
