@@ -5,15 +5,34 @@ write a temporary file, fsync it, rename it over the old one, fsync the director
 append-only file (the WAL) that fsyncs every append. Their in-memory twins behave the same and call a
 `fault(label)` hook before each write, which the simulator uses to crash a validator at any write point;
 a crash may leave a torn (partial) append behind, as a power cut can.
+
+A write that finds the process out of file descriptors (EMFILE, ENFILE: a flood of connections) frees the
+node's `DescriptorReserve`, if it was given one, and retries once; any other failure, or a second one, is
+raised, and the node rebuilds its consensus state from these files once writes work again.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 FaultHook = Callable[[str], None]
+T = TypeVar("T")
+
+
+class Reserve(Protocol):
+    def release(self) -> bool: ...
+
+
+def _retrying(reserve: Reserve | None, operation: Callable[[], T]) -> T:
+    try:
+        return operation()
+    except OSError as e:
+        if e.errno not in (errno.EMFILE, errno.ENFILE) or reserve is None or not reserve.release():
+            raise
+    return operation()
 
 
 class SimulatedCrash(Exception):
@@ -37,10 +56,14 @@ class LogStore(Protocol):
 
 
 class AtomicFile:
-    def __init__(self, path: str | os.PathLike[str]):
+    def __init__(self, path: str | os.PathLike[str], reserve: Reserve | None = None):
         self.path = os.fspath(path)
+        self.reserve = reserve
 
     def load(self) -> bytes | None:
+        return _retrying(self.reserve, self._load)
+
+    def _load(self) -> bytes | None:
         try:
             with open(self.path, "rb") as f:
                 return f.read()
@@ -48,6 +71,9 @@ class AtomicFile:
             return None
 
     def store(self, data: bytes) -> None:
+        _retrying(self.reserve, lambda: self._store(data))
+
+    def _store(self, data: bytes) -> None:
         tmp = self.path + ".tmp"
         with open(tmp, "wb") as f:
             f.write(data)
@@ -62,9 +88,10 @@ class AtomicFile:
 
 
 class AppendFile:
-    def __init__(self, path: str | os.PathLike[str]):
+    def __init__(self, path: str | os.PathLike[str], reserve: Reserve | None = None):
         self.path = os.fspath(path)
-        self._file = open(self.path, "ab")  # noqa: SIM115 - held open for the node's lifetime
+        self.reserve = reserve
+        self._file = _retrying(reserve, lambda: open(self.path, "ab"))  # noqa: SIM115 - held for the node's lifetime
 
     def append(self, data: bytes, sync: bool = True) -> None:
         """Append; with `sync`, fsync too (which also makes every earlier unsynced append durable)."""
@@ -74,6 +101,9 @@ class AppendFile:
             os.fsync(self._file.fileno())
 
     def read(self) -> bytes:
+        return _retrying(self.reserve, self._read)
+
+    def _read(self) -> bytes:
         with open(self.path, "rb") as f:
             return f.read()
 

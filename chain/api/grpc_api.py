@@ -22,6 +22,7 @@ from grpc_reflection.v1alpha import reflection
 from chain.api.blob_service import BlobService
 from chain.api.convert import decode_events, read_account, to_json_text
 from chain.api.safe_handlers import add_servicer
+from chain.network.descriptors import GRPC_SHARE, connection_cap
 from chain.primitives.codec import DecodeError
 from chain.primitives.crypto import InvalidAddress, decode_address, encode_address
 from chain.primitives.extrinsic import UncheckedExtrinsic
@@ -33,6 +34,7 @@ from proto import blob_pb2, chain_pb2, chain_pb2_grpc
 MAX_GRPC_MESSAGE = 16 * 1024 * 1024
 MAX_PROOF_KEYS = 256
 STREAM_QUEUE = 256
+MAX_API_STREAMS = 128  # concurrent calls on one client connection
 
 
 def node_version() -> str:
@@ -277,7 +279,14 @@ def _status_message(status: TxStatus, info, tx_hash: bytes) -> chain_pb2.Extrins
 async def start_grpc_server(node, host: str, port: int, extra_services=()) -> tuple[grpc.aio.Server, int]:
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_GRPC_MESSAGE),
                                       ("grpc.max_send_message_length", MAX_GRPC_MESSAGE),
-                                      ("grpc.so_reuseport", 0)])
+                                      ("grpc.so_reuseport", 0),
+                                      # idle, half-open and too many connections cannot use up descriptors
+                                      ("grpc.max_allowed_incoming_connections", connection_cap(GRPC_SHARE)),
+                                      ("grpc.server_handshake_timeout_ms", 5_000),
+                                      ("grpc.max_connection_idle_ms", 300_000),
+                                      ("grpc.max_concurrent_streams", MAX_API_STREAMS),
+                                      ("grpc.keepalive_time_ms", 60_000),
+                                      ("grpc.keepalive_timeout_ms", 10_000)])
     names = [add_servicer(server, chain_pb2.DESCRIPTOR.services_by_name["ChainService"], ChainService(node)),
              add_servicer(server, blob_pb2.DESCRIPTOR.services_by_name["BlobService"],
                           BlobService(node.blobs, node.fetch_blob))]

@@ -5,7 +5,16 @@ other's challenge with an Ed25519 signature over `"gradchain/p2p-hello" ++ genes
 A peer on another chain, or one that cannot prove its key, is dropped. Two connections between the same pair
 are collapsed deterministically: the one dialled by the node with the smaller key survives.
 Every payload is handed to the node's `PeerHandler`, which parses it at the edge; a payload it rejects as
-invalid gets the peer disconnected and banned for `ban_seconds`.
+invalid gets the peer disconnected and banned for `ban_seconds`; one that floods (sends some kind of
+message faster than any honest node does) is banned by its host as well, since a fresh key costs nothing.
+
+Slots: `max_peers` in all, of which `RESERVED_SLOTS` only bootnodes (whose keys this node learned by
+dialling them) may take, and at most `MAX_PEERS_PER_HOST` per remote host otherwise. When a limit is hit, the
+newcomer takes the slot of the peer that has gone longest without sending anything new (a consensus
+message, block, evidence or transaction this node had not seen, or a synced block), if that peer has had
+`EVICTION_GRACE` seconds to prove itself; evictions are rate-limited so that a crowd of fake peers cannot
+churn out a real one. Outbound queues are bounded in bytes, and a blob is served only as fast as the peer
+reads it.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from chain.network.address_book import AddressBook, address_host, parse_peer_address
 from chain.network.transport import Connection, Transport, TransportError
 from chain.primitives.crypto import Keypair, verify
 from chain.primitives.hashing import blake2_256
@@ -33,8 +43,46 @@ SEEN_CACHE_SIZE = 50_000
 BLOB_CHUNK = 1024 * 1024
 
 
+MAX_QUEUE_BYTES = 48 * 1024 * 1024  # urgent or normal bytes waiting for one peer; beyond it the peer is dropped
+MAX_BULK_QUEUE_BYTES = 4 * 1024 * 1024  # transaction bytes waiting for one peer; beyond it new ones are dropped
+BLOB_BACKLOG_BYTES = 4 * BLOB_CHUNK  # a blob's next chunk is queued only once the peer has read the earlier ones
+BLOB_STALL_SECONDS = 20.0  # a peer that reads none of a blob for this long is not served the rest
+MAX_BLOB_SERVES_PER_PEER = 2  # blobs served to one peer at once; more requests are answered `missing`
+RESERVED_SLOTS = 8
+MAX_PEERS_PER_HOST = 16
+MAX_HANDSHAKES = 64  # inbound connections still in the handshake, in all and per host
+MAX_HANDSHAKES_PER_HOST = 16
+EVICTION_GRACE = 10.0
+EVICTION_INTERVAL = 1.0
+SILENT_PEER_SECONDS = 60.0  # a peer that sends nothing at all for this long is dropped
+STATUS_HEARTBEAT = 15.0  # every peer hears our status at least this often, so honest peers are never silent
+STATUS_RATE, STATUS_BURST = 20.0, 200.0  # Status messages per second a peer may send (honest: one per block)
+MAX_CONCURRENT_DIALS = 8
+DIAL_INTERVAL = 1.0
+
+
 class Misbehaviour(Exception):
     """A peer sent something invalid; it is disconnected and banned."""
+
+
+class Flooding(Misbehaviour):
+    """A peer sends some kind of message faster than any honest node; banned by host as well as by key."""
+
+
+class RateBudget:
+    """A token bucket: `rate` events a second on average, `burst` at once."""
+
+    def __init__(self, rate: float, burst: float):
+        self.rate, self.burst, self.tokens, self.at = rate, burst, burst, time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
 
 
 class PeerHandler(Protocol):
@@ -79,6 +127,18 @@ class Peer:
     dropped: int = 0
     strikes: int = 0  # well-formed but invalid messages (bad signatures); the node bans at a limit
     closed: bool = False
+    reserved: bool = False  # a bootnode: it may use the reserved slots and is never evicted
+    connected_at: float = field(default_factory=time.monotonic)
+    last_useful: float = 0.0  # when it last sent something new to this node (0: never)
+    last_received: float = field(default_factory=time.monotonic)
+    queued_bytes: list[int] = field(default_factory=lambda: [0, 0, 0])
+    drained: asyncio.Event = field(default_factory=asyncio.Event)
+    blob_serves: int = 0
+    status_budget: RateBudget = field(default_factory=lambda: RateBudget(STATUS_RATE, STATUS_BURST))
+
+    @property
+    def host(self) -> str | None:
+        return address_host(self.conn.remote)
 
     @property
     def id(self) -> str:
@@ -89,19 +149,35 @@ class Peer:
         if self.closed:
             raise TransportError(f"peer {self.id} is disconnected")
         kind = msg.WhichOneof("kind")
-        urgent, normal, bulk = self.queues
+        size = msg.ByteSize()
         if kind in BULK_KINDS:
-            if len(bulk) >= MAX_BULK_QUEUE:
+            index = 2
+            if len(self.queues[2]) >= MAX_BULK_QUEUE or self.queued_bytes[2] + size > MAX_BULK_QUEUE_BYTES:
                 self.dropped += 1
                 return
-            bulk.append(msg)
         else:
-            queue = urgent if kind in URGENT_KINDS else normal
-            if len(queue) >= MAX_QUEUE:
+            index = 0 if kind in URGENT_KINDS else 1
+            queue = self.queues[index]
+            if len(queue) >= MAX_QUEUE or self.queued_bytes[index] + size > MAX_QUEUE_BYTES:
                 self.closed = True
-                raise TransportError(f"peer {self.id} is {len(queue)} messages behind; dropping it")
-            queue.append(msg)
+                raise TransportError(f"peer {self.id} is {len(queue)} messages ({self.queued_bytes[index]} bytes) "
+                                     "behind; dropping it")
+        self.queues[index].append((msg, size))
+        self.queued_bytes[index] += size
+        self.drained.clear()
         self.wake.set()
+
+    async def wait_backlog_below(self, limit: int, timeout: float) -> None:
+        """Wait until the normal queue holds under `limit` bytes; TransportError if the peer reads none of it
+        for `timeout` seconds or goes away."""
+        while self.queued_bytes[1] >= limit:
+            if self.closed:
+                raise TransportError(f"peer {self.id} is disconnected")
+            self.drained.clear()
+            try:
+                await asyncio.wait_for(self.drained.wait(), timeout)
+            except TimeoutError:
+                raise TransportError(f"peer {self.id} read nothing for {timeout:.0f}s") from None
 
     async def write_loop(self) -> None:
         """Send queued messages in priority order until the connection fails."""
@@ -109,10 +185,13 @@ class Peer:
             await self.wake.wait()
             self.wake.clear()
             while not self.closed:
-                queue = next((q for q in self.queues if q), None)
-                if queue is None:
+                index = next((i for i, q in enumerate(self.queues) if q), None)
+                if index is None:
                     break
-                await self.conn.send(queue.popleft())
+                msg, size = self.queues[index].popleft()
+                await self.conn.send(msg)
+                self.queued_bytes[index] -= size
+                self.drained.set()
 
 
 class SeenCache:
@@ -141,7 +220,13 @@ class Network:
         self.max_peers, self.ban_seconds = max_peers, ban_seconds
         self.peers: dict[bytes, Peer] = {}
         self.banned: dict[bytes, float] = {}
-        self.known_addrs: set[str] = set(self.bootnodes)
+        self.banned_hosts: dict[str, float] = {}  # flooders' hosts (never a bootnode's host)
+        self.addresses = AddressBook(self.bootnodes)
+        self.reserved_keys: set[bytes] = set()  # keys proven at a bootnode's address by dialling it
+        self._exempt_hosts = {h for h in map(address_host, self.addresses.bootnodes) if h}
+        self._handshaking: dict[str | None, int] = {}
+        self._last_eviction = 0.0
+        self.eviction_grace = EVICTION_GRACE
         self.seen = SeenCache()
         self.listen_addr = listen
         self._tasks: set[asyncio.Task] = set()
@@ -173,32 +258,89 @@ class Network:
         return task
 
     async def _dial_loop(self) -> None:
+        last_heartbeat = time.monotonic()
         while not self._stopped:
+            now = time.monotonic()
             connected = {p.listen_addr for p in self.peers.values()}
-            for addr in sorted(self.known_addrs - connected - self._dialling - {self.listen_addr}):
-                if len(self.peers) >= self.max_peers:
+            exclude = connected | self._dialling | {self.listen_addr}
+            bootnodes = set(self.addresses.bootnodes)
+            for addr in self.addresses.due(now, exclude):
+                if len(self._dialling) >= MAX_CONCURRENT_DIALS:
                     break
+                if len(self.peers) >= self.max_peers - RESERVED_SLOTS and addr not in bootnodes:
+                    continue
+                if self._host_banned(address_host(addr)):
+                    continue
                 self._dialling.add(addr)
                 self._spawn(self._dial(addr))
-            await asyncio.sleep(1.0)
+            for peer in list(self.peers.values()):
+                if now - peer.last_received > SILENT_PEER_SECONDS:
+                    log.info("dropping peer %s: nothing received for %.0fs", peer.id, now - peer.last_received)
+                    self._spawn(peer.conn.close())
+            if now - last_heartbeat >= STATUS_HEARTBEAT:
+                last_heartbeat = now
+                await self.announce_status()
+            await asyncio.sleep(DIAL_INTERVAL)
 
     async def _dial(self, addr: str) -> None:
         try:
             conn = await self.transport.dial(addr)
         except TransportError as e:
             log.debug("dial %s: %s", addr, e)
+            self.addresses.dial_failed(addr)
             self._dialling.discard(addr)
             return
         try:
-            await self._run_peer(conn, dialled=True)
+            admitted = await self._run_peer(conn, dialled=True, bootnode=addr in self.addresses.bootnodes)
+            if admitted:
+                self.addresses.connected(addr)
+            else:
+                self.addresses.dial_failed(addr)
         finally:
             self._dialling.discard(addr)
 
+    def _host_banned(self, host: str | None) -> bool:
+        return host is not None and self.banned_hosts.get(host, 0) > time.monotonic()
+
     async def _on_inbound(self, conn: Connection) -> None:
-        if len(self.peers) >= self.max_peers:
+        host = address_host(conn.remote)
+        if (self._host_banned(host) or sum(self._handshaking.values()) >= MAX_HANDSHAKES
+                or self._handshaking.get(host, 0) >= MAX_HANDSHAKES_PER_HOST):
             await conn.close()
             return
         await self._run_peer(conn, dialled=False)
+
+    def _admit(self, peer: Peer) -> bool:
+        """Room for `peer` (see the module docstring), evicting one silent peer if it takes that."""
+        if peer.reserved:
+            if len(self.peers) < self.max_peers:
+                return True
+            return self._evict([p for p in self.peers.values() if not p.reserved], force=True)
+        others = [p for p in self.peers.values() if not p.reserved]
+        same_host = [p for p in others if peer.host is not None and p.host == peer.host]
+        if len(same_host) >= MAX_PEERS_PER_HOST:
+            return self._evict(same_host)
+        if len(self.peers) >= self.max_peers or len(others) >= self.max_peers - RESERVED_SLOTS:
+            return self._evict(others)
+        return True
+
+    def _evict(self, candidates: list[Peer], force: bool = False) -> bool:
+        now = time.monotonic()
+        if not force and now - self._last_eviction < EVICTION_INTERVAL:
+            return False
+        grace = self.eviction_grace
+        ripe = [p for p in candidates if force or (now - p.connected_at >= grace and now - p.last_useful >= grace)]
+        if not ripe:
+            return False
+        victim = min(ripe, key=lambda p: (p.last_useful, p.connected_at))
+        log.info("evicting peer %s (%s): it sent nothing new for %.0fs and its slot is wanted", victim.name,
+                 victim.id, now - max(victim.last_useful, victim.connected_at))
+        self._last_eviction = now
+        victim.closed = True
+        victim.wake.set()
+        self.peers.pop(victim.node_key, None)
+        self._spawn(victim.conn.close())
+        return True
 
     # --- handshake and peer loop -------------------------------------------------------------------------------
 
@@ -227,33 +369,50 @@ class Network:
         return Peer(conn, bytes(hello.node_key), hello.listen_addr[:256], hello.node_name[:64],
                     hello.best_number, bytes(hello.best_hash))
 
-    async def _run_peer(self, conn: Connection, dialled: bool) -> None:
+    async def _run_peer(self, conn: Connection, dialled: bool, bootnode: bool = False) -> bool:
+        """Handshake and serve one connection; false if the peer was refused (not admitted)."""
+        host = None if dialled else address_host(conn.remote)
+        self._handshaking[host] = self._handshaking.get(host, 0) + 1
         try:
             peer = await asyncio.wait_for(self._handshake(conn), HANDSHAKE_TIMEOUT)
         except (Misbehaviour, TransportError, TimeoutError) as e:
             log.debug("handshake with %s failed: %s", conn.remote, e)
             await conn.close()
-            return
+            return False
+        finally:
+            self._handshaking[host] -= 1
+            if not self._handshaking[host]:
+                del self._handshaking[host]
         peer.dialled_by_us = dialled
+        if dialled and bootnode:
+            self.reserved_keys.add(peer.node_key)
+        peer.reserved = peer.node_key in self.reserved_keys
         if self.banned.get(peer.node_key, 0) > time.monotonic() or peer.node_key in self.blocked_keys:
             await conn.close()
-            return
+            return False
         existing = self.peers.get(peer.node_key)
         if existing is not None:
             keep_new = self._keep_new_connection(peer, existing)
             loser = existing if keep_new else peer
             await loser.conn.close()
             if not keep_new:
-                return
+                return True
+            self.peers.pop(peer.node_key, None)
+        if not self._admit(peer):
+            log.debug("no slot for peer %s from %s", peer.id, conn.remote)
+            await conn.close()
+            return False
         self.peers[peer.node_key] = peer
         if peer.listen_addr:
-            self.known_addrs.add(peer.listen_addr)
+            self.addresses.learn(peer.listen_addr)
         log.info("peer connected: %s (%s) at %s", peer.name, peer.id, peer.listen_addr or conn.remote)
         writer = self._spawn(self._write(peer))
         try:
             await self.handler.on_peer_status(peer.best_number, peer.best_hash, peer)
             await self._send_status(peer)
             await self._peer_loop(peer)
+        except Flooding as e:
+            self.ban(peer, str(e), by_host=True)
         except Misbehaviour as e:
             self.ban(peer, str(e))
         except TransportError as e:
@@ -266,6 +425,7 @@ class Network:
                 del self.peers[peer.node_key]
                 log.info("peer disconnected: %s (%s)", peer.name, peer.id)
             await conn.close()
+        return True
 
     def _keep_new_connection(self, new: Peer, existing: Peer) -> bool:
         def dialler(p: Peer) -> bytes:
@@ -275,29 +435,35 @@ class Network:
 
     async def _send_status(self, peer: Peer) -> None:
         best_number, best_hash = self.handler.best()
-        addrs = sorted(p.listen_addr for p in self.peers.values() if p.listen_addr and p is not peer)[:32]
+        addrs = sorted(p.listen_addr for p in self.peers.values()
+                       if p is not peer and parse_peer_address(p.listen_addr))[:32]
         await peer.send(p2p_pb2.PeerMessage(status=p2p_pb2.Status(
             best_number=best_number, best_hash=best_hash, peers=addrs)))
 
     async def _peer_loop(self, peer: Peer) -> None:
         while True:
             msg = await peer.conn.recv()
-            if msg is None:
+            if msg is None or peer.closed:
                 return
             if peer.node_key in self.blocked_keys:
                 continue
+            now = peer.last_received = time.monotonic()
             kind = msg.WhichOneof("kind")
             if kind == "transaction":
                 if self.seen.first_time(blake2_256(b"tx" + msg.transaction)):
+                    peer.last_useful = now
                     await self.handler.on_transaction(bytes(msg.transaction), peer)
             elif kind == "consensus":
                 if self.seen.first_time(blake2_256(b"cs" + msg.consensus)):
+                    peer.last_useful = now
                     await self.handler.on_consensus(bytes(msg.consensus), peer)
             elif kind == "evidence":
                 if self.seen.first_time(blake2_256(b"ev" + msg.evidence)):
+                    peer.last_useful = now
                     await self.handler.on_evidence(bytes(msg.evidence), peer)
             elif kind == "block":
                 if self.seen.first_time(blake2_256(b"bk" + msg.block.block)):
+                    peer.last_useful = now
                     await self.handler.on_block(bytes(msg.block.block), bytes(msg.block.justification), peer)
             elif kind == "sync_request":
                 blocks = await self.handler.on_sync_request(msg.sync_request.from_number,
@@ -308,18 +474,25 @@ class Network:
                     peer_best=best_number)))
             elif kind == "sync_response":
                 blocks = [(bytes(b.block), bytes(b.justification)) for b in msg.sync_response.blocks]
+                if blocks:
+                    peer.last_useful = now
                 await self.handler.on_sync_response(blocks, msg.sync_response.peer_best, peer)
             elif kind == "blob_request":
-                self._spawn(self._serve_blob(peer, bytes(msg.blob_request)))
+                if peer.blob_serves >= MAX_BLOB_SERVES_PER_PEER:
+                    await peer.send(p2p_pb2.PeerMessage(blob_chunk=p2p_pb2.BlobChunk(
+                        hash=bytes(msg.blob_request), missing=True, last=True)))
+                else:
+                    self._spawn(self._serve_blob(peer, bytes(msg.blob_request)))
             elif kind == "blob_chunk":
                 fetch = self._blob_fetches.get((bytes(msg.blob_chunk.hash), peer.node_key))
                 if fetch is not None:
                     fetch.put_nowait(msg.blob_chunk)
             elif kind == "status":
+                if not peer.status_budget.take():
+                    raise Flooding(f"more than {STATUS_RATE:.0f} status messages a second")
                 peer.best_number, peer.best_hash = msg.status.best_number, bytes(msg.status.best_hash)
                 for addr in list(msg.status.peers)[:32]:
-                    if addr and len(addr) < 256:
-                        self.known_addrs.add(addr)
+                    self.addresses.learn(addr)
                 await self.handler.on_peer_status(peer.best_number, peer.best_hash, peer)
             else:
                 raise Misbehaviour(f"unexpected message {kind!r} after the handshake")
@@ -334,9 +507,16 @@ class Network:
         peer.closed = True
         await peer.conn.close()
 
-    def ban(self, peer: Peer, reason: str) -> None:
-        log.warning("banning peer %s for %.0fs: %s", peer.id, self.ban_seconds, reason)
-        self.banned[peer.node_key] = time.monotonic() + self.ban_seconds
+    def ban(self, peer: Peer, reason: str, by_host: bool = False) -> None:
+        """Ban the key; with `by_host` (flooding) its host too, unless a bootnode lives there."""
+        until = time.monotonic() + self.ban_seconds
+        self.banned[peer.node_key] = until
+        host = address_host(peer.conn.remote)
+        if by_host and host is not None and host not in self._exempt_hosts:
+            self.banned_hosts[host] = until
+            log.warning("banning peer %s and its host %s for %.0fs: %s", peer.id, host, self.ban_seconds, reason)
+        else:
+            log.warning("banning peer %s for %.0fs: %s", peer.id, self.ban_seconds, reason)
         self._spawn(peer.conn.close())
 
     async def broadcast(self, msg: p2p_pb2.PeerMessage, exclude: Peer | None = None) -> None:
@@ -376,15 +556,22 @@ class Network:
             await peer.send(p2p_pb2.PeerMessage(blob_chunk=p2p_pb2.BlobChunk(hash=blob_hash, missing=True, last=True)))
             return
         offset = 0
+        peer.blob_serves += 1
         try:
             for data in store.read_chunks(blob_hash, BLOB_CHUNK):
+                await peer.wait_backlog_below(BLOB_BACKLOG_BYTES, BLOB_STALL_SECONDS)
                 await peer.send(p2p_pb2.PeerMessage(blob_chunk=p2p_pb2.BlobChunk(hash=blob_hash, offset=offset,
                                                                                  data=data)))
                 offset += len(data)
+        except TransportError as e:
+            log.debug("stopped serving blob 0x%s to %s: %s", blob_hash.hex()[:16], peer.id, e)
+            return
         except Exception as e:  # a corrupt local copy: tell the peer we have nothing
             log.warning("cannot serve blob 0x%s: %s", blob_hash.hex()[:16], e)
             await peer.send(p2p_pb2.PeerMessage(blob_chunk=p2p_pb2.BlobChunk(hash=blob_hash, missing=True, last=True)))
             return
+        finally:
+            peer.blob_serves -= 1
         await peer.send(p2p_pb2.PeerMessage(blob_chunk=p2p_pb2.BlobChunk(hash=blob_hash, offset=offset, last=True)))
 
     async def fetch_blob(self, blob_hash: bytes, store, timeout: float = 30.0) -> bool:

@@ -15,6 +15,7 @@ from typing import Protocol
 import grpc
 import grpc.aio
 
+from chain.network.descriptors import P2P_SHARE, connection_cap
 from proto import p2p_pb2, p2p_pb2_grpc
 
 log = logging.getLogger("gradchain.network")
@@ -30,7 +31,20 @@ GRPC_OPTIONS = [
     ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
     ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
     ("grpc.so_reuseport", 0),
+    ("grpc.use_local_subchannel_pool", 1),  # one TCP connection per peer, never shared between channels
 ]
+HANDSHAKE_TIMEOUT_MS = 5_000  # a TCP connection that has not completed HTTP/2's preface by then is closed
+IDLE_CONNECTION_MS = 60_000  # a connection with no stream open for this long is closed
+MAX_STREAMS_PER_CONNECTION = 16  # a peer needs one
+
+
+def server_options(max_connections: int) -> list[tuple[str, int]]:
+    """The p2p listener's options: the client ones, plus caps and timeouts for what hostile clients hold."""
+    return [*GRPC_OPTIONS,
+            ("grpc.max_allowed_incoming_connections", max_connections),
+            ("grpc.server_handshake_timeout_ms", HANDSHAKE_TIMEOUT_MS),
+            ("grpc.max_connection_idle_ms", IDLE_CONNECTION_MS),
+            ("grpc.max_concurrent_streams", MAX_STREAMS_PER_CONNECTION)]
 
 
 class TransportError(ConnectionError):
@@ -86,6 +100,7 @@ class _ServerConnection:
     def __init__(self, context: grpc.aio.ServicerContext, remote: str):
         self._context, self.remote, self.outbound = context, remote, False
         self.closed = asyncio.Event()
+        self.task: asyncio.Task | None = None  # the RPC's handler; closing cancels it, which ends the stream
 
     async def send(self, msg: p2p_pb2.PeerMessage) -> None:
         if self.closed.is_set():
@@ -106,6 +121,8 @@ class _ServerConnection:
 
     async def close(self) -> None:
         self.closed.set()
+        if self.task is not None and self.task is not asyncio.current_task():
+            self.task.cancel()
 
 
 class _PeerServicer(p2p_pb2_grpc.PeerServicer):
@@ -114,6 +131,7 @@ class _PeerServicer(p2p_pb2_grpc.PeerServicer):
 
     async def Connect(self, request_iterator, context):  # noqa: N802 - gRPC method name
         conn = _ServerConnection(context, context.peer())
+        conn.task = asyncio.current_task()
         try:
             await self._on_inbound(conn)
         finally:
@@ -123,11 +141,12 @@ class _PeerServicer(p2p_pb2_grpc.PeerServicer):
 class GrpcTransport:
     """Peers over grpc.aio: one bidirectional `Peer.Connect` stream per connection."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_connections: int | None = None) -> None:
         self._server: grpc.aio.Server | None = None
+        self.max_connections = max_connections if max_connections is not None else connection_cap(P2P_SHARE)
 
     async def listen(self, address: str, on_inbound: InboundHandler) -> str:
-        self._server = grpc.aio.server(options=GRPC_OPTIONS)
+        self._server = grpc.aio.server(options=server_options(self.max_connections))
         p2p_pb2_grpc.add_PeerServicer_to_server(_PeerServicer(on_inbound), self._server)
         try:
             port = self._server.add_insecure_port(address)

@@ -18,10 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from chain.blobs import BlobStore
+from chain.network.descriptors import DescriptorReserve
 from chain.network.peers import Misbehaviour, Network, Peer
 from chain.network.transport import GrpcTransport, Transport
 from chain.node.chain_state import MAX_FUTURE_DRIFT_MS, BlockImportError, ChainState, ExecutedBlock
 from chain.node.config import NodeConfig
+from chain.node.integrity import check_database, finalized_by_consensus
 from chain.node.metrics import NodeMetrics
 from chain.node.node_key import load_or_create_node_key
 from chain.node.storage_setup import open_chain_database
@@ -29,6 +31,7 @@ from chain.primitives.codec import DecodeError
 from chain.primitives.crypto import Keypair
 from chain.primitives.hashing import blake2_256
 from chain.primitives.types import Block
+from chain.storage.kv import DatabaseError
 from chain.txpool import InvalidTransaction, PoolError, TransactionPool, TxStatus
 from consensus.actions import Broadcast, Commit, RecordEvidence, RequestProposal, ScheduleTimeout
 from consensus.certificate import CertificateError, CommitCertificate, verify_certificate
@@ -67,6 +70,8 @@ MAX_PENDING_RELAYS = 256
 BLOB_GC_SECONDS = 60.0
 MAX_PENDING_EVIDENCE = 64  # equivocation reports waiting for a block
 MAX_STRIKES = 8  # bad signatures a peer may relay before it is banned (a slip is not a ban; a habit is)
+RESUME_SECONDS = 1.0  # how often paused consensus tries to rebuild itself from its WAL and guard
+CATCH_UP_WARNING_SECONDS = 10.0
 
 
 def compact_wal(path: Path, keep_from_height: int) -> None:
@@ -115,7 +120,15 @@ class Node:
         config.check()
         self.config, self.spec = config, spec
         self.chain_dir = config.chain_dir(spec.id)
+        self.descriptors = DescriptorReserve()  # freed for the WAL, guard and database when fds run out
         self.store = open_chain_database(self.chain_dir / "db", spec, config.pruning)
+        try:
+            check_database(self.store)
+            # blocks this node once finalized; a head below it lost them, and catches up before consensus
+            self.finalized_before = finalized_by_consensus(self.chain_dir / "consensus")
+        except BaseException:
+            self.store.close()
+            raise
         self.runtime = spec.runtime()
         self.runtime.register_hook(staking.EQUIVOCATION_HOOK, self._verify_equivocation)
         self.chain = ChainState(self.store, self.runtime)
@@ -143,6 +156,8 @@ class Node:
         self._syncing_from: Peer | None = None
         self._height_started = time.monotonic()
         self.driver: ConsensusDriver | None = None
+        self.consensus_paused: str | None = None  # why consensus waits (a failed write, or catching up)
+        self._last_pause_log = 0.0
         self.started = asyncio.Event()
 
     # --- lifecycle ---------------------------------------------------------------------------------------------
@@ -160,14 +175,15 @@ class Node:
         wal_dir = self.chain_dir / "consensus"
         wal_dir.mkdir(parents=True, exist_ok=True)
         if self.validator_key is not None:
-            signer = SignerGuard(self.validator_key, self.spec.genesis_hash, AtomicFile(wal_dir / "last_signed"))
+            signer = SignerGuard(self.validator_key, self.spec.genesis_hash,
+                                 AtomicFile(wal_dir / "last_signed", self.descriptors))
         engine = Engine(genesis_hash=self.spec.genesis_hash, signer=signer, validator_sets=self.validator_set_for,
                         validate_block=self._validate_proposal, height=self.chain.number + 1,
                         block_hash=safe_block_hash, timeouts=self._consensus_timeouts(),
                         verify_signature=verified_signature)
         self._wal_path = wal_dir / "wal"
         compact_wal(self._wal_path, self.chain.number + 1)
-        wal = WriteAheadLog(AppendFile(self._wal_path))
+        wal = WriteAheadLog(AppendFile(self._wal_path, self.descriptors))
         return ConsensusDriver.recover(engine, wal)
 
     def _rotate_wal(self) -> None:
@@ -176,13 +192,19 @@ class Node:
             return
         self.driver.wal.store.close()
         compact_wal(self._wal_path, self.chain.number + 1)
-        self.driver.wal = WriteAheadLog(AppendFile(self._wal_path))
+        self.driver.wal = WriteAheadLog(AppendFile(self._wal_path, self.descriptors))
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         await self.network.start()
-        self.driver, actions = self._make_driver()
-        self._perform(actions)
+        if self.finalized_before > self.chain.number:
+            self.consensus_paused = "catching up"
+            log.critical("the database's head #%d is behind #%d, which this node finalized before (its consensus "
+                         "WAL and signer guard say so): finalized blocks are missing from the database. Syncing "
+                         "them from peers; this node takes part in consensus again once it is at #%d",
+                         self.chain.number, self.finalized_before, self.finalized_before)
+        else:
+            self._resume_consensus()
         if self.config.prometheus_port is not None:
             self.metrics.serve(self.config.prometheus_host, self.config.prometheus_port)
         self._update_metrics()
@@ -212,6 +234,7 @@ class Node:
             task.cancel()
         await self.network.stop()
         self.store.close()
+        self.descriptors.close()
 
     def _spawn(self, coro) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)
@@ -276,8 +299,55 @@ class Node:
             self._spawn(self.network.gossip_consensus(encode_consensus(conflict)))
 
     def _on_timeout(self, timeout: Timeout) -> None:
+        self._drive(lambda driver: driver.on_timeout(timeout))
+
+    def _drive(self, step: Callable[[ConsensusDriver], list]) -> None:
+        """Feed one input to consensus and perform what it asks. A write that fails (the WAL, the guard or
+        the database: out of descriptors or disk) pauses consensus, which then rebuilds itself from its
+        WAL and guard, exactly as after a crash, as soon as writes work again (`_resume_consensus`)."""
+        if self.driver is None:
+            return
+        try:
+            self._input(step(self.driver))
+        except (OSError, DatabaseError) as e:
+            self._pause_consensus(f"{type(e).__name__}: {e}")
+
+    def _pause_consensus(self, reason: str) -> None:
+        if self.halted.is_set():
+            return
+        log.error("consensus paused: a write failed (%s); retrying every %.0fs", reason, RESUME_SECONDS)
         if self.driver is not None:
-            self._input(self.driver.on_timeout(timeout))
+            try:
+                self.driver.wal.store.close()
+            except OSError:
+                pass
+        self.driver = None
+        self.consensus_paused = reason
+        self.descriptors.release()
+        self._loop.call_later(RESUME_SECONDS, self._resume_consensus)
+
+    def _resume_consensus(self) -> None:
+        """(Re)build the driver from the WAL and guard and perform the replayed actions."""
+        if self.halted.is_set() or self.driver is not None:
+            return
+        self.descriptors.replenish()
+        try:
+            driver, actions = self._make_driver()
+        except (OSError, DatabaseError) as e:
+            now = time.monotonic()
+            if now - self._last_pause_log > 10.0:
+                self._last_pause_log = now
+                log.error("consensus still paused: %s: %s", type(e).__name__, e)
+            self._loop.call_later(RESUME_SECONDS, self._resume_consensus)
+            return
+        if self.consensus_paused is not None:
+            log.warning("consensus resumed at #%d (was paused: %s)", self.chain.number + 1, self.consensus_paused)
+        self.consensus_paused = None
+        self.driver = driver
+        try:
+            self._input(actions)
+        except (OSError, DatabaseError) as e:
+            self._pause_consensus(f"{type(e).__name__}: {e}")
 
     async def _propose(self, height: int, round_: int) -> None:
         deadline = self._last_commit_time + self.config.idle_block_interval
@@ -305,7 +375,8 @@ class Node:
             else:
                 self.pool.remove_invalid(blake2_256(raw), e)
         log.debug("proposing #%d round %d with %d extrinsics", height, round_, len(executed.block.extrinsics))
-        self._input(self.driver.on_block_built(height, round_, executed.block.encode()))
+        block = executed.block.encode()
+        self._drive(lambda driver: driver.on_block_built(height, round_, block))
 
     def _timestamp_lead_ms(self) -> int:
         now_ms = int(time.time() * 1000)
@@ -360,6 +431,10 @@ class Node:
         self._collect_blobs()
         if block.header.number % WAL_ROTATE_EVERY == 0:
             self._rotate_wal()
+        if self.consensus_paused == "catching up" and block.header.number >= self.finalized_before:
+            log.warning("caught up to #%d, which this node finalized before its database lost it",
+                        self.finalized_before)
+            self._resume_consensus()
         self._update_metrics()
         log.info("finalized #%d 0x%s (%d extrinsics)", block.header.number, block.header.hash.hex()[:16],
                  len(block.extrinsics))
@@ -430,8 +505,15 @@ class Node:
         return checked.offender, checked.offence_id
 
     async def _regossip_loop(self) -> None:
+        last_warning = time.monotonic()
         while True:
             await asyncio.sleep(REGOSSIP_SECONDS)
+            self.descriptors.replenish()
+            now = time.monotonic()
+            if self.consensus_paused == "catching up" and now - last_warning > CATCH_UP_WARNING_SECONDS:
+                last_warning = now
+                log.critical("still catching up: head #%d of #%d finalized before; %d peers", self.chain.number,
+                             self.finalized_before, len(self.network.peers))
             if self.driver is None:
                 continue
             for message in self.driver.gossip_state():
@@ -544,9 +626,9 @@ class Node:
         if self.driver is None:
             return
         if isinstance(message, SignedProposal):
-            self._input(self.driver.on_proposal(message))
+            self._drive(lambda driver: driver.on_proposal(message))
         else:
-            self._input(self.driver.on_vote(message))
+            self._drive(lambda driver: driver.on_vote(message))
         self._spawn(self.network.gossip_consensus(payload, exclude=peer))  # as for transactions
 
     async def on_evidence(self, payload: bytes, peer: Peer) -> None:
@@ -589,8 +671,7 @@ class Node:
             except (CertificateError, BlockImportError) as e:
                 raise Misbehaviour(f"block #{number} from sync is not valid: {e}") from None
             self._import(executed, cert_bytes)
-            if self.driver is not None:
-                self._input(self.driver.on_decided(block_bytes, cert))
+            self._drive(lambda driver, block_bytes=block_bytes, cert=cert: driver.on_decided(block_bytes, cert))
         if peer_best > self.chain.number:
             await self._request_sync(peer)
 

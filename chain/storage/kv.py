@@ -13,6 +13,8 @@ from pathlib import Path
 
 import plyvel
 
+MAX_OPEN_FILES = 128
+
 
 class Column:
     """Key prefixes: each kind of record lives under its own byte."""
@@ -74,7 +76,10 @@ class Database:
             except OSError as e:
                 raise DatabaseError(f"cannot create database directory {self.path}: {_reason(e)}") from e
         try:
-            self._db = plyvel.DB(self.path, create_if_missing=create)
+            # paranoid checks: a damaged log or table fails the open instead of silently losing writes;
+            # a small table cache leaves file descriptors to the node's listeners (chain.network.descriptors)
+            self._db = plyvel.DB(self.path, create_if_missing=create, paranoid_checks=True,
+                                 max_open_files=MAX_OPEN_FILES)
         except plyvel.IOError as e:
             if "lock" in str(e).lower():
                 raise DatabaseLocked(

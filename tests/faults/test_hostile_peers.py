@@ -1,0 +1,259 @@
+"""Hostile peers and clients on loopback: each test plays one attack of issue 17, at small scale.
+
+In-process tests pit a real `Network` over `GrpcTransport` against hostile ones (address poisoning, blob
+amplification, eclipse); process tests run a real `gradchain node --dev` and attack its ports (descriptor
+exhaustion under a lowered RLIMIT_NOFILE, a Status flood), asserting that it keeps finalizing during the
+attack and after it, with its RSS bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import socket
+import subprocess
+import time
+
+import pytest
+
+from chain.client import NodeClient
+from chain.network import peers as peers_module
+from chain.network.address_book import MAX_LEARNED_ADDRESSES, parse_peer_address
+from chain.network.peers import BLOB_CHUNK, MAX_BLOB_SERVES_PER_PEER, MAX_CONCURRENT_DIALS, Network
+from chain.network.transport import GrpcTransport
+from chain.primitives.crypto import Keypair
+from proto import p2p_pb2
+from tests.faults.test_peer_spam import SilentPeer, handshake_then_first_message, until
+from tests.integration.harness import Network as ProcessNetwork
+from tests.integration.harness import NodeProcess, head_or_zero
+
+GENESIS = b"\x07" * 32
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def connected_pair(victim_kwargs: dict | None = None) -> tuple[Network, Network]:
+    victim = Network(GrpcTransport(), Keypair.generate(), GENESIS, SilentPeer(GENESIS), "127.0.0.1:0",
+                     **(victim_kwargs or {}))
+    await victim.start()
+    attacker = Network(GrpcTransport(), Keypair.generate(), GENESIS, SilentPeer(GENESIS), "127.0.0.1:0",
+                       bootnodes=[victim.listen_addr], node_name="attacker")
+    await attacker.start()
+    await until(lambda: victim.peers and attacker.peers, 20, "the attacker to connect")
+    return victim, attacker
+
+
+# --- addresses -------------------------------------------------------------------------------------------
+
+
+def test_peer_addresses_are_parsed_and_garbage_is_dropped():
+    assert parse_peer_address("127.0.0.1:30333") == "127.0.0.1:30333"
+    assert parse_peer_address("[::1]:30333") == "[::1]:30333"
+    assert parse_peer_address("node-1.example.org:30333") == "node-1.example.org:30333"
+    for garbage in ("", "nohost", "1.2.3.4:0", "1.2.3.4:99999", "a" * 300 + ":1", "\xff\xfe:1", "0.0.0.0:1",
+                    "bad host:1", "1.2.3.4:-1", "::1:30333:x"):
+        assert parse_peer_address(garbage) is None, garbage
+
+
+@pytest.mark.slow
+def test_learned_addresses_stay_bounded_and_are_dialled_with_backoff():
+    """A handshaken peer announces 150 x 32 distinct (dead) addresses and as many unparseable ones: the
+    table keeps at most MAX_LEARNED_ADDRESSES of them, garbage never, and dials stay few at a time."""
+    async def scenario():
+        victim, attacker = await connected_pair()
+        try:
+            peer = next(iter(attacker.peers.values()))
+            for i in range(150):
+                dead = [f"10.{i}.{j}.1:{1000 + j}" for j in range(16)]
+                garbage = [f"\x00junk{i}-{j}" for j in range(16)]
+                await peer.send(p2p_pb2.PeerMessage(status=p2p_pb2.Status(best_number=0, best_hash=GENESIS,
+                                                                          peers=dead + garbage)))
+                await asyncio.sleep(0.06)  # below the Status rate limit: this tests the table, not the ban
+            await until(lambda: len(victim.addresses) >= MAX_LEARNED_ADDRESSES, 20, "the table to fill")
+            peak_dials = 0
+            for _ in range(30):
+                peak_dials = max(peak_dials, len(victim._dialling))
+                await asyncio.sleep(0.1)
+            assert len(victim.addresses) <= MAX_LEARNED_ADDRESSES + 1
+            assert not any("junk" in a for a in victim.addresses.due(float("inf"), set()))
+            assert peak_dials <= MAX_CONCURRENT_DIALS
+            assert victim.peers, "an address announcer within the rate limit is not banned"
+        finally:
+            await attacker.stop()
+            await victim.stop()
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_status_flood_is_banned_by_key_and_by_host():
+    async def scenario():
+        victim, attacker = await connected_pair()
+        try:
+            peer = next(iter(attacker.peers.values()))
+            for i in range(3_000):
+                await peer.send(p2p_pb2.PeerMessage(status=p2p_pb2.Status(
+                    best_number=0, best_hash=GENESIS, peers=[f"junk-{i}-{j}" for j in range(32)])))
+            await until(lambda: "127.0.0.1" in victim.banned_hosts, 20, "the flooder's host to be banned")
+            assert attacker.node_key.public in victim.banned
+            await until(lambda: not victim.peers, 10, "the flooder to be dropped")
+            completed, _after = await handshake_then_first_message(victim.listen_addr, Keypair.generate(), GENESIS)
+            assert not completed, "a fresh key from the banned host got through the handshake"
+        finally:
+            await attacker.stop()
+            await victim.stop()
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+# --- blobs -----------------------------------------------------------------------------------------------
+
+
+class BigBlobs:
+    """A blob store holding one 64 MiB blob of zeros (never materialised)."""
+
+    def __init__(self):
+        self.served_chunks = 0
+
+    def has(self, blob_hash):
+        return True
+
+    def read_chunks(self, blob_hash, chunk):
+        for _ in range(64):
+            self.served_chunks += 1
+            yield bytes(chunk)
+
+
+def test_blob_requests_from_a_peer_that_never_reads_queue_boundedly():
+    """40 requests for a 64 MiB blob from a peer that reads nothing: at most MAX_BLOB_SERVES_PER_PEER are
+    served at once, and each only as fast as the peer reads, so the queue stays a few MiB."""
+    async def scenario():
+        victim, attacker = await connected_pair()
+        store = victim.blob_store = BigBlobs()
+        try:
+            peer = next(iter(attacker.peers.values()))
+            attacker_conn = peer.conn
+            for i in range(40):
+                await peer.send(p2p_pb2.PeerMessage(blob_request=bytes([i]) * 32))
+            # the attacker stops reading: its receive loop is cancelled by blocking its stream's reader
+            attacker_conn.recv = _never
+            await asyncio.sleep(4)
+            served = next(iter(victim.peers.values()))
+            assert sum(served.queued_bytes) <= 2 * MAX_BLOB_SERVES_PER_PEER * peers_module.BLOB_BACKLOG_BYTES
+            assert store.served_chunks <= 40 * MAX_BLOB_SERVES_PER_PEER + 2 * 64, store.served_chunks
+            assert store.served_chunks * BLOB_CHUNK < 400 * 1024 * 1024
+        finally:
+            await attacker.stop()
+            await victim.stop()
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+async def _never():
+    await asyncio.Event().wait()
+
+
+# --- eclipse -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_fake_peers_cannot_eclipse_a_real_peer_or_a_bootnode():
+    """40 silent fake peers with fresh keys dial a node with 32 slots; a real peer that arrives later still
+    gets in (a silent peer is evicted for it), and so does the node's own bootnode (a reserved slot)."""
+    async def scenario():
+        bootnode = Network(GrpcTransport(), Keypair.generate(), GENESIS, SilentPeer(GENESIS), "127.0.0.1:0",
+                           node_name="bootnode")
+        await bootnode.start()
+        victim = Network(GrpcTransport(), Keypair.generate(), GENESIS, SilentPeer(GENESIS), "127.0.0.1:0")
+        victim.eviction_grace = 2.0
+        await victim.start()
+        fakes = [Network(GrpcTransport(), Keypair.generate(), GENESIS, SilentPeer(GENESIS), "127.0.0.1:0",
+                         bootnodes=[victim.listen_addr], node_name=f"fake{i}") for i in range(40)]
+        others: list[Network] = []
+        try:
+            await asyncio.gather(*(fake.start() for fake in fakes))
+            await until(lambda: len(victim.peers) >= 16, 30, "the fakes to take the slots")
+            await asyncio.sleep(victim.eviction_grace + 0.5)
+            real = Network(GrpcTransport(), Keypair.generate(), GENESIS, SilentPeer(GENESIS), "127.0.0.1:0",
+                           bootnodes=[victim.listen_addr], node_name="real")
+            others.append(real)
+            await real.start()
+            await until(lambda: real.node_key.public in victim.peers, 20, "the real peer to get a slot")
+            victim.addresses = type(victim.addresses)([bootnode.listen_addr])
+            await until(lambda: bootnode.node_key.public in victim.peers, 20, "the bootnode to get a slot")
+            assert victim.peers[bootnode.node_key.public].reserved
+            assert len(victim.peers) <= victim.max_peers
+        finally:
+            await asyncio.gather(*(net.stop() for net in [*fakes, *others, victim, bootnode]))
+    asyncio.run(asyncio.wait_for(scenario(), 120))
+
+
+# --- a real node under attack ------------------------------------------------------------------------------
+
+
+class LimitedNode(NodeProcess):
+    """A node process whose descriptor limit is lowered before it execs."""
+
+    nofile: int = 512
+
+    def start(self) -> None:
+        self.base.parent.mkdir(parents=True, exist_ok=True)
+        limit = self.nofile
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(self.args(), stdout=log, stderr=subprocess.STDOUT,
+                                         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE,
+                                                                               (limit, limit)))
+
+
+def dev_node(tmp_path) -> tuple[ProcessNetwork, NodeProcess]:
+    net = ProcessNetwork(tmp_path, chain="dev")
+    plain = net.nodes[0]
+    node = LimitedNode(**{f: getattr(plain, f) for f in ("name", "base", "chain", "key", "p2p", "grpc", "rpc",
+                                                          "bootnodes", "extra", "prometheus", "idle_block_interval")})
+    node.extra = [*node.extra, "--dev"]
+    net.nodes[0] = node
+    return net, node
+
+
+def open_idle(port: int, count: int) -> list[socket.socket]:
+    socks = []
+    for _ in range(count):
+        s = socket.socket()
+        s.setblocking(False)
+        try:
+            s.connect_ex(("127.0.0.1", port))
+        except OSError:
+            s.close()
+            continue
+        socks.append(s)
+    return socks
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_idle_connections_beyond_the_descriptor_limit_never_stop_consensus(tmp_path):
+    """With RLIMIT_NOFILE at 512, 700 idle TCP connections to the p2p port and 300 to the gRPC port: the
+    node keeps finalizing throughout, answers gRPC, logs boundedly, and goes on after they close."""
+    net, node = dev_node(tmp_path)
+    with net:
+        net.wait_height([node], 2, timeout=60)
+        log_before = node.log_path.stat().st_size
+        socks = open_idle(node.p2p, 700) + open_idle(node.grpc, 300)
+        try:
+            start = head_or_zero(node)
+            deadline = time.monotonic() + 20
+            while head_or_zero(node) < start + 3:
+                assert time.monotonic() < deadline, f"no blocks during the attack\n{node.log_tail()}"
+                time.sleep(0.25)
+            assert rss_mb(node.proc.pid) < 600
+        finally:
+            for s in socks:
+                s.close()
+        assert node.log_path.stat().st_size - log_before < 512 * 1024, "the log grew too fast under attack"
+        after = head_or_zero(node)
+        net.wait_height([node], after + 3, timeout=15)
+        with NodeClient(node.grpc_addr) as c:
+            assert c.info().finalized_number >= after + 3
+        assert "Traceback" not in node.log_tail(2000)
