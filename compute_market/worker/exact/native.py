@@ -49,8 +49,9 @@ MAX_THREADS = 64
 # changes which thread computes an element, never the element's bits.
 MIN_PARALLEL_WORK = 1 << 20
 # The GEMM splits in C (`gx_gemm_split`: a persistent pool of spinning-then-sleeping pthreads, no Python
-# round trip), which pays off from far smaller parts: about 4 microseconds of multiply-adds each.
-MIN_GEMM_SPLIT_WORK = 1 << 18
+# round trip). Measured in training steps here (bench_trainer), parts under about 2M multiply-adds (~30 us)
+# made small-batch steps slower at 2 threads (0.8x at 256k) while large GEMMs still gain from splitting.
+MIN_GEMM_SPLIT_WORK = 1 << 21
 
 
 class KernelUnavailable(RuntimeError):
