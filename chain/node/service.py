@@ -155,6 +155,7 @@ class Node:
         self._last_commit_time = time.monotonic()
         self._syncing_from: Peer | None = None
         self._height_started = time.monotonic()
+        self.started_at_number = self.chain.number  # the head when this process started (system_syncState)
         self.driver: ConsensusDriver | None = None
         self.consensus_paused: str | None = None  # why consensus waits (a failed write, or catching up)
         self._last_pause_log = 0.0

@@ -43,6 +43,22 @@ def test_system_namespace(dev_node):
     assert result(dev_node, "system_properties")["ss58Format"] == 42
     assert result(dev_node, "system_health") == {"peers": 0, "isSyncing": False, "shouldHavePeers": False}
     assert result(dev_node, "system_peers") == []  # unsafe, allowed: the dev node listens on loopback
+    assert result(dev_node, "system_nodeRoles") == ["Authority"]  # the dev node validates
+    peer_id = result(dev_node, "system_localPeerId")
+    assert peer_id.startswith("0x") and len(peer_id) == 18
+    (listen,) = result(dev_node, "system_localListenAddresses")
+    assert listen.startswith("/ip4/127.0.0.1/tcp/")
+    sync = result(dev_node, "system_syncState")
+    assert sync["startingBlock"] <= sync["currentBlock"] <= sync["highestBlock"]
+
+
+def test_state_get_keys_lists_a_prefix_and_refuses_an_unbounded_answer(dev_node):
+    system_account = "0x26aa394eea5630e07c48ae0c9558cef7b99d880ec681799c0cf30e8886371da9"
+    keys = result(dev_node, "state_getKeys", [system_account])
+    paged = result(dev_node, "state_getKeysPaged", [system_account, 1000])
+    assert keys == paged and len(keys) >= 2 and all(k.startswith(system_account) for k in keys)
+    assert result(dev_node, "state_getKeys", {"key": system_account}) == keys  # named params bind by name
+    assert result(dev_node, "state_getKeys", ["0x00ff"]) == []
 
 
 def test_rpc_methods_lists_every_method_and_alias(dev_node):

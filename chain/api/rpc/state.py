@@ -81,6 +81,21 @@ def register(server: JsonRpcServer, node) -> None:
                     keys.append(to_hex(key))
         return keys
 
+    @server.method("state_getKeys", "state_getKeysAt")
+    async def state_get_keys(key: Any, at: Any = None) -> list[str]:
+        """Every key under the prefix `key` (deprecated in Substrate for state_getKeysPaged): refused with an
+        error naming the cap when there are more than MAX_KEYS_PAGED, instead of an unbounded answer."""
+        prefix_bytes = b"" if key is None else hex_bytes(key, "prefix", max_len=MAX_KEY_BYTES)
+        block_hash = at_block(node, at)
+        keys: list[str] = []
+        with reading(block_hash):
+            for found, _ in state_at(node, block_hash).iter_prefix(prefix_bytes):
+                if len(keys) >= MAX_KEYS_PAGED:
+                    raise RpcError(STATE_INVALID_COUNT, f"more than {MAX_KEYS_PAGED} keys under this prefix; "
+                                                        "page through them with state_getKeysPaged")
+                keys.append(to_hex(found))
+        return keys
+
     @server.method("state_queryStorageAt")
     async def state_query_storage_at(keys: Any, at: Any = None) -> list[dict]:
         wanted = hex_list(keys, "keys", max_items=MAX_KEYS_PER_QUERY, max_len=MAX_KEY_BYTES)

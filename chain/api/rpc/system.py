@@ -45,6 +45,25 @@ def register(server: JsonRpcServer, node) -> None:
         return [{"peerId": p.id, "roles": "FULL", "bestHash": to_hex(p.best_hash) if p.best_hash else None,
                  "bestNumber": p.best_number} for p in node.network.peers.values()]
 
+    @server.method("system_localPeerId")
+    async def system_local_peer_id() -> str:
+        """This node's network identity, in the form `system_peers` gives other peers' (its node key)."""
+        return "0x" + node.node_key.public.hex()[:16]
+
+    @server.method("system_localListenAddresses")
+    async def system_local_listen_addresses() -> list[str]:
+        host, _, port = (node.network.listen_addr or "").rpartition(":")
+        return [f"/ip4/{host}/tcp/{port}"] if host and port.isdigit() else []
+
+    @server.method("system_nodeRoles")
+    async def system_node_roles() -> list[str]:
+        return ["Authority"] if node.validator_key is not None else ["Full"]
+
+    @server.method("system_syncState")
+    async def system_sync_state() -> dict:
+        best = max([node.chain.number, *(p.best_number for p in node.network.peers.values())])
+        return {"startingBlock": node.started_at_number, "currentBlock": node.chain.number, "highestBlock": best}
+
     @server.method("system_accountNextIndex", "account_nextIndex")
     async def system_account_next_index(account_id: Any) -> int:
         """The nonce to sign next, counting the account's transactions already in the pool."""
