@@ -57,6 +57,7 @@ class JobAudit:
     hashes: list[bytes] | None = None  # the checked hash list H[0..T]
     faults: dict[tuple[ArtifactKind, int], str] = field(default_factory=dict)  # failed their check (challenged)
     unavailable: set[tuple[ArtifactKind, int]] = field(default_factory=set)  # missing now (challenged as such)
+    valid: set[tuple[ArtifactKind, int]] = field(default_factory=set)  # checked and found valid (never again)
     missing_since: dict[tuple[ArtifactKind, int], float] = field(default_factory=dict)
     divergence: dict[int, int | None] = field(default_factory=dict)  # segment replayed -> first wrong step
 
@@ -157,16 +158,19 @@ class Role:
             return None
         ctx = self.context(job)
         try:
-            return check_checkpoint(ctx.spec, ctx.dataset, blob, index, audit.hashes)
+            trainer = check_checkpoint(ctx.spec, ctx.dataset, blob, index, audit.hashes)
         except ArtifactFault as e:
             self.challenge_artifact(job, audit, key, str(e))
             return None
+        audit.valid.add(key)
+        return trainer
 
     def audit_segment(self, job, audit: JobAudit, segment: int) -> int | None:
         """Replay `segment` and compare it with the checked hash list: the first step whose listed hash the
         replay does not reproduce, or None. Both end checkpoints are checked (a bad one is challenged); a
         bad start is replaced by the nearest earlier good one, so a wrong step is found all the same."""
-        self.checkpoint(job, audit, segment)  # the end, checked again while it is unavailable
+        if (ArtifactKind.CHECKPOINT, segment) not in audit.valid:  # the end, until it was found valid once
+            self.checkpoint(job, audit, segment)
         if segment in audit.divergence:
             return audit.divergence[segment]
         assert audit.hashes is not None

@@ -32,8 +32,7 @@ log = logging.getLogger("gradchain.worker")
 # from (the published blob does not hash to the agreed H[s], does not load, or stayed unavailable for half
 # the vote period), or a disputed artifact fails its check. It is never a real H[s+1] nor an artifact's hash,
 # so a quorum of it decides for the challenger.
-UNUSABLE_STATE_VOTE = blake2_256(b"gradchain/referee/unusable-state")
-FAULT_VOTE = UNUSABLE_STATE_VOTE
+FAULT_VOTE = blake2_256(b"gradchain/referee/unusable-state")
 
 
 class Unavailable(Exception):
