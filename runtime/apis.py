@@ -34,8 +34,9 @@ def metadata_versions() -> list[int]:
 
 
 def metadata_at_version(runtime: Runtime, version: int) -> bytes | None:
-    """`Metadata_metadata_at_version`: the blob for a supported version, else None (as Substrate's Option)."""
-    return metadata_bytes(runtime.configs) if version in SUPPORTED_VERSIONS else None
+    """`Metadata_metadata_at_version`: the blob for a supported version (14 or 15), else None (as Substrate's
+    Option)."""
+    return metadata_bytes(runtime.configs, version) if version in SUPPORTED_VERSIONS else None
 
 
 def query_info(runtime: Runtime, state, extrinsic: bytes, length: int) -> dict:  # noqa: ANN001

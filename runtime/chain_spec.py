@@ -31,6 +31,7 @@ from compute_market.pallet.types import MarketConfig
 from runtime.composition import BY_NAME
 from runtime.executive import Runtime
 from runtime.frame.pallet import BlockEnv, externalities
+from runtime.metadata import CODE_KEY, runtime_code
 from runtime.pallets.balances import BalancesConfig
 from runtime.pallets.staking import StakingConfig
 from runtime.pallets.system import SystemConfig
@@ -168,7 +169,8 @@ def _parse_genesis_config(config: dict, chain_type: str) -> dict[str, dict]:
 
 
 def build_genesis_storage(configs: dict[type, Any], sections: dict[str, dict]) -> dict[bytes, bytes]:
-    """Run each pallet's genesis builder in composition order; the result is the genesis storage."""
+    """Run each pallet's genesis builder in composition order, and write `:code` (what identifies the runtime,
+    see runtime.metadata); the result is the genesis storage."""
     overlay = Overlay(MemoryBackend())
     env = BlockEnv(configs)
     with externalities(overlay, env):
@@ -180,6 +182,7 @@ def build_genesis_storage(configs: dict[type, Any], sections: dict[str, dict]) -
                 except Exception as e:
                     raise ChainSpecError(f"genesis.runtimeGenesis.config.{_camel(pallet.name.lower())}: "
                                          f"{type(e).__name__}: {e}") from e
+        overlay.set(CODE_KEY, runtime_code(configs))
     return {k: val for k, val in overlay.changes().items() if val is not None}
 
 

@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass
 
 from chain.primitives.codec import encode_compact, encode_str, u32
+from runtime.frame.types import U8, U32, Array, Field, Str, Struct, Tuple, Vec
 
 
 def api_id(trait_name: str) -> bytes:
@@ -36,6 +37,12 @@ class RuntimeVersion:
                 + encode_compact(len(self.apis)) + b"".join(i + u32(v) for i, v in self.apis)
                 + u32(self.transaction_version) + bytes([self.state_version]))
 
+    def as_dict(self) -> dict:
+        """The value RUNTIME_VERSION_TYPE encodes."""
+        return {"spec_name": self.spec_name, "impl_name": self.impl_name, "authoring_version": self.authoring_version,
+                "spec_version": self.spec_version, "impl_version": self.impl_version, "apis": list(self.apis),
+                "transaction_version": self.transaction_version, "state_version": self.state_version}
+
     def to_json(self) -> dict:
         """As `state_getRuntimeVersion` returns it."""
         return {"specName": self.spec_name, "implName": self.impl_name,
@@ -43,5 +50,13 @@ class RuntimeVersion:
                 "implVersion": self.impl_version, "apis": [["0x" + i.hex(), v] for i, v in self.apis],
                 "transactionVersion": self.transaction_version, "stateVersion": self.state_version}
 
+
+# `sp_version::RuntimeVersion` as metadata describes it (System.Version, Core_version's output); it encodes
+# a `RuntimeVersion.as_dict()` to the same bytes as `RuntimeVersion.encode()`.
+RUNTIME_VERSION_TYPE = Struct("sp_version::RuntimeVersion", [
+    Field("spec_name", Str, "RuntimeString"), Field("impl_name", Str, "RuntimeString"),
+    Field("authoring_version", U32, "u32"), Field("spec_version", U32, "u32"), Field("impl_version", U32, "u32"),
+    Field("apis", Vec(Tuple(Array(U8, 8), U32)), "ApisVec"), Field("transaction_version", U32, "u32"),
+    Field("state_version", U8, "u8")])
 
 VERSION = RuntimeVersion()

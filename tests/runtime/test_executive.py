@@ -151,8 +151,9 @@ def test_execute_block_rejects_wrong_extrinsics_root(ext):
 def test_runtime_apis(ext):
     ext.produce_block([ext.signed(ALICE, transfer_call(BOB.public, UNIT), 0)])
     assert apis.account_nonce(ext.runtime, ext.chain.backend, ALICE.public) == 1
-    assert apis.metadata_versions() == [14]
-    assert apis.metadata_at_version(ext.runtime, 15) is None
+    assert apis.metadata_versions() == [14, 15]
+    assert apis.metadata_at_version(ext.runtime, 15)[4] == 15
+    assert apis.metadata_at_version(ext.runtime, 16) is None
     raw = ext.signed(ALICE, transfer_call(BOB.public, UNIT), 1)
     info = apis.query_info(ext.runtime, ext.chain.backend, raw, len(raw))
     assert info["class"] == "Normal" and info["partialFee"] > 0
