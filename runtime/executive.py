@@ -41,6 +41,7 @@ from runtime.frame.pallet import (
     externalities,
 )
 from runtime.frame.support import NONE, DispatchClass, DispatchError, DispatchInfo, Origin
+from runtime.metadata import CODE_KEY, runtime_code
 from runtime.pallets import system, transaction_payment
 from runtime.pallets.balances import BalancesConfig, BalancesError
 from runtime.pallets.system import Account, BlockHash, SystemConfig, SystemEvent
@@ -169,6 +170,9 @@ class Executive:
         self.env.author = author_from_digest(digest)
         with self._ext():
             system.initialize(number, parent_hash)
+            code = runtime_code(self.runtime.configs)
+            if self.state.get(CODE_KEY) != code:  # a runtime other than the one that wrote :code runs this block
+                self.state.set(CODE_KEY, code)
             for p in ALL_PALLETS:
                 if p.on_initialize is not None:
                     p.on_initialize(number)
