@@ -22,6 +22,7 @@ from grpc_reflection.v1alpha import reflection
 from chain.api.blob_service import BlobService
 from chain.api.convert import decode_events, read_account, to_json_text
 from chain.api.safe_handlers import add_servicer
+from chain.network.call_limits import CallsPerAddress
 from chain.network.descriptors import GRPC_SHARE, connection_cap
 from chain.primitives.codec import DecodeError
 from chain.primitives.crypto import InvalidAddress, decode_address, encode_address
@@ -276,17 +277,27 @@ def _status_message(status: TxStatus, info, tx_hash: bytes) -> chain_pb2.Extrins
     return S(status=mapping[status], hash=tx_hash, reason=reason)
 
 
+def server_options(max_connections: int) -> list[tuple[str, int]]:
+    """The API listener's options: raw TCP connections capped in total, a connection that has not finished
+    HTTP/2's handshake after 5 s (half-open, or silent) closed, one with no call open for 5 minutes closed."""
+    return [("grpc.max_receive_message_length", MAX_GRPC_MESSAGE),
+            ("grpc.max_send_message_length", MAX_GRPC_MESSAGE),
+            ("grpc.so_reuseport", 0),
+            ("grpc.max_allowed_incoming_connections", max_connections),
+            ("grpc.server_handshake_timeout_ms", 5_000),
+            ("grpc.max_connection_idle_ms", 300_000),
+            ("grpc.max_concurrent_streams", MAX_API_STREAMS),
+            ("grpc.keepalive_time_ms", 60_000),
+            ("grpc.keepalive_timeout_ms", 10_000)]
+
+
 async def start_grpc_server(node, host: str, port: int, extra_services=()) -> tuple[grpc.aio.Server, int]:
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_GRPC_MESSAGE),
-                                      ("grpc.max_send_message_length", MAX_GRPC_MESSAGE),
-                                      ("grpc.so_reuseport", 0),
-                                      # idle, half-open and too many connections cannot use up descriptors
-                                      ("grpc.max_allowed_incoming_connections", connection_cap(GRPC_SHARE)),
-                                      ("grpc.server_handshake_timeout_ms", 5_000),
-                                      ("grpc.max_connection_idle_ms", 300_000),
-                                      ("grpc.max_concurrent_streams", MAX_API_STREAMS),
-                                      ("grpc.keepalive_time_ms", 60_000),
-                                      ("grpc.keepalive_timeout_ms", 10_000)])
+    """Serve the API on `host:port` within the node's limits (`--grpc-max-connections` raw connections in all,
+    `--grpc-max-calls-per-ip` calls open at once from one address; see chain.network.call_limits)."""
+    config = node.config
+    max_connections = config.grpc_max_connections or connection_cap(GRPC_SHARE)
+    server = grpc.aio.server(options=server_options(max_connections),
+                             interceptors=[CallsPerAddress(config.grpc_max_calls_per_ip, "gRPC API")])
     names = [add_servicer(server, chain_pb2.DESCRIPTOR.services_by_name["ChainService"], ChainService(node)),
              add_servicer(server, blob_pb2.DESCRIPTOR.services_by_name["BlobService"],
                           BlobService(node.blobs, node.fetch_blob))]

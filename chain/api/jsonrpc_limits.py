@@ -25,16 +25,16 @@ import inspect
 import json
 import logging
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
+from chain.network.log_throttle import LogThrottle
+
 MAX_NESTING = 128  # serde_json's recursion limit, which Substrate's server inherits
 MAX_NUMBER_CHARS = 40  # any u128 fits; nothing in the API takes a larger number
-REFUSAL_LOG_INTERVAL = 10.0
 
 log = logging.getLogger("gradchain.rpc")
 
@@ -146,15 +146,17 @@ def bind_params(handler: Callable, params: list | dict, leading: int = 0) -> lis
 
 class ConnectionGate:
     """Admits accepted TCP connections within a total cap and a cap per remote address; refusals are logged
-    at most once per REFUSAL_LOG_INTERVAL, with how many were refused since the last line."""
+    at a bounded rate, with how many were refused since the last line."""
 
     def __init__(self, max_total: int, max_per_address: int):
         self.max_total, self.max_per_address = max_total, max_per_address
-        self.refused = 0
+        self.refusals = LogThrottle()
         self._open: dict[object, str] = {}
         self._per_address: dict[str, int] = {}
-        self._unlogged = 0
-        self._logged_at = 0.0
+
+    @property
+    def refused(self) -> int:
+        return self.refusals.total
 
     def admit(self, handle: object, address: str) -> bool:
         if len(self._open) >= self.max_total or self._per_address.get(address, 0) >= self.max_per_address:
@@ -175,13 +177,10 @@ class ConnectionGate:
             del self._per_address[address]
 
     def _refuse(self, address: str) -> None:
-        self.refused += 1
-        self._unlogged += 1
-        now = time.monotonic()
-        if now - self._logged_at >= REFUSAL_LOG_INTERVAL:
+        count = self.refusals.due()
+        if count:
             log.warning("JSON-RPC refused %d connection(s) over the caps (%d in total, %d per address; last "
-                        "from %s)", self._unlogged, self.max_total, self.max_per_address, address)
-            self._unlogged, self._logged_at = 0, now
+                        "from %s)", count, self.max_total, self.max_per_address, address)
 
 
 def install_gate(server: web.Server, gate: ConnectionGate) -> None:

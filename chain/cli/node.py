@@ -15,14 +15,21 @@ import click
 
 from chain.cli.key import password_options
 from chain.node.config import (
+    CONNECTIONS_LIMIT,
     DEFAULT_BLOB_RETENTION,
+    DEFAULT_GRPC_MAX_CALLS_PER_IP,
     DEFAULT_GRPC_PORT,
     DEFAULT_IDLE_BLOCK_INTERVAL,
+    DEFAULT_MAX_PEERS,
     DEFAULT_P2P_PORT,
     DEFAULT_PROMETHEUS_PORT,
+    DEFAULT_RPC_MAX_CONNECTIONS,
+    DEFAULT_RPC_MAX_CONNECTIONS_PER_IP,
     DEFAULT_RPC_PORT,
     EXTERNAL,
     LOOPBACK,
+    MAX_PEERS_LIMIT,
+    RESERVED_SLOTS,
     ConfigError,
     NodeConfig,
 )
@@ -90,7 +97,25 @@ def _setup_logging(level: str) -> None:
               help="Browser origins allowed to use JSON-RPC: comma-separated patterns (e.g. "
                    "'https://app.example,http://localhost:*'), 'all' to allow any, or 'none' to refuse every "
                    "request that carries an Origin. Default: localhost and 127.0.0.1 on any port.")
-@click.option("--rpc-max-connections", type=click.IntRange(1, 100_000), default=100, show_default=True)
+@click.option("--rpc-max-connections", type=click.IntRange(1, CONNECTIONS_LIMIT), default=DEFAULT_RPC_MAX_CONNECTIONS,
+              show_default=True, help="JSON-RPC connections (HTTP and WebSocket) open at once; a fifth of them "
+                                      "is kept for HTTP. Connections over it are closed as they are accepted.")
+@click.option("--rpc-max-connections-per-ip", type=click.IntRange(1, CONNECTIONS_LIMIT),
+              default=DEFAULT_RPC_MAX_CONNECTIONS_PER_IP, show_default=True,
+              help="JSON-RPC connections open at once from one remote IP address (at most --rpc-max-connections).")
+@click.option("--max-peers", type=click.IntRange(RESERVED_SLOTS + 1, MAX_PEERS_LIMIT), default=DEFAULT_MAX_PEERS,
+              show_default=True, help=f"Peers connected at once, of which {RESERVED_SLOTS} are kept for bootnodes; "
+                                      "a peer that has sent nothing new longest is evicted for a newcomer.")
+@click.option("--p2p-max-connections", type=click.IntRange(1, CONNECTIONS_LIMIT), default=None,
+              help="TCP connections the p2p listener holds at once, handshaking or not (at least --max-peers). "
+                   "Default: 40% of the descriptor limit (ulimit -n) left after 256 kept for the node's files.")
+@click.option("--grpc-max-connections", type=click.IntRange(1, CONNECTIONS_LIMIT), default=None,
+              help="TCP connections the gRPC API listener holds at once. Default: 20% of the descriptor limit "
+                   "left after 256 kept for the node's files.")
+@click.option("--grpc-max-calls-per-ip", type=click.IntRange(1, CONNECTIONS_LIMIT),
+              default=DEFAULT_GRPC_MAX_CALLS_PER_IP, show_default=True,
+              help="gRPC calls (streams included) open at once from one remote IP address; more are refused "
+                   "with RESOURCE_EXHAUSTED.")
 @click.option("--bootnodes", multiple=True, help="HOST:PORT of a peer to connect to (repeatable).")
 @click.option("--pruning", default="256", show_default=True, help="Blocks of state to keep, or 'archive'.")
 @click.option("--idle-block-interval", type=float, default=DEFAULT_IDLE_BLOCK_INTERVAL, show_default=True,
@@ -106,7 +131,8 @@ def _setup_logging(level: str) -> None:
 @click.option("-l", "--log", "log_level", type=click.Choice(LOG_LEVELS), default="info", show_default=True)
 def node(dev, chain, base_path, name, validator, key, password, p2p_port, grpc_port, rpc_port, prometheus_port,
          no_prometheus, p2p_external, grpc_external, rpc_external, prometheus_external, rpc_methods, rpc_cors,
-         rpc_max_connections, bootnodes, pruning, idle_block_interval, blob_retention, node_key_file, fault_file, byzantine,
+         rpc_max_connections, rpc_max_connections_per_ip, max_peers, p2p_max_connections, grpc_max_connections,
+         grpc_max_calls_per_ip, bootnodes, pruning, idle_block_interval, blob_retention, node_key_file, fault_file, byzantine,
          log_level) -> None:
     """Run a gradchain node."""
     _setup_logging(log_level)
@@ -130,7 +156,9 @@ def node(dev, chain, base_path, name, validator, key, password, p2p_port, grpc_p
         key=key, key_password=password, p2p_host=EXTERNAL if p2p_external else LOOPBACK, p2p_port=p2p_port,
         grpc_host=EXTERNAL if grpc_external else LOOPBACK, grpc_port=grpc_port,
         rpc_host=EXTERNAL if rpc_external else LOOPBACK, rpc_port=rpc_port, rpc_methods=rpc_methods,
-        rpc_max_connections=rpc_max_connections,
+        rpc_max_connections=rpc_max_connections, rpc_max_connections_per_ip=rpc_max_connections_per_ip,
+        max_peers=max_peers, p2p_max_connections=p2p_max_connections, grpc_max_connections=grpc_max_connections,
+        grpc_max_calls_per_ip=grpc_max_calls_per_ip,
         prometheus_host=EXTERNAL if prometheus_external else LOOPBACK,
         prometheus_port=None if no_prometheus else prometheus_port, bootnodes=list(bootnodes), pruning=pruning,
         idle_block_interval=idle_block_interval, blob_retention=blob_retention, node_key_file=node_key_file,

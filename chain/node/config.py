@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chain.network.peers import RESERVED_SLOTS  # of --max-peers, kept for bootnodes
+
 DEFAULT_P2P_PORT = 30333
 DEFAULT_GRPC_PORT = 50051
 DEFAULT_RPC_PORT = 9944
@@ -17,6 +19,15 @@ EXTERNAL = "0.0.0.0"
 # without waiting while transactions are pending.
 DEFAULT_IDLE_BLOCK_INTERVAL = 2.0
 DEFAULT_BLOB_RETENTION = 24 * 3600.0  # a day for an upload to find its job, or a submitter its model
+
+# Connection limits (see chain.network.descriptors for the defaults derived from RLIMIT_NOFILE). A limit of
+# None takes that listener's share of the descriptor limit.
+DEFAULT_MAX_PEERS = 32
+MAX_PEERS_LIMIT = 1_000
+DEFAULT_RPC_MAX_CONNECTIONS = 100
+DEFAULT_RPC_MAX_CONNECTIONS_PER_IP = 32
+DEFAULT_GRPC_MAX_CALLS_PER_IP = 512
+CONNECTIONS_LIMIT = 100_000
 
 
 class ConfigError(ValueError):
@@ -39,7 +50,12 @@ class NodeConfig:
     rpc_port: int | None = DEFAULT_RPC_PORT
     rpc_methods: str = "auto"
     rpc_cors: list[str] = field(default_factory=lambda: ["http://localhost:*", "http://127.0.0.1:*"])
-    rpc_max_connections: int = 100
+    rpc_max_connections: int = DEFAULT_RPC_MAX_CONNECTIONS
+    rpc_max_connections_per_ip: int = DEFAULT_RPC_MAX_CONNECTIONS_PER_IP
+    max_peers: int = DEFAULT_MAX_PEERS
+    p2p_max_connections: int | None = None  # raw TCP connections on the p2p listener
+    grpc_max_connections: int | None = None  # raw TCP connections on the gRPC API listener
+    grpc_max_calls_per_ip: int = DEFAULT_GRPC_MAX_CALLS_PER_IP
     prometheus_host: str = LOOPBACK
     prometheus_port: int | None = DEFAULT_PROMETHEUS_PORT
     bootnodes: list[str] = field(default_factory=list)
@@ -63,12 +79,31 @@ class NodeConfig:
             host, _, port = node.rpartition(":")
             if not host or not port.isdigit():
                 raise ConfigError(f"--bootnodes entry {node!r} is not HOST:PORT")
+        self._check_limits()
         if self.idle_block_interval < 0:
             raise ConfigError("--idle-block-interval cannot be negative")
         if self.blob_retention < 0:
             raise ConfigError("--blob-retention cannot be negative")
         if self.byzantine is not None and (self.byzantine != "equivocate" or not self.validator):
             raise ConfigError("--byzantine equivocate is the only mode, and needs --validator")
+
+    def _check_limits(self) -> None:
+        counts = (("--rpc-max-connections", self.rpc_max_connections, 1),
+                  ("--rpc-max-connections-per-ip", self.rpc_max_connections_per_ip, 1),
+                  ("--max-peers", self.max_peers, RESERVED_SLOTS + 1),
+                  ("--p2p-max-connections", self.p2p_max_connections, 1),
+                  ("--grpc-max-connections", self.grpc_max_connections, 1),
+                  ("--grpc-max-calls-per-ip", self.grpc_max_calls_per_ip, 1))
+        for flag, value, least in counts:
+            most = MAX_PEERS_LIMIT if flag == "--max-peers" else CONNECTIONS_LIMIT
+            if value is not None and not least <= value <= most:
+                raise ConfigError(f"{flag} {value} is outside {least}..{most}")
+        if self.rpc_max_connections_per_ip > self.rpc_max_connections:
+            raise ConfigError(f"--rpc-max-connections-per-ip {self.rpc_max_connections_per_ip} exceeds "
+                              f"--rpc-max-connections {self.rpc_max_connections}")
+        if self.p2p_max_connections is not None and self.p2p_max_connections < self.max_peers:
+            raise ConfigError(f"--p2p-max-connections {self.p2p_max_connections} leaves no room for "
+                              f"--max-peers {self.max_peers}")
 
     def chain_dir(self, chain_id: str) -> Path:
         return self.base_path / "chains" / chain_id

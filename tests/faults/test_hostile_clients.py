@@ -18,10 +18,13 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 import grpc
 import pytest
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from chain.api.blob_service import BlobService
 from chain.api.jsonrpc_server import INVALID_PARAMS, INVALID_REQUEST, OVERSIZED_RESPONSE, JsonRpcServer
 from chain.blobs import BlobStore
+from chain.network.call_limits import CallsPerAddress
+from chain.node.config import ConfigError, NodeConfig
 from chain.primitives.hashing import blake2_256
 from proto import blob_pb2, blob_pb2_grpc
 
@@ -307,3 +310,62 @@ def test_invalid_uploads_past_the_uploader_and_total_quotas_are_refused(tmp_path
 
     assert blob_service(tmp_path / "total", fill, total=1_000) == (grpc.StatusCode.OK,
                                                                   grpc.StatusCode.RESOURCE_EXHAUSTED, False)
+
+
+# --- gRPC callers and limits ------------------------------------------------------------------------------------
+
+def test_invalid_calls_over_the_per_address_cap_are_refused_and_served_again_once_others_end():
+    """Three Health.Watch streams from 127.0.0.1 against a cap of two: the third is RESOURCE_EXHAUSTED, and
+    once one of the first two ends, a new call from the same address is served."""
+    async def run():
+        limits = CallsPerAddress(2, "test")
+        server = grpc.aio.server(interceptors=[limits])
+        health_servicer = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = health_pb2_grpc.HealthStub(channel)
+                watches = [stub.Watch(health_pb2.HealthCheckRequest()) for _ in range(2)]
+                for watch in watches:
+                    assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await stub.Check(health_pb2.HealthCheckRequest(), timeout=5)
+                watches[0].cancel()
+                await asyncio.sleep(0.2)
+                served = await stub.Check(health_pb2.HealthCheckRequest(), timeout=5)
+                watches[1].cancel()
+                return refused.value.code(), refused.value.details(), served.status, limits.refused
+        finally:
+            await server.stop(None)
+
+    code, details, served, refused = asyncio.run(run())
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "127.0.0.1 already has 2 calls open" in details
+    assert served == health_pb2.HealthCheckResponse.SERVING and refused == 1
+
+
+@pytest.mark.parametrize(("limits", "named"), [
+    ({"max_peers": 8}, "--max-peers 8"),
+    ({"rpc_max_connections": 10, "rpc_max_connections_per_ip": 11}, "--rpc-max-connections-per-ip 11"),
+    ({"p2p_max_connections": 20, "max_peers": 32}, "--p2p-max-connections 20"),
+    ({"grpc_max_connections": 0}, "--grpc-max-connections 0"),
+    ({"grpc_max_calls_per_ip": 100_001}, "--grpc-max-calls-per-ip 100001"),
+])
+def test_invalid_connection_limits_are_refused_naming_the_flag(limits, named):
+    with pytest.raises(ConfigError) as refused:
+        NodeConfig(**limits).check()
+    assert named in str(refused.value)
+
+
+def test_connection_limit_flags_are_range_checked_and_listed_in_help():
+    from click.testing import CliRunner
+
+    from chain.cli.node import node
+    result = CliRunner().invoke(node, ["--max-peers", "5"])
+    assert result.exit_code == 2 and "--max-peers" in result.output
+    help_text = CliRunner().invoke(node, ["--help"]).output
+    for flag in ("--rpc-max-connections-per-ip", "--max-peers", "--p2p-max-connections", "--grpc-max-connections",
+                 "--grpc-max-calls-per-ip"):
+        assert flag in help_text
