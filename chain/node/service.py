@@ -139,9 +139,9 @@ class Node:
         self.halted = asyncio.Event()  # set when the node must stop on its own (see `halt`)
         self.halt_reason: str | None = None
         self.node_key = load_or_create_node_key(config.node_key_file or self.chain_dir / "network" / "secret_ed25519")
-        self.network = Network(transport or GrpcTransport(), self.node_key, spec.genesis_hash, self,
+        self.network = Network(transport or GrpcTransport(config.p2p_max_connections), self.node_key, spec.genesis_hash, self,
                                f"{config.p2p_host}:{config.p2p_port}", config.bootnodes or spec.boot_nodes,
-                               node_name=config.name)
+                               node_name=config.name, max_peers=config.max_peers)
         self.blobs = BlobStore(self.chain_dir / "blobs")
         self._pins_loaded, self._last_blob_gc = False, time.monotonic()
         self._evidence: dict[bytes, bytes] = {}  # equivocation evidence waiting for a block, by hash
