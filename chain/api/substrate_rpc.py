@@ -35,7 +35,8 @@ def build_substrate_rpc(node) -> JsonRpcServer:
     config = node.config
     server = JsonRpcServer(config.rpc_host, config.rpc_port, allow_unsafe=unsafe_allowed(config.rpc_methods,
                                                                                          config.rpc_host),
-                           cors=config.rpc_cors, max_connections=config.rpc_max_connections)
+                           cors=config.rpc_cors, max_connections=config.rpc_max_connections,
+                           max_connections_per_address=config.rpc_max_connections_per_ip)
     for namespace in (system, chain, state, author, payment):
         namespace.register(server, node)
 
