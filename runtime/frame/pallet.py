@@ -303,21 +303,19 @@ class Pallet:
     index: int = 255
     _by_index: dict[int, CallDef] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        """Two calls with one index would silently shadow the first in dispatch and in the metadata, so a
+        pallet declaring them fails when its module is imported."""
+        _calls_by_index(self.name, self.calls)
+
     def bind(self, index: int) -> None:
-        """Give the pallet its runtime index; two calls with one index (which would silently shadow the
-        first in dispatch and in the metadata) are refused."""
-        by_index: dict[int, CallDef] = {}
-        for c in self.calls:
-            if not 0 <= c.index < 256:
-                raise ValueError(f"{self.name}.{c.name}: call index {c.index} is outside 0..255")
-            if c.index in by_index:
-                raise ValueError(f"{self.name}: calls {by_index[c.index].name} and {c.name} share call index "
-                                 f"{c.index}")
-            by_index[c.index] = c
+        """Give the pallet its runtime index (see `compose`)."""
+        if not 0 <= index < 256:
+            raise CompositionError(f"pallet {self.name}: index {index} is outside 0..255")
+        self._by_index = _calls_by_index(self.name, self.calls)
         self.index = index
         for c in self.calls:
             c.pallet = self
-        self._by_index = by_index
         if self.events is not None:
             self.events.module_index = index
             self.events.pallet_name = self.name
@@ -335,6 +333,45 @@ class Pallet:
                 self.calls_path, [Variant(c.name, c.index, c.args, (c.doc,)) for c in self.calls],
                 params=[("T", None)])
         return cached
+
+
+class CompositionError(ValueError):
+    """A pallet or a runtime declares two things with one index or name (or an index out of range)."""
+
+
+def _calls_by_index(pallet: str, calls: tuple[CallDef, ...]) -> dict[int, CallDef]:
+    by_index: dict[int, CallDef] = {}
+    names: set[str] = set()
+    for c in calls:
+        if not 0 <= c.index < 256:
+            raise CompositionError(f"{pallet}.{c.name}: call index {c.index} is outside 0..255")
+        if c.index in by_index:
+            raise CompositionError(f"{pallet}: calls {by_index[c.index].name} and {c.name} share call index "
+                                   f"{c.index}")
+        if c.name in names:
+            raise CompositionError(f"{pallet}: two calls are named {c.name}")
+        by_index[c.index] = c
+        names.add(c.name)
+    return by_index
+
+
+def compose(entries: list[tuple[int, Pallet]]) -> list[Pallet]:
+    """Bind each pallet to its index, as `construct_runtime!` does; two pallets with one index or one name
+    (which would make calls, events and storage ambiguous) fail the composition, and so the import."""
+    by_index: dict[int, Pallet] = {}
+    by_name: dict[str, Pallet] = {}
+    for index, pallet in entries:
+        if not 0 <= index < 256:
+            raise CompositionError(f"pallet {pallet.name}: index {index} is outside 0..255")
+        if index in by_index:
+            raise CompositionError(f"pallets {by_index[index].name} and {pallet.name} share pallet index {index}")
+        if pallet.name in by_name:
+            raise CompositionError(f"two pallets are named {pallet.name} (indices "
+                                   f"{next(i for i, p in entries if p is by_name[pallet.name])} and {index})")
+        by_index[index] = by_name[pallet.name] = pallet
+    for index, pallet in entries:
+        pallet.bind(index)
+    return [pallet for _, pallet in entries]
 
 
 class RuntimeCallType(ScaleType):
