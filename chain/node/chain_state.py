@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from chain.primitives.codec import DecodeError, Reader, encode_compact
+from chain.primitives import calls
+from chain.primitives.codec import DecodeError, Reader
 from chain.primitives.extrinsic import UncheckedExtrinsic
 from chain.primitives.types import Block, DigestItem, DigestKind, Header
 from chain.storage.blockstore import BlockStore
@@ -26,7 +27,7 @@ from runtime.pallets import transaction_payment
 
 log = logging.getLogger("gradchain.chain")
 
-TIMESTAMP_CALL = b"\x01\x00"
+TIMESTAMP_CALL = calls.Timestamp.SET
 MAX_FUTURE_DRIFT_MS = 30_000
 EXECUTED_CACHE = 64
 
@@ -48,7 +49,7 @@ class ExecutedBlock:
 
 
 def timestamp_inherent(now_ms: int) -> bytes:
-    return UncheckedExtrinsic(TIMESTAMP_CALL + encode_compact(now_ms)).encode()
+    return UncheckedExtrinsic(calls.Timestamp.set(now_ms)).encode()
 
 
 def block_timestamp(block: Block) -> int | None:
