@@ -178,6 +178,7 @@ def node(dev, chain, base_path, name, validator, key, password, p2p_port, grpc_p
 
 async def _run(config: NodeConfig) -> None:
     from chain.keystore import KeystoreError, load_key
+    from chain.network.descriptors import throttle_accept_errors
     from chain.node.runner import NodeHalted, NodeStartError, run_node
     from chain.primitives.crypto import SignatureScheme
     spec = _load_spec(config.chain)
@@ -189,6 +190,7 @@ async def _run(config: NodeConfig) -> None:
             raise click.ClickException(f"--key: {e} (validator and consensus keys are Ed25519)") from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    throttle_accept_errors(loop)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:

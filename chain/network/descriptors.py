@@ -9,12 +9,15 @@ table full anyway (another process sharing the limit, or a leak).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import logging
 import os
 import resource
 import time
+
+from chain.network.log_throttle import LogThrottle
 
 log = logging.getLogger("gradchain.node")
 
@@ -34,6 +37,31 @@ def descriptor_limit() -> int:
 def connection_cap(share: float) -> int:
     """The connections one listener may hold at once: `share` of what the node's own files leave over."""
     return max(MIN_CONNECTIONS, int((descriptor_limit() - FILES_RESERVED) * share))
+
+
+ASYNCIO_ACCEPT_FAILED = "socket.accept() out of system resource"
+
+
+def throttle_accept_errors(loop: asyncio.AbstractEventLoop) -> None:
+    """Log the asyncio listeners' (JSON-RPC, metrics) failed accepts as one line per interval.
+
+    When the descriptor table is full, asyncio's accept loop logs a traceback for every connection waiting in
+    the listen backlog and retries each second (CPython 3.11 does not stop at the first failure), which is
+    megabytes of log a second under a connection flood. gRPC's listeners back off and log once a second
+    themselves. Every other error goes to the loop's default handler."""
+    failures = LogThrottle()
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        if context.get("message") != ASYNCIO_ACCEPT_FAILED:
+            loop.default_exception_handler(context)
+            return
+        count = failures.due()
+        if count:
+            log.warning("out of file descriptors: %d accept(s) failed (%s); the listener retries every second. "
+                        "Raise the limit (ulimit -n) or lower --rpc-max-connections", count,
+                        context.get("exception"))
+
+    loop.set_exception_handler(handle)
 
 
 def out_of_descriptors(error: BaseException) -> bool:
