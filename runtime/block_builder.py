@@ -51,7 +51,10 @@ def equivocation_inherent(evidence: bytes) -> bytes:
 
 
 def author_digest(author: bytes) -> DigestItem:
-    """The PreRuntime digest naming the block author, who receives the block's fees."""
+    """The PreRuntime `gcbf` digest naming the block author outright, who receives the block's fees.
+
+    A node's blocks name their author by an Aura slot instead (`session.author_digest`), which clients can
+    read; the runtime accepts either (`session.block_author`)."""
     return DigestItem(DigestKind.PRE_RUNTIME, author, AUTHOR_ENGINE_ID)
 
 

@@ -1,8 +1,7 @@
 """The runtime's pallets and their indices, in one place (Substrate's `construct_runtime!`).
 
 Indices are part of the chain's format (they are the first byte of every call and event) and never change.
-Index 6 is reserved for the compute market: registering it is one line in `PALLETS`, e.g.
-`(6, compute_market.pallet.PALLET)`.
+Where Substrate's chains agree on an index, we take it: Session is 9 and Utility 26, as in Polkadot.
 """
 
 from __future__ import annotations
@@ -10,7 +9,7 @@ from __future__ import annotations
 import compute_market.pallet
 from runtime.frame.pallet import RUNTIME_CALL, Pallet, event_record_type, runtime_event_type
 from runtime.frame.types import Vec
-from runtime.pallets import balances, staking, sudo, system, timestamp, transaction_payment
+from runtime.pallets import balances, session, staking, sudo, system, timestamp, transaction_payment, utility
 
 PALLETS: list[tuple[int, Pallet]] = [
     (0, system.PALLET),
@@ -20,6 +19,8 @@ PALLETS: list[tuple[int, Pallet]] = [
     (4, staking.PALLET),
     (5, sudo.PALLET),
     (6, compute_market.pallet.PALLET),
+    (9, session.PALLET),  # after Staking: its on_initialize copies the set Staking's may just have changed
+    (26, utility.PALLET),
 ]
 
 

@@ -26,7 +26,7 @@ from chain.primitives.codec import DecodeError, Reader
 from chain.primitives.crypto import VERIFIERS, SignatureScheme, UnsupportedScheme
 from chain.primitives.extrinsic import UncheckedExtrinsic, UnsupportedSignerAddress, signing_payload
 from chain.primitives.hashing import blake2_256
-from chain.primitives.types import DigestItem, DigestKind, Header
+from chain.primitives.types import DigestItem, Header
 from chain.storage.overlay import Overlay
 from chain.storage.trie import ordered_trie_root
 from runtime import validity as v
@@ -42,7 +42,7 @@ from runtime.frame.pallet import (
 )
 from runtime.frame.support import NONE, DispatchClass, DispatchError, DispatchInfo, Origin
 from runtime.metadata import CODE_KEY, runtime_code
-from runtime.pallets import system, transaction_payment
+from runtime.pallets import session, system, transaction_payment
 from runtime.pallets.balances import BalancesConfig, BalancesError
 from runtime.pallets.system import Account, BlockHash, SystemConfig, SystemEvent
 from runtime.version import VERSION, RuntimeVersion
@@ -125,15 +125,6 @@ class CheckedExtrinsic:
     fee: int = 0
 
 
-def author_from_digest(digest: Sequence[DigestItem]) -> bytes | None:
-    """The block author named by a PreRuntime digest with engine id `gcbf` (32-byte AccountId)."""
-    for item in digest:
-        if (item.kind is DigestKind.PRE_RUNTIME and item.engine == transaction_payment.AUTHOR_ENGINE_ID
-                and len(item.payload) == 32):
-            return item.payload
-    return None
-
-
 def require_supported_scheme(xt: UncheckedExtrinsic) -> None:
     """Refuse a signature scheme this runtime cannot verify (Ecdsa) as `UnsupportedSignatureScheme`, never as a
     bad proof; the pool, block application and fee estimates all ask here, so they agree."""
@@ -167,8 +158,8 @@ class Executive:
 
     def initialize_block(self, parent_hash: bytes, number: int, digest: Sequence[DigestItem] = ()) -> None:
         self.header_fields = (parent_hash, number, tuple(digest))
-        self.env.author = author_from_digest(digest)
         with self._ext():
+            self.env.author = session.block_author(number, digest)  # raises AuthorDigestError
             system.initialize(number, parent_hash)
             code = runtime_code(self.runtime.configs)
             if self.state.get(CODE_KEY) != code:  # a runtime other than the one that wrote :code runs this block

@@ -35,7 +35,7 @@ def test_metadata_is_prefixed_v14(decoded):
     assert meta[:4] == b"meta" and meta[4] == 14
     pallets = {p["name"]: p["index"] for p in metadata.value[1]["V14"]["pallets"]}
     assert pallets == {"System": 0, "Timestamp": 1, "Balances": 2, "TransactionPayment": 3, "Staking": 4, "Sudo": 5,
-                       "ComputeMarket": 6}
+                       "ComputeMarket": 6, "Session": 9, "Utility": 26}
 
 
 def test_type_paths_clients_rely_on_are_present(decoded):
