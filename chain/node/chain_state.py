@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from chain.primitives import calls
 from chain.primitives.codec import DecodeError, Reader
 from chain.primitives.extrinsic import UncheckedExtrinsic
-from chain.primitives.types import Block, DigestItem, DigestKind, Header
+from chain.primitives.types import Block, Header
 from chain.storage.blockstore import BlockStore
 from chain.storage.overlay import Overlay
 from chain.storage.state import StateUpdate
 from runtime import validity as v
 from runtime.executive import Executive, FinalizedBlock, Runtime
-from runtime.pallets import transaction_payment
+from runtime.pallets import session
 
 log = logging.getLogger("gradchain.chain")
 
@@ -139,7 +139,7 @@ class ChainState:
         """
         started = time.perf_counter()
         parent = self.head
-        digest = (DigestItem(DigestKind.PRE_RUNTIME, author, transaction_payment.AUTHOR_ENGINE_ID),) if author else ()
+        digest = (session.author_digest(self.store.state, parent.number + 1, author),) if author else ()
         overlay = Overlay(self.store.state)
         ex = Executive(self.runtime, overlay)
         ex.initialize_block(parent.hash, parent.number + 1, digest)
