@@ -7,7 +7,7 @@ Where Substrate's chains agree on an index, we take it: Session is 9 and Utility
 from __future__ import annotations
 
 import compute_market.pallet
-from runtime.frame.pallet import RUNTIME_CALL, Pallet, event_record_type, runtime_event_type
+from runtime.frame.pallet import RUNTIME_CALL, Pallet, compose, event_record_type, runtime_event_type
 from runtime.frame.types import Vec
 from runtime.pallets import balances, session, staking, sudo, system, timestamp, transaction_payment, utility
 
@@ -25,14 +25,7 @@ PALLETS: list[tuple[int, Pallet]] = [
 
 
 def _compose() -> tuple[list[Pallet], object, object]:
-    seen: set[int] = set()
-    pallets = []
-    for index, pallet in PALLETS:
-        if index in seen or not 0 <= index < 256:
-            raise ValueError(f"pallet index {index} of {pallet.name} is duplicate or out of range")
-        seen.add(index)
-        pallet.bind(index)
-        pallets.append(pallet)
+    pallets = compose(PALLETS)  # refuses a duplicate pallet index or name
     RUNTIME_CALL.pallets = {p.index: p for p in pallets if p.calls}
     runtime_event = runtime_event_type(pallets)
     record = event_record_type(runtime_event)

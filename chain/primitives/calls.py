@@ -352,4 +352,35 @@ class ComputeMarket:
                 + _enc.uint(job_id, 64, "ComputeMarket.report_dataset.job_id"))
 
 
-__all__ = ["Balances", "CallArgumentError", "ComputeMarket", "Staking", "Sudo", "System", "Timestamp", "Weight"]
+class Utility:
+    """The Utility pallet's calls (pallet index 26). Each `UPPER` constant is a call's two leading bytes."""
+
+    INDEX = 26
+    BATCH = b"\x1a\x00"
+    BATCH_ALL = b"\x1a\x02"
+    FORCE_BATCH = b"\x1a\x04"
+
+    @staticmethod
+    def batch(calls: list[bytes]) -> bytes:
+        """Dispatch the calls in order until one fails; those before it keep their effects."""
+        return (Utility.BATCH
+                + _enc.vec(calls, lambda v0: _enc.call(v0, "Utility.batch.calls[]"), "Utility.batch.calls"))
+
+    @staticmethod
+    def batch_all(calls: list[bytes]) -> bytes:
+        """Dispatch the calls in order, all or nothing: the first failure fails the whole batch with its
+        error.
+        """
+        return (Utility.BATCH_ALL
+                + _enc.vec(calls, lambda v0: _enc.call(v0, "Utility.batch_all.calls[]"), "Utility.batch_all.calls"))
+
+    @staticmethod
+    def force_batch(calls: list[bytes]) -> bytes:
+        """Dispatch every call, each on its own: a failed call is undone and reported, the others keep
+        effect.
+        """
+        return (Utility.FORCE_BATCH
+                + _enc.vec(calls, lambda v0: _enc.call(v0, "Utility.force_batch.calls[]"), "Utility.force_batch.calls"))
+
+
+__all__ = ["Balances", "CallArgumentError", "ComputeMarket", "Staking", "Sudo", "System", "Timestamp", "Utility", "Weight"]
