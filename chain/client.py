@@ -8,14 +8,10 @@ from dataclasses import dataclass
 
 import grpc
 
-from chain.primitives.codec import encode_compact
+from chain.primitives import calls
 from chain.primitives.crypto import Signer
 from chain.primitives.extrinsic import Era, sign_extrinsic
 from proto import chain_pb2, chain_pb2_grpc
-
-BALANCES_INDEX = 2
-TRANSFER_KEEP_ALIVE = 3
-TRANSFER_ALLOW_DEATH = 0
 
 
 class ClientError(RuntimeError):
@@ -33,8 +29,10 @@ class ChainParams:
 
 
 def transfer_call(dest: bytes, amount: int, keep_alive: bool = True) -> bytes:
-    index = TRANSFER_KEEP_ALIVE if keep_alive else TRANSFER_ALLOW_DEATH
-    return bytes([BALANCES_INDEX, index]) + b"\x00" + dest + encode_compact(amount)
+    """Balances.transfer_keep_alive (or, without `keep_alive`, transfer_allow_death) of `amount` to `dest`."""
+    if keep_alive:
+        return calls.Balances.transfer_keep_alive(dest, amount)
+    return calls.Balances.transfer_allow_death(dest, amount)
 
 
 class NodeClient:

@@ -10,6 +10,7 @@ import click
 from chain.cli.key import password_options
 from chain.client import ClientError, NodeClient, status_name, transfer_call
 from chain.keystore import KeystoreError, load_key
+from chain.primitives.calls import CallArgumentError
 from chain.primitives.crypto import InvalidAddress, decode_address, encode_address
 
 NODE = click.option("--node", default="127.0.0.1:50051", show_default=True, help="gRPC address of a node.")
@@ -69,7 +70,7 @@ def transfer(sender, password, dest, amount, tip, allow_death, mortal, no_wait, 
                 click.echo(f"submitted 0x{client.submit(raw).hex()}")
                 return
             status = client.submit_and_watch(raw)
-    except ClientError as e:
+    except (ClientError, CallArgumentError) as e:  # CallArgumentError: an amount above u128
         _fail(e)
     if status_name(status) != "FINALIZED":
         raise click.ClickException(f"transfer {status_name(status).lower()}: {status.reason}")

@@ -17,80 +17,38 @@ import grpc
 from chain.api.blob_service import BlobClient
 from chain.blobs import BlobHashMismatch
 from chain.client import ClientError, NodeClient
-from chain.primitives.codec import encode_bytes, encode_compact, encode_vec, u8, u32, u64
+from chain.primitives.calls import ComputeMarket
 from chain.primitives.crypto import Keypair
 from proto import market_pb2, market_pb2_grpc
 
 log = logging.getLogger("gradchain.worker")
 T = TypeVar("T")
 
-MARKET_PALLET = 6
-CALL = {"register_solver": 0, "add_stake": 1, "unregister_solver": 2, "withdraw_unbonded": 3,
-        "register_verifier": 4, "submit_job": 5, "cancel_job": 6, "commit_result": 7, "attest": 8,
-        "challenge": 9, "reveal": 10, "respond": 11, "submit_step_state": 12, "referee_vote": 13, "finalize": 14,
-        "challenge_artifact": 15, "report_dataset": 16}
-
 
 class BlobMissing(ClientError):
     """The node answered, but neither it nor its peers hold the blob (or the bytes it served are not it)."""
 
 
-def market_call(name: str, args: bytes = b"") -> bytes:
-    return bytes([MARKET_PALLET, CALL[name]]) + args
-
-
-def register_solver(stake: int) -> bytes:
-    return market_call("register_solver", encode_compact(stake))
-
-
-def register_verifier() -> bytes:
-    return market_call("register_verifier")
-
-
-def submit_job(spec: bytes, payment: int) -> bytes:
-    return market_call("submit_job", encode_bytes(spec) + encode_compact(payment))
-
-
-def commit_result(job_id: int, root: bytes, final_hash: bytes, hash_list: bytes, checkpoints: list[bytes]) -> bytes:
-    return market_call("commit_result", u64(job_id) + root + final_hash + hash_list + encode_vec(checkpoints, bytes))
-
-
-def attest(job_id: int, results: list[tuple[int, bool]]) -> bytes:
-    return market_call("attest", u64(job_id) + encode_vec(results, lambda r: u32(r[0]) + bytes([r[1]])))
-
-
-def challenge(job_id: int, segment: int) -> bytes:
-    return market_call("challenge", u64(job_id) + u32(segment))
+# The market's calls, from the builders generated out of the pallet's own declarations
+# (chain/primitives/calls.py): no index or argument layout is typed here. Roles and the CLI name them here.
+register_solver = ComputeMarket.register_solver
+register_verifier = ComputeMarket.register_verifier
+submit_job = ComputeMarket.submit_job
+commit_result = ComputeMarket.commit_result
+attest = ComputeMarket.attest
+challenge = ComputeMarket.challenge
+report_dataset = ComputeMarket.report_dataset
+reveal = ComputeMarket.reveal
+respond = ComputeMarket.respond
+submit_step_state = ComputeMarket.submit_step_state
+referee_vote = ComputeMarket.referee_vote
+finalize = ComputeMarket.finalize
 
 
 def challenge_artifact(job_id: int, kind: int, index: int, unavailable: bool = False) -> bytes:
     """Dispute an artifact: kind 0 checkpoint `index`, 1 the hash list, 2 the final model (index 0);
     `unavailable`: it could not be fetched (else: it was fetched and fails its check)."""
-    return market_call("challenge_artifact", u64(job_id) + u8(kind) + u32(index) + bytes([unavailable]))
-
-
-def report_dataset(job_id: int) -> bytes:
-    return market_call("report_dataset", u64(job_id))
-
-
-def reveal(dispute_id: int, step_hash: bytes, proof: list[bytes]) -> bytes:
-    return market_call("reveal", u64(dispute_id) + step_hash + encode_vec(proof, bytes))
-
-
-def respond(dispute_id: int, agree: bool) -> bytes:
-    return market_call("respond", u64(dispute_id) + bytes([agree]))
-
-
-def submit_step_state(dispute_id: int, blob: bytes, state_hash: bytes) -> bytes:
-    return market_call("submit_step_state", u64(dispute_id) + blob + state_hash)
-
-
-def referee_vote(dispute_id: int, claimed: bytes) -> bytes:
-    return market_call("referee_vote", u64(dispute_id) + claimed)
-
-
-def finalize(job_id: int) -> bytes:
-    return market_call("finalize", u64(job_id))
+    return ComputeMarket.challenge_artifact(job_id, int(kind), index, unavailable)
 
 
 class MarketNode:

@@ -398,8 +398,12 @@ def test_calls_work_as_signed_extrinsics(market):
     assert outcome.error.encode()[:2] == bytes([3, 6])
 
 
-def test_worker_call_indices_match_the_pallet():
-    from compute_market.pallet import CALLS, PALLET
+def test_worker_calls_are_the_generated_builders():
+    """Workers type no call index: their calls are the builders generated from the pallet (which
+    tests/runtime/test_call_builders.py checks against the runtime's decoder)."""
+    from chain.primitives.calls import ComputeMarket
+    from compute_market.pallet import CALLS
     from compute_market.worker import client
-    assert client.MARKET_PALLET == PALLET.index
-    assert client.CALL == {c.name: c.index for c in CALLS}
+    named = [c.name for c in CALLS if hasattr(client, c.name) and c.name != "challenge_artifact"]
+    assert named and all(getattr(client, name) is getattr(ComputeMarket, name) for name in named)
+    assert client.challenge_artifact(3, 1, 0) == ComputeMarket.challenge_artifact(3, 1, 0, False)
