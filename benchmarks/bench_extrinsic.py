@@ -18,8 +18,7 @@ import time
 import nacl.signing
 import sr25519
 
-from chain.primitives import crypto
-from chain.primitives.codec import encode_compact
+from chain.primitives import calls, crypto
 from chain.primitives.extrinsic import (
     Era,
     UncheckedExtrinsic,
@@ -34,7 +33,7 @@ N = 5000
 
 def build(n: int, alice: crypto.Signer) -> list[bytes]:
     bob = crypto.dev_keypair("Bob")
-    call = b"\x02\x03\x00" + bob.public + encode_compact(10**12)
+    call = calls.Balances.transfer_keep_alive(bob.public, 10**12)
     return [sign_extrinsic(alice, call, nonce=i, spec_version=100, tx_version=1, genesis_hash=GENESIS,
                            era=Era.mortal(64, 100), birth_hash=GENESIS).encode() for i in range(n)]
 
