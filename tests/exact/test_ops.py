@@ -117,7 +117,7 @@ def test_kernel_library_has_no_libm_and_fuses_only_in_the_gemm():
     imports = subprocess.run([objdump, "-T", path], capture_output=True, text=True, check=True).stdout
     undefined = {line.split()[-1] for line in imports.splitlines() if "*UND*" in line}
     allowed = {"memset", "memcpy", "__cxa_finalize", "__gmon_start__", "_ITM_deregisterTMCloneTable",
-               "_ITM_registerTMCloneTable", "__register_atfork", "clock_gettime"}  # libc; threads: pthread_*
+               "_ITM_registerTMCloneTable", "__register_atfork", "clock_gettime", "sched_yield"}  # libc; threads: pthread_*
     assert {name for name in undefined if not name.startswith("pthread_")} <= allowed, undefined
     code = subprocess.run([objdump, "-d", "--no-show-raw-insn", path], capture_output=True, text=True,
                           check=True).stdout
@@ -153,6 +153,37 @@ def test_gemm_split_in_the_c_pool_gives_the_bits_of_one_call_after_call(monkeypa
         native.threads.set(2 + round_ % 3)
         for (a, b), want in zip(inputs, expected, strict=True):
             assert torch.equal(ops.gemm(a, b).view(torch.int32), want.view(torch.int32))
+
+
+def test_every_split_kernel_is_known_to_the_library_and_to_python():
+    """`gx_split` runs kernels by id; each id's name must be a kernel whose Python signature ends in the
+    (lo, hi) range, so `Threads.run` can pass its arguments."""
+    native.library()
+    names = [native.library().gx_split_kernel(i).decode() for i in range(len(native._SIGNATURES))
+             if native.library().gx_split_kernel(i) is not None]
+    assert "gx_gemm" in names and "gx_adamw" in names and len(names) == len(set(names))
+    for name in names:
+        assert native._SIGNATURES[name][1][-2:] == [native._i64, native._i64], name
+    with pytest.raises(TypeError, match="gx_colsum takes 4 arguments"):
+        native.threads.set(2)
+        try:
+            native.threads.run("gx_colsum", 1 << 20, 1 << 20, 1, 2)
+        finally:
+            native.threads.set(1)
+
+
+@pytest.mark.parametrize("count", [2, 3])
+def test_split_range_kernels_give_the_bits_of_one(count, monkeypatch):
+    """Kernels with float arguments (LayerNorm's eps, AdamW's scalars) split in the C pool too."""
+    x, w, b = random(60, 33, 24), random(61, 24), random(62, 24)
+    native.threads.set(1)
+    one = ops.LayerNorm.apply(x, w, b, 1e-5)
+    native.threads.set(count)
+    monkeypatch.setattr(native, "MIN_PARALLEL_WORK", 1)
+    before = native.threads.split_calls
+    many = ops.LayerNorm.apply(x, w, b, 1e-5)
+    assert native.threads.split_calls > before
+    assert torch.equal(one.view(torch.int32), many.view(torch.int32))
 
 
 def test_gemm_pool_survives_fork(monkeypatch):

@@ -18,6 +18,7 @@
  * vector width changes speed, never bits. */
 #include <immintrin.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
@@ -160,136 +161,6 @@ void gx_gemm(i64 M, i64 N, i64 K,
         r += rows;
     }
     FPENV_LEAVE;
-}
-
-/* ---------------------------------------------------------------------------------------------------
- * A persistent pool of worker threads for the GEMM, so a call can be split without a round trip through
- * Python. `gx_gemm_split(parts, ...)` cuts [0, batch*M) output rows into `parts` contiguous ranges at
- * total*i/parts and runs them on the caller and parts-1 workers: the same ranges, hence (since a row's
- * bits do not depend on who computes it) the same bits as one call. Workers spin briefly after a task, as
- * kernel calls come in bursts within a training step, then sleep on a condition variable. */
-#define POOL_MAX 64
-#define SPIN_NS 50000
-
-typedef struct {
-    i64 M, N, K; const float *A; i64 sab, sam, sak; const float *B; i64 sbb, sbk;
-    float *C; float alpha; const float *bias; int bias_mode; i64 total; int parts;
-} gemm_job;
-
-/* The pool's state. `job` and `next` change only while no worker is inside a job (`active` == 0), so a
- * worker that wakes late, after the parts it came for were all taken, reads a stable job and leaves. */
-static struct {
-    pthread_mutex_t mu, run;
-    pthread_cond_t wake, done;
-    int workers, active, remaining;
-    unsigned long generation;
-    gemm_job job;
-    int next;
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-          PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, {0}, 0};
-
-static i64 now_ns(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (i64)t.tv_sec * 1000000000 + t.tv_nsec;
-}
-
-/* Take and run parts of the current job until none is left; returns how many this thread ran. */
-static int run_parts(void) {
-    const gemm_job *g = &pool.job;
-    int ran = 0;
-    for (;;) {
-        int part = __atomic_fetch_add(&pool.next, 1, __ATOMIC_ACQ_REL);
-        if (part >= g->parts) return ran;
-        i64 lo = g->total * part / g->parts, hi = g->total * (part + 1) / g->parts;
-        gx_gemm(g->M, g->N, g->K, g->A, g->sab, g->sam, g->sak, g->B, g->sbb, g->sbk, g->C, g->alpha, g->bias,
-                g->bias_mode, lo, hi);
-        ran++;
-    }
-}
-
-static void *pool_worker(void *unused) {
-    (void)unused;
-    unsigned long seen = 0;
-    for (;;) {
-        i64 until = now_ns() + SPIN_NS;
-        while (__atomic_load_n(&pool.generation, __ATOMIC_ACQUIRE) == seen && now_ns() < until) _mm_pause();
-        pthread_mutex_lock(&pool.mu);
-        while (pool.generation == seen) pthread_cond_wait(&pool.wake, &pool.mu);
-        seen = pool.generation;
-        pool.active++;
-        pthread_mutex_unlock(&pool.mu);
-        int ran = run_parts();
-        pthread_mutex_lock(&pool.mu);
-        pool.active--;
-        __atomic_sub_fetch(&pool.remaining, ran, __ATOMIC_ACQ_REL);
-        pthread_cond_broadcast(&pool.done);
-        pthread_mutex_unlock(&pool.mu);
-    }
-    return NULL;
-}
-
-/* In a child of fork() only the forking thread exists: forget the workers (they are started again). */
-static void pool_after_fork(void) {
-    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
-    pthread_cond_t fresh_cond = PTHREAD_COND_INITIALIZER;
-    pool.mu = fresh;
-    pool.run = fresh;
-    pool.wake = fresh_cond;
-    pool.done = fresh_cond;
-    pool.workers = pool.active = pool.remaining = 0;
-}
-
-static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
-static void pool_init(void) { pthread_atfork(NULL, NULL, pool_after_fork); }
-
-/* Returns 0, or -1 if a worker thread could not be started (nothing was computed; call gx_gemm). */
-int gx_gemm_split(int parts, i64 M, i64 N, i64 K, const float *A, i64 sab, i64 sam, i64 sak,
-                  const float *B, i64 sbb, i64 sbk, float *C, float alpha, const float *bias, int bias_mode,
-                  i64 total) {
-    if (parts > POOL_MAX) parts = POOL_MAX;
-    if (parts < 2) {
-        gx_gemm(M, N, K, A, sab, sam, sak, B, sbb, sbk, C, alpha, bias, bias_mode, 0, total);
-        return 0;
-    }
-    pthread_once(&pool_once, pool_init);
-    pthread_mutex_lock(&pool.run);  /* one split call at a time */
-    pthread_mutex_lock(&pool.mu);
-    while (pool.active > 0) pthread_cond_wait(&pool.done, &pool.mu);  /* a late worker of the last call */
-    while (pool.workers < parts - 1) {
-        pthread_t t;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        int failed = pthread_create(&t, &attr, pool_worker, NULL);
-        pthread_attr_destroy(&attr);
-        if (failed) {
-            pthread_mutex_unlock(&pool.mu);
-            pthread_mutex_unlock(&pool.run);
-            return -1;
-        }
-        pool.workers++;
-    }
-    pool.job = (gemm_job){M, N, K, A, sab, sam, sak, B, sbb, sbk, C, alpha, bias, bias_mode, total, parts};
-    pool.next = 0;
-    pool.remaining = parts;
-    __atomic_add_fetch(&pool.generation, 1, __ATOMIC_RELEASE);
-    pthread_cond_broadcast(&pool.wake);
-    pthread_mutex_unlock(&pool.mu);
-    int ran = run_parts();
-    int left = __atomic_sub_fetch(&pool.remaining, ran, __ATOMIC_ACQ_REL);
-    i64 until = now_ns() + SPIN_NS;
-    while (left > 0 && now_ns() < until) {
-        _mm_pause();
-        left = __atomic_load_n(&pool.remaining, __ATOMIC_ACQUIRE);
-    }
-    if (left > 0) {
-        pthread_mutex_lock(&pool.mu);
-        while (pool.remaining > 0) pthread_cond_wait(&pool.done, &pool.mu);
-        pthread_mutex_unlock(&pool.mu);
-    }
-    pthread_mutex_unlock(&pool.run);
-    return 0;
 }
 
 /* out[j] = sum_i X[i, j] (X rows contiguous, row stride N), columns [lo, hi). */
@@ -703,4 +574,207 @@ void gx_adamw(const float *g, float *p, float *m, float *v, float decay, float b
         v[i] = vi;
     }
     FPENV_LEAVE;
+}
+
+/* ---------------------------------------------------------------------------------------------------
+ * A persistent pool of worker threads, so a kernel call can be split without a round trip through Python.
+ * `gx_split(parts, kernel, total, ints, floats)` cuts [0, total) output elements into `parts` contiguous
+ * ranges at total*i/parts and runs one kernel over them on the caller and parts-1 workers: the same ranges,
+ * hence (an output element's bits do not depend on who computes it) the same bits as one call.
+ * `gx_gemm_split` is the same for the GEMM with its arguments passed directly (the most frequent call).
+ * Workers spin for up to SPIN_NS after a task, as kernel calls come in bursts within a training step
+ * (waking a sleeping thread costs tens of microseconds on a VM, more than half a small kernel), yielding
+ * the core after SPIN_HOT_NS to any thread that wants it, then sleep on a condition variable. */
+#define POOL_MAX 64
+#define SPIN_NS 2000000   /* a step's kernel calls come within a millisecond or two of each other */
+#define SPIN_HOT_NS 20000 /* after this, spin with sched_yield so another thread that wants the core gets it */
+#define CALL_INTS 16
+#define CALL_FLOATS 8
+
+/* The kernels gx_split can run, in the order of their ids; native.py reads the names (gx_split_kernel). */
+#define SPLIT_KERNELS(X) X(gemm) X(colsum) X(colsum_prod) X(rowsum) X(softmax) X(softmax_bwd) X(xent) \
+    X(xent_bwd) X(layernorm) X(layernorm_bwd) X(seqmean) X(seqmean_bwd) X(embedding_bwd) X(im2col) \
+    X(col2im) X(maxpool2) X(maxpool2_bwd) X(sgd) X(adamw)
+#define KERNEL_ID(name) K_##name,
+enum { SPLIT_KERNELS(KERNEL_ID) K_COUNT };
+#define KERNEL_NAME(name) "gx_" #name,
+static const char *const kernel_names[] = {SPLIT_KERNELS(KERNEL_NAME)};
+
+const char *gx_split_kernel(int id) { return id >= 0 && id < K_COUNT ? kernel_names[id] : NULL; }
+
+/* One kernel call with its range left open: integer and pointer arguments in `i`, float ones in `f`, each
+ * in the kernel's parameter order. */
+typedef struct { int kernel; i64 i[CALL_INTS]; float f[CALL_FLOATS]; } kernel_call;
+
+#define P(n) ((float *)(intptr_t)c->i[n])
+#define CP(n) ((const float *)(intptr_t)c->i[n])
+#define IP(n) ((const i64 *)(intptr_t)c->i[n])
+static void run_range(const kernel_call *c, i64 lo, i64 hi) {
+    const i64 *i = c->i;
+    const float *f = c->f;
+    switch (c->kernel) {
+    case K_gemm: gx_gemm(i[0], i[1], i[2], CP(3), i[4], i[5], i[6], CP(7), i[8], i[9], P(10), f[0], CP(11),
+                         (int)i[12], lo, hi); break;
+    case K_colsum: gx_colsum(i[0], i[1], CP(2), P(3), lo, hi); break;
+    case K_colsum_prod: gx_colsum_prod(i[0], i[1], CP(2), CP(3), P(4), lo, hi); break;
+    case K_rowsum: gx_rowsum(i[0], CP(1), P(2), lo, hi); break;
+    case K_softmax: gx_softmax(i[0], CP(1), P(2), lo, hi); break;
+    case K_softmax_bwd: gx_softmax_bwd(i[0], CP(1), CP(2), P(3), lo, hi); break;
+    case K_xent: gx_xent(i[0], CP(1), IP(2), P(3), P(4), lo, hi); break;
+    case K_xent_bwd: gx_xent_bwd(i[0], CP(1), IP(2), f[0], P(3), lo, hi); break;
+    case K_layernorm: gx_layernorm(i[0], CP(1), CP(2), CP(3), f[0], P(4), P(5), P(6), lo, hi); break;
+    case K_layernorm_bwd: gx_layernorm_bwd(i[0], CP(1), CP(2), CP(3), CP(4), P(5), lo, hi); break;
+    case K_seqmean: gx_seqmean(i[0], i[1], CP(2), P(3), lo, hi); break;
+    case K_seqmean_bwd: gx_seqmean_bwd(i[0], i[1], CP(2), P(3), lo, hi); break;
+    case K_embedding_bwd: gx_embedding_bwd(i[0], i[1], IP(2), CP(3), P(4), lo, hi); break;
+    case K_im2col: gx_im2col(i[0], i[1], i[2], i[3], i[4], CP(5), P(6), lo, hi); break;
+    case K_col2im: gx_col2im(i[0], i[1], i[2], i[3], i[4], CP(5), P(6), lo, hi); break;
+    case K_maxpool2: gx_maxpool2(i[0], i[1], CP(2), P(3), (uint8_t *)(intptr_t)i[4], lo, hi); break;
+    case K_maxpool2_bwd: gx_maxpool2_bwd(i[0], i[1], CP(2), (const uint8_t *)(intptr_t)i[3], P(4), lo, hi); break;
+    case K_sgd: gx_sgd(CP(0), P(1), P(2), f[0], f[1], f[2], (int)i[3], (int)i[4], (int)i[5], lo, hi); break;
+    case K_adamw: gx_adamw(CP(0), P(1), P(2), P(3), f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], lo, hi);
+                  break;
+    }
+}
+#undef P
+#undef CP
+#undef IP
+
+/* The pool's state. `job` and `next` change only while no worker is inside a job (`active` == 0), so a
+ * worker that wakes late, after the parts it came for were all taken, reads a stable job and leaves. */
+static struct {
+    pthread_mutex_t mu, run;
+    pthread_cond_t wake, done;
+    int workers, active, remaining;
+    unsigned long generation;
+    kernel_call job;
+    i64 total;
+    int parts, next;
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+          PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, {0}, 0, 0, 0};
+
+static i64 now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (i64)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Take and run parts of the current job until none is left; returns how many this thread ran. */
+static int run_parts(void) {
+    int ran = 0;
+    for (;;) {
+        int part = __atomic_fetch_add(&pool.next, 1, __ATOMIC_ACQ_REL);
+        if (part >= pool.parts) return ran;
+        run_range(&pool.job, pool.total * part / pool.parts, pool.total * (part + 1) / pool.parts);
+        ran++;
+    }
+}
+
+static void *pool_worker(void *unused) {
+    (void)unused;
+    unsigned long seen = 0;
+    for (;;) {
+        i64 start = now_ns(), now = start;
+        while (__atomic_load_n(&pool.generation, __ATOMIC_ACQUIRE) == seen && now - start < SPIN_NS) {
+            _mm_pause();
+            if (now - start > SPIN_HOT_NS) sched_yield();  /* hand the core to any runnable thread */
+            now = now_ns();
+        }
+        pthread_mutex_lock(&pool.mu);
+        while (pool.generation == seen) pthread_cond_wait(&pool.wake, &pool.mu);
+        seen = pool.generation;
+        pool.active++;
+        pthread_mutex_unlock(&pool.mu);
+        int ran = run_parts();
+        pthread_mutex_lock(&pool.mu);
+        pool.active--;
+        __atomic_sub_fetch(&pool.remaining, ran, __ATOMIC_ACQ_REL);
+        pthread_cond_broadcast(&pool.done);
+        pthread_mutex_unlock(&pool.mu);
+    }
+    return NULL;
+}
+
+/* In a child of fork() only the forking thread exists: forget the workers (they are started again). */
+static void pool_after_fork(void) {
+    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t fresh_cond = PTHREAD_COND_INITIALIZER;
+    pool.mu = fresh;
+    pool.run = fresh;
+    pool.wake = fresh_cond;
+    pool.done = fresh_cond;
+    pool.workers = pool.active = pool.remaining = 0;
+}
+
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+static void pool_init(void) { pthread_atfork(NULL, NULL, pool_after_fork); }
+
+/* Runs `call` over [0, total) in `parts` ranges; returns 0, or -1 if a worker thread could not be started
+ * (nothing was computed: the caller runs the kernel itself). */
+static int split(int parts, const kernel_call *call, i64 total) {
+    if (parts > POOL_MAX) parts = POOL_MAX;
+    if (parts < 2) {
+        run_range(call, 0, total);
+        return 0;
+    }
+    pthread_once(&pool_once, pool_init);
+    pthread_mutex_lock(&pool.run);  /* one split call at a time */
+    pthread_mutex_lock(&pool.mu);
+    while (pool.active > 0) pthread_cond_wait(&pool.done, &pool.mu);  /* a late worker of the last call */
+    while (pool.workers < parts - 1) {
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int failed = pthread_create(&t, &attr, pool_worker, NULL);
+        pthread_attr_destroy(&attr);
+        if (failed) {
+            pthread_mutex_unlock(&pool.mu);
+            pthread_mutex_unlock(&pool.run);
+            return -1;
+        }
+        pool.workers++;
+    }
+    pool.job = *call;
+    pool.total = total;
+    pool.parts = parts;
+    pool.next = 0;
+    pool.remaining = parts;
+    __atomic_add_fetch(&pool.generation, 1, __ATOMIC_RELEASE);
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.mu);
+    int ran = run_parts();
+    int left = __atomic_sub_fetch(&pool.remaining, ran, __ATOMIC_ACQ_REL);
+    i64 start = now_ns(), now = start;
+    while (left > 0 && now - start < SPIN_NS) {
+        _mm_pause();
+        if (now - start > SPIN_HOT_NS) sched_yield();
+        left = __atomic_load_n(&pool.remaining, __ATOMIC_ACQUIRE);
+        now = now_ns();
+    }
+    if (left > 0) {
+        pthread_mutex_lock(&pool.mu);
+        while (pool.remaining > 0) pthread_cond_wait(&pool.done, &pool.mu);
+        pthread_mutex_unlock(&pool.mu);
+    }
+    pthread_mutex_unlock(&pool.run);
+    return 0;
+}
+
+/* `kernel` is an id from gx_split_kernel; `ints` and `floats` hold the kernel's arguments before lo, hi. */
+int gx_split(int parts, int kernel, i64 total, const i64 *ints, int n_ints, const float *floats, int n_floats) {
+    if (kernel < 0 || kernel >= K_COUNT || n_ints < 0 || n_ints > CALL_INTS || n_floats < 0 ||
+        n_floats > CALL_FLOATS) return -2;
+    kernel_call call = {kernel, {0}, {0}};
+    memcpy(call.i, ints, (size_t)n_ints * sizeof *ints);
+    memcpy(call.f, floats, (size_t)n_floats * sizeof *floats);
+    return split(parts, &call, total);
+}
+
+int gx_gemm_split(int parts, i64 M, i64 N, i64 K, const float *A, i64 sab, i64 sam, i64 sak,
+                  const float *B, i64 sbb, i64 sbk, float *C, float alpha, const float *bias, int bias_mode,
+                  i64 total) {
+    kernel_call call = {K_gemm, {M, N, K, (i64)(intptr_t)A, sab, sam, sak, (i64)(intptr_t)B, sbb, sbk,
+                                 (i64)(intptr_t)C, (i64)(intptr_t)bias, bias_mode}, {alpha}};
+    return split(parts, &call, total);
 }

@@ -7,9 +7,9 @@ Why a C file of our own, built with the machine's C compiler on first use and ca
 - a plain shared library builds in about a second with the gcc every supported machine has, while a torch
   C++ extension pulls torch's headers (about a minute) and numba would add LLVM (and a JIT that runs again
   under CPU emulation);
-- ctypes releases the GIL for the call, so Python threads can split a kernel over output elements; the GEMM,
-  most of a step's time, splits inside C instead (`gx_gemm_split`, a persistent pthread pool), which costs
-  microseconds rather than a Python round trip per call.
+- a call is split between threads inside C (`gx_split`, `gx_gemm_split`: a persistent pool of pthreads
+  that spin between the calls of a step), which costs microseconds rather than a Python round trip (and a
+  turn of the GIL) per part.
 
 The library is cached under `$GRADCHAIN_KERNEL_CACHE` (default `~/.cache/gradchain/kernels`) by a hash
 of the sources, the flags and the compiler's version, built into a temporary file and renamed into place,
@@ -29,8 +29,6 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from compute_market.jobspec import KERNEL_SET, KERNELS_VERSION
@@ -44,14 +42,12 @@ KERNEL_FLAGS = ("-O3", "-std=gnu11", "-fPIC", "-shared", "-pthread", "-mavx2", "
 BASELINE_FLAGS = ("-O2", "-std=gnu11", "-fPIC", "-shared", "-march=x86-64")
 REQUIRED_ISA = "x86-64 with AVX2 and FMA3"
 MAX_THREADS = 64
-# Work (multiply-adds or element visits) per thread below which splitting a call costs more than it saves
-# (handing a range to a pool thread costs tens of microseconds, about 1M multiply-adds of GEMM here); it
-# changes which thread computes an element, never the element's bits.
-MIN_PARALLEL_WORK = 1 << 20
-# The GEMM splits in C (`gx_gemm_split`: a persistent pool of spinning-then-sleeping pthreads, no Python
-# round trip). Measured in training steps here (bench_trainer), parts under about 2M multiply-adds (~30 us)
-# made small-batch steps slower at 2 threads (0.8x at 256k) while large GEMMs still gain from splitting.
-MIN_GEMM_SPLIT_WORK = 1 << 21
+# Work (multiply-adds or element visits) per thread below which splitting a call costs more than it saves;
+# it changes which thread computes an element, never the element's bits. Handing a part to a spinning pool
+# thread costs a few microseconds; measured in training steps here (bench_trainer, 2 threads), GEMM parts
+# of 512k multiply-adds (about 6 us) still gain, and the memory-bound kernels gain from 128k element visits.
+MIN_PARALLEL_WORK = 1 << 17
+MIN_GEMM_SPLIT_WORK = 1 << 19
 
 
 class KernelUnavailable(RuntimeError):
@@ -103,6 +99,8 @@ _SIGNATURES: dict[str, tuple[type | None, list[type]]] = {
                        ctypes.c_int, _i64, _i64]),
     "gx_gemm_split": (ctypes.c_int, [ctypes.c_int, _i64, _i64, _i64, _ptr, _i64, _i64, _i64, _ptr, _i64, _i64, _ptr,
                                      _f32, _ptr, ctypes.c_int, _i64]),
+    "gx_split": (ctypes.c_int, [ctypes.c_int, ctypes.c_int, _i64, _ptr, ctypes.c_int, _ptr, ctypes.c_int]),
+    "gx_split_kernel": (ctypes.c_char_p, [ctypes.c_int]),
     "gx_colsum": (None, [_i64, _i64, _ptr, _ptr, _i64, _i64]),
     "gx_colsum_prod": (None, [_i64, _i64, _ptr, _ptr, _ptr, _i64, _i64]),
     "gx_rowsum": (None, [_i64, _ptr, _ptr, _i64, _i64]),
@@ -164,19 +162,29 @@ def library() -> ctypes.CDLL:
         return lib
 
 
+_split_ids: dict[str, int] = {}
+
+
+def _split_id(name: str) -> int:
+    """The id `gx_split` knows the kernel `name` by (read from the library, so the two cannot disagree)."""
+    if not _split_ids:
+        lib, i = library(), 0
+        while (known := lib.gx_split_kernel(i)) is not None:
+            _split_ids[known.decode()] = i
+            i += 1
+    return _split_ids[name]
+
+
 class Threads:
     """How many threads a kernel call may use; they split output elements, never a reduction."""
 
     def __init__(self) -> None:
         self.count = 1
-        self._pool: ThreadPoolExecutor | None = None
+        self.split_calls = 0  # calls that really were split (tests check that the work was shared)
 
     def set(self, count: int) -> None:
         if not 1 <= count <= MAX_THREADS:
             raise ValueError(f"threads must be in 1..{MAX_THREADS}, got {count}")
-        if count != self.count and self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
         self.count = count
 
     def parts(self, total: int, work_per_unit: int, min_work: int) -> int:
@@ -184,19 +192,29 @@ class Threads:
         none smaller than `min_work`."""
         return max(1, min(self.count, total, total * max(1, work_per_unit) // min_work))
 
-    def run(self, fn: Callable[[int, int], None], total: int, work_per_unit: int) -> None:
-        """fn(lo, hi) over [0, total), split into contiguous ranges when the work is worth a thread."""
+    def run(self, name: str, total: int, work_per_unit: int, *args: int | float | None) -> None:
+        """The kernel `name` over [0, total) with `args` before its (lo, hi), split into contiguous ranges
+        on the kernels' thread pool when the work is worth a thread. The kernel's signature says which
+        arguments travel as floats; the others (sizes, pointers, flags; None is a null pointer) travel as
+        64-bit integers."""
+        lib = library()
         parts = self.parts(total, work_per_unit, MIN_PARALLEL_WORK)
-        if parts <= 1:
-            fn(0, total)
-            return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.count - 1, thread_name_prefix="exact-kernel")
-        bounds = [total * i // parts for i in range(parts + 1)]
-        futures = [self._pool.submit(fn, bounds[i], bounds[i + 1]) for i in range(1, parts)]
-        fn(bounds[0], bounds[1])
-        for future in futures:
-            future.result()
+        if parts > 1:
+            types = _SIGNATURES[name][1][:-2]
+            if len(types) != len(args):
+                raise TypeError(f"{name} takes {len(types)} arguments before its range, got {len(args)}")
+            ints = [0 if a is None else int(a) for a, t in zip(args, types, strict=True) if t is not _f32]
+            floats = [float(a) for a, t in zip(args, types, strict=True) if t is _f32]
+            int_arr = (ctypes.c_int64 * len(ints))(*ints)
+            float_arr = (ctypes.c_float * max(1, len(floats)))(*floats)
+            done = lib.gx_split(parts, _split_id(name), total, ctypes.addressof(int_arr), len(ints),
+                                ctypes.addressof(float_arr), len(floats))
+            if done == 0:
+                self.split_calls += 1
+                return
+            if done != -1:
+                raise RuntimeError(f"gx_split refused the call of {name} ({done})")
+        getattr(lib, name)(*args, 0, total)
 
 
 threads = Threads()

@@ -44,14 +44,15 @@ def gemm(a: torch.Tensor, b: torch.Tensor, *, alpha: float = 1.0, bias: torch.Te
     args = (m, n, k, a_ptr, sab, a3.stride(1), a3.stride(2), b_ptr, sbb, b3.stride(1), o_ptr, alpha, bias_ptr,
             bias_mode)
     parts = native.threads.parts(nb * m, n * k, native.MIN_GEMM_SPLIT_WORK)
-    if parts < 2 or lib.gx_gemm_split(parts, *args, nb * m) != 0:
+    if parts >= 2 and lib.gx_gemm_split(parts, *args, nb * m) == 0:
+        native.threads.split_calls += 1
+    else:
         lib.gx_gemm(*args, 0, nb * m)
     return out if batched else out[0]
 
 
-def _rows(fn_name: str, total: int, work: int, *args: object) -> None:
-    fn = getattr(native.library(), fn_name)
-    native.threads.run(lambda lo, hi: fn(*args, lo, hi), total, work)
+def _rows(fn_name: str, total: int, work: int, *args: int | float | None) -> None:
+    native.threads.run(fn_name, total, work, *args)
 
 
 def colsum(x: torch.Tensor) -> torch.Tensor:

@@ -31,7 +31,6 @@ class ExactSGD(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure: None = None) -> None:
-        lib = native.library()
         for group in self.param_groups:
             lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
             for p in group["params"]:
@@ -44,7 +43,7 @@ class ExactSGD(torch.optim.Optimizer):
                 buf = state.get("momentum_buffer")
                 args = (g.data_ptr(), _flat(p).data_ptr(), None if buf is None else buf.data_ptr(), lr, momentum,
                         wd, int(wd != 0), int(momentum != 0), int(first))
-                native.threads.run(lambda lo, hi, a=args: lib.gx_sgd(*a, lo, hi), p.numel(), 4)
+                native.threads.run("gx_sgd", p.numel(), 4, *args)
 
 
 class ExactAdamW(torch.optim.Optimizer):
@@ -56,7 +55,6 @@ class ExactAdamW(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure: None = None) -> None:
-        lib = native.library()
         for group in self.param_groups:
             lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
             for p in group["params"]:
@@ -74,4 +72,4 @@ class ExactAdamW(torch.optim.Optimizer):
                 args = (g.data_ptr(), _flat(p).data_ptr(), state["exp_avg"].data_ptr(),
                         state["exp_avg_sq"].data_ptr(), 1.0 - lr * wd, b1, 1.0 - b1, b2, 1.0 - b2, step_size,
                         bc2_sqrt, eps)
-                native.threads.run(lambda lo, hi, a=args: lib.gx_adamw(*a, lo, hi), p.numel(), 8)
+                native.threads.run("gx_adamw", p.numel(), 8, *args)
