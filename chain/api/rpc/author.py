@@ -6,10 +6,13 @@ Pool rejections are answered with Substrate's author error codes so wallets show
 and 1001 for bytes that are not an extrinsic. (Substrate's 1012, temporarily banned, never arises: this pool
 keeps no ban list; a resubmitted included transaction is stale, 1010 "Transaction is outdated".)
 
-A watched extrinsic reports "ready" (or "future"), then `{"inBlock": hash}` and `{"finalized": hash}` together
-when its block is committed (BFT finality is instant), or "invalid", "dropped" or `{"usurped": hash}`; the
-subscription ends after a final status. The finalized status is queued after the same block's head and storage
-notifications, so a wallet that re-reads its nonce on finality sees the new one.
+A watched extrinsic reports "ready" (or "future"), then `{"inBlock": hash}` when its block is committed, and
+`{"finalized": hash}` when the next block is (or `FINALIZED_NOTICE_MAX_DELAY_S` later, if none comes), or
+"invalid", "dropped" or `{"usurped": hash}`; the subscription ends after a final status. BFT finality is
+instant, but reporting it one block later, as a Substrate chain's GRANDPA does, matters: @polkadot/api fetches
+the events of an InBlock status and drops that status if Finalized arrives first, so its `isInBlock` handlers
+would never run. Both statuses come after the block's head and storage notifications, so a wallet that
+re-reads its nonce then sees the new one.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ POOL_TEMPORARILY_BANNED = 1012
 POOL_ALREADY_IMPORTED = 1013
 POOL_TOO_LOW_PRIORITY = 1014
 POOL_IMMEDIATELY_DROPPED = 1016
+FINALIZED_NOTICE_MAX_DELAY_S = 5.0
 
 
 def pool_error(e: PoolError) -> RpcError:
@@ -83,7 +87,12 @@ def register(server: JsonRpcServer, node) -> None:
 
         def finalized(block_hash: bytes) -> None:
             sub.notify({"inBlock": to_hex(block_hash)})
-            sub.notify({"finalized": to_hex(block_hash)})
+            timer = loop.call_later(FINALIZED_NOTICE_MAX_DELAY_S, report_finalized, block_hash)
+            stop_waiting = node.subscribe("finalized_head", lambda _header: loop.call_soon(report_finalized, block_hash))
+            sub.on_close.extend((timer.cancel, stop_waiting))
+
+        def report_finalized(block_hash: bytes) -> None:
+            sub.notify({"finalized": to_hex(block_hash)})  # a no-op once the subscription is closed
             sub.finish()
 
         def on_status(status: TxStatus, info: object) -> None:
