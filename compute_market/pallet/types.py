@@ -1,14 +1,15 @@
 """The market's declarations: config, status enums, stored records, storage items, events and errors.
 
-Everything here is data. The records are plain mutable dataclasses whose SCALE descriptors are declared
-next to them, so what the pallet writes, what metadata V14 describes and what the query API returns are the
-same objects (a gRPC `MarketService` turns them into messages field by field).
+Everything here is data. The records are plain mutable dataclasses whose SCALE layouts are derived from their
+field annotations (`Record`), so what the pallet writes, what metadata describes and what the query API
+returns are the same objects, declared once (a gRPC `MarketService` turns them into messages field by field).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Annotated
 
 from chain.primitives.codec import DecodeError, Reader
 from runtime.frame.pallet import PalletConfig, PalletEvent, event, pallet_events
@@ -24,9 +25,8 @@ from runtime.frame.types import (
     Bool,
     Bytes,
     Enum,
-    Field,
     Option,
-    Struct,
+    Record,
     Tuple,
     Variant,
     Vec,
@@ -184,34 +184,44 @@ RESOLUTION = IntEnumType("pallet_compute_market::Resolution", Resolution)
 AGENDA_KIND = IntEnumType("pallet_compute_market::AgendaKind", AgendaKind)
 
 # --- records --------------------------------------------------------------------------------------------
+# Each record is one dataclass; its SCALE layout (`Record`) is derived from the field annotations:
+# Annotated[Python type, SCALE descriptor, the type name metadata shows].
+
+Account = Annotated[bytes, AccountId, "AccountId"]
+Hash = Annotated[bytes, H256, "H256"]
+Amount = Annotated[int, U128, "Balance"]
+Block = Annotated[int, U32, "BlockNumber"]
+Count = Annotated[int, U32, "u32"]
+MaybeAccount = Annotated[bytes | None, Option(AccountId), "Option<AccountId>"]
+MaybeHash = Annotated[bytes | None, Option(H256), "Option<H256>"]
 
 
 @dataclass
 class Job:
-    id: int
-    submitter: bytes
-    spec_hash: bytes
-    steps: int
-    checkpoint_interval: int
-    payment: int
-    verifier_fee: int
-    sample_q: int  # segments the verifier replays, fixed at submission
-    status: JobStatus
-    submitted_at: int
-    deadline: int  # the block at which the chain next acts on this job on its own; 0 once it has ended
-    solver: bytes | None = None
-    lock: int = 0
-    result_root: bytes | None = None
-    final_hash: bytes | None = None
-    checkpoints: list[bytes] = field(default_factory=list)
-    committed_at: int = 0
-    window_end: int = 0  # last block in which a challenge or an attestation is accepted
-    verifier: bytes | None = None
-    attested_ok: list[int] = field(default_factory=list)
-    disputes: list[int] = field(default_factory=list)  # every dispute ever opened on the job
-    open_disputes: list[int] = field(default_factory=list)
-    submitter_bond: int = 0  # reserved with the escrow; slashed only if the dataset is proven unusable
-    hash_list: bytes | None = None  # the blob of H[0..T] (SCALE Vec<[u8; 32]>) named in the commitment
+    id: Annotated[int, JobId, "JobId"]
+    submitter: Account
+    spec_hash: Hash
+    steps: Count
+    checkpoint_interval: Count
+    payment: Amount
+    verifier_fee: Amount
+    sample_q: Count  # segments the verifier replays, fixed at submission
+    status: Annotated[JobStatus, JOB_STATUS, "JobStatus"]
+    submitted_at: Block
+    deadline: Block  # the block at which the chain next acts on this job on its own; 0 once it has ended
+    solver: MaybeAccount = None
+    lock: Amount = 0
+    result_root: MaybeHash = None
+    final_hash: MaybeHash = None
+    checkpoints: Annotated[list[bytes], Vec(H256), "Vec<H256>"] = field(default_factory=list)
+    committed_at: Block = 0
+    window_end: Block = 0  # last block in which a challenge or an attestation is accepted
+    verifier: MaybeAccount = None
+    attested_ok: Annotated[list[int], Vec(U32), "Vec<u32>"] = field(default_factory=list)
+    disputes: Annotated[list[int], Vec(DisputeId), "Vec<DisputeId>"] = field(default_factory=list)  # ever opened
+    open_disputes: Annotated[list[int], Vec(DisputeId), "Vec<DisputeId>"] = field(default_factory=list)
+    submitter_bond: Amount = 0  # reserved with the escrow; slashed only if the dataset is proven unusable
+    hash_list: MaybeHash = None  # the blob of H[0..T] (SCALE Vec<[u8; 32]>) named in the commitment
 
     @property
     def segment_count(self) -> int:
@@ -222,69 +232,59 @@ class Job:
         return self.payment + self.verifier_fee
 
 
-JOB = Struct("pallet_compute_market::Job", [
-    Field("id", JobId, "JobId"), Field("submitter", AccountId, "AccountId"), Field("spec_hash", H256, "H256"),
-    Field("steps", U32, "u32"), Field("checkpoint_interval", U32, "u32"), Field("payment", U128, "Balance"),
-    Field("verifier_fee", U128, "Balance"), Field("sample_q", U32, "u32"), Field("status", JOB_STATUS, "JobStatus"),
-    Field("submitted_at", U32, "BlockNumber"), Field("deadline", U32, "BlockNumber"),
-    Field("solver", Option(AccountId), "Option<AccountId>"), Field("lock", U128, "Balance"),
-    Field("result_root", Option(H256), "Option<H256>"), Field("final_hash", Option(H256), "Option<H256>"),
-    Field("checkpoints", Vec(H256), "Vec<H256>"), Field("committed_at", U32, "BlockNumber"),
-    Field("window_end", U32, "BlockNumber"), Field("verifier", Option(AccountId), "Option<AccountId>"),
-    Field("attested_ok", Vec(U32), "Vec<u32>"), Field("disputes", Vec(DisputeId), "Vec<DisputeId>"),
-    Field("open_disputes", Vec(DisputeId), "Vec<DisputeId>"), Field("submitter_bond", U128, "Balance"),
-    Field("hash_list", Option(H256), "Option<H256>")], cls=Job)
+JOB = Record("pallet_compute_market::Job", Job)
 
 
 @dataclass
 class Solver:
-    stake: int  # reserved on the solver's account
-    locked: int = 0  # part of the stake backing assigned jobs
-    jobs: int = 0
-    unbonding_at: int | None = None  # set by unregister_solver: withdrawable from this block
+    stake: Amount  # reserved on the solver's account
+    locked: Amount = 0  # part of the stake backing assigned jobs
+    jobs: Count = 0
+    # set by unregister_solver: the stake is withdrawable from this block
+    unbonding_at: Annotated[int | None, Option(U32), "Option<BlockNumber>"] = None
 
     @property
     def free_stake(self) -> int:
         return self.stake - self.locked
 
 
-SOLVER = Struct("pallet_compute_market::Solver", [
-    Field("stake", U128, "Balance"), Field("locked", U128, "Balance"), Field("jobs", U32, "u32"),
-    Field("unbonding_at", Option(U32), "Option<BlockNumber>")], cls=Solver)
+SOLVER = Record("pallet_compute_market::Solver", Solver)
 
 
 @dataclass
 class Verifier:
-    bond: int
+    bond: Amount
 
 
-VERIFIER = Struct("pallet_compute_market::Verifier", [Field("bond", U128, "Balance")], cls=Verifier)
+VERIFIER = Record("pallet_compute_market::Verifier", Verifier)
 
 
 @dataclass
 class Dispute:
     """The bisection game on one segment: H[lo] is agreed (or the segment's start), H[hi] is disputed."""
 
-    id: int
-    job_id: int
-    challenger: bytes
-    bond: int
-    segment: int
-    lo: int
-    hi: int
-    phase: DisputePhase
-    deadline: int  # the block by which the party named by `phase` must move
-    opened_at: int
-    lo_hash: bytes | None = None
-    hi_hash: bytes | None = None
-    revealed: bytes | None = None  # H[mid], awaiting the challenger's answer
-    state_blob: bytes | None = None
-    referee_stake: int = 0
-    tally: list[tuple[bytes, int]] = field(default_factory=list)
-    outcome: DisputeOutcome | None = None
-    resolution: Resolution | None = None
-    kind: DisputeKind = DisputeKind.STEP
-    unavailable: bool = False  # an artifact challenge's claim: it could not be fetched (else: it fails its check)
+    id: Annotated[int, DisputeId, "DisputeId"]
+    job_id: Annotated[int, JobId, "JobId"]
+    challenger: Account
+    bond: Amount
+    segment: Count
+    lo: Count
+    hi: Count
+    phase: Annotated[DisputePhase, DISPUTE_PHASE, "DisputePhase"]
+    deadline: Block  # the block by which the party named by `phase` must move
+    opened_at: Block
+    lo_hash: MaybeHash = None
+    hi_hash: MaybeHash = None
+    revealed: MaybeHash = None  # H[mid], awaiting the challenger's answer
+    state_blob: MaybeHash = None
+    referee_stake: Amount = 0
+    tally: Annotated[list[tuple[bytes, int]], Vec(Tuple(H256, U128)), "Vec<(H256, Balance)>"] = \
+        field(default_factory=list)
+    outcome: Annotated[DisputeOutcome | None, Option(DISPUTE_OUTCOME), "Option<DisputeOutcome>"] = None
+    resolution: Annotated[Resolution | None, Option(RESOLUTION), "Option<Resolution>"] = None
+    kind: Annotated[DisputeKind, DISPUTE_KIND, "DisputeKind"] = DisputeKind.STEP
+    # an artifact challenge's claim: it could not be fetched (else: it was fetched and fails its check)
+    unavailable: Annotated[bool, Bool, "bool"] = False
 
     @property
     def next_step(self) -> int | None:
@@ -298,17 +298,7 @@ class Dispute:
         return None
 
 
-DISPUTE = Struct("pallet_compute_market::Dispute", [
-    Field("id", DisputeId, "DisputeId"), Field("job_id", JobId, "JobId"), Field("challenger", AccountId, "AccountId"),
-    Field("bond", U128, "Balance"), Field("segment", U32, "u32"), Field("lo", U32, "u32"), Field("hi", U32, "u32"),
-    Field("phase", DISPUTE_PHASE, "DisputePhase"), Field("deadline", U32, "BlockNumber"),
-    Field("opened_at", U32, "BlockNumber"), Field("lo_hash", Option(H256), "Option<H256>"),
-    Field("hi_hash", Option(H256), "Option<H256>"), Field("revealed", Option(H256), "Option<H256>"),
-    Field("state_blob", Option(H256), "Option<H256>"), Field("referee_stake", U128, "Balance"),
-    Field("tally", Vec(Tuple(H256, U128)), "Vec<(H256, Balance)>"),
-    Field("outcome", Option(DISPUTE_OUTCOME), "Option<DisputeOutcome>"),
-    Field("resolution", Option(RESOLUTION), "Option<Resolution>"), Field("kind", DISPUTE_KIND, "DisputeKind"),
-    Field("unavailable", Bool, "bool")], cls=Dispute)
+DISPUTE = Record("pallet_compute_market::Dispute", Dispute)
 
 AGENDA_ITEM = Tuple(AGENDA_KIND, U64)
 

@@ -12,6 +12,8 @@ composites, and `(variant_name, tuple_of_fields)` for enums (a bare name for uni
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -265,6 +267,11 @@ class Struct(ScaleType):
         self.params = tuple(params)
         self.docs = tuple(docs)
         self.type_name = self.path[-1] if self.path else None
+        if cls is not None and dataclasses.is_dataclass(cls):
+            declared = [f.name for f in dataclasses.fields(cls)]
+            if declared != [f.name for f in self.fields]:
+                raise TypeError(f"{path}: the SCALE fields {[f.name for f in self.fields]} are not the fields "
+                                f"{declared} of {cls.__name__} (decoding would fill the rest with defaults)")
 
     def encode(self, value: Any) -> bytes:
         if len(self.fields) == 1 and self.fields[0].name is None:
@@ -284,6 +291,58 @@ class Struct(ScaleType):
         body = encode_compact(len(self.fields)) + b"".join(
             encode_field(reg, f.name, f.type, f.type_name, f.docs) for f in self.fields)
         return scale_info_type(self.path, params, b"\x00" + body, self.docs)
+
+
+class RecordDecodeError(DecodeError):
+    """Bytes that are not exactly one encoding of a record: a field is missing or invalid, or bytes are left
+    over after the last field (an encoding with more fields than the record has)."""
+
+
+class Record(Struct):
+    """The SCALE layout of a dataclass, derived from its field annotations: one definition per record.
+
+    Each field is annotated `Annotated[python type, descriptor, "TypeName"]` (the type name, optional, is
+    what metadata shows; it defaults to the descriptor's). Fields are encoded in declaration order. Values
+    are instances of the dataclass; decoding fills every field from the bytes, never from a default, and
+    refuses a short encoding, an invalid field or trailing bytes with a `RecordDecodeError` naming the field.
+    """
+
+    def __init__(self, path: str, cls: type, docs: Sequence[str] = ()):
+        if not dataclasses.is_dataclass(cls):
+            raise TypeError(f"{path}: {cls.__name__} is not a dataclass")
+        hints = typing.get_type_hints(cls, include_extras=True)
+        fields = []
+        for f in dataclasses.fields(cls):
+            meta = getattr(hints[f.name], "__metadata__", ())
+            descriptor = next((m for m in meta if isinstance(m, ScaleType)), None)
+            if descriptor is None:
+                raise TypeError(f"{cls.__name__}.{f.name}: annotate it as Annotated[<type>, <SCALE descriptor>]")
+            type_name = next((m for m in meta if isinstance(m, str)), descriptor.type_name)
+            fields.append(Field(f.name, descriptor, type_name))
+        super().__init__(path, fields, cls=cls, docs=docs)
+        self.name = cls.__name__
+
+    def encode(self, value: Any) -> bytes:
+        if not isinstance(value, self.cls):  # type: ignore[arg-type]
+            raise TypeError(f"{self.name} encodes a {self.name}, not a {type(value).__name__}")
+        return b"".join(f.type.encode(getattr(value, f.name)) for f in self.fields)
+
+    def decode(self, r: Reader) -> Any:
+        values = {}
+        for f in self.fields:
+            try:
+                values[f.name] = f.type.decode(r)
+            except DecodeError as e:
+                raise RecordDecodeError(f"{self.name}.{f.name}: {e}") from None
+        return self.cls(**values)  # type: ignore[misc]
+
+    def decode_bytes(self, data: bytes) -> Any:
+        r = Reader(data)
+        value = self.decode(r)
+        if r.remaining:
+            raise RecordDecodeError(f"{self.name}: {r.remaining} bytes left after its last field "
+                                    f"({self.fields[-1].name}); the encoding has fields this record lacks")
+        return value
 
 
 @dataclass(frozen=True)

@@ -17,20 +17,9 @@ from hypothesis import strategies as st
 from chain.primitives import calls
 from runtime import codegen
 from runtime.composition import ALL_PALLETS
-from runtime.frame.pallet import RUNTIME_CALL, BoxedCall, Call, CallDef, RuntimeCallType
-from runtime.frame.types import (
-    Array,
-    Compact,
-    Enum,
-    Fixed32,
-    MultiAddressType,
-    Option,
-    Primitive,
-    ScaleType,
-    Struct,
-    Tuple,
-    Vec,
-)
+from runtime.frame.pallet import RUNTIME_CALL, Call, CallDef
+from runtime.frame.types import ScaleType
+from tests.runtime.scale_strategies import values
 
 CALLS = [(p, c) for p in ALL_PALLETS for c in sorted(p.calls, key=lambda c: c.index)]
 NESTED = st.builds(calls.System.remark, st.binary(max_size=8)) | st.builds(
@@ -52,29 +41,7 @@ def test_every_pallet_with_calls_has_a_builder_class():
 
 def _strategy(t: ScaleType) -> st.SearchStrategy:
     """Values the builders accept for an argument of descriptor `t`, drawn over the type's whole range."""
-    if isinstance(t, MultiAddressType | Fixed32):
-        return st.binary(min_size=32, max_size=32)
-    if isinstance(t, RuntimeCallType | BoxedCall):
-        return NESTED
-    if isinstance(t, Primitive):
-        return {"bool": st.booleans(), "str": st.text(max_size=8)}.get(t.name, st.integers(0, t.limit - 1))
-    if isinstance(t, Compact):
-        return st.integers(0, t.inner.limit - 1)
-    if isinstance(t, Vec):
-        if isinstance(t.item, Primitive) and t.item.name == "u8":
-            return st.binary(max_size=40)
-        return st.lists(_strategy(t.item), max_size=4)
-    if isinstance(t, Array):
-        return st.binary(min_size=t.length, max_size=t.length)
-    if isinstance(t, Tuple):
-        return st.tuples(*(_strategy(i) for i in t.items))
-    if isinstance(t, Option):
-        return st.none() | _strategy(t.inner)
-    if isinstance(t, Struct) and not isinstance(t, Enum):
-        if len(t.fields) == 1 and t.fields[0].name is None:
-            return _strategy(t.fields[0].type)
-        return st.builds(getattr(calls, t.path[-1]), **{f.name: _strategy(f.type) for f in t.fields})
-    raise AssertionError(f"no strategy for {t!r}")
+    return values(t, nested_call=NESTED, record=lambda struct: getattr(calls, struct.path[-1]))
 
 
 def _plain(value):
