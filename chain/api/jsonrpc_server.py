@@ -19,7 +19,10 @@ right after serving binds its port at once.
 Every message to one WebSocket client goes through that connection's outbox, written by one task, so the
 client sees answers and notifications in exactly the order the node produced them (a storage change before
 the `finalized` status of the transaction that caused it). Notifications a subscription produces before its
-id has been answered wait in the subscriber and follow the answer. A client that reads too slowly to keep its
+id has been answered wait in the subscriber and follow the answer; work a handler hands to
+`Connection.after_answer` runs once its answer is queued (the new spec's operation events, which must follow
+the `operationId` they belong to). A handler registered with `connection=True` gets the caller's
+`Connection` first, for state scoped to one client (its chainHead follow subscriptions, its broadcasts). A client that reads too slowly to keep its
 outbox under `MAX_OUTBOX` messages is disconnected rather than buffered without bound.
 """
 
@@ -96,7 +99,8 @@ class Method:
     name: str
     handler: Handler
     unsafe: bool = False
-    subscription: tuple[str, str] | None = None  # (notification method, unsubscribe method)
+    subscription: tuple[str, str | None] | None = None  # (notification method, unsubscribe method)
+    connection: bool = False  # the handler takes the caller's Connection first
 
 
 class Subscriber:
@@ -107,6 +111,7 @@ class Subscriber:
         self.closed = False
         self.active = False  # becomes True once the subscription id has been answered
         self.on_close: list[Callable[[], None]] = []
+        self.context: Any = None  # what the subscription's handler keeps about it (a chainHead follow's pins)
         self._held: list[Any] = []
 
     def notify(self, result: Any) -> None:
@@ -152,6 +157,8 @@ class Connection:
     def __init__(self, ws: web.WebSocketResponse | None):
         self.ws = ws
         self.subscriptions: dict[str, Subscriber] = {}
+        self.context: dict[str, Any] = {}  # per-client state of handlers registered with connection=True
+        self._after_answer: list[Callable[[], None]] = []
         self._outbox: asyncio.Queue[str] = asyncio.Queue()
         self._writer: asyncio.Task | None = None
         if ws is not None:
@@ -173,6 +180,19 @@ class Connection:
 
     async def send(self, payload: Any) -> None:
         self.enqueue(payload)
+
+    def after_answer(self, work: Callable[[], None]) -> None:
+        """Run `work` once the answer to the request being handled has been queued (WebSocket only)."""
+        if self.ws is not None:
+            self._after_answer.append(work)
+
+    def run_after_answer(self) -> None:
+        work, self._after_answer = self._after_answer, []
+        for one in work:
+            try:
+                one()
+            except Exception:  # one failing operation must not keep the others (or the connection) from running
+                log.exception("JSON-RPC deferred work failed")
 
     async def _write(self) -> None:
         while True:
@@ -222,20 +242,22 @@ class JsonRpcServer:
 
     # --- registration ------------------------------------------------------------------------------------------
 
-    def method(self, name: str, *aliases: str, unsafe: bool = False) -> Callable[[Handler], Handler]:
+    def method(self, name: str, *aliases: str, unsafe: bool = False,
+               connection: bool = False) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             for n in (name, *aliases):
-                self.methods[n] = Method(n, handler, unsafe)
+                self.methods[n] = Method(n, handler, unsafe, connection=connection)
             return handler
         return register
 
-    def subscription(self, name: str, notification: str, unsubscribe: str, *, aliases: tuple[str, ...] = (),
-                     unsub_aliases: tuple[str, ...] = ()) -> Callable[[Handler], Handler]:
-        """Register `name` whose handler gets `(subscriber, *params)` and starts pushing."""
+    def subscription(self, name: str, notification: str, unsubscribe: str | None, *,
+                     aliases: tuple[str, ...] = (), unsub_aliases: tuple[str, ...] = ()) -> Callable[[Handler], Handler]:
+        """Register `name` whose handler gets `(subscriber, *params)` and starts pushing. With `unsubscribe`
+        None the caller registers its own unsubscribe method (one whose answer the new spec defines)."""
         def register(handler: Handler) -> Handler:
             for n in (name, *aliases):
                 self.methods[n] = Method(n, handler, False, (notification, unsubscribe))
-            for n in (unsubscribe, *unsub_aliases):
+            for n in () if unsubscribe is None else (unsubscribe, *unsub_aliases):
                 self.unsubscribers[n] = name
             return handler
         return register
@@ -326,6 +348,7 @@ class JsonRpcServer:
                         conn.enqueue_text(answer)
                     for sub in list(conn.subscriptions.values()):
                         sub.activate()
+                    conn.run_after_answer()
                 elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
                     break
         finally:
@@ -413,6 +436,8 @@ class JsonRpcServer:
         if method is None or (method.unsafe and not self.allow_unsafe):
             raise RpcError(METHOD_NOT_FOUND, "Method not found", name)
         params = _bind(method, params)
+        if method.connection:
+            return await method.handler(conn, *params)
         if method.subscription is None:
             return await method.handler(*params)
         if conn.ws is None:
@@ -436,7 +461,8 @@ def _bind(method: Method, params: list | dict) -> list:
     """Params that do not fit the handler (an unknown name, too many or too few) are the caller's fault
     (-32602), not a fault of the handler."""
     try:
-        return bind_params(method.handler, params, leading=0 if method.subscription is None else 1)
+        leading = 1 if method.subscription is not None or method.connection else 0
+        return bind_params(method.handler, params, leading=leading)
     except ParamsMismatch as e:
         raise InvalidParams(f"{method.name}: {e}") from None
 

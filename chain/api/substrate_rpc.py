@@ -1,7 +1,9 @@
-"""Substrate's JSON-RPC on `--rpc-port`: the subset py-substrate-interface and @polkadot/api use.
+"""Substrate's JSON-RPC on `--rpc-port`: the legacy subset py-substrate-interface and @polkadot/api use, and
+the new JSON-RPC spec that polkadot-api and smoldot use.
 
-`start_substrate_rpc(node)` serves the `system`, `chain`, `state`, `author` and `payment` namespaces (see
-`chain.api.rpc`) over HTTP and WebSocket on one port. `--rpc-methods auto` allows unsafe methods only when
+`start_substrate_rpc(node)` serves the `system`, `chain`, `state`, `author` and `payment` namespaces, and
+the new spec's `chainHead_v1`, `chainSpec_v1`, `transaction_v1`, `transactionWatch_v1` and `archive_v1`
+(see `chain.api.rpc`), over HTTP and WebSocket on one port. `--rpc-methods auto` allows unsafe methods only when
 the server listens on a loopback address, as Substrate does; `safe` never, `unsafe` always.
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 
 from chain.api.jsonrpc_server import JsonRpcServer
-from chain.api.rpc import author, chain, payment, state, system
+from chain.api.rpc import archive, author, chain, chain_head, payment, spec_v1, state, system
 
 
 def is_loopback(host: str) -> bool:
@@ -37,7 +39,7 @@ def build_substrate_rpc(node) -> JsonRpcServer:
                                                                                          config.rpc_host),
                            cors=config.rpc_cors, max_connections=config.rpc_max_connections,
                            max_connections_per_address=config.rpc_max_connections_per_ip)
-    for namespace in (system, chain, state, author, payment):
+    for namespace in (system, chain, state, author, payment, chain_head, spec_v1, archive):
         namespace.register(server, node)
 
     @server.method("rpc_methods")

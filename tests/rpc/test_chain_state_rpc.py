@@ -153,10 +153,12 @@ def test_runtime_version_lists_the_runtime_apis(dev_node):
 def test_state_call_metadata_apis(dev_node):
     metadata = result(dev_node, "state_getMetadata")
     assert bytes.fromhex(metadata[2:])[:5] == b"meta\x0e"
-    assert result(dev_node, "state_call", ["Metadata_metadata_versions", "0x"]) == "0x040e000000"
+    assert result(dev_node, "state_call", ["Metadata_metadata_versions", "0x"]) == "0x080e0000000f000000"
     at_14 = bytes.fromhex(result(dev_node, "state_call", ["Metadata_metadata_at_version", "0x0e000000"])[2:])
     assert at_14[0] == 1 and at_14.endswith(bytes.fromhex(metadata[2:]))
-    assert result(dev_node, "state_call", ["Metadata_metadata_at_version", "0x0f000000"]) == "0x00"
+    at_15 = bytes.fromhex(result(dev_node, "state_call", ["Metadata_metadata_at_version", "0x0f000000"])[2:])
+    assert at_15[0] == 1 and b"meta\x0f" in at_15[:10]
+    assert result(dev_node, "state_call", ["Metadata_metadata_at_version", "0x10000000"]) == "0x00"
     error = http_rpc(dev_node, "state_call", ["Nope_nothing", "0x"])["error"]
     assert error["code"] == 4003 and "Nope_nothing" in error["message"]
 

@@ -8,12 +8,21 @@ py-substrate-interface know to fetch metadata with `Metadata_metadata_at_version
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from chain.api.rpc.params import STATE_CLIENT_ERROR, ClientError
+from chain.api.rpc.params import STATE_CLIENT_ERROR, ClientError, hex_bytes
 from chain.primitives.codec import DecodeError, Reader, encode_bytes, encode_compact, u32, u128
 from runtime import apis
 from runtime import validity as v
 from runtime.pallets.transaction_payment import WEIGHT_FEE_UNIT, TransactionPaymentConfig
+
+MAX_CALL_DATA = 4 * 1024 * 1024
+
+
+def call_data(value: Any) -> bytes:
+    """A runtime call's SCALE arguments as hex; empty arguments may be "0x" or "" (polkadot-api sends "" for
+    calls without input, such as `Metadata_metadata_versions`)."""
+    return b"" if value == "" else hex_bytes(value, "call data", max_len=MAX_CALL_DATA)
 
 
 class CallFailed(ClientError):

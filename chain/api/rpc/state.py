@@ -22,7 +22,7 @@ from chain.api.rpc.params import (
     state_at,
     to_hex,
 )
-from chain.api.rpc.runtime_calls import state_call
+from chain.api.rpc.runtime_calls import call_data, state_call
 from chain.primitives.hashing import blake2_256
 from chain.storage.state import StateError
 from runtime import apis
@@ -30,7 +30,6 @@ from runtime import apis
 MAX_KEY_BYTES = 1024
 MAX_KEYS_PAGED = 1000  # Substrate's cap on state_getKeysPaged's count
 MAX_KEYS_PER_QUERY = 1024
-MAX_CALL_DATA = 4 * 1024 * 1024
 
 
 @contextlib.contextmanager
@@ -118,7 +117,7 @@ def register(server: JsonRpcServer, node) -> None:
     async def state_call_method(method: Any, data: Any, at: Any = None) -> str:
         if not isinstance(method, str):
             raise InvalidParams(f"the runtime API method must be a string, got {method!r}")
-        args = hex_bytes(data, "call data", max_len=MAX_CALL_DATA)
+        args = call_data(data)
         block_hash = at_block(node, at)
         with reading(block_hash):
             return to_hex(state_call(node, method, args, state_at(node, block_hash)))
