@@ -20,6 +20,7 @@ from chain.node.service import MAX_STRIKES, encode_consensus
 from chain.primitives.crypto import Keypair, dev_keypair, verify
 from consensus.types import SignedVote, Vote, VoteType
 from proto import p2p_pb2
+from tests.faults.attacks import SilentPeer
 from tests.faults.test_floods import broken_signature
 from tests.integration.harness import Network as ProcessNetwork
 from tests.integration.harness import NodeProcess, head_or_zero
@@ -28,37 +29,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 # --- a peer that spams garbage ---------------------------------------------------------------------------
-
-
-class SilentPeer:
-    """The least a `PeerHandler` must do: claim genesis as best, answer sync with nothing, ignore the rest."""
-
-    def __init__(self, genesis: bytes):
-        self.genesis = genesis
-
-    def best(self) -> tuple[int, bytes]:
-        return 0, self.genesis
-
-    async def on_transaction(self, raw, peer) -> None:
-        return None
-
-    async def on_consensus(self, payload, peer) -> None:
-        return None
-
-    async def on_block(self, block, justification, peer) -> None:
-        return None
-
-    async def on_sync_request(self, from_number, max_blocks) -> list:
-        return []
-
-    async def on_sync_response(self, blocks, peer_best, peer) -> None:
-        return None
-
-    async def on_evidence(self, payload, peer) -> None:
-        return None
-
-    async def on_peer_status(self, best_number, best_hash, peer) -> None:
-        return None
 
 
 async def handshake_then_first_message(address: str, key: Keypair, genesis: bytes,
