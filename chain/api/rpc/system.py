@@ -1,4 +1,5 @@
-"""The `system_*` namespace: what chain this is, who serves it, its health, peers and account nonces."""
+"""The `system_*` namespace: what chain this is, who serves it, its health, peers, account nonces, and a dry run
+of an extrinsic (unsafe, as in Substrate: it executes arbitrary calls on the node's CPU)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ from typing import Any
 
 from chain.api.grpc_api import node_version
 from chain.api.jsonrpc_server import JsonRpcServer
+from chain.api.rpc.author import extrinsic_param
+from chain.api.rpc.dry_run import apply_extrinsic_result
 from chain.api.rpc.params import account_id as parse_account_id
-from chain.api.rpc.params import to_hex
+from chain.api.rpc.params import at_block, state_at, to_hex
+from chain.api.rpc.state import reading
 
 IMPLEMENTATION_NAME = "gradchain"
 
@@ -68,3 +72,14 @@ def register(server: JsonRpcServer, node) -> None:
     async def system_account_next_index(account_id: Any) -> int:
         """The nonce to sign next, counting the account's transactions already in the pool."""
         return node.next_index(parse_account_id(account_id))
+
+    @server.method("system_dryRun", "system_dryRunAt", unsafe=True)
+    async def system_dry_run(extrinsic: Any, at: Any = None) -> str:
+        """The SCALE `ApplyExtrinsicResult` of applying `extrinsic` on top of block `at` (the head by default);
+        nothing is kept."""
+        raw = extrinsic_param(extrinsic)
+        block_hash = at_block(node, at)
+        with reading(block_hash):
+            state = state_at(node, block_hash)
+            return to_hex(apply_extrinsic_result(node.runtime, state, block_hash,
+                                                 node.chain.header(block_hash).number, raw))
