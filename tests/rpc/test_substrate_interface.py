@@ -10,6 +10,7 @@ from chain.primitives.crypto import dev_keypair
 pytestmark = pytest.mark.integration
 
 AMOUNT = 10**12
+DEV_VALIDATOR = "5FA9nQDVg267DEd8m1ZypXLBnvN7SFxYwV7ndqSYGiN9TTpu"  # the dev chain's validator: ed25519 //Alice
 
 
 def client_keypair(name: str) -> Keypair:
@@ -121,9 +122,10 @@ def test_compute_market_register_solver(substrate):
                                                     for e in receipt.triggered_events]
 
 
-def test_default_sr25519_alice_transfer_is_included(substrate):
+def test_default_sr25519_alice_transfer_is_finalized_in_a_block_with_its_author(substrate):
     """py-substrate-interface's default key, `create_from_uri('//Alice')` (Sr25519, 5Grwva…), as a new user
-    writes it: funded at genesis, its transfer estimated, included and charged the estimate."""
+    writes it: funded at genesis, its transfer estimated, finalized and charged the estimate; and
+    `get_block(include_author=True)` names the block's author from Session.Validators and the Aura slot."""
     alice = Keypair.create_from_uri("//Alice")
     assert alice.crypto_type == KeypairType.SR25519
     assert alice.ss58_address == "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"
@@ -134,9 +136,10 @@ def test_default_sr25519_alice_transfer_is_included(substrate):
     call = substrate.compose_call("Balances", "transfer_keep_alive", {"dest": bob.ss58_address, "value": AMOUNT})
     estimate = substrate.get_payment_info(call, alice)
     extrinsic = substrate.create_signed_extrinsic(call=call, keypair=alice)
-    receipt = substrate.submit_extrinsic(extrinsic, wait_for_inclusion=True)
-    assert receipt.block_hash.startswith("0x")
-    block = substrate.get_block(block_hash=receipt.block_hash, ignore_decoding_errors=True)
+    receipt = substrate.submit_extrinsic(extrinsic, wait_for_finalization=True)
+    assert receipt.finalized and receipt.block_hash.startswith("0x")
+    block = substrate.get_block(block_hash=receipt.block_hash, include_author=True)
+    assert block["author"] == DEV_VALIDATOR
     assert "0x" + extrinsic.extrinsic_hash.hex() in [e.value["extrinsic_hash"] for e in block["extrinsics"]
                                                       if e is not None and "extrinsic_hash" in e.value]
     after = substrate.query("System", "Account", [alice.ss58_address], block_hash=receipt.block_hash).value
@@ -144,3 +147,23 @@ def test_default_sr25519_alice_transfer_is_included(substrate):
     assert after["nonce"] == before["nonce"] + 1
     assert bob_after["data"]["free"] == bob_before + AMOUNT
     assert before["data"]["free"] - after["data"]["free"] == AMOUNT + estimate["partialFee"]
+
+
+@pytest.mark.parametrize("keypair", [client_keypair("Eve"), Keypair.create_from_uri("//Eve")],
+                         ids=["ed25519", "sr25519"])
+def test_invalid_signature_with_one_flipped_bit_is_a_bad_signature(substrate, keypair):
+    from substrateinterface.exceptions import SubstrateRequestException
+    call = substrate.compose_call("Balances", "transfer_keep_alive",
+                                  {"dest": client_keypair("Bob").ss58_address, "value": AMOUNT})
+    nonce = substrate.get_account_nonce(keypair.ss58_address)
+    payload = substrate.generate_signature_payload(call=call, nonce=nonce)
+    signature = bytearray(keypair.sign(payload))
+    assert keypair.verify(payload, bytes(signature))
+    signature[17] ^= 0x08
+    extrinsic = substrate.create_signed_extrinsic(call=call, keypair=keypair, nonce=nonce,
+                                                  signature="0x" + signature.hex())
+    with pytest.raises(SubstrateRequestException) as raised:
+        substrate.submit_extrinsic(extrinsic)
+    error = raised.value.args[0]
+    assert (error["code"], error["message"], error["data"]) == (1010, "Invalid Transaction",
+                                                                "Transaction has a bad signature")
