@@ -8,7 +8,8 @@ types, the runtime APIs (`runtime.api_metadata`) and the outer call, event and e
 
 System's constants include the block limits the executive enforces (`Executive._check_limits`):
 BlockWeights (normal calls may fill `normal_ratio_percent` of `max_block_weight`, operational ones the whole
-block, mandatory ones are not limited; no base weight is charged per block or per extrinsic), BlockLength
+block, mandatory ones are not limited; no base weight is charged per block or per extrinsic; proof size is
+not limited, so its limits are u64::MAX and the normal share of it), BlockLength
 (the same shares of `max_block_length`), DbWeight (zero: the runtime charges each call its declared weight,
 never per storage access) and Version (the runtime version signed payloads commit to).
 
@@ -131,15 +132,19 @@ BLOCK_LENGTH = Struct("frame_system::limits::BlockLength", [
 RUNTIME_DB_WEIGHT = Struct("sp_weights::RuntimeDbWeight", [Field("read", U64, "u64"), Field("write", U64, "u64")])
 
 
+UNLIMITED_PROOF = (1 << 64) - 1  # the runtime does not limit proof size (a solo chain, as Substrate's template)
+
+
 def block_weights(c: SystemConfig) -> dict:
-    normal = Weight(c.max_block_weight * c.normal_ratio_percent // 100)
-    whole = Weight(c.max_block_weight)
+    whole = Weight(c.max_block_weight, UNLIMITED_PROOF)
+    normal = Weight(c.max_block_weight * c.normal_ratio_percent // 100, UNLIMITED_PROOF * c.normal_ratio_percent // 100)
 
     def per_class(max_total: Weight | None, reserved: Weight | None) -> dict:
         return {"base_extrinsic": Weight(0), "max_extrinsic": max_total, "max_total": max_total, "reserved": reserved}
     return {"base_block": Weight(0), "max_block": whole,
             "per_class": {"normal": per_class(normal, None),
-                          "operational": per_class(whole, Weight(whole.ref_time - normal.ref_time)),
+                          "operational": per_class(whole, Weight(whole.ref_time - normal.ref_time,
+                                                                 whole.proof_size - normal.proof_size)),
                           "mandatory": per_class(None, None)}}
 
 

@@ -323,11 +323,12 @@ def test_transaction_watch_reports_a_bad_transaction_invalid(ws, dev_node):
 
 
 def test_broadcast_answers_an_operation_that_stop_ends(ws, dev_node):
-    xt = signed_transfer(dev_node, ALICE, BOB.public, 10**12)
-    nonce = result(dev_node, "system_accountNextIndex", ["0x" + ALICE.public.hex()])
+    ferdie = dev_keypair("Ferdie")  # no other test signs with it, so the pool holds nothing else of its
+    xt = signed_transfer(dev_node, ferdie, BOB.public, 10**12)
+    nonce = result(dev_node, "system_accountNextIndex", ["0x" + ferdie.public.hex()])
     operation = ok(ws_call(ws, "transaction_v1_broadcast", ["0x" + xt.hex()]))
     assert isinstance(operation, str)
-    assert result(dev_node, "system_accountNextIndex", ["0x" + ALICE.public.hex()]) == nonce + 1  # pooled
+    assert result(dev_node, "system_accountNextIndex", ["0x" + ferdie.public.hex()]) == nonce + 1  # pooled
     assert ok(ws_call(ws, "transaction_v1_stop", [operation])) is None
     assert error_code(ws_call(ws, "transaction_v1_stop", [operation])) == -32602
     assert isinstance(ok(ws_call(ws, "transaction_v1_broadcast", ["0x00"])), str)  # invalid: silently dropped
