@@ -28,7 +28,9 @@ async def run_node(config: NodeConfig, spec, key: Keypair | None, stop: asyncio.
     try:
         node = Node(config, spec, validator_key=key)
     except (DatabaseError, BlockStoreError) as e:
-        raise NodeStartError(f"cannot open the database under {config.base_path}: {e}") from None
+        fix = ("; delete it with `gradchain purge-chain` (same --chain and --base-path) and start again to "
+               "re-sync from peers") if "corrupt" in str(e) else ""
+        raise NodeStartError(f"cannot open the database under {config.base_path}: {e}{fix}") from None
     servers = []
     try:
         try:

@@ -116,7 +116,7 @@ def test_invalid_database_with_flipped_bytes_in_its_log_is_refused(tmp_path):
     data[middle:middle + 64] = bytes(b ^ 0xFF for b in data[middle:middle + 64])
     log_file.write_bytes(bytes(data))
     message = _refused(tmp_path)
-    assert "corrupt" in message.lower(), message
+    assert "corrupt" in message.lower() and "purge-chain" in message, message
 
 
 @pytest.mark.integration
