@@ -154,11 +154,14 @@ class AttackResult:
 
 @dataclass
 class Attack:
-    """What an attack holds while it lasts (`refused` counts what the node turned away, read at release)."""
+    """What an attack holds while it lasts: `refused` counts what the node turned away and `held` says
+    whether the node kept the attack's own promise (an honest client served, a flooder banned), both read
+    just before `release`."""
 
     refused: Callable[[], int] = lambda: 0
     release: Callable[[], None] = lambda: None
     detail: Callable[[], dict] = dict
+    held: Callable[[], bool] = lambda: True
 
 
 def measure(name: str, node: LimitedNode, start: Callable[[], Attack], hold: float, min_blocks: int = 1,
@@ -178,6 +181,7 @@ def measure(name: str, node: LimitedNode, start: Callable[[], Attack], hold: flo
             during = node.finalized()
             result.refused = attack.refused()
             result.detail = attack.detail()
+            held = attack.held()
         finally:
             attack.release()
         result.attack_seconds = time.monotonic() - started
@@ -189,7 +193,7 @@ def measure(name: str, node: LimitedNode, start: Callable[[], Attack], hold: flo
         except AssertionError:
             result.recovery_seconds = None
         result.rss_peak_mb = rss.peak
-    result.survived = (result.blocks_during >= min_blocks and result.recovery_seconds is not None
+    result.survived = (held and result.blocks_during >= min_blocks and result.recovery_seconds is not None
                        and result.rss_peak_mb < rss_limit_mb and node.proc.poll() is None)
     return result
 
@@ -301,8 +305,9 @@ class SilentPeer:
         return None
 
 
-class PeerAttackers:
-    """Fake peers with fresh keys, run on an event loop in a thread of their own while the attack lasts."""
+class AttackerLoop:
+    """An event loop in a thread of its own for in-process attackers (fake peers with fresh keys, WebSocket
+    clients) while the attack lasts."""
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
@@ -347,7 +352,7 @@ def status_flood(node: NodeProcess, messages: int, addresses_each: int = 32) -> 
     from proto import p2p_pb2
 
     def start() -> Attack:
-        attackers = PeerAttackers()
+        attackers = AttackerLoop()
         net = attackers.spawn(node.p2p_addr, genesis_of(node), 1, "poisoner")[0]
         wait_for(lambda: bool(net.peers), 20, "the poisoner to connect", node)
         peer = next(iter(net.peers.values()))
@@ -363,11 +368,12 @@ def status_flood(node: NodeProcess, messages: int, addresses_each: int = 32) -> 
                 sent[0] += 1
         attackers.run(flood())
 
+        def banned() -> bool:
+            return "and its host 127.0.0.1" in node.log_tail(3000) and not net.peers
+
         def detail() -> dict:
-            banned = "banning peer" in node.log_tail(3000) and "and its host" in node.log_tail(3000)
-            return {"status_messages_sent": sent[0], "banned_by_host": banned,
-                    "poisoner_connected_at_end": bool(net.peers)}
-        return Attack(lambda: int(not net.peers), attackers.stop, detail)
+            return {"status_messages_sent": sent[0], "banned_by_host": banned()}
+        return Attack(lambda: int(not net.peers), attackers.stop, detail, banned)
     return start
 
 
@@ -376,7 +382,7 @@ def blob_requests_never_read(node: NodeProcess, blob_hash: bytes, requests: int)
     from proto import p2p_pb2
 
     def start() -> Attack:
-        attackers = PeerAttackers()
+        attackers = AttackerLoop()
         net = attackers.spawn(node.p2p_addr, genesis_of(node), 1, "leech")[0]
         wait_for(lambda: bool(net.peers), 20, "the leech to connect", node)
         peer = next(iter(net.peers.values()))
@@ -410,8 +416,8 @@ def upload_blob(node: NodeProcess, data: bytes, timeout: float = 120.0) -> bytes
 
 
 @contextlib.contextmanager
-def fake_peer_crowd(node: NodeProcess, count: int) -> Iterator[PeerAttackers]:
-    attackers = PeerAttackers()
+def fake_peer_crowd(node: NodeProcess, count: int) -> Iterator[AttackerLoop]:
+    attackers = AttackerLoop()
     try:
         attackers.spawn(node.p2p_addr, genesis_of(node), count)
         yield attackers
