@@ -33,12 +33,17 @@ class TypeRegistry:
     def __init__(self) -> None:
         self._ids: dict[Any, int] = {}
         self._types: list[bytes | None] = []
+        # Composite descriptors are keyed by id(); keeping every registered descriptor alive for the
+        # registry's lifetime stops a freed temporary's id from being reused by a different descriptor,
+        # which made the metadata (and so `:code` and the genesis hash) depend on garbage collection.
+        self._registered: list[ScaleType] = []
 
     def register(self, t: ScaleType) -> int:
         key = t.registry_key()
         tid = self._ids.get(key)
         if tid is not None:
             return tid
+        self._registered.append(t)
         tid = self._ids[key] = len(self._types)
         self._types.append(None)
         self._types[tid] = t.scale_info(self)
