@@ -357,7 +357,7 @@ def run(tmp: Path, scale: Scale, progress) -> dict[str, AttackResult]:
             rpc = hold_connections(node.rpc, scale.half_open, scale.hosts, HALF_HTTP_REQUEST)()
             api = hold_connections(node.grpc, scale.half_open, scale.hosts, HALF_HTTP2_PREFACE)()
             return Attack(lambda: rpc.refused() + api.refused(), lambda: (rpc.release(), api.release()),
-                          lambda: {"opened": 2 * scale.half_open})
+                          lambda: {"json_rpc": rpc.detail(), "grpc": api.detail()})
         record(measure("half_open", node, half_open, scale.hold))
         record(measure("idle_websockets_then_http", node, idle_websockets(node, scale.websockets), scale.hold))
         record(measure("json_rpc_hostile_requests", node, hostile_requests(node, scale.request_rounds), scale.hold))

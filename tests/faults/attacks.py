@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import resource
 import selectors
 import socket
@@ -237,33 +236,40 @@ def open_connections(port: int, count: int, hosts: int = 1, payload: bytes = b""
     return socks
 
 
-def closed_by_node(socks: list[socket.socket]) -> int:
-    """How many of `socks` the node has closed (end of stream or reset)."""
-    closed = 0
+def connection_states(socks: list[socket.socket]) -> dict[str, int]:
+    """How many of `socks` the node has closed (end of stream or reset, after whatever it sent first: an HTTP/2
+    server opens with its SETTINGS), how many it holds open, and how many still wait in its listen backlog."""
+    states = {"closed_by_node": 0, "held_open_by_node": 0, "pending_in_backlog": 0}
     for s in socks:
         try:
-            if s.recv(4096) == b"":
-                closed += 1
-        except BlockingIOError:
+            s.getpeername()
+        except OSError:
+            states["pending_in_backlog"] += 1
             continue
-        except OSError as e:
-            closed += e.errno in (errno.ECONNRESET, errno.EPIPE, errno.ENOTCONN)
-    return closed
+        try:
+            while s.recv(65536):
+                pass
+            states["closed_by_node"] += 1
+        except BlockingIOError:
+            states["held_open_by_node"] += 1
+        except OSError:
+            states["closed_by_node"] += 1
+    return states
 
 
 def hold_connections(port: int, count: int, hosts: int = 1, payload: bytes = b"") -> Callable[[], Attack]:
     def start() -> Attack:
         socks = open_connections(port, count, hosts, payload)
-        closed: list[int] = []
+        states: dict[str, int] = {}
 
         def refused() -> int:
-            closed.append(count - len(socks) + closed_by_node(socks))
-            return closed[-1]
+            states.update(connection_states(socks))
+            return count - len(socks) + states["closed_by_node"]
 
         def release() -> None:
             for s in socks:
                 s.close()
-        return Attack(refused, release, lambda: {"opened": count, "connected": len(socks)})
+        return Attack(refused, release, lambda: {"opened": count, **states})
     return start
 
 

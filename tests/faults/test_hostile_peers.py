@@ -23,6 +23,7 @@ from tests.faults.attacks import (
     Attack,
     SilentPeer,
     dev_node,
+    grpc_answers,
     hold_connections,
     measure,
     raise_own_descriptor_limit,
@@ -193,7 +194,8 @@ def test_fake_peers_cannot_eclipse_a_real_peer_or_a_bootnode():
 def test_idle_connections_beyond_the_descriptor_limit_never_stop_consensus(tmp_path):
     """With RLIMIT_NOFILE at 512, 700 idle TCP connections to the p2p port and 300 to the gRPC port from
     eight hosts: the node keeps finalizing throughout, closes what it cannot serve (over the caps at once, the
-    rest when HTTP/2's handshake times out), logs boundedly, and goes on after they close."""
+    rest when HTTP/2's handshake times out), answers gRPC while the attacker still holds its sockets, logs
+    boundedly, and goes on after they close."""
     raise_own_descriptor_limit()
     net, node = dev_node(tmp_path, nofile=512)
     with net:
@@ -204,10 +206,11 @@ def test_idle_connections_beyond_the_descriptor_limit_never_stop_consensus(tmp_p
 
         def both() -> Attack:
             first, second = p2p(), grpc_port()
-            return Attack(lambda: first.refused() + second.refused(), lambda: (first.release(), second.release()))
+            return Attack(lambda: first.refused() + second.refused(), lambda: (first.release(), second.release()),
+                          held=lambda: grpc_answers(node))  # while the attacker still holds its sockets
         result = measure("idle connections", node, both, hold=10.0, rss_limit_mb=600)
         assert result.survived, (result, node.log_tail())
-        assert result.refused > 500, "the node kept idle connections it could not serve"
+        assert result.refused > 900, "the node kept idle connections it could not serve"
         assert node.log_path.stat().st_size - log_before < 256 * 1024, "the log grew too fast under attack"
         assert "Traceback" not in node.log_tail(2000)
 
