@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable
 import grpc
 
 from chain.blobs import BlobError, BlobHashMismatch, BlobNotFound, BlobQuotaExceeded, BlobStore, BlobTooLarge
-from chain.network.call_limits import peer_host as peer_address
 from proto import blob_pb2, blob_pb2_grpc
 
 CHUNK = 1024 * 1024
@@ -27,6 +26,16 @@ FetchRemote = Callable[[bytes], Awaitable[bool]]
 
 class UploadStalled(BlobError):
     """No chunk arrived within the idle timeout."""
+
+
+def peer_address(peer: str) -> str:
+    """The IP address in a gRPC peer string ("ipv4:127.0.0.1:5000", "ipv6:[::1]:5000"), without the port."""
+    kind, _, rest = peer.partition(":")
+    if kind == "ipv4":
+        return rest.rsplit(":", 1)[0]
+    if kind == "ipv6":
+        return rest.rsplit(":", 1)[0].strip("[]")
+    return peer
 
 
 class BlobService(blob_pb2_grpc.BlobServiceServicer):
