@@ -23,16 +23,6 @@ from chain.network.log_throttle import LogThrottle
 log = logging.getLogger("gradchain.network")
 
 
-def peer_host(peer: str) -> str:
-    """The IP address in a gRPC peer string ("ipv4:127.0.0.1:5000", "ipv6:[::1]:5000"), without the port."""
-    kind, _, rest = peer.partition(":")
-    if kind == "ipv4":
-        return rest.rsplit(":", 1)[0]
-    if kind == "ipv6":
-        return rest.rsplit(":", 1)[0].strip("[]")
-    return peer
-
-
 class CallsPerAddress(grpc.aio.ServerInterceptor):
     """Caps the calls open at once from one remote address; refusals are logged at a bounded rate."""
 
@@ -84,7 +74,7 @@ class CallsPerAddress(grpc.aio.ServerInterceptor):
         return call
 
     async def _enter(self, context) -> str:
-        host = peer_host(context.peer())
+        host = context.peer().rsplit(":", 1)[0]  # "ipv4:10.0.0.1:5000" without the port: the remote host
         if self.open.get(host, 0) >= self.max_calls:
             self._refuse(host)
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
