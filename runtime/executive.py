@@ -161,7 +161,7 @@ class Executive:
         with self._ext():
             self.env.author = session.block_author(number, digest)  # raises AuthorDigestError
             system.initialize(number, parent_hash)
-            code = runtime_code(self.runtime.configs)
+            code = runtime_code(self.runtime.configs, self.runtime.version)
             if self.state.get(CODE_KEY) != code:  # a runtime other than the one that wrote :code runs this block
                 self.state.set(CODE_KEY, code)
             for p in ALL_PALLETS:

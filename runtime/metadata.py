@@ -56,7 +56,7 @@ from runtime.frame.types import (
     _strs,
 )
 from runtime.pallets.system import SystemConfig
-from runtime.version import RUNTIME_VERSION_TYPE, VERSION
+from runtime.version import RUNTIME_VERSION_TYPE, VERSION, RuntimeVersion
 
 MAGIC = b"meta"
 METADATA_VERSION = 14
@@ -259,10 +259,10 @@ def metadata_bytes(configs: dict[type, Any], version: int = METADATA_VERSION) ->
 
 
 @cache
-def _code(key: tuple) -> bytes:
-    return VERSION.encode() + blake2_256(_cached(key, METADATA_VERSION))
+def _code(key: tuple, version: RuntimeVersion) -> bytes:
+    return version.encode() + blake2_256(_cached(key, METADATA_VERSION))
 
 
-def runtime_code(configs: dict[type, Any]) -> bytes:
+def runtime_code(configs: dict[type, Any], version: RuntimeVersion = VERSION) -> bytes:
     """What `:code` holds for this runtime (see the module docstring)."""
-    return _code(_key(configs))
+    return _code(_key(configs), version)
