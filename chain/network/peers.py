@@ -56,7 +56,8 @@ EVICTION_GRACE = 10.0
 EVICTION_INTERVAL = 1.0
 SILENT_PEER_SECONDS = 60.0  # a peer that sends nothing at all for this long is dropped
 STATUS_HEARTBEAT = 15.0  # every peer hears our status at least this often, so honest peers are never silent
-STATUS_RATE, STATUS_BURST = 20.0, 200.0  # Status messages per second a peer may send (honest: one per block)
+STATUS_RATE, STATUS_BURST = 20.0, 200.0  # Status messages per second a peer may send
+STATUS_INTERVAL = 0.2  # this node announces its status at most this often (a syncing node imports far faster)
 MAX_CONCURRENT_DIALS = 8
 DIAL_INTERVAL = 1.0
 
@@ -235,6 +236,7 @@ class Network:
         self.blocked_keys: set[bytes] = set()  # fault tests drop all traffic with these peers
         self.blob_store = None  # set by the node: peers may fetch blobs from it
         self._blob_fetches: dict[tuple[bytes, bytes], asyncio.Queue] = {}
+        self._status_sent_at, self._status_due = 0.0, False
 
     # --- lifecycle -------------------------------------------------------------------------------------------
 
@@ -546,6 +548,19 @@ class Network:
                              exclude)
 
     async def announce_status(self) -> None:
+        """Tell every peer our best block, at most once per STATUS_INTERVAL: calls meanwhile are folded into
+        one announcement of the newest best block, so a node importing hundreds of blocks a second while it
+        syncs never looks like a Status flooder to its peers."""
+        if self._status_due:
+            return
+        wait = self._status_sent_at + STATUS_INTERVAL - time.monotonic()
+        if wait > 0:
+            self._status_due = True
+            try:
+                await asyncio.sleep(wait)
+            finally:
+                self._status_due = False
+        self._status_sent_at = time.monotonic()
         for peer in list(self.peers.values()):
             with contextlib.suppress(TransportError):
                 await self._send_status(peer)

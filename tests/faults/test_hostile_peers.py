@@ -105,6 +105,48 @@ def test_status_flood_is_banned_by_key_and_by_host():
     asyncio.run(asyncio.wait_for(scenario(), 60))
 
 
+class CountingPeer(SilentPeer):
+    """Claims a best block number set by the test, and records the best numbers its peers announce."""
+
+    def __init__(self, genesis: bytes):
+        super().__init__(genesis)
+        self.number, self.heard = 0, []
+
+    def best(self) -> tuple[int, bytes]:
+        return self.number, self.genesis
+
+    async def on_peer_status(self, best_number, best_hash, peer) -> None:
+        self.heard.append(best_number)
+
+
+def test_a_node_importing_blocks_fast_never_floods_its_peers_with_status():
+    """A syncing node finalizes hundreds of blocks a second and announces each: its peer hears a handful of
+    Status messages, the last one naming the newest block, and never bans it as a flooder."""
+    async def scenario():
+        sender_handler, receiver_handler = CountingPeer(GENESIS), CountingPeer(GENESIS)
+        receiver = Network(GrpcTransport(), Keypair.generate(), GENESIS, receiver_handler, "127.0.0.1:0")
+        await receiver.start()
+        sender = Network(GrpcTransport(), Keypair.generate(), GENESIS, sender_handler, "127.0.0.1:0",
+                         bootnodes=[receiver.listen_addr])
+        await sender.start()
+        try:
+            await until(lambda: receiver.peers and sender.peers, 20, "the pair to connect")
+            tasks = []
+            for number in range(1, 1001):
+                sender_handler.number = number
+                tasks.append(asyncio.ensure_future(sender.announce_status()))
+                await asyncio.sleep(0.001)
+            await asyncio.gather(*tasks)
+            await until(lambda: receiver_handler.heard[-1:] == [1000], 10, "the newest block to be announced")
+            return len(receiver_handler.heard), sender.node_key.public in receiver.banned, bool(receiver.peers)
+        finally:
+            await sender.stop()
+            await receiver.stop()
+
+    heard, banned, connected = asyncio.run(asyncio.wait_for(scenario(), 60))
+    assert heard < 100 and not banned and connected
+
+
 # --- blobs -----------------------------------------------------------------------------------------------
 
 
