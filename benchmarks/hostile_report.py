@@ -40,6 +40,7 @@ import aiohttp  # noqa: E402
 import grpc  # noqa: E402
 import requests  # noqa: E402
 
+from chain.client import NodeClient  # noqa: E402
 from chain.node.launcher import NodeProcess  # noqa: E402
 from proto import blob_pb2, blob_pb2_grpc  # noqa: E402
 from tests.faults import attacks  # noqa: E402
@@ -214,33 +215,42 @@ def blob_flood(node: NodeProcess, total_mb: int):
     return start
 
 
+def sync_seconds(name: str, node, tmp: Path) -> tuple[float | None, float | None, int]:
+    """Start a full node (no key) whose bootnode is `node`: the seconds until it holds its first block and
+    until it reaches `node`'s finalized height at that start (None past two minutes), and that height."""
+    observer = NodeProcess(name, tmp / name, "dev", None, *attacks.free_ports(3), bootnodes=[node.p2p_addr])
+    target = node.finalized()
+    observer.start()
+    try:
+        first = wait_for(lambda: attacks.grpc_answers(observer) and observer.head() >= 1, 120, f"{name}'s first block")
+        synced = wait_for(lambda: observer.head() >= target, 120, f"{name} to sync") + first
+        return first, synced, target
+    except AssertionError:
+        return None, None, target
+    finally:
+        observer.stop()
+
+
 def eclipse(node, tmp: Path, fakes: int, hold: float) -> AttackResult:
-    """`fakes` silent peers with fresh keys take the node's slots; then a real full node joins and syncs."""
+    """`fakes` silent peers with fresh keys take the node's slots; then a real full node joins and syncs. The
+    same real node's sync once the fakes are gone is the baseline."""
     result = AttackResult("eclipse")
     before, started = node.finalized(), time.monotonic()
-    with RssSampler(node.proc.pid) as rss, attacks.fake_peer_crowd(node, fakes) as crowd:
+    with RssSampler(node.proc.pid) as rss, attacks.fake_peer_crowd(node, fakes):
         time.sleep(hold)
-        admitted = sum(bool(net.peers) for net in crowd.networks)
-        observer = NodeProcess("observer", tmp / "observer", "dev", None, *attacks.free_ports(3),
-                               bootnodes=[node.p2p_addr])
-        observer.start()
-        try:
-            target = node.finalized()
-            synced = wait_for(lambda: attacks.grpc_answers(observer) and observer.head() >= target, 120,
-                              "the real node to sync")
-            result.recovery_seconds = synced
-        except AssertionError:
-            result.recovery_seconds = None
-        finally:
-            observer.stop()
-        still = sum(bool(net.peers) for net in crowd.networks)
+        with NodeClient(node.grpc_addr) as client:
+            peers_before = client.info().peers
+        first, synced, blocks = sync_seconds("observer", node, tmp)
         result.blocks_during = node.finalized() - before
         result.attack_seconds = time.monotonic() - started
         result.rss_peak_mb = rss.peak
-        result.refused = fakes - admitted
-    result.detail = {"fake_peers": fakes, "fakes_admitted": admitted, "fakes_connected_after_sync": still,
-                     "real_node_sync_seconds": result.recovery_seconds}
-    result.survived = result.recovery_seconds is not None and result.blocks_during > 0 and rss.peak < 1024
+    _, baseline, baseline_blocks = sync_seconds("baseline", node, tmp)
+    result.recovery_seconds = synced
+    result.detail = {"fake_peers": fakes, "node_peers_when_the_real_node_came": peers_before,
+                     "real_node_first_block_seconds": first, "real_node_sync_seconds": synced,
+                     "blocks_synced": blocks, "baseline_sync_seconds_without_fakes": baseline,
+                     "baseline_blocks_synced": baseline_blocks}
+    result.survived = synced is not None and result.blocks_during > 0 and rss.peak < 1024
     return result
 
 
@@ -339,7 +349,13 @@ def restart_after_crash(tmp: Path) -> AttackResult:
 # --- the run -----------------------------------------------------------------------------------------------------
 
 
-def run(tmp: Path, scale: Scale, progress) -> dict[str, AttackResult]:
+TARGET_ATTACKS = ("idle_p2p", "idle_json_rpc", "half_open", "idle_websockets_then_http", "json_rpc_hostile_requests",
+                  "blob_flood", "blob_amplification", "eclipse")
+ATTACKS = (*TARGET_ATTACKS, "address_poisoning", *(f"damaged_storage_{how}" for how in DAMAGES),
+           "restart_after_crash_bind")
+
+
+def run(tmp: Path, scale: Scale, progress, only: set[str]) -> dict[str, AttackResult]:
     results: dict[str, AttackResult] = {}
 
     def record(result: AttackResult) -> None:
@@ -347,42 +363,59 @@ def run(tmp: Path, scale: Scale, progress) -> dict[str, AttackResult]:
         progress(f"{result.name}: {json.dumps(result.report())}")
 
     attacks.raise_own_descriptor_limit()
-    net, node = dev_node(tmp / "target", nofile=scale.nofile)
-    with net:
-        wait_for(lambda: node.finalized() >= 2, 60, "the first blocks", node)
-        record(measure("idle_p2p", node, hold_connections(node.p2p, scale.idle, scale.hosts), scale.hold))
-        record(measure("idle_json_rpc", node, hold_connections(node.rpc, scale.idle, scale.hosts), scale.hold))
+    if only & set(TARGET_ATTACKS):
+        net, node = dev_node(tmp / "target", nofile=scale.nofile)
+        with net:
+            wait_for(lambda: node.finalized() >= 2, 60, "the first blocks", node)
+            for name in TARGET_ATTACKS:
+                if name in only:
+                    record(target_attack(name, node, tmp, scale))
+    if "address_poisoning" in only:
+        record(address_poisoning(tmp, scale))
+    for how in DAMAGES:
+        if f"damaged_storage_{how}" in only:
+            record(damaged_storage(tmp, how, scale.damaged_height))
+    if "restart_after_crash_bind" in only:
+        record(restart_after_crash(tmp))
+    return results
 
+
+def target_attack(name: str, node, tmp: Path, scale: Scale) -> AttackResult:
+    """One of the attacks on the node with RLIMIT_NOFILE `scale.nofile`."""
+    if name == "idle_p2p":
+        return measure(name, node, hold_connections(node.p2p, scale.idle, scale.hosts), scale.hold)
+    if name == "idle_json_rpc":
+        return measure(name, node, hold_connections(node.rpc, scale.idle, scale.hosts), scale.hold)
+    if name == "half_open":
         def half_open() -> Attack:
             rpc = hold_connections(node.rpc, scale.half_open, scale.hosts, HALF_HTTP_REQUEST)()
             api = hold_connections(node.grpc, scale.half_open, scale.hosts, HALF_HTTP2_PREFACE)()
             return Attack(lambda: rpc.refused() + api.refused(), lambda: (rpc.release(), api.release()),
                           lambda: {"json_rpc": rpc.detail(), "grpc": api.detail()})
-        record(measure("half_open", node, half_open, scale.hold))
-        record(measure("idle_websockets_then_http", node, idle_websockets(node, scale.websockets), scale.hold))
-        record(measure("json_rpc_hostile_requests", node, hostile_requests(node, scale.request_rounds), scale.hold))
-        record(measure("blob_flood", node, blob_flood(node, scale.blob_flood_mb), scale.hold))
+        return measure(name, node, half_open, scale.hold)
+    if name == "idle_websockets_then_http":
+        return measure(name, node, idle_websockets(node, scale.websockets), scale.hold)
+    if name == "json_rpc_hostile_requests":
+        return measure(name, node, hostile_requests(node, scale.request_rounds), scale.hold)
+    if name == "blob_flood":
+        return measure(name, node, blob_flood(node, scale.blob_flood_mb), scale.hold)
+    if name == "blob_amplification":
         blob = attacks.upload_blob(node, os.urandom(scale.blob_mb * MIB))
-        record(measure("blob_amplification", node, attacks.blob_requests_never_read(node, blob, scale.blob_requests),
-                       scale.hold))
-        record(eclipse(node, tmp, scale.fake_peers, scale.hold))
-    record(address_poisoning(tmp, scale))
-    for how in DAMAGES:
-        record(damaged_storage(tmp, how, scale.damaged_height))
-    record(restart_after_crash(tmp))
-    return results
+        return measure(name, node, attacks.blob_requests_never_read(node, blob, scale.blob_requests), scale.hold)
+    return eclipse(node, tmp, scale.fake_peers, scale.hold)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller attacks (a few minutes)")
     parser.add_argument("--verbose", action="store_true", help="print each attack's figures to stderr as it ends")
+    parser.add_argument("--only", action="append", choices=ATTACKS, help="run only this attack (repeatable)")
     args = parser.parse_args()
     progress = (lambda msg: print(msg, file=sys.stderr, flush=True)) if args.verbose else (lambda msg: None)
     scale = QUICK if args.quick else FULL
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="gradchain-hostile-") as tmp:
-        results = run(Path(tmp), scale, progress)
+        results = run(Path(tmp), scale, progress, set(args.only or ATTACKS))
     report = {"scale": "quick" if args.quick else "full", "fd_limit": scale.nofile,
               "seconds": round(time.monotonic() - started, 1),
               "all_survived": all(r.survived for r in results.values()),

@@ -102,7 +102,8 @@ def _setup_logging(level: str) -> None:
                                       "is kept for HTTP. Connections over it are closed as they are accepted.")
 @click.option("--rpc-max-connections-per-ip", type=click.IntRange(1, CONNECTIONS_LIMIT),
               default=DEFAULT_RPC_MAX_CONNECTIONS_PER_IP, show_default=True,
-              help="JSON-RPC connections open at once from one remote IP address (at most --rpc-max-connections).")
+              help="JSON-RPC connections open at once from one remote IP address (--rpc-max-connections "
+                   "caps them too).")
 @click.option("--max-peers", type=click.IntRange(RESERVED_SLOTS + 1, MAX_PEERS_LIMIT), default=DEFAULT_MAX_PEERS,
               show_default=True, help=f"Peers connected at once, of which {RESERVED_SLOTS} are kept for bootnodes; "
                                       "a peer that has sent nothing new longest is evicted for a newcomer.")

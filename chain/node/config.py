@@ -98,9 +98,6 @@ class NodeConfig:
             most = MAX_PEERS_LIMIT if flag == "--max-peers" else CONNECTIONS_LIMIT
             if value is not None and not least <= value <= most:
                 raise ConfigError(f"{flag} {value} is outside {least}..{most}")
-        if self.rpc_max_connections_per_ip > self.rpc_max_connections:
-            raise ConfigError(f"--rpc-max-connections-per-ip {self.rpc_max_connections_per_ip} exceeds "
-                              f"--rpc-max-connections {self.rpc_max_connections}")
         if self.p2p_max_connections is not None and self.p2p_max_connections < self.max_peers:
             raise ConfigError(f"--p2p-max-connections {self.p2p_max_connections} leaves no room for "
                               f"--max-peers {self.max_peers}")

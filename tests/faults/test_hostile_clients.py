@@ -348,7 +348,7 @@ def test_invalid_calls_over_the_per_address_cap_are_refused_and_served_again_onc
 
 @pytest.mark.parametrize(("limits", "named"), [
     ({"max_peers": 8}, "--max-peers 8"),
-    ({"rpc_max_connections": 10, "rpc_max_connections_per_ip": 11}, "--rpc-max-connections-per-ip 11"),
+    ({"rpc_max_connections_per_ip": 0}, "--rpc-max-connections-per-ip 0"),
     ({"p2p_max_connections": 20, "max_peers": 32}, "--p2p-max-connections 20"),
     ({"grpc_max_connections": 0}, "--grpc-max-connections 0"),
     ({"grpc_max_calls_per_ip": 100_001}, "--grpc-max-calls-per-ip 100001"),
