@@ -3,7 +3,8 @@
 `transaction_v1_broadcast` pools the transaction (which gossips it, and the node re-gossips what stays in
 its pool) and answers an operation id for `transaction_v1_stop`; as the spec asks, it says nothing about
 validity, and answers null once the connection already broadcasts MAX_BROADCASTS transactions. A stop of an
-id this connection was not given is -32602.
+id this connection was not given is -32602 (over HTTP every request is a connection of its own, so a broadcast
+there cannot be stopped later; the transaction is pooled all the same).
 
 `transactionWatch_v1_submitAndWatch` pushes on `transactionWatch_v1_watchEvent`: `validated` once the pool
 accepts the transaction, then `bestChainBlockIncluded` and `finalized` together (with the block hash and
