@@ -362,19 +362,17 @@ class Node:
                 return
         if self.driver is None or self.driver.engine.height != height:
             return
-        rejected: list[tuple[bytes, Exception]] = []
-        reports = {equivocation_inherent(e): key for key, e in self._evidence.items()}
+        reports = {e: key for key, e in self._evidence.items()}
         executed = self.chain.build_block((t.raw for t in self.pool.ready()),
                                           author=self.validator_key.public if self.validator_key else None,
-                                          on_reject=lambda raw, e: rejected.append((raw, e)),
                                           max_seconds=min(BUILD_SECONDS, self._consensus_timeouts().propose_base / 4),
-                                          inherents=list(reports))
-        for raw, e in rejected:
-            if raw in reports:  # already reported (by another pair of the same votes), or stale: drop it
-                log.info("dropping equivocation evidence: %s", e)
-                self._evidence.pop(reports[raw], None)
-            else:
-                self.pool.remove_invalid(blake2_256(raw), e)
+                                          evidence=list(reports))
+        for report, e in executed.built.rejected_evidence:
+            # already reported (by another pair of the same votes), or stale: drop it
+            log.info("dropping equivocation evidence: %s", e)
+            self._evidence.pop(reports[report], None)
+        for raw, e in executed.built.rejected:
+            self.pool.remove_invalid(blake2_256(raw), e)
         log.debug("proposing #%d round %d with %d extrinsics", height, round_, len(executed.block.extrinsics))
         block = executed.block.encode()
         self._drive(lambda driver: driver.on_block_built(height, round_, block))

@@ -70,6 +70,12 @@ def now() -> int:
     return Now.get()
 
 
+def now_in(state) -> int:  # noqa: ANN001 - any object with get(key)
+    """`Now` in a given state, outside block execution (the block builder reads the parent's time)."""
+    raw = state.get(Now.key())
+    return Now.default if raw is None else Now.value.decode_bytes(raw)
+
+
 PALLET = Pallet(
     name="Timestamp",
     calls_path="pallet_timestamp::pallet::Call",

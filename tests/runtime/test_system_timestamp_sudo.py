@@ -64,7 +64,7 @@ def test_invalid_block_without_timestamp_inherent(ext):
 def test_invalid_import_of_block_without_timestamp_inherent(ext):
     header = Header(ext.head_hash, 1, bytes(32), ordered_trie_root([]), ())
     entries, root = dict(ext.chain.backend.entries), ext.chain.root
-    with pytest.raises(BlockImportError, match="block 1 cannot be finalized: Missing") as e:
+    with pytest.raises(BlockImportError, match="block #1 cannot be finalized: Missing") as e:
         execute_block(ext.runtime, ext.chain.backend, Block(header, ()), ext.chain.root_after)
     assert type(e.value.__cause__) is TimestampError.Missing
     assert dict(ext.chain.backend.entries) == entries and ext.chain.root == root
