@@ -10,8 +10,8 @@ import pytest
 from chain.primitives.codec import Reader
 from chain.primitives.crypto import dev_keypair
 from chain.primitives.types import Block, DigestItem, DigestKind
-from runtime.block_builder import author_digest as named_author_digest
 from runtime.block_builder import BlockImportError, build_block, execute_block
+from runtime.block_builder import author_digest as named_author_digest
 from runtime.pallets import balances, session, staking
 from runtime.pallets.session import AURA_ENGINE_ID, AuthorDigestError, Validators, author_digest
 from tests.runtime.conftest import ALICE, BOB, CHARLIE, make_ext
