@@ -10,25 +10,40 @@
 Each inner call runs with the batch's own origin (signed or root) and pays no fee of its own: the extrinsic's
 fee covers the batch's weight, the sum of the inner calls' weights plus `BATCH_BASE` and `PER_CALL` for each
 call. Calls nest (a batch in a batch, a batch under sudo) at most `BoxedCall.max_depth` levels deep, a limit
-enforced while decoding, and a batch holds at most `BATCHED_CALLS_LIMIT` calls (`TooManyCalls`). Unlike
-Substrate, a batch is always of the Normal dispatch class.
+enforced while decoding, and a batch holds at most `BATCHED_CALLS_LIMIT` calls (`TooManyCalls`). As in
+Substrate, a batch whose calls are all Operational (sudo calls, say) is itself Operational, so it may use the
+block space reserved for them; any other batch is Normal. Unlike Substrate, a batch of no calls is Normal
+(Substrate's "all calls are Operational" holds vacuously for it).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
 
 from runtime.frame.pallet import (
     RUNTIME_CALL_BOXED,
     Call,
     CallContext,
+    CallDef,
     Constant,
     Pallet,
     PalletEvent,
-    call,
     dispatch_transactional,
     event,
     pallet_events,
 )
-from runtime.frame.support import DISPATCH_ERROR, BadOrigin, OriginKind, PalletError, Weight, pallet_errors
+from runtime.frame.support import (
+    DISPATCH_ERROR,
+    BadOrigin,
+    DispatchClass,
+    DispatchInfo,
+    OriginKind,
+    PalletError,
+    Pays,
+    Weight,
+    pallet_errors,
+)
 from runtime.frame.types import U32, Vec
 
 BATCHED_CALLS_LIMIT = 1_024
@@ -64,6 +79,23 @@ def batch_weight(calls: list[Call]) -> Weight:
     return total
 
 
+class BatchCallDef(CallDef):
+    """A batch call: its weight is `batch_weight`, its class Operational when every inner call's is."""
+
+    def info(self, args: tuple) -> DispatchInfo:
+        (calls,) = args
+        info = super().info(args)
+        if calls and all(c.info().dispatch_class is DispatchClass.OPERATIONAL for c in calls):
+            return replace(info, dispatch_class=DispatchClass.OPERATIONAL)
+        return info
+
+
+def batch_call(index: int) -> Callable[[Callable[..., None]], BatchCallDef]:
+    def decorate(fn: Callable[..., None]) -> BatchCallDef:
+        return BatchCallDef(fn, index, batch_weight, DispatchClass.NORMAL, Pays.YES)
+    return decorate
+
+
 def _check(ctx: CallContext, calls: list[Call]) -> None:
     if ctx.origin.kind is OriginKind.NONE:
         raise BadOrigin("a batch must be signed or come from root; it came from a NONE origin")
@@ -71,7 +103,7 @@ def _check(ctx: CallContext, calls: list[Call]) -> None:
         raise UtilityError.TooManyCalls(f"{len(calls)} calls in one batch; at most {BATCHED_CALLS_LIMIT}")
 
 
-@call(index=0, weight=batch_weight)
+@batch_call(index=0)
 def batch(ctx: CallContext, calls: CALLS) -> None:
     """Dispatch the calls in order until one fails; those before it keep their effects."""
     _check(ctx, calls)
@@ -84,7 +116,7 @@ def batch(ctx: CallContext, calls: CALLS) -> None:
     ctx.deposit_event(UtilityEvent.BatchCompleted())
 
 
-@call(index=2, weight=batch_weight)
+@batch_call(index=2)
 def batch_all(ctx: CallContext, calls: CALLS) -> None:
     """Dispatch the calls in order, all or nothing: the first failure fails the whole batch with its error."""
     _check(ctx, calls)
@@ -96,7 +128,7 @@ def batch_all(ctx: CallContext, calls: CALLS) -> None:
     ctx.deposit_event(UtilityEvent.BatchCompleted())
 
 
-@call(index=4, weight=batch_weight)
+@batch_call(index=4)
 def force_batch(ctx: CallContext, calls: CALLS) -> None:
     """Dispatch every call, each on its own: a failed call is undone and reported, the others keep effect."""
     _check(ctx, calls)

@@ -8,13 +8,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chain.primitives.codec import DecodeError, Reader
+from runtime import validity as v
 from runtime.composition import BY_NAME
 from runtime.frame.pallet import RUNTIME_CALL, Call
-from runtime.frame.support import NONE, ROOT, BadOrigin
+from runtime.frame.support import NONE, ROOT, BadOrigin, DispatchClass, Weight
 from runtime.pallets import balances, system
 from runtime.pallets.balances import BalancesError, TotalIssuance, force_transfer, transfer_keep_alive
-from runtime.pallets.sudo import sudo
-from runtime.pallets.system import Account
+from runtime.pallets.sudo import sudo, sudo_unchecked_weight
+from runtime.pallets.system import Account, SystemConfig
 from runtime.pallets.utility import (
     BATCH_BASE,
     BATCHED_CALLS_LIMIT,
@@ -151,6 +152,31 @@ def test_weight_is_the_inner_weights_plus_the_per_call_overhead():
         w = Call(fn, (calls,)).info().weight
         assert w.ref_time == BATCH_BASE.ref_time + sum(i.ref_time + PER_CALL.ref_time for i in inner)
         assert w.proof_size == sum(i.proof_size for i in inner)
+
+
+def declaring(weight: int) -> Call:
+    """A sudo call (Operational) that declares `weight`."""
+    return Call(sudo_unchecked_weight, (Call(system.remark, (b"",)), Weight(weight)))
+
+
+def test_a_batch_of_operational_calls_is_operational_and_any_other_batch_normal():
+    operational = [declaring(1), Call(sudo, (pay(BOB.public, UNIT),))]
+    for fn in (batch, batch_all, force_batch):
+        assert Call(fn, (operational,)).info().dispatch_class is DispatchClass.OPERATIONAL
+        assert Call(fn, ([*operational, pay(BOB.public, UNIT)],)).info().dispatch_class is DispatchClass.NORMAL
+        assert Call(fn, ([],)).info().dispatch_class is DispatchClass.NORMAL
+
+
+def test_an_operational_batch_may_use_the_block_space_reserved_for_operational_calls(ext):
+    cfg = ext.runtime.configs[SystemConfig]
+    heavy = cfg.max_block_weight * cfg.normal_ratio_percent // 100  # over the normal limit with the batch's own
+    operational = Call(batch_all, ([declaring(heavy)],))
+    mixed = Call(batch_all, ([declaring(heavy), Call(system.remark, (b"",))],))
+    built = ext.produce_block([ext.signed(ALICE, mixed.encode(), 0)])
+    [(_, error)] = built.skipped
+    assert type(error) is v.ExhaustsResources and "for normal calls" in str(error)
+    built = ext.produce_block([ext.signed(ALICE, operational.encode(), 0)])
+    assert built.rejected == [] and built.skipped == [] and len(built.block.extrinsics) == 2
 
 
 def test_fee_is_charged_once_on_the_outer_extrinsic(ext):
