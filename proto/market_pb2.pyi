@@ -1,10 +1,82 @@
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class JobStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SUBMITTED: _ClassVar[JobStatus]
+    ASSIGNED: _ClassVar[JobStatus]
+    COMMITTED: _ClassVar[JobStatus]
+    ATTESTED: _ClassVar[JobStatus]
+    CHALLENGED: _ClassVar[JobStatus]
+    FINALIZED: _ClassVar[JobStatus]
+    SLASHED: _ClassVar[JobStatus]
+    CANCELLED: _ClassVar[JobStatus]
+    REJECTED: _ClassVar[JobStatus]
+
+class DisputePhase(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REVEAL: _ClassVar[DisputePhase]
+    RESPONSE: _ClassVar[DisputePhase]
+    STEP_STATE: _ClassVar[DisputePhase]
+    VOTING: _ClassVar[DisputePhase]
+    RESOLVED: _ClassVar[DisputePhase]
+
+class DisputeKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    STEP: _ClassVar[DisputeKind]
+    CHECKPOINT: _ClassVar[DisputeKind]
+    HASH_LIST: _ClassVar[DisputeKind]
+    FINAL_MODEL: _ClassVar[DisputeKind]
+    DATASET: _ClassVar[DisputeKind]
+
+class DisputeOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SOLVER_WON: _ClassVar[DisputeOutcome]
+    CHALLENGER_WON: _ClassVar[DisputeOutcome]
+    VOID: _ClassVar[DisputeOutcome]
+
+class Resolution(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    VOTE: _ClassVar[Resolution]
+    SOLVER_TIMEOUT: _ClassVar[Resolution]
+    CHALLENGER_TIMEOUT: _ClassVar[Resolution]
+    NO_QUORUM: _ClassVar[Resolution]
+    SUPERSEDED: _ClassVar[Resolution]
+    SERVED: _ClassVar[Resolution]
+SUBMITTED: JobStatus
+ASSIGNED: JobStatus
+COMMITTED: JobStatus
+ATTESTED: JobStatus
+CHALLENGED: JobStatus
+FINALIZED: JobStatus
+SLASHED: JobStatus
+CANCELLED: JobStatus
+REJECTED: JobStatus
+REVEAL: DisputePhase
+RESPONSE: DisputePhase
+STEP_STATE: DisputePhase
+VOTING: DisputePhase
+RESOLVED: DisputePhase
+STEP: DisputeKind
+CHECKPOINT: DisputeKind
+HASH_LIST: DisputeKind
+FINAL_MODEL: DisputeKind
+DATASET: DisputeKind
+SOLVER_WON: DisputeOutcome
+CHALLENGER_WON: DisputeOutcome
+VOID: DisputeOutcome
+VOTE: Resolution
+SOLVER_TIMEOUT: Resolution
+CHALLENGER_TIMEOUT: Resolution
+NO_QUORUM: Resolution
+SUPERSEDED: Resolution
+SERVED: Resolution
 
 class Empty(_message.Message):
     __slots__ = ()

@@ -15,6 +15,7 @@ from compute_market.worker.audit import (
 )
 from compute_market.worker.client import MarketNode
 from compute_market.worker.roles.base import JobAudit, Role, disputed_segment
+from compute_market.worker.states import JobStatus, job_status
 
 log = logging.getLogger("gradchain.worker")
 
@@ -32,7 +33,7 @@ class Verifier(Role):
 
     def tick(self) -> None:
         for job in self.node.jobs():
-            if job.status not in ("COMMITTED", "CHALLENGED") or not job.has_sampled_segments or job.verifier:
+            if job_status(job) not in (JobStatus.COMMITTED, JobStatus.CHALLENGED) or not job.has_sampled_segments or job.verifier:
                 continue
             if ("attest", job.id) in self.acted or self.me in (bytes(job.solver), bytes(job.submitter)):
                 continue
@@ -87,7 +88,7 @@ class Whistleblower(Role):
         # window_end on a fast chain, and the chain keeps the job open exactly that long; a challenge sent
         # in the finalize grace after it is refused on chain and only logged.
         for job in self.node.jobs():
-            if job.id in self.audited or job.status not in ("COMMITTED", "ATTESTED", "CHALLENGED"):
+            if job.id in self.audited or job_status(job) not in (JobStatus.COMMITTED, JobStatus.ATTESTED, JobStatus.CHALLENGED):
                 continue
             if self.me in (bytes(job.solver), bytes(job.submitter)):
                 continue

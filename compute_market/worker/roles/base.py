@@ -22,6 +22,7 @@ from compute_market.worker.audit import (
     check_hash_list,
 )
 from compute_market.worker.client import BlobMissing, MarketNode
+from compute_market.worker.states import DisputePhase, dispute_phase
 from compute_market.worker.trainer import (
     Trainer,
 )
@@ -197,7 +198,7 @@ class Role:
     def play_challenges(self) -> None:
         """Answer the solver's reveals in the disputes this account opened."""
         for dispute in self.node.open_disputes():
-            if bytes(dispute.challenger) == self.me and dispute.phase == "RESPONSE":
+            if bytes(dispute.challenger) == self.me and dispute_phase(dispute) is DisputePhase.RESPONSE:
                 self.isolated(f"dispute {dispute.id}", lambda d=dispute: self.respond(d))
 
     def respond(self, dispute) -> None:

@@ -19,6 +19,7 @@ from compute_market.worker.audit import (
 )
 from compute_market.worker.client import BlobMissing, MarketNode
 from compute_market.worker.roles.base import Pending, Role
+from compute_market.worker.states import DisputeKind, DisputePhase, dispute_kind, dispute_phase
 from compute_market.worker.trainer import (
     EnvironmentRefused,
     StateMismatch,
@@ -52,7 +53,7 @@ class Referee(Role):
     def tick(self) -> None:
         disputes, now_ms = self.node.open_disputes_at()
         for dispute in disputes:
-            if dispute.phase != "VOTING" or ("vote", dispute.id) in self.acted:
+            if dispute_phase(dispute) is not DisputePhase.VOTING or ("vote", dispute.id) in self.acted:
                 continue
             self.isolated(f"dispute {dispute.id}", lambda d=dispute: self.judge(d, now_ms))
 
@@ -65,15 +66,17 @@ class Referee(Role):
             return
         if self.node.send(calls.referee_vote(dispute.id, vote), f"vote in dispute {dispute.id}"):
             self.acted.add(("vote", dispute.id))
-            what = f"recomputed H[{dispute.lo + 1}] = 0x{vote.hex()[:16]}" if dispute.kind == "STEP" and \
-                vote != FAULT_VOTE else f"the {dispute.kind.lower()} is " + ("valid" if vote == bytes(dispute.hi_hash)
-                                                                              else "unusable")
+            kind = dispute_kind(dispute)
+            what = f"recomputed H[{dispute.lo + 1}] = 0x{vote.hex()[:16]}" if kind is DisputeKind.STEP and \
+                vote != FAULT_VOTE else f"the {kind.name.lower()} is " + ("valid" if vote == bytes(dispute.hi_hash)
+                                                                           else "unusable")
             log.info("referee: dispute %d: %s", dispute.id, what)
 
     def recompute(self, job, dispute, now_ms: int) -> bytes | None:
         """This referee's vote, or None to wait (a blob may still be on its way) or to abstain."""
+        kind = dispute_kind(dispute)
         try:
-            if dispute.kind != "STEP":
+            if kind is not DisputeKind.STEP:
                 return self.check_artifact(job, dispute, now_ms)
             state = self.fetch(dispute, bytes(dispute.state_blob), now_ms) if dispute.lo > 0 else None
             ctx = self.context(job)  # the state at 0 follows from the spec
@@ -86,25 +89,26 @@ class Referee(Role):
             return FAULT_VOTE
         except (ArtifactFault, StateMismatch, TrainerError, ValueError) as e:
             log.warning("referee: dispute %d: the %s is unusable: %s", dispute.id,
-                        "published state" if dispute.kind == "STEP" else dispute.kind.lower(), e)
+                        "published state" if kind is DisputeKind.STEP else kind.name.lower(), e)
             return FAULT_VOTE
 
     def check_artifact(self, job, dispute, now_ms: int) -> bytes | None:
         """`hi_hash` if the disputed artifact passes its check (`audit`); an ArtifactFault if not."""
         spec = JobSpec.decode(bytes(job.spec))
-        if dispute.kind == "DATASET":
+        kind = dispute_kind(dispute)
+        if kind is DisputeKind.DATASET:
             check_dataset(spec, self.fetch(dispute, spec.dataset_hash, now_ms))
             return bytes(dispute.hi_hash)
         hashes = check_hash_list(self.fetch(dispute, bytes(job.hash_list), now_ms), spec.steps, bytes(job.result_root))
-        if dispute.kind == "CHECKPOINT":
+        if kind is DisputeKind.CHECKPOINT:
             ctx = self.context(job)
             check_checkpoint(ctx.spec, ctx.dataset, self.fetch(dispute, bytes(dispute.state_blob), now_ms),
                              dispute.segment, hashes)
-        elif dispute.kind == "FINAL_MODEL":
+        elif kind is DisputeKind.FINAL_MODEL:
             check_final_model(spec, None, self.fetch(dispute, bytes(dispute.state_blob), now_ms), hashes,
                               bytes(job.final_hash))
-        elif dispute.kind != "HASH_LIST":
-            log.error("referee: dispute %d: unknown kind %s; not voting", dispute.id, dispute.kind)
+        elif kind is not DisputeKind.HASH_LIST:
+            log.error("referee: dispute %d: no check for a %s dispute; not voting", dispute.id, kind.name)
             return None
         return bytes(dispute.hi_hash)
 

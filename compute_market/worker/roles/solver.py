@@ -19,6 +19,14 @@ from compute_market.worker.audit import (
 )
 from compute_market.worker.client import BlobMissing, MarketNode
 from compute_market.worker.roles.base import DATASET_PATIENCE_S, JobContext, Role
+from compute_market.worker.states import (
+    DisputeKind,
+    DisputePhase,
+    JobStatus,
+    dispute_kind,
+    dispute_phase,
+    job_status,
+)
 from compute_market.worker.trainer import (
     Fault,
     Trainer,
@@ -92,7 +100,7 @@ class Solver(Role):
 
     def tick(self) -> None:
         for job in self.node.jobs():
-            if bytes(job.solver) == self.me and job.status == "ASSIGNED" and not job.open_disputes \
+            if bytes(job.solver) == self.me and job_status(job) is JobStatus.ASSIGNED and not job.open_disputes \
                     and ("commit", job.id) not in self.acted:
                 self.isolated(f"job {job.id}", lambda j=job: self.take_on(j))
         for dispute in self.node.open_disputes():
@@ -188,9 +196,10 @@ class Solver(Role):
     def artifact_blob(self, job, dispute) -> bytes | None:
         """The bytes of the artifact an artifact dispute names (its `state_blob`); None to withhold them."""
         run = self.load_run(job)
-        if dispute.kind == "HASH_LIST":
+        kind = dispute_kind(dispute)
+        if kind is DisputeKind.HASH_LIST:
             return encode_step_hashes(run.hashes)
-        index = len(job.checkpoints) - 1 if dispute.kind == "FINAL_MODEL" else dispute.segment
+        index = len(job.checkpoints) - 1 if kind is DisputeKind.FINAL_MODEL else dispute.segment
         cheat = self.cheats(job.id)
         if cheat is not None and cheat.withhold_checkpoint == index:
             return None
@@ -210,21 +219,22 @@ class Solver(Role):
         log.info("solver: dispute %d: %s %d served again", dispute.id, dispute.kind, dispute.segment)
 
     def play(self, job, dispute) -> None:
-        key = (dispute.phase, dispute.id, dispute.lo, dispute.hi, dispute.next_step)
-        if bytes(job.solver) != self.me or key in self.acted or dispute.kind == "DATASET":
+        phase, kind = dispute_phase(dispute), dispute_kind(dispute)
+        key = (phase, dispute.id, dispute.lo, dispute.hi, dispute.next_step)
+        if bytes(job.solver) != self.me or key in self.acted or kind is DisputeKind.DATASET:
             return  # not this solver's job, or its own dataset report, which the referees decide
         run = self.load_run(job)
         if run is None:
             run = self.train(job)
-        if dispute.kind != "STEP":
-            if dispute.phase == "VOTING":
+        if kind is not DisputeKind.STEP:
+            if phase is DisputePhase.VOTING:
                 self.serve_artifact(job, dispute, key)
-        elif dispute.phase == "REVEAL":
+        elif phase is DisputePhase.REVEAL:
             step_hash, proof = StepCommitment(run.hashes).open(dispute.next_step)
             if self.node.send(calls.reveal(dispute.id, step_hash, proof), f"reveal H[{dispute.next_step}]"):
                 self.acted.add(key)
                 log.info("solver: dispute %d: revealed H[%d]", dispute.id, dispute.next_step)
-        elif dispute.phase == "STEP_STATE":
+        elif phase is DisputePhase.STEP_STATE:
             cheat = self.cheats(job.id)
             if cheat is not None and cheat.withhold_state:
                 return

@@ -1,0 +1,49 @@
+"""The market states a worker acts on, typed: the enums of proto/market.proto, parsed once per read.
+
+The gRPC API carries a job's status and a dispute's phase and kind as the pallet's names (strings,
+so its JSON reads as the chain does). A worker never compares those strings: it parses them here into
+`IntEnum`s built from the proto's enum declarations (no second list of names), and a name this worker does
+not know is an `UnknownState`, not a comparison that is silently false.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
+
+from chain.client import ClientError
+from proto import market_pb2
+
+
+class UnknownState(ClientError):
+    """The node reported a state name that this worker's proto/market.proto does not declare."""
+
+
+def _enum(wrapper: EnumTypeWrapper) -> type[IntEnum]:
+    return IntEnum(wrapper.DESCRIPTOR.name, dict(wrapper.items()), module=__name__)
+
+
+JobStatus = _enum(market_pb2.JobStatus)
+DisputePhase = _enum(market_pb2.DisputePhase)
+DisputeKind = _enum(market_pb2.DisputeKind)
+
+
+def _parse(enum: type[IntEnum], name: str, what: str) -> IntEnum:
+    try:
+        return enum[name]
+    except KeyError:
+        raise UnknownState(f"the node reported {what} {name!r}, which is not a {enum.__name__} "
+                           f"({', '.join(enum.__members__)})") from None
+
+
+def job_status(job: market_pb2.Job) -> IntEnum:
+    return _parse(JobStatus, job.status, f"job {job.id} status")
+
+
+def dispute_phase(dispute: market_pb2.Dispute) -> IntEnum:
+    return _parse(DisputePhase, dispute.phase, f"dispute {dispute.id} phase")
+
+
+def dispute_kind(dispute: market_pb2.Dispute) -> IntEnum:
+    return _parse(DisputeKind, dispute.kind, f"dispute {dispute.id} kind")
