@@ -1,7 +1,7 @@
 """Hostile report: every attack of issue 17 at full scale against live dev nodes on loopback, as one JSON object.
 
 Each attack runs against a real `gradchain node --dev` process (see tests/faults/attacks.py, which the
-hostile-peer tests run at small scale). Per attack the report gives the node's RSS peak, the blocks it
+hostile-peer tests run at small scale). Per attack the report gives the node's RSS peak and its peak of open descriptors, the blocks it
 finalized while the attack lasted, the seconds it took after the attack to finalize two more blocks and
 answer gRPC (`recovery_seconds`), how many connections or requests it refused, closed or answered with an
 error (`connections_refused`), and a verdict: `survived` when consensus stayed live, the node recovered
@@ -243,7 +243,7 @@ def eclipse(node, tmp: Path, fakes: int, hold: float) -> AttackResult:
         first, synced, blocks = sync_seconds("observer", node, tmp)
         result.blocks_during = node.finalized() - before
         result.attack_seconds = time.monotonic() - started
-        result.rss_peak_mb = rss.peak
+        result.rss_peak_mb, result.fds_peak = rss.peak, rss.fds_peak
     _, baseline, baseline_blocks = sync_seconds("baseline", node, tmp)
     result.recovery_seconds = synced
     result.detail = {"fake_peers": fakes, "node_peers_when_the_real_node_came": peers_before,
@@ -303,7 +303,7 @@ def damaged_storage(tmp: Path, how: str, height: int) -> AttackResult:
                 return node.proc.poll() is not None or "finalized before" in node.log_tail(200)
             wait_for(outcome, 60, "the damaged node to refuse or report its loss", node)
             time.sleep(3)
-            result.rss_peak_mb = rss.peak
+            result.rss_peak_mb, result.fds_peak = rss.peak, rss.fds_peak
         log = node.log_path.read_text(errors="replace")[log_before:]
         refused = node.proc.poll() is not None
         head = node.finalized() if not refused else 0
@@ -335,7 +335,7 @@ def restart_after_crash(tmp: Path) -> AttackResult:
                                                    "the restarted node to serve", node)
             except AssertionError:
                 result.recovery_seconds = None
-        result.rss_peak_mb = rss.peak
+        result.rss_peak_mb, result.fds_peak = rss.peak, rss.fds_peak
         log = node.log_path.read_text(errors="replace")[log_before:]
         result.detail = {"address_in_use": "address already in use" in log.lower(),
                          "served_after_seconds": round(time.monotonic() - started, 2)}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import resource
 import selectors
 import socket
@@ -111,17 +112,26 @@ def grpc_answers(node: NodeProcess) -> bool:
         return False
 
 
+def open_descriptors(pid: int) -> int:
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return 0
+
+
 class RssSampler:
-    """The peak RSS of a process, sampled in a thread while the `with` block runs."""
+    """The peak RSS and the peak count of open descriptors of a process, sampled in a thread while the `with`
+    block runs."""
 
     def __init__(self, pid: int):
-        self.pid, self.peak = pid, rss_mb(pid)
+        self.pid, self.peak, self.fds_peak = pid, rss_mb(pid), open_descriptors(pid)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.wait(RSS_SAMPLE_SECONDS):
             self.peak = max(self.peak, rss_mb(self.pid))
+            self.fds_peak = max(self.fds_peak, open_descriptors(self.pid))
 
     def __enter__(self) -> RssSampler:
         self._thread.start()
@@ -136,6 +146,7 @@ class RssSampler:
 class AttackResult:
     name: str
     rss_peak_mb: float = 0.0
+    fds_peak: int = 0
     blocks_during: int = 0
     attack_seconds: float = 0.0
     recovery_seconds: float | None = None
@@ -144,7 +155,8 @@ class AttackResult:
     detail: dict = field(default_factory=dict)
 
     def report(self) -> dict:
-        return {"rss_peak_mb": round(self.rss_peak_mb, 1), "blocks_finalized_during": self.blocks_during,
+        return {"rss_peak_mb": round(self.rss_peak_mb, 1), "fds_peak": self.fds_peak,
+                "blocks_finalized_during": self.blocks_during,
                 "attack_seconds": round(self.attack_seconds, 1),
                 "recovery_seconds": None if self.recovery_seconds is None else round(self.recovery_seconds, 2),
                 "connections_refused": self.refused, "verdict": "survived" if self.survived else "failed",
@@ -191,7 +203,7 @@ def measure(name: str, node: LimitedNode, start: Callable[[], Attack], hold: flo
                                                recovery_timeout, f"{name}: the node to go on")
         except AssertionError:
             result.recovery_seconds = None
-        result.rss_peak_mb = rss.peak
+        result.rss_peak_mb, result.fds_peak = rss.peak, rss.fds_peak
     result.survived = (held and result.blocks_during >= min_blocks and result.recovery_seconds is not None
                        and result.rss_peak_mb < rss_limit_mb and node.proc.poll() is None)
     return result
@@ -238,20 +250,21 @@ def open_connections(port: int, count: int, hosts: int = 1, payload: bytes = b""
 
 def connection_states(socks: list[socket.socket]) -> dict[str, int]:
     """How many of `socks` the node has closed (end of stream or reset, after whatever it sent first: an HTTP/2
-    server opens with its SETTINGS), how many it holds open, and how many still wait in its listen backlog."""
-    states = {"closed_by_node": 0, "held_open_by_node": 0, "pending_in_backlog": 0}
+    server opens with its SETTINGS), how many are still open (held by the node, or established by the kernel
+    and waiting for the node's accept: `fds_peak` tells which), and how many never got connected."""
+    states = {"closed_by_node": 0, "still_open": 0, "never_connected": 0}
     for s in socks:
         try:
             s.getpeername()
         except OSError:
-            states["pending_in_backlog"] += 1
+            states["never_connected"] += 1
             continue
         try:
             while s.recv(65536):
                 pass
             states["closed_by_node"] += 1
         except BlockingIOError:
-            states["held_open_by_node"] += 1
+            states["still_open"] += 1
         except OSError:
             states["closed_by_node"] += 1
     return states
