@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from chain.primitives.codec import encode_compact
+from chain.primitives import calls
 from chain.primitives.crypto import dev_keypair
 from chain.primitives.extrinsic import AddressKind, MultiAddress, UncheckedExtrinsic, sign_extrinsic
 from runtime import apis
@@ -27,7 +27,7 @@ def dev_chain():
 def transfer_signed_as(dev_chain, address: MultiAddress) -> bytes:
     """Alice's signed `Balances.transfer_keep_alive(Bob, 1)`, with its signer written as `address`."""
     spec, runtime, _ = dev_chain
-    call = bytes([2, 3]) + b"\x00" + BOB.public + encode_compact(10**12)
+    call = calls.Balances.transfer_keep_alive(BOB.public, 10**12)
     xt = sign_extrinsic(ALICE, call, nonce=0, spec_version=runtime.version.spec_version,
                         tx_version=runtime.version.transaction_version, genesis_hash=runtime.genesis_hash)
     return UncheckedExtrinsic(call, dataclasses.replace(xt.signature, address=address)).encode()

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from chain.primitives.codec import encode_compact
+from chain.primitives import calls
 from chain.primitives.extrinsic import Era
 from chain.primitives.types import Block
 from runtime import apis
@@ -20,8 +20,8 @@ from tests.runtime.conftest import ALICE, BOB, CHARLIE, make_ext, stored_dispatc
 UNIT = 10**12
 
 
-def transfer_call(dest: bytes, value: int, index: int = 3) -> bytes:
-    return bytes([2, index]) + b"\x00" + dest + encode_compact(value)
+def transfer_call(dest: bytes, value: int) -> bytes:
+    return calls.Balances.transfer_keep_alive(dest, value)
 
 
 def validate(t, raw):
@@ -106,7 +106,7 @@ def test_invalid_exhausts_resources(ext):
     from runtime.pallets.system import SystemConfig
     ext.runtime.configs[SystemConfig] = dataclasses.replace(ext.runtime.configs[SystemConfig], max_block_length=1000)
     size = 900  # normal calls may fill 75% of the block's length
-    call = bytes([0, 0]) + encode_compact(size) + bytes(size)
+    call = calls.System.remark(bytes(size))
     with pytest.raises(v.ExhaustsResources):
         validate(ext, ext.signed(ALICE, call, 0))
 

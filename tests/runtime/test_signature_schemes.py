@@ -8,7 +8,7 @@ import dataclasses
 
 import pytest
 
-from chain.primitives.codec import encode_compact
+from chain.primitives import calls
 from chain.primitives.crypto import (
     DEV_ACCOUNT_NAMES,
     KEY_SCHEMES,
@@ -32,7 +32,7 @@ ALICE_SR = sr25519_dev_keypair("Alice")
 
 
 def transfer_call(dest: bytes, value: int) -> bytes:
-    return bytes([2, 3]) + b"\x00" + dest + encode_compact(value)
+    return calls.Balances.transfer_keep_alive(dest, value)
 
 
 def validate(t, raw: bytes) -> v.ValidTransaction:

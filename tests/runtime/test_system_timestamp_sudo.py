@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from chain.primitives import calls
 from chain.primitives.types import Block, Header
 from chain.storage.trie import ordered_trie_root
 from runtime.block_builder import BlockImportError, execute_block, timestamp_inherent
@@ -52,7 +53,7 @@ def test_invalid_timestamp_too_early(ext):
 
 def test_invalid_block_without_timestamp_first(ext):
     with pytest.raises(BadMandatory):
-        ext.executive.apply_extrinsic(ext.signed(ALICE, bytes([0, 0, 0]), 0))
+        ext.executive.apply_extrinsic(ext.signed(ALICE, calls.System.remark(b""), 0))
 
 
 def test_invalid_block_without_timestamp_inherent(ext):
