@@ -13,7 +13,15 @@ so a set elected at the end of epoch e signs epoch e+2, and every node knows the
 the state after block h (`next_validator_set`) — which a BFT node needs, since it enters height h+2 the
 moment it decides block h+1, before that block is written. Genesis elects the first set into both.
 A validator slashed for equivocation is removed from the queued set at once, so it leaves the active set
-at the next epoch boundary.
+at the next epoch boundary. `CurrentElected` lists the queued set's accounts as `Session.Validators` lists
+the active set's (their consensus keys): it is what @polkadot/api's `derive.staking.validators` reads as
+`nextElected` on a chain without Substrate's era storage (`ErasStakers`, `ErasStakersOverview`).
+
+Era points: this chain's eras are its epochs. Each block's author (the consensus key its digest names) earns
+`REWARD_POINTS_PER_BLOCK` points in `ErasRewardPoints` of the epoch the block belongs to, as Substrate's
+authorship hook does; the last `HISTORY_DEPTH` epochs are kept. No reward is paid from them (fees already go
+to the author); they are there for explorers, and @polkadot/api offers `api.derive.staking` only on a chain
+that has them.
 
 Slashing: `slash(stash, fraction)` burns `fraction` of the stash's bonded stake (active first, then
 unlocking chunks); total issuance falls by the amount (no reporter reward). A validator slashed for
@@ -41,7 +49,7 @@ from runtime.frame.pallet import (
     event,
     pallet_events,
 )
-from runtime.frame.storage import Blake2_128Concat, StorageMap, StorageValue
+from runtime.frame.storage import Blake2_128Concat, StorageMap, StorageValue, Twox64Concat
 from runtime.frame.support import DispatchClass, PalletError, Pays, Weight, pallet_errors
 from runtime.frame.types import (
     PERBILL,
@@ -63,6 +71,8 @@ from runtime.frame.types import (
 from runtime.pallets import balances
 
 SessionKey = Array(U8, 32)
+REWARD_POINTS_PER_BLOCK = 20  # Substrate's, for each block authored
+HISTORY_DEPTH = 84  # epochs of ErasRewardPoints kept (Substrate's default HistoryDepth)
 EQUIVOCATION_HOOK = "verify_equivocation"
 
 
@@ -90,6 +100,9 @@ LEDGER = Struct("pallet_staking::StakingLedger", [
     Field("active", Compact(U128), "BalanceOf<T>"), Field("unlocking", Vec(UNLOCK_CHUNK), "Vec<UnlockChunk>")], cls=Ledger)
 PREFS = Struct("pallet_staking::ValidatorPrefs", [Field("commission", Compact(U32), "Perbill"), Field("blocked", Bool, "bool")])
 ACTIVE_SET = Vec(Tuple(AccountId, SessionKey, U128))
+POINTS_BY_ACCOUNT = Struct("BTreeMap", [Field(None, Vec(Tuple(AccountId, U32)))], params=[("K", AccountId), ("V", U32)])
+ERA_REWARD_POINTS = Struct("pallet_staking::EraRewardPoints", [
+    Field("total", U32, "RewardPoint"), Field("individual", POINTS_BY_ACCOUNT, "BTreeMap<AccountId, RewardPoint>")])
 
 Ledgers = StorageMap("Staking", "Ledger", Blake2_128Concat, AccountId, LEDGER, docs="Bonded stake of each stash.")
 Validators = StorageMap("Staking", "Validators", Blake2_128Concat, AccountId, PREFS,
@@ -102,6 +115,13 @@ ActiveValidators = StorageValue("Staking", "ActiveValidators", ACTIVE_SET, defau
                                 docs="The elected set: (stash, session key, stake at election), by stake.")
 QueuedValidators = StorageValue("Staking", "QueuedValidators", ACTIVE_SET, default=[],
                                 docs="The set elected at the last boundary, active from the next one.")
+CurrentElected = StorageValue("Staking", "CurrentElected", Vec(AccountId), default=[],
+                              docs="The accounts (consensus keys) of the queued set, in its order: the validators "
+                                   "of the next epoch, as Session.Validators lists the current one's.")
+ErasRewardPoints = StorageMap("Staking", "ErasRewardPoints", Twox64Concat, U32, ERA_REWARD_POINTS,
+                              default={"total": 0, "individual": []},
+                              docs="Points of each epoch: REWARD_POINTS_PER_BLOCK per block to its author's "
+                                   "account, accounts in ascending order.")
 PendingRemoval = StorageValue("Staking", "PendingRemoval", Vec(AccountId), default=[],
                               docs="Validators slashed for equivocation, removed at the next election.")
 ReportedOffences = StorageMap("Staking", "ReportedOffences", Blake2_128Concat, Bytes, Unit,
@@ -259,7 +279,7 @@ def report_equivocation(ctx: CallContext, evidence: Bytes) -> None:
     queued = QueuedValidators.get()
     remaining = [member for member in queued if member[0] != stash]
     if remaining and len(remaining) != len(queued):
-        QueuedValidators.put(remaining)
+        _queue(remaining)
 
 
 EquivocationHook = Callable[[bytes], tuple[bytes, bytes]]
@@ -321,7 +341,24 @@ def elect() -> list[tuple[bytes, bytes, int]]:
     return candidates[:cfg.max_validators]
 
 
+def _queue(elected: list[tuple[bytes, bytes, int]]) -> None:
+    QueuedValidators.put(elected)
+    CurrentElected.put([key for _stash, key, _stake in elected])
+
+
+def _note_author(author: bytes) -> None:
+    epoch = CurrentEpoch.get()
+    points = ErasRewardPoints.get(epoch)
+    individual = dict(points["individual"])
+    individual[author] = individual.get(author, 0) + REWARD_POINTS_PER_BLOCK
+    ErasRewardPoints.insert(epoch, {"total": points["total"] + REWARD_POINTS_PER_BLOCK,
+                                    "individual": sorted(individual.items())})
+
+
 def on_initialize(number: int) -> None:
+    author = block_env().author
+    if author is not None:
+        _note_author(author)
     if number == 0 or number % StakingConfig.current().epoch_length:
         return
     queued = QueuedValidators.get()
@@ -334,9 +371,11 @@ def on_finalize(number: int) -> None:
         return
     epoch = CurrentEpoch.get() + 1
     CurrentEpoch.put(epoch)
+    if epoch >= HISTORY_DEPTH:
+        ErasRewardPoints.remove(epoch - HISTORY_DEPTH)
     elected = elect()
     if elected:  # consensus cannot run with no validators: keep the old set rather than halt
-        QueuedValidators.put(elected)
+        _queue(elected)
     deposit_event(StakingEvent.StakersElected(epoch, len(elected)))
 
 
@@ -372,7 +411,7 @@ def genesis(config: StakingConfig, spec: dict) -> None:
         Validators.insert(stash, {"commission": 0, "blocked": False})
     elected = elect()
     ActiveValidators.put(elected)
-    QueuedValidators.put(elected)
+    _queue(elected)
 
 
 PALLET = Pallet(
@@ -382,13 +421,14 @@ PALLET = Pallet(
     events=StakingEvent,
     errors=StakingError,
     storage=(Ledgers, Validators, SessionKeys, KeyOwner, CurrentEpoch, ActiveValidators, QueuedValidators,
-             PendingRemoval, ReportedOffences),
+             CurrentElected, ErasRewardPoints, PendingRemoval, ReportedOffences),
     config=StakingConfig,
     constants=(
         Constant("EpochLength", U32, lambda c: c.epoch_length, "Blocks per epoch; elections happen at its end."),
         Constant("BondingDuration", U32, lambda c: c.bonding_duration, "Epochs unbonded stake stays locked."),
         Constant("MaxValidators", U32, lambda c: c.max_validators, "Size of the elected validator set."),
         Constant("SlashFraction", Perbill, lambda c: c.slash_fraction, "Share of stake burned per equivocation."),
+        Constant("HistoryDepth", U32, lambda c: HISTORY_DEPTH, "Epochs of ErasRewardPoints kept."),
     ),
     on_initialize=on_initialize,
     on_finalize=on_finalize,

@@ -1,7 +1,8 @@
 // @polkadot/api against a gradchain dev node, as a new user writes it: connect, read Alice's account, send three
 // transfers in a row from //Alice of an sr25519 keyring (the scheme of polkadot-js apps, extension and docs), each signed with the nonce the API reads
 // itself and each seen InBlock, then Finalized; a utility.batchAll of two transfers, finalized with both
-// effects; and the author of a block, from the derived header (Session.Validators and the Aura slot).
+// effects; the author of a block, from the derived header (Session.Validators and the Aura slot); and the
+// validator set from api.derive.staking.validators (Session.Validators, Staking.CurrentElected).
 // Usage: node test.mjs ws://127.0.0.1:9944   (exit status 0 = every check passed)
 import { Keyring } from '@polkadot/keyring';
 import { connect } from './connect.mjs';
@@ -99,6 +100,10 @@ async function main() {
   check(derived.author && derived.author.toString() === DEV_VALIDATOR, `block #${derived.number} was authored by ${derived.author}`);
   const block = await api.derive.chain.getBlock(batched.blockHash);
   check(block.author && block.author.toString() === DEV_VALIDATOR, `derive.chain.getBlock: block #${block.block.header.number} author ${block.author}`);
+  const staking = await api.derive.staking.validators();
+  const [current, next] = [staking.validators.map(String), staking.nextElected.map(String)];
+  check(current.length === 1 && current[0] === DEV_VALIDATOR && next.length === 1 && next[0] === DEV_VALIDATOR,
+        `derive.staking.validators: validators ${current.join(', ')}, nextElected ${next.join(', ')}`);
 
   await api.disconnect();
 }

@@ -113,6 +113,60 @@ def test_election_at_epoch_boundary_only(ext):
     assert activation_height(1, epoch) == ext.number + 1  # the bond was in block 1
 
 
+def test_current_elected_lists_the_queued_sets_consensus_keys_for_derive_staking_validators(ext):
+    """CurrentElected is the next epoch's set as Session.Validators lists the current one's: the genesis set,
+    then each election's, then that set less a validator slashed for equivocation."""
+    from chain.primitives.codec import encode_compact
+    from runtime.pallets import session
+    with ext.ext():
+        assert staking.CurrentElected.get() == session.Validators.get() == [ALICE.public]
+    bond_xt = ext.signed(BOB, bytes([4, 0]) + encode_compact(200_000 * UNIT), 0)
+    validate_xt = ext.signed(BOB, bytes([4, 4]) + BOB.public + (0).to_bytes(4, "little"), 1)
+    assert ext.produce_block([bond_xt, validate_xt]).rejected == []
+    epoch = ext.runtime.configs[staking.StakingConfig].epoch_length
+    while ext.number < epoch:
+        ext.produce_block()
+    with ext.ext():  # block `epoch` elected Bob beside Alice; Alice alone still signs this epoch
+        assert staking.CurrentElected.get() == [BOB.public, ALICE.public]
+        assert session.Validators.get() == [ALICE.public]
+    while ext.number < 2 * epoch:
+        ext.produce_block()
+    with ext.ext():  # block `2 * epoch` made that set active and elected it again
+        assert session.Validators.get() == staking.CurrentElected.get() == [BOB.public, ALICE.public]
+    ext.runtime.register_hook(EQUIVOCATION_HOOK, lambda ev: (BOB.public, ev))
+    ext.call(NONE, report_equivocation, b"bob's offence")
+    with ext.ext():
+        assert staking.CurrentElected.get() == [ALICE.public]
+        assert [stash for stash, _key, _stake in staking.QueuedValidators.get()] == [staking.KeyOwner.get(ALICE.public)]
+        assert session.Validators.get() == [BOB.public, ALICE.public]  # Bob signs until the next boundary
+
+
+def test_each_authored_block_earns_its_author_points_in_its_epoch(ext):
+    epoch = ext.runtime.configs[staking.StakingConfig].epoch_length
+    ext.produce_block(author=ALICE.public)
+    ext.produce_block(author=BOB.public)
+    ext.produce_block()  # no author digest: nobody earns
+    with ext.ext():
+        assert staking.ErasRewardPoints.get(0) == {"total": 40, "individual": sorted([(ALICE.public, 20), (BOB.public, 20)])}
+    while ext.number < epoch - 1:
+        ext.produce_block()
+    ext.produce_block(author=ALICE.public)  # block `epoch` still belongs to epoch 0; its end starts epoch 1
+    ext.produce_block(author=ALICE.public)
+    with ext.ext():
+        assert staking.ErasRewardPoints.get(0)["individual"] == sorted([(ALICE.public, 40), (BOB.public, 20)])
+        assert staking.ErasRewardPoints.get(1) == {"total": 20, "individual": [(ALICE.public, 20)]}
+
+
+def test_era_points_older_than_the_history_depth_are_removed(ext, monkeypatch):
+    monkeypatch.setattr(staking, "HISTORY_DEPTH", 2)
+    epoch = ext.runtime.configs[staking.StakingConfig].epoch_length
+    for _ in range(2 * epoch):
+        ext.produce_block(author=ALICE.public)
+    with ext.ext():  # the end of block 2 * epoch started epoch 2, so epoch 0 is past the depth of 2
+        assert not staking.ErasRewardPoints.contains(0)
+        assert staking.ErasRewardPoints.get(1)["total"] == 20 * epoch
+
+
 def test_chill_removes_candidate(ext):
     ext.call(BOB, bond, BOND)
     ext.call(BOB, validate, BOB.public, 0)
