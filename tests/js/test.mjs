@@ -104,6 +104,10 @@ async function main() {
   const [current, next] = [staking.validators.map(String), staking.nextElected.map(String)];
   check(current.length === 1 && current[0] === DEV_VALIDATOR && next.length === 1 && next[0] === DEV_VALIDATOR,
         `derive.staking.validators: validators ${current.join(', ')}, nextElected ${next.join(', ')}`);
+  const points = await api.query.staking.erasRewardPoints(0);
+  const earners = [...points.individual.entries()].map(([who, n]) => [who.toString(), n.toNumber()]);
+  check(earners.length === 1 && earners[0][0] === DEV_VALIDATOR && earners[0][1] === points.total.toNumber()
+        && points.total.toNumber() > 0, `staking.erasRewardPoints(0): ${points.total} points, all the dev validator's`);
 
   await api.disconnect();
 }

@@ -1,7 +1,7 @@
 """@polkadot/api 16, unchanged, against a gradchain dev node. tests/js/test.mjs connects, reads Alice's
 account, sends three transfers in a row from an sr25519 keyring's //Alice, each seen InBlock then Finalized,
 a utility.batchAll of two transfers, reads a block's author from the derived header and the validator set from
-api.derive.staking.validators;
+api.derive.staking.validators and its era points;
 tests/js/burst.mjs sends three transfers from //Dave back to back, each nonce read from
 system_accountNextIndex (which counts the pool), and waits for all three together."""
 
@@ -38,6 +38,7 @@ def test_polkadot_api_transfers_batch_and_block_author(dev_node):
     assert "was authored by 5FA9nQDVg267DEd8m1ZypXLBnvN7SFxYwV7ndqSYGiN9TTpu" in out
     validators = "5FA9nQDVg267DEd8m1ZypXLBnvN7SFxYwV7ndqSYGiN9TTpu"
     assert f"ok - derive.staking.validators: validators {validators}, nextElected {validators}" in out
+    assert "points, all the dev validator's" in out  # staking.erasRewardPoints: every block's author earned
 
 
 def test_polkadot_api_back_to_back_transfers_take_consecutive_nonces(dev_node):
