@@ -28,9 +28,10 @@ submitter's `SubmissionBond` comes back in every outcome but a rejected dataset.
   no commit by the deadline       escrow refunded     - lock                -                   -                    burn share
                                   + winner share                                                                     of lock
   solver at fault: a wrong step   escrow refunded     - lock                - whole bond if it  winner: bond back    burn share of
-  or artifact (referee vote), or  (fee not paid)                            passed the segment  + winner share of    lock (+ bond)
-  a missed reveal/state publish                                             of a STEP dispute,  lock (+ verif. bond);
-                                                                            deregistered        others: bonds back
+  or artifact (referee vote), or  (fee not paid)                            passed a segment    + winner share of    lock (+ bond)
+  a missed reveal/state publish                                             whose step the      lock (+ verif. bond);
+                                                                            vote proved wrong,  others: bonds back
+                                                                            deregistered
   false challenge: referee vote,  unaffected          + winner share of     -                   - bond               burn share
   or missed response              (job continues)     the bond                                                       of bond
   dataset proven unusable         - bond, escrow      + winner share of     -                   -                    burn share

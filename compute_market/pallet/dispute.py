@@ -43,8 +43,9 @@ released (job REJECTED). No quorum voids the dispute. Parties to a dispute, the 
 included, do not referee it.
 
 Every move has a deadline (`MoveDeadline`, `VotePeriod` for the referees) enforced in `on_initialize`:
-a solver that misses a reveal or the state publication loses; a challenger that misses a response loses;
-referees that reach no quorum void the dispute (bond returned, nobody slashed).
+a solver that misses a reveal or the state publication loses (its lock only: a verifier that passed the
+segment is slashed only when the referees' vote proves a step of it wrong); a challenger that misses a
+response loses; referees that reach no quorum void the dispute (bond returned, nobody slashed).
 """
 
 from __future__ import annotations
@@ -394,11 +395,20 @@ def _resolve(d: Dispute, outcome: DisputeOutcome, resolution: Resolution) -> Non
 
 
 def challenger_wins(d: Dispute, job: Job, resolution: Resolution) -> None:
-    """The solver is at fault: slash it (and a verifier that passed this segment); end the other disputes."""
+    """The solver is at fault: slash it (and a verifier that passed this segment, if the referees proved a
+    step of it wrong); end the other disputes.
+
+    Only the vote proves the verifier wrong. A solver that misses a reveal or the state publication loses
+    by its own choice, whatever the segment holds: a lying solver may stall in a liar's challenge of a
+    segment it computed right, and slashing the verifier that (truly) passed it would hand an honest
+    verifier's bond to the challenger, or to a challenger colluding with the solver. A verifier that passed
+    a wrong segment whose solver then stalls keeps its bond, unproven, but gains nothing by it: the job is
+    slashed, so its fee is never paid."""
     _resolve(d, DisputeOutcome.CHALLENGER_WON, resolution)
     others = [i for i in job.open_disputes if i != d.id]
     job.open_disputes = []
-    if d.kind is DisputeKind.STEP and job.verifier is not None and d.segment in job.attested_ok:
+    if (d.kind is DisputeKind.STEP and resolution is Resolution.VOTE and job.verifier is not None
+            and d.segment in job.attested_ok):
         economics.slash_verifier(job.verifier, d.challenger)
     lifecycle.slash_job(job, beneficiary=d.challenger)
     economics.return_bond(d.challenger, d.bond)

@@ -175,6 +175,28 @@ def test_verifier_that_passed_a_wrong_segment_is_slashed(market):
     assert market.issuance() == issuance - job.lock // 2 - 25 * UNIT
 
 
+def test_solver_timeout_does_not_slash_a_verifier_that_passed_a_true_segment(market):
+    """The property machine's failing run, made plain: a solver that lied after the segments the verifier
+    passed (correctly) stalls in a lying challenger's dispute over one of them. The solver forfeits its
+    lock, but a missed move proves nothing about the segment, so the honest verifier keeps its bond."""
+    market.call(DAVE, calls.register_verifier)
+    job, commitment = market.committed_job(hashes=lying_hashes(T, T))  # only the last step is wrong
+    market.advance(2)
+    segments = market.segments(job.id)
+    last = job.segment_count - 1
+    passed = min(j for j in segments if j != last)
+    market.call(EVE, dispute.challenge, job.id, passed)  # a true segment: EVE lies
+    d = market.job(job.id).open_disputes[-1]
+    market.call(DAVE, calls.attest, job.id, [(j, j != last) for j in segments])  # its honest replay
+    market.advance_to(market.dispute(d).deadline)  # BOB, a liar, stalls rather than lose the vote
+    result = market.dispute(d)
+    assert result.outcome is DisputeOutcome.CHALLENGER_WON and result.resolution is Resolution.SOLVER_TIMEOUT
+    assert market.job(job.id).status is JobStatus.SLASHED
+    assert market.reserved(DAVE) == 50 * UNIT  # its verifier bond; a challenge of the last segment came back
+    with market.ext():
+        assert query.verifiers() == [(DAVE.public, 50 * UNIT)]
+
+
 def test_verifier_failing_a_segment_wins_as_challenger(market):
     market.call(DAVE, calls.register_verifier)
     job, commitment = market.committed_job(hashes=lying_hashes(T, 1))
