@@ -1,4 +1,5 @@
-"""gRPC BlobService: chunked upload and download of content-addressed blobs, hashes checked both ways.
+"""gRPC BlobService: chunked upload and download of content-addressed blobs, hashes checked both ways (the
+client side is `chain.blob_client`).
 
 An upload's first chunk announces the blob's size (and, optionally, its hash); the stream must carry exactly
 that many bytes, or it is refused (INVALID_ARGUMENT) and nothing is kept. Uploads are unauthenticated, so
@@ -11,7 +12,6 @@ open without making progress.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Awaitable, Callable
 
 import grpc
@@ -113,27 +113,3 @@ def _status(e: BlobError) -> grpc.StatusCode:
         return grpc.StatusCode.DEADLINE_EXCEEDED
     return grpc.StatusCode.INVALID_ARGUMENT
 
-
-class BlobClient:
-    """Client side used by workers and the CLI: upload returns the hash; download verifies it."""
-
-    def __init__(self, channel: grpc.aio.Channel | grpc.Channel):
-        self.stub = blob_pb2_grpc.BlobServiceStub(channel)
-
-    @staticmethod
-    def _chunks(data: bytes, expected: bytes | None):
-        if not data:
-            yield blob_pb2.BlobChunk(hash=expected or b"", size=0, data=b"")
-        for offset in range(0, len(data), CHUNK):
-            first = offset == 0
-            yield blob_pb2.BlobChunk(hash=(expected or b"") if first else b"", size=len(data) if first else 0,
-                                     data=data[offset:offset + CHUNK])
-
-    def put(self, data: bytes, expected: bytes | None = None) -> bytes:
-        return bytes(self.stub.PutBlob(self._chunks(data, expected)).hash)
-
-    def get(self, blob_hash: bytes) -> bytes:
-        data = b"".join(c.data for c in self.stub.GetBlob(blob_pb2.BlobRequest(hash=blob_hash)))
-        if hashlib.blake2b(data, digest_size=32).digest() != blob_hash:
-            raise BlobHashMismatch(f"downloaded bytes do not hash to 0x{blob_hash.hex()}")
-        return data

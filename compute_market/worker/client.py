@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import grpc
 
-from chain.api.blob_service import BlobClient
+from chain.blob_client import BlobClient
 from chain.blobs import BlobHashMismatch
 from chain.client import ClientError, NodeClient
 from chain.primitives.calls import ComputeMarket

@@ -3,7 +3,7 @@
 import grpc
 import pytest
 
-from chain.api.blob_service import BlobClient
+from chain.blob_client import BlobClient
 from chain.primitives.hashing import blake2_256
 from proto import blob_pb2, blob_pb2_grpc
 from tests.integration.harness import Network
