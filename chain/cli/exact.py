@@ -47,7 +47,7 @@ def _profile(spec) -> dict:
 @OUTPUT_TYPE
 def trace(spec_path, dataset_path, steps, threads, output_type) -> None:
     """Train SPEC on DATASET in exact mode and print the determinism profile and H[0..N]."""
-    from compute_market.worker.exact.selftest import trace as run_trace
+    from compute_market.worker.selftest import trace as run_trace
     from compute_market.worker.trainer import TrainerError
     spec, dataset = spec_for_dataset(spec_path, dataset_path.read_bytes())
     if steps is not None and steps > spec.steps:
@@ -74,7 +74,7 @@ def trace(spec_path, dataset_path, steps, threads, output_type) -> None:
 def selftest(threads, reference, output_type) -> None:
     """Train the reference jobs (every architecture, optimizer and schedule) and compare every step hash
     with the package's references; exits 0 only if this machine computes exactly what they say."""
-    from compute_market.worker.exact import selftest as st
+    from compute_market.worker import selftest as st
     from compute_market.worker.trainer import TrainerError
     try:
         expected = st.load_reference() if reference is None else json.loads(reference.read_text())["jobs"]

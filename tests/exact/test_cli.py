@@ -7,7 +7,7 @@ import json
 from click.testing import CliRunner
 
 from chain.cli import main
-from compute_market.worker.exact import selftest
+from compute_market.worker import selftest
 
 
 def test_selftest_passes_on_this_machine():

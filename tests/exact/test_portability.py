@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from compute_market.worker.exact import selftest
+from compute_market.worker import selftest
 from compute_market.worker.trainer import Fault, Trainer, train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +34,7 @@ def reference() -> dict[str, list[str]]:
 
 def run_selftest_process(*prefix: str, env: dict[str, str] | None = None, threads: int = 1,
                          code: str | None = None) -> subprocess.CompletedProcess:
-    argv = [*prefix, sys.executable, "-m", "compute_market.worker.exact.selftest", str(threads)]
+    argv = [*prefix, sys.executable, "-m", "compute_market.worker.selftest", str(threads)]
     if code is not None:
         argv = [*prefix, sys.executable, "-c", code]
     return subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=EMULATED_TIMEOUT,
@@ -75,7 +75,7 @@ torch.backends.mkldnn.matmul.fp32_precision = "bf16"
 torch.set_flush_denormal(True)
 torch.set_num_threads(2)
 torch.use_deterministic_algorithms(False)
-from compute_market.worker.exact import selftest
+from compute_market.worker import selftest
 print(json.dumps(selftest.compute_all(3), sort_keys=True))
 """
 
@@ -133,7 +133,7 @@ def test_a_cpu_without_avx2_is_refused_with_a_clear_error():
 
 REFEREE = """
 import sys
-from compute_market.worker.exact import selftest
+from compute_market.worker import selftest
 from compute_market.worker.trainer import recompute_step
 spec, ds = selftest.reference_jobs()[sys.argv[1]]
 state = open(sys.argv[2], "rb").read()

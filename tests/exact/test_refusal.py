@@ -11,7 +11,7 @@ import torch
 from click.testing import CliRunner
 
 from chain.cli import main
-from compute_market.worker.exact import selftest
+from compute_market.worker import selftest
 from compute_market.worker.roles import Referee
 from compute_market.worker.trainer import EnvironmentRefused, Trainer, recompute_step, replay_segment
 

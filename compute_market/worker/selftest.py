@@ -3,7 +3,7 @@ machine computes, so a solver can check a machine before staking on it (`gradcha
 
 The jobs cover every registry architecture, both optimizers and every schedule, a few steps each on
 datasets the package generates itself (integer-only streams, so the blobs are identical everywhere).
-`reference_hashes.json` holds H[0..steps] of each, recorded when the kernel version was set; a change
+`exact/reference_hashes.json` holds H[0..steps] of each, recorded when the kernel version was set; a change
 that alters any bit of exact mode must bump `KERNELS_VERSION` and re-record them (`--record`).
 """
 
@@ -29,7 +29,7 @@ from compute_market.jobspec import (
 from compute_market.worker import datasets
 from compute_market.worker.trainer import Trainer
 
-REFERENCE_FILE = Path(__file__).with_name("reference_hashes.json")
+REFERENCE_FILE = Path(__file__).parent / "exact" / "reference_hashes.json"
 STEPS = 6
 
 
