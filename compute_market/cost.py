@@ -17,8 +17,8 @@ linear layers, im2col columns, ReLU and softmax outputs, layer-norm x-hat, pooli
 batch) plus its momentary output and GEMM temporaries (the transposed weight copy, the im2col matrix);
 backward walks the operators in reverse, each holding its incoming and outgoing gradients and
 temporaries (the transposed im2col copy, column gradients) while the parameter gradients accumulate and
-the saved tensors are released; the optimizer step then holds parameters, gradients and state. The peak
-is the largest of these moments. A referee also holds the checkpoint blob it loaded (`state_bytes`),
+the saved tensors are released; the optimizer step then holds parameters, gradients and state, and the
+state hash a copy of a state up to HASH_JOIN_MAX_BYTES. The peak is the largest of these moments. A referee also holds the checkpoint blob it loaded (`state_bytes`),
 which `referee_peak_bytes` adds. The model is checked against the resident-set growth of real
 exact-mode steps in tests/market_ml/test_cost.py (within 15%; 0.94-1.00 x measured on 2026-12-01 for an
 MLP, a wide-batch MLP with AdamW, a CNN and a transformer, 27-136 MiB peaks) and the FLOPs against
@@ -228,6 +228,11 @@ def step_cost(spec: JobSpec) -> StepCost:
     return model_step_cost(spec.model, spec.optimizer, spec.batch_size)
 
 
+# States up to this size are copied into one buffer to be hashed in a single BLAKE3 update (faster than
+# hashing the dozens of pieces in place); larger ones are hashed in place, with no copy.
+HASH_JOIN_MAX_BYTES = 4 << 20
+
+
 def model_step_cost(model: ModelSpec, optimizer: OptimizerSpec, batch_size: int) -> StepCost:
     """One step of `model` trained by `optimizer` at `batch_size` (what `JobSpec` checks before it exists)."""
     macs, ops = _ARCHITECTURES[model.KIND](model, batch_size)
@@ -244,6 +249,8 @@ def model_step_cost(model: ModelSpec, optimizer: OptimizerSpec, batch_size: int)
         saved -= op.saved
         grads += op.grad
     peak = max(peak, resident + grads)
+    if resident <= HASH_JOIN_MAX_BYTES:  # the state hash joins the state into one buffer (trainer.StateHasher)
+        peak = max(peak, 2 * resident + grads)
     return StepCost(kind=model.KIND, flops=6 * macs, peak_bytes=peak, parameter_bytes=params, optimizer_bytes=optim,
                     activation_bytes=activations, state_bytes=params + optim)
 

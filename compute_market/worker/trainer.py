@@ -52,6 +52,7 @@ import torch
 from torch import nn
 
 from chain.primitives.codec import encode_compact, encode_str, u64
+from compute_market import cost
 from compute_market.commitment import StepCommitment, checkpoint_steps
 from compute_market.jobspec import AdamWSpec, DeterminismProfile, JobSpec
 from compute_market.worker.datasets import Dataset, check_fits_spec
@@ -146,8 +147,9 @@ def _scalar_bytes(value: object) -> bytes:
 
 # States up to this size are copied into one buffer and hashed in a single update: blake3 hashes one long
 # buffer faster than the same bytes in dozens of pieces (0.14 ms against 0.20 for the 1 MB state of the
-# batch-128 MLP here), and the copy costs less than the difference; larger states are hashed in place.
-JOINED_HASH_LIMIT = 16 << 20
+# batch-128 MLP here), and the copy costs less than the difference; larger states are hashed in place, so
+# the copy never adds more than this to a step's memory (the cost model counts it).
+JOINED_HASH_LIMIT = cost.HASH_JOIN_MAX_BYTES
 
 
 class StateHasher:

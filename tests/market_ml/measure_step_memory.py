@@ -2,7 +2,8 @@
 
 Usage: python -m tests.market_ml.measure_step_memory SPEC_JSON STEPS. Prints one JSON object: the baseline
 RSS (after a tiny warm-up run, so the kernels, autograd's engine and the thread pool are loaded), the peak
-RSS (getrusage's high-water mark) and the seconds per step. Run with MALLOC_MMAP_THRESHOLD_ low so freed
+RSS (getrusage's high-water mark), the anonymous resident memory before and at its sampled peak (what the
+test compares: file-backed pages of libraries never count there) and the seconds per step. Run with MALLOC_MMAP_THRESHOLD_ low so freed
 tensors go back to the kernel and the high-water mark is the step's, not the heap's history. After the
 warm-up the process locks what it has mapped (mlockall(MCL_CURRENT), where allowed): otherwise, on a busy
 machine, the kernel may drop file-backed pages of torch's libraries from the baseline and fault them back in
@@ -15,6 +16,7 @@ import ctypes
 import json
 import resource
 import sys
+import threading
 import time
 
 import torch
@@ -52,14 +54,43 @@ def main(spec_json: str, steps: int) -> None:
         ctypes.CDLL(None, use_errno=True).mlockall(1)  # MCL_CURRENT; refused without CAP_IPC_LOCK: fine
     except (OSError, AttributeError):
         pass
-    base = _rss()
+    base, anon_base = _rss(), _anon()
+    sampler = _AnonPeak()
+    sampler.start()
     trainer = Trainer(spec, ds, checkpoints=False, background=False)
     start = time.perf_counter()
     for _ in trainer.run(until=steps):
         pass
     elapsed = time.perf_counter() - start
+    sampler.done.set()
+    sampler.join()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"base": base, "peak": peak, "seconds_per_step": elapsed / steps}))
+    print(json.dumps({"base": base, "peak": peak, "anon_base": anon_base, "anon_peak": sampler.peak,
+                      "seconds_per_step": elapsed / steps}))
+
+
+def _anon() -> int:
+    """Anonymous resident memory (heap, tensors): unlike RSS, never pages of a library faulted back in."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no RssAnon in /proc/self/status")
+
+
+class _AnonPeak(threading.Thread):
+    """Samples RssAnon every 0.2 ms while the steps run and keeps the largest value."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.done = threading.Event()
+        self.peak = _anon()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            self.peak = max(self.peak, _anon())
+            time.sleep(0.0002)
+        self.peak = max(self.peak, _anon())
 
 
 if __name__ == "__main__":
