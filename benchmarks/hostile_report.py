@@ -41,7 +41,7 @@ import grpc  # noqa: E402
 import requests  # noqa: E402
 
 from chain.client import NodeClient  # noqa: E402
-from chain.node.launcher import NodeProcess  # noqa: E402
+from chain.node.launcher import NodeProcess, head_or_zero  # noqa: E402
 from proto import blob_pb2, blob_pb2_grpc  # noqa: E402
 from tests.faults import attacks  # noqa: E402
 from tests.faults.attacks import (  # noqa: E402
@@ -306,7 +306,7 @@ def damaged_storage(tmp: Path, how: str, height: int) -> AttackResult:
             result.rss_peak_mb, result.fds_peak = rss.peak, rss.fds_peak
         log = node.log_path.read_text(errors="replace")[log_before:]
         refused = node.proc.poll() is not None
-        head = node.finalized() if not refused else 0
+        head = head_or_zero(node) if not refused else 0  # over gRPC: the log still holds the old heights
         result.detail = {"outcome": "refused to start" if refused else "started, reported lost blocks",
                          "names_the_fix": "purge-chain" in log, "finalized_before_damage": finalized,
                          "head_after_start": head}
@@ -331,7 +331,7 @@ def restart_after_crash(tmp: Path) -> AttackResult:
         node.start()
         with RssSampler(node.proc.pid) as rss:
             try:
-                result.recovery_seconds = wait_for(lambda: honest_http(node) and node.finalized() >= 1, 60,
+                result.recovery_seconds = wait_for(lambda: honest_http(node) and attacks.grpc_answers(node), 60,
                                                    "the restarted node to serve", node)
             except AssertionError:
                 result.recovery_seconds = None

@@ -1,9 +1,8 @@
 """The attacks of issue 17 ("Node hardening") on live `gradchain node` processes on loopback.
 
 Shared by the hostile-peer tests (small scale, asserting) and `benchmarks/hostile_report.py` (full scale,
-reporting). Every attack runs against a node started here with `--prometheus-port`: its finalized height is
-read from the metrics page, a listener no attack here targets, so the measurement never depends on the port
-under attack. `measure` holds an attack for a while, then releases it, and returns what the node did:
+reporting). Every attack runs against a node started here; its finalized height is read from its log, so the
+measurement never depends on a listener, all of which may be refusing connections when descriptors run out. `measure` holds an attack for a while, then releases it, and returns what the node did:
 blocks finalized while it lasted, its RSS peak, the seconds until it finalized two more blocks and answered
 gRPC after the release, and how many of the attacker's connections it refused or closed.
 
@@ -17,23 +16,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import resource
 import selectors
 import socket
 import subprocess
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from chain.client import ClientError, NodeClient
-from chain.network.peers import Network
-from chain.network.transport import GrpcTransport
+from chain.network.peers import HELLO_DOMAIN, Network
+from chain.network.transport import GrpcTransport, TransportError
 from chain.node.launcher import LocalNetwork, NodeProcess, free_ports
+from chain.primitives.crypto import Keypair, verify
+from proto import p2p_pb2
 
 RSS_SAMPLE_SECONDS = 0.2
+LOG_TAIL_BYTES = 256 * 1024
+FINALIZED_LINE = re.compile(rb"gradchain\.node: finalized #(\d+) ")
 
 
 def rss_mb(pid: int) -> float:
@@ -59,6 +62,7 @@ class LimitedNode(NodeProcess):
     """A node process whose descriptor limit is lowered (to `nofile`) before it execs."""
 
     nofile: int | None = None
+    last_finalized: int = 0
 
     def start(self) -> None:
         self.base.parent.mkdir(parents=True, exist_ok=True)
@@ -68,19 +72,22 @@ class LimitedNode(NodeProcess):
             self.proc = subprocess.Popen(self.args(), stdout=log, stderr=subprocess.STDOUT, preexec_fn=lower)
 
     def finalized(self) -> int:
-        """The finalized height from the metrics page (0 while it does not answer)."""
+        """The newest height the node's log says it finalized (its log is written to a descriptor it already
+        holds, so this reads true while every listener is refusing connections)."""
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.prometheus}/metrics", timeout=2) as page:
-                for line in page.read().decode().splitlines():
-                    if line.startswith("gradchain_block_height_finalized "):
-                        return int(float(line.split()[1]))
+            with open(self.log_path, "rb") as log:
+                log.seek(max(0, log.seek(0, os.SEEK_END) - LOG_TAIL_BYTES))
+                heights = FINALIZED_LINE.findall(log.read())
         except OSError:
-            pass
-        return 0
+            heights = []
+        if heights:
+            self.last_finalized = max(self.last_finalized, int(heights[-1]))
+        return self.last_finalized
 
 
 def dev_node(tmp: Path, nofile: int | None = None, extra: tuple[str, ...] = ()) -> tuple[LocalNetwork, LimitedNode]:
-    """A `--dev` node with metrics on, under RLIMIT_NOFILE `nofile` when given; entering the network starts it."""
+    """A `--dev` node (metrics on, a listener to exhaust too) under RLIMIT_NOFILE `nofile` when given; entering
+    the network starts it."""
     net = LocalNetwork(tmp, chain="dev")
     plain = net.nodes[0]
     node = LimitedNode(**{f: getattr(plain, f) for f in ("name", "base", "chain", "key", "p2p", "grpc", "rpc",
@@ -338,8 +345,6 @@ class AttackerLoop:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def spawn(self, target: str, genesis: bytes, count: int, name: str = "fake") -> list[Network]:
-        from chain.primitives.crypto import Keypair
-
         async def start() -> list[Network]:
             nets = [Network(GrpcTransport(), Keypair.generate(), genesis, SilentPeer(genesis), "127.0.0.1:0",
                             bootnodes=[target], node_name=f"{name}{i}") for i in range(count)]
@@ -361,6 +366,43 @@ class AttackerLoop:
         self._thread.join(10)
 
 
+async def handshake_then_first_message(address: str, key: Keypair, genesis: bytes,
+                                       wait: float = 3.0) -> tuple[bool, str | None]:
+    """Dial, run the hello/proof handshake by hand; return (handshake completed, kind of the node's next
+    message or None when the node closed the stream instead)."""
+    conn = await GrpcTransport().dial(address)
+    try:
+        challenge = os.urandom(32)
+        await conn.send(p2p_pb2.PeerMessage(hello=p2p_pb2.Hello(genesis_hash=genesis, node_key=key.public,
+                                                                challenge=challenge, node_name="probe")))
+        hello = await asyncio.wait_for(conn.recv(), wait)
+        if hello is None or hello.WhichOneof("kind") != "hello":
+            return False, None
+        proof = key.sign(HELLO_DOMAIN + genesis + hello.hello.challenge + key.public)
+        await conn.send(p2p_pb2.PeerMessage(hello_proof=p2p_pb2.HelloProof(signature=proof)))
+        theirs = await asyncio.wait_for(conn.recv(), wait)
+        if theirs is None or not verify(hello.hello.node_key, HELLO_DOMAIN + genesis + challenge
+                                        + hello.hello.node_key, theirs.hello_proof.signature):
+            return False, None
+        try:
+            nxt = await asyncio.wait_for(conn.recv(), wait)
+        except TimeoutError:
+            return True, "nothing (still open)"
+        return True, None if nxt is None else nxt.WhichOneof("kind")
+    except TransportError:
+        return False, None
+    finally:
+        await conn.close()
+
+
+async def until(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not await asyncio.to_thread(predicate):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
 def genesis_of(node: NodeProcess) -> bytes:
     with NodeClient(node.grpc_addr) as c:
         return bytes(c.info().genesis_hash)
@@ -368,7 +410,6 @@ def genesis_of(node: NodeProcess) -> bytes:
 
 def status_flood(node: NodeProcess, messages: int, addresses_each: int = 32) -> Callable[[], Attack]:
     """One handshaken peer with a fresh key sends `messages` Status messages full of unparseable addresses."""
-    from proto import p2p_pb2
 
     def start() -> Attack:
         attackers = AttackerLoop()
@@ -398,7 +439,6 @@ def status_flood(node: NodeProcess, messages: int, addresses_each: int = 32) -> 
 
 def blob_requests_never_read(node: NodeProcess, blob_hash: bytes, requests: int) -> Callable[[], Attack]:
     """A handshaken peer asks for one blob `requests` times and never reads what the node sends."""
-    from proto import p2p_pb2
 
     def start() -> Attack:
         attackers = AttackerLoop()

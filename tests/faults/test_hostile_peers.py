@@ -24,12 +24,13 @@ from tests.faults.attacks import (
     SilentPeer,
     dev_node,
     grpc_answers,
+    handshake_then_first_message,
     hold_connections,
     measure,
     raise_own_descriptor_limit,
+    until,
     wait_for,
 )
-from tests.faults.test_peer_spam import handshake_then_first_message, until
 
 GENESIS = b"\x07" * 32
 

@@ -8,19 +8,17 @@ connection from that key right after the handshake, while a well-behaved peer st
 from __future__ import annotations
 
 import asyncio
-import os
-import time
 
 import pytest
 
 from chain.client import NodeClient, transfer_call
-from chain.network.peers import HELLO_DOMAIN, Network
-from chain.network.transport import GrpcTransport, TransportError
+from chain.network.peers import Network
+from chain.network.transport import GrpcTransport
 from chain.node.service import MAX_STRIKES, encode_consensus
-from chain.primitives.crypto import Keypair, dev_keypair, verify
+from chain.primitives.crypto import Keypair, dev_keypair
 from consensus.types import SignedVote, Vote, VoteType
 from proto import p2p_pb2
-from tests.faults.attacks import SilentPeer
+from tests.faults.attacks import SilentPeer, handshake_then_first_message, until
 from tests.faults.test_floods import broken_signature
 from tests.integration.harness import Network as ProcessNetwork
 from tests.integration.harness import NodeProcess, head_or_zero
@@ -31,46 +29,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 # --- a peer that spams garbage ---------------------------------------------------------------------------
 
 
-async def handshake_then_first_message(address: str, key: Keypair, genesis: bytes,
-                                       wait: float = 3.0) -> tuple[bool, str | None]:
-    """Dial, run the hello/proof handshake by hand; return (handshake completed, kind of the node's next
-    message or None when the node closed the stream instead)."""
-    conn = await GrpcTransport().dial(address)
-    try:
-        challenge = os.urandom(32)
-        await conn.send(p2p_pb2.PeerMessage(hello=p2p_pb2.Hello(genesis_hash=genesis, node_key=key.public,
-                                                                challenge=challenge, node_name="probe")))
-        hello = await asyncio.wait_for(conn.recv(), wait)
-        if hello is None or hello.WhichOneof("kind") != "hello":
-            return False, None
-        proof = key.sign(HELLO_DOMAIN + genesis + hello.hello.challenge + key.public)
-        await conn.send(p2p_pb2.PeerMessage(hello_proof=p2p_pb2.HelloProof(signature=proof)))
-        theirs = await asyncio.wait_for(conn.recv(), wait)
-        if theirs is None or not verify(hello.hello.node_key, HELLO_DOMAIN + genesis + challenge
-                                        + hello.hello.node_key, theirs.hello_proof.signature):
-            return False, None
-        try:
-            nxt = await asyncio.wait_for(conn.recv(), wait)
-        except TimeoutError:
-            return True, "nothing (still open)"
-        return True, None if nxt is None else nxt.WhichOneof("kind")
-    except TransportError:
-        return False, None
-    finally:
-        await conn.close()
-
-
 def node_peers(node: NodeProcess) -> int:
     with NodeClient(node.grpc_addr) as c:
         return c.info().peers
-
-
-async def until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not await asyncio.to_thread(predicate):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 def badly_signed_transfers(node: NodeProcess, count: int) -> list[bytes]:
