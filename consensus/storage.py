@@ -53,6 +53,7 @@ class LogStore(Protocol):
     def append(self, data: bytes, sync: bool = True) -> None: ...
     def read(self) -> bytes: ...
     def truncate(self, size: int) -> None: ...
+    def replace(self, data: bytes) -> None: ...
 
 
 class AtomicFile:
@@ -74,17 +75,23 @@ class AtomicFile:
         _retrying(self.reserve, lambda: self._store(data))
 
     def _store(self, data: bytes) -> None:
-        tmp = self.path + ".tmp"
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
-        dir_fd = os.open(os.path.dirname(os.path.abspath(self.path)), os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_atomically(self.path, data, ".tmp")
+
+
+def write_atomically(path: str, data: bytes, suffix: str) -> None:
+    """`data` as the whole of `path`: written to `path + suffix`, fsynced, renamed over it, the directory
+    fsynced; a crash leaves either the old file or the new one."""
+    tmp = path + suffix
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 class AppendFile:
@@ -111,6 +118,13 @@ class AppendFile:
         self._file.truncate(size)
         self._file.flush()
         os.fsync(self._file.fileno())
+
+    def replace(self, data: bytes) -> None:
+        """Make `data` the whole log atomically (temp file, fsync, rename) and append after it from now on;
+        a crash leaves either the old log or the new one."""
+        _retrying(self.reserve, lambda: write_atomically(self.path, data, ".compact"))
+        self._file.close()
+        self._file = _retrying(self.reserve, lambda: open(self.path, "ab"))  # noqa: SIM115 - held, as in __init__
 
     def close(self) -> None:
         self._file.close()
@@ -155,3 +169,8 @@ class MemoryLog:
 
     def truncate(self, size: int) -> None:
         del self.data[size:]
+
+    def replace(self, data: bytes) -> None:
+        if self.fault is not None:
+            self.fault(self.label)  # atomic rename: a crash leaves the old log whole
+        self.data = bytearray(data)

@@ -160,6 +160,21 @@ class WriteAheadLog:
         """The records that were in the log when it was opened (what a restart replays)."""
         return list(self._records_at_open)
 
+    def close(self) -> None:
+        """Release the store's file (a paused node reopens the log when it resumes)."""
+        close = getattr(self.store, "close", None)
+        if close is not None:
+            close()
+
+    def compact(self, keep_from_height: int) -> None:
+        """Drop the records of heights below `keep_from_height` (committed ones), so the log, and the replay
+        after a crash, stay small; the store replaces the log atomically."""
+        records, _ = read_records(self.store.read())
+        kept = [r for r in records if r.height >= keep_from_height]
+        if len(kept) != len(records):
+            self.store.replace(b"".join(r.frame() for r in kept))
+        self._records_at_open = [r for r in self._records_at_open if r.height >= keep_from_height]
+
     def append(self, kind: RecordKind, body: WalBody) -> None:
         """Received messages are written without fsync: losing them in a crash is harmless (peers re-gossip),
         and the next synced record (anything this validator sends, decides or times out on) makes them

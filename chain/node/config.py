@@ -63,8 +63,6 @@ class NodeConfig:
     idle_block_interval: float = DEFAULT_IDLE_BLOCK_INTERVAL
     blob_retention: float = DEFAULT_BLOB_RETENTION  # seconds an unpinned blob is kept
     node_key_file: Path | None = None
-    blocked_peers: Path | None = None  # fault tests: a file of node keys whose traffic is dropped
-    byzantine: str | None = None  # fault tests: misbehave on purpose (see chain.node.fault_injection)
 
     def check(self) -> None:
         for flag, port in (("--p2p-port", self.p2p_port), ("--grpc-port", self.grpc_port),
@@ -84,8 +82,6 @@ class NodeConfig:
             raise ConfigError("--idle-block-interval cannot be negative")
         if self.blob_retention < 0:
             raise ConfigError("--blob-retention cannot be negative")
-        if self.byzantine is not None and (self.byzantine != "equivocate" or not self.validator):
-            raise ConfigError("--byzantine equivocate is the only mode, and needs --validator")
 
     def _check_limits(self) -> None:
         counts = (("--rpc-max-connections", self.rpc_max_connections, 1),

@@ -43,6 +43,7 @@ class NodeProcess:
     idle_block_interval: float = 0.3
     proc: subprocess.Popen | None = None
     restarts: int = 0
+    module: str = "chain.cli"  # the entry point run with `python -m` (the fault suite wraps it)
 
     @property
     def grpc_addr(self) -> str:
@@ -57,7 +58,7 @@ class NodeProcess:
         return self.base.parent / f"{self.name}.log"
 
     def args(self) -> list[str]:
-        args = [sys.executable, "-m", "chain.cli", "node", "--chain", self.chain, "-d", str(self.base),
+        args = [sys.executable, "-m", self.module, "node", "--chain", self.chain, "-d", str(self.base),
                 "--name", self.name, "--p2p-port", str(self.p2p), "--grpc-port", str(self.grpc),
                 "--rpc-port", str(self.rpc), "--idle-block-interval", str(self.idle_block_interval), "-l", "info"]
         args += ["--no-prometheus"] if self.prometheus is None else ["--prometheus-port", str(self.prometheus)]

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from compute_market.jobspec import JobSpec, JobSpecError
 from compute_market.pallet.calls import sampled_segments
 from compute_market.pallet.types import (
     AgendaKind,
@@ -90,6 +91,21 @@ def dispute_deadline_ms(dispute_id: int) -> int:
 def now_ms() -> int:
     """The head block's chain time (Timestamp.now, ms)."""
     return timestamp.now()
+
+
+def referenced_blobs() -> set[bytes]:
+    """Every blob a live (not ended) job references: its dataset, its checkpoints, its disputed states."""
+    pins: set[bytes] = set()
+    for j in jobs():
+        if j.status.ended:
+            continue
+        pins.update(j.checkpoints)
+        try:
+            pins.add(JobSpec.decode(job_spec(j.id) or b"").dataset_hash)
+        except JobSpecError:
+            pass  # no dataset to keep
+        pins.update(d.state_blob for d in disputes(j.id) if d.state_blob)
+    return pins
 
 
 def read(state: Any, fn: Callable[..., T], *args: Any) -> T:

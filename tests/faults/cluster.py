@@ -31,7 +31,7 @@ OFFENCE_EVENTS = {("Staking", "OffenceReported"), ("Staking", "Slashed")}
 
 
 class FaultNetwork(Network):
-    """A local network whose nodes have pre-made node keys and poll a fault file (see chain.node.fault_injection)."""
+    """A local network whose nodes have pre-made node keys and poll a fault file (tests/faults/adversary_node.py)."""
 
     def __init__(self, tmp: Path, chain: str = "local", **kwargs):
         Path(tmp).mkdir(parents=True, exist_ok=True)
@@ -46,6 +46,7 @@ class FaultNetwork(Network):
         key_file.write_bytes(keypair.seed)
         self.node_keys[node.name] = keypair
         # archive: the audits read the events of every block, older than any pruning window
+        node.module = "tests.faults.adversary_node"  # the production node wrapped with the fault file
         node.extra = [*node.extra, "--node-key-file", str(key_file), "--fault-file", str(self.fault_file(node)),
                       "--pruning", "archive"]
 

@@ -37,8 +37,8 @@ def test_invalid_decided_block_halts_the_node_and_it_acts_no_more(tmp_path, kind
     try:
         block = _bad_blocks(node)[kind]
         sent = []
-        node._spawn = sent.append  # anything the node would still do after the commit
-        node._perform([_commit(block), Broadcast(None)])
+        node.spawn = sent.append  # anything the node would still do after the commit
+        node.consensus.perform([_commit(block), Broadcast(None)])
         assert node.halted.is_set() and node.driver is None
         assert "#1" in node.halt_reason and "does not import" in node.halt_reason
         assert sent == [] and node.chain.number == 0

@@ -1,4 +1,5 @@
-"""Fault injection for the fault suite (tests/faults): hidden node options, never meant for a real network.
+"""Fault injection for the fault suite: what `tests/faults/adversary_node.py` adds to a real node process.
+No production module imports this package; a node started as `python -m chain.cli node` has none of it.
 
 `--fault-file PATH`: the node polls PATH every `POLL_SECONDS` for JSON `{"block_peers": ["<hex node key>", ...]}`
 and makes it the network's `blocked_keys`, which drops all traffic with those peers at the transport. Writing
