@@ -15,6 +15,8 @@ must agree on to play the dispute game lives here, so the pallet and the workers
   ceil(log2 L) rounds (`bisection_rounds`).
 - Sampling. A verifier replays q distinct segments drawn from randomness the solver could not know when it
   committed (`sample_segments`).
+- The referees' fault vote (`FAULT_VOTE`): the state at s cannot be recomputed from, or an artifact or
+  dataset fails its check.
 """
 
 from __future__ import annotations
@@ -25,6 +27,14 @@ from dataclasses import dataclass
 from chain.primitives.codec import encode_compact, u32
 from chain.primitives.hashing import blake2_256
 from chain.primitives.merkle import HASH_LEN, MerkleTree, verify_merkle_proof
+
+# A referee's vote that the state at s cannot be recomputed from (the published blob does not hash to the
+# agreed H[s], does not load, or stayed unavailable for half the vote period), or that a disputed artifact
+# or dataset fails its check. It is never a real H[s+1] nor an artifact's hash, so a quorum of it decides
+# against the solver (or the submitter). In a step dispute it shows that the solver defaulted on its state
+# publication, not that a step is wrong, so the pallet slashes the solver but not a verifier that passed
+# the segment.
+FAULT_VOTE = blake2_256(b"gradchain/referee/unusable-state")
 
 
 class CommitmentError(ValueError):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 
-from chain.primitives.hashing import blake2_256
+from compute_market.commitment import FAULT_VOTE
 from compute_market.jobspec import JobSpec
 from compute_market.worker import client as calls
 from compute_market.worker.audit import (
@@ -28,12 +28,6 @@ from compute_market.worker.trainer import (
 )
 
 log = logging.getLogger("gradchain.worker")
-
-# A referee's vote against the solver (or the submitter, for a dataset): the state at s cannot be recomputed
-# from (the published blob does not hash to the agreed H[s], does not load, or stayed unavailable for half
-# the vote period), or a disputed artifact fails its check. It is never a real H[s+1] nor an artifact's hash,
-# so a quorum of it decides for the challenger.
-FAULT_VOTE = blake2_256(b"gradchain/referee/unusable-state")
 
 
 class Unavailable(Exception):
