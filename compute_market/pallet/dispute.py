@@ -44,13 +44,14 @@ included, do not referee it.
 
 Every move has a deadline (`MoveDeadline`, `VotePeriod` for the referees) enforced in `on_initialize`:
 a solver that misses a reveal or the state publication loses (its lock only: a verifier that passed the
-segment is slashed only when the referees' vote proves a step of it wrong); a challenger that misses a
-response loses; referees that reach no quorum void the dispute (bond returned, nobody slashed).
+segment is slashed only when the referees recompute a step of it and it differs from the solver's, not
+when they vote FAULT_VOTE on a published state they cannot load); a challenger that misses a response
+loses; referees that reach no quorum void the dispute (bond returned, nobody slashed).
 """
 
 from __future__ import annotations
 
-from compute_market.commitment import segment_bounds, verify_step_hash
+from compute_market.commitment import FAULT_VOTE, segment_bounds, verify_step_hash
 from compute_market.jobspec import JobSpec
 from compute_market.pallet import economics, lifecycle, windows
 from compute_market.pallet.types import (
@@ -337,16 +338,18 @@ def referee_vote(ctx: CallContext, dispute_id: DisputeId, claimed: H256) -> None
     quorum = MarketConfig.current().referee_quorum
     for value, weight in d.tally:
         if weight * PERBILL > d.referee_stake * quorum:
-            decide(d, job, value == d.hi_hash, ctx.block_number)
+            decide(d, job, value, ctx.block_number)
             return
 
 
 # --- outcomes -------------------------------------------------------------------------------------------
 
 
-def decide(d: Dispute, job: Job, upheld: bool, now: int) -> None:
-    """The referees' quorum: `upheld` when it voted `hi_hash` (the solver's step or artifact, or the
-    submitter's dataset, is good)."""
+def decide(d: Dispute, job: Job, value: bytes, now: int) -> None:
+    """The referees' quorum on `value`: upheld when it is `hi_hash` (the solver's step or artifact, or the
+    submitter's dataset, is good). Against the solver in a STEP dispute, a recomputed H[s+1] proves the
+    step wrong; FAULT_VOTE only that the solver's published state could not be recomputed from."""
+    upheld = value == d.hi_hash
     if d.kind is DisputeKind.DATASET:
         (dataset_upheld if upheld else dataset_rejected)(d, job, now)
     elif upheld and d.unavailable:
@@ -354,7 +357,7 @@ def decide(d: Dispute, job: Job, upheld: bool, now: int) -> None:
     elif upheld:
         solver_wins(d, job, now, Resolution.VOTE)
     else:
-        challenger_wins(d, job, Resolution.VOTE)
+        challenger_wins(d, job, Resolution.VOTE, step_proven=d.kind is DisputeKind.STEP and value != FAULT_VOTE)
 
 
 def served(d: Dispute, job: Job, now: int) -> None:
@@ -394,21 +397,21 @@ def _resolve(d: Dispute, outcome: DisputeOutcome, resolution: Resolution) -> Non
     deposit_event(MarketEvent.DisputeResolved(d.id, d.job_id, outcome, resolution))
 
 
-def challenger_wins(d: Dispute, job: Job, resolution: Resolution) -> None:
-    """The solver is at fault: slash it (and a verifier that passed this segment, if the referees proved a
-    step of it wrong); end the other disputes.
+def challenger_wins(d: Dispute, job: Job, resolution: Resolution, step_proven: bool = False) -> None:
+    """The solver is at fault: slash it (and, when `step_proven`, a verifier that passed this segment); end
+    the other disputes.
 
-    Only the vote proves the verifier wrong. A solver that misses a reveal or the state publication loses
-    by its own choice, whatever the segment holds: a lying solver may stall in a liar's challenge of a
-    segment it computed right, and slashing the verifier that (truly) passed it would hand an honest
-    verifier's bond to the challenger, or to a challenger colluding with the solver. A verifier that passed
-    a wrong segment whose solver then stalls keeps its bond, unproven, but gains nothing by it: the job is
-    slashed, so its fee is never paid."""
+    `step_proven`: the referees recomputed a step of the segment and it differs from the solver's. Only that
+    proves the verifier wrong. A solver that misses a reveal or the state publication, or publishes a state
+    the referees cannot load (their FAULT_VOTE), loses by its own choice, whatever the segment holds: a
+    lying solver may default in a liar's challenge of a segment it computed right, and slashing the verifier
+    that (truly) passed it would hand an honest verifier's bond to the challenger, or to a challenger
+    colluding with the solver. A verifier that passed a wrong segment whose solver then defaults keeps its
+    bond, unproven, but gains nothing by it: the job is slashed, so its fee is never paid."""
     _resolve(d, DisputeOutcome.CHALLENGER_WON, resolution)
     others = [i for i in job.open_disputes if i != d.id]
     job.open_disputes = []
-    if (d.kind is DisputeKind.STEP and resolution is Resolution.VOTE and job.verifier is not None
-            and d.segment in job.attested_ok):
+    if step_proven and job.verifier is not None and d.segment in job.attested_ok:
         economics.slash_verifier(job.verifier, d.challenger)
     lifecycle.slash_job(job, beneficiary=d.challenger)
     economics.return_bond(d.challenger, d.bond)

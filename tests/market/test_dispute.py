@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from compute_market.commitment import FAULT_VOTE
 from compute_market.pallet import calls, dispute, query
 from compute_market.pallet.types import UNIT, DisputeOutcome, DisputePhase, JobStatus, MarketError, Resolution
 from tests.market.conftest import assert_noop
@@ -193,6 +194,34 @@ def test_solver_timeout_does_not_slash_a_verifier_that_passed_a_true_segment(mar
     assert result.outcome is DisputeOutcome.CHALLENGER_WON and result.resolution is Resolution.SOLVER_TIMEOUT
     assert market.job(job.id).status is JobStatus.SLASHED
     assert market.reserved(DAVE) == 50 * UNIT  # its verifier bond; a challenge of the last segment came back
+    with market.ext():
+        assert query.verifiers() == [(DAVE.public, 50 * UNIT)]
+
+
+def test_unusable_state_does_not_slash_a_verifier_that_passed_a_true_segment(market):
+    """The same theft by the other default: a lying challenger bisects a segment the verifier (truly)
+    passed and the colluding solver publishes a state the referees cannot load (their FAULT_VOTE). The
+    solver loses by the vote, but nothing shows a step of the segment wrong: the verifier keeps its bond."""
+    market.call(DAVE, calls.register_verifier)
+    job, commitment = market.committed_job(hashes=lying_hashes(T, T))
+    market.advance(2)
+    segments = market.segments(job.id)
+    last = job.segment_count - 1
+    passed = min(j for j in segments if j != last)
+    market.call(EVE, dispute.challenge, job.id, passed)
+    d = market.job(job.id).open_disputes[-1]
+    market.call(DAVE, calls.attest, job.id, [(j, j != last) for j in segments])
+    solver, challenger = Solver(BOB, commitment), Challenger(EVE, lying_hashes(T, 1))  # EVE disagrees with all
+    while market.dispute(d).phase is not DisputePhase.STEP_STATE:
+        (solver if market.dispute(d).phase is DisputePhase.REVEAL else challenger).move(market, d)
+    market.call(BOB, dispute.submit_step_state, d, bytes(32), market.dispute(d).lo_hash)  # a blob that is no state
+    for k in REFEREES:
+        if market.dispute(d).phase is DisputePhase.VOTING:
+            market.call(k, dispute.referee_vote, d, FAULT_VOTE)
+    result = market.dispute(d)
+    assert result.outcome is DisputeOutcome.CHALLENGER_WON and result.resolution is Resolution.VOTE
+    assert market.job(job.id).status is JobStatus.SLASHED
+    assert market.reserved(DAVE) == 50 * UNIT
     with market.ext():
         assert query.verifiers() == [(DAVE.public, 50 * UNIT)]
 

@@ -1,9 +1,10 @@
 """Random interleavings of every market call and block advances, with the economic invariants checked after
 each step: issuance falls only by documented burns, every reserve is accounted for (so none outlives its
 job), every live job has a pending deadline, failed calls change nothing, and the honest side of a
-dispute never loses: not in a step bisection, not over a committed artifact (a solver's artifacts may be
-bad, challengers may lie about them), and not over a dataset (a submitter's dataset may be unusable, a
-solver may report a usable one)."""
+dispute never loses: not in a step bisection (a lying solver may stall or publish a state the referees
+cannot load, and the honest verifier keeps its bond), not over a committed artifact (a solver's artifacts
+may be bad, challengers may lie about them), and not over a dataset (a submitter's dataset may be
+unusable, a solver may report a usable one)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from compute_market.commitment import StepCommitment
+from compute_market.commitment import FAULT_VOTE, StepCommitment
 from compute_market.pallet import calls, dispute
 from compute_market.pallet.types import (
     UNIT,
@@ -47,7 +48,6 @@ from tests.market.harness import (
 )
 
 SHAPES = [(8, 4), (20, 8), (33, 8), (12, 12)]
-FAULT_VOTE = b"\xee" * 32  # a referee's vote that the artifact or dataset failed its check
 MAX_JOBS = 8  # enough to interleave; more only slows each invariant check
 ACCOUNTS = (ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE, *REFEREES)
 
@@ -77,6 +77,7 @@ class MarketMachine(RuleBasedStateMachine):
         self.mark = 0
         self.runs: dict[int, Run] = {}
         self.challengers: dict[int, Party] = {}
+        self.unusable: set[int] = set()  # step disputes whose lying solver published a state no referee loads
         self.try_call(DAVE, calls.register_verifier)
         self.try_call(BOB, calls.register_solver, 1_000 * UNIT)
 
@@ -112,8 +113,9 @@ class MarketMachine(RuleBasedStateMachine):
         with self.m.ext():
             return [i for i, d in Disputes.iter() if d.phase is not DisputePhase.RESOLVED]
 
-    def move(self, dispute_id: int, honest_only: bool) -> bool:
-        """Let the party whose turn it is move, if it is honest (or anyone when not honest_only)."""
+    def move(self, data, dispute_id: int, honest_only: bool) -> bool:
+        """Let the party whose turn it is move, if it is honest (or anyone when not honest_only). A lying
+        solver may publish a state the referees cannot load, which they vote FAULT_VOTE on."""
         d = self.m.dispute(dispute_id)
         run = self.runs[d.job_id]
         challenger = self.challengers[dispute_id]
@@ -124,7 +126,12 @@ class MarketMachine(RuleBasedStateMachine):
                 return False
             if d.phase is DisputePhase.REVEAL:
                 return self.try_call(solver, dispute.reveal, dispute_id, *run.commitment.open(d.next_step))
-            return self.try_call(solver, dispute.submit_step_state, dispute_id, bytes(32), d.lo_hash)
+            unusable = not run.honest and data.draw(st.booleans())
+            if not self.try_call(solver, dispute.submit_step_state, dispute_id, bytes(32), d.lo_hash):
+                return False
+            if unusable:
+                self.unusable.add(dispute_id)
+            return True
         if d.phase is DisputePhase.RESPONSE:
             if honest_only and not challenger.honest:
                 return False
@@ -135,6 +142,11 @@ class MarketMachine(RuleBasedStateMachine):
             for k in REFEREES:
                 if self.m.dispute(dispute_id).phase is DisputePhase.VOTING:
                     self.try_call(k, dispute.referee_vote, dispute_id, d.hi_hash if good else FAULT_VOTE)
+            return True
+        if d.phase is DisputePhase.VOTING and dispute_id in self.unusable:
+            for k in REFEREES:
+                if self.m.dispute(dispute_id).phase is DisputePhase.VOTING:
+                    self.try_call(k, dispute.referee_vote, dispute_id, FAULT_VOTE)
             return True
         if d.phase is DisputePhase.VOTING:
             Referees(run.truth).vote(self.m, dispute_id)
@@ -280,7 +292,7 @@ class MarketMachine(RuleBasedStateMachine):
         """Whoever's turn it is moves, liars included."""
         disputes = self.open_disputes()
         if disputes:
-            self.move(data.draw(st.sampled_from(disputes)), honest_only=False)
+            self.move(data, data.draw(st.sampled_from(disputes)), honest_only=False)
 
     @rule(data=st.data(), who=st.sampled_from(ACCOUNTS))
     def bogus_moves(self, data, who):
@@ -320,7 +332,7 @@ class MarketMachine(RuleBasedStateMachine):
         for _ in range(blocks):
             progressed = True
             while progressed:
-                progressed = any([self.move(d, honest_only=not liars_play) for d in self.open_disputes()])
+                progressed = any([self.move(data, d, honest_only=not liars_play) for d in self.open_disputes()])
             self.collect()
             self.m.advance()
             self.mark = 0
