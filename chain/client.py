@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 
 import grpc
+from google.protobuf.json_format import MessageToDict
 
 from chain.primitives import calls
 from chain.primitives.crypto import Signer
@@ -138,5 +139,4 @@ def status_name(status: chain_pb2.ExtrinsicStatus) -> str:
 
 
 def to_json(message) -> str:
-    from google.protobuf.json_format import MessageToDict
     return json.dumps(MessageToDict(message, preserving_proto_field_name=True), indent=2)

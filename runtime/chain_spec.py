@@ -34,6 +34,7 @@ from runtime.frame.pallet import BlockEnv, externalities
 from runtime.metadata import CODE_KEY, runtime_code
 from runtime.pallets.balances import BalancesConfig
 from runtime.pallets.staking import StakingConfig
+from runtime.pallets.sudo import Key as SudoKey
 from runtime.pallets.system import SystemConfig
 from runtime.pallets.timestamp import TimestampConfig
 from runtime.pallets.transaction_payment import TransactionPaymentConfig
@@ -210,7 +211,6 @@ def parse_chain_spec(doc: dict) -> ChainSpec:
         _only_keys(raw, {"top", "childrenDefault"}, "genesis.raw", required={"top"})
         top = _expect(raw["top"], dict, "genesis.raw.top")
         storage = {_hex(k, f"genesis.raw.top key {k[:20]}"): _hex(val, f"genesis.raw.top[{k[:20]}]") for k, val in top.items()}
-        from runtime.pallets.sudo import Key as SudoKey
         if chain_type == "Live" and SudoKey.key() in storage:
             raise ChainSpecError("genesis.raw.top: sets Sudo.Key, but sudo is only for Development and Local chains, "
                                  "not Live")

@@ -44,6 +44,7 @@ from runtime.frame.support import NONE, DispatchClass, DispatchError, DispatchIn
 from runtime.metadata import CODE_KEY, runtime_code
 from runtime.pallets import session, system, transaction_payment
 from runtime.pallets.balances import BalancesConfig, BalancesError
+from runtime.pallets.staking import check_equivocation
 from runtime.pallets.system import Account, BlockHash, SystemConfig, SystemEvent
 from runtime.version import VERSION, RuntimeVersion
 
@@ -320,7 +321,6 @@ class Executive:
             raise v.MandatoryValidation("Timestamp.set is an inherent; block authors add it, the pool does not")
         if c.func.name != "report_equivocation" or c.func.pallet.name != "Staking":
             raise v.NoUnsignedValidator(f"{c.name} may not be submitted unsigned")
-        from runtime.pallets.staking import check_equivocation
         try:
             offender, offence_id = check_equivocation(c.args[0])
         except DispatchError as e:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+from chain.primitives.codec import encode_compact, u64
+
 
 class TransactionSource(IntEnum):
     IN_BLOCK = 0
@@ -117,8 +119,6 @@ class ValidTransaction:
     propagate: bool = True
 
     def encode(self) -> bytes:
-        from chain.primitives.codec import encode_compact, u64
-
         def tags(ts: list[bytes]) -> bytes:
             return encode_compact(len(ts)) + b"".join(encode_compact(len(t)) + t for t in ts)
         return (u64(self.priority) + tags(self.requires) + tags(self.provides) + u64(self.longevity)

@@ -9,6 +9,7 @@ from typing import Any
 
 from chain.primitives.codec import DecodeError, Reader
 from chain.primitives.hashing import blake2_128_concat, twox128
+from runtime.composition import EVENT_RECORD
 
 ACCOUNT_PREFIX = twox128(b"System") + twox128(b"Account")
 EVENTS_KEY = twox128(b"System") + twox128(b"Events")
@@ -72,7 +73,6 @@ def decode_events(raw: bytes | None) -> list[tuple[str, int, str, str, Any, byte
     """System.Events as (phase, extrinsic index, pallet, event name, fields, raw record bytes)."""
     if not raw:
         return []
-    from runtime.composition import EVENT_RECORD
     r = Reader(raw)
     count = r.compact()
     out = []

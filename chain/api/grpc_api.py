@@ -20,7 +20,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from chain.api.blob_service import BlobService
-from chain.api.convert import decode_events, read_account, to_json_text
+from chain.api.convert import EVENTS_KEY, decode_events, read_account, to_json_text
 from chain.api.safe_handlers import add_servicer
 from chain.network.call_limits import CallsPerAddress
 from chain.network.descriptors import GRPC_SHARE, connection_cap
@@ -31,6 +31,7 @@ from chain.primitives.hashing import blake2_256
 from chain.primitives.types import Header
 from chain.txpool import PoolError, TxStatus, describe
 from proto import blob_pb2, chain_pb2, chain_pb2_grpc
+from runtime.executive import decode_extrinsic
 
 MAX_GRPC_MESSAGE = 16 * 1024 * 1024
 MAX_PROOF_KEYS = 256
@@ -153,11 +154,10 @@ class ChainService(chain_pb2_grpc.ChainServiceServicer):
             msg.nonce = xt.signature.nonce
             msg.tip = str(xt.signature.tip)
         with contextlib.suppress(Exception):
-            from runtime.executive import decode_extrinsic
             _, call = decode_extrinsic(raw)
             msg.pallet, msg.call = call.func.pallet.name, call.func.name
             msg.args_json = to_json_text(call.args)
-        events = decode_events(self._state(h).get(_events_key()))
+        events = decode_events(self._state(h).get(EVENTS_KEY))
         msg.success = not any(e[0] == "ApplyExtrinsic" and e[1] == request.index and e[3] == "ExtrinsicFailed"
                               for e in events)
         return msg
@@ -166,7 +166,7 @@ class ChainService(chain_pb2_grpc.ChainServiceServicer):
         h = await self._block_hash(request, context)
         header = self.node.chain.header(h)
         return chain_pb2.Events(block_hash=h, block_number=header.number,
-                                events=event_messages(self._state(h).get(_events_key())))
+                                events=event_messages(self._state(h).get(EVENTS_KEY)))
 
     async def GetAccount(self, request, context):  # noqa: N802
         try:
@@ -246,14 +246,9 @@ class ChainService(chain_pb2_grpc.ChainServiceServicer):
     async def SubscribeEvents(self, request, context):  # noqa: N802
         def convert(header, _events):
             return chain_pb2.Events(block_hash=header.hash, block_number=header.number,
-                                    events=event_messages(self.node.chain.state_at(header.hash).get(_events_key())))
+                                    events=event_messages(self.node.chain.state_at(header.hash).get(EVENTS_KEY)))
         async for msg in self._stream("events", convert, context):
             yield msg
-
-
-def _events_key() -> bytes:
-    from chain.api.convert import EVENTS_KEY
-    return EVENTS_KEY
 
 
 def _status_message(status: TxStatus, info, tx_hash: bytes) -> chain_pb2.ExtrinsicStatus | None:

@@ -6,6 +6,7 @@ import grpc
 
 from chain.api.convert import to_json_text
 from chain.api.grpc_api import Subscription
+from compute_market.pallet import query
 from proto import market_pb2, market_pb2_grpc
 
 STREAM_QUEUE = 256
@@ -47,11 +48,9 @@ class MarketService(market_pb2_grpc.MarketServiceServicer):
         self.node = node
 
     def _read(self, fn, *args):
-        from compute_market.pallet import query
         return query.read(self.node.chain.state_at(None), fn, *args)
 
     def _job(self, job_id: int) -> market_pb2.Job | None:
-        from compute_market.pallet import query
         job = self._read(query.job, job_id)
         if job is None:
             return None
@@ -59,15 +58,12 @@ class MarketService(market_pb2_grpc.MarketServiceServicer):
                            self._read(query.window_end_ms, job_id))
 
     def _dispute(self, d) -> market_pb2.Dispute:
-        from compute_market.pallet import query
         return dispute_message(d, self._read(query.dispute_deadline_ms, d.id))
 
     def _now_ms(self) -> int:
-        from compute_market.pallet import query
         return self._read(query.now_ms)
 
     async def ListJobs(self, request, context):  # noqa: N802
-        from compute_market.pallet import query
         jobs = [self._job(j.id) for j in self._read(query.jobs)]
         return market_pb2.Jobs(jobs=jobs, block_number=self.node.chain.number, now_ms=self._now_ms())
 
@@ -78,11 +74,9 @@ class MarketService(market_pb2_grpc.MarketServiceServicer):
         return job
 
     async def ListSolvers(self, request, context):  # noqa: N802
-        from compute_market.pallet import query
         return market_pb2.Solvers(solvers=[_solver(s) for s in self._read(query.solvers)])
 
     async def GetSolver(self, request, context):  # noqa: N802
-        from compute_market.pallet import query
         if len(request.account) != 32:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "an account is 32 bytes")
         for s in self._read(query.solvers):
@@ -91,17 +85,14 @@ class MarketService(market_pb2_grpc.MarketServiceServicer):
         await context.abort(grpc.StatusCode.NOT_FOUND, f"0x{bytes(request.account).hex()} is not a registered solver")
 
     async def ListVerifiers(self, request, context):  # noqa: N802
-        from compute_market.pallet import query
         return market_pb2.Verifiers(verifiers=[market_pb2.Verifier(account=a, bond=str(b))
                                                for a, b in self._read(query.verifiers)])
 
     async def ListDisputes(self, request, context):  # noqa: N802
-        from compute_market.pallet import query
         return market_pb2.Disputes(disputes=[self._dispute(d) for d in self._read(query.disputes, request.job_id)],
                                    block_number=self.node.chain.number, now_ms=self._now_ms())
 
     async def ListOpenDisputes(self, request, context):  # noqa: N802
-        from compute_market.pallet import query
         out = []
         for job in self._read(query.jobs):
             for dispute_id in job.open_disputes:
@@ -111,7 +102,6 @@ class MarketService(market_pb2_grpc.MarketServiceServicer):
         return market_pb2.Disputes(disputes=out, block_number=self.node.chain.number, now_ms=self._now_ms())
 
     async def GetDispute(self, request, context):  # noqa: N802
-        from compute_market.pallet import query
         d = self._read(query.dispute, request.dispute_id)
         if d is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no dispute {request.dispute_id}")

@@ -1,4 +1,9 @@
-"""The `gradchain` command line: one click group, subcommands in sibling modules."""
+"""The `gradchain` command line: one click group, subcommands in sibling modules.
+
+Every subcommand module is imported at start, so none imports torch at its top: the training and
+evaluation modules of `compute_market.worker` are imported inside the commands that use them (each such
+line is marked `# torch`), and `gradchain node`, `tx` or `--help` start without the seconds torch takes.
+"""
 
 from __future__ import annotations
 

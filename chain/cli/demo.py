@@ -17,7 +17,12 @@ from pathlib import Path
 
 import click
 
+from chain.cli.market import progress_printer
 from chain.node.launcher import LocalNetwork
+from chain.primitives.crypto import Keypair, dev_keypair
+from compute_market.jobspec import AdamWSpec, ConstantSchedule, JobSpec, MlpSpec
+from compute_market.worker import client as calls
+from compute_market.worker.client import MarketNode
 
 DEMO_STEPS = 120
 DEMO_INTERVAL = 20
@@ -32,7 +37,6 @@ def _say(text: str = "") -> None:
 
 
 def demo_spec(dataset_hash: bytes, seed: int, steps: int = DEMO_STEPS):
-    from compute_market.jobspec import AdamWSpec, ConstantSchedule, JobSpec, MlpSpec
     return JobSpec(model=MlpSpec(input_dim=64, hidden=(64,), num_classes=10), dataset_hash=dataset_hash,
                    optimizer=AdamWSpec(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0),
                    schedule=ConstantSchedule(), batch_size=64, steps=steps, seed=seed,
@@ -41,8 +45,6 @@ def demo_spec(dataset_hash: bytes, seed: int, steps: int = DEMO_STEPS):
 
 class Demo:
     def __init__(self, net: LocalNetwork, quiet_progress: bool):
-        from chain.primitives.crypto import Keypair, dev_keypair
-        from compute_market.worker.client import MarketNode
         self.net = net
         addr = net.nodes[0].grpc_addr
         self.keys = {role: dev_keypair(name) for role, name in PARTIES.items()}
@@ -59,11 +61,10 @@ class Demo:
     def progress(self):
         if self.quiet_progress:
             return lambda label, done, total: None
-        from chain.cli.market import progress_printer
         return progress_printer(sys.stdout)
 
     def start_workers(self, cheat_job: int | None) -> None:
-        from compute_market.worker.roles import CheatPlan, Referee, Solver, Verifier, Whistleblower
+        from compute_market.worker.roles import CheatPlan, Referee, Solver, Verifier, Whistleblower  # torch
         cheat = CheatPlan(CHEAT_AFTER_STEP, jobs={cheat_job}) if cheat_job is not None else None
         kw = {"poll_interval": 0.3, "progress": self.progress()}
         self.solver = Solver(self.nodes["solver"], self.state_dir, cheat=cheat, **kw)
@@ -82,14 +83,12 @@ class Demo:
         return out
 
     def register(self) -> None:
-        from compute_market.worker import client as calls
         _say("Registering the solver (Charlie, stake 1,000) and the verifier (Dave) ...")
         assert self.nodes["solver"].send(calls.register_solver(1000 * UNIT), "register solver", wait=True)
         assert self.nodes["verifier"].send(calls.register_verifier(), "register verifier", wait=True)
 
     def submit(self, seed: int, payment: int) -> int:
-        from compute_market.worker import client as calls
-        from compute_market.worker.datasets import Dataset, synthetic_digits
+        from compute_market.worker.datasets import Dataset, synthetic_digits  # torch
         digits = synthetic_digits(seed=7, n_train=2048, n_test=512)
         dataset = Dataset(digits.x_train.reshape(-1, 64), digits.y_train, digits.x_test.reshape(-1, 64), digits.y_test)
         blob = dataset.to_bytes()
@@ -131,18 +130,17 @@ class Demo:
             _say(f"    {role:<14}{PARTIES.get(role, 'Alice//stash'):<14}{delta:+.6f}")
 
     def accuracy(self, job_id: int) -> float:
-        import torch
+        import torch  # takes seconds to load; only the commands that train need it
 
-        from compute_market.jobspec import JobSpec
-        from compute_market.worker.datasets import load_dataset
-        from compute_market.worker.model_export import export_model
-        from compute_market.worker.models import build_model
+        from compute_market.worker.datasets import load_dataset  # torch
+        from compute_market.worker.model_export import export_model  # torch
+        from compute_market.worker.models import build_model  # torch
         job = self.reader.job(job_id)
         model_bytes = export_model(bytes(job.spec), self.reader.blob(bytes(job.hash_list)), bytes(job.result_root),
                                    self.reader.blob(bytes(job.checkpoints[-1])), bytes(job.final_hash))
         spec = JobSpec.decode(bytes(job.spec))
         model = build_model(spec)
-        import safetensors.torch
+        import safetensors.torch  # loads torch
         model.load_state_dict(safetensors.torch.load(model_bytes))
         data = load_dataset(self.reader.blob(spec.dataset_hash), spec)
         with torch.no_grad():

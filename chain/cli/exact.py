@@ -11,6 +11,10 @@ from pathlib import Path
 
 import click
 
+from chain.primitives.hashing import blake2_256
+from compute_market.jobspec import JobSpec, JobSpecError
+from compute_market.worker.exact import native
+
 OUTPUT_TYPE = click.option("--output-type", type=click.Choice(["text", "json"]), default="text", show_default=True)
 THREADS = click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True,
                        help="Threads the kernels split their outputs over (the hashes do not depend on it).")
@@ -18,9 +22,7 @@ THREADS = click.option("--threads", type=click.IntRange(1, 64), default=1, show_
 
 def spec_for_dataset(spec_path: Path, blob: bytes):
     """The spec JSON at `spec_path` with its dataset_hash set to the blob's, and the validated dataset."""
-    from chain.primitives.hashing import blake2_256
-    from compute_market.jobspec import JobSpec, JobSpecError
-    from compute_market.worker.datasets import DatasetError, load_dataset
+    from compute_market.worker.datasets import DatasetError, load_dataset  # torch
     try:
         obj = json.loads(spec_path.read_text())
         if not isinstance(obj, dict):
@@ -33,7 +35,6 @@ def spec_for_dataset(spec_path: Path, blob: bytes):
 
 
 def _profile(spec) -> dict:
-    from compute_market.worker.exact import native
     p = spec.determinism
     return {"torchVersion": p.torch_version, "kernels": p.kernels, "kernelsVersion": p.kernels_version,
             "requiredIsa": native.REQUIRED_ISA}
@@ -47,8 +48,8 @@ def _profile(spec) -> dict:
 @OUTPUT_TYPE
 def trace(spec_path, dataset_path, steps, threads, output_type) -> None:
     """Train SPEC on DATASET in exact mode and print the determinism profile and H[0..N]."""
-    from compute_market.worker.selftest import trace as run_trace
-    from compute_market.worker.trainer import TrainerError
+    from compute_market.worker.selftest import trace as run_trace  # torch
+    from compute_market.worker.trainer import TrainerError  # torch
     spec, dataset = spec_for_dataset(spec_path, dataset_path.read_bytes())
     if steps is not None and steps > spec.steps:
         raise click.BadParameter(f"{steps} exceeds the spec's {spec.steps} steps", param_hint="--steps")
@@ -74,8 +75,8 @@ def trace(spec_path, dataset_path, steps, threads, output_type) -> None:
 def selftest(threads, reference, output_type) -> None:
     """Train the reference jobs (every architecture, optimizer and schedule) and compare every step hash
     with the package's references; exits 0 only if this machine computes exactly what they say."""
-    from compute_market.worker import selftest as st
-    from compute_market.worker.trainer import TrainerError
+    from compute_market.worker import selftest as st  # torch
+    from compute_market.worker.trainer import TrainerError  # torch
     try:
         expected = st.load_reference() if reference is None else json.loads(reference.read_text())["jobs"]
         got = st.compute_all(threads)

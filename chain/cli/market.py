@@ -12,9 +12,13 @@ from pathlib import Path
 import click
 
 from chain.cli.client import parse_amount
+from chain.cli.exact import spec_for_dataset
 from chain.cli.key import password_options
 from chain.client import ClientError
 from chain.keystore import KeystoreError, load_key
+from compute_market.jobspec import DeterminismProfile
+from compute_market.worker import client as calls
+from compute_market.worker.client import BlobMissing, MarketNode
 
 NODE = click.option("--node", default="127.0.0.1:50051", show_default=True, help="gRPC address of a node.")
 KEY = click.option("--key", required=True, help="Key file or secret URI of the account that signs (e.g. //Charlie).")
@@ -22,7 +26,6 @@ PASSWORD = password_options("password of an encrypted --key file")
 
 
 def _market_node(node: str, key: str | None, password: str | None):
-    from compute_market.worker.client import MarketNode
     keypair = None
     if key is not None:
         try:
@@ -68,9 +71,8 @@ def progress_printer(stream=sys.stderr):
 def worker(role, key, password, node, state_dir, poll, audit_share, cheat_step, withhold_state, withhold_checkpoint,
            lazy, false_challenge, log_level) -> None:
     """Run one market role against a node's gRPC API until interrupted."""
-    from compute_market.jobspec import DeterminismProfile
-    from compute_market.worker.roles import CheatPlan, Referee, Solver, Verifier, Whistleblower
-    from compute_market.worker.trainer import EnvironmentRefused, configure_exact_mode
+    from compute_market.worker.roles import CheatPlan, Referee, Solver, Verifier, Whistleblower  # torch
+    from compute_market.worker.trainer import EnvironmentRefused, configure_exact_mode  # torch
     try:  # before any stake is at risk: a machine that cannot reproduce results must not take a role
         configure_exact_mode(DeterminismProfile())
     except EnvironmentRefused as e:
@@ -116,7 +118,6 @@ def solver() -> None:
 @click.option("--stake", required=True, help="Stake to reserve: smallest units, or tokens with a decimal point.")
 def solver_register(key, password, node, stake) -> None:
     """Register the account as a solver with a stake."""
-    from compute_market.worker import client as calls
     market = _market_node(node, key, password)
     try:
         amount = parse_amount(stake, market.chain.params().token_decimals)
@@ -136,7 +137,6 @@ def verifier() -> None:
 @NODE
 def verifier_register(key, password, node) -> None:
     """Register the account as a verifier (reserves the verifier bond)."""
-    from compute_market.worker import client as calls
     market = _market_node(node, key, password)
     try:
         _send(market, calls.register_verifier(), "register verifier")
@@ -160,8 +160,6 @@ def job() -> None:
 @click.option("--payment", required=True, help="Payment to escrow: smallest units, or tokens with a decimal point.")
 def job_submit(key, password, node, spec_path, dataset_path, payment) -> None:
     """Upload a dataset and submit a job that trains on it."""
-    from chain.cli.exact import spec_for_dataset
-    from compute_market.worker import client as calls
     market = _market_node(node, key, password)
     blob = dataset_path.read_bytes()
     spec, _ = spec_for_dataset(spec_path, blob)
@@ -226,8 +224,7 @@ def job_fetch_model(job_id, out, node) -> None:
     """Download a committed job's model (safetensors), written only if it is bound to the commitment: the hash
     list decodes under the result root, the last checkpoint is the state H[T] names, and its model hashes to
     the committed final hash."""
-    from compute_market.worker.client import BlobMissing
-    from compute_market.worker.model_export import ModelExportError, export_model
+    from compute_market.worker.model_export import ModelExportError, export_model  # torch
     market = _market_node(node, None, None)
     try:
         j = market.job(job_id)

@@ -5,8 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from chain.api.grpc_api import start_grpc_server
+from chain.network.transport import TransportError
 from chain.node.config import NodeConfig
+from chain.node.service import Node
 from chain.primitives.crypto import Keypair
+from chain.storage.blockstore import BlockStoreError
+from chain.storage.kv import DatabaseError
 
 log = logging.getLogger("gradchain.node")
 
@@ -20,11 +25,6 @@ class NodeHalted(RuntimeError):
 
 
 async def run_node(config: NodeConfig, spec, key: Keypair | None, stop: asyncio.Event) -> None:
-    from chain.api.grpc_api import start_grpc_server
-    from chain.network.transport import TransportError
-    from chain.node.service import Node
-    from chain.storage.blockstore import BlockStoreError
-    from chain.storage.kv import DatabaseError
     try:
         node = Node(config, spec, validator_key=key)
     except (DatabaseError, BlockStoreError) as e:

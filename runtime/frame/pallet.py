@@ -25,6 +25,7 @@ from runtime.frame.support import (
     NONE,
     BadOrigin,
     DispatchClass,
+    DispatchError,
     DispatchInfo,
     Origin,
     OriginKind,
@@ -32,7 +33,7 @@ from runtime.frame.support import (
     Pays,
     Weight,
 )
-from runtime.frame.types import Enum, Field, ScaleType, Struct, Variant
+from runtime.frame.types import H256, U32, Enum, Field, ScaleType, Struct, Variant, Vec
 
 C = TypeVar("C", bound="PalletConfig")
 
@@ -441,7 +442,6 @@ def runtime_event_type(pallets: list[Pallet]) -> Enum:
 
 
 def event_record_type(runtime_event: ScaleType) -> Struct:
-    from runtime.frame.types import H256, U32, Vec
     phase = Enum("frame_system::Phase", [Variant("ApplyExtrinsic", 0, (Field(None, U32, "u32"),)),
                                          Variant("Finalization", 1), Variant("Initialization", 2)])
     return Struct("frame_system::EventRecord", [
@@ -454,8 +454,6 @@ def dispatch_transactional(c: Call, origin: Origin) -> Exception | None:
 
     Returns the error (or None). Anything other than a DispatchError is a bug and propagates.
     """
-    from runtime.frame.support import DispatchError
-
     state = storage.current_state()
     env = _ENV.get()
     mark = len(env.events)

@@ -11,6 +11,7 @@ from typing import Any
 
 from chain.api.jsonrpc_server import InvalidParams, RpcError
 from chain.primitives.crypto import InvalidAddress, decode_address
+from chain.storage.state import StateError
 
 MAX_BLOCK_NUMBER = (1 << 32) - 1
 
@@ -91,7 +92,6 @@ def at_block(node, value: Any, client_error: int = STATE_CLIENT_ERROR) -> bytes:
 
 def state_at(node, block_hash: bytes):
     """The state after `block_hash`, or a 4003 Client error if it was pruned."""
-    from chain.storage.state import StateError
     try:
         return node.chain.state_at(block_hash)
     except StateError as e:
