@@ -14,6 +14,8 @@ from pathlib import Path
 import click
 
 from chain.cli.key import password_options
+from chain.keystore import KeystoreError, load_key
+from chain.network.descriptors import throttle_accept_errors
 from chain.node.config import (
     CONNECTIONS_LIMIT,
     DEFAULT_BLOB_RETENTION,
@@ -33,13 +35,14 @@ from chain.node.config import (
     ConfigError,
     NodeConfig,
 )
+from chain.primitives.crypto import SignatureScheme
 
 LOG_LEVELS = ["error", "warn", "info", "debug", "trace"]
 GUARD_FILE = "last_signed"  # the signer guard's state, beside the WAL (chain.node.service)
 
 
 def _load_spec(chain: str):
-    from runtime.chain_spec import ChainSpecError, load_chain_spec
+    from runtime.chain_spec import ChainSpecError, load_chain_spec  # composes the runtime: not at CLI start
     try:
         return load_chain_spec(chain)
     except ChainSpecError as e:
@@ -124,11 +127,16 @@ def _setup_logging(level: str) -> None:
 @click.option("--blob-retention", type=click.FloatRange(0), default=DEFAULT_BLOB_RETENTION, show_default=True,
               help="Seconds an unpinned blob (no live job references it) is kept before it is deleted.")
 @click.option("--node-key-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--fault-file", type=click.Path(dir_okay=False, path_type=Path), default=None, hidden=True,
+              help="For fault-injection tests only: a JSON file {\"block_peers\": [hex node keys]} polled every "
+                   "0.5 s; traffic with those peers is dropped.")
+@click.option("--byzantine", type=click.Choice(["equivocate"]), default=None, hidden=True,
+              help="For fault-injection tests only: misbehave on purpose (equivocate: sign conflicting prevotes).")
 @click.option("-l", "--log", "log_level", type=click.Choice(LOG_LEVELS), default="info", show_default=True)
 def node(dev, chain, base_path, name, validator, key, password, p2p_port, grpc_port, rpc_port, prometheus_port,
          no_prometheus, p2p_external, grpc_external, rpc_external, prometheus_external, rpc_methods, rpc_cors,
          rpc_max_connections, rpc_max_connections_per_ip, max_peers, p2p_max_connections, grpc_max_connections,
-         grpc_max_calls_per_ip, bootnodes, pruning, idle_block_interval, blob_retention, node_key_file,
+         grpc_max_calls_per_ip, bootnodes, pruning, idle_block_interval, blob_retention, node_key_file, fault_file, byzantine,
          log_level) -> None:
     """Run a gradchain node."""
     _setup_logging(log_level)
@@ -157,7 +165,9 @@ def node(dev, chain, base_path, name, validator, key, password, p2p_port, grpc_p
         grpc_max_calls_per_ip=grpc_max_calls_per_ip,
         prometheus_host=EXTERNAL if prometheus_external else LOOPBACK,
         prometheus_port=None if no_prometheus else prometheus_port, bootnodes=list(bootnodes), pruning=pruning,
-        idle_block_interval=idle_block_interval, blob_retention=blob_retention, node_key_file=node_key_file)
+        idle_block_interval=idle_block_interval, blob_retention=blob_retention, node_key_file=node_key_file,
+        blocked_peers=fault_file,
+        byzantine=byzantine)
     if rpc_cors is not None:
         config.rpc_cors = parse_cors(rpc_cors)
     try:
@@ -171,10 +181,7 @@ def node(dev, chain, base_path, name, validator, key, password, p2p_port, grpc_p
 
 
 async def _run(config: NodeConfig) -> None:
-    from chain.keystore import KeystoreError, load_key
-    from chain.network.descriptors import throttle_accept_errors
-    from chain.node.runner import NodeHalted, NodeStartError, run_node
-    from chain.primitives.crypto import SignatureScheme
+    from chain.node.runner import NodeHalted, NodeStartError, run_node  # the whole node: not at CLI start
     spec = _load_spec(config.chain)
     key = None
     if config.validator:
