@@ -9,17 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Annotated
 
 from chain.primitives.codec import encode_compact
-from runtime.frame.types import U8, U64, Array, Compact, Enum, Field, Struct, Variant
+from runtime.frame.types import U8, U64, Array, Compact, Enum, Field, Record, Struct, Variant
 
 
 @dataclass(frozen=True, slots=True)
 class Weight:
     """Execution time in picoseconds (`ref_time`) and proof size in bytes, as Substrate's Weight v2."""
 
-    ref_time: int
-    proof_size: int = 0
+    ref_time: Annotated[int, Compact(U64), "u64"]
+    proof_size: Annotated[int, Compact(U64), "u64"] = 0
 
     def __add__(self, other: Weight) -> Weight:
         return Weight(self.ref_time + other.ref_time, self.proof_size + other.proof_size)
@@ -28,8 +29,7 @@ class Weight:
         return encode_compact(self.ref_time) + encode_compact(self.proof_size)
 
 
-WEIGHT = Struct("sp_weights::weight_v2::Weight", [
-    Field("ref_time", Compact(U64), "u64"), Field("proof_size", Compact(U64), "u64")], cls=Weight)
+WEIGHT = Record("sp_weights::weight_v2::Weight", Weight)
 
 
 class DispatchClass(IntEnum):
