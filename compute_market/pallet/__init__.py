@@ -1,6 +1,6 @@
 """ComputeMarket (pallet index 6): escrowed training jobs, staked solvers, verifiers and bisection disputes.
 
-Lifecycle (docs/design.md, section 7): `submit_job` escrows payment + verifier fee and reserves the submission bond ->
+Lifecycle (docs/market-protocol.md): `submit_job` escrows payment + verifier fee and reserves the submission bond ->
 `on_initialize` assigns a solver `AssignmentDelay` blocks later -> the solver fetches and checks the dataset
 (`report_dataset` if it is unusable) and `commit_result`s its step-hash root with the blobs it is bound to
 (the hash list H[0..T], the checkpoints, the final model's hash) -> a verifier `attest`s the q segments

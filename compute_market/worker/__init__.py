@@ -1,4 +1,5 @@
 """Off-chain PyTorch roles of the compute market: models, datasets and exact-mode training.
 
-Workers talk to a node only through its gRPC API and never import the node (docs/design.md, sections 1 and 8).
+Workers talk to a node only through its gRPC API and never import the node, the APIs or node-side storage
+(docs/architecture.md; import-linter checks it).
 """
