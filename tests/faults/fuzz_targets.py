@@ -53,7 +53,7 @@ def _runtime_errors() -> tuple[type[BaseException], ...]:
 
 
 def _consensus_decode(raw: bytes) -> object:
-    from chain.node.service import decode_consensus
+    from chain.node.consensus_service import decode_consensus
     return decode_consensus(raw)
 
 

@@ -14,7 +14,8 @@ import pytest
 from chain.client import NodeClient, transfer_call
 from chain.network.peers import Network
 from chain.network.transport import GrpcTransport
-from chain.node.service import MAX_STRIKES, encode_consensus
+from chain.node.consensus_service import encode_consensus
+from chain.node.service import MAX_STRIKES
 from chain.primitives.crypto import Keypair, dev_keypair
 from consensus.types import SignedVote, Vote, VoteType
 from proto import p2p_pb2
