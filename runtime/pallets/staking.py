@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Annotated
 
 from chain.primitives.codec import Reader
 from chain.primitives.hashing import twox128
@@ -63,6 +64,7 @@ from runtime.frame.types import (
     Compact,
     Field,
     Perbill,
+    Record,
     Struct,
     Tuple,
     Unit,
@@ -87,17 +89,23 @@ class StakingConfig(PalletConfig):
 
 
 @dataclass
+class UnlockChunk:
+    value: Annotated[int, Compact(U128), "Balance"]
+    era: Annotated[int, Compact(U32), "EraIndex"]  # the epoch from which it is withdrawable
+
+
+UNLOCK_CHUNK = Record("pallet_staking::UnlockChunk", UnlockChunk)
+
+
+@dataclass
 class Ledger:
-    stash: bytes
-    total: int
-    active: int
-    unlocking: list[dict] = field(default_factory=list)  # {"value": int, "era": epoch}
+    stash: Annotated[bytes, AccountId, "T::AccountId"]
+    total: Annotated[int, Compact(U128), "BalanceOf<T>"]
+    active: Annotated[int, Compact(U128), "BalanceOf<T>"]
+    unlocking: Annotated[list[UnlockChunk], Vec(UNLOCK_CHUNK), "Vec<UnlockChunk>"] = field(default_factory=list)
 
 
-UNLOCK_CHUNK = Struct("pallet_staking::UnlockChunk", [Field("value", Compact(U128), "Balance"), Field("era", Compact(U32), "EraIndex")])
-LEDGER = Struct("pallet_staking::StakingLedger", [
-    Field("stash", AccountId, "T::AccountId"), Field("total", Compact(U128), "BalanceOf<T>"),
-    Field("active", Compact(U128), "BalanceOf<T>"), Field("unlocking", Vec(UNLOCK_CHUNK), "Vec<UnlockChunk>")], cls=Ledger)
+LEDGER = Record("pallet_staking::StakingLedger", Ledger)
 PREFS = Struct("pallet_staking::ValidatorPrefs", [Field("commission", Compact(U32), "Perbill"), Field("blocked", Bool, "bool")])
 ACTIVE_SET = Vec(Tuple(AccountId, SessionKey, U128))
 POINTS_BY_ACCOUNT = Struct("BTreeMap", [Field(None, Vec(Tuple(AccountId, U32)))], params=[("K", AccountId), ("V", U32)])
@@ -201,7 +209,7 @@ def unbond(ctx: CallContext, value: Compact(U128)) -> None:
         raise StakingError.InsufficientBond(
             f"a validator keeps at least {cfg.min_validator_bond} bonded; chill or unbond everything")
     ledger.active -= value
-    ledger.unlocking.append({"value": value, "era": CurrentEpoch.get() + cfg.bonding_duration})
+    ledger.unlocking.append(UnlockChunk(value, CurrentEpoch.get() + cfg.bonding_duration))
     Ledgers.insert(stash, ledger)
     ctx.deposit_event(StakingEvent.Unbonded(stash, value))
 
@@ -212,10 +220,10 @@ def withdraw_unbonded(ctx: CallContext) -> None:
     stash = ctx.ensure_signed()
     ledger = _ledger(stash)
     epoch = CurrentEpoch.get()
-    ready = sum(c["value"] for c in ledger.unlocking if c["era"] <= epoch)
+    ready = sum(c.value for c in ledger.unlocking if c.era <= epoch)
     if ready == 0 and ledger.total != 0:
         raise StakingError.NoUnlockChunk(f"no chunk unlocks by epoch {epoch}")
-    ledger.unlocking = [c for c in ledger.unlocking if c["era"] > epoch]
+    ledger.unlocking = [c for c in ledger.unlocking if c.era > epoch]
     ledger.total -= ready
     balances.unreserve(stash, ready)
     if ledger.total == 0:
@@ -314,10 +322,10 @@ def slash(stash: bytes, fraction: int) -> int:
     ledger.active -= take
     remaining -= take
     for chunk in ledger.unlocking:
-        take = min(remaining, chunk["value"])
-        chunk["value"] -= take
+        take = min(remaining, chunk.value)
+        chunk.value -= take
         remaining -= take
-    ledger.unlocking = [c for c in ledger.unlocking if c["value"]]
+    ledger.unlocking = [c for c in ledger.unlocking if c.value]
     burned = balances.slash_reserved(stash, amount - remaining)
     ledger.total -= burned
     Ledgers.insert(stash, ledger)

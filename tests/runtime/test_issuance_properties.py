@@ -152,7 +152,7 @@ class IssuanceMachine(RuleBasedStateMachine):
             epoch = staking.CurrentEpoch.get() + 1
             staking.CurrentEpoch.put(epoch)
         before, ledger = self._account(a), self._ledger(a)
-        ready = sum(c["value"] for c in ledger.unlocking if c["era"] <= epoch) if ledger else 0
+        ready = sum(c.value for c in ledger.unlocking if c.era <= epoch) if ledger else 0
         predicted = (StakingError.NotStash if ledger is None
                      else StakingError.NoUnlockChunk if ready == 0 and ledger.total != 0 else None)
         error = self._signed(staking.withdraw_unbonded, a)
@@ -164,7 +164,7 @@ class IssuanceMachine(RuleBasedStateMachine):
     @rule(a=who, fraction=st.integers(0, PERBILL))
     def slash_stake(self, a, fraction):
         before, ledger = self._account(a), self._ledger(a)
-        bonded = ledger.active + sum(c["value"] for c in ledger.unlocking) if ledger else 0
+        bonded = ledger.active + sum(c.value for c in ledger.unlocking) if ledger else 0
         predicted = min(ledger.total * fraction // PERBILL, bonded, before.reserved) if ledger else 0
         burned, _ = self._direct(staking.slash, a, fraction)
         assert burned == predicted

@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 from compute_market.pallet import types as market
 from runtime.frame.support import WEIGHT
 from runtime.frame.types import U32, U64, Option, Record, RecordDecodeError, Struct
+from runtime.pallets import staking
 from tests.runtime.scale_strategies import values
 
-RECORDS = [market.JOB, market.SOLVER, market.VERIFIER, market.DISPUTE]
+RECORDS = [market.JOB, market.SOLVER, market.VERIFIER, market.DISPUTE, staking.LEDGER, staking.UNLOCK_CHUNK, WEIGHT]
 IDS = [r.name for r in RECORDS]
 
 
@@ -96,6 +97,6 @@ def test_invalid_encode_of_another_type_is_refused():
 
 
 def test_invalid_struct_whose_fields_differ_from_its_class_is_refused():
-    """A hand-declared Struct with a dataclass (Weight, the staking ledger) must list every field of it."""
+    """A hand-declared Struct with a dataclass must list every field of it."""
     with pytest.raises(TypeError, match="are not the fields"):
         Struct("probe::Weight", WEIGHT.fields[:1], cls=WEIGHT.cls)
