@@ -127,16 +127,11 @@ def _setup_logging(level: str) -> None:
 @click.option("--blob-retention", type=click.FloatRange(0), default=DEFAULT_BLOB_RETENTION, show_default=True,
               help="Seconds an unpinned blob (no live job references it) is kept before it is deleted.")
 @click.option("--node-key-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@click.option("--fault-file", type=click.Path(dir_okay=False, path_type=Path), default=None, hidden=True,
-              help="For fault-injection tests only: a JSON file {\"block_peers\": [hex node keys]} polled every "
-                   "0.5 s; traffic with those peers is dropped.")
-@click.option("--byzantine", type=click.Choice(["equivocate"]), default=None, hidden=True,
-              help="For fault-injection tests only: misbehave on purpose (equivocate: sign conflicting prevotes).")
 @click.option("-l", "--log", "log_level", type=click.Choice(LOG_LEVELS), default="info", show_default=True)
 def node(dev, chain, base_path, name, validator, key, password, p2p_port, grpc_port, rpc_port, prometheus_port,
          no_prometheus, p2p_external, grpc_external, rpc_external, prometheus_external, rpc_methods, rpc_cors,
          rpc_max_connections, rpc_max_connections_per_ip, max_peers, p2p_max_connections, grpc_max_connections,
-         grpc_max_calls_per_ip, bootnodes, pruning, idle_block_interval, blob_retention, node_key_file, fault_file, byzantine,
+         grpc_max_calls_per_ip, bootnodes, pruning, idle_block_interval, blob_retention, node_key_file,
          log_level) -> None:
     """Run a gradchain node."""
     _setup_logging(log_level)
@@ -165,9 +160,7 @@ def node(dev, chain, base_path, name, validator, key, password, p2p_port, grpc_p
         grpc_max_calls_per_ip=grpc_max_calls_per_ip,
         prometheus_host=EXTERNAL if prometheus_external else LOOPBACK,
         prometheus_port=None if no_prometheus else prometheus_port, bootnodes=list(bootnodes), pruning=pruning,
-        idle_block_interval=idle_block_interval, blob_retention=blob_retention, node_key_file=node_key_file,
-        blocked_peers=fault_file,
-        byzantine=byzantine)
+        idle_block_interval=idle_block_interval, blob_retention=blob_retention, node_key_file=node_key_file)
     if rpc_cors is not None:
         config.rpc_cors = parse_cors(rpc_cors)
     try:
