@@ -23,6 +23,7 @@ from pathlib import Path
 
 from chain.node.launcher import LocalNetwork
 from chain.primitives.crypto import Keypair
+from chain.storage.overlay import MemoryBackend
 from compute_market.jobspec import AdamWSpec, ConstantSchedule, JobSpec, MlpSpec
 from compute_market.pallet.types import MarketConfig
 from compute_market.worker import client as calls
@@ -30,6 +31,7 @@ from compute_market.worker.client import MarketNode
 from compute_market.worker.datasets import Dataset, dataset_hash, gaussian_blobs
 from compute_market.worker.roles import wait_until
 from runtime.chain_spec import load_chain_spec
+from runtime.pallets import staking
 from tests.adversarial.ledger import Ledger, Snapshot, chain_time_ms, read_ledger, take_snapshot
 from tests.adversarial.settlement import Outcome, settlement_errors
 
@@ -141,7 +143,10 @@ class Market:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         spec_path = write_chain_spec(self.workdir / "chain-spec.json")
-        self.config: MarketConfig = load_chain_spec(str(spec_path)).configs[MarketConfig]
+        spec = load_chain_spec(str(spec_path))
+        self.config: MarketConfig = spec.configs[MarketConfig]
+        # block authors (fee recipients) are named by an Aura slot into this set, fixed in the suite's chain
+        self.authors = [key for key, _stake in staking.validator_set(MemoryBackend(spec.genesis_storage))]
         self.net = LocalNetwork(self.workdir / "chain", chain=str(spec_path), validators=("Alice",),
                                 idle_block_interval=BLOCK_INTERVAL)
         self.accounts = {name: account(uri) for name, uri in PARTIES.items()}
@@ -265,7 +270,7 @@ class Market:
         live = [(j.id, j.status) for j in self.reader.jobs() if j.status not in ENDED]
         assert not live, f"jobs still live after the span, which would leak into the next one: {live}"
         after = self.snapshot()
-        return after, read_ledger(self.reader.chain, before.block + 1, after.block)
+        return after, read_ledger(self.reader.chain, before.block + 1, after.block, self.authors)
 
     def play(self, solver: WorkerProcess, dataset: bytes | None = None, upload: bool = True,
              challengers: tuple[WorkerProcess, ...] = (), steps: int = 40, interval: int = 10,

@@ -24,6 +24,7 @@ from chain.primitives.hashing import twox128
 from chain.primitives.types import DigestItem, DigestKind
 from compute_market.pallet.types import MarketEvent
 from proto import chain_pb2
+from runtime.pallets.session import AURA_ENGINE_ID
 from runtime.pallets.transaction_payment import TransactionPaymentEvent
 
 TOTAL_ISSUANCE_KEY = twox128(b"Balances") + twox128(b"TotalIssuance")
@@ -110,19 +111,23 @@ def named_fields(events: type, name: str, fields_json: str) -> dict:
     return {f.name: v for f, v in zip(getattr(events, name).fields, values, strict=True)}
 
 
-def block_author(header: chain_pb2.Header) -> bytes | None:
+def block_author(header: chain_pb2.Header, authors: list[bytes]) -> bytes | None:
+    """The account a block's fees go to: named outright by a `gcbf` digest, or by an Aura slot into the
+    validator set `authors` (what the node writes; see runtime.pallets.session)."""
     for raw in header.digest:
         item = DigestItem.decode_from(Reader(bytes(raw)))
         if item.kind is DigestKind.PRE_RUNTIME and item.engine == AUTHOR_ENGINE:
             return item.payload
+        if item.kind is DigestKind.PRE_RUNTIME and item.engine == AURA_ENGINE_ID and authors:
+            return authors[int.from_bytes(item.payload, "little") % len(authors)]
     return None
 
 
-def read_ledger(client: NodeClient, first: int, last: int) -> Ledger:
+def read_ledger(client: NodeClient, first: int, last: int, authors: list[bytes]) -> Ledger:
     """Collect fees, burns, market events and market moves of blocks first..last."""
     ledger = Ledger(first, last)
     for number in range(first, last + 1):
-        author = block_author(client.header(number=number))
+        author = block_author(client.header(number=number), authors)
         signed_market: set[int] = set()
         for e in client.events(number=number).events:
             if e.pallet == "TransactionPayment" and e.name == "TransactionFeePaid":
