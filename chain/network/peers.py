@@ -10,11 +10,14 @@ message faster than any honest node does) is banned by its host as well, since a
 
 Slots: `max_peers` in all, of which `RESERVED_SLOTS` only bootnodes (whose keys this node learned by
 dialling them) may take, and at most `MAX_PEERS_PER_HOST` per remote host otherwise. When a limit is hit, the
-newcomer takes the slot of the peer that has gone longest without sending anything new (a consensus
-message, block, evidence or transaction this node had not seen, or a synced block), if that peer has had
-`EVICTION_GRACE` seconds to prove itself; evictions are rate-limited so that a crowd of fake peers cannot
-churn out a real one. Outbound queues are bounded in bytes, and a blob is served only as fast as the peer
-reads it.
+newcomer is admitted in place of the peer that has gone longest without doing anything useful, once that peer
+has had `EVICTION_GRACE` seconds of probation: useful is sending something new (a consensus message, block,
+evidence or transaction this node had not seen, or a synced block), or syncing from this node, which a peer
+shows by announcing a best block higher than any it announced before and no higher than the blocks this node has sent it.
+A fake peer cannot earn that without downloading the chain, so a crowd of them rotates through the slots and
+a real node that dials in gets one as soon as a fake's probation is over, then keeps it while it syncs. A
+peer this node dialled itself is never evicted for an inbound one. Outbound queues are bounded in bytes, and
+a blob is served only as fast as the peer reads it.
 """
 
 from __future__ import annotations
@@ -52,8 +55,7 @@ RESERVED_SLOTS = 8
 MAX_PEERS_PER_HOST = 16
 MAX_HANDSHAKES = 64  # inbound connections still in the handshake, in all and per host
 MAX_HANDSHAKES_PER_HOST = 16
-EVICTION_GRACE = 10.0
-EVICTION_INTERVAL = 1.0
+EVICTION_GRACE = 5.0  # a newcomer's probation: it cannot be evicted before this, whatever it sends
 SILENT_PEER_SECONDS = 60.0  # a peer that sends nothing at all for this long is dropped
 STATUS_HEARTBEAT = 15.0  # every peer hears our status at least this often, so honest peers are never silent
 STATUS_RATE, STATUS_BURST = 20.0, 200.0  # Status messages per second a peer may send
@@ -130,7 +132,9 @@ class Peer:
     closed: bool = False
     reserved: bool = False  # a bootnode: it may use the reserved slots and is never evicted
     connected_at: float = field(default_factory=time.monotonic)
-    last_useful: float = 0.0  # when it last sent something new to this node (0: never)
+    last_useful: float = 0.0  # when it last sent something new to this node or synced from it (0: never)
+    served_up_to: int = -1  # the highest block number this node has sent it (sync answers, gossip)
+    synced_to: int = -1  # the highest best block it has announced
     last_received: float = field(default_factory=time.monotonic)
     queued_bytes: list[int] = field(default_factory=lambda: [0, 0, 0])
     drained: asyncio.Event = field(default_factory=asyncio.Event)
@@ -226,7 +230,6 @@ class Network:
         self.reserved_keys: set[bytes] = set()  # keys proven at a bootnode's address by dialling it
         self._exempt_hosts = {h for h in map(address_host, self.addresses.bootnodes) if h}
         self._handshaking: dict[str | None, int] = {}
-        self._last_eviction = 0.0
         self.eviction_grace = EVICTION_GRACE
         self.seen = SeenCache()
         self.listen_addr = listen
@@ -313,31 +316,31 @@ class Network:
         await self._run_peer(conn, dialled=False)
 
     def _admit(self, peer: Peer) -> bool:
-        """Room for `peer` (see the module docstring), evicting one silent peer if it takes that."""
+        """Room for `peer` (see the module docstring), evicting the least useful peer if it takes that."""
         if peer.reserved:
             if len(self.peers) < self.max_peers:
                 return True
             return self._evict([p for p in self.peers.values() if not p.reserved], force=True)
         others = [p for p in self.peers.values() if not p.reserved]
-        same_host = [p for p in others if peer.host is not None and p.host == peer.host]
-        if len(same_host) >= MAX_PEERS_PER_HOST:
+        evictable = [p for p in others if peer.dialled_by_us or not p.dialled_by_us]
+        same_host = [p for p in evictable if peer.host is not None and p.host == peer.host]
+        if peer.host is not None and sum(p.host == peer.host for p in others) >= MAX_PEERS_PER_HOST:
             return self._evict(same_host)
         if len(self.peers) >= self.max_peers or len(others) >= self.max_peers - RESERVED_SLOTS:
-            return self._evict(others)
+            return self._evict(evictable)
         return True
 
     def _evict(self, candidates: list[Peer], force: bool = False) -> bool:
+        """Close the candidate idle longest (useful longest ago, then connected longest ago) that is past its
+        probation (any, with `force`); false if none is."""
         now = time.monotonic()
-        if not force and now - self._last_eviction < EVICTION_INTERVAL:
-            return False
         grace = self.eviction_grace
         ripe = [p for p in candidates if force or (now - p.connected_at >= grace and now - p.last_useful >= grace)]
         if not ripe:
             return False
         victim = min(ripe, key=lambda p: (p.last_useful, p.connected_at))
-        log.info("evicting peer %s (%s): it sent nothing new for %.0fs and its slot is wanted", victim.name,
+        log.info("evicting peer %s (%s): nothing useful from it for %.0fs and its slot is wanted", victim.name,
                  victim.id, now - max(victim.last_useful, victim.connected_at))
-        self._last_eviction = now
         victim.closed = True
         victim.wake.set()
         self.peers.pop(victim.node_key, None)
@@ -385,7 +388,7 @@ class Network:
             self._handshaking[host] -= 1
             if not self._handshaking[host]:
                 del self._handshaking[host]
-        peer.dialled_by_us = dialled
+        peer.dialled_by_us, peer.synced_to = dialled, peer.best_number
         if dialled and bootnode:
             self.reserved_keys.add(peer.node_key)
         peer.reserved = peer.node_key in self.reserved_keys
@@ -470,6 +473,8 @@ class Network:
             elif kind == "sync_request":
                 blocks = await self.handler.on_sync_request(msg.sync_request.from_number,
                                                             min(msg.sync_request.max_blocks, 256))
+                if blocks:
+                    peer.served_up_to = max(peer.served_up_to, msg.sync_request.from_number + len(blocks) - 1)
                 best_number, _ = self.handler.best()
                 await peer.send(p2p_pb2.PeerMessage(sync_response=p2p_pb2.SyncResponse(
                     blocks=[p2p_pb2.CertifiedBlock(block=b, justification=j) for b, j in blocks],
@@ -492,6 +497,9 @@ class Network:
             elif kind == "status":
                 if not peer.status_budget.take():
                     raise Flooding(f"more than {STATUS_RATE:.0f} status messages a second")
+                if peer.synced_to < msg.status.best_number <= peer.served_up_to:
+                    peer.last_useful = now  # it imported blocks this node sent it: a syncing node
+                peer.synced_to = max(peer.synced_to, msg.status.best_number)
                 peer.best_number, peer.best_hash = msg.status.best_number, bytes(msg.status.best_hash)
                 for addr in list(msg.status.peers)[:32]:
                     self.addresses.learn(addr)
@@ -544,6 +552,10 @@ class Network:
 
     async def gossip_block(self, block: bytes, justification: bytes, exclude: Peer | None = None) -> None:
         self.seen.first_time(blake2_256(b"bk" + block))
+        best_number, _ = self.handler.best()  # the node gossips the block it has just imported
+        for peer in self.peers.values():
+            if peer is not exclude:
+                peer.served_up_to = max(peer.served_up_to, best_number)
         await self.broadcast(p2p_pb2.PeerMessage(block=p2p_pb2.CertifiedBlock(block=block, justification=justification)),
                              exclude)
 

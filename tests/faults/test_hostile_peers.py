@@ -229,6 +229,78 @@ def test_fake_peers_cannot_eclipse_a_real_peer_or_a_bootnode():
     asyncio.run(asyncio.wait_for(scenario(), 120))
 
 
+class ChainServer(SilentPeer):
+    """A node at block #`height` that answers sync requests with its (opaque) blocks."""
+
+    def __init__(self, genesis: bytes, height: int):
+        super().__init__(genesis)
+        self.height = height
+
+    def best(self) -> tuple[int, bytes]:
+        return self.height, b"\x01" * 32
+
+    async def on_sync_request(self, from_number, max_blocks) -> list:
+        return [(b"block%d" % n, b"") for n in range(from_number, min(from_number + max_blocks, self.height + 1))]
+
+
+class SlowSyncer(SilentPeer):
+    """A full node that syncs a few blocks at a time from whichever peer is ahead, announcing each step, and
+    remembers every connection it synced over."""
+
+    def __init__(self, genesis: bytes, step: int = 4, pause: float = 0.3):
+        super().__init__(genesis)
+        self.net: Network | None = None
+        self.number, self.step, self.pause = 0, step, pause
+        self.sources: set[int] = set()
+
+    def best(self) -> tuple[int, bytes]:
+        return self.number, b"\x02" * 32
+
+    async def on_peer_status(self, best_number, best_hash, peer) -> None:
+        if best_number > self.number and not self.sources:
+            await self.net.request_sync(peer, self.number + 1, self.step)
+
+    async def on_sync_response(self, blocks, peer_best, peer) -> None:
+        self.sources.add(id(peer))
+        self.number += len(blocks)
+        await self.net.announce_status()
+        if blocks and self.number < peer_best:
+            await asyncio.sleep(self.pause)
+            await self.net.request_sync(peer, self.number + 1, self.step)
+
+
+@pytest.mark.slow
+def test_a_syncing_node_gets_a_slot_among_redialling_fakes_and_keeps_it_until_synced():
+    """40 fake peers with fresh keys share the real node's host (loopback) and re-dial whenever they are
+    evicted, rotating through a victim's six open slots. A full node that dials in later is admitted once a fake's probation is over, and is never evicted
+    while it syncs (it announces blocks the victim sent it), though the sync lasts several probations; the
+    fakes keep rotating through the other slots."""
+    async def scenario():
+        victim = Network(GrpcTransport(), Keypair.generate(), GENESIS, ChainServer(GENESIS, 120), "127.0.0.1:0",
+                         max_peers=peers_module.RESERVED_SLOTS + 6)  # six slots, so fakes rotate fast
+        victim.eviction_grace = 1.0
+        slots = victim.max_peers - peers_module.RESERVED_SLOTS
+        await victim.start()
+        fakes = [Network(GrpcTransport(), Keypair.generate(), GENESIS, SilentPeer(GENESIS), "127.0.0.1:0",
+                         bootnodes=[victim.listen_addr], node_name=f"fake{i}") for i in range(40)]
+        syncer = SlowSyncer(GENESIS)
+        real = Network(GrpcTransport(), Keypair.generate(), GENESIS, syncer, "127.0.0.1:0",
+                       bootnodes=[victim.listen_addr], node_name="real")
+        syncer.net = real
+        try:
+            await asyncio.gather(*(fake.start() for fake in fakes))
+            await until(lambda: len(victim.peers) >= slots, 30, "the fakes to fill the slots")
+            await real.start()
+            await until(lambda: syncer.number >= 120, 60, "the real node to sync all 120 blocks")
+            assert len(syncer.sources) == 1, "the real node was evicted while it synced"
+            assert real.node_key.public in victim.peers
+            fake_keys = {fake.node_key.public for fake in fakes}
+            assert sum(key in fake_keys for key in victim.peers) <= slots - 1
+        finally:
+            await asyncio.gather(*(net.stop() for net in [*fakes, real, victim]))
+    asyncio.run(asyncio.wait_for(scenario(), 120))
+
+
 # --- a real node under attack ------------------------------------------------------------------------------
 
 
