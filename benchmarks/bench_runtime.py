@@ -8,7 +8,7 @@ import time
 
 import nacl.signing
 
-from chain.primitives.codec import encode_compact
+from chain.primitives import calls
 from chain.primitives.crypto import Keypair
 from chain.primitives.extrinsic import sign_extrinsic
 from chain.primitives.hashing import blake2_256
@@ -36,7 +36,7 @@ def main() -> None:
     v = runtime.version
     results = {}
     for n in (1_000, 5_000):
-        xts = [sign_extrinsic(senders[i], bytes([2, 3, 0]) + publics[(i * 7919 + 13) % ACCOUNTS] + encode_compact(UNIT),
+        xts = [sign_extrinsic(senders[i], calls.Balances.transfer_keep_alive(publics[(i * 7919 + 13) % ACCOUNTS], UNIT),
                               nonce=_nonce(chain, senders[i].public), spec_version=v.spec_version,
                               tx_version=v.transaction_version, genesis_hash=runtime.genesis_hash).encode()
                for i in range(n)]

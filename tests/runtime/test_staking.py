@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from chain.primitives import calls
 from chain.primitives.hashing import blake2_256
 from consensus.evidence import DuplicateVoteEvidence, verify_evidence
 from consensus.types import SignedVote, Vote, VoteType
@@ -90,9 +91,8 @@ def test_invalid_validate_with_someone_elses_session_key(ext):
 
 
 def test_election_at_epoch_boundary_only(ext):
-    from chain.primitives.codec import encode_compact
-    bond_xt = ext.signed(BOB, bytes([4, 0]) + encode_compact(200_000 * UNIT), 0)
-    validate_xt = ext.signed(BOB, bytes([4, 4]) + BOB.public + (50_000_000).to_bytes(4, "little"), 1)
+    bond_xt = ext.signed(BOB, calls.Staking.bond(200_000 * UNIT), 0)
+    validate_xt = ext.signed(BOB, calls.Staking.validate(BOB.public, 50_000_000), 1)
     built = ext.produce_block([bond_xt, validate_xt])
     assert built.rejected == []
     assert [k for k, _ in validator_set(ext.chain.backend)] == [ALICE.public]
@@ -116,12 +116,11 @@ def test_election_at_epoch_boundary_only(ext):
 def test_current_elected_lists_the_queued_sets_consensus_keys_for_derive_staking_validators(ext):
     """CurrentElected is the next epoch's set as Session.Validators lists the current one's: the genesis set,
     then each election's, then that set less a validator slashed for equivocation."""
-    from chain.primitives.codec import encode_compact
     from runtime.pallets import session
     with ext.ext():
         assert staking.CurrentElected.get() == session.Validators.get() == [ALICE.public]
-    bond_xt = ext.signed(BOB, bytes([4, 0]) + encode_compact(200_000 * UNIT), 0)
-    validate_xt = ext.signed(BOB, bytes([4, 4]) + BOB.public + (0).to_bytes(4, "little"), 1)
+    bond_xt = ext.signed(BOB, calls.Staking.bond(200_000 * UNIT), 0)
+    validate_xt = ext.signed(BOB, calls.Staking.validate(BOB.public, 0), 1)
     assert ext.produce_block([bond_xt, validate_xt]).rejected == []
     epoch = ext.runtime.configs[staking.StakingConfig].epoch_length
     while ext.number < epoch:
