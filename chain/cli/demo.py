@@ -1,7 +1,9 @@
 """`gradchain demo`: a dev chain (or four validators), every market role, an honest job, then a cheater caught.
 
-Everything runs on this machine: node processes on loopback ports, the workers in this process. The data is
-generated deterministically (8x8 synthetic digits); nothing is downloaded.
+Everything runs on this machine: node processes on loopback ports, the honest workers in this process, and
+the cheating solver of the second job as its own process (`python -m compute_market.adversary`, which no
+production module imports). The data is generated deterministically (8x8 synthetic digits); nothing is
+downloaded.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -57,19 +60,28 @@ class Demo:
         self.threads: list[threading.Thread] = []
         self.quiet_progress = quiet_progress
         self.state_dir = Path(tempfile.mkdtemp(prefix="gradchain-demo-solver-"))
+        self.cheater: subprocess.Popen | None = None
 
     def progress(self):
         if self.quiet_progress:
             return lambda label, done, total: None
         return progress_printer(sys.stdout)
 
-    def start_workers(self, cheat_job: int | None) -> None:
-        from compute_market.worker.roles import CheatPlan, Referee, Solver, Verifier, Whistleblower  # torch
-        cheat = CheatPlan(CHEAT_AFTER_STEP, jobs={cheat_job}) if cheat_job is not None else None
+    def start_workers(self, cheating: bool) -> None:
+        """Every role in this process, the solver too unless `cheating`: then it is a cheater's process."""
+        from compute_market.worker.roles import Referee, Solver, Verifier, Whistleblower  # torch
         kw = {"poll_interval": 0.3, "progress": self.progress()}
-        self.solver = Solver(self.nodes["solver"], self.state_dir, cheat=cheat, **kw)
-        roles = [self.solver, Verifier(self.nodes["verifier"], **kw), Whistleblower(self.nodes["whistleblower"], **kw),
+        roles = [Verifier(self.nodes["verifier"], **kw), Whistleblower(self.nodes["whistleblower"], **kw),
                  *(Referee(node, **kw) for node in self.referees)]
+        if cheating:
+            self.cheater = subprocess.Popen(
+                [sys.executable, "-m", "compute_market.adversary", "worker", "solver",
+                 "--key", f"//{PARTIES['solver']}", "--node", self.net.nodes[0].grpc_addr,
+                 "--state-dir", str(self.state_dir / "cheater"), "--poll", "0.3",
+                 "--cheat-step", str(CHEAT_AFTER_STEP), "-l", "warn"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL if self.quiet_progress else None)
+        else:
+            roles.append(Solver(self.nodes["solver"], self.state_dir, **kw))
         for role in roles:
             t = threading.Thread(target=role.run, args=(self.stop,), name=role.name, daemon=True)
             t.start()
@@ -147,10 +159,23 @@ class Demo:
             predictions = model(data.x_test).argmax(dim=1)
         return float((predictions == data.y_test).float().mean())
 
-    def close(self) -> None:
+    def stop_workers(self) -> None:
         self.stop.set()
         for t in self.threads:
             t.join(timeout=10)
+        self.threads.clear()
+        self.stop.clear()
+        if self.cheater is not None:
+            self.cheater.terminate()
+            try:
+                self.cheater.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.cheater.kill()
+                self.cheater.wait()
+            self.cheater = None
+
+    def close(self) -> None:
+        self.stop_workers()
         shutil.rmtree(self.state_dir, ignore_errors=True)
 
 
@@ -179,7 +204,7 @@ def demo(validators: str, base_path: Path | None, no_progress: bool, json_summar
             d = Demo(net, no_progress)
             try:
                 d.register()
-                d.start_workers(cheat_job=None)
+                d.start_workers(cheating=False)
                 _say("\n== 1. An honest job ==")
                 before = d.balances()
                 job1 = d.submit(seed=1, payment=100 * UNIT)
@@ -191,13 +216,8 @@ def demo(validators: str, base_path: Path | None, no_progress: bool, json_summar
 
                 _say("\n== 2. A cheating solver ==")
                 _say(f"Charlie's solver now perturbs the model after step {CHEAT_AFTER_STEP} of the next job.")
-                d.stop.set()
-                for t in d.threads:
-                    t.join(timeout=10)
-                d.threads.clear()
-                d.stop.clear()
-                next_id = max(j.id for j in d.reader.jobs()) + 1
-                d.start_workers(cheat_job=next_id)
+                d.stop_workers()
+                d.start_workers(cheating=True)
                 before = d.balances()
                 job2 = d.submit(seed=2, payment=100 * UNIT)
                 status2 = d.follow(job2)

@@ -50,28 +50,16 @@ def progress_printer(stream=sys.stderr):
     return show
 
 
-@click.command()
-@click.argument("role", type=click.Choice(["solver", "verifier", "whistleblower", "referee"]))
-@KEY
-@PASSWORD
-@NODE
-@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".gradchain-worker"),
-              show_default=True, help="Where a solver keeps its step hashes (so it can dispute after a restart).")
-@click.option("--poll", type=float, default=0.5, show_default=True, help="Seconds between looks at the market.")
-@click.option("--audit-share", type=click.FloatRange(0.0, 1.0, min_open=True), default=1.0, show_default=True,
-              help="Whistleblower: share of each job's segments to replay.")
-@click.option("--cheat-step", type=click.IntRange(0), default=None, help="Solver (demo/testing): perturb the state "
-                                                                         "after this step.")
-@click.option("--withhold-state", is_flag=True, help="Solver (testing): never publish the disputed step's state.")
-@click.option("--withhold-checkpoint", type=click.IntRange(0), default=None,
-              help="Solver (testing): commit to this checkpoint but never upload it.")
-@click.option("--lazy", is_flag=True, help="Verifier (testing): attest without replaying.")
-@click.option("--false-challenge", is_flag=True, help="Whistleblower (testing): challenge even correct segments.")
-@click.option("-l", "--log", "log_level", type=click.Choice(["warn", "info", "debug"]), default="info")
-def worker(role, key, password, node, state_dir, poll, audit_share, cheat_step, withhold_state, withhold_checkpoint,
-           lazy, false_challenge, log_level) -> None:
-    """Run one market role against a node's gRPC API until interrupted."""
-    from compute_market.worker.roles import CheatPlan, Referee, Solver, Verifier, Whistleblower  # torch
+STATE_DIR = click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
+                         default=Path(".gradchain-worker"), show_default=True,
+                         help="Where a solver keeps its step hashes (so it can dispute after a restart).")
+POLL = click.option("--poll", type=float, default=0.5, show_default=True, help="Seconds between looks at the market.")
+LOG_LEVEL = click.option("-l", "--log", "log_level", type=click.Choice(["warn", "info", "debug"]), default="info")
+
+
+def serve_role(role: str, key: str, password: str | None, node: str, log_level: str, poll: float, build) -> None:
+    """Check this machine can run exact mode, connect to `node` as `key`, build the role with
+    `build(market, poll_interval=..., progress=...)` and run it until SIGTERM or Ctrl-C."""
     from compute_market.worker.trainer import EnvironmentRefused, configure_exact_mode  # torch
     try:  # before any stake is at risk: a machine that cannot reproduce results must not take a role
         configure_exact_mode(DeterminismProfile())
@@ -79,25 +67,36 @@ def worker(role, key, password, node, state_dir, poll, audit_share, cheat_step, 
         raise click.ClickException(f"this machine cannot run exact mode, so it cannot act as a {role}: {e}") from None
     logging.basicConfig(level=getattr(logging, log_level.upper().replace("WARN", "WARNING")),
                         format="%(asctime)s %(levelname)-5s %(name)s: %(message)s")
-    market = _market_node(node, key, password)
-    kw = {"poll_interval": poll, "progress": progress_printer()}
-    if role == "solver":
-        cheats = cheat_step is not None or withhold_state or withhold_checkpoint is not None
-        cheat = CheatPlan(cheat_step, withhold_state=withhold_state, withhold_checkpoint=withhold_checkpoint) \
-            if cheats else None
-        runner = Solver(market, state_dir, cheat=cheat, **kw)
-    elif role == "verifier":
-        runner = Verifier(market, lazy=lazy, **kw)
-    elif role == "whistleblower":
-        runner = Whistleblower(market, audit_share=audit_share, false_challenge=false_challenge, **kw)
-    else:
-        runner = Referee(market, **kw)
+    runner = build(_market_node(node, key, password), poll_interval=poll, progress=progress_printer())
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         runner.run(stop)
     except KeyboardInterrupt:
         pass
+
+
+@click.command()
+@click.argument("role", type=click.Choice(["solver", "verifier", "whistleblower", "referee"]))
+@KEY
+@PASSWORD
+@NODE
+@STATE_DIR
+@POLL
+@click.option("--audit-share", type=click.FloatRange(0.0, 1.0, min_open=True), default=1.0, show_default=True,
+              help="Whistleblower: share of each job's segments to replay.")
+@click.option("--lazy", is_flag=True, help="Verifier (testing): attest without replaying.")
+@click.option("--false-challenge", is_flag=True, help="Whistleblower (testing): challenge even correct segments.")
+@LOG_LEVEL
+def worker(role, key, password, node, state_dir, poll, audit_share, lazy, false_challenge, log_level) -> None:
+    """Run one market role against a node's gRPC API until interrupted."""
+    from compute_market.worker.roles import Referee, Solver, Verifier, Whistleblower  # torch
+    builds = {"solver": lambda market, **kw: Solver(market, state_dir, **kw),
+              "verifier": lambda market, **kw: Verifier(market, lazy=lazy, **kw),
+              "whistleblower": lambda market, **kw: Whistleblower(market, audit_share=audit_share,
+                                                                  false_challenge=false_challenge, **kw),
+              "referee": Referee}
+    serve_role(role, key, password, node, log_level, poll, builds[role])
 
 
 def _send(market, call: bytes, what: str) -> None:

@@ -83,20 +83,6 @@ class StateMismatch(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class Fault:
-    """A cheating solver's deviation: after hashing state `after_step`, add `epsilon` to one parameter
-    element (`parameter`, flat `index`), so H[0..after_step] stay honest and H[after_step+1..] do not.
-    With `skip_update` it instead skips the optimizer update of step after_step + 1 while the step counter
-    still advances (a solver saving the work of a step)."""
-
-    after_step: int
-    epsilon: float = 1e-3
-    parameter: str | None = None  # None: the first parameter in sorted order
-    index: int = 0
-    skip_update: bool = False
-
-
-@dataclass(frozen=True, slots=True)
 class StepRecord:
     step: int
     state_hash: bytes | None  # None when hashing is off (the benchmark's baseline)
@@ -356,11 +342,11 @@ class _InlineExecutor:
 class Trainer:
     """One exact-mode run of a spec, from its initial state or from a checkpoint."""
 
-    def __init__(self, spec: JobSpec, dataset: Dataset, *, fault: Fault | None = None, hashing: bool = True,
+    def __init__(self, spec: JobSpec, dataset: Dataset, *, hashing: bool = True,
                  checkpoints: bool = True, background: bool = True, threads: int = 1):
         configure_exact_mode(spec.determinism, threads)
         check_fits_spec(dataset, spec)
-        self.spec, self.dataset, self.fault = spec, dataset, fault
+        self.spec, self.dataset = spec, dataset
         self.hashing, self.checkpoints = hashing, checkpoints and hashing
         self.model = build_model(spec)
         self.optimizer = build_optimizer(spec, self.model)
@@ -402,13 +388,6 @@ class Trainer:
             return StepRecord(step, None)
         return StepRecord(step, self.state_hash(), blob)
 
-    def _perturb(self) -> None:
-        assert self.fault is not None
-        params = dict(self.model.named_parameters())
-        name = self.fault.parameter or min(params)
-        with torch.no_grad():
-            params[name].view(-1)[self.fault.index] += self.fault.epsilon
-
     def _train_step(self, step: int) -> None:
         """Forward and backward of `step`; the parameters are only read."""
         environment.pin_process()
@@ -419,7 +398,12 @@ class Trainer:
         loss = ops.cross_entropy(self.model(self.dataset.x_train[idx]), self.dataset.y_train[idx])
         loss.backward()
 
+    def _optimizer_step(self, step: int) -> None:
+        """The update of `step`, after its forward and backward passes and once H[step - 1] is hashed."""
+        self.optimizer.step()
+
     def _submit_record(self, pool: ThreadPoolExecutor | _InlineExecutor) -> Future[StepRecord]:
+        """Start hashing the current state (H[self.step]), with its checkpoint if it is a checkpoint step."""
         blob = self._checkpoint_now()
         start = time.perf_counter()
         future = pool.submit(self._record, self.step, blob)
@@ -441,16 +425,11 @@ class Trainer:
             pending = self._submit_record(pool)
             while self.step < until:
                 s = self.step + 1
-                faulty = self.fault is not None and self.fault.after_step == self.step
-                if faulty and not self.fault.skip_update:
-                    pending.result()
-                    self._perturb()
                 self._train_step(s)
                 start = time.perf_counter()
                 previous = pending.result()
                 self.hash_s += time.perf_counter() - start
-                if not (faulty and self.fault.skip_update):
-                    self.optimizer.step()
+                self._optimizer_step(s)
                 self.step = s
                 pending = self._submit_record(pool)
                 if progress_callback is not None:
@@ -462,10 +441,15 @@ class Trainer:
         return evaluate(self.model, self.dataset)
 
 
-def train(spec: JobSpec, dataset: Dataset, *, fault: Fault | None = None,
+def train(spec: JobSpec, dataset: Dataset, *,
           progress_callback: Callable[[int, int], None] | None = None) -> TrainingResult:
     """A solver's whole run: every H[i], the checkpoints, the committed root, final model hash, accuracy."""
-    trainer = Trainer(spec, dataset, fault=fault)
+    return run_to_result(Trainer(spec, dataset), progress_callback)
+
+
+def run_to_result(trainer: Trainer,
+                  progress_callback: Callable[[int, int], None] | None = None) -> TrainingResult:
+    """Run `trainer` to the end of its spec and collect what `train` returns."""
     result = TrainingResult(hashes=[])
     for record in trainer.run(progress_callback=progress_callback):
         result.hashes.append(record.state_hash)

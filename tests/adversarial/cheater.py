@@ -1,8 +1,9 @@
 """Cheating solvers, for the adversarial suite only: `python -m tests.adversarial.cheater --cheat CLASS ...`.
 
-Each class is a `compute_market.worker.roles.Solver` that overrides its hooks: `train` (the run it commits
-to), `publish` (what it uploads and names in the commitment), `fault_for` (a deviation in the trainer),
-`artifact_blob` (what it serves again in an artifact dispute) or `take_on` (what it does with an assigned job). Everything else, taking the job, committing and playing the disputes, is the production solver's,
+Each class is a `compute_market.adversary.CheatingSolver` (the production `Solver` with its hooks open to
+cheats) that overrides a hook: `train` (the run it commits to), `publish` (what it uploads and names in the
+commitment), `fault_for` (a deviation in the trainer), `artifact_blob` (what it serves again in an artifact
+dispute) or `take_on` (what it does with an assigned job). Everything else, taking the job, committing and playing the disputes, is the production solver's,
 so a cheater defends its commitment as well as an honest solver would defend a correct one.
 
 "Another run" is the same spec trained with its first parameter nudged after step 0: its checkpoints are
@@ -20,18 +21,19 @@ from pathlib import Path
 
 from chain.keystore import load_key
 from chain.primitives.hashing import blake2_256
+from compute_market.adversary import CheatingSolver, Fault, FaultyTrainer
 from compute_market.commitment import checkpoint_steps, encode_step_hashes
 from compute_market.jobspec import DeterminismProfile
 from compute_market.worker import client as calls
 from compute_market.worker.client import MarketNode
-from compute_market.worker.roles import Solver, SolverRun
-from compute_market.worker.trainer import Fault, Trainer, configure_exact_mode, model_hash
+from compute_market.worker.roles import SolverRun
+from compute_market.worker.trainer import configure_exact_mode, model_hash
 
 log = logging.getLogger("gradchain.cheater")
 OTHER_RUN = Fault(after_step=0, epsilon=0.05)
 
 
-class TrainsNothing(Solver):
+class TrainsNothing(CheatingSolver):
     """Commits random step hashes, uploads random bytes as checkpoints and names a random final hash."""
 
     def train(self, job) -> SolverRun:
@@ -42,22 +44,14 @@ class TrainsNothing(Solver):
         return run
 
 
-class StepCheat(Solver):
+class StepCheat(CheatingSolver):
     """A deviation at one step of an otherwise honest run (hashes and checkpoints follow the deviation)."""
-
-    def __init__(self, *args, **kw):
-        super().__init__(*args, **kw)
-        self.steps: dict[int, int] = {}
 
     def deviation(self, steps: int) -> Fault:
         raise NotImplementedError
 
-    def train(self, job) -> SolverRun:
-        self.steps[job.id] = job.steps
-        return super().train(job)
-
-    def fault_for(self, job_id: int):
-        return self.deviation(self.steps[job_id]) if job_id in self.steps else None
+    def fault_for(self, job) -> Fault:
+        return self.deviation(job.steps)
 
 
 class SkipsAnUpdate(StepCheat):
@@ -82,12 +76,12 @@ class MiddleStep(StepCheat):
         return Fault(after_step=steps // 2 + 3, epsilon=0.05)
 
 
-class ArtifactCheat(Solver):
+class ArtifactCheat(CheatingSolver):
     """Trains honestly (honest hashes), then publishes artifacts of another run."""
 
-    def other_run(self, job, until: int) -> Trainer:
+    def other_run(self, job, until: int) -> FaultyTrainer:
         ctx = self.context(job)
-        trainer = Trainer(ctx.spec, ctx.dataset, fault=OTHER_RUN, checkpoints=False)
+        trainer = FaultyTrainer(ctx.spec, ctx.dataset, fault=OTHER_RUN, checkpoints=False)
         for _ in trainer.run(until=until):
             pass
         return trainer
@@ -115,7 +109,7 @@ class ForgedFinalModel(ArtifactCheat):
         return run
 
 
-class RandomFinalHash(Solver):
+class RandomFinalHash(CheatingSolver):
     """An honest run committed with a random final_hash."""
 
     def train(self, job) -> SolverRun:
@@ -124,7 +118,7 @@ class RandomFinalHash(Solver):
         return run
 
 
-class GarbageHashList(Solver):
+class GarbageHashList(CheatingSolver):
     """An honest run whose hash-list blob is random bytes (the root is the honest one)."""
 
     def publish(self, job, run: SolverRun) -> tuple[bytes, list[bytes]]:
@@ -132,7 +126,7 @@ class GarbageHashList(Solver):
         return self.node.put_blob(os.urandom(len(encode_step_hashes(run.hashes)))), checkpoints
 
 
-class WithheldHashList(Solver):
+class WithheldHashList(CheatingSolver):
     """An honest run whose hash list is named in the commitment but never uploaded, nor served in a dispute."""
 
     def publish(self, job, run: SolverRun) -> tuple[bytes, list[bytes]]:
@@ -143,7 +137,7 @@ class WithheldHashList(Solver):
         return None if dispute.kind == "HASH_LIST" else super().artifact_blob(job, dispute)
 
 
-class LateCheckpoint(Solver):
+class LateCheckpoint(CheatingSolver):
     """An honest run whose checkpoint 1 is kept from the auditors and uploaded only once a dispute names it,
     so it is there, and valid, when the referees look (the production `artifact_blob` serves it)."""
 
@@ -154,7 +148,7 @@ class LateCheckpoint(Solver):
         return self.node.put_blob(encode_step_hashes(run.hashes)), checkpoints
 
 
-class FalseDatasetReport(Solver):
+class FalseDatasetReport(CheatingSolver):
     """Reports a valid dataset as unusable (to walk away from the job), then, having lost that vote, trains
     honestly and commits."""
 
@@ -166,7 +160,7 @@ class FalseDatasetReport(Solver):
             log.info("cheater: reported the valid dataset of job %d", job.id)
 
 
-CHEATS: dict[str, type[Solver]] = {
+CHEATS: dict[str, type[CheatingSolver]] = {
     "trains-nothing": TrainsNothing, "skips-update": SkipsAnUpdate, "first-step": FirstStep,
     "last-step": LastStep, "middle-step": MiddleStep, "other-run-checkpoint": OtherRunCheckpoint,
     "forged-final-model": ForgedFinalModel, "random-final-hash": RandomFinalHash,

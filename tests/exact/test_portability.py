@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from compute_market import adversary
 from compute_market.worker import selftest
-from compute_market.worker.trainer import Fault, Trainer, train
+from compute_market.worker.trainer import Trainer, train
 
 ROOT = Path(__file__).resolve().parents[2]
 QEMU = shutil.which("qemu-x86_64")
@@ -150,7 +151,7 @@ def test_a_referee_on_an_emulated_cpu_confirms_the_honest_step_of_a_host_dispute
     job = "cnn-sgd-step"
     spec, ds = selftest.reference_jobs()[job]
     honest = train(spec, ds)
-    cheat = Trainer(spec, ds, fault=Fault(after_step=3, epsilon=1e-3))
+    cheat = adversary.FaultyTrainer(spec, ds, fault=adversary.Fault(after_step=3, epsilon=1e-3))
     cheat_hashes = [r.state_hash for r in cheat.run(until=3)]
     state_at_3 = cheat.checkpoint()
     cheat_h4 = [r.state_hash for r in cheat.run(until=4)][-1]

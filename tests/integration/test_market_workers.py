@@ -14,10 +14,11 @@ import pytest
 from chain.cli.demo import demo_spec
 from chain.node.launcher import LocalNetwork
 from chain.primitives.crypto import Keypair, dev_keypair
+from compute_market.adversary import CheatingSolver, CheatPlan
 from compute_market.worker import client as calls
 from compute_market.worker.client import MarketNode
 from compute_market.worker.datasets import Dataset, dataset_hash, synthetic_digits
-from compute_market.worker.roles import CheatPlan, Referee, Solver, Verifier, Whistleblower
+from compute_market.worker.roles import Referee, Solver, Verifier, Whistleblower
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 UNIT = 10**12
@@ -115,7 +116,7 @@ def test_honest_job_is_paid(market, tmp_path):
 
 def test_cheater_caught_at_exact_step_and_slashed(market, tmp_path):
     market.register(verifier=False)
-    market.run(Solver(market.node(SOLVER), tmp_path / "solver", cheat=CheatPlan(70)))
+    market.run(CheatingSolver(market.node(SOLVER), tmp_path / "solver", CheatPlan(70)))
     market.run(Whistleblower(market.node(WHISTLEBLOWER)))
     market.run(Referee(market.node("referee")))
     submitter_before = market.free_and_reserved(SUBMITTER)
@@ -134,7 +135,7 @@ def test_cheater_caught_at_exact_step_and_slashed(market, tmp_path):
 def test_lazy_verifier_that_attested_a_wrong_segment_is_slashed(market, tmp_path):
     # Two segments and q = 2: the verifier is asked to replay both, so it attests the bad one.
     market.register()
-    market.run(Solver(market.node(SOLVER), tmp_path / "solver", cheat=CheatPlan(30)))
+    market.run(CheatingSolver(market.node(SOLVER), tmp_path / "solver", CheatPlan(30)))
     verifier_before = market.free_and_reserved(VERIFIER)
     market.run(Verifier(market.node(VERIFIER), lazy=True))
     job_id = market.submit(steps=40)
@@ -165,7 +166,7 @@ def test_false_challenge_loses_its_bond(market, tmp_path):
 
 def test_solver_withholding_the_step_state_loses_at_the_deadline(market, tmp_path):
     market.register(verifier=False)
-    market.run(Solver(market.node(SOLVER), tmp_path / "solver", cheat=CheatPlan(70, withhold_state=True)))
+    market.run(CheatingSolver(market.node(SOLVER), tmp_path / "solver", CheatPlan(70, withhold_state=True)))
     market.run(Whistleblower(market.node(WHISTLEBLOWER)))
     market.run(Referee(market.node("referee")))
     job_id = market.submit()
@@ -195,7 +196,7 @@ def test_workers_carry_on_after_a_node_restart(market, tmp_path):
 
 def test_solver_publishing_a_state_that_is_not_the_agreed_one_loses_the_vote(market, tmp_path):
     market.register(verifier=False)
-    market.run(Solver(market.node(SOLVER), tmp_path / "solver", cheat=CheatPlan(70, bad_state=True)))
+    market.run(CheatingSolver(market.node(SOLVER), tmp_path / "solver", CheatPlan(70, bad_state=True)))
     market.run(Whistleblower(market.node(WHISTLEBLOWER)))
     market.run(Referee(market.node("referee")))
     job_id = market.submit()
@@ -210,7 +211,7 @@ def test_solver_withholding_a_checkpoint_loses_the_checkpoint_dispute(market, tm
     # it a few seconds, challenges it as a CHECKPOINT, the referee waits half the vote period for it, then
     # votes it unusable.
     market.register(verifier=False)
-    market.run(Solver(market.node(SOLVER), tmp_path / "solver", cheat=CheatPlan(None, withhold_checkpoint=2)))
+    market.run(CheatingSolver(market.node(SOLVER), tmp_path / "solver", CheatPlan(None, withhold_checkpoint=2)))
     market.run(Whistleblower(market.node(WHISTLEBLOWER)))
     market.run(Referee(market.node("referee")))
     submitter_before = market.free_and_reserved(SUBMITTER)
@@ -227,7 +228,7 @@ def test_withheld_checkpoint_does_not_shield_a_cheater(market, tmp_path):
     # The cheated segment [60, 80] starts at the withheld checkpoint: the whistleblower challenges it and also
     # replays the segment from the checkpoint at step 40, so the wrong step is disputed as well.
     market.register(verifier=False)
-    market.run(Solver(market.node(SOLVER), tmp_path / "solver", cheat=CheatPlan(70, withhold_checkpoint=2)))
+    market.run(CheatingSolver(market.node(SOLVER), tmp_path / "solver", CheatPlan(70, withhold_checkpoint=2)))
     market.run(Whistleblower(market.node(WHISTLEBLOWER)))
     market.run(Referee(market.node("referee")))
     job_id = market.submit()
@@ -247,7 +248,7 @@ def test_verifier_that_finds_a_wrong_segment_plays_the_dispute_and_wins(market, 
     # Two segments and q = 2: the honest verifier replays both, reports the bad one, and the chain opens a
     # dispute with the verifier as challenger, which it must play through the bisection.
     market.register()
-    market.run(Solver(market.node(SOLVER), tmp_path / "solver", cheat=CheatPlan(30)))
+    market.run(CheatingSolver(market.node(SOLVER), tmp_path / "solver", CheatPlan(30)))
     market.run(Verifier(market.node(VERIFIER)))
     market.run(Referee(market.node("referee")))
     verifier_before = market.free_and_reserved(VERIFIER)

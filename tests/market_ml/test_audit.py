@@ -11,6 +11,7 @@ import pytest
 import safetensors.torch
 import torch
 
+from compute_market import adversary
 from compute_market.commitment import StepCommitment, encode_step_hashes
 from compute_market.worker import datasets
 from compute_market.worker.audit import (
@@ -22,7 +23,7 @@ from compute_market.worker.audit import (
 )
 from compute_market.worker.model_export import ModelExportError, export_model
 from compute_market.worker.models import build_model
-from compute_market.worker.trainer import Fault, Trainer, model_hash, train
+from compute_market.worker.trainer import Trainer, model_hash, train
 
 from .conftest import small_job
 
@@ -93,7 +94,7 @@ def test_invalid_checkpoint_of_random_bytes(honest):
 def test_invalid_checkpoint_from_another_run_of_the_same_spec(honest):
     # A valid state at the right step, but of a perturbed run: honest hashes do not cover it.
     spec, ds, run = honest
-    other = train(spec, ds, fault=Fault(after_step=1)).checkpoints[4]
+    other = adversary.train(spec, ds, fault=adversary.Fault(after_step=1)).checkpoints[4]
     with pytest.raises(ArtifactFault, match="checkpoint 0 hashes to .* not the listed H\\[4\\]"):
         check_checkpoint(spec, ds, other, 0, run.hashes)
 
@@ -120,7 +121,7 @@ def test_invalid_checkpoint_at_another_step(honest):
 def test_invalid_checkpoint_whose_step_counter_lags_a_skipped_update(honest):
     # The solver skipped step 3's update: AdamW's step counters stay one behind the checkpoint's step.
     spec, ds, _ = honest
-    skipped = train(spec, ds, fault=Fault(after_step=2, skip_update=True))
+    skipped = adversary.train(spec, ds, fault=adversary.Fault(after_step=2, skip_update=True))
     with pytest.raises(ArtifactFault, match="step is 3.0, the checkpoint is at step 4"):
         check_checkpoint(spec, ds, skipped.checkpoints[4], 0, skipped.hashes)
     relabelled = reencoded(skipped.checkpoints[4], **{"meta/step": torch.tensor(3)})
@@ -157,7 +158,7 @@ def test_invalid_final_model_from_a_checkpoint_before_t(honest):
 def test_invalid_final_model_of_another_run_with_its_own_final_hash(honest):
     # The model of a different run, with the matching final hash: it is not H[T]'s state.
     spec, ds, run = honest
-    other = train(spec, ds, fault=Fault(after_step=5))
+    other = adversary.train(spec, ds, fault=adversary.Fault(after_step=5))
     with pytest.raises(ArtifactFault, match="not the listed H\\[12\\]"):
         check_final_model(spec, ds, other.checkpoints[spec.steps], run.hashes, other.final_model_hash)
 

@@ -15,6 +15,7 @@ import pytest
 import safetensors.torch
 import torch
 
+from compute_market import adversary
 from compute_market.commitment import StepCommitment, segment_bounds
 from compute_market.jobspec import JobSpec, MlpSpec, SgdSpec
 from compute_market.worker import trainer
@@ -22,7 +23,6 @@ from compute_market.worker.datasets import gaussian_blobs
 from compute_market.worker.trainer import (
     CheckpointError,
     DataOrder,
-    Fault,
     StateMismatch,
     Trainer,
     recompute_step,
@@ -142,7 +142,7 @@ def test_invalid_recompute_from_a_state_that_is_not_the_agreed_one():
 def test_fault_changes_exactly_the_hashes_after_it(after_step):
     spec, ds = small_job("transformer")
     honest = train(spec, ds).hashes
-    cheat = train(spec, ds, fault=Fault(after_step=after_step, epsilon=1e-4)).hashes
+    cheat = adversary.train(spec, ds, fault=adversary.Fault(after_step=after_step, epsilon=1e-4)).hashes
     assert cheat[:after_step + 1] == honest[:after_step + 1]
     assert all(c != h for c, h in zip(cheat[after_step + 1:], honest[after_step + 1:], strict=True))
 
@@ -150,7 +150,7 @@ def test_fault_changes_exactly_the_hashes_after_it(after_step):
 def test_referee_recompute_exposes_the_faulty_step():
     spec, ds = small_job("cnn")
     honest = train(spec, ds)
-    cheat = train(spec, ds, fault=Fault(after_step=5))
+    cheat = adversary.train(spec, ds, fault=adversary.Fault(after_step=5))
     t = Trainer.from_checkpoint(spec, ds, cheat.checkpoints[4])
     *_, at_5 = t.run(until=5)
     assert at_5.state_hash == cheat.hashes[5] == honest.hashes[5]

@@ -31,7 +31,7 @@ from compute_market.worker.roles.base import (
     Role,
 )
 from compute_market.worker.roles.referee import FAULT_VOTE, Referee, Unavailable
-from compute_market.worker.roles.solver import CheatPlan, Solver, SolverRun
+from compute_market.worker.roles.solver import Solver, SolverRun
 
 ROLES = {"solver": Solver, "verifier": Verifier, "whistleblower": Whistleblower, "referee": Referee}
 
@@ -45,6 +45,6 @@ def wait_until(predicate: Callable[[], bool], timeout: float, poll: float = 0.3)
     return False
 
 
-__all__ = ["BLOB_PATIENCE_S", "DATASET_PATIENCE_S", "FAULT_VOTE", "ROLES", "CheatPlan",
+__all__ = ["BLOB_PATIENCE_S", "DATASET_PATIENCE_S", "FAULT_VOTE", "ROLES",
            "JobAudit", "JobContext", "Pending", "Referee", "Role", "Solver", "SolverRun", "Unavailable", "Verifier",
            "Whistleblower", "wait_until"]

@@ -1,5 +1,5 @@
 """The solver: checks the dataset (reporting an unusable one), trains, publishes the hash list and the
-checkpoints, commits, and plays its side of every dispute. `CheatPlan` is the demo's step cheat.
+checkpoints, commits, and plays its side of every dispute.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chain.primitives.hashing import blake2_256
 from compute_market.commitment import StepCommitment, checkpoint_steps, encode_step_hashes
 from compute_market.jobspec import JobSpec
 from compute_market.worker import client as calls
@@ -27,27 +26,9 @@ from compute_market.worker.states import (
     dispute_phase,
     job_status,
 )
-from compute_market.worker.trainer import (
-    Fault,
-    Trainer,
-    model_hash,
-)
+from compute_market.worker.trainer import Trainer, model_hash
 
 log = logging.getLogger("gradchain.worker")
-
-@dataclass
-class CheatPlan:
-    """A dishonest solver for demos and tests: perturb the state after `step` in the listed jobs (or all)."""
-
-    step: int | None  # None: train honestly (and cheat only as the flags below say)
-    jobs: set[int] | None = None
-    withhold_state: bool = False  # never publish the state a dispute asks for
-    bad_state: bool = False  # publish a state that does not hash to the agreed H[s]
-    withhold_checkpoint: int | None = None  # commit to this checkpoint's hash but never upload it
-
-    def applies(self, job_id: int) -> bool:
-        return self.jobs is None or job_id in self.jobs
-
 
 @dataclass
 class SolverRun:
@@ -59,29 +40,30 @@ class SolverRun:
 class Solver(Role):
     """Trains the jobs assigned to its account and defends its commitments.
 
-    The steps of a commitment are hooks a test-only cheater overrides: `train` (the run), `publish` (what is
-    uploaded and committed to) and `artifact_blob` (what is served again in an artifact dispute)."""
+    The steps of a commitment are hooks a cheater (compute_market.adversary, tests/adversarial) overrides:
+    `trainer` (what runs the spec), `train` (the run), `publish` (what is uploaded and committed to),
+    `upload_checkpoint` (one checkpoint's upload), `artifact_blob` (what is served again in an artifact
+    dispute) and `step_state` (the state published in a step dispute)."""
 
     name = "solver"
+    trainer_class: type[Trainer] = Trainer
 
-    def __init__(self, node: MarketNode, state_dir: Path, cheat: CheatPlan | None = None,
-                 dataset_patience: float = DATASET_PATIENCE_S, **kw):
+    def __init__(self, node: MarketNode, state_dir: Path, dataset_patience: float = DATASET_PATIENCE_S, **kw):
         super().__init__(node, **kw)
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.cheat = cheat
         self.dataset_patience = dataset_patience
         self.runs: dict[int, SolverRun] = {}
         self.accuracy: dict[int, float] = {}
         self.dataset_missing_since: dict[int, float] = {}
         self.unusable_datasets: dict[int, str] = {}  # job -> why its dataset failed the check
 
-    def cheats(self, job_id: int) -> CheatPlan | None:
-        return self.cheat if self.cheat is not None and self.cheat.applies(job_id) else None
-
-    def fault_for(self, job_id: int):
-        cheat = self.cheats(job_id)
-        return Fault(after_step=cheat.step, epsilon=0.05) if cheat is not None and cheat.step is not None else None
+    def trainer(self, job, checkpoint: bytes | None = None, **kwargs) -> Trainer:
+        """A `trainer_class` of the job's spec, from its initial state or from a checkpoint blob."""
+        ctx = self.context(job)
+        if checkpoint is None:
+            return self.trainer_class(ctx.spec, ctx.dataset, **kwargs)
+        return self.trainer_class.from_checkpoint(ctx.spec, ctx.dataset, checkpoint, **kwargs)
 
     def _job_dir(self, job_id: int) -> Path:
         return self.state_dir / f"job-{job_id}"
@@ -137,8 +119,7 @@ class Solver(Role):
 
     def train(self, job) -> SolverRun:
         """The run this solver commits to (kept on disk, for disputes after a restart)."""
-        ctx = self.context(job)
-        trainer = Trainer(ctx.spec, ctx.dataset, fault=self.fault_for(job.id))
+        trainer = self.trainer(job)
         hashes, checkpoints = [], {}
         for record in trainer.run(progress_callback=lambda s, t: self.progress(f"solver: train job {job.id}", s, t)):
             hashes.append(record.state_hash)
@@ -156,15 +137,13 @@ class Solver(Role):
     def publish(self, job, run: SolverRun) -> tuple[bytes, list[bytes]]:
         """Upload the hash list and the checkpoints; their blob hashes, as the commitment names them."""
         hash_list = self.node.put_blob(encode_step_hashes(run.hashes))
-        blob_hashes = []
-        cheat = self.cheats(job.id)
-        for i, step in enumerate(sorted(run.checkpoints)):
-            if cheat is not None and cheat.withhold_checkpoint == i:
-                blob_hashes.append(blake2_256(run.checkpoints[step]))
-                log.info("solver: withholding checkpoint %d (step %d) of job %d", i, step, job.id)
-                continue
-            blob_hashes.append(self.node.put_blob(run.checkpoints[step]))
+        blob_hashes = [self.upload_checkpoint(job, i, run.checkpoints[step])
+                       for i, step in enumerate(sorted(run.checkpoints))]
         return hash_list, blob_hashes
+
+    def upload_checkpoint(self, job, index: int, blob: bytes) -> bytes:
+        """Upload checkpoint `index` of the job's run; its blob hash."""
+        return self.node.put_blob(blob)
 
     def commit(self, job) -> None:
         log.info("solver: training job %d", job.id)
@@ -177,7 +156,7 @@ class Solver(Role):
             log.info("solver: committed job %d root 0x%s, %d checkpoints", job.id, root.hex()[:16], len(checkpoints))
 
     def state_blob_at(self, job, step: int) -> bytes:
-        """The full state at `step`, rebuilt from the nearest checkpoint at or before it (same fault)."""
+        """The full state at `step`, rebuilt from the nearest checkpoint at or before it (by `trainer`)."""
         ctx = self.context(job)
         start_step = step // ctx.spec.checkpoint_interval * ctx.spec.checkpoint_interval
         run = self.runs.get(job.id)
@@ -187,8 +166,7 @@ class Solver(Role):
                 start = self.node.blob(bytes(job.checkpoints[start_step // ctx.spec.checkpoint_interval - 1]))
             except BlobMissing:
                 start = None
-        trainer = Trainer(ctx.spec, ctx.dataset, fault=self.fault_for(job.id), checkpoints=False) if start is None \
-            else Trainer.from_checkpoint(ctx.spec, ctx.dataset, start, fault=self.fault_for(job.id), checkpoints=False)
+        trainer = self.trainer(job, start, checkpoints=False)
         for _ in trainer.run(until=step):
             pass
         return trainer.checkpoint()
@@ -200,9 +178,6 @@ class Solver(Role):
         if kind is DisputeKind.HASH_LIST:
             return encode_step_hashes(run.hashes)
         index = len(job.checkpoints) - 1 if kind is DisputeKind.FINAL_MODEL else dispute.segment
-        cheat = self.cheats(job.id)
-        if cheat is not None and cheat.withhold_checkpoint == index:
-            return None
         step = checkpoint_steps(job.steps, job.checkpoint_interval)[index]
         blob = run.checkpoints.get(step)
         return blob if blob is not None else self.state_blob_at(job, step)  # a checkpoint is a function of the state
@@ -235,15 +210,15 @@ class Solver(Role):
                 self.acted.add(key)
                 log.info("solver: dispute %d: revealed H[%d]", dispute.id, dispute.next_step)
         elif phase is DisputePhase.STEP_STATE:
-            cheat = self.cheats(job.id)
-            if cheat is not None and cheat.withhold_state:
+            blob = self.step_state(job, dispute)
+            if blob is None:
                 return
-            bad = cheat is not None and cheat.bad_state
-            blob = self.state_blob_at(job, dispute.lo - 1 if bad and dispute.lo > 0 else dispute.lo)
             blob_hash = self.node.put_blob(blob)
             if self.node.send(calls.submit_step_state(dispute.id, blob_hash, run.hashes[dispute.lo]),
                               f"publish the state at step {dispute.lo}"):
                 self.acted.add(key)
                 log.info("solver: dispute %d: published the state at step %d", dispute.id, dispute.lo)
 
-
+    def step_state(self, job, dispute) -> bytes | None:
+        """The state a step dispute asks for (at its `lo`), as published; None to publish nothing."""
+        return self.state_blob_at(job, dispute.lo)
