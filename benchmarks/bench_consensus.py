@@ -42,8 +42,15 @@ def raw_verify_rate(samples: int = 2000) -> float:
 
 
 def measure(n: int, heights: int) -> dict:
-    sim = Simulation(n=n, seed=0, delay=DELAY, jitter=0.0, gossip_interval=None, verify_signature=verify,
-                     keep_emitted=False)
+    sim = Simulation(
+        n=n,
+        seed=0,
+        delay=DELAY,
+        jitter=0.0,
+        gossip_interval=None,
+        verify_signature=verify,
+        keep_emitted=False,
+    )
     sim.validator_set.proposer(1, 0)  # build the rotation table outside the timed region
     start = time.perf_counter()
     sim.start()

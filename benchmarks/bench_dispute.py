@@ -34,11 +34,18 @@ STEPS = 2 * max(INTERVALS)
 def main() -> None:
     rows = [dispute_cost(k, STEPS) for k in INTERVALS]
     increments = {
-        field: [round((b[field] - a[field]) / (b["log2_k"] - a["log2_k"]), 1) for a, b in zip(rows, rows[1:], strict=False)]
+        field: [
+            round((b[field] - a[field]) / (b["log2_k"] - a["log2_k"]), 1)
+            for a, b in zip(rows, rows[1:], strict=False)
+        ]
         for field in ("extrinsics", "bytes", "ref_time", "proof_size")
     }
-    print(json.dumps({"benchmark": "dispute_cost_by_checkpoint_interval", "disputes": rows,
-                      "per_log2_k": increments}, separators=(",", ":")))
+    print(
+        json.dumps(
+            {"benchmark": "dispute_cost_by_checkpoint_interval", "disputes": rows, "per_log2_k": increments},
+            separators=(",", ":"),
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -34,8 +34,19 @@ N = 5000
 def build(n: int, alice: crypto.Signer) -> list[bytes]:
     bob = crypto.dev_keypair("Bob")
     call = calls.Balances.transfer_keep_alive(bob.public, 10**12)
-    return [sign_extrinsic(alice, call, nonce=i, spec_version=100, tx_version=1, genesis_hash=GENESIS,
-                           era=Era.mortal(64, 100), birth_hash=GENESIS).encode() for i in range(n)]
+    return [
+        sign_extrinsic(
+            alice,
+            call,
+            nonce=i,
+            spec_version=100,
+            tx_version=1,
+            genesis_hash=GENESIS,
+            era=Era.mortal(64, 100),
+            birth_hash=GENESIS,
+        ).encode()
+        for i in range(n)
+    ]
 
 
 def rate(fn, items) -> float:
@@ -47,9 +58,16 @@ def rate(fn, items) -> float:
 
 def payloads(raw: list[bytes]) -> list[tuple[bytes, bytes, bytes]]:
     decoded = [UncheckedExtrinsic.decode(r) for r in raw]
-    return [(x.signature.signer, signing_payload(x.call, x.signature.era, x.signature.nonce, x.signature.tip,
-                                                 100, 1, GENESIS, GENESIS), x.signature.signature)
-            for x in decoded]
+    return [
+        (
+            x.signature.signer,
+            signing_payload(
+                x.call, x.signature.era, x.signature.nonce, x.signature.tip, 100, 1, GENESIS, GENESIS
+            ),
+            x.signature.signature,
+        )
+        for x in decoded
+    ]
 
 
 def raw_ed25519_verify(p):
@@ -85,9 +103,11 @@ def main() -> None:
     best = {k: round(max(v)) for k, v in rates.items()}
     best["ratio_decode_verify_to_raw"] = round(best["decode_verify_per_s"] / best["raw_verify_per_s"], 3)
     best["sr25519_ratio_decode_verify_to_raw"] = round(
-        best["sr25519_decode_verify_per_s"] / best["sr25519_raw_verify_per_s"], 3)
+        best["sr25519_decode_verify_per_s"] / best["sr25519_raw_verify_per_s"], 3
+    )
     best["sr25519_to_ed25519_decode_verify"] = round(
-        best["sr25519_decode_verify_per_s"] / best["decode_verify_per_s"], 3)
+        best["sr25519_decode_verify_per_s"] / best["decode_verify_per_s"], 3
+    )
     best["target_ratio"] = 0.7
     best["extrinsics"] = N
     print(json.dumps({"benchmark": "extrinsic_decode_verify", **best}))

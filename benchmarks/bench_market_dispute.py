@@ -37,13 +37,26 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from tests.adversarial import faults  # noqa: E402
 from tests.adversarial.harness import Market  # noqa: E402
 
-DATASET_FAULTS = (("undecodable", faults.undecodable_dataset, True), ("non-finite", faults.non_finite_dataset, True),
-                  ("labels out of range", faults.labels_out_of_range_dataset, True),
-                  ("over the cap", faults.oversized_dataset, False),
-                  ("never uploaded", faults.never_uploaded_dataset, False))
-SOLVER_CHEATS = ("trains-nothing", "skips-update", "other-run-checkpoint", "forged-final-model", "random-final-hash",
-                 "garbage-hash-list", "withheld-hash-list", "first-step", "last-step", "false-dataset-report",
-                 "late-checkpoint")
+DATASET_FAULTS = (
+    ("undecodable", faults.undecodable_dataset, True),
+    ("non-finite", faults.non_finite_dataset, True),
+    ("labels out of range", faults.labels_out_of_range_dataset, True),
+    ("over the cap", faults.oversized_dataset, False),
+    ("never uploaded", faults.never_uploaded_dataset, False),
+)
+SOLVER_CHEATS = (
+    "trains-nothing",
+    "skips-update",
+    "other-run-checkpoint",
+    "forged-final-model",
+    "random-final-hash",
+    "garbage-hash-list",
+    "withheld-hash-list",
+    "first-step",
+    "last-step",
+    "false-dataset-report",
+    "late-checkpoint",
+)
 
 
 def fault_classes(m: Market) -> dict:
@@ -53,8 +66,14 @@ def fault_classes(m: Market) -> dict:
         return m.worker("solver", "solver")
 
     def false_challenger():
-        return m.worker("whistleblower", "second whistleblower", "--false-challenge", "--audit-share", "0.2",
-                        label="false-challenger")
+        return m.worker(
+            "whistleblower",
+            "second whistleblower",
+            "--false-challenge",
+            "--audit-share",
+            "0.2",
+            label="false-challenger",
+        )
 
     def second_whistleblower():
         return m.worker("whistleblower", "second whistleblower", label="second-whistleblower")
@@ -62,10 +81,14 @@ def fault_classes(m: Market) -> dict:
     classes = {"honest job": lambda: m.play(honest())}
     for cheat in SOLVER_CHEATS:
         classes[cheat] = lambda cheat=cheat: m.play(m.cheater(cheat))
-    classes["two challengers"] = lambda: m.play(m.cheater("middle-step"), challengers=(second_whistleblower(),))
+    classes["two challengers"] = lambda: m.play(
+        m.cheater("middle-step"), challengers=(second_whistleblower(),)
+    )
     classes["false challenge"] = lambda: m.play(honest(), challengers=(false_challenger(),))
     for name, blob, upload in DATASET_FAULTS:
-        classes[f"dataset {name}"] = lambda blob=blob, upload=upload: m.play(honest(), dataset=blob(), upload=upload)
+        classes[f"dataset {name}"] = lambda blob=blob, upload=upload: m.play(
+            honest(), dataset=blob(), upload=upload
+        )
     return classes
 
 
@@ -78,8 +101,13 @@ def measure(m: Market, play) -> dict:
 def over_the_cost_cap(m: Market) -> dict:
     started = time.monotonic()
     status = m.submit_raw(faults.over_the_cost_cap(bytes(32)))
-    return {"status": "REFUSED" if not status.success else "ACCEPTED", "reason": status.reason,
-            "onchain_moves": 1, "seconds": 0.0, "wall_seconds": round(time.monotonic() - started, 2)}
+    return {
+        "status": "REFUSED" if not status.success else "ACCEPTED",
+        "reason": status.reason,
+        "onchain_moves": 1,
+        "seconds": 0.0,
+        "wall_seconds": round(time.monotonic() - started, 2),
+    }
 
 
 def repeated(m: Market, play, repeats: int) -> dict:
@@ -95,8 +123,14 @@ def step_cheat_by_interval(m: Market, k: int) -> dict:
     """The wrong-step cheat on a job of 2k steps, perturbed after step k + 3: rounds and landing."""
     run = m.play(m.cheater("middle-step"), steps=2 * k, interval=k, timeout=1800)
     won = run.winners[0] if run.winners else None
-    return {"k": k, "steps": 2 * k, "cheat_after_step": k + 3, **m.summary(run),
-            "landed_on_step": won.lo if won else None, "exact": bool(won and won.lo == k + 3)}
+    return {
+        "k": k,
+        "steps": 2 * k,
+        "cheat_after_step": k + 3,
+        **m.summary(run),
+        "landed_on_step": won.lo if won else None,
+        "exact": bool(won and won.lo == k + 3),
+    }
 
 
 def main() -> None:
@@ -110,8 +144,16 @@ def main() -> None:
         rows = [{"class": name, **repeated(m, play, repeats)} for name, play in fault_classes(m).items()]
         rows.append({"class": "spec over the cost cap", **over_the_cost_cap(m)})
         by_k = [] if args.quick else [step_cheat_by_interval(m, k) for k in args.k]
-    print(json.dumps({"benchmark": "market_dispute_by_fault_class", "quick": args.quick, "classes": rows,
-                      "step_cheat_by_interval": by_k}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "market_dispute_by_fault_class",
+                "quick": args.quick,
+                "classes": rows,
+                "step_cheat_by_interval": by_k,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

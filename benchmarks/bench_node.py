@@ -138,7 +138,9 @@ class Submission:
                 self.accepted.add(tx_hash)
         except grpc.RpcError as e:
             details = e.details() or e.code().name
-            reason = details.split(":", 1)[0] if e.code() is grpc.StatusCode.FAILED_PRECONDITION else e.code().name
+            reason = (
+                details.split(":", 1)[0] if e.code() is grpc.StatusCode.FAILED_PRECONDITION else e.code().name
+            )
             with self.lock:
                 self.rejected[reason] = self.rejected.get(reason, 0) + 1
 
@@ -147,23 +149,36 @@ def sender_keys(tag: str, count: int) -> list[Keypair]:
     return [Keypair.from_seed(blake2_256(f"bench-node/{tag}/{i}".encode())) for i in range(count)]
 
 
-def sign_transfers(senders: list[Keypair], per_sender: int, params: chain_pb2.ChainInfo,
-                   nonces: list[int] | None = None, dest: bytes | None = None, amount: int = 10**9,
-                   dests: list[bytes] | None = None) -> list[tuple[int, bytes, bytes]]:
+def sign_transfers(
+    senders: list[Keypair],
+    per_sender: int,
+    params: chain_pb2.ChainInfo,
+    nonces: list[int] | None = None,
+    dest: bytes | None = None,
+    amount: int = 10**9,
+    dests: list[bytes] | None = None,
+) -> list[tuple[int, bytes, bytes]]:
     """(sender index, raw, hash) in submission order: nonce k of every sender before nonce k + 1 of any."""
     out = []
     genesis = bytes(params.genesis_hash)
     for k in range(per_sender):
         for i, key in enumerate(senders):
             to = dests[(i * per_sender + k) % len(dests)] if dests else dest
-            raw = sign_extrinsic(key, transfer_call(to, amount), nonce=(nonces[i] if nonces else 0) + k,
-                                 spec_version=params.spec_version, tx_version=params.transaction_version,
-                                 genesis_hash=genesis).encode()
+            raw = sign_extrinsic(
+                key,
+                transfer_call(to, amount),
+                nonce=(nonces[i] if nonces else 0) + k,
+                spec_version=params.spec_version,
+                tx_version=params.transaction_version,
+                genesis_hash=genesis,
+            ).encode()
             out.append((i, raw, blake2_256(raw)))
     return out
 
 
-def submit_paced(stubs: list, txs: list[tuple[int, bytes, bytes]], rate: float) -> tuple[Submission, float, float]:
+def submit_paced(
+    stubs: list, txs: list[tuple[int, bytes, bytes]], rate: float
+) -> tuple[Submission, float, float]:
     """Submit `txs` at `rate`/s (sender i to validator i % len(stubs)); returns the outcome, start and end."""
     result = Submission()
     in_flight = threading.BoundedSemaphore(MAX_IN_FLIGHT)
@@ -171,6 +186,7 @@ def submit_paced(stubs: list, txs: list[tuple[int, bytes, bytes]], rate: float) 
     def release(future, tx_hash):
         result.done(future, tx_hash)
         in_flight.release()
+
     start = time.monotonic()
     deadline = start + len(txs) / rate * 3 + 10
     for n, (sender, raw, tx_hash) in enumerate(txs):
@@ -181,7 +197,9 @@ def submit_paced(stubs: list, txs: list[tuple[int, bytes, bytes]], rate: float) 
             break
         with result.lock:
             result.sent_at[tx_hash] = time.monotonic()
-        future = stubs[sender % len(stubs)].SubmitExtrinsic.future(chain_pb2.SubmitRequest(extrinsic=raw), timeout=60)
+        future = stubs[sender % len(stubs)].SubmitExtrinsic.future(
+            chain_pb2.SubmitRequest(extrinsic=raw), timeout=60
+        )
         future.add_done_callback(lambda f, h=tx_hash: release(f, h))
     end = time.monotonic()
     for _ in range(MAX_IN_FLIGHT):  # wait for every outstanding call (bounded by the calls' own timeout)
@@ -207,9 +225,12 @@ def measure_idle(watcher: FinalityWatcher) -> dict:
     wait_until(lambda: watcher.head() >= start_head + IDLE_BLOCKS + 1, IDLE_BLOCKS * 10 + 20, "idle blocks")
     heads = [h for h in watcher.heads_between(0, time.monotonic()) if h[0] > start_head]
     gaps = block_intervals(heads)
-    return {"idle_block_interval_setting_s": IDLE_BLOCK_INTERVAL, "blocks": len(gaps),
-            "empty_block_interval_median_s": round(statistics.median(gaps), 3),
-            "empty_block_interval_mean_s": round(statistics.fmean(gaps), 3)}
+    return {
+        "idle_block_interval_setting_s": IDLE_BLOCK_INTERVAL,
+        "blocks": len(gaps),
+        "empty_block_interval_median_s": round(statistics.median(gaps), 3),
+        "empty_block_interval_mean_s": round(statistics.fmean(gaps), 3),
+    }
 
 
 def fund(stubs: list, watcher: FinalityWatcher, params, senders: list[Keypair]) -> None:
@@ -220,9 +241,14 @@ def fund(stubs: list, watcher: FinalityWatcher, params, senders: list[Keypair]) 
     nonces = [next_index(stubs[0], f.public) for f in funders]
     for i, key in enumerate(senders):
         j = i % len(funders)
-        raw = sign_extrinsic(funders[j], transfer_call(key.public, 1_000 * UNIT), nonce=nonces[j] + i // len(funders),
-                             spec_version=params.spec_version, tx_version=params.transaction_version,
-                             genesis_hash=genesis).encode()
+        raw = sign_extrinsic(
+            funders[j],
+            transfer_call(key.public, 1_000 * UNIT),
+            nonce=nonces[j] + i // len(funders),
+            spec_version=params.spec_version,
+            tx_version=params.transaction_version,
+            genesis_hash=genesis,
+        ).encode()
         txs.append((j, raw, blake2_256(raw)))
     result, _, _ = submit_paced(stubs[:1], txs, rate=2_000)
     if result.rejected:
@@ -234,8 +260,9 @@ def next_index(stub, public: bytes) -> int:
     return stub.GetAccount(chain_pb2.AccountRequest(address="0x" + public.hex()), timeout=10).next_index
 
 
-def load_run(stubs: list, watcher: FinalityWatcher, params, senders: list[Keypair], rate: float,
-             seconds: float) -> dict:
+def load_run(
+    stubs: list, watcher: FinalityWatcher, params, senders: list[Keypair], rate: float, seconds: float
+) -> dict:
     count = int(rate * seconds)
     per_sender = math.ceil(count / len(senders))
     dests = [dev_keypair(n).public for n in FUNDERS[:6]]
@@ -312,13 +339,24 @@ def write_sync_source(base: Path, blocks: int, transfers_per_block: int) -> dict
         xts = []
         for k in range(transfers_per_block):
             s = k % len(senders)
-            xts.append(sign_extrinsic(senders[s], transfer_call(blake2_256(number.to_bytes(4, "little") + bytes([k])),
-                                                                UNIT), nonce=nonces[s], spec_version=v.spec_version,
-                                      tx_version=v.transaction_version, genesis_hash=spec.genesis_hash).encode())
+            xts.append(
+                sign_extrinsic(
+                    senders[s],
+                    transfer_call(blake2_256(number.to_bytes(4, "little") + bytes([k])), UNIT),
+                    nonce=nonces[s],
+                    spec_version=v.spec_version,
+                    tx_version=v.transaction_version,
+                    genesis_hash=spec.genesis_hash,
+                ).encode()
+            )
             nonces[s] += 1
         rejected = []
-        executed = chain.build_block(xts, author=dev_keypair("Alice").public, now_ms=now_ms + number * 1_000,
-                                     on_reject=lambda raw, e, out=rejected: out.append(e))
+        executed = chain.build_block(
+            xts,
+            author=dev_keypair("Alice").public,
+            now_ms=now_ms + number * 1_000,
+            on_reject=lambda raw, e, out=rejected: out.append(e),
+        )
         if rejected:
             raise RuntimeError(f"sync source block #{number}: {rejected[0]}")
         block_hash = executed.hash
@@ -328,8 +366,11 @@ def write_sync_source(base: Path, blocks: int, transfers_per_block: int) -> dict
         cert = CommitCertificate.from_precommits(number, 0, block_hash, precommits, vset)
         chain.commit(executed, cert.encode())
     store.close()
-    return {"blocks": blocks, "transfers_per_block": transfers_per_block,
-            "write_s": round(time.perf_counter() - started, 2)}
+    return {
+        "blocks": blocks,
+        "transfers_per_block": transfers_per_block,
+        "write_s": round(time.perf_counter() - started, 2),
+    }
 
 
 def measure_sync(tmp: Path, repeats: int = SYNC_REPEATS) -> dict:
@@ -337,16 +378,21 @@ def measure_sync(tmp: Path, repeats: int = SYNC_REPEATS) -> dict:
     source_info = write_sync_source(tmp / "syncsource", SYNC_BLOCKS, SYNC_TRANSFERS_PER_BLOCK)
     runs = [sync_once(tmp, i) for i in range(repeats)]
     rates = [r["sync_blocks_per_s"] for r in runs]
-    return {**source_info, "sync_blocks_per_s": statistics.median(rates), "sync_blocks_per_s_runs": rates,
-            "sync_seconds_from_process_start": statistics.median(r["seconds"] for r in runs),
-            "certificate_signatures_per_block": 4}
+    return {
+        **source_info,
+        "sync_blocks_per_s": statistics.median(rates),
+        "sync_blocks_per_s_runs": rates,
+        "sync_seconds_from_process_start": statistics.median(r["seconds"] for r in runs),
+        "certificate_signatures_per_block": 4,
+    }
 
 
 def sync_once(tmp: Path, attempt: int) -> dict:
     ports = free_ports(6)
     source = NodeProcess("syncsource", tmp / "syncsource", "local", None, *ports[:3])
-    fresh = NodeProcess(f"syncing{attempt}", tmp / f"syncing{attempt}", "local", None, *ports[3:],
-                        bootnodes=[source.p2p_addr])
+    fresh = NodeProcess(
+        f"syncing{attempt}", tmp / f"syncing{attempt}", "local", None, *ports[3:], bootnodes=[source.p2p_addr]
+    )
     try:
         source.start()
         with channel(source.grpc_addr) as ch:
@@ -369,8 +415,10 @@ def sync_once(tmp: Path, attempt: int) -> dict:
             head = _finalized(stub)
         if head < SYNC_BLOCKS or first is None:
             raise TimeoutError(f"the fresh node reached #{head} of {SYNC_BLOCKS} in {SYNC_TIMEOUT} s")
-        return {"sync_blocks_per_s": round((SYNC_BLOCKS - first[0]) / max(done - first[1], 1e-9), 1),
-                "seconds": round(done - started, 2)}
+        return {
+            "sync_blocks_per_s": round((SYNC_BLOCKS - first[0]) / max(done - first[1], 1e-9), 1),
+            "seconds": round(done - started, 2),
+        }
     finally:
         fresh.kill9()
         source.kill9()
@@ -406,13 +454,21 @@ def main() -> None:
     args = parser.parse_args()
     scale = 0.4 if args.quick else 1.0
     tmp = Path(tempfile.mkdtemp(prefix="bench-node-"))
-    out: dict = {"machine_cpus": _cpus(), "validators": 4, "chain": "local",
-                 "idle_block_interval_s": IDLE_BLOCK_INTERVAL}
+    out: dict = {
+        "machine_cpus": _cpus(),
+        "validators": 4,
+        "chain": "local",
+        "idle_block_interval_s": IDLE_BLOCK_INTERVAL,
+    }
     try:
         net = Network(tmp)
         for i, node in enumerate(net.nodes):
-            profiled = ProfiledNode(**{f: getattr(node, f) for f in
-                                       ("name", "base", "chain", "key", "p2p", "grpc", "rpc", "bootnodes")})
+            profiled = ProfiledNode(
+                **{
+                    f: getattr(node, f)
+                    for f in ("name", "base", "chain", "key", "p2p", "grpc", "rpc", "bootnodes")
+                }
+            )
             profiled.extra = ["--idle-block-interval", str(IDLE_BLOCK_INTERVAL)]
             profiled.profile_dir = args.profile
             net.nodes[i] = profiled
@@ -432,8 +488,10 @@ def main() -> None:
             runs = []
             for k, rate in enumerate(args.rates):
                 time.sleep(SETTLE_SECONDS)
-                group = senders[k * SENDERS_PER_RUN:(k + 1) * SENDERS_PER_RUN]
-                runs.append(load_run(stubs, watcher, params, group, rate, RUN_SECONDS.get(rate, 10.0) * scale))
+                group = senders[k * SENDERS_PER_RUN : (k + 1) * SENDERS_PER_RUN]
+                runs.append(
+                    load_run(stubs, watcher, params, group, rate, RUN_SECONDS.get(rate, 10.0) * scale)
+                )
             out["load"] = runs
             out["sustained_finalized_tps"] = max(r["finalized_tps"] for r in runs)
             light = runs[0]
@@ -458,6 +516,7 @@ def main() -> None:
 
 def _cpus() -> int:
     import os
+
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 0)
 
 

@@ -67,6 +67,7 @@ async def pipelined(client: Client, requests: list[tuple[str, list]]) -> tuple[f
     async def one(method: str, params: list) -> dict:
         async with semaphore:
             return await client.call(method, params)
+
     started = time.perf_counter()
     answers = await asyncio.gather(*(one(m, p) for m, p in requests))
     return time.perf_counter() - started, answers
@@ -81,9 +82,14 @@ def presign(node, per_sender: int) -> list[str]:
         keypair = dev_keypair(name)
         first = result(node, "system_accountNextIndex", [keypair.ss58()])
         for nonce in range(first, first + per_sender):
-            xt = sign_extrinsic(keypair, transfer_call(bob if name != "Bob" else dev_keypair("Alice").public, 10**9),
-                                nonce=nonce, spec_version=version["specVersion"],
-                                tx_version=version["transactionVersion"], genesis_hash=genesis)
+            xt = sign_extrinsic(
+                keypair,
+                transfer_call(bob if name != "Bob" else dev_keypair("Alice").public, 10**9),
+                nonce=nonce,
+                spec_version=version["specVersion"],
+                tx_version=version["transactionVersion"],
+                genesis_hash=genesis,
+            )
             out.append("0x" + xt.encode().hex())
     return out
 
@@ -118,11 +124,14 @@ async def measure(node, reads: int, per_sender: int) -> dict:
         "state_getStorage": {
             "sequential_requests": sequential_reads,
             "sequential_requests_per_s": round(sequential_reads / sequential_s, 1),
-            "pipelined_requests": reads, "pipelined_window": WINDOW,
+            "pipelined_requests": reads,
+            "pipelined_window": WINDOW,
             "pipelined_requests_per_s": round(reads / read_s, 1),
         },
         "author_submitExtrinsic": {
-            "submissions": len(transfers), "senders": len(DEV_ACCOUNT_NAMES), "pipelined_window": WINDOW,
+            "submissions": len(transfers),
+            "senders": len(DEV_ACCOUNT_NAMES),
+            "pipelined_window": WINDOW,
             "accepted": outcome.get("ok", 0),
             "rejected_by_code": {k: v for k, v in outcome.items() if k != "ok"},
             "submissions_per_s": round(len(transfers) / submit_s, 1),
@@ -145,7 +154,8 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     figures["ed25519_verify_per_s"] = round(verify_rate(verifies), 1)
     figures["submissions_per_verify"] = round(
-        figures["author_submitExtrinsic"]["accepted_per_s"] / figures["ed25519_verify_per_s"], 4)
+        figures["author_submitExtrinsic"]["accepted_per_s"] / figures["ed25519_verify_per_s"], 4
+    )
     figures["transport"] = "one WebSocket connection, 127.0.0.1"
     print(json.dumps(figures))
 

@@ -26,8 +26,9 @@ def main() -> None:
     runtime = spec.runtime()
     storage = dict(spec.genesis_storage)
     senders = [Keypair.from_seed(blake2_256(i.to_bytes(4, "little"))) for i in range(5_000)]
-    publics = [k.public for k in senders] + [blake2_256(b"acct" + i.to_bytes(4, "little"))
-                                             for i in range(ACCOUNTS - len(senders))]
+    publics = [k.public for k in senders] + [
+        blake2_256(b"acct" + i.to_bytes(4, "little")) for i in range(ACCOUNTS - len(senders))
+    ]
     funded = AccountInfo(providers=1, free=1_000 * UNIT).encode()
     for p in publics:
         storage[Account.key(p)] = funded
@@ -36,14 +37,29 @@ def main() -> None:
     v = runtime.version
     results = {}
     for n in (1_000, 5_000):
-        xts = [sign_extrinsic(senders[i], calls.Balances.transfer_keep_alive(publics[(i * 7919 + 13) % ACCOUNTS], UNIT),
-                              nonce=_nonce(chain, senders[i].public), spec_version=v.spec_version,
-                              tx_version=v.transaction_version, genesis_hash=runtime.genesis_hash).encode()
-               for i in range(n)]
+        xts = [
+            sign_extrinsic(
+                senders[i],
+                calls.Balances.transfer_keep_alive(publics[(i * 7919 + 13) % ACCOUNTS], UNIT),
+                nonce=_nonce(chain, senders[i].public),
+                spec_version=v.spec_version,
+                tx_version=v.transaction_version,
+                genesis_hash=runtime.genesis_hash,
+            ).encode()
+            for i in range(n)
+        ]
         now += 2_000
         start = time.perf_counter()
-        built = build_block(runtime, chain.backend, head, number + 1, now, xts, chain.root_after,
-                            (author_digest(publics[-1]),))
+        built = build_block(
+            runtime,
+            chain.backend,
+            head,
+            number + 1,
+            now,
+            xts,
+            chain.root_after,
+            (author_digest(publics[-1]),),
+        )
         elapsed = time.perf_counter() - start
         assert not built.rejected, built.rejected[:1]
         chain.commit(built.finalized.changes)

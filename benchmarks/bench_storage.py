@@ -46,9 +46,13 @@ def account_value(i: int, generation: int = 0) -> bytes:
 
 def block_changes(size: int, generation: int) -> dict[bytes, bytes]:
     """500 updates of existing accounts and 500 new accounts."""
-    changes = {account_key((generation * 7919 + j * 997) % size): account_value(j, generation)
-               for j in range(CHANGES // 2)}
-    changes.update({account_key(size + generation * CHANGES + j): account_value(j) for j in range(CHANGES // 2)})
+    changes = {
+        account_key((generation * 7919 + j * 997) % size): account_value(j, generation)
+        for j in range(CHANGES // 2)
+    }
+    changes.update(
+        {account_key(size + generation * CHANGES + j): account_value(j) for j in range(CHANGES // 2)}
+    )
     return changes
 
 
@@ -91,8 +95,16 @@ def bench_block_commit(size: int) -> dict:
             started = time.perf_counter()
             update = store.state.prepare(changes, number)
             prepared = time.perf_counter()
-            store.commit_block(blake2_256(b"%d" % number), number, blake2_256(b"%d" % (number - 1)),
-                               os.urandom(200), os.urandom(20_000), os.urandom(3_000), update, sync=True)
+            store.commit_block(
+                blake2_256(b"%d" % number),
+                number,
+                blake2_256(b"%d" % (number - 1)),
+                os.urandom(200),
+                os.urandom(20_000),
+                os.urandom(3_000),
+                update,
+                sync=True,
+            )
             write_times.append(time.perf_counter() - prepared)
             prepare_times.append(prepared - started)
             ops = len(update.trie.new_nodes)
@@ -104,8 +116,9 @@ def bench_block_commit(size: int) -> dict:
         "trie_nodes_written": ops,
         "prepare_ms_median": round(statistics.median(prepare_times) * 1000, 1),
         "write_sync_ms_median": round(statistics.median(write_times) * 1000, 1),
-        "total_ms_median": round(statistics.median(p + w for p, w in zip(prepare_times, write_times,
-                                                                            strict=True)) * 1000, 1),
+        "total_ms_median": round(
+            statistics.median(p + w for p, w in zip(prepare_times, write_times, strict=True)) * 1000, 1
+        ),
     }
 
 
@@ -118,19 +131,24 @@ def main() -> None:
     root_update = [bench_root_update(size) for size in sizes]
     small, large = root_update[0], root_update[-1]
     block_commit = bench_block_commit(10_000 if args.quick else 100_000)
-    print(json.dumps({
-        "benchmark": "storage",
-        "python": sys.version.split()[0],
-        "root_update": root_update,
-        "root_update_growth": {
-            "time_ratio": round(large["update_1000_ms_median"] / small["update_1000_ms_median"], 2),
-            "nodes_rewritten_ratio": round(large["nodes_rewritten"] / small["nodes_rewritten"], 2),
-            "depth_ratio_log16": round(math.log(large["keys"], 16) / math.log(small["keys"], 16), 2),
-            "size_ratio": large["keys"] // small["keys"],
-        },
-        "block_commit": block_commit,
-        "total_s": round(time.perf_counter() - started, 1),
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "storage",
+                "python": sys.version.split()[0],
+                "root_update": root_update,
+                "root_update_growth": {
+                    "time_ratio": round(large["update_1000_ms_median"] / small["update_1000_ms_median"], 2),
+                    "nodes_rewritten_ratio": round(large["nodes_rewritten"] / small["nodes_rewritten"], 2),
+                    "depth_ratio_log16": round(math.log(large["keys"], 16) / math.log(small["keys"], 16), 2),
+                    "size_ratio": large["keys"] // small["keys"],
+                },
+                "block_commit": block_commit,
+                "total_s": round(time.perf_counter() - started, 1),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -56,7 +56,9 @@ from compute_market.worker import datasets, trainer  # noqa: E402
 def workloads(quick: bool) -> list[tuple[str, datasets.Dataset, JobSpec]]:
     steps = 100 if quick else 200
     digits = datasets.synthetic_digits(1, 8192, 1024, 8, 10)
-    flat = datasets.Dataset(digits.x_train.flatten(1), digits.y_train, digits.x_test.flatten(1), digits.y_test)
+    flat = datasets.Dataset(
+        digits.x_train.flatten(1), digits.y_train, digits.x_test.flatten(1), digits.y_test
+    )
     seq = datasets.majority_tokens(2, 8192, 1024, 32, 8)
     adamw = AdamWSpec(1e-3, 0.9, 0.999, 1e-8, 0.01)
     out = []
@@ -66,8 +68,16 @@ def workloads(quick: bool) -> list[tuple[str, datasets.Dataset, JobSpec]]:
         ("mlp_small_batch_hash_bound", flat, MlpSpec(64, (256, 256), 10), 32),
     ):
         t = steps if name != "transformer" else steps // 2
-        spec = JobSpec(model, datasets.dataset_hash(ds.to_bytes()), adamw, CosineSchedule(0.0, 10), batch, t, 7,
-                       default_checkpoint_interval(t))
+        spec = JobSpec(
+            model,
+            datasets.dataset_hash(ds.to_bytes()),
+            adamw,
+            CosineSchedule(0.0, 10),
+            batch,
+            t,
+            7,
+            default_checkpoint_interval(t),
+        )
         out.append((name, ds, spec))
     return out
 
@@ -110,7 +120,7 @@ def solver_overhead(name: str, ds: datasets.Dataset, spec: JobSpec, reps: int) -
         for j in segments:
             lo, hi = segment_bounds(spec.steps, spec.checkpoint_interval, j)
             replay = trainer.replay_segment(spec, ds, checkpoints.get(lo), hi)
-            replay_ok &= replay == hashes[lo:hi + 1]
+            replay_ok &= replay == hashes[lo : hi + 1]
         verify_times.append(time.perf_counter() - start)
     t_verify = statistics.median(verify_times)
     # referee: from the published state at s, check H[s], train one step, hash H[s+1] (model build included)
@@ -122,19 +132,29 @@ def solver_overhead(name: str, ds: datasets.Dataset, spec: JobSpec, reps: int) -
         referee_times.append(time.perf_counter() - start)
     referee_ms = statistics.median(referee_times) * 1e3
     return {
-        "model": name, "parameters": spec.model.parameter_count, "batch_size": spec.batch_size,
-        "steps": spec.steps, "checkpoint_interval": spec.checkpoint_interval,
+        "model": name,
+        "parameters": spec.model.parameter_count,
+        "batch_size": spec.batch_size,
+        "steps": spec.steps,
+        "checkpoint_interval": spec.checkpoint_interval,
         "state_bytes": sum(p.numel() * 4 * 3 for p in tr.model.parameters()),
-        "train_s_no_hashing_median": round(t_base, 4), "train_s_with_hashing_median": round(t_hash, 4),
-        "train_ms_per_step": round(t_base / spec.steps * 1e3, 3), "state_hash_ms": round(hash_ms, 3),
+        "train_s_no_hashing_median": round(t_base, 4),
+        "train_s_with_hashing_median": round(t_hash, 4),
+        "train_ms_per_step": round(t_base / spec.steps * 1e3, 3),
+        "state_hash_ms": round(hash_ms, 3),
         "overhead_share": round((t_hash - t_base) / t_base, 4),
         "critical_path_share": round(statistics.median(critical), 4),
         "overhead_share_inline_hashing": round((t_inline - t_base) / t_base, 4),
         "all_runs_s": {mode: [round(x, 4) for x in v] for mode, v in times.items()},
-        "verifier_q": len(segments), "verifier_steps_replayed": len(segments) * spec.checkpoint_interval,
-        "verifier_share_of_solver": round(t_verify / t_hash, 4), "verifier_replay_matches": replay_ok,
-        "referee_ms": round(referee_ms, 3), "referee_vote_matches": vote == hashes[s_ref + 1],
-        "referee_ms_over_one_step_plus_two_hashes": round(referee_ms / (t_base / spec.steps * 1e3 + 2 * hash_ms), 3),
+        "verifier_q": len(segments),
+        "verifier_steps_replayed": len(segments) * spec.checkpoint_interval,
+        "verifier_share_of_solver": round(t_verify / t_hash, 4),
+        "verifier_replay_matches": replay_ok,
+        "referee_ms": round(referee_ms, 3),
+        "referee_vote_matches": vote == hashes[s_ref + 1],
+        "referee_ms_over_one_step_plus_two_hashes": round(
+            referee_ms / (t_base / spec.steps * 1e3 + 2 * hash_ms), 3
+        ),
         "test_accuracy": round(tr.evaluate(), 4),
     }
 
@@ -163,6 +183,7 @@ def _median_step_s(run_steps, steps: int, reps: int) -> float:
 def portable_vs_plain(name: str, ds: datasets.Dataset, spec: JobSpec, steps: int, reps: int) -> dict:
     out: dict = {"model": name, "batch_size": spec.batch_size, "steps_timed": steps}
     for threads in (1, 2):
+
         def portable(threads: int = threads) -> float:
             tr = trainer.Trainer(spec, ds, hashing=False, threads=threads)
             start = time.perf_counter()
@@ -174,8 +195,9 @@ def portable_vs_plain(name: str, ds: datasets.Dataset, spec: JobSpec, steps: int
             tr = trainer.Trainer(spec, ds, hashing=False)
             torch.set_num_threads(threads)
             model, o = tr.model, spec.optimizer
-            opt = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps,
-                                    weight_decay=o.weight_decay)
+            opt = torch.optim.AdamW(
+                model.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps, weight_decay=o.weight_decay
+            )
             start = time.perf_counter()
             for s in range(1, steps + 1):
                 idx = tr.order.indices(s)
@@ -188,12 +210,18 @@ def portable_vs_plain(name: str, ds: datasets.Dataset, spec: JobSpec, steps: int
 
         times: dict[str, list[float]] = {"portable": [], "plain": []}
         for rep in range(reps):
-            for label, fn in ((("portable", portable), ("plain", plain)) if rep % 2 == 0 else
-                              (("plain", plain), ("portable", portable))):
+            for label, fn in (
+                (("portable", portable), ("plain", plain))
+                if rep % 2 == 0
+                else (("plain", plain), ("portable", portable))
+            ):
                 times[label].append(fn() / steps)
         p, q = statistics.median(times["portable"]), statistics.median(times["plain"])
-        out[f"threads_{threads}"] = {"portable_ms_per_step": round(p * 1e3, 3), "plain_ms_per_step": round(q * 1e3, 3),
-                                     "portable_over_plain": round(p / q, 3)}
+        out[f"threads_{threads}"] = {
+            "portable_ms_per_step": round(p * 1e3, 3),
+            "plain_ms_per_step": round(q * 1e3, 3),
+            "portable_over_plain": round(p / q, 3),
+        }
     one, two = out["threads_1"]["portable_ms_per_step"], out["threads_2"]["portable_ms_per_step"]
     out["portable_2_threads_speedup"] = round(one / two, 3)
     return out
@@ -202,8 +230,16 @@ def portable_vs_plain(name: str, ds: datasets.Dataset, spec: JobSpec, steps: int
 def state_hash_cost(ds: datasets.Dataset, spec: JobSpec) -> dict:
     """BLAKE3 (state layout v2, through the trainer's own StateHasher) against blake2b (v1) over the same
     bytes, per step of the MLP at batch 128; steps and hashes are timed in alternation, medians of 7."""
-    spec = JobSpec(spec.model, spec.dataset_hash, spec.optimizer, spec.schedule, spec.batch_size, 200, spec.seed,
-                   spec.checkpoint_interval)  # enough steps for the timed rounds
+    spec = JobSpec(
+        spec.model,
+        spec.dataset_hash,
+        spec.optimizer,
+        spec.schedule,
+        spec.batch_size,
+        200,
+        spec.seed,
+        spec.checkpoint_interval,
+    )  # enough steps for the timed rounds
     tr = trainer.Trainer(spec, ds, hashing=False)
     steps = tr.run(until=spec.steps)
     next(steps)
@@ -228,25 +264,54 @@ def state_hash_cost(ds: datasets.Dataset, spec: JobSpec) -> dict:
         b3.append(per_call_ms(lambda: hasher.hash(tr.step), 50))
         b2.append(per_call_ms(blake2b, 20))
     step, b3_ms, b2_ms = (statistics.median(v) for v in (step_ms, b3, b2))
-    return {"model": "mlp", "batch_size": spec.batch_size, "state_bytes": sum(len(c) for c in plan),
-            "step_ms": round(step, 3), "blake3_ms": round(b3_ms, 3), "blake2b_ms": round(b2_ms, 3),
-            "blake3_share_of_step": round(b3_ms / step, 4), "blake2b_share_of_step": round(b2_ms / step, 4),
-            "blake3_speedup": round(b2_ms / b3_ms, 2)}
+    return {
+        "model": "mlp",
+        "batch_size": spec.batch_size,
+        "state_bytes": sum(len(c) for c in plan),
+        "step_ms": round(step, 3),
+        "blake3_ms": round(b3_ms, 3),
+        "blake2b_ms": round(b2_ms, 3),
+        "blake3_share_of_step": round(b3_ms / step, 4),
+        "blake2b_share_of_step": round(b2_ms / step, 4),
+        "blake3_speedup": round(b2_ms / b3_ms, 2),
+    }
 
 
 def portable(quick: bool, reps: int) -> dict:
     loads = {name: (ds, spec) for name, ds, spec in workloads(quick)}
     steps = 20 if quick else 40
     ds, mlp = loads["mlp"]
-    mlp128 = JobSpec(mlp.model, mlp.dataset_hash, mlp.optimizer, mlp.schedule, 128, mlp.steps, mlp.seed,
-                     mlp.checkpoint_interval)
+    mlp128 = JobSpec(
+        mlp.model,
+        mlp.dataset_hash,
+        mlp.optimizer,
+        mlp.schedule,
+        128,
+        mlp.steps,
+        mlp.seed,
+        mlp.checkpoint_interval,
+    )
     digits = datasets.synthetic_digits(3, 4096, 256, 16, 10)
-    cnn = JobSpec(CnnSpec(1, 16, (16, 32), 3, 128, 10), datasets.dataset_hash(digits.to_bytes()),
-                  mlp.optimizer, mlp.schedule, 64, 100, 7, 10)
-    cases = [("mlp", ds, mlp), ("mlp_batch_128", ds, mlp128), ("cnn", digits, cnn),
-             ("transformer", *loads["transformer"])]
-    return {"workloads": [portable_vs_plain(name, d, spec, steps, max(2, reps // 2)) for name, d, spec in cases],
-            "state_hash": state_hash_cost(ds, mlp128)}
+    cnn = JobSpec(
+        CnnSpec(1, 16, (16, 32), 3, 128, 10),
+        datasets.dataset_hash(digits.to_bytes()),
+        mlp.optimizer,
+        mlp.schedule,
+        64,
+        100,
+        7,
+        10,
+    )
+    cases = [
+        ("mlp", ds, mlp),
+        ("mlp_batch_128", ds, mlp128),
+        ("cnn", digits, cnn),
+        ("transformer", *loads["transformer"]),
+    ]
+    return {
+        "workloads": [portable_vs_plain(name, d, spec, steps, max(2, reps // 2)) for name, d, spec in cases],
+        "state_hash": state_hash_cost(ds, mlp128),
+    }
 
 
 REPRO_SCRIPT = """
@@ -262,8 +327,17 @@ print(b"".join(trainer.train(spec, ds).hashes).hex())
 def reproducibility() -> dict:
     env = dict(os.environ, PYTHONHASHSEED="random")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    outs = [subprocess.run([sys.executable, "-c", REPRO_SCRIPT], capture_output=True, text=True, check=True,
-                           cwd=root, env=env).stdout.strip() for _ in range(2)]
+    outs = [
+        subprocess.run(
+            [sys.executable, "-c", REPRO_SCRIPT],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=root,
+            env=env,
+        ).stdout.strip()
+        for _ in range(2)
+    ]
     return {"processes": 2, "steps": 30, "identical_hashes": outs[0] == outs[1] and len(outs[0]) == 31 * 64}
 
 
@@ -276,11 +350,16 @@ def main() -> None:
     started = time.perf_counter()
     report: dict = {
         "benchmark": "exact_mode_trainer",
-        "torch": torch.__version__, "python": platform.python_version(), "cpu_count": os.cpu_count(),
-        "machine": platform.machine(), "reps": reps,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "reps": reps,
     }
     if args.only is None:
-        report["workloads"] = [solver_overhead(name, ds, spec, reps) for name, ds, spec in workloads(args.quick)]
+        report["workloads"] = [
+            solver_overhead(name, ds, spec, reps) for name, ds, spec in workloads(args.quick)
+        ]
         report["reproducibility"] = reproducibility()
     report["portable"] = portable(args.quick, reps)
     report["elapsed_s"] = round(time.perf_counter() - started, 1)

@@ -24,8 +24,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tests.faults.test_floods import run_flood  # noqa: E402
 
-MUST_BE_ZERO = ("pool_samples_over_bounds", "accepted_valid_lost", "included_twice", "invalid_included",
-                "senders_with_wrong_nonce")
+MUST_BE_ZERO = (
+    "pool_samples_over_bounds",
+    "accepted_valid_lost",
+    "included_twice",
+    "invalid_included",
+    "senders_with_wrong_nonce",
+)
 
 
 def main() -> int:
@@ -36,8 +41,14 @@ def main() -> int:
     args = parser.parse_args()
     progress = (lambda msg: print(msg, file=sys.stderr)) if args.verbose else None
     with tempfile.TemporaryDirectory(prefix="gradchain-flood-") as tmp:
-        result = run_flood(Path(tmp), args.count, lanes=args.channels, flood_timeout=1200, settle_timeout=300,
-                           progress=progress)
+        result = run_flood(
+            Path(tmp),
+            args.count,
+            lanes=args.channels,
+            flood_timeout=1200,
+            settle_timeout=300,
+            progress=progress,
+        )
     summary = result.summary()
     print(json.dumps(summary))
     failed = any(summary[k] for k in MUST_BE_ZERO) or summary["valid_included"] != summary["valid_transfers"]

@@ -78,8 +78,20 @@ class Scale:
 
 
 FULL = Scale()
-QUICK = Scale(nofile=1024, idle=1200, hosts=16, half_open=300, hold=8.0, request_rounds=2, blob_flood_mb=32,
-              blob_mb=16, blob_requests=10, fake_peers=12, status_messages=600, damaged_height=6)
+QUICK = Scale(
+    nofile=1024,
+    idle=1200,
+    hosts=16,
+    half_open=300,
+    hold=8.0,
+    request_rounds=2,
+    blob_flood_mb=32,
+    blob_mb=16,
+    blob_requests=10,
+    fake_peers=12,
+    status_messages=600,
+    damaged_height=6,
+)
 
 
 def background(work) -> tuple[threading.Event, threading.Thread]:
@@ -113,7 +125,9 @@ def idle_websockets(node: NodeProcess, count: int):
         url = f"ws://127.0.0.1:{node.rpc}/"
 
         async def open_all():
-            session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, local_addr=("127.0.1.1", 0)))
+            session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, local_addr=("127.0.1.1", 0))
+            )
             opened, refused = [], 0
             for _ in range(count):
                 try:
@@ -121,6 +135,7 @@ def idle_websockets(node: NodeProcess, count: int):
                 except (aiohttp.ClientError, TimeoutError):
                     refused += 1
             return session, opened, refused
+
         session, opened, refused = loop.run(open_all())
         served = honest_http(node)
 
@@ -132,14 +147,21 @@ def idle_websockets(node: NodeProcess, count: int):
         def release() -> None:
             loop.run(close_all())
             loop.stop()
-        return Attack(lambda: refused, release, lambda: {"websockets_open": len(opened),
-                                                         "http_served_while_websockets_open": served},
-                      lambda: served)
+
+        return Attack(
+            lambda: refused,
+            release,
+            lambda: {"websockets_open": len(opened), "http_served_while_websockets_open": served},
+            lambda: served,
+        )
+
     return start
 
 
 def hostile_requests(node: NodeProcess, rounds: int):
-    deep = b'{"jsonrpc":"2.0","id":1,"method":"system_name","params":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    deep = (
+        b'{"jsonrpc":"2.0","id":1,"method":"system_name","params":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    )
     huge_id = b'{"jsonrpc":"2.0","method":"system_name","id":' + b"1" * 5000 + b"}"
     batch = [{"jsonrpc": "2.0", "id": i, "method": "state_getMetadata", "params": []} for i in range(256)]
 
@@ -162,13 +184,20 @@ def hostile_requests(node: NodeProcess, rounds: int):
                         tally["http_errors"] += 1
                     elif "error" in response.json():
                         tally["json_rpc_errors"] += 1
+
         stop, thread = background(work)
 
         def release() -> None:
             stop.set()
             thread.join(120)
-        return Attack(lambda: tally["json_rpc_errors"], release, lambda: dict(tally),
-                      lambda: tally["http_errors"] == 0 and tally["json_rpc_errors"] == tally["requests"] > 0)
+
+        return Attack(
+            lambda: tally["json_rpc_errors"],
+            release,
+            lambda: dict(tally),
+            lambda: tally["http_errors"] == 0 and tally["json_rpc_errors"] == tally["requests"] > 0,
+        )
+
     return start
 
 
@@ -191,9 +220,14 @@ def blob_flood(node: NodeProcess, total_mb: int):
         tally = {"uploaded_mb": 0, "refused_uploads": 0, "size_lie": "", "endless_empty_upload": ""}
 
         def work(stop: threading.Event) -> None:
-            with grpc.insecure_channel(node.grpc_addr, options=[("grpc.max_send_message_length", 4 * MIB)]) as channel:
+            with grpc.insecure_channel(
+                node.grpc_addr, options=[("grpc.max_send_message_length", 4 * MIB)]
+            ) as channel:
                 stub = blob_pb2_grpc.BlobServiceStub(channel)
-                lie = [blob_pb2.BlobChunk(size=MIB, data=os.urandom(MIB)), blob_pb2.BlobChunk(data=os.urandom(MIB))]
+                lie = [
+                    blob_pb2.BlobChunk(size=MIB, data=os.urandom(MIB)),
+                    blob_pb2.BlobChunk(data=os.urandom(MIB)),
+                ]
                 tally["size_lie"] = put_blob(stub, lie).name
                 tally["endless_empty_upload"] = put_blob(stub, endless_empty_upload()).name
                 for _ in range(total_mb // 16):
@@ -204,14 +238,27 @@ def blob_flood(node: NodeProcess, total_mb: int):
                         tally["uploaded_mb"] += 16
                     except grpc.RpcError:
                         tally["refused_uploads"] += 1
+
         stop, thread = background(work)
 
         def release() -> None:
             thread.join(300)  # the flood is the attack: it runs to its end
             stop.set()
-        refused = lambda: tally["refused_uploads"] + (tally["size_lie"] != "OK") + (tally["endless_empty_upload"] != "OK")  # noqa: E731
-        return Attack(refused, release, lambda: dict(tally),
-                      lambda: tally["size_lie"] == tally["endless_empty_upload"] == "INVALID_ARGUMENT")
+
+        def refused() -> int:
+            return (
+                tally["refused_uploads"]
+                + (tally["size_lie"] != "OK")
+                + (tally["endless_empty_upload"] != "OK")
+            )
+
+        return Attack(
+            refused,
+            release,
+            lambda: dict(tally),
+            lambda: tally["size_lie"] == tally["endless_empty_upload"] == "INVALID_ARGUMENT",
+        )
+
     return start
 
 
@@ -222,7 +269,9 @@ def sync_seconds(name: str, node, tmp: Path) -> tuple[float | None, float | None
     target = node.finalized()
     observer.start()
     try:
-        first = wait_for(lambda: attacks.grpc_answers(observer) and observer.head() >= 1, 120, f"{name}'s first block")
+        first = wait_for(
+            lambda: attacks.grpc_answers(observer) and observer.head() >= 1, 120, f"{name}'s first block"
+        )
         synced = wait_for(lambda: observer.head() >= target, 120, f"{name} to sync") + first
         return first, synced, target
     except AssertionError:
@@ -246,10 +295,15 @@ def eclipse(node, tmp: Path, fakes: int, hold: float) -> AttackResult:
         result.rss_peak_mb, result.fds_peak = rss.peak, rss.fds_peak
     _, baseline, baseline_blocks = sync_seconds("baseline", node, tmp)
     result.recovery_seconds = synced
-    result.detail = {"fake_peers": fakes, "node_peers_when_the_real_node_came": peers_before,
-                     "real_node_first_block_seconds": first, "real_node_sync_seconds": synced,
-                     "blocks_synced": blocks, "baseline_sync_seconds_without_fakes": baseline,
-                     "baseline_blocks_synced": baseline_blocks}
+    result.detail = {
+        "fake_peers": fakes,
+        "node_peers_when_the_real_node_came": peers_before,
+        "real_node_first_block_seconds": first,
+        "real_node_sync_seconds": synced,
+        "blocks_synced": blocks,
+        "baseline_sync_seconds_without_fakes": baseline,
+        "baseline_blocks_synced": baseline_blocks,
+    }
     result.survived = synced is not None and result.blocks_during > 0 and rss.peak < 1024
     return result
 
@@ -258,8 +312,9 @@ def address_poisoning(tmp: Path, scale: Scale) -> AttackResult:
     net, node = dev_node(tmp / "poisoned")
     with net:
         wait_for(lambda: node.finalized() >= 2, 60, "the first blocks", node)
-        result = measure("address_poisoning", node, attacks.status_flood(node, scale.status_messages),
-                         hold=scale.hold)
+        result = measure(
+            "address_poisoning", node, attacks.status_flood(node, scale.status_messages), hold=scale.hold
+        )
         started = time.monotonic()
         node.proc.send_signal(signal.SIGTERM)
         try:
@@ -280,11 +335,11 @@ def damage(db: Path, how: str) -> None:
         shutil.rmtree(db)
     elif how == "log_truncated_to_half":
         for log in logs:
-            log.write_bytes(log.read_bytes()[:log.stat().st_size // 2])
+            log.write_bytes(log.read_bytes()[: log.stat().st_size // 2])
     else:
         data = bytearray(logs[-1].read_bytes())
         middle = len(data) // 2
-        data[middle:middle + 64] = bytes(b ^ 0xFF for b in data[middle:middle + 64])
+        data[middle : middle + 64] = bytes(b ^ 0xFF for b in data[middle : middle + 64])
         logs[-1].write_bytes(bytes(data))
 
 
@@ -299,20 +354,26 @@ def damaged_storage(tmp: Path, how: str, height: int) -> AttackResult:
         log_before = node.log_path.stat().st_size
         node.start()
         with RssSampler(node.proc.pid) as rss:
+
             def outcome() -> bool:
                 return node.proc.poll() is not None or "finalized before" in node.log_tail(200)
+
             wait_for(outcome, 60, "the damaged node to refuse or report its loss", node)
             time.sleep(3)
             result.rss_peak_mb, result.fds_peak = rss.peak, rss.fds_peak
         log = node.log_path.read_text(errors="replace")[log_before:]
         refused = node.proc.poll() is not None
         head = head_or_zero(node) if not refused else 0  # over gRPC: the log still holds the old heights
-        result.detail = {"outcome": "refused to start" if refused else "started, reported lost blocks",
-                         "names_the_fix": "purge-chain" in log, "finalized_before_damage": finalized,
-                         "head_after_start": head}
+        result.detail = {
+            "outcome": "refused to start" if refused else "started, reported lost blocks",
+            "names_the_fix": "purge-chain" in log,
+            "finalized_before_damage": finalized,
+            "head_after_start": head,
+        }
         result.refused = int(refused)
-        result.survived = (refused and "purge-chain" in log) or (not refused and "finalized before" in log
-                                                                  and head < finalized)
+        result.survived = (refused and "purge-chain" in log) or (
+            not refused and "finalized before" in log and head < finalized
+        )
     return result
 
 
@@ -323,36 +384,60 @@ def restart_after_crash(tmp: Path) -> AttackResult:
         wait_for(lambda: node.finalized() >= 2 and honest_http(node), 60, "JSON-RPC", node)
         sessions = [requests.Session() for _ in range(8)]
         for session in sessions:  # kept-alive HTTP connections, open when the node dies
-            session.post(f"http://127.0.0.1:{node.rpc}/", json={"jsonrpc": "2.0", "id": 1, "method": "system_name",
-                                                               "params": []}, timeout=10)
+            session.post(
+                f"http://127.0.0.1:{node.rpc}/",
+                json={"jsonrpc": "2.0", "id": 1, "method": "system_name", "params": []},
+                timeout=10,
+            )
         node.kill9()
         log_before = node.log_path.stat().st_size
         started = time.monotonic()
         node.start()
         with RssSampler(node.proc.pid) as rss:
             try:
-                result.recovery_seconds = wait_for(lambda: honest_http(node) and attacks.grpc_answers(node), 60,
-                                                   "the restarted node to serve", node)
+                result.recovery_seconds = wait_for(
+                    lambda: honest_http(node) and attacks.grpc_answers(node),
+                    60,
+                    "the restarted node to serve",
+                    node,
+                )
             except AssertionError:
                 result.recovery_seconds = None
         result.rss_peak_mb, result.fds_peak = rss.peak, rss.fds_peak
         log = node.log_path.read_text(errors="replace")[log_before:]
-        result.detail = {"address_in_use": "address already in use" in log.lower(),
-                         "served_after_seconds": round(time.monotonic() - started, 2)}
+        result.detail = {
+            "address_in_use": "address already in use" in log.lower(),
+            "served_after_seconds": round(time.monotonic() - started, 2),
+        }
         for session in sessions:
             session.close()
-        result.survived = result.recovery_seconds is not None and result.recovery_seconds < 30 \
+        result.survived = (
+            result.recovery_seconds is not None
+            and result.recovery_seconds < 30
             and not result.detail["address_in_use"]
+        )
     return result
 
 
 # --- the run -----------------------------------------------------------------------------------------------------
 
 
-TARGET_ATTACKS = ("idle_p2p", "idle_json_rpc", "half_open", "idle_websockets_then_http", "json_rpc_hostile_requests",
-                  "blob_flood", "blob_amplification", "eclipse")
-ATTACKS = (*TARGET_ATTACKS, "address_poisoning", *(f"damaged_storage_{how}" for how in DAMAGES),
-           "restart_after_crash_bind")
+TARGET_ATTACKS = (
+    "idle_p2p",
+    "idle_json_rpc",
+    "half_open",
+    "idle_websockets_then_http",
+    "json_rpc_hostile_requests",
+    "blob_flood",
+    "blob_amplification",
+    "eclipse",
+)
+ATTACKS = (
+    *TARGET_ATTACKS,
+    "address_poisoning",
+    *(f"damaged_storage_{how}" for how in DAMAGES),
+    "restart_after_crash_bind",
+)
 
 
 def run(tmp: Path, scale: Scale, progress, only: set[str]) -> dict[str, AttackResult]:
@@ -387,11 +472,16 @@ def target_attack(name: str, node, tmp: Path, scale: Scale) -> AttackResult:
     if name == "idle_json_rpc":
         return measure(name, node, hold_connections(node.rpc, scale.idle, scale.hosts), scale.hold)
     if name == "half_open":
+
         def half_open() -> Attack:
             rpc = hold_connections(node.rpc, scale.half_open, scale.hosts, HALF_HTTP_REQUEST)()
             api = hold_connections(node.grpc, scale.half_open, scale.hosts, HALF_HTTP2_PREFACE)()
-            return Attack(lambda: rpc.refused() + api.refused(), lambda: (rpc.release(), api.release()),
-                          lambda: {"json_rpc": rpc.detail(), "grpc": api.detail()})
+            return Attack(
+                lambda: rpc.refused() + api.refused(),
+                lambda: (rpc.release(), api.release()),
+                lambda: {"json_rpc": rpc.detail(), "grpc": api.detail()},
+            )
+
         return measure(name, node, half_open, scale.hold)
     if name == "idle_websockets_then_http":
         return measure(name, node, idle_websockets(node, scale.websockets), scale.hold)
@@ -401,14 +491,18 @@ def target_attack(name: str, node, tmp: Path, scale: Scale) -> AttackResult:
         return measure(name, node, blob_flood(node, scale.blob_flood_mb), scale.hold)
     if name == "blob_amplification":
         blob = attacks.upload_blob(node, os.urandom(scale.blob_mb * MIB))
-        return measure(name, node, attacks.blob_requests_never_read(node, blob, scale.blob_requests), scale.hold)
+        return measure(
+            name, node, attacks.blob_requests_never_read(node, blob, scale.blob_requests), scale.hold
+        )
     return eclipse(node, tmp, scale.fake_peers, scale.hold)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller attacks (a few minutes)")
-    parser.add_argument("--verbose", action="store_true", help="print each attack's figures to stderr as it ends")
+    parser.add_argument(
+        "--verbose", action="store_true", help="print each attack's figures to stderr as it ends"
+    )
     parser.add_argument("--only", action="append", choices=ATTACKS, help="run only this attack (repeatable)")
     args = parser.parse_args()
     progress = (lambda msg: print(msg, file=sys.stderr, flush=True)) if args.verbose else (lambda msg: None)
@@ -416,10 +510,13 @@ def main() -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="gradchain-hostile-") as tmp:
         results = run(Path(tmp), scale, progress, set(args.only or ATTACKS))
-    report = {"scale": "quick" if args.quick else "full", "fd_limit": scale.nofile,
-              "seconds": round(time.monotonic() - started, 1),
-              "all_survived": all(r.survived for r in results.values()),
-              "attacks": {name: r.report() for name, r in results.items()}}
+    report = {
+        "scale": "quick" if args.quick else "full",
+        "fd_limit": scale.nofile,
+        "seconds": round(time.monotonic() - started, 1),
+        "all_survived": all(r.survived for r in results.values()),
+        "attacks": {name: r.report() for name, r in results.items()},
+    }
     print(json.dumps(report))
     return 0 if report["all_survived"] else 1
 

@@ -24,8 +24,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tests.faults.crash_loop import run_crash_loop  # noqa: E402
 
-MUST_BE_ZERO = ("transfers_lost", "double_signatures", "duplicate_inclusions", "bad_certificates",
-                "database_errors")
+MUST_BE_ZERO = (
+    "transfers_lost",
+    "double_signatures",
+    "duplicate_inclusions",
+    "bad_certificates",
+    "database_errors",
+)
 
 
 def main() -> int:

@@ -29,8 +29,11 @@ class BlobClient:
             yield blob_pb2.BlobChunk(hash=expected or b"", size=0, data=b"")
         for offset in range(0, len(data), CHUNK):
             first = offset == 0
-            yield blob_pb2.BlobChunk(hash=(expected or b"") if first else b"", size=len(data) if first else 0,
-                                     data=data[offset:offset + CHUNK])
+            yield blob_pb2.BlobChunk(
+                hash=(expected or b"") if first else b"",
+                size=len(data) if first else 0,
+                data=data[offset : offset + CHUNK],
+            )
 
     def put(self, data: bytes, expected: bytes | None = None) -> bytes:
         return bytes(self.stub.PutBlob(self._chunks(data, expected)).hash)

@@ -54,9 +54,13 @@ class BlobSizeMismatch(BlobError):
 
 
 class BlobStore:
-    def __init__(self, root: Path, max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES,
-                 max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES,
-                 max_uploader_bytes: int = DEFAULT_MAX_UPLOADER_BYTES):
+    def __init__(
+        self,
+        root: Path,
+        max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES,
+        max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES,
+        max_uploader_bytes: int = DEFAULT_MAX_UPLOADER_BYTES,
+    ):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.max_blob_bytes = max_blob_bytes
@@ -78,11 +82,15 @@ class BlobStore:
     def _reserve(self, uploader: str | None, size: int) -> None:
         used = self.stored_bytes + sum(self._reserved.values())
         if used + size > self.max_total_bytes:
-            raise BlobQuotaExceeded(f"the blob store is full: {used} of its {self.max_total_bytes} bytes are "
-                                    f"used, {size} more do not fit")
+            raise BlobQuotaExceeded(
+                f"the blob store is full: {used} of its {self.max_total_bytes} bytes are "
+                f"used, {size} more do not fit"
+            )
         if uploader is not None and self.uploader_bytes(uploader) + size > self.max_uploader_bytes:
-            raise BlobQuotaExceeded(f"uploader {uploader} stores {self.uploader_bytes(uploader)} bytes; "
-                                    f"{size} more would pass its quota of {self.max_uploader_bytes}")
+            raise BlobQuotaExceeded(
+                f"uploader {uploader} stores {self.uploader_bytes(uploader)} bytes; "
+                f"{size} more would pass its quota of {self.max_uploader_bytes}"
+            )
         self._reserved[uploader] = self._reserved.get(uploader, 0) + size
 
     def _release(self, uploader: str | None, size: int) -> None:
@@ -123,8 +131,13 @@ class BlobStore:
         writer.write(data)
         return writer.finish()
 
-    def writer(self, expected_hash: bytes | None = None, *, uploader: str | None = None,
-               announced_size: int | None = None) -> BlobWriter:
+    def writer(
+        self,
+        expected_hash: bytes | None = None,
+        *,
+        uploader: str | None = None,
+        announced_size: int | None = None,
+    ) -> BlobWriter:
         """A writer for one blob; with `announced_size`, that many bytes exactly, reserved now."""
         return BlobWriter(self, expected_hash, uploader, announced_size)
 
@@ -191,8 +204,13 @@ class BlobWriter:
     """Streams a blob to a temporary file; `finish` checks size and hash, then moves it into place. The bytes
     it holds stay reserved against the store's quotas until it finishes or aborts."""
 
-    def __init__(self, store: BlobStore, expected_hash: bytes | None, uploader: str | None = None,
-                 announced_size: int | None = None):
+    def __init__(
+        self,
+        store: BlobStore,
+        expected_hash: bytes | None,
+        uploader: str | None = None,
+        announced_size: int | None = None,
+    ):
         if expected_hash is not None and len(expected_hash) != 32:
             raise BlobError(f"a blob hash is 32 bytes, got {len(expected_hash)}")
         if announced_size is not None and announced_size > store.max_blob_bytes:
@@ -230,11 +248,13 @@ class BlobWriter:
         digest = self._hasher.digest()
         try:
             if self.announced_size is not None and self.size != self.announced_size:
-                raise BlobSizeMismatch(f"the upload announced {self.announced_size} bytes but carried only "
-                                       f"{self.size}")
+                raise BlobSizeMismatch(
+                    f"the upload announced {self.announced_size} bytes but carried only {self.size}"
+                )
             if self.expected_hash is not None and digest != self.expected_hash:
-                raise BlobHashMismatch(f"uploaded bytes hash to 0x{digest.hex()}, not the announced "
-                                       f"0x{self.expected_hash.hex()}")
+                raise BlobHashMismatch(
+                    f"uploaded bytes hash to 0x{digest.hex()}, not the announced 0x{self.expected_hash.hex()}"
+                )
         except BlobError:
             self.abort()
             raise

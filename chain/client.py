@@ -78,8 +78,14 @@ class NodeClient:
     def params(self) -> ChainParams:
         if self._params is None:
             i = self.info()
-            self._params = ChainParams(bytes(i.genesis_hash), i.spec_version, i.transaction_version, i.ss58_format,
-                                       i.token_symbol, i.token_decimals)
+            self._params = ChainParams(
+                bytes(i.genesis_hash),
+                i.spec_version,
+                i.transaction_version,
+                i.ss58_format,
+                i.token_symbol,
+                i.token_decimals,
+            )
         return self._params
 
     def account(self, address: str) -> chain_pb2.Account:
@@ -94,8 +100,14 @@ class NodeClient:
     def events(self, number: int | None = None, block_hash: bytes | None = None) -> chain_pb2.Events:
         return self._call(self.chain.GetEvents, _block_request(number, block_hash))
 
-    def sign(self, keypair: Signer, call: bytes, nonce: int | None = None, tip: int = 0,
-             mortal_period: int | None = None) -> bytes:
+    def sign(
+        self,
+        keypair: Signer,
+        call: bytes,
+        nonce: int | None = None,
+        tip: int = 0,
+        mortal_period: int | None = None,
+    ) -> bytes:
         p = self.params()
         if nonce is None:
             nonce = self.account("0x" + keypair.public.hex()).next_index
@@ -104,8 +116,17 @@ class NodeClient:
             head = self.header()
             era = Era.mortal(mortal_period, head.number)
             birth = bytes(self.header(number=era.birth(head.number)).hash)
-        xt = sign_extrinsic(keypair, call, nonce=nonce, tip=tip, spec_version=p.spec_version,
-                            tx_version=p.transaction_version, genesis_hash=p.genesis_hash, era=era, birth_hash=birth)
+        xt = sign_extrinsic(
+            keypair,
+            call,
+            nonce=nonce,
+            tip=tip,
+            spec_version=p.spec_version,
+            tx_version=p.transaction_version,
+            genesis_hash=p.genesis_hash,
+            era=era,
+            birth_hash=birth,
+        )
         return xt.encode()
 
     def submit(self, raw: bytes) -> bytes:

@@ -64,9 +64,13 @@ def generate_phrase(words: int = 12) -> str:
 
 
 def _stretch(password: str, salt: bytes) -> bytes:
-    return nacl.pwhash.argon2id.kdf(nacl.secret.SecretBox.KEY_SIZE, password.encode("utf-8"), salt,
-                                    opslimit=nacl.pwhash.argon2id.OPSLIMIT_INTERACTIVE,
-                                    memlimit=nacl.pwhash.argon2id.MEMLIMIT_INTERACTIVE)
+    return nacl.pwhash.argon2id.kdf(
+        nacl.secret.SecretBox.KEY_SIZE,
+        password.encode("utf-8"),
+        salt,
+        opslimit=nacl.pwhash.argon2id.OPSLIMIT_INTERACTIVE,
+        memlimit=nacl.pwhash.argon2id.MEMLIMIT_INTERACTIVE,
+    )
 
 
 SCHEME_PREFIXES = {f"{s.name.lower()}:": s for s in KEY_SCHEMES}  # "ed25519:", "sr25519:"
@@ -75,8 +79,8 @@ SCHEME_PREFIXES = {f"{s.name.lower()}:": s for s in KEY_SCHEMES}  # "ed25519:", 
 def split_scheme(spec: str) -> tuple[SignatureScheme | None, str]:
     """`sr25519://Alice` as `(SR25519, "//Alice")`; a spec without a scheme prefix as `(None, spec)`."""
     for prefix, scheme in SCHEME_PREFIXES.items():
-        if spec[:len(prefix)].lower() == prefix:
-            return scheme, spec[len(prefix):]
+        if spec[: len(prefix)].lower() == prefix:
+            return scheme, spec[len(prefix) :]
     return None, spec
 
 
@@ -87,18 +91,29 @@ def _keypair(secret_uri: str, scheme: SignatureScheme, password: str = "") -> Ke
         raise KeystoreError(f"not a usable {scheme.name.lower()} secret URI: {e}") from None
 
 
-def write_key_file(path: Path, secret_uri: str, password: str | None = None,
-                   ss58_format: int = DEFAULT_SS58_FORMAT,
-                   scheme: SignatureScheme = SignatureScheme.ED25519) -> Keypair | Sr25519Keypair:
+def write_key_file(
+    path: Path,
+    secret_uri: str,
+    password: str | None = None,
+    ss58_format: int = DEFAULT_SS58_FORMAT,
+    scheme: SignatureScheme = SignatureScheme.ED25519,
+) -> Keypair | Sr25519Keypair:
     """Write a key file with mode 0600 (created exclusively: an existing file is never overwritten)."""
     keypair = _keypair(secret_uri, scheme)
-    content = {"version": KEY_FILE_VERSION, "address": keypair.ss58(ss58_format),
-               "publicKey": "0x" + keypair.public.hex(), "scheme": scheme.name.lower()}
+    content = {
+        "version": KEY_FILE_VERSION,
+        "address": keypair.ss58(ss58_format),
+        "publicKey": "0x" + keypair.public.hex(),
+        "scheme": scheme.name.lower(),
+    }
     if password:
         salt = nacl.utils.random(nacl.pwhash.argon2id.SALTBYTES)
         box = nacl.secret.SecretBox(_stretch(password, salt))
-        content["encoding"] = {"type": "argon2id-xsalsa20poly1305", "salt": salt.hex(),
-                               "ciphertext": box.encrypt(secret_uri.encode("utf-8")).hex()}
+        content["encoding"] = {
+            "type": "argon2id-xsalsa20poly1305",
+            "salt": salt.hex(),
+            "ciphertext": box.encrypt(secret_uri.encode("utf-8")).hex(),
+        }
     else:
         content["encoding"] = {"type": "none", "secretUri": secret_uri}
     path = Path(path)
@@ -120,8 +135,14 @@ def warn_if_exposed(path: Path, what: str) -> bool:
         return False
     if not mode & (stat.S_IRWXG | stat.S_IRWXO):
         return False
-    log.warning("%s %s is readable by group or others (mode %03o): anyone on this machine may copy it; "
-                "run: chmod 600 %s", what, path, stat.S_IMODE(mode), path)
+    log.warning(
+        "%s %s is readable by group or others (mode %03o): anyone on this machine may copy it; "
+        "run: chmod 600 %s",
+        what,
+        path,
+        stat.S_IMODE(mode),
+        path,
+    )
     return True
 
 
@@ -130,7 +151,9 @@ def read_password_file(path: Path) -> str:
     path = Path(path)
     try:
         if path.stat().st_size > MAX_PASSWORD_FILE_BYTES:
-            raise KeystoreError(f"{path} is larger than a password file can be ({MAX_PASSWORD_FILE_BYTES} bytes)")
+            raise KeystoreError(
+                f"{path} is larger than a password file can be ({MAX_PASSWORD_FILE_BYTES} bytes)"
+            )
         text = path.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise KeystoreError(f"cannot read the password file {path}: {e}") from None
@@ -181,8 +204,12 @@ def read_key_file(path: Path, password: str | None = None) -> Keypair | Sr25519K
     return keypair
 
 
-def load_key(spec: str, password: str | None = None, scheme: SignatureScheme | None = None,
-             allowed: tuple[SignatureScheme, ...] = KEY_SCHEMES) -> Keypair | Sr25519Keypair:
+def load_key(
+    spec: str,
+    password: str | None = None,
+    scheme: SignatureScheme | None = None,
+    allowed: tuple[SignatureScheme, ...] = KEY_SCHEMES,
+) -> Keypair | Sr25519Keypair:
     """Resolve a `--key` argument: a path to a key file, or a secret URI such as `//Alice` or `sr25519://Alice`.
 
     The scheme comes from the key file, else from an `sr25519:`/`ed25519:` prefix, else from `scheme`, else
@@ -196,16 +223,21 @@ def load_key(spec: str, password: str | None = None, scheme: SignatureScheme | N
     if os.path.isfile(rest):
         keypair = read_key_file(Path(rest), password)
         if wanted is not None and keypair.scheme is not wanted:
-            raise KeystoreError(f"{rest} holds an {keypair.scheme.name.lower()} key, not {wanted.name.lower()}")
+            raise KeystoreError(
+                f"{rest} holds an {keypair.scheme.name.lower()} key, not {wanted.name.lower()}"
+            )
     else:
         if wanted is None:
             wanted = SignatureScheme.ED25519
         try:
             keypair = keypair_from_uri(rest, wanted, password or "")
         except InvalidKey as e:
-            raise KeystoreError(f"--key is neither a key file nor a usable {wanted.name.lower()} secret URI: "
-                                f"{e}") from None
+            raise KeystoreError(
+                f"--key is neither a key file nor a usable {wanted.name.lower()} secret URI: {e}"
+            ) from None
     if keypair.scheme not in allowed:
-        raise KeystoreError(f"this key is {keypair.scheme.name.lower()}, but only "
-                            f"{' or '.join(s.name.lower() for s in allowed)} keys can be used here")
+        raise KeystoreError(
+            f"this key is {keypair.scheme.name.lower()}, but only "
+            f"{' or '.join(s.name.lower() for s in allowed)} keys can be used here"
+        )
     return keypair

@@ -213,8 +213,13 @@ class TransactionPool:
             if self._txs[old_hash].priority >= tx.priority:
                 raise TooLowPriority(
                     f"a transaction with the same nonce and priority {self._txs[old_hash].priority} is already "
-                    f"pooled; a replacement needs a higher priority than {tx.priority} (raise the tip)")
-        if tx.sender is not None and not usurped and self._per_sender.get(tx.sender, 0) >= self.limits.max_per_sender:
+                    f"pooled; a replacement needs a higher priority than {tx.priority} (raise the tip)"
+                )
+        if (
+            tx.sender is not None
+            and not usurped
+            and self._per_sender.get(tx.sender, 0) >= self.limits.max_per_sender
+        ):
             raise PoolFull(f"the sender already has {self.limits.max_per_sender} transactions pooled")
         self._make_room(tx, exclude=set(usurped))
         for old_hash in usurped:
@@ -230,14 +235,18 @@ class TransactionPool:
         self.on_status(tx.hash, TxStatus.READY if tx.ready else TxStatus.FUTURE, None)
 
     def _make_room(self, tx: PoolTransaction, exclude: set[bytes]) -> None:
-        while (len(self._txs) - len(exclude) + 1 > self.limits.max_count
-               or self._bytes + len(tx.raw) > self.limits.max_bytes):
+        while (
+            len(self._txs) - len(exclude) + 1 > self.limits.max_count
+            or self._bytes + len(tx.raw) > self.limits.max_bytes
+        ):
             worst = self._worst(exclude)
             if worst is None:
                 raise PoolFull("the pool cannot hold a transaction this large")
             if worst.ready and worst.priority >= tx.priority:
-                raise PoolFull(f"the pool is full ({len(self._txs)} transactions, {self._bytes} bytes) "
-                               f"and priority {tx.priority} is not above the lowest pooled")
+                raise PoolFull(
+                    f"the pool is full ({len(self._txs)} transactions, {self._bytes} bytes) "
+                    f"and priority {tx.priority} is not above the lowest pooled"
+                )
             self._remove(worst.hash, TxStatus.DROPPED, "evicted: the pool is full")
 
     def _remove(self, tx_hash: bytes, status: TxStatus, info: object = None) -> None:
@@ -270,7 +279,11 @@ class TransactionPool:
             for tag in t.validity.provides:
                 for h in self._requirers.get(tag, ()):
                     dep = self._txs.get(h)
-                    if dep is not None and not dep.ready and all(r in self._ready_tags for r in dep.validity.requires):
+                    if (
+                        dep is not None
+                        and not dep.ready
+                        and all(r in self._ready_tags for r in dep.validity.requires)
+                    ):
                         stack.append(dep)
 
     def _demote_dependents(self, tags: list[bytes]) -> None:
@@ -353,9 +366,13 @@ class TransactionPool:
             chosen = list(self._txs.values())
         else:
             picked = set(itertools.islice(self._checked, self.limits.revalidation_slice))
-            chosen = [t for t in self._txs.values()
-                      if t.sender is None or t.hash in picked
-                      or (t.sender in senders and not any(r in self._provided for r in t.validity.requires))]
+            chosen = [
+                t
+                for t in self._txs.values()
+                if t.sender is None
+                or t.hash in picked
+                or (t.sender in senders and not any(r in self._provided for r in t.validity.requires))
+            ]
         for tx in sorted(chosen, key=lambda t: t.seq):
             try:
                 tx.validity = self.validate(tx.raw)

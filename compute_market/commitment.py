@@ -86,8 +86,9 @@ def verify_step_hash(root: bytes, steps: int, step: int, step_hash: bytes, proof
     """Whether H[step] = step_hash under a root committed for a run of `steps` steps; False on garbage."""
     if type(steps) is not int or steps < 1 or not isinstance(step_hash, bytes) or len(step_hash) != HASH_LEN:
         return False
-    return verify_merkle_proof(root, step, step_hash, list(proof) if isinstance(proof, tuple) else proof,
-                               steps + 1)
+    return verify_merkle_proof(
+        root, step, step_hash, list(proof) if isinstance(proof, tuple) else proof, steps + 1
+    )
 
 
 def checkpoint_count(steps: int, interval: int) -> int:
@@ -176,7 +177,15 @@ def encode_step_hashes(hashes: Sequence[bytes]) -> bytes:
 
 
 __all__ = [
-    "Bisection", "CommitmentError", "StepCommitment", "bisection_rounds", "checkpoint_count",
-    "checkpoint_steps", "encode_step_hashes", "sample_segments", "segment_bounds", "step_root",
+    "Bisection",
+    "CommitmentError",
+    "StepCommitment",
+    "bisection_rounds",
+    "checkpoint_count",
+    "checkpoint_steps",
+    "encode_step_hashes",
+    "sample_segments",
+    "segment_bounds",
+    "step_root",
     "verify_step_hash",
 ]

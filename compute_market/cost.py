@@ -140,8 +140,12 @@ class JobCost:
 
 def _linear(rows: int, a: int, b: int, *, saves_input: bool = True) -> Op:
     """ops.linear: saves x; forward holds the transposed weight copy and y; backward dy, dx, dW, db."""
-    return Op(saved=rows * a * F32 if saves_input else 0, fwd=(a * b + rows * b) * F32,
-              bwd=(rows * b + rows * a) * F32, grad=(a * b + b) * F32)
+    return Op(
+        saved=rows * a * F32 if saves_input else 0,
+        fwd=(a * b + rows * b) * F32,
+        bwd=(rows * b + rows * a) * F32,
+        grad=(a * b + b) * F32,
+    )
 
 
 def _mlp(m: MlpSpec, batch: int) -> tuple[int, list[Op]]:
@@ -163,23 +167,32 @@ def _cross_entropy(rows: int, classes: int) -> Op:
 def _cnn(m: CnnSpec, batch: int) -> tuple[int, list[Op]]:
     macs, c_in, size = 0, m.in_channels, m.image_size
     ops = [Op(saved=batch * I64, fwd=batch * c_in * size * size * F32, bwd=0)]
-    k2 = m.kernel_size ** 2
+    k2 = m.kernel_size**2
     for c in m.channels:
         n = batch * size * size
         ckk = c_in * k2
         macs += c * ckk * n
         # conv: saves the im2col columns; forward holds y [c, N] and its permuted copy; backward the
         # incoming gradient and its permuted copy, the transposed columns, the column gradients and dx.
-        ops.append(Op(saved=ckk * n * F32, fwd=2 * c * n * F32,
-                      bwd=(2 * c * n + ckk * n + c_in * n) * F32, grad=(c * ckk + c) * F32))
+        ops.append(
+            Op(
+                saved=ckk * n * F32,
+                fwd=2 * c * n * F32,
+                bwd=(2 * c * n + ckk * n + c_in * n) * F32,
+                grad=(c * ckk + c) * F32,
+            )
+        )
         ops.append(Op(saved=c * n * F32, fwd=c * n * F32, bwd=2 * c * n * F32))  # ReLU saves its output
         ops.append(Op(saved=c * n // 4, fwd=c * n // 4 * F32, bwd=(c * n + c * n // 4) * F32))  # pool argmax
         c_in, size = c, size // 2
     flat = c_in * size * size
     macs += batch * flat * m.hidden + batch * m.hidden * m.num_classes
-    ops += [_linear(batch, flat, m.hidden),
-            Op(saved=batch * m.hidden * F32, fwd=batch * m.hidden * F32, bwd=2 * batch * m.hidden * F32),
-            _linear(batch, m.hidden, m.num_classes, saves_input=False), _cross_entropy(batch, m.num_classes)]
+    ops += [
+        _linear(batch, flat, m.hidden),
+        Op(saved=batch * m.hidden * F32, fwd=batch * m.hidden * F32, bwd=2 * batch * m.hidden * F32),
+        _linear(batch, m.hidden, m.num_classes, saves_input=False),
+        _cross_entropy(batch, m.num_classes),
+    ]
     return macs, ops
 
 
@@ -190,8 +203,9 @@ def _transformer(m: TransformerSpec, batch: int) -> tuple[int, list[Op]]:
     macs_layer = rows * (4 * d * d + 2 * d * ff) + 2 * batch * t * t * d
     macs = m.num_layers * macs_layer + batch * d * m.num_classes
     # embeddings: token and position indices saved (int64), the two lookups and their sum
-    ops = [Op(saved=batch * I64 + 2 * rows * I64, fwd=3 * act, bwd=2 * act,
-              grad=(m.vocab_size + t) * d * F32)]
+    ops = [
+        Op(saved=batch * I64 + 2 * rows * I64, fwd=3 * act, bwd=2 * act, grad=(m.vocab_size + t) * d * F32)
+    ]
     for _ in range(m.num_layers):
         ops += [
             Op(saved=act + rows * F32, fwd=act, bwd=3 * act, grad=2 * d * F32),  # ln1: x-hat, rstd
@@ -208,9 +222,12 @@ def _transformer(m: TransformerSpec, batch: int) -> tuple[int, list[Op]]:
             _linear(rows, ff, d, saves_input=False),  # saves the ReLU output counted above
             Op(saved=0, fwd=act, bwd=act),  # residual
         ]
-    ops += [Op(saved=act + rows * F32, fwd=act, bwd=3 * act, grad=2 * d * F32),  # final norm
-            Op(saved=0, fwd=batch * d * F32, bwd=act + batch * d * F32),  # sequence mean
-            _linear(batch, d, m.num_classes), _cross_entropy(batch, m.num_classes)]
+    ops += [
+        Op(saved=act + rows * F32, fwd=act, bwd=3 * act, grad=2 * d * F32),  # final norm
+        Op(saved=0, fwd=batch * d * F32, bwd=act + batch * d * F32),  # sequence mean
+        _linear(batch, d, m.num_classes),
+        _cross_entropy(batch, m.num_classes),
+    ]
     return macs, ops
 
 
@@ -249,10 +266,19 @@ def model_step_cost(model: ModelSpec, optimizer: OptimizerSpec, batch_size: int)
         saved -= op.saved
         grads += op.grad
     peak = max(peak, resident + grads)
-    if resident <= HASH_JOIN_MAX_BYTES:  # the state hash joins the state into one buffer (trainer.StateHasher)
+    if (
+        resident <= HASH_JOIN_MAX_BYTES
+    ):  # the state hash joins the state into one buffer (trainer.StateHasher)
         peak = max(peak, 2 * resident + grads)
-    return StepCost(kind=model.KIND, flops=6 * macs, peak_bytes=peak, parameter_bytes=params, optimizer_bytes=optim,
-                    activation_bytes=activations, state_bytes=params + optim)
+    return StepCost(
+        kind=model.KIND,
+        flops=6 * macs,
+        peak_bytes=peak,
+        parameter_bytes=params,
+        optimizer_bytes=optim,
+        activation_bytes=activations,
+        state_bytes=params + optim,
+    )
 
 
 def job_cost(spec: JobSpec) -> JobCost:
@@ -263,11 +289,15 @@ def over_cap(cost: StepCost) -> str | None:
     """Why one step of this cost is refused, naming the cap and the spec's figure; None if it is allowed."""
     cap, rate = MAX_STEP_FLOPS[cost.kind], STEP_FLOPS_PER_SECOND[cost.kind]
     if cost.flops > cap:
-        return (f"one training step needs {cost.flops:.4g} FLOPs (about {cost.flops / rate:.0f} s on one core), "
-                f"over the cap of {cap:.4g} FLOPs per step for a {cost.kind} ({MAX_STEP_SECONDS:.0f} s at "
-                f"{rate / 1e9:g} GFLOP/s)")
+        return (
+            f"one training step needs {cost.flops:.4g} FLOPs (about {cost.flops / rate:.0f} s on one core), "
+            f"over the cap of {cap:.4g} FLOPs per step for a {cost.kind} ({MAX_STEP_SECONDS:.0f} s at "
+            f"{rate / 1e9:g} GFLOP/s)"
+        )
     if cost.referee_peak_bytes > MAX_STEP_MEMORY:
-        return (f"recomputing one step needs {cost.referee_peak_bytes} bytes "
-                f"({cost.referee_peak_bytes / 2**30:.2f} GiB), over the cap of {MAX_STEP_MEMORY} bytes "
-                f"({MAX_STEP_MEMORY / 2**30:.2f} GiB)")
+        return (
+            f"recomputing one step needs {cost.referee_peak_bytes} bytes "
+            f"({cost.referee_peak_bytes / 2**30:.2f} GiB), over the cap of {MAX_STEP_MEMORY} bytes "
+            f"({MAX_STEP_MEMORY / 2**30:.2f} GiB)"
+        )
     return None

@@ -120,11 +120,17 @@ def _check(path: str, f: Field, value: Any) -> Any:
 
 
 _ENCODE: dict[str, Callable[[Any], bytes]] = {
-    "int": u32, "u64": u64, "float": lambda v: struct.pack("<d", v), "bool": encode_bool, "str": encode_str,
+    "int": u32,
+    "u64": u64,
+    "float": lambda v: struct.pack("<d", v),
+    "bool": encode_bool,
+    "str": encode_str,
     "ints": lambda v: encode_compact(len(v)) + b"".join(u32(x) for x in v),
 }
 _DECODE: dict[str, Callable[[Reader, Field], Any]] = {
-    "int": lambda r, f: r.u32(), "u64": lambda r, f: r.u64(), "bool": lambda r, f: r.bool(),
+    "int": lambda r, f: r.u32(),
+    "u64": lambda r, f: r.u64(),
+    "bool": lambda r, f: r.bool(),
     "float": lambda r, f: struct.unpack("<d", r.read(8))[0],
     "str": lambda r, f: r.string(MAX_TORCH_VERSION_LEN),
     "ints": lambda r, f: tuple(r.vec(Reader.u32, min_item_size=4, max_len=f.max_len)),
@@ -204,7 +210,10 @@ class MlpSpec(_Struct):
     KIND: ClassVar[str] = "mlp"
     TAG: ClassVar[int] = 0
     FIELDS: ClassVar[tuple[Field, ...]] = (
-        Field("input_dim", "int", 1, 65536), Field("hidden", "ints", 1, 4096, max_len=8), _CLASSES)
+        Field("input_dim", "int", 1, 65536),
+        Field("hidden", "ints", 1, 4096, max_len=8),
+        _CLASSES,
+    )
 
     @property
     def parameter_count(self) -> int:
@@ -225,9 +234,13 @@ class CnnSpec(_Struct):
     KIND: ClassVar[str] = "cnn"
     TAG: ClassVar[int] = 1
     FIELDS: ClassVar[tuple[Field, ...]] = (
-        Field("in_channels", "int", 1, 4), Field("image_size", "int", 4, 64),
-        Field("channels", "ints", 1, 256, max_len=4), Field("kernel_size", "int", 1, 7),
-        Field("hidden", "int", 1, 4096), _CLASSES)
+        Field("in_channels", "int", 1, 4),
+        Field("image_size", "int", 4, 64),
+        Field("channels", "ints", 1, 256, max_len=4),
+        Field("kernel_size", "int", 1, 7),
+        Field("hidden", "int", 1, 4096),
+        _CLASSES,
+    )
 
     def _check_relations(self, path: str) -> None:
         if not self.channels:
@@ -235,14 +248,17 @@ class CnnSpec(_Struct):
         if self.kernel_size % 2 == 0:
             raise JobSpecError(f"{path}kernel_size", f"{self.kernel_size} is even; same padding needs odd")
         if self.image_size % (1 << len(self.channels)):
-            raise JobSpecError(f"{path}image_size", f"{self.image_size} is not divisible by "
-                               f"2^{len(self.channels)} (one 2x2 pooling per convolution)")
+            raise JobSpecError(
+                f"{path}image_size",
+                f"{self.image_size} is not divisible by "
+                f"2^{len(self.channels)} (one 2x2 pooling per convolution)",
+            )
 
     @property
     def parameter_count(self) -> int:
         total, c_in = 0, self.in_channels
         for c in self.channels:
-            total += c_in * c * self.kernel_size ** 2 + c
+            total += c_in * c * self.kernel_size**2 + c
             c_in = c
         flat = c_in * (self.image_size >> len(self.channels)) ** 2
         return total + flat * self.hidden + self.hidden + self.hidden * self.num_classes + self.num_classes
@@ -262,20 +278,32 @@ class TransformerSpec(_Struct):
     KIND: ClassVar[str] = "transformer"
     TAG: ClassVar[int] = 2
     FIELDS: ClassVar[tuple[Field, ...]] = (
-        Field("vocab_size", "int", 2, 65536), Field("seq_len", "int", 1, 512),
-        Field("d_model", "int", 4, 1024), Field("num_heads", "int", 1, 16),
-        Field("num_layers", "int", 1, 8), Field("ff_dim", "int", 1, 4096), _CLASSES)
+        Field("vocab_size", "int", 2, 65536),
+        Field("seq_len", "int", 1, 512),
+        Field("d_model", "int", 4, 1024),
+        Field("num_heads", "int", 1, 16),
+        Field("num_layers", "int", 1, 8),
+        Field("ff_dim", "int", 1, 4096),
+        _CLASSES,
+    )
 
     def _check_relations(self, path: str) -> None:
         if self.d_model % self.num_heads:
-            raise JobSpecError(f"{path}d_model", f"{self.d_model} is not divisible by num_heads={self.num_heads}")
+            raise JobSpecError(
+                f"{path}d_model", f"{self.d_model} is not divisible by num_heads={self.num_heads}"
+            )
 
     @property
     def parameter_count(self) -> int:
         d, ff = self.d_model, self.ff_dim
         layer = 4 * d + (3 * d * d + 3 * d) + (d * d + d) + (d * ff + ff) + (ff * d + d)
-        return (self.vocab_size + self.seq_len) * d + self.num_layers * layer + 2 * d + d * self.num_classes \
+        return (
+            (self.vocab_size + self.seq_len) * d
+            + self.num_layers * layer
+            + 2 * d
+            + d * self.num_classes
             + self.num_classes
+        )
 
 
 _LR = Field("lr", "float", 0.0, 10.0, lo_open=True)
@@ -302,8 +330,12 @@ class AdamWSpec(_Struct):
     KIND: ClassVar[str] = "adamw"
     TAG: ClassVar[int] = 1
     FIELDS: ClassVar[tuple[Field, ...]] = (
-        _LR, Field("beta1", "float", 0.0, 0.9999), Field("beta2", "float", 0.0, 0.999999),
-        Field("eps", "float", 0.0, 1.0, lo_open=True), _WD)
+        _LR,
+        Field("beta1", "float", 0.0, 0.9999),
+        Field("beta2", "float", 0.0, 0.999999),
+        Field("eps", "float", 0.0, 1.0, lo_open=True),
+        _WD,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,7 +353,9 @@ class CosineSchedule(_Struct):
     KIND: ClassVar[str] = "cosine"
     TAG: ClassVar[int] = 1
     FIELDS: ClassVar[tuple[Field, ...]] = (
-        Field("min_lr_ratio", "float", 0.0, 1.0), Field("warmup_steps", "int", 0, MAX_STEPS))
+        Field("min_lr_ratio", "float", 0.0, 1.0),
+        Field("warmup_steps", "int", 0, MAX_STEPS),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,7 +367,9 @@ class StepSchedule(_Struct):
     KIND: ClassVar[str] = "step"
     TAG: ClassVar[int] = 2
     FIELDS: ClassVar[tuple[Field, ...]] = (
-        Field("step_size", "int", 1, MAX_STEPS), Field("gamma", "float", 0.0, 1.0, lo_open=True))
+        Field("step_size", "int", 1, MAX_STEPS),
+        Field("gamma", "float", 0.0, 1.0, lo_open=True),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,17 +385,27 @@ class DeterminismProfile(_Struct):
     kernels: str = KERNEL_SET
     kernels_version: int = KERNELS_VERSION
     FIELDS: ClassVar[tuple[Field, ...]] = (
-        Field("torch_version", "str"), Field("kernels", "str"), Field("kernels_version", "int", 1, 1 << 16))
+        Field("torch_version", "str"),
+        Field("kernels", "str"),
+        Field("kernels_version", "int", 1, 1 << 16),
+    )
 
     def _check_relations(self, path: str) -> None:
         if self.torch_version not in SUPPORTED_TORCH_VERSIONS:
-            raise JobSpecError(f"{path}torch_version", f"{self.torch_version!r} is not one of the supported "
-                               f"versions {', '.join(SUPPORTED_TORCH_VERSIONS)}")
+            raise JobSpecError(
+                f"{path}torch_version",
+                f"{self.torch_version!r} is not one of the supported "
+                f"versions {', '.join(SUPPORTED_TORCH_VERSIONS)}",
+            )
         if self.kernels != KERNEL_SET:
-            raise JobSpecError(f"{path}kernels", f"{self.kernels!r} is not the supported kernel set {KERNEL_SET!r}")
+            raise JobSpecError(
+                f"{path}kernels", f"{self.kernels!r} is not the supported kernel set {KERNEL_SET!r}"
+            )
         if self.kernels_version != KERNELS_VERSION:
-            raise JobSpecError(f"{path}kernels_version", f"{self.kernels_version} is not the supported kernel "
-                               f"version {KERNELS_VERSION}")
+            raise JobSpecError(
+                f"{path}kernels_version",
+                f"{self.kernels_version} is not the supported kernel version {KERNELS_VERSION}",
+            )
 
 
 ModelSpec = MlpSpec | CnnSpec | TransformerSpec
@@ -371,8 +417,12 @@ _VARIANTS: dict[str, tuple[type[_Struct], ...]] = {
     "schedule": (ConstantSchedule, CosineSchedule, StepSchedule),
 }
 _STEPS = Field("steps", "int", 1, MAX_STEPS)
-_TOP_FIELDS = (Field("batch_size", "int", 1, MAX_BATCH_SIZE), _STEPS,
-               Field("seed", "u64", 0, U64_MAX), Field("checkpoint_interval", "int", 1, MAX_STEPS))
+_TOP_FIELDS = (
+    Field("batch_size", "int", 1, MAX_BATCH_SIZE),
+    _STEPS,
+    Field("seed", "u64", 0, U64_MAX),
+    Field("checkpoint_interval", "int", 1, MAX_STEPS),
+)
 
 
 def default_checkpoint_interval(steps: int) -> int:
@@ -424,11 +474,17 @@ class JobSpec:
         for f in _TOP_FIELDS:
             _check(f.name, f, getattr(self, f.name))
         if self.checkpoint_interval > self.steps:
-            raise JobSpecError("checkpoint_interval", f"{self.checkpoint_interval} exceeds steps={self.steps}")
+            raise JobSpecError(
+                "checkpoint_interval", f"{self.checkpoint_interval} exceeds steps={self.steps}"
+            )
         if isinstance(self.schedule, CosineSchedule) and self.schedule.warmup_steps > self.steps:
-            raise JobSpecError("schedule.warmup_steps", f"{self.schedule.warmup_steps} exceeds steps={self.steps}")
+            raise JobSpecError(
+                "schedule.warmup_steps", f"{self.schedule.warmup_steps} exceeds steps={self.steps}"
+            )
         if self.model.parameter_count > MAX_PARAMETERS:
-            raise JobSpecError("model", f"{self.model.parameter_count} parameters exceed the cap of {MAX_PARAMETERS}")
+            raise JobSpecError(
+                "model", f"{self.model.parameter_count} parameters exceed the cap of {MAX_PARAMETERS}"
+            )
         refusal = cost.over_cap(cost.model_step_cost(self.model, self.optimizer, self.batch_size))
         if refusal:
             raise JobSpecError("model", refusal)
@@ -462,10 +518,20 @@ class JobSpec:
     # --- SCALE ---
 
     def encode(self) -> bytes:
-        return b"".join((
-            u8(SPEC_VERSION), self.model.encode(), self.dataset_hash, self.optimizer.encode(),
-            self.schedule.encode(), u32(self.batch_size), u32(self.steps), u64(self.seed),
-            u32(self.checkpoint_interval), self.determinism.encode()))
+        return b"".join(
+            (
+                u8(SPEC_VERSION),
+                self.model.encode(),
+                self.dataset_hash,
+                self.optimizer.encode(),
+                self.schedule.encode(),
+                u32(self.batch_size),
+                u32(self.steps),
+                u64(self.seed),
+                u32(self.checkpoint_interval),
+                self.determinism.encode(),
+            )
+        )
 
     @classmethod
     def decode(cls, data: bytes) -> JobSpec:
@@ -479,7 +545,9 @@ class JobSpec:
             r = Reader(data)
             version = r.u8()
             if version != SPEC_VERSION:
-                raise SpecDecodeError("version", f"unsupported spec version {version}, expected {SPEC_VERSION}")
+                raise SpecDecodeError(
+                    "version", f"unsupported spec version {version}, expected {SPEC_VERSION}"
+                )
             model = _variant_decode("model", r)
             dataset_hash = r.read(32)
             optimizer = _variant_decode("optimizer", r)
@@ -500,10 +568,16 @@ class JobSpec:
 
     def to_obj(self) -> dict[str, Any]:
         return {
-            "version": SPEC_VERSION, "model": self.model.to_obj(), "dataset_hash": "0x" + self.dataset_hash.hex(),
-            "optimizer": self.optimizer.to_obj(), "schedule": self.schedule.to_obj(),
-            "batch_size": self.batch_size, "steps": self.steps, "seed": self.seed,
-            "checkpoint_interval": self.checkpoint_interval, "determinism": self.determinism.to_obj(),
+            "version": SPEC_VERSION,
+            "model": self.model.to_obj(),
+            "dataset_hash": "0x" + self.dataset_hash.hex(),
+            "optimizer": self.optimizer.to_obj(),
+            "schedule": self.schedule.to_obj(),
+            "batch_size": self.batch_size,
+            "steps": self.steps,
+            "seed": self.seed,
+            "checkpoint_interval": self.checkpoint_interval,
+            "determinism": self.determinism.to_obj(),
         }
 
     def to_json(self) -> str:
@@ -520,16 +594,26 @@ class JobSpec:
             obj = {**obj, "checkpoint_interval": default_checkpoint_interval(steps)}
         _exact_keys(obj, names, "")
         if type(obj["version"]) is not int or obj["version"] != SPEC_VERSION:
-            raise JobSpecError("version", f"unsupported spec version {obj['version']!r}, expected {SPEC_VERSION}")
+            raise JobSpecError(
+                "version", f"unsupported spec version {obj['version']!r}, expected {SPEC_VERSION}"
+            )
         raw_hash = obj["dataset_hash"]
-        if not (isinstance(raw_hash, str) and len(raw_hash) == 66 and raw_hash.startswith("0x")
-                and all(c in "0123456789abcdefABCDEF" for c in raw_hash[2:])):
+        if not (
+            isinstance(raw_hash, str)
+            and len(raw_hash) == 66
+            and raw_hash.startswith("0x")
+            and all(c in "0123456789abcdefABCDEF" for c in raw_hash[2:])
+        ):
             raise JobSpecError("dataset_hash", "expected 0x followed by 64 hex digits")
         top = {f.name: _check(f.name, f, obj[f.name]) for f in _TOP_FIELDS}
-        return cls(model=_variant_from_obj("model", obj["model"]), dataset_hash=bytes.fromhex(raw_hash[2:]),
-                   optimizer=_variant_from_obj("optimizer", obj["optimizer"]),
-                   schedule=_variant_from_obj("schedule", obj["schedule"]),
-                   determinism=DeterminismProfile.from_obj(obj["determinism"], "determinism."), **top)
+        return cls(
+            model=_variant_from_obj("model", obj["model"]),
+            dataset_hash=bytes.fromhex(raw_hash[2:]),
+            optimizer=_variant_from_obj("optimizer", obj["optimizer"]),
+            schedule=_variant_from_obj("schedule", obj["schedule"]),
+            determinism=DeterminismProfile.from_obj(obj["determinism"], "determinism."),
+            **top,
+        )
 
     @classmethod
     def from_json(cls, text: str | bytes) -> JobSpec:
@@ -541,7 +625,9 @@ class JobSpec:
         if not isinstance(text, str):
             raise JobSpecError("", f"expected JSON text, got {type(text).__name__}")
         if len(text) > MAX_SPEC_JSON_BYTES:
-            raise JobSpecError("", f"{len(text)} characters exceed the JSON spec cap of {MAX_SPEC_JSON_BYTES}")
+            raise JobSpecError(
+                "", f"{len(text)} characters exceed the JSON spec cap of {MAX_SPEC_JSON_BYTES}"
+            )
         try:
             obj = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
         except JobSpecError:
@@ -562,4 +648,3 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _no_constants(name: str) -> Any:
     raise JobSpecError("", f"{name} is not a JSON number")
-

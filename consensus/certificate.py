@@ -56,8 +56,14 @@ class CommitCertificate:
     signatures: tuple[tuple[int, bytes], ...]
 
     @classmethod
-    def from_precommits(cls, height: int, round_: int, block_hash: bytes, precommits: Iterable[SignedVote],
-                        validator_set: ValidatorSet) -> CommitCertificate:
+    def from_precommits(
+        cls,
+        height: int,
+        round_: int,
+        block_hash: bytes,
+        precommits: Iterable[SignedVote],
+        validator_set: ValidatorSet,
+    ) -> CommitCertificate:
         """Gather precommits for `block_hash` into a certificate (the engine does this when it commits)."""
         sigs = {}
         for pc in precommits:
@@ -71,8 +77,13 @@ class CommitCertificate:
         return cls(height, round_, block_hash, tuple(sorted(sigs.items())))
 
     def encode(self) -> bytes:
-        return (u64(self.height) + u32(self.round) + self.block_hash + encode_compact(len(self.signatures))
-                + b"".join(u32(i) + sig for i, sig in self.signatures))
+        return (
+            u64(self.height)
+            + u32(self.round)
+            + self.block_hash
+            + encode_compact(len(self.signatures))
+            + b"".join(u32(i) + sig for i, sig in self.signatures)
+        )
 
     @classmethod
     def decode(cls, data: bytes) -> CommitCertificate:
@@ -80,8 +91,11 @@ class CommitCertificate:
 
         def read(r: Reader) -> CommitCertificate:
             height, round_, block_hash = r.u64(), r.u32(), r.read(HASH_LEN)
-            sigs = r.vec(lambda rr: (rr.u32(), rr.read(SIGNATURE_LEN)), min_item_size=4 + SIGNATURE_LEN,
-                         max_len=MAX_CERTIFICATE_SIGNERS)
+            sigs = r.vec(
+                lambda rr: (rr.u32(), rr.read(SIGNATURE_LEN)),
+                min_item_size=4 + SIGNATURE_LEN,
+                max_len=MAX_CERTIFICATE_SIGNERS,
+            )
             return cls(height, round_, block_hash, tuple(sigs))
 
         return decode_all(data, read)
@@ -90,8 +104,14 @@ class CommitCertificate:
         return Vote(VoteType.PRECOMMIT, self.height, self.round, self.block_hash)
 
 
-def verify_certificate(cert: CommitCertificate, block_hash: bytes, height: int, validator_set: ValidatorSet,
-                       genesis_hash: bytes, verify_signature: Callable[[bytes, bytes, bytes], bool] = verify) -> None:
+def verify_certificate(
+    cert: CommitCertificate,
+    block_hash: bytes,
+    height: int,
+    validator_set: ValidatorSet,
+    genesis_hash: bytes,
+    verify_signature: Callable[[bytes, bytes, bytes], bool] = verify,
+) -> None:
     """Raise a `CertificateError` unless `cert` proves `block_hash` final at `height`.
 
     `validator_set` must be the set of `height` (see `consensus.validators` for the epoch rule). The cheap
@@ -106,20 +126,26 @@ def verify_certificate(cert: CommitCertificate, block_hash: bytes, height: int, 
     previous = -1
     for index, _ in cert.signatures:
         if index >= n:
-            raise UnknownValidator(f"signer index {index} is outside the validator set of height {height} "
-                                   f"({n} validators)")
+            raise UnknownValidator(
+                f"signer index {index} is outside the validator set of height {height} ({n} validators)"
+            )
         if index <= previous:
-            raise DuplicateSigner(f"signer index {index} follows index {previous}: indices must be strictly "
-                                  f"ascending, each validator signing once")
+            raise DuplicateSigner(
+                f"signer index {index} follows index {previous}: indices must be strictly "
+                f"ascending, each validator signing once"
+            )
         previous = index
         stake += validator_set.validators[index].stake
     if not validator_set.is_quorum(stake):
-        raise InsufficientStake(f"signers hold {stake} of {validator_set.total_stake} stake at height {height}; "
-                                f"a commit needs more than 2/3")
+        raise InsufficientStake(
+            f"signers hold {stake} of {validator_set.total_stake} stake at height {height}; "
+            f"a commit needs more than 2/3"
+        )
     payload = cert.precommit().sign_bytes(genesis_hash)
     for index, sig in cert.signatures:
         public = validator_set.validators[index].public
         if not verify_signature(public, payload, sig):
-            raise BadSignature(f"the signature of validator {index} (0x{public.hex()}) is not its precommit for "
-                               f"block 0x{block_hash.hex()} at height {height} round {cert.round}")
-
+            raise BadSignature(
+                f"the signature of validator {index} (0x{public.hex()}) is not its precommit for "
+                f"block 0x{block_hash.hex()} at height {height} round {cert.round}"
+            )

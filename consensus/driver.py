@@ -64,7 +64,11 @@ class ConsensusDriver:
     def _log_outputs(self, actions: list[Action]) -> list[Action]:
         for action in actions:
             if isinstance(action, Broadcast):
-                kind = RecordKind.SENT_PROPOSAL if isinstance(action.message, SignedProposal) else RecordKind.SENT_VOTE
+                kind = (
+                    RecordKind.SENT_PROPOSAL
+                    if isinstance(action.message, SignedProposal)
+                    else RecordKind.SENT_VOTE
+                )
                 self.wal.append(kind, action.message)
             elif isinstance(action, Commit):
                 self.wal.append(RecordKind.END_HEIGHT, action.height)

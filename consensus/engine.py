@@ -73,10 +73,18 @@ class TimeoutConfig:
 class Engine:
     """One validator's consensus state: the current height and round, locks, and the votes seen."""
 
-    def __init__(self, *, genesis_hash: bytes, signer: Signer | None, validator_sets: ValidatorSetProvider,
-                 validate_block: Callable[[int, bytes], bool], height: int = 1,
-                 block_hash: Callable[[bytes], bytes] = blake2_256, timeouts: TimeoutConfig | None = None,
-                 verify_signature: Callable[[bytes, bytes, bytes], bool] = verify):
+    def __init__(
+        self,
+        *,
+        genesis_hash: bytes,
+        signer: Signer | None,
+        validator_sets: ValidatorSetProvider,
+        validate_block: Callable[[int, bytes], bool],
+        height: int = 1,
+        block_hash: Callable[[bytes], bytes] = blake2_256,
+        timeouts: TimeoutConfig | None = None,
+        verify_signature: Callable[[bytes, bytes, bytes], bool] = verify,
+    ):
         self.genesis_hash = genesis_hash
         self.signer = signer
         self.validator_sets = validator_sets
@@ -122,8 +130,14 @@ class Engine:
 
     def on_block_built(self, height: int, round_: int, block: bytes) -> list[Action]:
         """The node's answer to `RequestProposal`; stale answers (the round moved on) are dropped."""
-        if (self._started and height == self.height and round_ == self.round and self.step is Step.PROPOSE
-                and round_ not in self.proposals and self._is_proposer(round_)):
+        if (
+            self._started
+            and height == self.height
+            and round_ == self.round
+            and self.step is Step.PROPOSE
+            and round_ not in self.proposals
+            and self._is_proposer(round_)
+        ):
             block_hash = self.block_hash(block)
             self.blocks[block_hash] = block
             self._propose(block_hash, -1)
@@ -139,8 +153,9 @@ class Engine:
         if certificate.height != self.height:
             return self._drain()
         block_hash = self.block_hash(block)
-        verify_certificate(certificate, block_hash, self.height, self.validator_set, self.genesis_hash,
-                           self.verify_signature)
+        verify_certificate(
+            certificate, block_hash, self.height, self.validator_set, self.genesis_hash, self.verify_signature
+        )
         self._decide(certificate.round, block_hash, block, certificate)
         self._advance()
         return self._drain()
@@ -157,8 +172,9 @@ class Engine:
         if self.valid_value is not None:
             messages.extend(self.votes.votes_for(self.valid_round, VoteType.PREVOTE, self.valid_value))
         if self.signer is not None:
-            messages.extend(sorted(self.votes.own_votes(self.signer.public),
-                                   key=lambda v: (v.vote.round, v.vote.type)))
+            messages.extend(
+                sorted(self.votes.own_votes(self.signer.public), key=lambda v: (v.vote.round, v.vote.type))
+            )
         return messages
 
     # ---- message intake (no rules run here) ---------------------------------------------------------
@@ -228,8 +244,9 @@ class Engine:
             ok, block_hash = self.votes.quorum_block(round_, VoteType.PRECOMMIT)
             if ok and block_hash is not None and block_hash in self.blocks and self._valid(block_hash):
                 precommits = self.votes.votes_for(round_, VoteType.PRECOMMIT, block_hash)
-                cert = CommitCertificate.from_precommits(self.height, round_, block_hash, precommits,
-                                                         self.validator_set)
+                cert = CommitCertificate.from_precommits(
+                    self.height, round_, block_hash, precommits, self.validator_set
+                )
                 self._decide(round_, block_hash, self.blocks[block_hash], cert)
                 return True
         return False
@@ -264,14 +281,21 @@ class Engine:
                 ok = self._valid(v) and (self.locked_round <= vr or self.locked_value == v)
                 self._prevote(v if ok else None)
                 return True
-        if step is Step.PREVOTE and ("prevote-timer", r) not in self._fired \
-                and votes.quorum_any(r, VoteType.PREVOTE):  # line 34
+        if (
+            step is Step.PREVOTE
+            and ("prevote-timer", r) not in self._fired
+            and votes.quorum_any(r, VoteType.PREVOTE)
+        ):  # line 34
             self._fired.add(("prevote-timer", r))
             self._schedule(Step.PREVOTE)
             return True
-        if step >= Step.PREVOTE and proposal is not None and ("polka", r) not in self._fired \
-                and votes.quorum_for(r, VoteType.PREVOTE, proposal.block_hash) \
-                and self._valid(proposal.block_hash):  # line 36
+        if (
+            step >= Step.PREVOTE
+            and proposal is not None
+            and ("polka", r) not in self._fired
+            and votes.quorum_for(r, VoteType.PREVOTE, proposal.block_hash)
+            and self._valid(proposal.block_hash)
+        ):  # line 36
             self._fired.add(("polka", r))
             v = proposal.block_hash
             if step is Step.PREVOTE:
@@ -372,7 +396,9 @@ class Engine:
     # ---- helpers ------------------------------------------------------------------------------------
 
     def _is_proposer(self, round_: int) -> bool:
-        return self.signer is not None and self.validator_set.proposer(self.height, round_) == self.signer.public
+        return (
+            self.signer is not None and self.validator_set.proposer(self.height, round_) == self.signer.public
+        )
 
     def _valid(self, block_hash: bytes) -> bool:
         ok = self._validity.get(block_hash)

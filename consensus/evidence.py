@@ -88,8 +88,13 @@ class DuplicateVoteEvidence:
         return decode_all(data, read)
 
 
-def verify_evidence(evidence: DuplicateVoteEvidence | bytes, validator_set: ValidatorSet, genesis_hash: bytes,
-                    current_height: int, max_age: int) -> DuplicateVoteEvidence:
+def verify_evidence(
+    evidence: DuplicateVoteEvidence | bytes,
+    validator_set: ValidatorSet,
+    genesis_hash: bytes,
+    current_height: int,
+    max_age: int,
+) -> DuplicateVoteEvidence:
     """Accept evidence only if it proves that one member of `validator_set` equivocated within `max_age` blocks.
 
     `validator_set` must be the set of the offence's height. Returns the decoded evidence; raises a member
@@ -102,18 +107,24 @@ def verify_evidence(evidence: DuplicateVoteEvidence | bytes, validator_set: Vali
             raise MalformedEvidence(f"evidence does not decode: {e}") from None
     a, b = evidence.vote_a, evidence.vote_b
     if a == b:
-        raise DuplicateVotes(f"both votes are the same {a.vote.type.name} of validator 0x{a.validator.hex()} "
-                             f"at height {a.vote.height} round {a.vote.round}")
+        raise DuplicateVotes(
+            f"both votes are the same {a.vote.type.name} of validator 0x{a.validator.hex()} "
+            f"at height {a.vote.height} round {a.vote.round}"
+        )
     if a.encode() > b.encode():
         raise MalformedEvidence("the two votes are not in canonical (ascending encoding) order")
     va, vb = a.vote, b.vote
     if (va.type, va.height, va.round) != (vb.type, vb.height, vb.round):
-        raise NotConflicting(f"the votes are for different slots: {va.type.name} h{va.height} r{va.round} "
-                             f"and {vb.type.name} h{vb.height} r{vb.round}")
+        raise NotConflicting(
+            f"the votes are for different slots: {va.type.name} h{va.height} r{va.round} "
+            f"and {vb.type.name} h{vb.height} r{vb.round}"
+        )
     if va.block_hash == vb.block_hash:
         raise NotConflicting(f"both votes are for the same block at height {va.height} round {va.round}")
     if a.validator != b.validator:
-        raise WrongSigner(f"the votes are by different validators: 0x{a.validator.hex()} and 0x{b.validator.hex()}")
+        raise WrongSigner(
+            f"the votes are by different validators: 0x{a.validator.hex()} and 0x{b.validator.hex()}"
+        )
     if a.validator not in validator_set:
         raise WrongSigner(f"0x{a.validator.hex()} is not in the validator set of height {va.height}")
     for which, signed in (("first", a), ("second", b)):
@@ -122,6 +133,8 @@ def verify_evidence(evidence: DuplicateVoteEvidence | bytes, validator_set: Vali
     if va.height > current_height:
         raise StaleEvidence(f"the offence at height {va.height} is above the current height {current_height}")
     if current_height - va.height > max_age:
-        raise StaleEvidence(f"the offence at height {va.height} is {current_height - va.height} blocks old; "
-                            f"evidence is accepted for {max_age} blocks")
+        raise StaleEvidence(
+            f"the offence at height {va.height} is {current_height - va.height} blocks old; "
+            f"evidence is accepted for {max_age} blocks"
+        )
     return evidence

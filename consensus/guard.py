@@ -36,7 +36,9 @@ class LastSigned:
     signature: bytes
 
     def encode(self) -> bytes:
-        return u64(self.height) + u32(self.round) + u8(self.step) + encode_bytes(self.payload) + self.signature
+        return (
+            u64(self.height) + u32(self.round) + u8(self.step) + encode_bytes(self.payload) + self.signature
+        )
 
     @classmethod
     def decode(cls, data: bytes) -> LastSigned:
@@ -60,7 +62,9 @@ class SignerGuard:
         try:
             self.last = None if raw is None else LastSigned.decode(raw)
         except DecodeError as e:
-            raise CorruptGuardState(f"the signer guard state does not decode ({e}); refusing to sign") from None
+            raise CorruptGuardState(
+                f"the signer guard state does not decode ({e}); refusing to sign"
+            ) from None
 
     @property
     def public(self) -> bytes:
@@ -85,5 +89,7 @@ class SignerGuard:
         return None if sig is None else SignedVote(vote, self.keypair.public, sig)
 
     def sign_proposal(self, proposal: Proposal, block: bytes) -> SignedProposal | None:
-        sig = self._authorize(proposal.height, proposal.round, Step.PROPOSE, proposal.sign_bytes(self.genesis_hash))
+        sig = self._authorize(
+            proposal.height, proposal.round, Step.PROPOSE, proposal.sign_bytes(self.genesis_hash)
+        )
         return None if sig is None else SignedProposal(proposal, self.keypair.public, sig, block)

@@ -160,7 +160,7 @@ class MemoryLog:
             try:
                 self.fault(self.label)
             except SimulatedCrash as crash:
-                self.data += data[:crash.partial]
+                self.data += data[: crash.partial]
                 raise
         self.data += data
 

@@ -84,8 +84,14 @@ class Vote:
         return STEP_OF_VOTE[self.type]
 
     def sign_bytes(self, genesis_hash: bytes) -> bytes:
-        return (VOTE_DOMAIN + genesis_hash + u8(self.type) + u64(self.height) + u32(self.round)
-                + encode_option(self.block_hash, bytes))
+        return (
+            VOTE_DOMAIN
+            + genesis_hash
+            + u8(self.type)
+            + u64(self.height)
+            + u32(self.round)
+            + encode_option(self.block_hash, bytes)
+        )
 
     def encode(self) -> bytes:
         return u8(self.type) + u64(self.height) + u32(self.round) + encode_option(self.block_hash, bytes)
@@ -182,8 +188,12 @@ class SignedProposal:
 
     @classmethod
     def decode_from(cls, r: Reader) -> SignedProposal:
-        return cls(Proposal.decode_from(r), r.read(PUBLIC_KEY_LEN), r.read(SIGNATURE_LEN),
-                   r.bytes_vec(MAX_BLOCK_BYTES))
+        return cls(
+            Proposal.decode_from(r),
+            r.read(PUBLIC_KEY_LEN),
+            r.read(SIGNATURE_LEN),
+            r.bytes_vec(MAX_BLOCK_BYTES),
+        )
 
     @classmethod
     def decode(cls, data: bytes) -> SignedProposal:

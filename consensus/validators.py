@@ -76,7 +76,9 @@ class ValidatorSet:
             if v.public in index:
                 raise InvalidValidatorSet(f"validator 0x{v.public.hex()} appears twice")
             if not 0 < v.stake <= MAX_STAKE:
-                raise InvalidValidatorSet(f"validator 0x{v.public.hex()} has stake {v.stake}; it must be in 1..2^128-1")
+                raise InvalidValidatorSet(
+                    f"validator 0x{v.public.hex()} has stake {v.stake}; it must be in 1..2^128-1"
+                )
             index[v.public] = i
         object.__setattr__(self, "_index", index)
 
@@ -110,7 +112,9 @@ class ValidatorSet:
         return 3 * stake > self.total_stake
 
     def encode(self) -> bytes:
-        return encode_compact(len(self.validators)) + b"".join(v.public + u128(v.stake) for v in self.validators)
+        return encode_compact(len(self.validators)) + b"".join(
+            v.public + u128(v.stake) for v in self.validators
+        )
 
     @cached_property
     def hash(self) -> bytes:

@@ -132,12 +132,12 @@ def read_records(data: bytes) -> tuple[list[WalRecord], int]:
     records = []
     pos = 0
     while pos + FRAME_HEADER <= len(data):
-        length = int.from_bytes(data[pos:pos + 4], "little")
-        crc = int.from_bytes(data[pos + 4:pos + 8], "little")
+        length = int.from_bytes(data[pos : pos + 4], "little")
+        crc = int.from_bytes(data[pos + 4 : pos + 8], "little")
         end = pos + FRAME_HEADER + length
         if length > MAX_RECORD_BYTES or end > len(data):
             break
-        payload = data[pos + FRAME_HEADER:end]
+        payload = data[pos + FRAME_HEADER : end]
         if zlib.crc32(payload) != crc:
             break
         records.append(WalRecord.decode(payload))

@@ -50,19 +50,31 @@ def query_info(runtime: Runtime, state, extrinsic: bytes, length: int) -> dict: 
     info = call.info()
     with externalities(Overlay(state), runtime.env()):
         fee = transaction_payment.compute_fee(length, info, 0) if xt.is_signed else 0
-    return {"weight": {"ref_time": info.weight.ref_time, "proof_size": info.weight.proof_size},
-            "class": info.dispatch_class.name.capitalize(), "partialFee": fee}
+    return {
+        "weight": {"ref_time": info.weight.ref_time, "proof_size": info.weight.proof_size},
+        "class": info.dispatch_class.name.capitalize(),
+        "partialFee": fee,
+    }
 
 
 def query_info_encoded(runtime: Runtime, state, extrinsic: bytes, length: int) -> bytes:  # noqa: ANN001
     """The SCALE `RuntimeDispatchInfo` for `state_call("TransactionPaymentApi_query_info", …)`."""
     q = query_info(runtime, state, extrinsic, length)
-    return transaction_payment.RUNTIME_DISPATCH_INFO.encode({
-        "weight": transaction_payment.WEIGHT.cls(q["weight"]["ref_time"], q["weight"]["proof_size"]),
-        "class": q["class"], "partial_fee": q["partialFee"]})
+    return transaction_payment.RUNTIME_DISPATCH_INFO.encode(
+        {
+            "weight": transaction_payment.WEIGHT.cls(q["weight"]["ref_time"], q["weight"]["proof_size"]),
+            "class": q["class"],
+            "partial_fee": q["partialFee"],
+        }
+    )
 
 
-def validate_transaction(runtime: Runtime, state, source: TransactionSource, extrinsic: bytes,  # noqa: ANN001
-                         block_hash: bytes) -> ValidTransaction:
+def validate_transaction(
+    runtime: Runtime,
+    state,
+    source: TransactionSource,
+    extrinsic: bytes,  # noqa: ANN001
+    block_hash: bytes,
+) -> ValidTransaction:
     """TaggedTransactionQueue_validate_transaction on the state of block `block_hash`."""
     return Executive(runtime, Overlay(state)).validate_transaction(source, extrinsic, block_hash)

@@ -62,7 +62,9 @@ class BuiltBlock:
     outcomes: list[ApplyOutcome]
     rejected: list[tuple[bytes, v.TransactionValidityError]] = field(default_factory=list)  # pool extrinsics
     rejected_evidence: list[tuple[bytes, v.TransactionValidityError]] = field(default_factory=list)
-    skipped: list[tuple[bytes, v.ExhaustsResources]] = field(default_factory=list)  # did not fit; kept in the pool
+    skipped: list[tuple[bytes, v.ExhaustsResources]] = field(
+        default_factory=list
+    )  # did not fit; kept in the pool
 
     @property
     def hash(self) -> bytes:
@@ -123,9 +125,18 @@ def _apply_in_layer(ex: Executive, overlay: Overlay, raw: bytes) -> ApplyOutcome
     return outcome
 
 
-def build_block(runtime: Runtime, parent_state: Backend, parent_hash: bytes, number: int, now_ms: int,
-                pool: Iterable[bytes], state_root: StateRootFn, digest: Sequence[DigestItem] = (),
-                evidence: Sequence[bytes] = (), limits: BuildLimits = BuildLimits()) -> BuiltBlock:
+def build_block(
+    runtime: Runtime,
+    parent_state: Backend,
+    parent_hash: bytes,
+    number: int,
+    now_ms: int,
+    pool: Iterable[bytes],
+    state_root: StateRootFn,
+    digest: Sequence[DigestItem] = (),
+    evidence: Sequence[bytes] = (),
+    limits: BuildLimits = BuildLimits(),
+) -> BuiltBlock:
     """Build block `number` on `parent_state`, the state after block `parent_hash` (module docstring).
     Each of `evidence` (encoded equivocation evidence) becomes a `Staking.report_equivocation` inherent,
     or goes to `rejected_evidence` if the runtime refuses it."""
@@ -133,7 +144,9 @@ def build_block(runtime: Runtime, parent_state: Backend, parent_hash: bytes, num
     overlay = Overlay(parent_state)
     ex = Executive(runtime, overlay)
     ex.initialize_block(parent_hash, number, digest)
-    outcomes = [_apply_in_layer(ex, overlay, timestamp_inherent(next_timestamp(runtime, parent_state, now_ms)))]
+    outcomes = [
+        _apply_in_layer(ex, overlay, timestamp_inherent(next_timestamp(runtime, parent_state, now_ms)))
+    ]
     rejected_evidence: list[tuple[bytes, v.TransactionValidityError]] = []
     for report in evidence:
         try:
@@ -156,22 +169,38 @@ def build_block(runtime: Runtime, parent_state: Backend, parent_hash: bytes, num
         except v.TransactionValidityError as e:
             rejected.append((raw, e))
     finalized = ex.finalize_block(state_root)
-    return BuiltBlock(Block(finalized.header, tuple(ex.extrinsics)), finalized, outcomes, rejected,
-                      rejected_evidence, skipped)
+    return BuiltBlock(
+        Block(finalized.header, tuple(ex.extrinsics)),
+        finalized,
+        outcomes,
+        rejected,
+        rejected_evidence,
+        skipped,
+    )
 
 
-def execute_block(runtime: Runtime, parent_state: Backend, block: Block, state_root: StateRootFn,
-                  parent: Header | None = None, latest_timestamp_ms: int | None = None) -> BuiltBlock:
+def execute_block(
+    runtime: Runtime,
+    parent_state: Backend,
+    block: Block,
+    state_root: StateRootFn,
+    parent: Header | None = None,
+    latest_timestamp_ms: int | None = None,
+) -> BuiltBlock:
     """Re-execute `block` on `parent_state` (the state after its parent block) and check it (module
     docstring); raises `BlockImportError`."""
     h = block.header
     if parent is not None and (h.parent_hash != parent.hash or h.number != parent.number + 1):
-        raise BlockImportError(f"block #{h.number} (parent 0x{h.parent_hash.hex()[:16]}…) does not extend "
-                               f"the head #{parent.number} 0x{parent.hash.hex()[:16]}…")
+        raise BlockImportError(
+            f"block #{h.number} (parent 0x{h.parent_hash.hex()[:16]}…) does not extend "
+            f"the head #{parent.number} 0x{parent.hash.hex()[:16]}…"
+        )
     claimed = block_timestamp(block)  # None: the runtime refuses the block below (BadMandatory or Missing)
     if latest_timestamp_ms is not None and claimed is not None and claimed > latest_timestamp_ms:
-        raise BlockImportError(f"block #{h.number} claims time {claimed} ms, {claimed - latest_timestamp_ms} ms "
-                               "past the latest this node accepts (its clock plus the tolerated drift)")
+        raise BlockImportError(
+            f"block #{h.number} claims time {claimed} ms, {claimed - latest_timestamp_ms} ms "
+            "past the latest this node accepts (its clock plus the tolerated drift)"
+        )
     ex = Executive(runtime, Overlay(parent_state))
     try:
         ex.initialize_block(h.parent_hash, h.number, h.digest)
@@ -182,21 +211,24 @@ def execute_block(runtime: Runtime, parent_state: Backend, block: Block, state_r
         try:
             outcomes.append(ex.apply_extrinsic(raw))
         except v.TransactionValidityError as e:
-            raise BlockImportError(f"block #{h.number} extrinsic {i} cannot be applied: "
-                                   f"{type(e).__name__}: {e}") from e
+            raise BlockImportError(
+                f"block #{h.number} extrinsic {i} cannot be applied: {type(e).__name__}: {e}"
+            ) from e
     try:
         finalized = ex.finalize_block(state_root)
     except Exception as e:
         raise BlockImportError(f"block #{h.number} cannot be finalized: {type(e).__name__}: {e}") from e
     got = finalized.header
     if got.extrinsics_root != h.extrinsics_root:
-        raise BlockImportError(f"block #{h.number}: extrinsics root 0x{h.extrinsics_root.hex()} in the header, "
-                               f"0x{got.extrinsics_root.hex()} computed")
+        raise BlockImportError(
+            f"block #{h.number}: extrinsics root 0x{h.extrinsics_root.hex()} in the header, "
+            f"0x{got.extrinsics_root.hex()} computed"
+        )
     if got.state_root != h.state_root:
-        raise BlockImportError(f"block #{h.number}: state root 0x{h.state_root.hex()} in the header, "
-                               f"0x{got.state_root.hex()} computed")
+        raise BlockImportError(
+            f"block #{h.number}: state root 0x{h.state_root.hex()} in the header, "
+            f"0x{got.state_root.hex()} computed"
+        )
     if got != h:
         raise BlockImportError(f"block #{h.number}: its header differs from the one its execution gives")
     return BuiltBlock(block, finalized, outcomes)
-
-

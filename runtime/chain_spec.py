@@ -45,8 +45,12 @@ GENESIS_DIR = Path(__file__).resolve().parent.parent / "genesis"
 CHAIN_TYPES = ("Development", "Local", "Live")
 SUDO_CHAIN_TYPES = ("Development", "Local")
 PARAMETER_SECTIONS: dict[str, type] = {
-    "system": SystemConfig, "timestamp": TimestampConfig, "balances": BalancesConfig,
-    "transactionPayment": TransactionPaymentConfig, "staking": StakingConfig, "computeMarket": MarketConfig,
+    "system": SystemConfig,
+    "timestamp": TimestampConfig,
+    "balances": BalancesConfig,
+    "transactionPayment": TransactionPaymentConfig,
+    "staking": StakingConfig,
+    "computeMarket": MarketConfig,
 }
 
 
@@ -125,7 +129,9 @@ class ChainSpec:
 
     def to_raw(self) -> dict:
         out = dict(self.json)
-        out["genesis"] = {"raw": {"top": {"0x" + k.hex(): "0x" + v.hex() for k, v in sorted(self.genesis_storage.items())}}}
+        out["genesis"] = {
+            "raw": {"top": {"0x" + k.hex(): "0x" + v.hex() for k, v in sorted(self.genesis_storage.items())}}
+        }
         return out
 
 
@@ -160,12 +166,16 @@ def _parse_genesis_config(config: dict, chain_type: str) -> dict[str, dict]:
         w = f"{where}.staking.stakers[{i}]"
         if not isinstance(entry, list) or len(entry) != 3:
             raise ChainSpecError(f"{w}: expected [stash, session_key, bond]")
-        stakers.append((_account(entry[0], f"{w}[0]"), _hex(entry[1], f"{w}[1]", 32), _amount(entry[2], f"{w}[2]")))
+        stakers.append(
+            (_account(entry[0], f"{w}[0]"), _hex(entry[1], f"{w}[1]", 32), _amount(entry[2], f"{w}[2]"))
+        )
     sudo = _expect(config.get("sudo", {}), dict, f"{where}.sudo")
     _only_keys(sudo, {"key"}, f"{where}.sudo")
     key = None if sudo.get("key") is None else _account(sudo["key"], f"{where}.sudo.key")
     if key is not None and chain_type not in SUDO_CHAIN_TYPES:
-        raise ChainSpecError(f"{where}.sudo.key: sudo is only for Development and Local chains, not {chain_type}")
+        raise ChainSpecError(
+            f"{where}.sudo.key: sudo is only for Development and Local chains, not {chain_type}"
+        )
     return {"Balances": {"balances": endowed}, "Staking": {"stakers": stakers}, "Sudo": {"key": key}}
 
 
@@ -181,24 +191,45 @@ def build_genesis_storage(configs: dict[type, Any], sections: dict[str, dict]) -
                 try:
                     pallet.genesis(cfg, sections.get(pallet.name, {}))
                 except Exception as e:
-                    raise ChainSpecError(f"genesis.runtimeGenesis.config.{_camel(pallet.name.lower())}: "
-                                         f"{type(e).__name__}: {e}") from e
+                    raise ChainSpecError(
+                        f"genesis.runtimeGenesis.config.{_camel(pallet.name.lower())}: "
+                        f"{type(e).__name__}: {e}"
+                    ) from e
         overlay.set(CODE_KEY, runtime_code(configs))
     return {k: val for k, val in overlay.changes().items() if val is not None}
 
 
 def parse_chain_spec(doc: dict) -> ChainSpec:
     _expect(doc, dict, "chain spec")
-    _only_keys(doc, {"name", "id", "chainType", "bootNodes", "telemetryEndpoints", "protocolId", "properties",
-                     "consensus", "parameters", "genesis", "codeSubstitutes", "forkId"}, "chain spec",
-               required={"name", "id", "chainType", "genesis"})
+    _only_keys(
+        doc,
+        {
+            "name",
+            "id",
+            "chainType",
+            "bootNodes",
+            "telemetryEndpoints",
+            "protocolId",
+            "properties",
+            "consensus",
+            "parameters",
+            "genesis",
+            "codeSubstitutes",
+            "forkId",
+        },
+        "chain spec",
+        required={"name", "id", "chainType", "genesis"},
+    )
     chain_type = _expect(doc["chainType"], str, "chainType")
     if chain_type not in CHAIN_TYPES:
         raise ChainSpecError(f"chainType: {chain_type!r} is not one of {CHAIN_TYPES}")
     chain_id = _expect(doc["id"], str, "id")
     if not re.fullmatch(r"[a-z0-9_\-]{1,64}", chain_id):
         raise ChainSpecError(f"id: {chain_id!r} must be 1-64 lowercase letters, digits, '-' or '_'")
-    boot_nodes = tuple(_expect(b, str, f"bootNodes[{i}]") for i, b in enumerate(_expect(doc.get("bootNodes", []), list, "bootNodes")))
+    boot_nodes = tuple(
+        _expect(b, str, f"bootNodes[{i}]")
+        for i, b in enumerate(_expect(doc.get("bootNodes", []), list, "bootNodes"))
+    )
     properties = _expect(doc.get("properties") or {}, dict, "properties")
     _only_keys(properties, {"ss58Format", "tokenDecimals", "tokenSymbol"}, "properties")
     configs = _parse_parameters(_expect(doc.get("parameters", {}), dict, "parameters"))
@@ -210,20 +241,33 @@ def parse_chain_spec(doc: dict) -> ChainSpec:
         raw = _expect(genesis["raw"], dict, "genesis.raw")
         _only_keys(raw, {"top", "childrenDefault"}, "genesis.raw", required={"top"})
         top = _expect(raw["top"], dict, "genesis.raw.top")
-        storage = {_hex(k, f"genesis.raw.top key {k[:20]}"): _hex(val, f"genesis.raw.top[{k[:20]}]") for k, val in top.items()}
+        storage = {
+            _hex(k, f"genesis.raw.top key {k[:20]}"): _hex(val, f"genesis.raw.top[{k[:20]}]")
+            for k, val in top.items()
+        }
         if chain_type == "Live" and SudoKey.key() in storage:
-            raise ChainSpecError("genesis.raw.top: sets Sudo.Key, but sudo is only for Development and Local chains, "
-                                 "not Live")
+            raise ChainSpecError(
+                "genesis.raw.top: sets Sudo.Key, but sudo is only for Development and Local chains, not Live"
+            )
     else:
         rg = _expect(genesis["runtimeGenesis"], dict, "genesis.runtimeGenesis")
         _only_keys(rg, {"config", "patch", "code"}, "genesis.runtimeGenesis", required={"config"})
-        sections = _parse_genesis_config(_expect(rg["config"], dict, "genesis.runtimeGenesis.config"), chain_type)
+        sections = _parse_genesis_config(
+            _expect(rg["config"], dict, "genesis.runtimeGenesis.config"), chain_type
+        )
         storage = build_genesis_storage(configs, sections)
     return ChainSpec(
-        name=_expect(doc["name"], str, "name"), id=chain_id, chain_type=chain_type, boot_nodes=boot_nodes,
-        protocol_id=doc.get("protocolId"), properties=properties,
-        consensus=_expect(doc.get("consensus", {}), dict, "consensus"), configs=configs,
-        genesis_storage=storage, json=doc)
+        name=_expect(doc["name"], str, "name"),
+        id=chain_id,
+        chain_type=chain_type,
+        boot_nodes=boot_nodes,
+        protocol_id=doc.get("protocolId"),
+        properties=properties,
+        consensus=_expect(doc.get("consensus", {}), dict, "consensus"),
+        configs=configs,
+        genesis_storage=storage,
+        json=doc,
+    )
 
 
 def load_chain_spec(chain: str) -> ChainSpec:

@@ -125,8 +125,10 @@ class _Emitter:
             if not t.items:
                 return 'b""'
             v = _lambda_var(depth)
-            encoders = ", ".join(f"lambda {v}: {self.encoder(item, v, f'{label}[{i}]', depth + 1)}"
-                                 for i, item in enumerate(t.items))
+            encoders = ", ".join(
+                f"lambda {v}: {self.encoder(item, v, f'{label}[{i}]', depth + 1)}"
+                for i, item in enumerate(t.items)
+            )
             comma = "," if len(t.items) == 1 else ""
             return f"_enc.tuple_of({value}, ({encoders}{comma}), {_q(label)})"
         if isinstance(t, Option):
@@ -136,8 +138,9 @@ class _Emitter:
             if _is_newtype(t):
                 return self.encoder(t.fields[0].type, value, label, depth)
             self._record(t)
-            return " + ".join(self.encoder(f.type, f"{value}.{f.name}", f"{label}.{f.name}", depth)
-                              for f in t.fields)
+            return " + ".join(
+                self.encoder(f.type, f"{value}.{f.name}", f"{label}.{f.name}", depth) for f in t.fields
+            )
         raise UnsupportedArgument(f"no builder encoding for {type(t).__name__} {t.type_name!r} ({label})")
 
     def _record(self, t: Struct) -> str:
@@ -154,8 +157,10 @@ class _Emitter:
 
     def record_source(self, name: str, t: Struct) -> str:
         fields = "\n".join(f"    {f.name}: {self.hint(f.type)}" for f in t.fields)
-        return (f"@dataclass(frozen=True)\nclass {name}:\n    \"\"\"`{'::'.join(t.path)}`, an argument of "
-                f"some calls.\"\"\"\n\n{fields}\n")
+        return (
+            f'@dataclass(frozen=True)\nclass {name}:\n    """`{"::".join(t.path)}`, an argument of '
+            f'some calls."""\n\n{fields}\n'
+        )
 
 
 def _q(text: str) -> str:
@@ -190,25 +195,34 @@ def _call_source(emit: _Emitter, pallet: Pallet, c: CallDef) -> str:
         raise UnsupportedArgument(f"{pallet.name}.{c.name}: an argument named _enc would hide the encoders")
     params = ", ".join(f"{a.name}: {emit.hint(a.type)}" for a in c.args)
     parts = [f"{pallet.name}.{c.name.upper()}"] + [
-        emit.encoder(a.type, a.name, f"{pallet.name}.{c.name}.{a.name}") for a in c.args]
+        emit.encoder(a.type, a.name, f"{pallet.name}.{c.name}.{a.name}") for a in c.args
+    ]
     body = parts[0] if len(parts) == 1 else "(" + "\n                + ".join(parts) + ")"
-    return (f"    @staticmethod\n"
-            f"    def {c.name}({params}) -> bytes:\n"
-            f"{_doc_lines(c, '        ')}"
-            f"        return {body}\n")
+    return (
+        f"    @staticmethod\n"
+        f"    def {c.name}({params}) -> bytes:\n"
+        f"{_doc_lines(c, '        ')}"
+        f"        return {body}\n"
+    )
 
 
 def _pallet_source(emit: _Emitter, pallet: Pallet) -> str:
     calls = sorted(pallet.calls, key=lambda c: c.index)
     for c in calls:
         if c.name.upper() == "INDEX":
-            raise UnsupportedArgument(f"{pallet.name}.{c.name}: a call named `index` would hide the pallet's INDEX")
-    prefixes = "\n".join(f"    {c.name.upper()} = {_bytes_literal(bytes([pallet.index, c.index]))}" for c in calls)
+            raise UnsupportedArgument(
+                f"{pallet.name}.{c.name}: a call named `index` would hide the pallet's INDEX"
+            )
+    prefixes = "\n".join(
+        f"    {c.name.upper()} = {_bytes_literal(bytes([pallet.index, c.index]))}" for c in calls
+    )
     methods = "\n".join(_call_source(emit, pallet, c) for c in calls)
-    return (f"class {pallet.name}:\n"
-            f"    \"\"\"The {pallet.name} pallet's calls (pallet index {pallet.index}). Each `UPPER` constant is "
-            f"a call's two leading bytes.\"\"\"\n\n"
-            f"    INDEX = {pallet.index}\n{prefixes}\n\n{methods}")
+    return (
+        f"class {pallet.name}:\n"
+        f'    """The {pallet.name} pallet\'s calls (pallet index {pallet.index}). Each `UPPER` constant is '
+        f'a call\'s two leading bytes."""\n\n'
+        f"    INDEX = {pallet.index}\n{prefixes}\n\n{methods}"
+    )
 
 
 def generate(pallets: list[Pallet]) -> str:
@@ -222,8 +236,17 @@ def generate(pallets: list[Pallet]) -> str:
     names = sorted(["CallArgumentError", *emit.records, *(p.name for p in pallets if p.calls)])
     exports = "__all__ = [" + ", ".join(f'"{n}"' for n in names) + "]\n"
     header = HEADER.replace("{dataclass_import}", "from dataclasses import dataclass\n\n" if records else "")
-    return "\n\n\n".join([header.rstrip("\n"), *(r.rstrip("\n") for r in records),
-                          *(c.rstrip("\n") for c in classes), exports.rstrip("\n")]) + "\n"
+    return (
+        "\n\n\n".join(
+            [
+                header.rstrip("\n"),
+                *(r.rstrip("\n") for r in records),
+                *(c.rstrip("\n") for c in classes),
+                exports.rstrip("\n"),
+            ]
+        )
+        + "\n"
+    )
 
 
 def runtime_source() -> str:

@@ -53,8 +53,9 @@ SIGNATURE_CACHE_SIZE = 65_536
 _verified: dict[bytes, None] = {}
 
 
-def verified_signature(signer: bytes, payload: bytes, signature: bytes,
-                       scheme: SignatureScheme = SignatureScheme.ED25519) -> bool:
+def verified_signature(
+    signer: bytes, payload: bytes, signature: bytes, scheme: SignatureScheme = SignatureScheme.ED25519
+) -> bool:
     """Signature verification by MultiSignature scheme (Ed25519 unless told), remembered for signatures
     that verified; raises UnsupportedScheme for a scheme with no verifier (Ecdsa).
 
@@ -77,6 +78,8 @@ def verified_signature(signer: bytes, payload: bytes, signature: bytes,
         _verified.pop(next(iter(_verified)))
     _verified[key] = None
     return True
+
+
 TIMESTAMP_SET = (BY_NAME["Timestamp"].index, 0)
 
 
@@ -163,7 +166,9 @@ class Executive:
             self.env.author = session.block_author(number, digest)  # raises AuthorDigestError
             system.initialize(number, parent_hash)
             code = runtime_code(self.runtime.configs, self.runtime.version)
-            if self.state.get(CODE_KEY) != code:  # a runtime other than the one that wrote :code runs this block
+            if (
+                self.state.get(CODE_KEY) != code
+            ):  # a runtime other than the one that wrote :code runs this block
                 self.state.set(CODE_KEY, code)
             for p in ALL_PALLETS:
                 if p.on_initialize is not None:
@@ -176,7 +181,9 @@ class Executive:
             xt, c = decode_extrinsic(raw)
             is_timestamp = (c.func.pallet.index, c.func.index) == TIMESTAMP_SET
             if (index == 0) != (is_timestamp and not xt.is_signed):
-                raise v.BadMandatory("the Timestamp.set inherent must be the first extrinsic, and only the first")
+                raise v.BadMandatory(
+                    "the Timestamp.set inherent must be the first extrinsic, and only the first"
+                )
             self.env.set_phase_apply(index)
             if xt.is_signed:
                 checked = self._check_signed(xt, c, len(raw), self.env.block_number, apply=True)
@@ -201,8 +208,9 @@ class Executive:
 
     # --- checks shared by the pool and block application ------------------------------------------------
 
-    def _check_signed(self, xt: UncheckedExtrinsic, c: Call, length: int, current: int,
-                      apply: bool) -> CheckedExtrinsic:
+    def _check_signed(
+        self, xt: UncheckedExtrinsic, c: Call, length: int, current: int, apply: bool
+    ) -> CheckedExtrinsic:
         s = xt.signature
         assert s is not None
         require_supported_scheme(xt)
@@ -217,13 +225,25 @@ class Executive:
             birth = s.era.birth(current)
             birth_hash = rt.genesis_hash if birth == 0 else BlockHash.get(birth)
             if birth >= current or birth_hash == bytes(32):
-                raise v.AncientBirthBlock(f"the era's birth block {birth} is not among the last "
-                                          f"{SystemConfig.current().block_hash_count} blocks before {current}")
-        payload = signing_payload(xt.call, s.era, s.nonce, s.tip, rt.version.spec_version,
-                                  rt.version.transaction_version, rt.genesis_hash, birth_hash)
+                raise v.AncientBirthBlock(
+                    f"the era's birth block {birth} is not among the last "
+                    f"{SystemConfig.current().block_hash_count} blocks before {current}"
+                )
+        payload = signing_payload(
+            xt.call,
+            s.era,
+            s.nonce,
+            s.tip,
+            rt.version.spec_version,
+            rt.version.transaction_version,
+            rt.genesis_hash,
+            birth_hash,
+        )
         if not verified_signature(signer, payload, s.signature, s.scheme):
-            raise v.BadProof("the signature does not match the payload (wrong key, genesis hash, spec or "
-                             "transaction version, or an era whose birth block is not the one signed for)")
+            raise v.BadProof(
+                "the signature does not match the payload (wrong key, genesis hash, spec or "
+                "transaction version, or an era whose birth block is not the one signed for)"
+            )
         account = Account.get(signer)
         if s.nonce < account.nonce:
             raise v.Stale(f"nonce {s.nonce} is stale: the account's next nonce is {account.nonce}")
@@ -234,8 +254,10 @@ class Executive:
         fee = transaction_payment.compute_fee(length, info, s.tip)
         ed = self.runtime.configs[BalancesConfig].existential_deposit
         if fee and (account.free < fee or (account.free - fee < ed and account.reserved == 0)):
-            raise v.Payment(f"the fee of {fee} cannot be paid from a free balance of {account.free} while keeping "
-                            f"the existential deposit {ed}")
+            raise v.Payment(
+                f"the fee of {fee} cannot be paid from a free balance of {account.free} while keeping "
+                f"the existential deposit {ed}"
+            )
         return CheckedExtrinsic(xt, c, info, length, fee)
 
     def _check_limits(self, info: DispatchInfo, length: int, in_block: bool) -> None:
@@ -248,11 +270,15 @@ class Executive:
         used_weight = sum(w.ref_time for w in self.env.weights) if in_block else 0
         used_length = self.env.extrinsics_len if in_block else 0
         if used_weight + info.weight.ref_time > max_weight:
-            raise v.ExhaustsResources(f"weight {info.weight.ref_time} on top of {used_weight} used exceeds the "
-                                      f"block's {max_weight} for {info.dispatch_class.name.lower()} calls")
+            raise v.ExhaustsResources(
+                f"weight {info.weight.ref_time} on top of {used_weight} used exceeds the "
+                f"block's {max_weight} for {info.dispatch_class.name.lower()} calls"
+            )
         if used_length + length > max_length:
-            raise v.ExhaustsResources(f"{length} bytes on top of {used_length} used exceed the block's "
-                                      f"{max_length} for {info.dispatch_class.name.lower()} calls")
+            raise v.ExhaustsResources(
+                f"{length} bytes on top of {used_length} used exceed the block's "
+                f"{max_length} for {info.dispatch_class.name.lower()} calls"
+            )
 
     # --- application ------------------------------------------------------------------------------------
 
@@ -292,7 +318,9 @@ class Executive:
 
     # --- the transaction pool's check -------------------------------------------------------------------
 
-    def validate_transaction(self, source: v.TransactionSource, raw: bytes, block_hash: bytes) -> v.ValidTransaction:
+    def validate_transaction(
+        self, source: v.TransactionSource, raw: bytes, block_hash: bytes
+    ) -> v.ValidTransaction:
         """Check `raw` for the pool as if it were included in the block after the one whose state this is.
 
         Runs in a throwaway layer of the state: nothing it writes survives.
@@ -310,21 +338,27 @@ class Executive:
                 nonce = Account.get(s.signer).nonce
                 requires = [s.signer + (s.nonce - 1).to_bytes(4, "little")] if s.nonce > nonce else []
                 longevity = (1 << 64) - 1 if s.era.is_immortal else s.era.death(number) - number
-                return v.ValidTransaction(priority=min(checked.fee, (1 << 64) - 1), requires=requires,
-                                          provides=[s.signer + s.nonce.to_bytes(4, "little")],
-                                          longevity=longevity, propagate=True)
+                return v.ValidTransaction(
+                    priority=min(checked.fee, (1 << 64) - 1),
+                    requires=requires,
+                    provides=[s.signer + s.nonce.to_bytes(4, "little")],
+                    longevity=longevity,
+                    propagate=True,
+                )
         finally:
             self.state.rollback()
 
     def _validate_unsigned(self, source: v.TransactionSource, c: Call) -> v.ValidTransaction:
         if (c.func.pallet.index, c.func.index) == TIMESTAMP_SET:
-            raise v.MandatoryValidation("Timestamp.set is an inherent; block authors add it, the pool does not")
+            raise v.MandatoryValidation(
+                "Timestamp.set is an inherent; block authors add it, the pool does not"
+            )
         if c.func.name != "report_equivocation" or c.func.pallet.name != "Staking":
             raise v.NoUnsignedValidator(f"{c.name} may not be submitted unsigned")
         try:
             offender, offence_id = check_equivocation(c.args[0])
         except DispatchError as e:
             raise v.Call(f"{type(e).__name__}: {e}") from None
-        return v.ValidTransaction(priority=(1 << 64) - 1, provides=[b"equivocation" + offence_id],
-                                  longevity=64, propagate=True)
-
+        return v.ValidTransaction(
+            priority=(1 << 64) - 1, provides=[b"equivocation" + offence_id], longevity=64, propagate=True
+        )

@@ -63,16 +63,48 @@ METADATA_VERSION = 14
 SUPPORTED_VERSIONS = (14, 15)
 CODE_KEY = b":code"
 
-ERA = Enum("sp_runtime::generic::era::Era", [Variant("Immortal", 0)] + [
-    Variant(f"Mortal{i}", i, (Field(None, U8, "u8"),)) for i in range(1, 256)])
-MULTI_SIGNATURE = Enum("sp_runtime::MultiSignature", [
-    Variant("Ed25519", 0, (Field(None, Struct("sp_core::ed25519::Signature", [Field(None, Array(U8, 64), "[u8; 64]")]),
-                                 "ed25519::Signature"),)),
-    Variant("Sr25519", 1, (Field(None, Struct("sp_core::sr25519::Signature", [Field(None, Array(U8, 64), "[u8; 64]")]),
-                                 "sr25519::Signature"),)),
-    Variant("Ecdsa", 2, (Field(None, Struct("sp_core::ecdsa::Signature", [Field(None, Array(U8, 65), "[u8; 65]")]),
-                               "ecdsa::Signature"),)),
-])
+ERA = Enum(
+    "sp_runtime::generic::era::Era",
+    [Variant("Immortal", 0)] + [Variant(f"Mortal{i}", i, (Field(None, U8, "u8"),)) for i in range(1, 256)],
+)
+MULTI_SIGNATURE = Enum(
+    "sp_runtime::MultiSignature",
+    [
+        Variant(
+            "Ed25519",
+            0,
+            (
+                Field(
+                    None,
+                    Struct("sp_core::ed25519::Signature", [Field(None, Array(U8, 64), "[u8; 64]")]),
+                    "ed25519::Signature",
+                ),
+            ),
+        ),
+        Variant(
+            "Sr25519",
+            1,
+            (
+                Field(
+                    None,
+                    Struct("sp_core::sr25519::Signature", [Field(None, Array(U8, 64), "[u8; 64]")]),
+                    "sr25519::Signature",
+                ),
+            ),
+        ),
+        Variant(
+            "Ecdsa",
+            2,
+            (
+                Field(
+                    None,
+                    Struct("sp_core::ecdsa::Signature", [Field(None, Array(U8, 65), "[u8; 65]")]),
+                    "ecdsa::Signature",
+                ),
+            ),
+        ),
+    ],
+)
 
 
 def _ext(name: str, path: str, fields: list[Field]) -> Struct:
@@ -80,32 +112,67 @@ def _ext(name: str, path: str, fields: list[Field]) -> Struct:
 
 
 SIGNED_EXTENSIONS: list[tuple[str, Struct, Any]] = [
-    ("CheckNonZeroSender", _ext("", "frame_system::extensions::check_non_zero_sender::CheckNonZeroSender", []), Unit),
+    (
+        "CheckNonZeroSender",
+        _ext("", "frame_system::extensions::check_non_zero_sender::CheckNonZeroSender", []),
+        Unit,
+    ),
     ("CheckSpecVersion", _ext("", "frame_system::extensions::check_spec_version::CheckSpecVersion", []), U32),
     ("CheckTxVersion", _ext("", "frame_system::extensions::check_tx_version::CheckTxVersion", []), U32),
     ("CheckGenesis", _ext("", "frame_system::extensions::check_genesis::CheckGenesis", []), H256),
-    ("CheckMortality", _ext("", "frame_system::extensions::check_mortality::CheckMortality",
-                            [Field(None, ERA, "Era")]), H256),
-    ("CheckNonce", _ext("", "frame_system::extensions::check_nonce::CheckNonce",
-                        [Field(None, Compact(U32), "T::Nonce")]), Unit),
+    (
+        "CheckMortality",
+        _ext("", "frame_system::extensions::check_mortality::CheckMortality", [Field(None, ERA, "Era")]),
+        H256,
+    ),
+    (
+        "CheckNonce",
+        _ext(
+            "", "frame_system::extensions::check_nonce::CheckNonce", [Field(None, Compact(U32), "T::Nonce")]
+        ),
+        Unit,
+    ),
     ("CheckWeight", _ext("", "frame_system::extensions::check_weight::CheckWeight", []), Unit),
-    ("ChargeTransactionPayment", _ext("", "pallet_transaction_payment::ChargeTransactionPayment",
-                                      [Field(None, Compact(U128), "BalanceOf<T>")]), Unit),
+    (
+        "ChargeTransactionPayment",
+        _ext(
+            "",
+            "pallet_transaction_payment::ChargeTransactionPayment",
+            [Field(None, Compact(U128), "BalanceOf<T>")],
+        ),
+        Unit,
+    ),
 ]
 
 
 def _storage_entry(reg: TypeRegistry, item: StorageItem) -> bytes:
     if isinstance(item, StorageMap):
-        ty = (b"\x01" + encode_compact(1) + bytes([item.hasher.index]) + encode_compact(reg.register(item.key_type))
-              + encode_compact(reg.register(item.value)))
+        ty = (
+            b"\x01"
+            + encode_compact(1)
+            + bytes([item.hasher.index])
+            + encode_compact(reg.register(item.key_type))
+            + encode_compact(reg.register(item.value))
+        )
     elif isinstance(item, StorageDoubleMap):
-        ty = (b"\x01" + encode_compact(2) + bytes([item.hasher1.index, item.hasher2.index])
-              + encode_compact(reg.register(Tuple(item.key1, item.key2))) + encode_compact(reg.register(item.value)))
+        ty = (
+            b"\x01"
+            + encode_compact(2)
+            + bytes([item.hasher1.index, item.hasher2.index])
+            + encode_compact(reg.register(Tuple(item.key1, item.key2)))
+            + encode_compact(reg.register(item.value))
+        )
     else:
         ty = b"\x00" + encode_compact(reg.register(item.value))
     default = item.default_bytes()
-    return (_str(item.name) + bytes([item.modifier]) + ty + encode_compact(len(default)) + default
-            + _strs([item.docs] if item.docs else []))
+    return (
+        _str(item.name)
+        + bytes([item.modifier])
+        + ty
+        + encode_compact(len(default))
+        + default
+        + _strs([item.docs] if item.docs else [])
+    )
 
 
 def _option_ty(reg: TypeRegistry, t) -> bytes:  # noqa: ANN001
@@ -114,38 +181,71 @@ def _option_ty(reg: TypeRegistry, t) -> bytes:  # noqa: ANN001
 
 # --- System's block limits, as frame_system::limits declares them -------------------------------------------
 
-WEIGHTS_PER_CLASS = Struct("frame_system::limits::WeightsPerClass", [
-    Field("base_extrinsic", WEIGHT, "Weight"), Field("max_extrinsic", Option(WEIGHT), "Option<Weight>"),
-    Field("max_total", Option(WEIGHT), "Option<Weight>"), Field("reserved", Option(WEIGHT), "Option<Weight>")])
+WEIGHTS_PER_CLASS = Struct(
+    "frame_system::limits::WeightsPerClass",
+    [
+        Field("base_extrinsic", WEIGHT, "Weight"),
+        Field("max_extrinsic", Option(WEIGHT), "Option<Weight>"),
+        Field("max_total", Option(WEIGHT), "Option<Weight>"),
+        Field("reserved", Option(WEIGHT), "Option<Weight>"),
+    ],
+)
 
 
 def _per_class(t) -> Struct:  # noqa: ANN001
-    return Struct("frame_support::dispatch::PerDispatchClass", [
-        Field("normal", t, "T"), Field("operational", t, "T"), Field("mandatory", t, "T")], params=[("T", t)])
+    return Struct(
+        "frame_support::dispatch::PerDispatchClass",
+        [Field("normal", t, "T"), Field("operational", t, "T"), Field("mandatory", t, "T")],
+        params=[("T", t)],
+    )
 
 
-BLOCK_WEIGHTS = Struct("frame_system::limits::BlockWeights", [
-    Field("base_block", WEIGHT, "Weight"), Field("max_block", WEIGHT, "Weight"),
-    Field("per_class", _per_class(WEIGHTS_PER_CLASS), "PerDispatchClass<WeightsPerClass>")])
-BLOCK_LENGTH = Struct("frame_system::limits::BlockLength", [
-    Field("max", _per_class(U32), "PerDispatchClass<u32>")])
-RUNTIME_DB_WEIGHT = Struct("sp_weights::RuntimeDbWeight", [Field("read", U64, "u64"), Field("write", U64, "u64")])
+BLOCK_WEIGHTS = Struct(
+    "frame_system::limits::BlockWeights",
+    [
+        Field("base_block", WEIGHT, "Weight"),
+        Field("max_block", WEIGHT, "Weight"),
+        Field("per_class", _per_class(WEIGHTS_PER_CLASS), "PerDispatchClass<WeightsPerClass>"),
+    ],
+)
+BLOCK_LENGTH = Struct(
+    "frame_system::limits::BlockLength", [Field("max", _per_class(U32), "PerDispatchClass<u32>")]
+)
+RUNTIME_DB_WEIGHT = Struct(
+    "sp_weights::RuntimeDbWeight", [Field("read", U64, "u64"), Field("write", U64, "u64")]
+)
 
 
-UNLIMITED_PROOF = (1 << 64) - 1  # the runtime does not limit proof size (a solo chain, as Substrate's template)
+UNLIMITED_PROOF = (
+    1 << 64
+) - 1  # the runtime does not limit proof size (a solo chain, as Substrate's template)
 
 
 def block_weights(c: SystemConfig) -> dict:
     whole = Weight(c.max_block_weight, UNLIMITED_PROOF)
-    normal = Weight(c.max_block_weight * c.normal_ratio_percent // 100, UNLIMITED_PROOF * c.normal_ratio_percent // 100)
+    normal = Weight(
+        c.max_block_weight * c.normal_ratio_percent // 100, UNLIMITED_PROOF * c.normal_ratio_percent // 100
+    )
 
     def per_class(max_total: Weight | None, reserved: Weight | None) -> dict:
-        return {"base_extrinsic": Weight(0), "max_extrinsic": max_total, "max_total": max_total, "reserved": reserved}
-    return {"base_block": Weight(0), "max_block": whole,
-            "per_class": {"normal": per_class(normal, None),
-                          "operational": per_class(whole, Weight(whole.ref_time - normal.ref_time,
-                                                                 whole.proof_size - normal.proof_size)),
-                          "mandatory": per_class(None, None)}}
+        return {
+            "base_extrinsic": Weight(0),
+            "max_extrinsic": max_total,
+            "max_total": max_total,
+            "reserved": reserved,
+        }
+
+    return {
+        "base_block": Weight(0),
+        "max_block": whole,
+        "per_class": {
+            "normal": per_class(normal, None),
+            "operational": per_class(
+                whole, Weight(whole.ref_time - normal.ref_time, whole.proof_size - normal.proof_size)
+            ),
+            "mandatory": per_class(None, None),
+        },
+    }
 
 
 def block_length(c: SystemConfig) -> dict:
@@ -154,13 +254,21 @@ def block_length(c: SystemConfig) -> dict:
 
 
 SYSTEM_LIMITS = (
-    Constant("BlockWeights", BLOCK_WEIGHTS, block_weights, "Block & extrinsics weights: base values and limits."),
+    Constant(
+        "BlockWeights", BLOCK_WEIGHTS, block_weights, "Block & extrinsics weights: base values and limits."
+    ),
     Constant("BlockLength", BLOCK_LENGTH, block_length, "The maximum length of a block (in bytes)."),
 )
 SYSTEM_VERSIONS = (
-    Constant("DbWeight", RUNTIME_DB_WEIGHT, lambda c: {"read": 0, "write": 0},
-             "The weight of runtime database operations the runtime can invoke (none: calls carry fixed weights)."),
-    Constant("Version", RUNTIME_VERSION_TYPE, lambda c: VERSION.as_dict(), "Get the chain's in-code version."),
+    Constant(
+        "DbWeight",
+        RUNTIME_DB_WEIGHT,
+        lambda c: {"read": 0, "write": 0},
+        "The weight of runtime database operations the runtime can invoke (none: calls carry fixed weights).",
+    ),
+    Constant(
+        "Version", RUNTIME_VERSION_TYPE, lambda c: VERSION.as_dict(), "Get the chain's in-code version."
+    ),
 )
 
 
@@ -178,16 +286,22 @@ def pallet_constants(pallet) -> tuple[Constant, ...]:  # noqa: ANN001
 
 def _pallet(reg: TypeRegistry, p, configs: dict[type, Any], version: int) -> bytes:  # noqa: ANN001
     items = list(p.storage) + ([EVENTS] if p.name == "System" else [])
-    storage = (b"\x01" + _str(p.name) + encode_compact(len(items)) + b"".join(_storage_entry(reg, i) for i in items)
-               if items else b"\x00")
+    storage = (
+        b"\x01" + _str(p.name) + encode_compact(len(items)) + b"".join(_storage_entry(reg, i) for i in items)
+        if items
+        else b"\x00"
+    )
     calls = _option_ty(reg, p.call_type() if p.calls else None)
     events = _option_ty(reg, event_type(p.events) if p.events else None)
     cfg = configs.get(p.config) if p.config else None
     declared = pallet_constants(p)
     constants = encode_compact(len(declared)) + b"".join(
-        _str(c.name) + encode_compact(reg.register(c.type))
-        + Bytes.encode(c.type.encode(c.value(cfg))) + _strs([c.doc] if c.doc else [])
-        for c in declared)
+        _str(c.name)
+        + encode_compact(reg.register(c.type))
+        + Bytes.encode(c.type.encode(c.value(cfg)))
+        + _strs([c.doc] if c.doc else [])
+        for c in declared
+    )
     errors = _option_ty(reg, error_type(p.errors) if p.errors else None)
     docs = _strs([]) if version >= 15 else b""
     return _str(p.name) + storage + calls + events + constants + errors + bytes([p.index]) + docs
@@ -195,35 +309,59 @@ def _pallet(reg: TypeRegistry, p, configs: dict[type, Any], version: int) -> byt
 
 def _extrinsic(reg: TypeRegistry, version: int) -> bytes:
     extra = Tuple(*(ext for _, ext, _ in SIGNED_EXTENSIONS))
-    unchecked = Struct("sp_runtime::generic::unchecked_extrinsic::UncheckedExtrinsic", [Field(None, Bytes, None)],
-                       params=[("Address", MultiAddress), ("Call", RUNTIME_CALL), ("Signature", MULTI_SIGNATURE),
-                               ("Extra", extra)])
+    unchecked = Struct(
+        "sp_runtime::generic::unchecked_extrinsic::UncheckedExtrinsic",
+        [Field(None, Bytes, None)],
+        params=[
+            ("Address", MultiAddress),
+            ("Call", RUNTIME_CALL),
+            ("Signature", MULTI_SIGNATURE),
+            ("Extra", extra),
+        ],
+    )
     extensions = encode_compact(len(SIGNED_EXTENSIONS)) + b"".join(
         _str(name) + encode_compact(reg.register(ext)) + encode_compact(reg.register(add))
-        for name, ext, add in SIGNED_EXTENSIONS)
+        for name, ext, add in SIGNED_EXTENSIONS
+    )
     if version == 14:
         return encode_compact(reg.register(unchecked)) + bytes([4]) + extensions
-    return (bytes([4]) + b"".join(encode_compact(reg.register(t)) for t in (MultiAddress, RUNTIME_CALL,
-                                                                           MULTI_SIGNATURE, extra))
-            + extensions)
+    return (
+        bytes([4])
+        + b"".join(
+            encode_compact(reg.register(t)) for t in (MultiAddress, RUNTIME_CALL, MULTI_SIGNATURE, extra)
+        )
+        + extensions
+    )
 
 
 def _runtime_apis(reg: TypeRegistry) -> bytes:
     """`Vec<RuntimeApiMetadata { name, methods: Vec<{ name, inputs: Vec<{ name, ty }>, output, docs }>, docs }>`."""
     return encode_compact(len(RUNTIME_APIS)) + b"".join(
-        _str(api.name) + encode_compact(len(api.methods)) + b"".join(
-            _str(m.name) + encode_compact(len(m.inputs))
+        _str(api.name)
+        + encode_compact(len(api.methods))
+        + b"".join(
+            _str(m.name)
+            + encode_compact(len(m.inputs))
             + b"".join(_str(n) + encode_compact(reg.register(t)) for n, t in m.inputs)
-            + encode_compact(reg.register(m.output)) + _strs([m.doc])
-            for m in api.methods) + _strs([api.doc])
-        for api in RUNTIME_APIS)
+            + encode_compact(reg.register(m.output))
+            + _strs([m.doc])
+            for m in api.methods
+        )
+        + _strs([api.doc])
+        for api in RUNTIME_APIS
+    )
 
 
 def runtime_error_type() -> Enum:
     """`<crate>::RuntimeError`: one variant per pallet with errors, at the pallet's index, holding its Error."""
-    return Enum("gradchain_runtime::RuntimeError", [
-        Variant(p.name, p.index, (Field(None, error_type(p.errors), f"{p.name}Error"),))
-        for p in ALL_PALLETS if p.errors])
+    return Enum(
+        "gradchain_runtime::RuntimeError",
+        [
+            Variant(p.name, p.index, (Field(None, error_type(p.errors), f"{p.name}Error"),))
+            for p in ALL_PALLETS
+            if p.errors
+        ],
+    )
 
 
 def build_metadata(configs: dict[type, Any], version: int = METADATA_VERSION) -> bytes:
@@ -237,11 +375,20 @@ def build_metadata(configs: dict[type, Any], version: int = METADATA_VERSION) ->
     runtime_ty = encode_compact(reg.register(Struct("gradchain_runtime::Runtime", [])))
     tail = b""
     if version >= 15:
-        outer_enums = b"".join(encode_compact(reg.register(t)) for t in (RUNTIME_CALL, RUNTIME_EVENT,
-                                                                         runtime_error_type()))
+        outer_enums = b"".join(
+            encode_compact(reg.register(t)) for t in (RUNTIME_CALL, RUNTIME_EVENT, runtime_error_type())
+        )
         tail = _runtime_apis(reg) + outer_enums + encode_compact(0)  # no custom values
-    return (MAGIC + bytes([version]) + reg.encode() + encode_compact(len(pallets)) + b"".join(pallets)
-            + extrinsic + runtime_ty + tail)
+    return (
+        MAGIC
+        + bytes([version])
+        + reg.encode()
+        + encode_compact(len(pallets))
+        + b"".join(pallets)
+        + extrinsic
+        + runtime_ty
+        + tail
+    )
 
 
 @cache

@@ -101,7 +101,9 @@ class UnsupportedSignatureScheme(UnknownCustom):
     text where a bad signature is 1010 "Transaction has a bad signature"."""
 
     code = 1
-    rpc_message = "Unsupported signature scheme: this chain verifies Ed25519 and Sr25519 signatures, not Ecdsa"
+    rpc_message = (
+        "Unsupported signature scheme: this chain verifies Ed25519 and Sr25519 signatures, not Ecdsa"
+    )
 
 
 class Undecodable(Call):
@@ -121,5 +123,11 @@ class ValidTransaction:
     def encode(self) -> bytes:
         def tags(ts: list[bytes]) -> bytes:
             return encode_compact(len(ts)) + b"".join(encode_compact(len(t)) + t for t in ts)
-        return (u64(self.priority) + tags(self.requires) + tags(self.provides) + u64(self.longevity)
-                + (b"\x01" if self.propagate else b"\x00"))
+
+        return (
+            u64(self.priority)
+            + tags(self.requires)
+            + tags(self.provides)
+            + u64(self.longevity)
+            + (b"\x01" if self.propagate else b"\x00")
+        )

@@ -30,8 +30,11 @@ def _module_name(path: Path) -> str:
 
 
 def _comment_lines(source: str) -> set[int]:
-    return {tok.start[0] for tok in tokenize.generate_tokens(io.StringIO(source).readline)
-            if tok.type == tokenize.COMMENT}
+    return {
+        tok.start[0]
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline)
+        if tok.type == tokenize.COMMENT
+    }
 
 
 def function_level_imports_without_reason(source: str) -> list[int]:
@@ -42,8 +45,9 @@ def function_level_imports_without_reason(source: str) -> list[int]:
         if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
             continue
         for node in ast.walk(fn):
-            if isinstance(node, ast.Import | ast.ImportFrom) and \
-                    not comments & set(range(node.lineno, node.end_lineno + 1)):
+            if isinstance(node, ast.Import | ast.ImportFrom) and not comments & set(
+                range(node.lineno, node.end_lineno + 1)
+            ):
                 bare.add(node.lineno)
     return sorted(bare)
 
@@ -58,32 +62,43 @@ def imported_modules(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             out.add(base)
             out.update(f"{base}.{alias.name}" for alias in node.names)
     return out
 
 
 def test_the_checker_flags_a_bare_function_level_import_and_accepts_a_commented_one():
-    source = ("import os\n\n"
-              "def f():\n    import json\n    return json\n\n"
-              "def g():\n    import torch  # seconds to load\n    return torch\n\n"
-              "class C:\n    def m(self):\n        from a import (\n            b,  # breaks a cycle\n        )\n")
+    source = (
+        "import os\n\n"
+        "def f():\n    import json\n    return json\n\n"
+        "def g():\n    import torch  # seconds to load\n    return torch\n\n"
+        "class C:\n    def m(self):\n        from a import (\n            b,  # breaks a cycle\n        )\n"
+    )
     assert function_level_imports_without_reason(source) == [4]
 
 
 @pytest.mark.parametrize("path", _sources(), ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_every_function_level_import_says_why(path):
     bare = function_level_imports_without_reason(path.read_text())
-    assert not bare, (f"{path.relative_to(ROOT)}: imports inside a function without a comment saying why, at "
-                      f"lines {bare}; move them to the top of the module or add `# why` on the line")
+    assert not bare, (
+        f"{path.relative_to(ROOT)}: imports inside a function without a comment saying why, at "
+        f"lines {bare}; move them to the top of the module or add `# why` on the line"
+    )
 
 
 def test_only_the_composition_module_imports_every_pallet():
     composition = ROOT / "runtime" / "composition.py"
-    pallets = {m for m in imported_modules(composition)
-               if m.startswith("runtime.pallets.") or m == "compute_market.pallet"}
-    pallet_modules = {_module_name(p) for p in (ROOT / "runtime" / "pallets").glob("*.py") if p.name != "__init__.py"}
+    pallets = {
+        m
+        for m in imported_modules(composition)
+        if m.startswith("runtime.pallets.") or m == "compute_market.pallet"
+    }
+    pallet_modules = {
+        _module_name(p) for p in (ROOT / "runtime" / "pallets").glob("*.py") if p.name != "__init__.py"
+    }
     assert pallet_modules | {"compute_market.pallet"} == pallets, "composition lists every pallet there is"
     listing = {_module_name(p) for p in _sources() if pallets <= imported_modules(p)}
     assert listing == {ASSEMBLY}

@@ -39,8 +39,12 @@ def peer_address(peer: str) -> str:
 
 
 class BlobService(blob_pb2_grpc.BlobServiceServicer):
-    def __init__(self, store: BlobStore, fetch_remote: FetchRemote | None = None,
-                 idle_timeout: float = DEFAULT_UPLOAD_IDLE_TIMEOUT):
+    def __init__(
+        self,
+        store: BlobStore,
+        fetch_remote: FetchRemote | None = None,
+        idle_timeout: float = DEFAULT_UPLOAD_IDLE_TIMEOUT,
+    ):
         self.store, self.fetch_remote, self.idle_timeout = store, fetch_remote, idle_timeout
 
     async def _chunks(self, request_iterator):
@@ -53,7 +57,9 @@ class BlobService(blob_pb2_grpc.BlobServiceServicer):
             except StopAsyncIteration:
                 return
             except TimeoutError:
-                raise UploadStalled(f"no chunk arrived for {self.idle_timeout:g} s; the upload is ended") from None
+                raise UploadStalled(
+                    f"no chunk arrived for {self.idle_timeout:g} s; the upload is ended"
+                ) from None
             if not first and not chunk.data:
                 raise BlobError("a chunk after the first carries no data")
             first = False
@@ -64,8 +70,11 @@ class BlobService(blob_pb2_grpc.BlobServiceServicer):
         try:
             async for chunk in self._chunks(request_iterator):
                 if writer is None:
-                    writer = self.store.writer(bytes(chunk.hash) if chunk.hash else None,
-                                               uploader=peer_address(context.peer()), announced_size=chunk.size)
+                    writer = self.store.writer(
+                        bytes(chunk.hash) if chunk.hash else None,
+                        uploader=peer_address(context.peer()),
+                        announced_size=chunk.size,
+                    )
                 writer.write(chunk.data)
             if writer is None:
                 writer = self.store.writer(None, uploader=peer_address(context.peer()), announced_size=0)
@@ -79,14 +88,18 @@ class BlobService(blob_pb2_grpc.BlobServiceServicer):
     async def GetBlob(self, request, context):  # noqa: N802
         blob_hash = bytes(request.hash)
         if len(blob_hash) != 32:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"a blob hash is 32 bytes, got {len(blob_hash)}")
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"a blob hash is 32 bytes, got {len(blob_hash)}"
+            )
         if not self.store.has(blob_hash) and self.fetch_remote is not None:
             await self.fetch_remote(blob_hash)
         try:
             size = self.store.size(blob_hash)
             first = True
             for data in self.store.read_chunks(blob_hash, CHUNK):
-                yield blob_pb2.BlobChunk(hash=blob_hash if first else b"", size=size if first else 0, data=data)
+                yield blob_pb2.BlobChunk(
+                    hash=blob_hash if first else b"", size=size if first else 0, data=data
+                )
                 first = False
             if first:
                 yield blob_pb2.BlobChunk(hash=blob_hash, size=0, data=b"")
@@ -98,10 +111,14 @@ class BlobService(blob_pb2_grpc.BlobServiceServicer):
     async def StatBlob(self, request, context):  # noqa: N802
         blob_hash = bytes(request.hash)
         if len(blob_hash) != 32:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"a blob hash is 32 bytes, got {len(blob_hash)}")
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"a blob hash is 32 bytes, got {len(blob_hash)}"
+            )
         if not self.store.has(blob_hash):
             return blob_pb2.BlobInfo(present=False)
-        return blob_pb2.BlobInfo(present=True, size=self.store.size(blob_hash), pinned=self.store.is_pinned(blob_hash))
+        return blob_pb2.BlobInfo(
+            present=True, size=self.store.size(blob_hash), pinned=self.store.is_pinned(blob_hash)
+        )
 
 
 def _status(e: BlobError) -> grpc.StatusCode:
@@ -112,4 +129,3 @@ def _status(e: BlobError) -> grpc.StatusCode:
     if isinstance(e, UploadStalled):
         return grpc.StatusCode.DEADLINE_EXCEEDED
     return grpc.StatusCode.INVALID_ARGUMENT
-

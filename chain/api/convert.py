@@ -79,7 +79,7 @@ def decode_events(raw: bytes | None) -> list[tuple[str, int, str, str, Any, byte
     for _ in range(count):
         start = r.pos
         record = EVENT_RECORD.decode(r)
-        out.append((*_split_record(record), raw[start:r.pos]))
+        out.append((*_split_record(record), raw[start : r.pos]))
     return out
 
 

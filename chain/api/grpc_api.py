@@ -47,15 +47,29 @@ def node_version() -> str:
 
 
 def header_message(header: Header) -> chain_pb2.Header:
-    return chain_pb2.Header(hash=header.hash, parent_hash=header.parent_hash, number=header.number,
-                            state_root=header.state_root, extrinsics_root=header.extrinsics_root,
-                            digest=[d.encode() for d in header.digest], encoded=header.encode())
+    return chain_pb2.Header(
+        hash=header.hash,
+        parent_hash=header.parent_hash,
+        number=header.number,
+        state_root=header.state_root,
+        extrinsics_root=header.extrinsics_root,
+        digest=[d.encode() for d in header.digest],
+        encoded=header.encode(),
+    )
 
 
 def event_messages(raw_events: bytes | None) -> list[chain_pb2.Event]:
-    return [chain_pb2.Event(phase=phase, extrinsic_index=index, pallet=pallet, name=name,
-                            fields_json=to_json_text(fields), raw=raw)
-            for phase, index, pallet, name, fields, raw in decode_events(raw_events)]
+    return [
+        chain_pb2.Event(
+            phase=phase,
+            extrinsic_index=index,
+            pallet=pallet,
+            name=name,
+            fields_json=to_json_text(fields),
+            raw=raw,
+        )
+        for phase, index, pallet, name, fields, raw in decode_events(raw_events)
+    ]
 
 
 class Subscription:
@@ -81,9 +95,11 @@ class Subscription:
 
     async def next(self, context) -> tuple:
         if self.overflowed:
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                                f"the subscriber fell behind: more than {self.capacity} messages were waiting "
-                                "to be read, so the stream was ended rather than skip any; subscribe again")
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"the subscriber fell behind: more than {self.capacity} messages were waiting "
+                "to be read, so the stream was ended rather than skip any; subscribe again",
+            )
         return await self.queue.get()
 
 
@@ -94,7 +110,9 @@ class ChainService(chain_pb2_grpc.ChainServiceServicer):
 
     # --- helpers -------------------------------------------------------------------------------------------------
 
-    async def _block_hash(self, at: chain_pb2.BlockRequest | None, context, default_head: bool = True) -> bytes:
+    async def _block_hash(
+        self, at: chain_pb2.BlockRequest | None, context, default_head: bool = True
+    ) -> bytes:
         chain = self.node.chain
         which = at.WhichOneof("at") if at is not None else None
         if which is None:
@@ -104,10 +122,14 @@ class ChainService(chain_pb2_grpc.ChainServiceServicer):
         if which == "number":
             h = chain.store.hash_at(at.number)
             if h is None:
-                await context.abort(grpc.StatusCode.NOT_FOUND, f"no block #{at.number}; the head is #{chain.number}")
+                await context.abort(
+                    grpc.StatusCode.NOT_FOUND, f"no block #{at.number}; the head is #{chain.number}"
+                )
             return h
         if len(at.hash) != 32:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"a block hash is 32 bytes, got {len(at.hash)}")
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"a block hash is 32 bytes, got {len(at.hash)}"
+            )
         if chain.store.header(bytes(at.hash)) is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no block 0x{bytes(at.hash).hex()}")
         return bytes(at.hash)
@@ -121,13 +143,24 @@ class ChainService(chain_pb2_grpc.ChainServiceServicer):
         node, chain, props = self.node, self.node.chain, self.node.spec.properties
         v = node.runtime.version
         return chain_pb2.ChainInfo(
-            chain_name=node.spec.name, chain_id=node.spec.id, chain_type=node.spec.chain_type,
-            genesis_hash=node.spec.genesis_hash, best_number=chain.number, best_hash=chain.head_hash,
-            finalized_number=chain.number, finalized_hash=chain.head_hash, spec_version=v.spec_version,
-            transaction_version=v.transaction_version, ss58_format=props.get("ss58Format", 42),
-            token_symbol=props.get("tokenSymbol", ""), token_decimals=props.get("tokenDecimals", 0),
-            peers=len(node.network.peers), node_name=node.config.name, node_version=node_version(),
-            is_validator=node.validator_key is not None)
+            chain_name=node.spec.name,
+            chain_id=node.spec.id,
+            chain_type=node.spec.chain_type,
+            genesis_hash=node.spec.genesis_hash,
+            best_number=chain.number,
+            best_hash=chain.head_hash,
+            finalized_number=chain.number,
+            finalized_hash=chain.head_hash,
+            spec_version=v.spec_version,
+            transaction_version=v.transaction_version,
+            ss58_format=props.get("ss58Format", 42),
+            token_symbol=props.get("tokenSymbol", ""),
+            token_decimals=props.get("tokenDecimals", 0),
+            peers=len(node.network.peers),
+            node_name=node.config.name,
+            node_version=node_version(),
+            is_validator=node.validator_key is not None,
+        )
 
     async def GetHeader(self, request, context):  # noqa: N802
         h = await self._block_hash(request, context)
@@ -136,19 +169,25 @@ class ChainService(chain_pb2_grpc.ChainServiceServicer):
     async def GetBlock(self, request, context):  # noqa: N802
         h = await self._block_hash(request, context)
         block = self.node.chain.block(h)
-        return chain_pb2.Block(header=header_message(block.header), extrinsics=list(block.extrinsics),
-                               justification=self.node.chain.justification(h) or b"")
+        return chain_pb2.Block(
+            header=header_message(block.header),
+            extrinsics=list(block.extrinsics),
+            justification=self.node.chain.justification(h) or b"",
+        )
 
     async def GetExtrinsic(self, request, context):  # noqa: N802
         h = await self._block_hash(request.block, context)
         block = self.node.chain.block(h)
         if request.index >= len(block.extrinsics):
-            await context.abort(grpc.StatusCode.NOT_FOUND,
-                                f"block #{block.header.number} has {len(block.extrinsics)} extrinsics, no index {request.index}")
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND,
+                f"block #{block.header.number} has {len(block.extrinsics)} extrinsics, no index {request.index}",
+            )
         raw = block.extrinsics[request.index]
         xt = UncheckedExtrinsic.decode(raw)
-        msg = chain_pb2.Extrinsic(hash=blake2_256(raw), raw=raw, signed=xt.is_signed, index=request.index,
-                                  block_hash=h)
+        msg = chain_pb2.Extrinsic(
+            hash=blake2_256(raw), raw=raw, signed=xt.is_signed, index=request.index, block_hash=h
+        )
         if xt.signature is not None:
             msg.signer = encode_address(xt.signature.signer)
             msg.nonce = xt.signature.nonce
@@ -158,15 +197,17 @@ class ChainService(chain_pb2_grpc.ChainServiceServicer):
             msg.pallet, msg.call = call.func.pallet.name, call.func.name
             msg.args_json = to_json_text(call.args)
         events = decode_events(self._state(h).get(EVENTS_KEY))
-        msg.success = not any(e[0] == "ApplyExtrinsic" and e[1] == request.index and e[3] == "ExtrinsicFailed"
-                              for e in events)
+        msg.success = not any(
+            e[0] == "ApplyExtrinsic" and e[1] == request.index and e[3] == "ExtrinsicFailed" for e in events
+        )
         return msg
 
     async def GetEvents(self, request, context):  # noqa: N802
         h = await self._block_hash(request, context)
         header = self.node.chain.header(h)
-        return chain_pb2.Events(block_hash=h, block_number=header.number,
-                                events=event_messages(self._state(h).get(EVENTS_KEY)))
+        return chain_pb2.Events(
+            block_hash=h, block_number=header.number, events=event_messages(self._state(h).get(EVENTS_KEY))
+        )
 
     async def GetAccount(self, request, context):  # noqa: N802
         try:
@@ -175,9 +216,15 @@ class ChainService(chain_pb2_grpc.ChainServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
         h = await self._block_hash(request.at if request.HasField("at") else None, context)
         info = read_account(self._state(h), account)
-        return chain_pb2.Account(account_id=account, address=encode_address(account), nonce=info.nonce,
-                                 free=str(info.free), reserved=str(info.reserved), frozen=str(info.frozen),
-                                 next_index=self.node.next_index(account))
+        return chain_pb2.Account(
+            account_id=account,
+            address=encode_address(account),
+            nonce=info.nonce,
+            free=str(info.free),
+            reserved=str(info.reserved),
+            frozen=str(info.frozen),
+            next_index=self.node.next_index(account),
+        )
 
     async def GetStorage(self, request, context):  # noqa: N802
         if len(request.key) > 1024:
@@ -211,8 +258,9 @@ class ChainService(chain_pb2_grpc.ChainServiceServicer):
             try:
                 self.node.submit_extrinsic(raw)
             except PoolError as e:
-                yield chain_pb2.ExtrinsicStatus(status=chain_pb2.ExtrinsicStatus.INVALID, hash=tx_hash,
-                                                reason=describe(e))
+                yield chain_pb2.ExtrinsicStatus(
+                    status=chain_pb2.ExtrinsicStatus.INVALID, hash=tx_hash, reason=describe(e)
+                )
                 return
             while True:
                 status, info = await subscription.next(context)
@@ -245,8 +293,12 @@ class ChainService(chain_pb2_grpc.ChainServiceServicer):
 
     async def SubscribeEvents(self, request, context):  # noqa: N802
         def convert(header, _events):
-            return chain_pb2.Events(block_hash=header.hash, block_number=header.number,
-                                    events=event_messages(self.node.chain.state_at(header.hash).get(EVENTS_KEY)))
+            return chain_pb2.Events(
+                block_hash=header.hash,
+                block_number=header.number,
+                events=event_messages(self.node.chain.state_at(header.hash).get(EVENTS_KEY)),
+            )
+
         async for msg in self._stream("events", convert, context):
             yield msg
 
@@ -258,14 +310,34 @@ def _status_message(status: TxStatus, info, tx_hash: bytes) -> chain_pb2.Extrins
         outcome = executed.outcomes[index] if index < len(executed.outcomes) else None
         ok = getattr(outcome, "ok", True)
         phase = b"\x00" + index.to_bytes(4, "little")
-        events = [chain_pb2.Event(phase="ApplyExtrinsic", extrinsic_index=index, pallet=ev.pallet, name=ev.name,
-                                  fields_json=to_json_text(ev.args), raw=ev.encode())
-                  for ev_phase, ev in executed.finalized.events if ev_phase == phase]
-        return S(status=S.FINALIZED, hash=tx_hash, block_hash=header.hash, block_number=header.number,
-                 success=ok, events=events,
-                 reason="" if ok else f"{type(outcome.error).__name__}: {outcome.error}")
-    mapping = {TxStatus.READY: S.READY, TxStatus.FUTURE: S.FUTURE, TxStatus.INVALID: S.INVALID,
-               TxStatus.DROPPED: S.DROPPED, TxStatus.USURPED: S.USURPED}
+        events = [
+            chain_pb2.Event(
+                phase="ApplyExtrinsic",
+                extrinsic_index=index,
+                pallet=ev.pallet,
+                name=ev.name,
+                fields_json=to_json_text(ev.args),
+                raw=ev.encode(),
+            )
+            for ev_phase, ev in executed.finalized.events
+            if ev_phase == phase
+        ]
+        return S(
+            status=S.FINALIZED,
+            hash=tx_hash,
+            block_hash=header.hash,
+            block_number=header.number,
+            success=ok,
+            events=events,
+            reason="" if ok else f"{type(outcome.error).__name__}: {outcome.error}",
+        )
+    mapping = {
+        TxStatus.READY: S.READY,
+        TxStatus.FUTURE: S.FUTURE,
+        TxStatus.INVALID: S.INVALID,
+        TxStatus.DROPPED: S.DROPPED,
+        TxStatus.USURPED: S.USURPED,
+    }
     if status not in mapping:
         return None
     reason = "" if info is None else (describe(info) if isinstance(info, Exception) else str(info))
@@ -275,15 +347,17 @@ def _status_message(status: TxStatus, info, tx_hash: bytes) -> chain_pb2.Extrins
 def server_options(max_connections: int) -> list[tuple[str, int]]:
     """The API listener's options: raw TCP connections capped in total, a connection that has not finished
     HTTP/2's handshake after 5 s (half-open, or silent) closed, one with no call open for 5 minutes closed."""
-    return [("grpc.max_receive_message_length", MAX_GRPC_MESSAGE),
-            ("grpc.max_send_message_length", MAX_GRPC_MESSAGE),
-            ("grpc.so_reuseport", 0),
-            ("grpc.max_allowed_incoming_connections", max_connections),
-            ("grpc.server_handshake_timeout_ms", 5_000),
-            ("grpc.max_connection_idle_ms", 300_000),
-            ("grpc.max_concurrent_streams", MAX_API_STREAMS),
-            ("grpc.keepalive_time_ms", 60_000),
-            ("grpc.keepalive_timeout_ms", 10_000)]
+    return [
+        ("grpc.max_receive_message_length", MAX_GRPC_MESSAGE),
+        ("grpc.max_send_message_length", MAX_GRPC_MESSAGE),
+        ("grpc.so_reuseport", 0),
+        ("grpc.max_allowed_incoming_connections", max_connections),
+        ("grpc.server_handshake_timeout_ms", 5_000),
+        ("grpc.max_connection_idle_ms", 300_000),
+        ("grpc.max_concurrent_streams", MAX_API_STREAMS),
+        ("grpc.keepalive_time_ms", 60_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+    ]
 
 
 async def start_grpc_server(node, host: str, port: int, extra_services=()) -> tuple[grpc.aio.Server, int]:
@@ -291,11 +365,18 @@ async def start_grpc_server(node, host: str, port: int, extra_services=()) -> tu
     `--grpc-max-calls-per-ip` calls open at once from one address; see chain.network.call_limits)."""
     config = node.config
     max_connections = config.grpc_max_connections or connection_cap(GRPC_SHARE)
-    server = grpc.aio.server(options=server_options(max_connections),
-                             interceptors=[CallsPerAddress(config.grpc_max_calls_per_ip, "gRPC API")])
-    names = [add_servicer(server, chain_pb2.DESCRIPTOR.services_by_name["ChainService"], ChainService(node)),
-             add_servicer(server, blob_pb2.DESCRIPTOR.services_by_name["BlobService"],
-                          BlobService(node.blobs, node.fetch_blob))]
+    server = grpc.aio.server(
+        options=server_options(max_connections),
+        interceptors=[CallsPerAddress(config.grpc_max_calls_per_ip, "gRPC API")],
+    )
+    names = [
+        add_servicer(server, chain_pb2.DESCRIPTOR.services_by_name["ChainService"], ChainService(node)),
+        add_servicer(
+            server,
+            blob_pb2.DESCRIPTOR.services_by_name["BlobService"],
+            BlobService(node.blobs, node.fetch_blob),
+        ),
+    ]
     for descriptor, servicer in extra_services:
         names.append(add_servicer(server, descriptor, servicer))
     health_servicer = health.aio.HealthServicer()

@@ -56,6 +56,7 @@ class OversizedNumber:
 def _number(convert: Callable[[str], Any]) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
         return OversizedNumber(len(text)) if len(text) > MAX_NUMBER_CHARS else convert(text)
+
     return parse
 
 
@@ -67,8 +68,9 @@ def decode_request(body: bytes) -> Any:
     """The parsed body; raises `json.JSONDecodeError`/`UnicodeDecodeError`/`ValueError` for a body that is not
     JSON, and `RequestTooDeep` for one nested too deep."""
     try:
-        value = json.loads(body, parse_int=_number(int), parse_float=_number(float),
-                           parse_constant=_refuse_constant)
+        value = json.loads(
+            body, parse_int=_number(int), parse_float=_number(float), parse_constant=_refuse_constant
+        )
     except RecursionError:
         raise RequestTooDeep(f"the request nests deeper than {MAX_NESTING} levels") from None
     if nesting_depth(value) > MAX_NESTING:
@@ -128,8 +130,9 @@ def bind_params(handler: Callable, params: list | dict, leading: int = 0) -> lis
     for wire_name, value in params.items():
         name = snake_case(wire_name)
         if name not in names:
-            raise ParamsMismatch(f"unknown parameter {wire_name!r}; this method takes "
-                                 f"{', '.join(names) or 'no parameters'}")
+            raise ParamsMismatch(
+                f"unknown parameter {wire_name!r}; this method takes {', '.join(names) or 'no parameters'}"
+            )
         if name in given:
             raise ParamsMismatch(f"parameter {name!r} given twice")
         given[name] = value
@@ -179,8 +182,13 @@ class ConnectionGate:
     def _refuse(self, address: str) -> None:
         count = self.refusals.due()
         if count:
-            log.warning("JSON-RPC refused %d connection(s) over the caps (%d in total, %d per address; last "
-                        "from %s)", count, self.max_total, self.max_per_address, address)
+            log.warning(
+                "JSON-RPC refused %d connection(s) over the caps (%d in total, %d per address; last from %s)",
+                count,
+                self.max_total,
+                self.max_per_address,
+                address,
+            )
 
 
 def install_gate(server: web.Server, gate: ConnectionGate) -> None:

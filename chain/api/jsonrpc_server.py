@@ -120,8 +120,13 @@ class Subscriber:
         if not self.active:
             self._held.append(result)
             return
-        self.conn.enqueue({"jsonrpc": "2.0", "method": self.notification,
-                           "params": {"subscription": self.id, "result": result}})
+        self.conn.enqueue(
+            {
+                "jsonrpc": "2.0",
+                "method": self.notification,
+                "params": {"subscription": self.id, "result": result},
+            }
+        )
 
     async def push(self, result: Any) -> None:
         self.notify(result)
@@ -191,7 +196,9 @@ class Connection:
         for one in work:
             try:
                 one()
-            except Exception:  # one failing operation must not keep the others (or the connection) from running
+            except (
+                Exception
+            ):  # one failing operation must not keep the others (or the connection) from running
                 log.exception("JSON-RPC deferred work failed")
 
     async def _write(self) -> None:
@@ -219,12 +226,19 @@ class Connection:
 
 
 class JsonRpcServer:
-    def __init__(self, host: str, port: int, *, allow_unsafe: bool, cors: list[str] | None,
-                 max_connections: int = 100,
-                 max_connections_per_address: int = DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
-                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
-                 max_response_bytes: int = MAX_RESPONSE_BYTES,
-                 max_batch_response_bytes: int = MAX_BATCH_RESPONSE_BYTES):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        allow_unsafe: bool,
+        cors: list[str] | None,
+        max_connections: int = 100,
+        max_connections_per_address: int = DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        max_batch_response_bytes: int = MAX_BATCH_RESPONSE_BYTES,
+    ):
         # Allowed browser origins as fnmatch patterns; "all" (or None) allows any. A request without an
         # Origin header (not from a browser) is always served; one with an origin no pattern allows is refused.
         self.host, self.port, self.allow_unsafe = host, port, allow_unsafe
@@ -242,24 +256,35 @@ class JsonRpcServer:
 
     # --- registration ------------------------------------------------------------------------------------------
 
-    def method(self, name: str, *aliases: str, unsafe: bool = False,
-               connection: bool = False) -> Callable[[Handler], Handler]:
+    def method(
+        self, name: str, *aliases: str, unsafe: bool = False, connection: bool = False
+    ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             for n in (name, *aliases):
                 self.methods[n] = Method(n, handler, unsafe, connection=connection)
             return handler
+
         return register
 
-    def subscription(self, name: str, notification: str, unsubscribe: str | None, *,
-                     aliases: tuple[str, ...] = (), unsub_aliases: tuple[str, ...] = ()) -> Callable[[Handler], Handler]:
+    def subscription(
+        self,
+        name: str,
+        notification: str,
+        unsubscribe: str | None,
+        *,
+        aliases: tuple[str, ...] = (),
+        unsub_aliases: tuple[str, ...] = (),
+    ) -> Callable[[Handler], Handler]:
         """Register `name` whose handler gets `(subscriber, *params)` and starts pushing. With `unsubscribe`
         None the caller registers its own unsubscribe method (one whose answer the new spec defines)."""
+
         def register(handler: Handler) -> Handler:
             for n in (name, *aliases):
                 self.methods[n] = Method(n, handler, False, (notification, unsubscribe))
             for n in () if unsubscribe is None else (unsubscribe, *unsub_aliases):
                 self.unsubscribers[n] = name
             return handler
+
         return register
 
     def method_names(self) -> list[str]:
@@ -298,8 +323,12 @@ class JsonRpcServer:
         if origin is None:
             return {}
         if "all" in self.cors or any(fnmatch.fnmatch(origin, pattern) for pattern in self.cors):
-            return {"Access-Control-Allow-Origin": origin, "Access-Control-Allow-Headers": "Content-Type",
-                    "Access-Control-Allow-Methods": "POST, OPTIONS", "Vary": "Origin"}
+            return {
+                "Access-Control-Allow-Origin": origin,
+                "Access-Control-Allow-Headers": "Content-Type",
+                "Access-Control-Allow-Methods": "POST, OPTIONS",
+                "Vary": "Origin",
+            }
         return {}
 
     def _origin_allowed(self, request: web.Request) -> bool:
@@ -371,7 +400,9 @@ class JsonRpcServer:
         if not request:
             return _error_text(None, RpcError(INVALID_REQUEST, "empty batch"))
         if len(request) > MAX_BATCH:
-            return _error_text(None, RpcError(INVALID_REQUEST, f"batch of {len(request)} exceeds {MAX_BATCH}"))
+            return _error_text(
+                None, RpcError(INVALID_REQUEST, f"batch of {len(request)} exceeds {MAX_BATCH}")
+            )
         answers, size = [], 2
         for one in request:
             answer = await self._answer_one(one, conn)
@@ -379,9 +410,15 @@ class JsonRpcServer:
                 continue
             size += len(answer) + 1
             if size > self.max_batch_response_bytes:
-                return _error_text(None, RpcError(OVERSIZED_RESPONSE, "Response is too big",
-                                                  f"the batch's answers exceed {self.max_batch_response_bytes} "
-                                                  f"bytes; send fewer requests per batch"))
+                return _error_text(
+                    None,
+                    RpcError(
+                        OVERSIZED_RESPONSE,
+                        "Response is too big",
+                        f"the batch's answers exceed {self.max_batch_response_bytes} "
+                        f"bytes; send fewer requests per batch",
+                    ),
+                )
             answers.append(answer)
         return f"[{','.join(answers)}]" if answers else None
 
@@ -391,19 +428,33 @@ class JsonRpcServer:
             return None
         text = json.dumps(answer)
         if len(text) > self.max_response_bytes:
-            return _error_text(answer["id"], RpcError(OVERSIZED_RESPONSE, "Response is too big",
-                                                      f"the answer of {len(text)} bytes exceeds "
-                                                      f"{self.max_response_bytes} bytes"))
+            return _error_text(
+                answer["id"],
+                RpcError(
+                    OVERSIZED_RESPONSE,
+                    "Response is too big",
+                    f"the answer of {len(text)} bytes exceeds {self.max_response_bytes} bytes",
+                ),
+            )
         return text
 
     async def _handle_one(self, request: Any, conn: Connection) -> dict | None:
-        if not isinstance(request, dict) or request.get("jsonrpc") != "2.0" or not isinstance(request.get("method"), str):
+        if (
+            not isinstance(request, dict)
+            or request.get("jsonrpc") != "2.0"
+            or not isinstance(request.get("method"), str)
+        ):
             rid = request.get("id") if isinstance(request, dict) else None
             return _error(rid if _valid_id(rid) else None, RpcError(INVALID_REQUEST, "Invalid request"))
         rid = request.get("id")
         if not _valid_id(rid):
-            return _error(None, RpcError(INVALID_REQUEST, "Invalid request id: a number of at most "
-                                                          f"{MAX_NUMBER_CHARS} digits, a string or null"))
+            return _error(
+                None,
+                RpcError(
+                    INVALID_REQUEST,
+                    f"Invalid request id: a number of at most {MAX_NUMBER_CHARS} digits, a string or null",
+                ),
+            )
         params = request.get("params", [])
         if not isinstance(params, (list, dict)):
             return _error(rid, InvalidParams("params must be an array or an object"))
@@ -443,8 +494,10 @@ class JsonRpcServer:
         if conn.ws is None:
             raise RpcError(METHOD_NOT_FOUND, f"Subscriptions need a WebSocket connection: {name}")
         if len(conn.subscriptions) >= MAX_SUBSCRIPTIONS_PER_CONNECTION:
-            raise RpcError(TOO_MANY_SUBSCRIPTIONS, f"too many subscriptions on this connection "
-                                                   f"(limit {MAX_SUBSCRIPTIONS_PER_CONNECTION})")
+            raise RpcError(
+                TOO_MANY_SUBSCRIPTIONS,
+                f"too many subscriptions on this connection (limit {MAX_SUBSCRIPTIONS_PER_CONNECTION})",
+            )
         sub_id = f"0x{next(self._ids):016x}"
         sub = Subscriber(conn, sub_id, method.subscription[0])
         conn.subscriptions[sub_id] = sub

@@ -29,11 +29,14 @@ def _decoder(cls):
             return cls.FromString(data)
         except DecodeError as e:
             return _Malformed(str(e) or "not valid protobuf")
+
     return decode
 
 
 async def _reject(context, method: str, bad: _Malformed) -> None:
-    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{method}: the request is not a valid message: {bad.reason}")
+    await context.abort(
+        grpc.StatusCode.INVALID_ARGUMENT, f"{method}: the request is not a valid message: {bad.reason}"
+    )
 
 
 def _checked_iterator(request_iterator, context, method: str):
@@ -42,6 +45,7 @@ def _checked_iterator(request_iterator, context, method: str):
             if isinstance(request, _Malformed):
                 await _reject(context, method, request)
             yield request
+
     return iterate()
 
 
@@ -50,6 +54,7 @@ def _handler(method, impl):
     decode = _decoder(message_factory.GetMessageClass(method.input_type))
     encode = message_factory.GetMessageClass(method.output_type).SerializeToString
     if not method.client_streaming and not method.server_streaming:
+
         async def unary_unary(request, context):
             if isinstance(request, _Malformed):
                 await _reject(context, name, request)
@@ -57,8 +62,12 @@ def _handler(method, impl):
                 return await impl(request, context)
             except StateUnavailable as e:
                 await context.abort(grpc.StatusCode.NOT_FOUND, f"{name}: {e}")
-        return grpc.unary_unary_rpc_method_handler(unary_unary, request_deserializer=decode, response_serializer=encode)
+
+        return grpc.unary_unary_rpc_method_handler(
+            unary_unary, request_deserializer=decode, response_serializer=encode
+        )
     if not method.client_streaming:
+
         async def unary_stream(request, context):
             if isinstance(request, _Malformed):
                 await _reject(context, name, request)
@@ -67,22 +76,32 @@ def _handler(method, impl):
                     yield response
             except StateUnavailable as e:
                 await context.abort(grpc.StatusCode.NOT_FOUND, f"{name}: {e}")
-        return grpc.unary_stream_rpc_method_handler(unary_stream, request_deserializer=decode,
-                                                    response_serializer=encode)
+
+        return grpc.unary_stream_rpc_method_handler(
+            unary_stream, request_deserializer=decode, response_serializer=encode
+        )
     if not method.server_streaming:
+
         async def stream_unary(request_iterator, context):
             return await impl(_checked_iterator(request_iterator, context, name), context)
-        return grpc.stream_unary_rpc_method_handler(stream_unary, request_deserializer=decode,
-                                                    response_serializer=encode)
+
+        return grpc.stream_unary_rpc_method_handler(
+            stream_unary, request_deserializer=decode, response_serializer=encode
+        )
 
     async def stream_stream(request_iterator, context):
         async for response in impl(_checked_iterator(request_iterator, context, name), context):
             yield response
-    return grpc.stream_stream_rpc_method_handler(stream_stream, request_deserializer=decode, response_serializer=encode)
+
+    return grpc.stream_stream_rpc_method_handler(
+        stream_stream, request_deserializer=decode, response_serializer=encode
+    )
 
 
 def add_servicer(server: grpc.aio.Server, service_descriptor, servicer) -> str:
     """Register every method of `service_descriptor` on `servicer`; returns the service's full name."""
     handlers = {m.name: _handler(m, getattr(servicer, m.name)) for m in service_descriptor.methods}
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service_descriptor.full_name, handlers),))
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(service_descriptor.full_name, handlers),)
+    )
     return service_descriptor.full_name

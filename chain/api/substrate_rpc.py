@@ -35,10 +35,14 @@ def unsafe_allowed(rpc_methods: str, host: str) -> bool:
 def build_substrate_rpc(node) -> JsonRpcServer:
     """The server with every method registered, not yet listening (tests use it without a socket)."""
     config = node.config
-    server = JsonRpcServer(config.rpc_host, config.rpc_port, allow_unsafe=unsafe_allowed(config.rpc_methods,
-                                                                                         config.rpc_host),
-                           cors=config.rpc_cors, max_connections=config.rpc_max_connections,
-                           max_connections_per_address=config.rpc_max_connections_per_ip)
+    server = JsonRpcServer(
+        config.rpc_host,
+        config.rpc_port,
+        allow_unsafe=unsafe_allowed(config.rpc_methods, config.rpc_host),
+        cors=config.rpc_cors,
+        max_connections=config.rpc_max_connections,
+        max_connections_per_address=config.rpc_max_connections_per_ip,
+    )
     for namespace in (system, chain, state, author, payment, chain_head, spec_v1, archive):
         namespace.register(server, node)
 

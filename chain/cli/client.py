@@ -28,13 +28,15 @@ def parse_amount(text: str, decimals: int) -> int:
     """`1.5` tokens or `1500000000000` plancks (a plain integer is taken in the smallest unit)."""
     try:
         if "." in text or text.lower().endswith(("grad", "unit")):
-            value = Decimal(text.lower().removesuffix("grad").removesuffix("unit").strip()) * (10 ** decimals)
+            value = Decimal(text.lower().removesuffix("grad").removesuffix("unit").strip()) * (10**decimals)
         else:
             value = Decimal(text)
     except InvalidOperation:
         raise click.BadParameter(f"{text!r} is not an amount", param_hint="--amount") from None
     if value != value.to_integral_value() or value <= 0 or value >= 1 << 128:
-        raise click.BadParameter(f"{text!r} is not a positive whole number of the smallest unit", param_hint="--amount")
+        raise click.BadParameter(
+            f"{text!r} is not a positive whole number of the smallest unit", param_hint="--amount"
+        )
     return int(value)
 
 
@@ -44,15 +46,23 @@ def tx() -> None:
 
 
 @tx.command()
-@click.option("--from", "sender", required=True, help="Key file or secret URI of the sender: //Alice (ed25519) "
-                                                     "or sr25519://Alice.")
+@click.option(
+    "--from",
+    "sender",
+    required=True,
+    help="Key file or secret URI of the sender: //Alice (ed25519) or sr25519://Alice.",
+)
 @password_options("password of an encrypted --from key file")
 @click.option("--to", "dest", required=True, help="SS58 address or 0x public key of the receiver.")
-@click.option("--amount", required=True, help="Smallest units (integer) or tokens with a decimal point, e.g. 1.5.")
+@click.option(
+    "--amount", required=True, help="Smallest units (integer) or tokens with a decimal point, e.g. 1.5."
+)
 @click.option("--tip", type=click.IntRange(0), default=0, show_default=True)
 @click.option("--allow-death", is_flag=True, help="Use transfer_allow_death (the sender may be reaped).")
 @click.option("--mortal", type=click.IntRange(4, 65536), default=None, help="Mortal era period in blocks.")
-@click.option("--no-wait", is_flag=True, help="Return after the pool accepts it instead of waiting for finality.")
+@click.option(
+    "--no-wait", is_flag=True, help="Return after the pool accepts it instead of waiting for finality."
+)
 @NODE
 def transfer(sender, password, dest, amount, tip, allow_death, mortal, no_wait, node) -> None:
     """Transfer balance, and wait until the transfer is final."""
@@ -64,8 +74,12 @@ def transfer(sender, password, dest, amount, tip, allow_death, mortal, no_wait, 
     try:
         with _client(node) as client:
             value = parse_amount(amount, client.params().token_decimals)
-            raw = client.sign(keypair, transfer_call(dest_id, value, keep_alive=not allow_death), tip=tip,
-                              mortal_period=mortal)
+            raw = client.sign(
+                keypair,
+                transfer_call(dest_id, value, keep_alive=not allow_death),
+                tip=tip,
+                mortal_period=mortal,
+            )
             if no_wait:
                 click.echo(f"submitted 0x{client.submit(raw).hex()}")
                 return
@@ -76,8 +90,10 @@ def transfer(sender, password, dest, amount, tip, allow_death, mortal, no_wait, 
         raise click.ClickException(f"transfer {status_name(status).lower()}: {status.reason}")
     if not status.success:
         raise click.ClickException(f"transfer failed in block #{status.block_number}: {status.reason}")
-    click.echo(f"finalized in block #{status.block_number} 0x{bytes(status.block_hash).hex()} "
-               f"(extrinsic 0x{bytes(status.hash).hex()})")
+    click.echo(
+        f"finalized in block #{status.block_number} 0x{bytes(status.block_hash).hex()} "
+        f"(extrinsic 0x{bytes(status.hash).hex()})"
+    )
 
 
 @click.group()
@@ -97,8 +113,14 @@ def account(address, as_json, node) -> None:
             a = client.account(address)
     except (ClientError, InvalidAddress) as e:
         _fail(e)
-    info = {"address": a.address, "nonce": a.nonce, "nextIndex": a.next_index, "free": a.free,
-            "reserved": a.reserved, "frozen": a.frozen}
+    info = {
+        "address": a.address,
+        "nonce": a.nonce,
+        "nextIndex": a.next_index,
+        "free": a.free,
+        "reserved": a.reserved,
+        "frozen": a.frozen,
+    }
     if as_json:
         click.echo(json.dumps(info, indent=2))
     else:
@@ -131,10 +153,20 @@ def block(block, node) -> None:
     except ClientError as e:
         _fail(e)
     h = b.header
-    click.echo(json.dumps({"number": h.number, "hash": "0x" + h.hash.hex(), "parentHash": "0x" + h.parent_hash.hex(),
-                           "stateRoot": "0x" + h.state_root.hex(), "extrinsicsRoot": "0x" + h.extrinsics_root.hex(),
-                           "extrinsics": ["0x" + x.hex() for x in b.extrinsics],
-                           "justification": "0x" + b.justification.hex()}, indent=2))
+    click.echo(
+        json.dumps(
+            {
+                "number": h.number,
+                "hash": "0x" + h.hash.hex(),
+                "parentHash": "0x" + h.parent_hash.hex(),
+                "stateRoot": "0x" + h.state_root.hex(),
+                "extrinsicsRoot": "0x" + h.extrinsics_root.hex(),
+                "extrinsics": ["0x" + x.hex() for x in b.extrinsics],
+                "justification": "0x" + b.justification.hex(),
+            },
+            indent=2,
+        )
+    )
 
 
 @query.command()
@@ -146,9 +178,22 @@ def head(node) -> None:
             i = client.info()
     except ClientError as e:
         _fail(e)
-    click.echo(json.dumps({"chain": i.chain_name, "id": i.chain_id, "genesis": "0x" + i.genesis_hash.hex(),
-                           "best": i.best_number, "bestHash": "0x" + i.best_hash.hex(), "finalized": i.finalized_number,
-                           "peers": i.peers, "specVersion": i.spec_version, "node": i.node_name}, indent=2))
+    click.echo(
+        json.dumps(
+            {
+                "chain": i.chain_name,
+                "id": i.chain_id,
+                "genesis": "0x" + i.genesis_hash.hex(),
+                "best": i.best_number,
+                "bestHash": "0x" + i.best_hash.hex(),
+                "finalized": i.finalized_number,
+                "peers": i.peers,
+                "specVersion": i.spec_version,
+                "node": i.node_name,
+            },
+            indent=2,
+        )
+    )
 
 
 @query.command()
@@ -161,10 +206,25 @@ def events(block, node) -> None:
             ev = client.events(**_block_args(block))
     except ClientError as e:
         _fail(e)
-    click.echo(json.dumps({"block": ev.block_number, "hash": "0x" + ev.block_hash.hex(),
-                           "events": [{"phase": e.phase, "extrinsic": e.extrinsic_index, "pallet": e.pallet,
-                                       "event": e.name, "fields": json.loads(e.fields_json or "null")}
-                                      for e in ev.events]}, indent=2))
+    click.echo(
+        json.dumps(
+            {
+                "block": ev.block_number,
+                "hash": "0x" + ev.block_hash.hex(),
+                "events": [
+                    {
+                        "phase": e.phase,
+                        "extrinsic": e.extrinsic_index,
+                        "pallet": e.pallet,
+                        "event": e.name,
+                        "fields": json.loads(e.fields_json or "null"),
+                    }
+                    for e in ev.events
+                ],
+            },
+            indent=2,
+        )
+    )
 
 
 __all__ = ["tx", "query", "encode_address"]

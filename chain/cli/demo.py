@@ -40,10 +40,16 @@ def _say(text: str = "") -> None:
 
 
 def demo_spec(dataset_hash: bytes, seed: int, steps: int = DEMO_STEPS):
-    return JobSpec(model=MlpSpec(input_dim=64, hidden=(64,), num_classes=10), dataset_hash=dataset_hash,
-                   optimizer=AdamWSpec(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0),
-                   schedule=ConstantSchedule(), batch_size=64, steps=steps, seed=seed,
-                   checkpoint_interval=DEMO_INTERVAL)
+    return JobSpec(
+        model=MlpSpec(input_dim=64, hidden=(64,), num_classes=10),
+        dataset_hash=dataset_hash,
+        optimizer=AdamWSpec(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0),
+        schedule=ConstantSchedule(),
+        batch_size=64,
+        steps=steps,
+        seed=seed,
+        checkpoint_interval=DEMO_INTERVAL,
+    )
 
 
 class Demo:
@@ -54,7 +60,9 @@ class Demo:
         self.keys["referee"] = Keypair.from_uri("//Alice//stash")
         self.nodes = {role: MarketNode(addr, kp) for role, kp in self.keys.items()}
         # A referee runs beside every validator, signing with the validator's stash key.
-        self.referees = [MarketNode(n.grpc_addr, Keypair.from_uri(f"//{n.name}//stash")) for n in net.nodes if n.key]
+        self.referees = [
+            MarketNode(n.grpc_addr, Keypair.from_uri(f"//{n.name}//stash")) for n in net.nodes if n.key
+        ]
         self.reader = MarketNode(addr)
         self.stop = threading.Event()
         self.threads: list[threading.Thread] = []
@@ -70,16 +78,37 @@ class Demo:
     def start_workers(self, cheating: bool) -> None:
         """Every role in this process, the solver too unless `cheating`: then it is a cheater's process."""
         from compute_market.worker.roles import Referee, Solver, Verifier, Whistleblower  # torch
+
         kw = {"poll_interval": 0.3, "progress": self.progress()}
-        roles = [Verifier(self.nodes["verifier"], **kw), Whistleblower(self.nodes["whistleblower"], **kw),
-                 *(Referee(node, **kw) for node in self.referees)]
+        roles = [
+            Verifier(self.nodes["verifier"], **kw),
+            Whistleblower(self.nodes["whistleblower"], **kw),
+            *(Referee(node, **kw) for node in self.referees),
+        ]
         if cheating:
             self.cheater = subprocess.Popen(
-                [sys.executable, "-m", "compute_market.adversary", "worker", "solver",
-                 "--key", f"//{PARTIES['solver']}", "--node", self.net.nodes[0].grpc_addr,
-                 "--state-dir", str(self.state_dir / "cheater"), "--poll", "0.3",
-                 "--cheat-step", str(CHEAT_AFTER_STEP), "-l", "warn"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL if self.quiet_progress else None)
+                [
+                    sys.executable,
+                    "-m",
+                    "compute_market.adversary",
+                    "worker",
+                    "solver",
+                    "--key",
+                    f"//{PARTIES['solver']}",
+                    "--node",
+                    self.net.nodes[0].grpc_addr,
+                    "--state-dir",
+                    str(self.state_dir / "cheater"),
+                    "--poll",
+                    "0.3",
+                    "--cheat-step",
+                    str(CHEAT_AFTER_STEP),
+                    "-l",
+                    "warn",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL if self.quiet_progress else None,
+            )
         else:
             roles.append(Solver(self.nodes["solver"], self.state_dir, **kw))
         for role in roles:
@@ -101,8 +130,11 @@ class Demo:
 
     def submit(self, seed: int, payment: int) -> int:
         from compute_market.worker.datasets import Dataset, synthetic_digits  # torch
+
         digits = synthetic_digits(seed=7, n_train=2048, n_test=512)
-        dataset = Dataset(digits.x_train.reshape(-1, 64), digits.y_train, digits.x_test.reshape(-1, 64), digits.y_test)
+        dataset = Dataset(
+            digits.x_train.reshape(-1, 64), digits.y_train, digits.x_test.reshape(-1, 64), digits.y_test
+        )
         blob = dataset.to_bytes()
         node = self.nodes["submitter"]
         dataset_hash = node.put_blob(blob)
@@ -110,8 +142,10 @@ class Demo:
         before = {j.id for j in node.jobs()}
         assert node.send(calls.submit_job(spec.encode(), payment), "submit job", wait=True)
         job_id = max(j.id for j in node.jobs() if j.id not in before)
-        _say(f"Ferdie submitted job {job_id}: an MLP on 8x8 synthetic digits, {DEMO_STEPS} steps, checkpoints "
-             f"every {DEMO_INTERVAL}, payment {payment / UNIT:g} GRAD (spec 0x{spec.spec_hash.hex()[:16]}…)")
+        _say(
+            f"Ferdie submitted job {job_id}: an MLP on 8x8 synthetic digits, {DEMO_STEPS} steps, checkpoints "
+            f"every {DEMO_INTERVAL}, payment {payment / UNIT:g} GRAD (spec 0x{spec.spec_hash.hex()[:16]}…)"
+        )
         return job_id
 
     def follow(self, job_id: int, timeout: float = 300.0) -> str:
@@ -147,12 +181,19 @@ class Demo:
         from compute_market.worker.datasets import load_dataset  # torch
         from compute_market.worker.model_export import export_model  # torch
         from compute_market.worker.models import build_model  # torch
+
         job = self.reader.job(job_id)
-        model_bytes = export_model(bytes(job.spec), self.reader.blob(bytes(job.hash_list)), bytes(job.result_root),
-                                   self.reader.blob(bytes(job.checkpoints[-1])), bytes(job.final_hash))
+        model_bytes = export_model(
+            bytes(job.spec),
+            self.reader.blob(bytes(job.hash_list)),
+            bytes(job.result_root),
+            self.reader.blob(bytes(job.checkpoints[-1])),
+            bytes(job.final_hash),
+        )
         spec = JobSpec.decode(bytes(job.spec))
         model = build_model(spec)
         import safetensors.torch  # loads torch
+
         model.load_state_dict(safetensors.torch.load(model_bytes))
         data = load_dataset(self.reader.blob(spec.dataset_hash), spec)
         with torch.no_grad():
@@ -180,13 +221,26 @@ class Demo:
 
 
 @click.command()
-@click.option("--validators", type=click.Choice(["1", "4"]), default="1", show_default=True,
-              help="1: a dev chain (Alice); 4: the local chain of Alice, Bob, Charlie and Dave.")
-@click.option("--base-path", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Keep the chain data here (default: a temporary directory, removed afterwards).")
+@click.option(
+    "--validators",
+    type=click.Choice(["1", "4"]),
+    default="1",
+    show_default=True,
+    help="1: a dev chain (Alice); 4: the local chain of Alice, Bob, Charlie and Dave.",
+)
+@click.option(
+    "--base-path",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the chain data here (default: a temporary directory, removed afterwards).",
+)
 @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
-@click.option("--json-summary", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write the outcome as JSON to this file.")
+@click.option(
+    "--json-summary",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the outcome as JSON to this file.",
+)
 def demo(validators: str, base_path: Path | None, no_progress: bool, json_summary: Path | None) -> None:
     """Run the whole market on a local chain: an honest job paid, then a cheating solver caught and slashed."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -210,12 +264,16 @@ def demo(validators: str, base_path: Path | None, no_progress: bool, json_summar
                 job1 = d.submit(seed=1, payment=100 * UNIT)
                 status1 = d.follow(job1)
                 acc = d.accuracy(job1)
-                _say(f"  the trained model scores {acc:.1%} on the held-out split (checked against the committed hash)")
+                _say(
+                    f"  the trained model scores {acc:.1%} on the held-out split (checked against the committed hash)"
+                )
                 d.report_payouts(before, d.balances())
                 summary["honest"] = {"job": job1, "status": status1, "accuracy": acc}
 
                 _say("\n== 2. A cheating solver ==")
-                _say(f"Charlie's solver now perturbs the model after step {CHEAT_AFTER_STEP} of the next job.")
+                _say(
+                    f"Charlie's solver now perturbs the model after step {CHEAT_AFTER_STEP} of the next job."
+                )
                 d.stop_workers()
                 d.start_workers(cheating=True)
                 before = d.balances()
@@ -224,11 +282,17 @@ def demo(validators: str, base_path: Path | None, no_progress: bool, json_summar
                 disputes = d.reader.disputes(job2)
                 won = [x for x in disputes if x.outcome == "CHALLENGER_WON"]
                 if won:
-                    _say(f"  caught: the bisection landed on step {won[0].lo} -> {won[0].lo + 1}; the solver "
-                         f"perturbed the state right after step {CHEAT_AFTER_STEP}")
+                    _say(
+                        f"  caught: the bisection landed on step {won[0].lo} -> {won[0].lo + 1}; the solver "
+                        f"perturbed the state right after step {CHEAT_AFTER_STEP}"
+                    )
                 d.report_payouts(before, d.balances())
-                summary["cheater"] = {"job": job2, "status": status2,
-                                      "landed_on_step": won[0].lo if won else None, "cheat_after_step": CHEAT_AFTER_STEP}
+                summary["cheater"] = {
+                    "job": job2,
+                    "status": status2,
+                    "landed_on_step": won[0].lo if won else None,
+                    "cheat_after_step": CHEAT_AFTER_STEP,
+                }
             finally:
                 d.close()
     finally:
@@ -236,7 +300,10 @@ def demo(validators: str, base_path: Path | None, no_progress: bool, json_summar
             shutil.rmtree(temp, ignore_errors=True)
     if json_summary is not None:
         json_summary.write_text(json.dumps(summary, indent=2))
-    ok = summary.get("honest", {}).get("status") == "FINALIZED" and summary.get("cheater", {}).get("status") == "SLASHED"
+    ok = (
+        summary.get("honest", {}).get("status") == "FINALIZED"
+        and summary.get("cheater", {}).get("status") == "SLASHED"
+    )
     _say("\nDemo complete." if ok else "\nDemo finished with unexpected outcomes.")
     if not ok:
         sys.exit(1)

@@ -40,15 +40,19 @@ def _load_spec(path: Path) -> JobSpec:
         raise click.ClickException(f"{path}: the chain would refuse this spec: {e}") from None
 
 
-def estimate_figures(spec: JobSpec, cfg: MarketConfig, fees: TransactionPaymentConfig, block_ms: int,
-                     payment: int) -> dict:
+def estimate_figures(
+    spec: JobSpec, cfg: MarketConfig, fees: TransactionPaymentConfig, block_ms: int, payment: int
+) -> dict:
     jc = cost.job_cost(spec)
     step, w = jc.step, windows_for(spec, cfg)
     q = min(cfg.sample_segments, spec.checkpoint_count)
     spec_bytes = spec.encode()
     weight = _submit_weight(spec_bytes, payment)
-    submit_fee = fees.base_fee + fees.length_fee * (len(spec_bytes) + EXTRINSIC_OVERHEAD_BYTES) \
+    submit_fee = (
+        fees.base_fee
+        + fees.length_fee * (len(spec_bytes) + EXTRINSIC_OVERHEAD_BYTES)
         + fees.weight_fee * weight.ref_time // WEIGHT_FEE_UNIT
+    )
 
     def deadline(blocks: int, min_ms: int | None) -> dict:
         expected = max(blocks * block_ms, min_ms or 0)
@@ -56,25 +60,44 @@ def estimate_figures(spec: JobSpec, cfg: MarketConfig, fees: TransactionPaymentC
 
     return {
         "specHash": "0x" + spec.spec_hash.hex(),
-        "model": spec.model.KIND, "parameters": spec.model.parameter_count,
-        "batchSize": spec.batch_size, "steps": spec.steps, "checkpointInterval": spec.checkpoint_interval,
+        "model": spec.model.KIND,
+        "parameters": spec.model.parameter_count,
+        "batchSize": spec.batch_size,
+        "steps": spec.steps,
+        "checkpointInterval": spec.checkpoint_interval,
         "cost": {
-            "stepFlops": step.flops, "segmentFlops": jc.segment_flops, "jobFlops": jc.job_flops,
-            "stepPeakBytes": step.peak_bytes, "refereePeakBytes": step.referee_peak_bytes,
-            "parameterBytes": step.parameter_bytes, "optimizerBytes": step.optimizer_bytes,
-            "activationBytes": step.activation_bytes, "stateBytes": step.state_bytes,
+            "stepFlops": step.flops,
+            "segmentFlops": jc.segment_flops,
+            "jobFlops": jc.job_flops,
+            "stepPeakBytes": step.peak_bytes,
+            "refereePeakBytes": step.referee_peak_bytes,
+            "parameterBytes": step.parameter_bytes,
+            "optimizerBytes": step.optimizer_bytes,
+            "activationBytes": step.activation_bytes,
+            "stateBytes": step.state_bytes,
         },
-        "caps": {"stepFlops": cost.MAX_STEP_FLOPS[spec.model.KIND], "refereePeakBytes": cost.MAX_STEP_MEMORY,
-                 "stepSeconds": cost.MAX_STEP_SECONDS},
+        "caps": {
+            "stepFlops": cost.MAX_STEP_FLOPS[spec.model.KIND],
+            "refereePeakBytes": cost.MAX_STEP_MEMORY,
+            "stepSeconds": cost.MAX_STEP_SECONDS,
+        },
         "expectedSeconds": {  # one core of the calibrated machine
-            "rateFlopsPerSecond": jc.rate, "calibratedOn": cost.CALIBRATED_ON,
-            "step": jc.step_seconds, "solver": jc.job_seconds, "verifier": jc.verifier_seconds(q),
+            "rateFlopsPerSecond": jc.rate,
+            "calibratedOn": cost.CALIBRATED_ON,
+            "step": jc.step_seconds,
+            "solver": jc.job_seconds,
+            "verifier": jc.verifier_seconds(q),
             "referee": jc.referee_seconds,
         },
         "money": {
-            "payment": payment, "verifierFee": cfg.verifier_fee, "escrow": payment + cfg.verifier_fee,
-            "submitFee": submit_fee, "solverLock": cfg.job_lock(payment), "minSolverStake": cfg.min_solver_stake,
-            "verifierBond": cfg.verifier_bond, "challengerBond": cfg.challenger_bond,
+            "payment": payment,
+            "verifierFee": cfg.verifier_fee,
+            "escrow": payment + cfg.verifier_fee,
+            "submitFee": submit_fee,
+            "solverLock": cfg.job_lock(payment),
+            "minSolverStake": cfg.min_solver_stake,
+            "verifierBond": cfg.verifier_bond,
+            "challengerBond": cfg.challenger_bond,
             "submissionBond": cfg.submission_bond,
         },
         "deadlines": {
@@ -124,9 +147,18 @@ def _text(f: dict, decimals: int) -> str:
 
 @click.command("estimate")
 @click.argument("spec_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--chain", default="dev", show_default=True, help="Chain spec whose parameters apply: dev, local or a path.")
-@click.option("--payment", default="100.0", show_default=True,
-              help="Payment to escrow: smallest units, or tokens with a decimal point.")
+@click.option(
+    "--chain",
+    default="dev",
+    show_default=True,
+    help="Chain spec whose parameters apply: dev, local or a path.",
+)
+@click.option(
+    "--payment",
+    default="100.0",
+    show_default=True,
+    help="Payment to escrow: smallest units, or tokens with a decimal point.",
+)
 @OUTPUT_TYPE
 def estimate(spec_path, chain, payment, output_type) -> None:
     """Print a job's cost, expected times, money and deadlines before submitting it."""

@@ -38,10 +38,19 @@ from chain.primitives.crypto import (
 )
 
 
-def _describe(keypair: Keypair | Sr25519Keypair | None, public: bytes, ss58_format: int, secret: str | None,
-              scheme: SignatureScheme | None) -> dict:
-    info = {"accountId": "0x" + public.hex(), "publicKey": "0x" + public.hex(),
-            "ss58Address": encode_address(public, ss58_format), "ss58PublicKey": encode_address(public, ss58_format)}
+def _describe(
+    keypair: Keypair | Sr25519Keypair | None,
+    public: bytes,
+    ss58_format: int,
+    secret: str | None,
+    scheme: SignatureScheme | None,
+) -> dict:
+    info = {
+        "accountId": "0x" + public.hex(),
+        "publicKey": "0x" + public.hex(),
+        "ss58Address": encode_address(public, ss58_format),
+        "ss58PublicKey": encode_address(public, ss58_format),
+    }
     if scheme is not None:
         info["scheme"] = scheme.name.lower()
     if secret is not None:
@@ -57,9 +66,15 @@ def _emit(info: dict, output_type: str, note: str | None = None) -> None:
     if output_type == "json":
         click.echo(json.dumps(info, indent=2))
         return
-    labels = [("secretUri", "Secret URI"), ("secretSeed", "Secret seed"), ("secretKey", "Secret key"),
-              ("scheme", "Scheme"), ("publicKey", "Public key (hex)"), ("accountId", "Account ID"),
-              ("ss58Address", "SS58 Address")]
+    labels = [
+        ("secretUri", "Secret URI"),
+        ("secretSeed", "Secret seed"),
+        ("secretKey", "Secret key"),
+        ("scheme", "Scheme"),
+        ("publicKey", "Public key (hex)"),
+        ("accountId", "Account ID"),
+        ("ss58Address", "SS58 Address"),
+    ]
     for key_name, label in labels:
         if key_name in info:
             click.echo(f"{label + ':':<22}{info[key_name]}")
@@ -68,15 +83,25 @@ def _emit(info: dict, output_type: str, note: str | None = None) -> None:
 
 
 OUTPUT = click.option("--output-type", type=click.Choice(["text", "json"]), default="text", show_default=True)
-NETWORK = click.option("--network", "ss58_format", type=click.IntRange(0, 16383), default=DEFAULT_SS58_FORMAT,
-                       show_default=True, help="SS58 address format.")
+NETWORK = click.option(
+    "--network",
+    "ss58_format",
+    type=click.IntRange(0, 16383),
+    default=DEFAULT_SS58_FORMAT,
+    show_default=True,
+    help="SS58 address format.",
+)
 
 
 def scheme_option(default: str | None):
-    return click.option("--scheme", type=click.Choice([s.name.lower() for s in KEY_SCHEMES]), default=default,
-                        show_default=default is not None,
-                        help="Signature scheme: ed25519 (validators' and the default) or sr25519 (polkadot-js's, "
-                             "subkey's default)." + ("" if default else "  [default: ed25519, or the key file's]"))
+    return click.option(
+        "--scheme",
+        type=click.Choice([s.name.lower() for s in KEY_SCHEMES]),
+        default=default,
+        show_default=default is not None,
+        help="Signature scheme: ed25519 (validators' and the default) or sr25519 (polkadot-js's, "
+        "subkey's default)." + ("" if default else "  [default: ed25519, or the key file's]"),
+    )
 
 
 PASSWORD_ENV = "GRADCHAIN_KEY_PASSWORD"
@@ -93,31 +118,50 @@ def resolve_password(password: str | None, password_file: Path | None) -> str | 
         except KeystoreError as e:
             raise click.BadParameter(str(e), param_hint="--password-file") from None
     if source is click.core.ParameterSource.COMMANDLINE:
-        click.echo("warning: --password is visible to every local user in /proc/PID/cmdline and in shell "
-                   f"history; use --password-file PATH or {PASSWORD_ENV} instead", err=True)
+        click.echo(
+            "warning: --password is visible to every local user in /proc/PID/cmdline and in shell "
+            f"history; use --password-file PATH or {PASSWORD_ENV} instead",
+            err=True,
+        )
     return password
 
 
 def password_options(purpose: str):
     """`--password-file`, GRADCHAIN_KEY_PASSWORD and `--password`, resolved into the command's `password`."""
+
     def decorate(command):
-        @click.option("--password-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                      default=None, help=f"Read the {purpose} from this file (its content, less a trailing "
-                                         f"newline; keep it mode 0600). Preferred over --password.")
-        @click.option("--password", envvar=PASSWORD_ENV, default=None,
-                      help=f"The {purpose} (or set {PASSWORD_ENV}). Visible to other local users in "
-                           "/proc/PID/cmdline: prefer --password-file or the environment variable.")
+        @click.option(
+            "--password-file",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            default=None,
+            help=f"Read the {purpose} from this file (its content, less a trailing "
+            f"newline; keep it mode 0600). Preferred over --password.",
+        )
+        @click.option(
+            "--password",
+            envvar=PASSWORD_ENV,
+            default=None,
+            help=f"The {purpose} (or set {PASSWORD_ENV}). Visible to other local users in "
+            "/proc/PID/cmdline: prefer --password-file or the environment variable.",
+        )
         @functools.wraps(command)
         def with_password(*args, password: str | None, password_file: Path | None, **kwargs):
             return command(*args, password=resolve_password(password, password_file), **kwargs)
+
         return with_password
+
     return decorate
 
 
 def _looks_secret(key_spec: str) -> bool:
     """A secret URI, seed or key file, as opposed to an SS58 address (a 0x seed is a secret, as in subkey)."""
     prefixed, key_spec = split_scheme(key_spec)
-    return prefixed is not None or key_spec.startswith(("/", "0x")) or " " in key_spec or Path(key_spec).is_file()
+    return (
+        prefixed is not None
+        or key_spec.startswith(("/", "0x"))
+        or " " in key_spec
+        or Path(key_spec).is_file()
+    )
 
 
 @click.group()
@@ -126,25 +170,41 @@ def key() -> None:
 
 
 @key.command()
-@click.option("--file", "file_", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the key to this file (mode 0600). Needed unless --show-secret is given.")
+@click.option(
+    "--file",
+    "file_",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the key to this file (mode 0600). Needed unless --show-secret is given.",
+)
 @click.option("--words", type=click.Choice(["12", "15", "18", "21", "24"]), default="12", show_default=True)
 @password_options("password that encrypts the key file")
-@click.option("--show-secret", is_flag=True,
-              help="Print the secret phrase and seed. Without --file this is the only copy of the key.")
+@click.option(
+    "--show-secret",
+    is_flag=True,
+    help="Print the secret phrase and seed. Without --file this is the only copy of the key.",
+)
 @scheme_option("ed25519")
 @OUTPUT
 @NETWORK
-def generate(file_: Path | None, words: str, password: str | None, show_secret: bool, scheme: str, output_type: str,
-             ss58_format: int) -> None:
+def generate(
+    file_: Path | None,
+    words: str,
+    password: str | None,
+    show_secret: bool,
+    scheme: str,
+    output_type: str,
+    ss58_format: int,
+) -> None:
     """Generate a new key from a fresh BIP-39 phrase.
 
     The secret is never printed unless --show-secret asks for it, and a key is never generated only to be
     lost: pass --file PATH to keep it, --show-secret to see it, or both.
     """
     if file_ is None and not show_secret:
-        raise click.UsageError("the new key would be lost: pass --file PATH to save it (mode 0600) "
-                               "or --show-secret to print its secret phrase")
+        raise click.UsageError(
+            "the new key would be lost: pass --file PATH to save it (mode 0600) "
+            "or --show-secret to print its secret phrase"
+        )
     chosen = SignatureScheme.named(scheme)
     phrase = generate_phrase(int(words))
     if file_ is not None:
@@ -157,8 +217,11 @@ def generate(file_: Path | None, words: str, password: str | None, show_secret: 
         _emit(info, output_type, f"Key written to {file_}" + (" (encrypted)" if password else ""))
         return
     keypair = keypair_from_uri(phrase, chosen)
-    _emit(_describe(keypair, keypair.public, ss58_format, phrase, chosen), output_type,
-          "Keep the secret phrase safe: it is the only way to recover this account.")
+    _emit(
+        _describe(keypair, keypair.public, ss58_format, phrase, chosen),
+        output_type,
+        "Keep the secret phrase safe: it is the only way to recover this account.",
+    )
 
 
 @key.command()
@@ -169,8 +232,15 @@ def generate(file_: Path | None, words: str, password: str | None, show_secret: 
 @scheme_option(None)
 @OUTPUT
 @NETWORK
-def inspect(key_spec: str, password: str | None, show_secret: bool, public_only: bool, scheme: str | None,
-            output_type: str, ss58_format: int) -> None:
+def inspect(
+    key_spec: str,
+    password: str | None,
+    show_secret: bool,
+    public_only: bool,
+    scheme: str | None,
+    output_type: str,
+    ss58_format: int,
+) -> None:
     """Show the public key and address of a secret URI (e.g. //Alice, or sr25519://Alice), a key file, or an
     address."""
     chosen = None if scheme is None else SignatureScheme.named(scheme)

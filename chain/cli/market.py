@@ -21,7 +21,9 @@ from compute_market.worker import client as calls
 from compute_market.worker.client import BlobMissing, MarketNode
 
 NODE = click.option("--node", default="127.0.0.1:50051", show_default=True, help="gRPC address of a node.")
-KEY = click.option("--key", required=True, help="Key file or secret URI of the account that signs (e.g. //Charlie).")
+KEY = click.option(
+    "--key", required=True, help="Key file or secret URI of the account that signs (e.g. //Charlie)."
+)
 PASSWORD = password_options("password of an encrypted --key file")
 
 
@@ -47,26 +49,42 @@ def progress_printer(stream=sys.stderr):
             stream.write("\n")
         stream.flush()
         state["label"] = label
+
     return show
 
 
-STATE_DIR = click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
-                         default=Path(".gradchain-worker"), show_default=True,
-                         help="Where a solver keeps its step hashes (so it can dispute after a restart).")
-POLL = click.option("--poll", type=float, default=0.5, show_default=True, help="Seconds between looks at the market.")
-LOG_LEVEL = click.option("-l", "--log", "log_level", type=click.Choice(["warn", "info", "debug"]), default="info")
+STATE_DIR = click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".gradchain-worker"),
+    show_default=True,
+    help="Where a solver keeps its step hashes (so it can dispute after a restart).",
+)
+POLL = click.option(
+    "--poll", type=float, default=0.5, show_default=True, help="Seconds between looks at the market."
+)
+LOG_LEVEL = click.option(
+    "-l", "--log", "log_level", type=click.Choice(["warn", "info", "debug"]), default="info"
+)
 
 
-def serve_role(role: str, key: str, password: str | None, node: str, log_level: str, poll: float, build) -> None:
+def serve_role(
+    role: str, key: str, password: str | None, node: str, log_level: str, poll: float, build
+) -> None:
     """Check this machine can run exact mode, connect to `node` as `key`, build the role with
     `build(market, poll_interval=..., progress=...)` and run it until SIGTERM or Ctrl-C."""
     from compute_market.worker.trainer import EnvironmentRefused, configure_exact_mode  # torch
+
     try:  # before any stake is at risk: a machine that cannot reproduce results must not take a role
         configure_exact_mode(DeterminismProfile())
     except EnvironmentRefused as e:
-        raise click.ClickException(f"this machine cannot run exact mode, so it cannot act as a {role}: {e}") from None
-    logging.basicConfig(level=getattr(logging, log_level.upper().replace("WARN", "WARNING")),
-                        format="%(asctime)s %(levelname)-5s %(name)s: %(message)s")
+        raise click.ClickException(
+            f"this machine cannot run exact mode, so it cannot act as a {role}: {e}"
+        ) from None
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper().replace("WARN", "WARNING")),
+        format="%(asctime)s %(levelname)-5s %(name)s: %(message)s",
+    )
     runner = build(_market_node(node, key, password), poll_interval=poll, progress=progress_printer())
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -83,19 +101,30 @@ def serve_role(role: str, key: str, password: str | None, node: str, log_level: 
 @NODE
 @STATE_DIR
 @POLL
-@click.option("--audit-share", type=click.FloatRange(0.0, 1.0, min_open=True), default=1.0, show_default=True,
-              help="Whistleblower: share of each job's segments to replay.")
+@click.option(
+    "--audit-share",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Whistleblower: share of each job's segments to replay.",
+)
 @click.option("--lazy", is_flag=True, help="Verifier (testing): attest without replaying.")
-@click.option("--false-challenge", is_flag=True, help="Whistleblower (testing): challenge even correct segments.")
+@click.option(
+    "--false-challenge", is_flag=True, help="Whistleblower (testing): challenge even correct segments."
+)
 @LOG_LEVEL
 def worker(role, key, password, node, state_dir, poll, audit_share, lazy, false_challenge, log_level) -> None:
     """Run one market role against a node's gRPC API until interrupted."""
     from compute_market.worker.roles import Referee, Solver, Verifier, Whistleblower  # torch
-    builds = {"solver": lambda market, **kw: Solver(market, state_dir, **kw),
-              "verifier": lambda market, **kw: Verifier(market, lazy=lazy, **kw),
-              "whistleblower": lambda market, **kw: Whistleblower(market, audit_share=audit_share,
-                                                                  false_challenge=false_challenge, **kw),
-              "referee": Referee}
+
+    builds = {
+        "solver": lambda market, **kw: Solver(market, state_dir, **kw),
+        "verifier": lambda market, **kw: Verifier(market, lazy=lazy, **kw),
+        "whistleblower": lambda market, **kw: Whistleblower(
+            market, audit_share=audit_share, false_challenge=false_challenge, **kw
+        ),
+        "referee": Referee,
+    }
     serve_role(role, key, password, node, log_level, poll, builds[role])
 
 
@@ -114,7 +143,9 @@ def solver() -> None:
 @KEY
 @PASSWORD
 @NODE
-@click.option("--stake", required=True, help="Stake to reserve: smallest units, or tokens with a decimal point.")
+@click.option(
+    "--stake", required=True, help="Stake to reserve: smallest units, or tokens with a decimal point."
+)
 def solver_register(key, password, node, stake) -> None:
     """Register the account as a solver with a stake."""
     market = _market_node(node, key, password)
@@ -152,11 +183,23 @@ def job() -> None:
 @KEY
 @PASSWORD
 @NODE
-@click.option("--spec", "spec_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Job spec JSON; its dataset_hash is set to the uploaded dataset's hash.")
-@click.option("--dataset", "dataset_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Dataset as safetensors (x_train, y_train, x_test, y_test).")
-@click.option("--payment", required=True, help="Payment to escrow: smallest units, or tokens with a decimal point.")
+@click.option(
+    "--spec",
+    "spec_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Job spec JSON; its dataset_hash is set to the uploaded dataset's hash.",
+)
+@click.option(
+    "--dataset",
+    "dataset_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Dataset as safetensors (x_train, y_train, x_test, y_test).",
+)
+@click.option(
+    "--payment", required=True, help="Payment to escrow: smallest units, or tokens with a decimal point."
+)
 def job_submit(key, password, node, spec_path, dataset_path, payment) -> None:
     """Upload a dataset and submit a job that trains on it."""
     market = _market_node(node, key, password)
@@ -167,7 +210,9 @@ def job_submit(key, password, node, spec_path, dataset_path, payment) -> None:
         amount = parse_amount(payment, market.chain.params().token_decimals)
         before = {j.id for j in market.jobs()}
         _send(market, calls.submit_job(spec.encode(), amount), "submit job")
-        new = [j.id for j in market.jobs() if j.id not in before and bytes(j.submitter) == market.keypair.public]
+        new = [
+            j.id for j in market.jobs() if j.id not in before and bytes(j.submitter) == market.keypair.public
+        ]
     except ClientError as e:
         raise click.ClickException(str(e)) from None
     if new:
@@ -175,12 +220,23 @@ def job_submit(key, password, node, spec_path, dataset_path, payment) -> None:
 
 
 def _job_dict(j) -> dict:
-    return {"id": j.id, "status": j.status, "submitter": "0x" + j.submitter.hex(), "solver": "0x" + j.solver.hex(),
-            "steps": j.steps, "checkpointInterval": j.checkpoint_interval, "payment": j.payment,
-            "submitterBond": j.submitter_bond, "resultRoot": "0x" + j.result_root.hex(),
-            "finalHash": "0x" + j.final_hash.hex(), "hashList": "0x" + j.hash_list.hex(),
-            "windowEnd": j.window_end, "windowEndMs": j.window_end_ms, "deadline": j.deadline,
-            "disputes": list(j.disputes)}
+    return {
+        "id": j.id,
+        "status": j.status,
+        "submitter": "0x" + j.submitter.hex(),
+        "solver": "0x" + j.solver.hex(),
+        "steps": j.steps,
+        "checkpointInterval": j.checkpoint_interval,
+        "payment": j.payment,
+        "submitterBond": j.submitter_bond,
+        "resultRoot": "0x" + j.result_root.hex(),
+        "finalHash": "0x" + j.final_hash.hex(),
+        "hashList": "0x" + j.hash_list.hex(),
+        "windowEnd": j.window_end,
+        "windowEndMs": j.window_end_ms,
+        "deadline": j.deadline,
+        "disputes": list(j.disputes),
+    }
 
 
 @job.command("status")
@@ -196,9 +252,20 @@ def job_status(job_id, node) -> None:
     except ClientError as e:
         raise click.ClickException(str(e)) from None
     info = _job_dict(j)
-    info["disputeDetails"] = [{"id": d.id, "kind": d.kind, "segment": d.segment, "phase": d.phase,
-                               "interval": [d.lo, d.hi], "deadline": d.deadline, "deadlineMs": d.deadline_ms,
-                               "outcome": d.outcome, "resolution": d.resolution} for d in disputes]
+    info["disputeDetails"] = [
+        {
+            "id": d.id,
+            "kind": d.kind,
+            "segment": d.segment,
+            "phase": d.phase,
+            "interval": [d.lo, d.hi],
+            "deadline": d.deadline,
+            "deadlineMs": d.deadline_ms,
+            "outcome": d.outcome,
+            "resolution": d.resolution,
+        }
+        for d in disputes
+    ]
     click.echo(json.dumps(info, indent=2))
 
 
@@ -224,6 +291,7 @@ def job_fetch_model(job_id, out, node) -> None:
     list decodes under the result root, the last checkpoint is the state H[T] names, and its model hashes to
     the committed final hash."""
     from compute_market.worker.model_export import ModelExportError, export_model  # torch
+
     market = _market_node(node, None, None)
     try:
         j = market.job(job_id)
@@ -234,7 +302,9 @@ def job_fetch_model(job_id, out, node) -> None:
             final_checkpoint = market.blob(bytes(j.checkpoints[-1]))
         except BlobMissing as e:
             raise click.ClickException(f"job {job_id}'s artifacts cannot be fetched: {e}") from None
-        data = export_model(bytes(j.spec), hash_list, bytes(j.result_root), final_checkpoint, bytes(j.final_hash))
+        data = export_model(
+            bytes(j.spec), hash_list, bytes(j.result_root), final_checkpoint, bytes(j.final_hash)
+        )
     except (ClientError, ModelExportError) as e:
         raise click.ClickException(str(e)) from None
     out.write_bytes(data)

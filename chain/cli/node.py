@@ -43,6 +43,7 @@ GUARD_FILE = "last_signed"  # the signer guard's state, beside the WAL (chain.no
 
 def _load_spec(chain: str):
     from runtime.chain_spec import ChainSpecError, load_chain_spec  # composes the runtime: not at CLI start
+
     try:
         return load_chain_spec(chain)
     except ChainSpecError as e:
@@ -61,78 +62,169 @@ def parse_cors(value: str) -> list[str]:
         raise click.BadParameter("expected comma-separated origins, 'all' or 'none'", param_hint="--rpc-cors")
     for origin in origins:
         if origin != "null" and "://" not in origin:
-            raise click.BadParameter(f"{origin!r} is not an origin (protocol://host[:port], or 'null')",
-                                     param_hint="--rpc-cors")
+            raise click.BadParameter(
+                f"{origin!r} is not an origin (protocol://host[:port], or 'null')", param_hint="--rpc-cors"
+            )
     return origins
 
 
 def _setup_logging(level: str) -> None:
-    py_level = {"error": logging.ERROR, "warn": logging.WARNING, "info": logging.INFO, "debug": logging.DEBUG,
-                "trace": logging.DEBUG}[level]
-    logging.basicConfig(level=py_level, format="%(asctime)s %(levelname)-5s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    py_level = {
+        "error": logging.ERROR,
+        "warn": logging.WARNING,
+        "info": logging.INFO,
+        "debug": logging.DEBUG,
+        "trace": logging.DEBUG,
+    }[level]
+    logging.basicConfig(
+        level=py_level, format="%(asctime)s %(levelname)-5s %(name)s: %(message)s", stream=sys.stderr
+    )
     for noisy in ("aiohttp.access", "grpc"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @click.command()
-@click.option("--dev", is_flag=True, help="Shortcut for --chain dev --validator --key //Alice on a temporary base path.")
+@click.option(
+    "--dev", is_flag=True, help="Shortcut for --chain dev --validator --key //Alice on a temporary base path."
+)
 @click.option("--chain", default=None, help="dev, local, or the path of a chain spec JSON file.")
-@click.option("-d", "--base-path", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where the node keeps its data (default: ~/.local/share/gradchain, or a temp dir with --dev).")
+@click.option(
+    "-d",
+    "--base-path",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the node keeps its data (default: ~/.local/share/gradchain, or a temp dir with --dev).",
+)
 @click.option("--name", default=None, help="The node's human-readable name.")
 @click.option("--validator", is_flag=True, help="Take part in consensus with --key.")
-@click.option("--key", default=None, help="Validator session key: a key file or a secret URI such as //Alice "
-                                           "(Ed25519: consensus keys are never sr25519).")
+@click.option(
+    "--key",
+    default=None,
+    help="Validator session key: a key file or a secret URI such as //Alice "
+    "(Ed25519: consensus keys are never sr25519).",
+)
 @password_options("password of an encrypted --key file")
 @click.option("--p2p-port", type=click.IntRange(0, 65535), default=DEFAULT_P2P_PORT, show_default=True)
 @click.option("--grpc-port", type=click.IntRange(0, 65535), default=DEFAULT_GRPC_PORT, show_default=True)
 @click.option("--rpc-port", type=click.IntRange(0, 65535), default=DEFAULT_RPC_PORT, show_default=True)
-@click.option("--prometheus-port", type=click.IntRange(0, 65535), default=DEFAULT_PROMETHEUS_PORT, show_default=True)
+@click.option(
+    "--prometheus-port", type=click.IntRange(0, 65535), default=DEFAULT_PROMETHEUS_PORT, show_default=True
+)
 @click.option("--no-prometheus", is_flag=True, help="Do not serve Prometheus metrics.")
 @click.option("--p2p-external", is_flag=True, help="Listen for peers on all interfaces, not only 127.0.0.1.")
 @click.option("--grpc-external", is_flag=True, help="Serve gRPC on all interfaces.")
-@click.option("--rpc-external", is_flag=True, help="Serve JSON-RPC on all interfaces (unsafe methods then need "
-                                                    "--rpc-methods unsafe).")
+@click.option(
+    "--rpc-external",
+    is_flag=True,
+    help="Serve JSON-RPC on all interfaces (unsafe methods then need --rpc-methods unsafe).",
+)
 @click.option("--prometheus-external", is_flag=True, help="Serve metrics on all interfaces.")
-@click.option("--rpc-methods", type=click.Choice(["auto", "safe", "unsafe"]), default="auto", show_default=True)
-@click.option("--rpc-cors", default=None,
-              help="Browser origins allowed to use JSON-RPC: comma-separated patterns (e.g. "
-                   "'https://app.example,http://localhost:*'), 'all' to allow any, or 'none' to refuse every "
-                   "request that carries an Origin. Default: localhost and 127.0.0.1 on any port.")
-@click.option("--rpc-max-connections", type=click.IntRange(1, CONNECTIONS_LIMIT), default=DEFAULT_RPC_MAX_CONNECTIONS,
-              show_default=True, help="JSON-RPC connections (HTTP and WebSocket) open at once; a fifth of them "
-                                      "is kept for HTTP. Connections over it are closed as they are accepted.")
-@click.option("--rpc-max-connections-per-ip", type=click.IntRange(1, CONNECTIONS_LIMIT),
-              default=DEFAULT_RPC_MAX_CONNECTIONS_PER_IP, show_default=True,
-              help="JSON-RPC connections open at once from one remote IP address (--rpc-max-connections "
-                   "caps them too).")
-@click.option("--max-peers", type=click.IntRange(RESERVED_SLOTS + 1, MAX_PEERS_LIMIT), default=DEFAULT_MAX_PEERS,
-              show_default=True, help=f"Peers connected at once, of which {RESERVED_SLOTS} are kept for bootnodes; "
-                                      "a peer that has sent nothing new longest is evicted for a newcomer.")
-@click.option("--p2p-max-connections", type=click.IntRange(1, CONNECTIONS_LIMIT), default=None,
-              help="TCP connections the p2p listener holds at once, handshaking or not (at least --max-peers). "
-                   "Default: 40% of the descriptor limit (ulimit -n) left after 256 kept for the node's files.")
-@click.option("--grpc-max-connections", type=click.IntRange(1, CONNECTIONS_LIMIT), default=None,
-              help="TCP connections the gRPC API listener holds at once. Default: 20% of the descriptor limit "
-                   "left after 256 kept for the node's files.")
-@click.option("--grpc-max-calls-per-ip", type=click.IntRange(1, CONNECTIONS_LIMIT),
-              default=DEFAULT_GRPC_MAX_CALLS_PER_IP, show_default=True,
-              help="gRPC calls (streams included) open at once from one remote IP address; more are refused "
-                   "with RESOURCE_EXHAUSTED.")
+@click.option(
+    "--rpc-methods", type=click.Choice(["auto", "safe", "unsafe"]), default="auto", show_default=True
+)
+@click.option(
+    "--rpc-cors",
+    default=None,
+    help="Browser origins allowed to use JSON-RPC: comma-separated patterns (e.g. "
+    "'https://app.example,http://localhost:*'), 'all' to allow any, or 'none' to refuse every "
+    "request that carries an Origin. Default: localhost and 127.0.0.1 on any port.",
+)
+@click.option(
+    "--rpc-max-connections",
+    type=click.IntRange(1, CONNECTIONS_LIMIT),
+    default=DEFAULT_RPC_MAX_CONNECTIONS,
+    show_default=True,
+    help="JSON-RPC connections (HTTP and WebSocket) open at once; a fifth of them "
+    "is kept for HTTP. Connections over it are closed as they are accepted.",
+)
+@click.option(
+    "--rpc-max-connections-per-ip",
+    type=click.IntRange(1, CONNECTIONS_LIMIT),
+    default=DEFAULT_RPC_MAX_CONNECTIONS_PER_IP,
+    show_default=True,
+    help="JSON-RPC connections open at once from one remote IP address (--rpc-max-connections "
+    "caps them too).",
+)
+@click.option(
+    "--max-peers",
+    type=click.IntRange(RESERVED_SLOTS + 1, MAX_PEERS_LIMIT),
+    default=DEFAULT_MAX_PEERS,
+    show_default=True,
+    help=f"Peers connected at once, of which {RESERVED_SLOTS} are kept for bootnodes; "
+    "a peer that has sent nothing new longest is evicted for a newcomer.",
+)
+@click.option(
+    "--p2p-max-connections",
+    type=click.IntRange(1, CONNECTIONS_LIMIT),
+    default=None,
+    help="TCP connections the p2p listener holds at once, handshaking or not (at least --max-peers). "
+    "Default: 40% of the descriptor limit (ulimit -n) left after 256 kept for the node's files.",
+)
+@click.option(
+    "--grpc-max-connections",
+    type=click.IntRange(1, CONNECTIONS_LIMIT),
+    default=None,
+    help="TCP connections the gRPC API listener holds at once. Default: 20% of the descriptor limit "
+    "left after 256 kept for the node's files.",
+)
+@click.option(
+    "--grpc-max-calls-per-ip",
+    type=click.IntRange(1, CONNECTIONS_LIMIT),
+    default=DEFAULT_GRPC_MAX_CALLS_PER_IP,
+    show_default=True,
+    help="gRPC calls (streams included) open at once from one remote IP address; more are refused "
+    "with RESOURCE_EXHAUSTED.",
+)
 @click.option("--bootnodes", multiple=True, help="HOST:PORT of a peer to connect to (repeatable).")
 @click.option("--pruning", default="256", show_default=True, help="Blocks of state to keep, or 'archive'.")
-@click.option("--idle-block-interval", type=float, default=DEFAULT_IDLE_BLOCK_INTERVAL, show_default=True,
-              help="Seconds a proposer waits for a transaction before proposing an empty block.")
-@click.option("--blob-retention", type=click.FloatRange(0), default=DEFAULT_BLOB_RETENTION, show_default=True,
-              help="Seconds an unpinned blob (no live job references it) is kept before it is deleted.")
+@click.option(
+    "--idle-block-interval",
+    type=float,
+    default=DEFAULT_IDLE_BLOCK_INTERVAL,
+    show_default=True,
+    help="Seconds a proposer waits for a transaction before proposing an empty block.",
+)
+@click.option(
+    "--blob-retention",
+    type=click.FloatRange(0),
+    default=DEFAULT_BLOB_RETENTION,
+    show_default=True,
+    help="Seconds an unpinned blob (no live job references it) is kept before it is deleted.",
+)
 @click.option("--node-key-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("-l", "--log", "log_level", type=click.Choice(LOG_LEVELS), default="info", show_default=True)
-def node(dev, chain, base_path, name, validator, key, password, p2p_port, grpc_port, rpc_port, prometheus_port,
-         no_prometheus, p2p_external, grpc_external, rpc_external, prometheus_external, rpc_methods, rpc_cors,
-         rpc_max_connections, rpc_max_connections_per_ip, max_peers, p2p_max_connections, grpc_max_connections,
-         grpc_max_calls_per_ip, bootnodes, pruning, idle_block_interval, blob_retention, node_key_file,
-         log_level) -> None:
+def node(
+    dev,
+    chain,
+    base_path,
+    name,
+    validator,
+    key,
+    password,
+    p2p_port,
+    grpc_port,
+    rpc_port,
+    prometheus_port,
+    no_prometheus,
+    p2p_external,
+    grpc_external,
+    rpc_external,
+    prometheus_external,
+    rpc_methods,
+    rpc_cors,
+    rpc_max_connections,
+    rpc_max_connections_per_ip,
+    max_peers,
+    p2p_max_connections,
+    grpc_max_connections,
+    grpc_max_calls_per_ip,
+    bootnodes,
+    pruning,
+    idle_block_interval,
+    blob_retention,
+    node_key_file,
+    log_level,
+) -> None:
     """Run a gradchain node."""
     _setup_logging(log_level)
     temp_dir = None
@@ -151,16 +243,33 @@ def node(dev, chain, base_path, name, validator, key, password, p2p_port, grpc_p
             raise click.BadParameter("must be a number of blocks or 'archive'", param_hint="--pruning")
         pruning = int(pruning)
     config = NodeConfig(
-        chain=chain, base_path=base_path, name=name or ("Alice" if dev else "gradchain-node"), validator=validator,
-        key=key, key_password=password, p2p_host=EXTERNAL if p2p_external else LOOPBACK, p2p_port=p2p_port,
-        grpc_host=EXTERNAL if grpc_external else LOOPBACK, grpc_port=grpc_port,
-        rpc_host=EXTERNAL if rpc_external else LOOPBACK, rpc_port=rpc_port, rpc_methods=rpc_methods,
-        rpc_max_connections=rpc_max_connections, rpc_max_connections_per_ip=rpc_max_connections_per_ip,
-        max_peers=max_peers, p2p_max_connections=p2p_max_connections, grpc_max_connections=grpc_max_connections,
+        chain=chain,
+        base_path=base_path,
+        name=name or ("Alice" if dev else "gradchain-node"),
+        validator=validator,
+        key=key,
+        key_password=password,
+        p2p_host=EXTERNAL if p2p_external else LOOPBACK,
+        p2p_port=p2p_port,
+        grpc_host=EXTERNAL if grpc_external else LOOPBACK,
+        grpc_port=grpc_port,
+        rpc_host=EXTERNAL if rpc_external else LOOPBACK,
+        rpc_port=rpc_port,
+        rpc_methods=rpc_methods,
+        rpc_max_connections=rpc_max_connections,
+        rpc_max_connections_per_ip=rpc_max_connections_per_ip,
+        max_peers=max_peers,
+        p2p_max_connections=p2p_max_connections,
+        grpc_max_connections=grpc_max_connections,
         grpc_max_calls_per_ip=grpc_max_calls_per_ip,
         prometheus_host=EXTERNAL if prometheus_external else LOOPBACK,
-        prometheus_port=None if no_prometheus else prometheus_port, bootnodes=list(bootnodes), pruning=pruning,
-        idle_block_interval=idle_block_interval, blob_retention=blob_retention, node_key_file=node_key_file)
+        prometheus_port=None if no_prometheus else prometheus_port,
+        bootnodes=list(bootnodes),
+        pruning=pruning,
+        idle_block_interval=idle_block_interval,
+        blob_retention=blob_retention,
+        node_key_file=node_key_file,
+    )
     if rpc_cors is not None:
         config.rpc_cors = parse_cors(rpc_cors)
     try:
@@ -175,6 +284,7 @@ def node(dev, chain, base_path, name, validator, key, password, p2p_port, grpc_p
 
 async def _run(config: NodeConfig) -> None:
     from chain.node.runner import NodeHalted, NodeStartError, run_node  # the whole node: not at CLI start
+
     spec = _load_spec(config.chain)
     key = None
     if config.validator:
@@ -197,13 +307,21 @@ async def _run(config: NodeConfig) -> None:
 
 @click.command("purge-chain")
 @click.option("--chain", default="dev", show_default=True)
-@click.option("-d", "--base-path", type=click.Path(file_okay=False, path_type=Path),
-              default=Path.home() / ".local" / "share" / "gradchain", show_default=True)
+@click.option(
+    "-d",
+    "--base-path",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path.home() / ".local" / "share" / "gradchain",
+    show_default=True,
+)
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--delete-signer-guard", is_flag=True,
-              help="Also delete the validator's signer guard (consensus/last_signed). Only for a key that will "
-                   "never sign on this chain again: without the guard a validator can sign twice at a height "
-                   "it already signed, and be slashed for equivocation.")
+@click.option(
+    "--delete-signer-guard",
+    is_flag=True,
+    help="Also delete the validator's signer guard (consensus/last_signed). Only for a key that will "
+    "never sign on this chain again: without the guard a validator can sign twice at a height "
+    "it already signed, and be slashed for equivocation.",
+)
 def purge_chain(chain: str, base_path: Path, yes: bool, delete_signer_guard: bool) -> None:
     """Delete a chain's database and consensus write-ahead log, so the node syncs again from its peers.
 

@@ -21,7 +21,9 @@ MAX_ADDRESS_LEN = 255
 BACKOFF_BASE = 1.0
 MAX_BACKOFF = 300.0
 MAX_BOOTNODE_BACKOFF = 10.0
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
 
 
 def parse_peer_address(text: str) -> str | None:
@@ -49,7 +51,7 @@ def address_host(address: str) -> str | None:
     """The host part of a dialled `HOST:PORT` or of a gRPC peer string (`ipv4:1.2.3.4:5`, `ipv6:[::1]:5`)."""
     for prefix in ("ipv4:", "ipv6:"):
         if address.startswith(prefix):
-            address = address[len(prefix):]
+            address = address[len(prefix) :]
     host, sep, port = address.rpartition(":")
     if not sep or not port.isdigit() or not host:
         return None

@@ -40,16 +40,22 @@ class CallsPerAddress(grpc.aio.ServerInterceptor):
         if handler is None:
             return None
         if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(self._unary(handler.unary_unary),
-                                                       handler.request_deserializer, handler.response_serializer)
+            return grpc.unary_unary_rpc_method_handler(
+                self._unary(handler.unary_unary), handler.request_deserializer, handler.response_serializer
+            )
         if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(self._unary(handler.stream_unary),
-                                                        handler.request_deserializer, handler.response_serializer)
+            return grpc.stream_unary_rpc_method_handler(
+                self._unary(handler.stream_unary), handler.request_deserializer, handler.response_serializer
+            )
         if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(self._streaming(handler.unary_stream),
-                                                        handler.request_deserializer, handler.response_serializer)
-        return grpc.stream_stream_rpc_method_handler(self._streaming(handler.stream_stream),
-                                                     handler.request_deserializer, handler.response_serializer)
+            return grpc.unary_stream_rpc_method_handler(
+                self._streaming(handler.unary_stream),
+                handler.request_deserializer,
+                handler.response_serializer,
+            )
+        return grpc.stream_stream_rpc_method_handler(
+            self._streaming(handler.stream_stream), handler.request_deserializer, handler.response_serializer
+        )
 
     def _unary(self, behaviour: Callable):
         async def call(request, context):
@@ -58,6 +64,7 @@ class CallsPerAddress(grpc.aio.ServerInterceptor):
                 return await behaviour(request, context)
             finally:
                 self._leave(host)
+
         return call
 
     def _streaming(self, behaviour: Callable):
@@ -71,15 +78,18 @@ class CallsPerAddress(grpc.aio.ServerInterceptor):
                     yield response
             finally:
                 self._leave(host)
+
         return call
 
     async def _enter(self, context) -> str:
         host = context.peer().rsplit(":", 1)[0]  # "ipv4:10.0.0.1:5000" without the port: the remote host
         if self.open.get(host, 0) >= self.max_calls:
             self._refuse(host)
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                                f"{host} already has {self.max_calls} calls open on this node's {self.listener} "
-                                "listener; finish some before starting more")
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"{host} already has {self.max_calls} calls open on this node's {self.listener} "
+                "listener; finish some before starting more",
+            )
         self.open[host] = self.open.get(host, 0) + 1
         return host
 
@@ -93,5 +103,10 @@ class CallsPerAddress(grpc.aio.ServerInterceptor):
     def _refuse(self, host: str) -> None:
         count = self.refusals.due()
         if count:
-            log.warning("%s refused %d call(s) over %d open per address (last from %s)", self.listener, count,
-                        self.max_calls, host)
+            log.warning(
+                "%s refused %d call(s) over %d open per address (last from %s)",
+                self.listener,
+                count,
+                self.max_calls,
+                host,
+            )

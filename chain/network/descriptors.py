@@ -57,9 +57,12 @@ def throttle_accept_errors(loop: asyncio.AbstractEventLoop) -> None:
             return
         count = failures.due()
         if count:
-            log.warning("out of file descriptors: %d accept(s) failed (%s); the listener retries every second. "
-                        "Raise the limit (ulimit -n) or lower --rpc-max-connections", count,
-                        context.get("exception"))
+            log.warning(
+                "out of file descriptors: %d accept(s) failed (%s); the listener retries every second. "
+                "Raise the limit (ulimit -n) or lower --rpc-max-connections",
+                count,
+                context.get("exception"),
+            )
 
     loop.set_exception_handler(handle)
 
@@ -95,8 +98,10 @@ class DescriptorReserve:
         now = time.monotonic()
         if now - self._last_warning > 10.0:
             self._last_warning = now
-            log.warning("out of file descriptors: releasing %d reserved ones for the node's own writes",
-                        len(self._fds))
+            log.warning(
+                "out of file descriptors: releasing %d reserved ones for the node's own writes",
+                len(self._fds),
+            )
         for fd in self._fds:
             with contextlib.suppress(OSError):
                 os.close(fd)

@@ -46,9 +46,15 @@ SEEN_CACHE_SIZE = 50_000
 BLOB_CHUNK = 1024 * 1024
 
 
-MAX_QUEUE_BYTES = 48 * 1024 * 1024  # urgent or normal bytes waiting for one peer; beyond it the peer is dropped
-MAX_BULK_QUEUE_BYTES = 4 * 1024 * 1024  # transaction bytes waiting for one peer; beyond it new ones are dropped
-BLOB_BACKLOG_BYTES = 4 * BLOB_CHUNK  # a blob's next chunk is queued only once the peer has read the earlier ones
+MAX_QUEUE_BYTES = (
+    48 * 1024 * 1024
+)  # urgent or normal bytes waiting for one peer; beyond it the peer is dropped
+MAX_BULK_QUEUE_BYTES = (
+    4 * 1024 * 1024
+)  # transaction bytes waiting for one peer; beyond it new ones are dropped
+BLOB_BACKLOG_BYTES = (
+    4 * BLOB_CHUNK
+)  # a blob's next chunk is queued only once the peer has read the earlier ones
 BLOB_STALL_SECONDS = 20.0  # a peer that reads none of a blob for this long is not served the rest
 MAX_BLOB_SERVES_PER_PEER = 2  # blobs served to one peer at once; more requests are answered `missing`
 RESERVED_SLOTS = 8
@@ -99,14 +105,18 @@ class PeerHandler(Protocol):
 
     async def on_sync_request(self, from_number: int, max_blocks: int) -> list[tuple[bytes, bytes]]: ...
 
-    async def on_sync_response(self, blocks: list[tuple[bytes, bytes]], peer_best: int, peer: Peer) -> None: ...
+    async def on_sync_response(
+        self, blocks: list[tuple[bytes, bytes]], peer_best: int, peer: Peer
+    ) -> None: ...
 
     async def on_evidence(self, payload: bytes, peer: Peer) -> None: ...
 
     async def on_peer_status(self, best_number: int, best_hash: bytes, peer: Peer) -> None: ...
 
 
-URGENT_KINDS = frozenset({"consensus", "evidence", "status", "sync_request", "blob_request", "hello", "hello_proof"})
+URGENT_KINDS = frozenset(
+    {"consensus", "evidence", "status", "sync_request", "blob_request", "hello", "hello_proof"}
+)
 BULK_KINDS = frozenset({"transaction"})
 MAX_BULK_QUEUE = 2048  # transactions waiting for one peer; beyond it new ones are dropped for that peer
 MAX_QUEUE = 4096  # other messages waiting for one peer; beyond it the peer is too slow and is dropped
@@ -165,8 +175,10 @@ class Peer:
             queue = self.queues[index]
             if len(queue) >= MAX_QUEUE or self.queued_bytes[index] + size > MAX_QUEUE_BYTES:
                 self.closed = True
-                raise TransportError(f"peer {self.id} is {len(queue)} messages ({self.queued_bytes[index]} bytes) "
-                                     "behind; dropping it")
+                raise TransportError(
+                    f"peer {self.id} is {len(queue)} messages ({self.queued_bytes[index]} bytes) "
+                    "behind; dropping it"
+                )
         self.queues[index].append((msg, size))
         self.queued_bytes[index] += size
         self.drained.clear()
@@ -217,10 +229,24 @@ class SeenCache:
 
 
 class Network:
-    def __init__(self, transport: Transport, node_key: Keypair, genesis_hash: bytes, handler: PeerHandler,
-                 listen: str, bootnodes: Iterable[str] = (), node_name: str = "gradchain", max_peers: int = 32,
-                 ban_seconds: float = 60.0):
-        self.transport, self.node_key, self.genesis_hash, self.handler = transport, node_key, genesis_hash, handler
+    def __init__(
+        self,
+        transport: Transport,
+        node_key: Keypair,
+        genesis_hash: bytes,
+        handler: PeerHandler,
+        listen: str,
+        bootnodes: Iterable[str] = (),
+        node_name: str = "gradchain",
+        max_peers: int = 32,
+        ban_seconds: float = 60.0,
+    ):
+        self.transport, self.node_key, self.genesis_hash, self.handler = (
+            transport,
+            node_key,
+            genesis_hash,
+            handler,
+        )
         self.listen, self.bootnodes, self.node_name = listen, list(bootnodes), node_name
         self.max_peers, self.ban_seconds = max_peers, ban_seconds
         self.peers: dict[bytes, Peer] = {}
@@ -280,7 +306,9 @@ class Network:
                 self._spawn(self._dial(addr))
             for peer in list(self.peers.values()):
                 if now - peer.last_received > SILENT_PEER_SECONDS:
-                    log.info("dropping peer %s: nothing received for %.0fs", peer.id, now - peer.last_received)
+                    log.info(
+                        "dropping peer %s: nothing received for %.0fs", peer.id, now - peer.last_received
+                    )
                     self._spawn(peer.conn.close())
             if now - last_heartbeat >= STATUS_HEARTBEAT:
                 last_heartbeat = now
@@ -309,8 +337,11 @@ class Network:
 
     async def _on_inbound(self, conn: Connection) -> None:
         host = address_host(conn.remote)
-        if (self._host_banned(host) or sum(self._handshaking.values()) >= MAX_HANDSHAKES
-                or self._handshaking.get(host, 0) >= MAX_HANDSHAKES_PER_HOST):
+        if (
+            self._host_banned(host)
+            or sum(self._handshaking.values()) >= MAX_HANDSHAKES
+            or self._handshaking.get(host, 0) >= MAX_HANDSHAKES_PER_HOST
+        ):
             await conn.close()
             return
         await self._run_peer(conn, dialled=False)
@@ -335,12 +366,18 @@ class Network:
         probation (any, with `force`); false if none is."""
         now = time.monotonic()
         grace = self.eviction_grace
-        ripe = [p for p in candidates if force or (now - p.connected_at >= grace and now - p.last_useful >= grace)]
+        ripe = [
+            p for p in candidates if force or (now - p.connected_at >= grace and now - p.last_useful >= grace)
+        ]
         if not ripe:
             return False
         victim = min(ripe, key=lambda p: (p.last_useful, p.connected_at))
-        log.info("evicting peer %s (%s): nothing useful from it for %.0fs and its slot is wanted", victim.name,
-                 victim.id, now - max(victim.last_useful, victim.connected_at))
+        log.info(
+            "evicting peer %s (%s): nothing useful from it for %.0fs and its slot is wanted",
+            victim.name,
+            victim.id,
+            now - max(victim.last_useful, victim.connected_at),
+        )
         victim.closed = True
         victim.wake.set()
         self.peers.pop(victim.node_key, None)
@@ -352,9 +389,19 @@ class Network:
     async def _handshake(self, conn: Connection) -> Peer:
         best_number, best_hash = self.handler.best()
         challenge = os.urandom(32)
-        await conn.send(p2p_pb2.PeerMessage(hello=p2p_pb2.Hello(
-            genesis_hash=self.genesis_hash, node_key=self.node_key.public, challenge=challenge,
-            best_number=best_number, best_hash=best_hash, listen_addr=self.listen_addr, node_name=self.node_name)))
+        await conn.send(
+            p2p_pb2.PeerMessage(
+                hello=p2p_pb2.Hello(
+                    genesis_hash=self.genesis_hash,
+                    node_key=self.node_key.public,
+                    challenge=challenge,
+                    best_number=best_number,
+                    best_hash=best_hash,
+                    listen_addr=self.listen_addr,
+                    node_name=self.node_name,
+                )
+            )
+        )
         msg = await conn.recv()
         if msg is None or msg.WhichOneof("kind") != "hello":
             raise Misbehaviour("the peer did not open with a hello")
@@ -368,11 +415,20 @@ class Network:
         msg = await conn.recv()
         if msg is None or msg.WhichOneof("kind") != "hello_proof":
             raise Misbehaviour("the peer did not prove its node key")
-        if not verify(hello.node_key, HELLO_DOMAIN + self.genesis_hash + challenge + hello.node_key,
-                      msg.hello_proof.signature):
+        if not verify(
+            hello.node_key,
+            HELLO_DOMAIN + self.genesis_hash + challenge + hello.node_key,
+            msg.hello_proof.signature,
+        ):
             raise Misbehaviour("the peer's proof of its node key does not verify")
-        return Peer(conn, bytes(hello.node_key), hello.listen_addr[:256], hello.node_name[:64],
-                    hello.best_number, bytes(hello.best_hash))
+        return Peer(
+            conn,
+            bytes(hello.node_key),
+            hello.listen_addr[:256],
+            hello.node_name[:64],
+            hello.best_number,
+            bytes(hello.best_hash),
+        )
 
     async def _run_peer(self, conn: Connection, dialled: bool, bootnode: bool = False) -> bool:
         """Handshake and serve one connection; false if the peer was refused (not admitted)."""
@@ -435,15 +491,20 @@ class Network:
     def _keep_new_connection(self, new: Peer, existing: Peer) -> bool:
         def dialler(p: Peer) -> bytes:
             return self.node_key.public if p.dialled_by_us else p.node_key
+
         smaller = min(self.node_key.public, new.node_key)
         return dialler(new) == smaller and dialler(existing) != smaller
 
     async def _send_status(self, peer: Peer) -> None:
         best_number, best_hash = self.handler.best()
-        addrs = sorted(p.listen_addr for p in self.peers.values()
-                       if p is not peer and parse_peer_address(p.listen_addr))[:32]
-        await peer.send(p2p_pb2.PeerMessage(status=p2p_pb2.Status(
-            best_number=best_number, best_hash=best_hash, peers=addrs)))
+        addrs = sorted(
+            p.listen_addr for p in self.peers.values() if p is not peer and parse_peer_address(p.listen_addr)
+        )[:32]
+        await peer.send(
+            p2p_pb2.PeerMessage(
+                status=p2p_pb2.Status(best_number=best_number, best_hash=best_hash, peers=addrs)
+            )
+        )
 
     async def _peer_loop(self, peer: Peer) -> None:
         while True:
@@ -471,14 +532,20 @@ class Network:
                     peer.last_useful = now
                     await self.handler.on_block(bytes(msg.block.block), bytes(msg.block.justification), peer)
             elif kind == "sync_request":
-                blocks = await self.handler.on_sync_request(msg.sync_request.from_number,
-                                                            min(msg.sync_request.max_blocks, 256))
+                blocks = await self.handler.on_sync_request(
+                    msg.sync_request.from_number, min(msg.sync_request.max_blocks, 256)
+                )
                 if blocks:
                     peer.served_up_to = max(peer.served_up_to, msg.sync_request.from_number + len(blocks) - 1)
                 best_number, _ = self.handler.best()
-                await peer.send(p2p_pb2.PeerMessage(sync_response=p2p_pb2.SyncResponse(
-                    blocks=[p2p_pb2.CertifiedBlock(block=b, justification=j) for b, j in blocks],
-                    peer_best=best_number)))
+                await peer.send(
+                    p2p_pb2.PeerMessage(
+                        sync_response=p2p_pb2.SyncResponse(
+                            blocks=[p2p_pb2.CertifiedBlock(block=b, justification=j) for b, j in blocks],
+                            peer_best=best_number,
+                        )
+                    )
+                )
             elif kind == "sync_response":
                 blocks = [(bytes(b.block), bytes(b.justification)) for b in msg.sync_response.blocks]
                 if blocks:
@@ -486,8 +553,13 @@ class Network:
                 await self.handler.on_sync_response(blocks, msg.sync_response.peer_best, peer)
             elif kind == "blob_request":
                 if peer.blob_serves >= MAX_BLOB_SERVES_PER_PEER:
-                    await peer.send(p2p_pb2.PeerMessage(blob_chunk=p2p_pb2.BlobChunk(
-                        hash=bytes(msg.blob_request), missing=True, last=True)))
+                    await peer.send(
+                        p2p_pb2.PeerMessage(
+                            blob_chunk=p2p_pb2.BlobChunk(
+                                hash=bytes(msg.blob_request), missing=True, last=True
+                            )
+                        )
+                    )
                 else:
                     self._spawn(self._serve_blob(peer, bytes(msg.blob_request)))
             elif kind == "blob_chunk":
@@ -524,7 +596,9 @@ class Network:
         host = address_host(peer.conn.remote)
         if by_host and host is not None and host not in self._exempt_hosts:
             self.banned_hosts[host] = until
-            log.warning("banning peer %s and its host %s for %.0fs: %s", peer.id, host, self.ban_seconds, reason)
+            log.warning(
+                "banning peer %s and its host %s for %.0fs: %s", peer.id, host, self.ban_seconds, reason
+            )
         else:
             log.warning("banning peer %s for %.0fs: %s", peer.id, self.ban_seconds, reason)
         self._spawn(peer.conn.close())
@@ -556,8 +630,10 @@ class Network:
         for peer in self.peers.values():
             if peer is not exclude:
                 peer.served_up_to = max(peer.served_up_to, best_number)
-        await self.broadcast(p2p_pb2.PeerMessage(block=p2p_pb2.CertifiedBlock(block=block, justification=justification)),
-                             exclude)
+        await self.broadcast(
+            p2p_pb2.PeerMessage(block=p2p_pb2.CertifiedBlock(block=block, justification=justification)),
+            exclude,
+        )
 
     async def announce_status(self) -> None:
         """Tell every peer our best block, at most once per STATUS_INTERVAL: calls meanwhile are folded into
@@ -580,26 +656,35 @@ class Network:
     async def _serve_blob(self, peer: Peer, blob_hash: bytes) -> None:
         store = self.blob_store
         if store is None or len(blob_hash) != 32 or not store.has(blob_hash):
-            await peer.send(p2p_pb2.PeerMessage(blob_chunk=p2p_pb2.BlobChunk(hash=blob_hash, missing=True, last=True)))
+            await peer.send(
+                p2p_pb2.PeerMessage(blob_chunk=p2p_pb2.BlobChunk(hash=blob_hash, missing=True, last=True))
+            )
             return
         offset = 0
         peer.blob_serves += 1
         try:
             for data in store.read_chunks(blob_hash, BLOB_CHUNK):
                 await peer.wait_backlog_below(BLOB_BACKLOG_BYTES, BLOB_STALL_SECONDS)
-                await peer.send(p2p_pb2.PeerMessage(blob_chunk=p2p_pb2.BlobChunk(hash=blob_hash, offset=offset,
-                                                                                 data=data)))
+                await peer.send(
+                    p2p_pb2.PeerMessage(
+                        blob_chunk=p2p_pb2.BlobChunk(hash=blob_hash, offset=offset, data=data)
+                    )
+                )
                 offset += len(data)
         except TransportError as e:
             log.debug("stopped serving blob 0x%s to %s: %s", blob_hash.hex()[:16], peer.id, e)
             return
         except Exception as e:  # a corrupt local copy: tell the peer we have nothing
             log.warning("cannot serve blob 0x%s: %s", blob_hash.hex()[:16], e)
-            await peer.send(p2p_pb2.PeerMessage(blob_chunk=p2p_pb2.BlobChunk(hash=blob_hash, missing=True, last=True)))
+            await peer.send(
+                p2p_pb2.PeerMessage(blob_chunk=p2p_pb2.BlobChunk(hash=blob_hash, missing=True, last=True))
+            )
             return
         finally:
             peer.blob_serves -= 1
-        await peer.send(p2p_pb2.PeerMessage(blob_chunk=p2p_pb2.BlobChunk(hash=blob_hash, offset=offset, last=True)))
+        await peer.send(
+            p2p_pb2.PeerMessage(blob_chunk=p2p_pb2.BlobChunk(hash=blob_hash, offset=offset, last=True))
+        )
 
     async def fetch_blob(self, blob_hash: bytes, store, timeout: float = 30.0) -> bool:
         """Fetch a blob from the first peer that has it; the store checks the hash before keeping it."""
@@ -626,5 +711,8 @@ class Network:
         return False
 
     async def request_sync(self, peer: Peer, from_number: int, max_blocks: int = 128) -> None:
-        await peer.send(p2p_pb2.PeerMessage(sync_request=p2p_pb2.SyncRequest(
-            from_number=from_number, max_blocks=max_blocks)))
+        await peer.send(
+            p2p_pb2.PeerMessage(
+                sync_request=p2p_pb2.SyncRequest(from_number=from_number, max_blocks=max_blocks)
+            )
+        )

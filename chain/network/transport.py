@@ -40,11 +40,13 @@ MAX_STREAMS_PER_CONNECTION = 16  # a peer needs one
 
 def server_options(max_connections: int) -> list[tuple[str, int]]:
     """The p2p listener's options: the client ones, plus caps and timeouts for what hostile clients hold."""
-    return [*GRPC_OPTIONS,
-            ("grpc.max_allowed_incoming_connections", max_connections),
-            ("grpc.server_handshake_timeout_ms", HANDSHAKE_TIMEOUT_MS),
-            ("grpc.max_connection_idle_ms", IDLE_CONNECTION_MS),
-            ("grpc.max_concurrent_streams", MAX_STREAMS_PER_CONNECTION)]
+    return [
+        *GRPC_OPTIONS,
+        ("grpc.max_allowed_incoming_connections", max_connections),
+        ("grpc.server_handshake_timeout_ms", HANDSHAKE_TIMEOUT_MS),
+        ("grpc.max_connection_idle_ms", IDLE_CONNECTION_MS),
+        ("grpc.max_concurrent_streams", MAX_STREAMS_PER_CONNECTION),
+    ]
 
 
 class TransportError(ConnectionError):

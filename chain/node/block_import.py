@@ -46,9 +46,11 @@ class BlockImport:
         try:
             executed = node.chain.execute(Block.decode(action.block))
         except (BlockImportError, DecodeError) as e:
-            node.halt(f"the decided block #{action.height} (0x{action.block_hash.hex()[:16]}) does not import "
-                      f"on this node: {e}. Its state, database or runtime differs from the validators' that "
-                      "decided it; check the disk and the binary, then resync (purge-chain)")
+            node.halt(
+                f"the decided block #{action.height} (0x{action.block_hash.hex()[:16]}) does not import "
+                f"on this node: {e}. Its state, database or runtime differs from the validators' that "
+                "decided it; check the disk and the binary, then resync (purge-chain)"
+            )
             return
         self.commit(executed, action.certificate.encode())
         node.spawn(node.network.gossip_block(action.block, action.certificate.encode()))
@@ -69,8 +71,12 @@ class BlockImport:
         node.blob_pins.on_block(node.chain.state_at(None), executed.finalized.events)
         node.consensus.after_commit(block.header.number)
         node.update_metrics()
-        log.info("finalized #%d 0x%s (%d extrinsics)", block.header.number, block.header.hash.hex()[:16],
-                 len(block.extrinsics))
+        log.info(
+            "finalized #%d 0x%s (%d extrinsics)",
+            block.header.number,
+            block.header.hash.hex()[:16],
+            len(block.extrinsics),
+        )
         node.spawn(node.network.announce_status())
 
     # --- sync -----------------------------------------------------------------------------------------------
@@ -108,21 +114,28 @@ class BlockImport:
             if number != node.chain.number + 1:
                 break
             try:
-                verify_certificate(cert, block.header.hash, number, node.consensus.validator_set_for(number),
-                                   node.spec.genesis_hash)
+                verify_certificate(
+                    cert,
+                    block.header.hash,
+                    number,
+                    node.consensus.validator_set_for(number),
+                    node.spec.genesis_hash,
+                )
                 executed = node.chain.execute(block)
             except (CertificateError, BlockImportError) as e:
                 raise Misbehaviour(f"block #{number} from sync is not valid: {e}") from None
             self.commit(executed, cert_bytes)
-            node.consensus.drive(lambda driver, block_bytes=block_bytes, cert=cert:
-                                 driver.on_decided(block_bytes, cert))
+            node.consensus.drive(
+                lambda driver, block_bytes=block_bytes, cert=cert: driver.on_decided(block_bytes, cert)
+            )
         if peer_best > node.chain.number:
             await self.request_sync(peer)
 
     async def on_peer_status(self, best_number: int, best_hash: bytes, peer) -> None:  # noqa: ANN001
         node = self.node
-        if best_number > node.chain.number + 1 or (best_number == node.chain.number + 1
-                                                   and node.validator_key is None):
+        if best_number > node.chain.number + 1 or (
+            best_number == node.chain.number + 1 and node.validator_key is None
+        ):
             await self.request_sync(peer)
         node.update_metrics()
 

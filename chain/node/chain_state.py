@@ -119,11 +119,18 @@ class ChainState:
         def root(changes) -> bytes:  # noqa: ANN001 - the overlay's change set
             updates.append(self.store.state.prepare(changes, number))
             return updates[-1].root
+
         return root
 
-    def build_block(self, candidates: Iterable[bytes], author: bytes | None, now_ms: int | None = None,
-                    max_extrinsics: int = 10_000, max_seconds: float | None = None,
-                    evidence: Sequence[bytes] = ()) -> ExecutedBlock:
+    def build_block(
+        self,
+        candidates: Iterable[bytes],
+        author: bytes | None,
+        now_ms: int | None = None,
+        max_extrinsics: int = 10_000,
+        max_seconds: float | None = None,
+        evidence: Sequence[bytes] = (),
+    ) -> ExecutedBlock:
         """Build the next block on the head (`block_builder.build_block`); its `rejected` and
         `rejected_evidence` say what the pool and the evidence pool should drop."""
         parent = self.head
@@ -131,9 +138,18 @@ class ChainState:
         digest = (session.author_digest(self.store.state, number, author),) if author else ()
         now = int(time.time() * 1000) if now_ms is None else now_ms
         updates: list[StateUpdate] = []
-        built = block_builder.build_block(self.runtime, self.store.state, parent.hash, number, now, candidates,
-                                          self._state_root(number, updates), digest, evidence,
-                                          BuildLimits(max_extrinsics=max_extrinsics, max_seconds=max_seconds))
+        built = block_builder.build_block(
+            self.runtime,
+            self.store.state,
+            parent.hash,
+            number,
+            now,
+            candidates,
+            self._state_root(number, updates),
+            digest,
+            evidence,
+            BuildLimits(max_extrinsics=max_extrinsics, max_seconds=max_seconds),
+        )
         return self._remember(ExecutedBlock(built, updates[-1]))
 
     def next_timestamp(self, now_ms: int) -> int:
@@ -149,9 +165,14 @@ class ChainState:
         latest = int(time.time() * 1000) + MAX_FUTURE_DRIFT_MS if check_clock else None
         started = time.perf_counter()
         updates: list[StateUpdate] = []
-        built = block_builder.execute_block(self.runtime, self.store.state, block,
-                                            self._state_root(block.header.number, updates), parent=self.head,
-                                            latest_timestamp_ms=latest)
+        built = block_builder.execute_block(
+            self.runtime,
+            self.store.state,
+            block,
+            self._state_root(block.header.number, updates),
+            parent=self.head,
+            latest_timestamp_ms=latest,
+        )
         self.on_executed(time.perf_counter() - started)
         return self._remember(ExecutedBlock(built, updates[-1]))
 
@@ -165,7 +186,15 @@ class ChainState:
         """Write the block, its certificate and its state in one atomic batch; it becomes the head."""
         block = executed.block
         header = block.header
-        self.store.commit_block(header.hash, header.number, header.parent_hash, header.encode(),
-                                block.encode_body(), justification, executed.update, finalized=True)
+        self.store.commit_block(
+            header.hash,
+            header.number,
+            header.parent_hash,
+            header.encode(),
+            block.encode_body(),
+            justification,
+            executed.update,
+            finalized=True,
+        )
         self.head = header
         self._executed = {h: e for h, e in self._executed.items() if e.block.header.number > header.number}

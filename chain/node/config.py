@@ -65,8 +65,12 @@ class NodeConfig:
     node_key_file: Path | None = None
 
     def check(self) -> None:
-        for flag, port in (("--p2p-port", self.p2p_port), ("--grpc-port", self.grpc_port),
-                           ("--rpc-port", self.rpc_port), ("--prometheus-port", self.prometheus_port)):
+        for flag, port in (
+            ("--p2p-port", self.p2p_port),
+            ("--grpc-port", self.grpc_port),
+            ("--rpc-port", self.rpc_port),
+            ("--prometheus-port", self.prometheus_port),
+        ):
             if port is not None and not 0 <= port <= 65535:
                 raise ConfigError(f"{flag} {port} is not a TCP port")
         if self.validator and not self.key:
@@ -84,19 +88,23 @@ class NodeConfig:
             raise ConfigError("--blob-retention cannot be negative")
 
     def _check_limits(self) -> None:
-        counts = (("--rpc-max-connections", self.rpc_max_connections, 1),
-                  ("--rpc-max-connections-per-ip", self.rpc_max_connections_per_ip, 1),
-                  ("--max-peers", self.max_peers, RESERVED_SLOTS + 1),
-                  ("--p2p-max-connections", self.p2p_max_connections, 1),
-                  ("--grpc-max-connections", self.grpc_max_connections, 1),
-                  ("--grpc-max-calls-per-ip", self.grpc_max_calls_per_ip, 1))
+        counts = (
+            ("--rpc-max-connections", self.rpc_max_connections, 1),
+            ("--rpc-max-connections-per-ip", self.rpc_max_connections_per_ip, 1),
+            ("--max-peers", self.max_peers, RESERVED_SLOTS + 1),
+            ("--p2p-max-connections", self.p2p_max_connections, 1),
+            ("--grpc-max-connections", self.grpc_max_connections, 1),
+            ("--grpc-max-calls-per-ip", self.grpc_max_calls_per_ip, 1),
+        )
         for flag, value, least in counts:
             most = MAX_PEERS_LIMIT if flag == "--max-peers" else CONNECTIONS_LIMIT
             if value is not None and not least <= value <= most:
                 raise ConfigError(f"{flag} {value} is outside {least}..{most}")
         if self.p2p_max_connections is not None and self.p2p_max_connections < self.max_peers:
-            raise ConfigError(f"--p2p-max-connections {self.p2p_max_connections} leaves no room for "
-                              f"--max-peers {self.max_peers}")
+            raise ConfigError(
+                f"--p2p-max-connections {self.p2p_max_connections} leaves no room for "
+                f"--max-peers {self.max_peers}"
+            )
 
     def chain_dir(self, chain_id: str) -> Path:
         return self.base_path / "chains" / chain_id

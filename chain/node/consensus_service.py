@@ -91,20 +91,35 @@ class ConsensusService:
         c = self.node.spec.consensus
         delta = c.get("timeoutDeltaMs", 500) / 1000
         propose = max(c.get("proposeTimeoutMs", 1000) / 1000, self.node.config.idle_block_interval + 1.0)
-        return TimeoutConfig(propose_base=propose, propose_delta=delta,
-                             prevote_base=c.get("prevoteTimeoutMs", 500) / 1000, prevote_delta=delta,
-                             precommit_base=c.get("precommitTimeoutMs", 500) / 1000, precommit_delta=delta)
+        return TimeoutConfig(
+            propose_base=propose,
+            propose_delta=delta,
+            prevote_base=c.get("prevoteTimeoutMs", 500) / 1000,
+            prevote_delta=delta,
+            precommit_base=c.get("precommitTimeoutMs", 500) / 1000,
+            precommit_delta=delta,
+        )
 
     def _make_driver(self) -> tuple[ConsensusDriver, list]:
         node = self.node
         self.wal_dir.mkdir(parents=True, exist_ok=True)
         signer = None
         if node.validator_key is not None:
-            signer = SignerGuard(node.validator_key, node.spec.genesis_hash,
-                                 AtomicFile(self.wal_dir / "last_signed", node.descriptors))
-        engine = Engine(genesis_hash=node.spec.genesis_hash, signer=signer, validator_sets=self.validator_set_for,
-                        validate_block=self._validate_proposal, height=node.chain.number + 1,
-                        block_hash=safe_block_hash, timeouts=self.timeouts(), verify_signature=verified_signature)
+            signer = SignerGuard(
+                node.validator_key,
+                node.spec.genesis_hash,
+                AtomicFile(self.wal_dir / "last_signed", node.descriptors),
+            )
+        engine = Engine(
+            genesis_hash=node.spec.genesis_hash,
+            signer=signer,
+            validator_sets=self.validator_set_for,
+            validate_block=self._validate_proposal,
+            height=node.chain.number + 1,
+            block_hash=safe_block_hash,
+            timeouts=self.timeouts(),
+            verify_signature=verified_signature,
+        )
         wal = WriteAheadLog(AppendFile(self.wal_dir / "wal", node.descriptors))
         wal.compact(node.chain.number + 1)
         return ConsensusDriver.recover(engine, wal)
@@ -190,8 +205,10 @@ class ConsensusService:
         if number % WAL_ROTATE_EVERY == 0 and self.driver is not None:
             self.driver.wal.compact(number + 1)
         if self.paused == "catching up" and number >= self.node.finalized_before:
-            log.warning("caught up to #%d, which this node finalized before its database lost it",
-                        self.node.finalized_before)
+            log.warning(
+                "caught up to #%d, which this node finalized before its database lost it",
+                self.node.finalized_before,
+            )
             self.resume()
 
     # --- validator sets and proposals ------------------------------------------------------------------------
@@ -204,7 +221,9 @@ class ConsensusService:
             return ValidatorSet.of(staking.validator_set(chain.state_at(parent.hash if parent else None)))
         if height == chain.number + 2:
             epoch_length = self.node.runtime.configs[staking.StakingConfig].epoch_length
-            return ValidatorSet.of(staking.next_validator_set(chain.state_at(None), chain.number, epoch_length))
+            return ValidatorSet.of(
+                staking.next_validator_set(chain.state_at(None), chain.number, epoch_length)
+            )
         raise ValueError(f"the validator set of height {height} is not known yet (head #{chain.number})")
 
     def _validate_proposal(self, height: int, block_bytes: bytes) -> bool:
@@ -235,10 +254,12 @@ class ConsensusService:
                 return
         if self.driver is None or self.driver.engine.height != height:
             return
-        executed = node.chain.build_block((t.raw for t in node.pool.ready()),
-                                          author=node.validator_key.public if node.validator_key else None,
-                                          max_seconds=min(BUILD_SECONDS, self.timeouts().propose_base / 4),
-                                          evidence=node.evidence.pending())
+        executed = node.chain.build_block(
+            (t.raw for t in node.pool.ready()),
+            author=node.validator_key.public if node.validator_key else None,
+            max_seconds=min(BUILD_SECONDS, self.timeouts().propose_base / 4),
+            evidence=node.evidence.pending(),
+        )
         for report, e in executed.built.rejected_evidence:
             node.evidence.drop(report, e)
         for raw, e in executed.built.rejected:
@@ -263,7 +284,9 @@ class ConsensusService:
             self.drive(lambda driver: driver.on_proposal(message))
         else:
             self.drive(lambda driver: driver.on_vote(message))
-        node.spawn(node.network.gossip_consensus(payload, exclude=peer))  # never awaited: see Node.on_transaction
+        node.spawn(
+            node.network.gossip_consensus(payload, exclude=peer)
+        )  # never awaited: see Node.on_transaction
 
     async def regossip_loop(self) -> None:
         """Every REGOSSIP_SECONDS re-send this height's messages (peers that missed them catch up)."""
@@ -275,8 +298,12 @@ class ConsensusService:
             now = time.monotonic()
             if self.paused == "catching up" and now - last_warning > CATCH_UP_WARNING_SECONDS:
                 last_warning = now
-                log.critical("still catching up: head #%d of #%d finalized before; %d peers", node.chain.number,
-                             node.finalized_before, len(node.network.peers))
+                log.critical(
+                    "still catching up: head #%d of #%d finalized before; %d peers",
+                    node.chain.number,
+                    node.finalized_before,
+                    len(node.network.peers),
+                )
             if self.driver is None:
                 continue
             for message in self.driver.gossip_state():  # sent again even if sent before: not deduplicated

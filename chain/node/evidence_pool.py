@@ -26,8 +26,13 @@ MAX_PENDING_EVIDENCE = 64
 
 
 class EvidencePool:
-    def __init__(self, chain, genesis_hash: bytes, validator_set_for: Callable[[int], ValidatorSet],  # noqa: ANN001
-                 gossip: Callable[[bytes, object], None]):
+    def __init__(
+        self,
+        chain,
+        genesis_hash: bytes,
+        validator_set_for: Callable[[int], ValidatorSet],  # noqa: ANN001
+        gossip: Callable[[bytes, object], None],
+    ):
         self.chain = chain
         self.genesis_hash = genesis_hash
         self.validator_set_for = validator_set_for
@@ -63,7 +68,9 @@ class EvidencePool:
     def on_block(self, extrinsics: Iterable[bytes]) -> None:
         if self._pending:
             included = set(extrinsics)
-            self._pending = {k: e for k, e in self._pending.items() if equivocation_inherent(e) not in included}
+            self._pending = {
+                k: e for k, e in self._pending.items() if equivocation_inherent(e) not in included
+            }
 
     def verify(self, evidence: bytes) -> tuple[bytes, bytes]:
         """Staking's hook: check evidence against the validator set of the offence's height (deterministic);
@@ -75,6 +82,11 @@ class EvidencePool:
         height = decoded.height
         if height < 1 or height > self.chain.number + 1:
             raise ValueError(f"evidence height {height} is outside the chain (head #{self.chain.number})")
-        checked = verify_evidence(decoded, self.validator_set_for(height), self.genesis_hash,
-                                  self.chain.number + 1, EVIDENCE_MAX_AGE)
+        checked = verify_evidence(
+            decoded,
+            self.validator_set_for(height),
+            self.genesis_hash,
+            self.chain.number + 1,
+            EVIDENCE_MAX_AGE,
+        )
         return checked.offender, checked.offence_id

@@ -25,8 +25,10 @@ from consensus.wal import RecordKind, read_records
 
 RECENT_BLOCKS = 64  # the newest blocks whose header, body and index are checked at start
 
-PURGE_HINT = ("stop the node, delete the chain's database (`gradchain purge-chain`, which keeps the signer "
-              "guard) and start it again to re-sync from peers")
+PURGE_HINT = (
+    "stop the node, delete the chain's database (`gradchain purge-chain`, which keeps the signer "
+    "guard) and start it again to re-sync from peers"
+)
 
 
 class DatabaseInconsistent(BlockStoreError):
@@ -41,17 +43,26 @@ def check_database(store: BlockStore) -> None:
         if best is None:
             raise DatabaseInconsistent(f"database at {path} has no head block marker; {PURGE_HINT}")
         if finalized is not None and finalized.number > best.number:
-            raise DatabaseInconsistent(f"database at {path} has finalized #{finalized.number} above its head "
-                                       f"#{best.number}; {PURGE_HINT}")
+            raise DatabaseInconsistent(
+                f"database at {path} has finalized #{finalized.number} above its head "
+                f"#{best.number}; {PURGE_HINT}"
+            )
         for number in range(max(0, best.number - RECENT_BLOCKS + 1), best.number + 1):
             block_hash = store.hash_at(number)
-            if block_hash is None or store.header(block_hash) is None or store.body(block_hash) is None \
-                    or store.info(block_hash) is None:
-                raise DatabaseInconsistent(f"database at {path} lacks block #{number} below its head "
-                                           f"#{best.number}; {PURGE_HINT}")
+            if (
+                block_hash is None
+                or store.header(block_hash) is None
+                or store.body(block_hash) is None
+                or store.info(block_hash) is None
+            ):
+                raise DatabaseInconsistent(
+                    f"database at {path} lacks block #{number} below its head #{best.number}; {PURGE_HINT}"
+                )
         if store.hash_at(best.number) != best.hash:
-            raise DatabaseInconsistent(f"database at {path}: the head #{best.number} is not the block indexed "
-                                       f"at that height; {PURGE_HINT}")
+            raise DatabaseInconsistent(
+                f"database at {path}: the head #{best.number} is not the block indexed "
+                f"at that height; {PURGE_HINT}"
+            )
         root = store.info(best.hash).state_root
         _check_trie(store, root, best.number)
     except DatabaseError as e:
@@ -83,8 +94,10 @@ def _check_trie(store: BlockStore, root: bytes, head: int) -> None:
                     pending.extend(child for child in node[1] if child is not None)
         if problem is not None:
             which = "the state root" if node_hash == root else "a trie node"
-            raise DatabaseInconsistent(f"database at {store.db.path}: {which} 0x{node_hash.hex()[:16]} of the "
-                                       f"head #{head}'s state {problem}; {PURGE_HINT}")
+            raise DatabaseInconsistent(
+                f"database at {store.db.path}: {which} 0x{node_hash.hex()[:16]} of the "
+                f"head #{head}'s state {problem}; {PURGE_HINT}"
+            )
 
 
 def finalized_by_consensus(consensus_dir: Path) -> int:
@@ -96,8 +109,10 @@ def finalized_by_consensus(consensus_dir: Path) -> int:
         try:
             records, _intact = read_records(wal.read_bytes())
         except DecodeError as e:
-            raise DatabaseInconsistent(f"the consensus WAL {wal} is corrupt ({e}); delete it (the signer guard "
-                                       "still prevents double signing) and start again") from None
+            raise DatabaseInconsistent(
+                f"the consensus WAL {wal} is corrupt ({e}); delete it (the signer guard "
+                "still prevents double signing) and start again"
+            ) from None
         for record in records:
             height = max(height, record.height if record.kind is RecordKind.END_HEIGHT else record.height - 1)
     guard = consensus_dir / "last_signed"
@@ -105,6 +120,8 @@ def finalized_by_consensus(consensus_dir: Path) -> int:
         try:
             height = max(height, LastSigned.decode(guard.read_bytes()).height - 1)
         except DecodeError as e:
-            raise DatabaseInconsistent(f"the signer guard {guard} is corrupt ({e}); restore it from a backup, "
-                                       "or wait out the heights it may have signed before replacing it") from None
+            raise DatabaseInconsistent(
+                f"the signer guard {guard} is corrupt ({e}); restore it from a backup, "
+                "or wait out the heights it may have signed before replacing it"
+            ) from None
     return height

@@ -58,10 +58,31 @@ class NodeProcess:
         return self.base.parent / f"{self.name}.log"
 
     def args(self) -> list[str]:
-        args = [sys.executable, "-m", self.module, "node", "--chain", self.chain, "-d", str(self.base),
-                "--name", self.name, "--p2p-port", str(self.p2p), "--grpc-port", str(self.grpc),
-                "--rpc-port", str(self.rpc), "--idle-block-interval", str(self.idle_block_interval), "-l", "info"]
-        args += ["--no-prometheus"] if self.prometheus is None else ["--prometheus-port", str(self.prometheus)]
+        args = [
+            sys.executable,
+            "-m",
+            self.module,
+            "node",
+            "--chain",
+            self.chain,
+            "-d",
+            str(self.base),
+            "--name",
+            self.name,
+            "--p2p-port",
+            str(self.p2p),
+            "--grpc-port",
+            str(self.grpc),
+            "--rpc-port",
+            str(self.rpc),
+            "--idle-block-interval",
+            str(self.idle_block_interval),
+            "-l",
+            "info",
+        ]
+        args += (
+            ["--no-prometheus"] if self.prometheus is None else ["--prometheus-port", str(self.prometheus)]
+        )
         if self.key:
             args += ["--validator", "--key", self.key]
         for b in self.bootnodes:
@@ -71,8 +92,9 @@ class NodeProcess:
     def start(self) -> None:
         self.base.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(self.args(), stdout=log, stderr=subprocess.STDOUT,
-                                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            self.proc = subprocess.Popen(
+                self.args(), stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+            )
 
     def kill9(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -107,8 +129,14 @@ class NodeProcess:
 class LocalNetwork:
     """Node processes of one chain: `dev` (Alice alone) or `local` (four validators), plus observers."""
 
-    def __init__(self, tmp: Path, chain: str = "local", validators: tuple[str, ...] | None = None,
-                 observers: int = 0, idle_block_interval: float = 0.3):
+    def __init__(
+        self,
+        tmp: Path,
+        chain: str = "local",
+        validators: tuple[str, ...] | None = None,
+        observers: int = 0,
+        idle_block_interval: float = 0.3,
+    ):
         self.tmp = Path(tmp)
         if validators is None:
             validators = ("Alice",) if chain == "dev" else LOCAL_VALIDATORS
@@ -116,10 +144,20 @@ class LocalNetwork:
         ports = free_ports(3 * (len(validators) + observers))
         names = [*validators, *[f"observer{i}" for i in range(observers)]]
         for i, name in enumerate(names):
-            p2p, grpc, rpc = ports[3 * i:3 * i + 3]
+            p2p, grpc, rpc = ports[3 * i : 3 * i + 3]
             key = f"//{name}" if name in validators else None
-            self.nodes.append(NodeProcess(name, self.tmp / name.lower(), chain, key, p2p, grpc, rpc,
-                                          idle_block_interval=idle_block_interval))
+            self.nodes.append(
+                NodeProcess(
+                    name,
+                    self.tmp / name.lower(),
+                    chain,
+                    key,
+                    p2p,
+                    grpc,
+                    rpc,
+                    idle_block_interval=idle_block_interval,
+                )
+            )
         for node in self.nodes:
             node.bootnodes = [n.p2p_addr for n in self.nodes if n is not node and n.key]
 
@@ -149,10 +187,15 @@ class LocalNetwork:
         tails = "\n\n".join(f"--- {n.name} ---\n{n.log_tail()}" for n in self.nodes if n.proc is not None)
         raise TimeoutError(f"timed out waiting for {what} (last error: {last_error})\n{tails}")
 
-    def wait_height(self, height: int, nodes: list[NodeProcess] | None = None, timeout: float = 120.0) -> None:
+    def wait_height(
+        self, height: int, nodes: list[NodeProcess] | None = None, timeout: float = 120.0
+    ) -> None:
         nodes = [n for n in self.nodes if n.key] if nodes is None else nodes
-        self.wait_for(lambda: all(head_or_zero(n) >= height for n in nodes), timeout,
-                      f"{[n.name for n in nodes]} to reach #{height}")
+        self.wait_for(
+            lambda: all(head_or_zero(n) >= height for n in nodes),
+            timeout,
+            f"{[n.name for n in nodes]} to reach #{height}",
+        )
 
 
 def head_or_zero(node: NodeProcess) -> int:

@@ -28,15 +28,22 @@ async def run_node(config: NodeConfig, spec, key: Keypair | None, stop: asyncio.
     try:
         node = Node(config, spec, validator_key=key)
     except (DatabaseError, BlockStoreError) as e:
-        fix = ("; delete it with `gradchain purge-chain` (same --chain and --base-path) and start again to "
-               "re-sync from peers") if "corrupt" in str(e) else ""
+        fix = (
+            (
+                "; delete it with `gradchain purge-chain` (same --chain and --base-path) and start again to "
+                "re-sync from peers"
+            )
+            if "corrupt" in str(e)
+            else ""
+        )
         raise NodeStartError(f"cannot open the database under {config.base_path}: {e}{fix}") from None
     servers = []
     try:
         try:
             await node.start()
-            grpc_server, grpc_port = await start_grpc_server(node, config.grpc_host, config.grpc_port,
-                                                             node.extra_grpc_services())
+            grpc_server, grpc_port = await start_grpc_server(
+                node, config.grpc_host, config.grpc_port, node.extra_grpc_services()
+            )
             servers.append(grpc_server)
             log.info("gRPC API on %s:%d", config.grpc_host, grpc_port)
             if config.rpc_port is not None:

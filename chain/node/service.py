@@ -62,8 +62,13 @@ MAX_STRIKES = 8  # bad signatures a peer may relay before it is banned (a slip i
 class Node:
     max_timestamp_lead_ms = TIMESTAMP_LEAD_MS
 
-    def __init__(self, config: NodeConfig, spec: ChainSpec, transport: Transport | None = None,
-                 validator_key: Keypair | None = None):
+    def __init__(
+        self,
+        config: NodeConfig,
+        spec: ChainSpec,
+        transport: Transport | None = None,
+        validator_key: Keypair | None = None,
+    ):
         config.check()
         self.config, self.spec = config, spec
         self.chain_dir = config.chain_dir(spec.id)
@@ -84,20 +89,33 @@ class Node:
         self.metrics = NodeMetrics()
         self.chain.on_executed = self.metrics.execute_seconds.observe
         self.subscriptions = SubscriptionHub()
-        self.pool = TransactionPool(self._validate_for_pool, sender_of=_sender_of,
-                                    on_status=self.subscriptions.on_pool_status)
-        self.node_key = load_or_create_node_key(config.node_key_file or self.chain_dir / "network" / "secret_ed25519")
-        self.network = Network(transport or GrpcTransport(config.p2p_max_connections), self.node_key, spec.genesis_hash,
-                               self, f"{config.p2p_host}:{config.p2p_port}", config.bootnodes or spec.boot_nodes,
-                               node_name=config.name, max_peers=config.max_peers)
+        self.pool = TransactionPool(
+            self._validate_for_pool, sender_of=_sender_of, on_status=self.subscriptions.on_pool_status
+        )
+        self.node_key = load_or_create_node_key(
+            config.node_key_file or self.chain_dir / "network" / "secret_ed25519"
+        )
+        self.network = Network(
+            transport or GrpcTransport(config.p2p_max_connections),
+            self.node_key,
+            spec.genesis_hash,
+            self,
+            f"{config.p2p_host}:{config.p2p_port}",
+            config.bootnodes or spec.boot_nodes,
+            node_name=config.name,
+            max_peers=config.max_peers,
+        )
         self.blobs = BlobStore(self.chain_dir / "blobs")
         self.network.blob_store = self.blobs
         self.blob_pins = MarketBlobPins(self.blobs, config.blob_retention)
         self.consensus = ConsensusService(self)
         self.blocks = BlockImport(self)
-        self.evidence = EvidencePool(self.chain, spec.genesis_hash, self.consensus.validator_set_for,
-                                     lambda evidence, peer: self.spawn(self.network.gossip_evidence(evidence,
-                                                                                                    exclude=peer)))
+        self.evidence = EvidencePool(
+            self.chain,
+            spec.genesis_hash,
+            self.consensus.validator_set_for,
+            lambda evidence, peer: self.spawn(self.network.gossip_evidence(evidence, exclude=peer)),
+        )
         self.runtime.register_hook(staking.EQUIVOCATION_HOOK, self.evidence.verify)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -133,10 +151,14 @@ class Node:
         await self.network.start()
         if self.finalized_before > self.chain.number:
             self.consensus.paused = "catching up"
-            log.critical("the database's head #%d is behind #%d, which this node finalized before (its consensus "
-                         "WAL and signer guard say so): finalized blocks are missing from the database. Syncing "
-                         "them from peers; this node takes part in consensus again once it is at #%d",
-                         self.chain.number, self.finalized_before, self.finalized_before)
+            log.critical(
+                "the database's head #%d is behind #%d, which this node finalized before (its consensus "
+                "WAL and signer guard say so): finalized blocks are missing from the database. Syncing "
+                "them from peers; this node takes part in consensus again once it is at #%d",
+                self.chain.number,
+                self.finalized_before,
+                self.finalized_before,
+            )
         else:
             self.consensus.resume()
         if self.config.prometheus_port is not None:
@@ -144,17 +166,25 @@ class Node:
         self.update_metrics()
         self.spawn(self.consensus.regossip_loop())
         self.started.set()
-        log.info("node %s started: chain %s, head #%d 0x%s, %s", self.config.name, self.spec.id, self.chain.number,
-                 self.chain.head_hash.hex()[:16], "validating" if self.validator_key else "following")
+        log.info(
+            "node %s started: chain %s, head #%d 0x%s, %s",
+            self.config.name,
+            self.spec.id,
+            self.chain.number,
+            self.chain.head_hash.hex()[:16],
+            "validating" if self.validator_key else "following",
+        )
 
     def extra_grpc_services(self) -> list:
         """Services beside ChainService and BlobService (the market's), as (descriptor, servicer) pairs."""
         from chain.api.market_service import market_grpc_service  # the APIs import the node: a cycle
+
         return [market_grpc_service(self)]
 
     async def start_json_rpc(self):
         """Start Substrate's JSON-RPC on --rpc-port (see chain.api.substrate_rpc)."""
         from chain.api.substrate_rpc import start_substrate_rpc  # the APIs import the node: a cycle
+
         self.rpc = await start_substrate_rpc(self)
         return self.rpc
 

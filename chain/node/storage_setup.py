@@ -19,6 +19,14 @@ def open_chain_database(path: Path, spec: ChainSpec, pruning: int | str = 256) -
         if update.root != header.state_root:
             store.close()
             raise ValueError("the genesis storage does not hash to the genesis state root")
-        store.commit_block(header.hash, 0, header.parent_hash, header.encode(), Block(header, ()).encode_body(),
-                           None, update, finalized=True)
+        store.commit_block(
+            header.hash,
+            0,
+            header.parent_hash,
+            header.encode(),
+            Block(header, ()).encode_body(),
+            None,
+            update,
+            finalized=True,
+        )
     return store

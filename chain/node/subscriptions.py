@@ -35,6 +35,7 @@ class SubscriptionHub:
                 callbacks.discard(callback)
                 if not callbacks:
                     del self.watchers[tx_hash]
+
         return unwatch
 
     def on_pool_status(self, tx_hash: bytes, status: TxStatus, info: object) -> None:

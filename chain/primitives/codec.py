@@ -40,7 +40,7 @@ class Reader:
             raise DecodeError(f"need {n} bytes at offset {self.pos}, only {self.end - self.pos} remain")
         start = self.pos
         self.pos = start + n
-        return self.data[start:self.pos]
+        return self.data[start : self.pos]
 
     def u8(self) -> int:
         if self.pos >= self.end:

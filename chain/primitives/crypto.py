@@ -62,7 +62,9 @@ class SignatureScheme(IntEnum):
         except KeyError:
             scheme = None
         if scheme not in KEY_SCHEMES:
-            raise InvalidKey(f"unknown key scheme {name!r}; use one of {', '.join(s.name.lower() for s in KEY_SCHEMES)}")
+            raise InvalidKey(
+                f"unknown key scheme {name!r}; use one of {', '.join(s.name.lower() for s in KEY_SCHEMES)}"
+            )
         return scheme
 
 
@@ -79,8 +81,10 @@ class UnsupportedScheme(ValueError):
 
     def __init__(self, scheme: SignatureScheme):
         self.scheme = scheme
-        super().__init__(f"{scheme.variant} signatures are not supported on this chain; sign with "
-                         + " or ".join(s.variant for s in KEY_SCHEMES))
+        super().__init__(
+            f"{scheme.variant} signatures are not supported on this chain; sign with "
+            + " or ".join(s.variant for s in KEY_SCHEMES)
+        )
 
 
 class Signer(Protocol):
@@ -166,8 +170,10 @@ class Sr25519Keypair:
                 return cls(seed, bytes(sr25519.public_from_secret_key(seed)))
             except ValueError as e:
                 raise InvalidKey(f"not an Sr25519 secret key: {e}") from None
-        raise InvalidKey(f"an Sr25519 seed is {SEED_LEN} bytes (or a {SR25519_SECRET_LEN}-byte secret key), "
-                         f"got {len(seed)}")
+        raise InvalidKey(
+            f"an Sr25519 seed is {SEED_LEN} bytes (or a {SR25519_SECRET_LEN}-byte secret key), "
+            f"got {len(seed)}"
+        )
 
     @classmethod
     def generate(cls) -> Sr25519Keypair:
@@ -248,8 +254,9 @@ def derive_hard(seed: bytes, junction: str) -> bytes:
     return blake2_256(encode_compact(len(tag)) + tag + seed + _chain_code(junction))
 
 
-def parse_secret_uri(uri: str, password: str = "", secret_lengths: tuple[int, ...] = (SEED_LEN,)
-                     ) -> tuple[bytes, list[tuple[bool, str]]]:
+def parse_secret_uri(
+    uri: str, password: str = "", secret_lengths: tuple[int, ...] = (SEED_LEN,)
+) -> tuple[bytes, list[tuple[bool, str]]]:
     """A secret URI's root secret (the BIP-39 mini secret, or the `0x` hex secret of one of `secret_lengths`)
     and its junctions as `(hard, name)`, in order."""
     m = _URI_RE.match(uri)
@@ -264,7 +271,9 @@ def parse_secret_uri(uri: str, password: str = "", secret_lengths: tuple[int, ..
         except ValueError:
             raise InvalidKey("the secret seed is not valid hex") from None
         if len(seed) not in secret_lengths:
-            raise InvalidKey(f"a secret seed is {' or '.join(map(str, secret_lengths))} bytes, got {len(seed)}")
+            raise InvalidKey(
+                f"a secret seed is {' or '.join(map(str, secret_lengths))} bytes, got {len(seed)}"
+            )
     else:
         if not bip39_validate(phrase):
             raise InvalidKey("the secret phrase is not a valid BIP-39 mnemonic")
@@ -278,14 +287,17 @@ def derive_seed_from_uri(uri: str, password: str = "") -> bytes:
     seed, junctions = parse_secret_uri(uri, password)
     for hard, junction in junctions:
         if not hard:
-            raise InvalidKey(f"soft derivation (/{junction}) is not supported for Ed25519; use a hard junction "
-                             f"(//{junction}) or the sr25519 scheme")
+            raise InvalidKey(
+                f"soft derivation (/{junction}) is not supported for Ed25519; use a hard junction "
+                f"(//{junction}) or the sr25519 scheme"
+            )
         seed = derive_hard(seed, junction)
     return seed
 
 
-def keypair_from_uri(uri: str, scheme: SignatureScheme = SignatureScheme.ED25519,
-                     password: str = "") -> Keypair | Sr25519Keypair:
+def keypair_from_uri(
+    uri: str, scheme: SignatureScheme = SignatureScheme.ED25519, password: str = ""
+) -> Keypair | Sr25519Keypair:
     """The keypair of either account scheme that a secret URI names."""
     scheme = SignatureScheme(scheme)
     if scheme is SignatureScheme.SR25519:

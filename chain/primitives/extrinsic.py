@@ -108,8 +108,10 @@ class UnsupportedSignerAddress(ValueError):
 
     def __init__(self, address: MultiAddress):
         self.address = address
-        super().__init__(f"a MultiAddress::{address.kind.variant} signer cannot be looked up on this chain; "
-                         "sign with MultiAddress::Id (0) or Address32 (3), the 32-byte account id")
+        super().__init__(
+            f"a MultiAddress::{address.kind.variant} signer cannot be looked up on this chain; "
+            "sign with MultiAddress::Id (0) or Address32 (3), the 32-byte account id"
+        )
 
 
 @dataclass(frozen=True)
@@ -125,14 +127,19 @@ class MultiAddress:
             if not isinstance(self.value, int) or not 0 <= self.value < 1 << 32:
                 raise ValueError(f"MultiAddress::Index needs a u32, not {self.value!r}")
         elif not isinstance(self.value, bytes):
-            raise ValueError(f"MultiAddress::{self.kind.variant} needs bytes, not {type(self.value).__name__}")
+            raise ValueError(
+                f"MultiAddress::{self.kind.variant} needs bytes, not {type(self.value).__name__}"
+            )
         elif self.kind is AddressKind.RAW:
             if len(self.value) > MAX_RAW_ADDRESS_BYTES:
-                raise ValueError(f"MultiAddress::Raw of {len(self.value)} bytes exceeds the cap of "
-                                 f"{MAX_RAW_ADDRESS_BYTES}")
+                raise ValueError(
+                    f"MultiAddress::Raw of {len(self.value)} bytes exceeds the cap of {MAX_RAW_ADDRESS_BYTES}"
+                )
         elif len(self.value) != _FIXED_ADDRESS_LENGTHS[self.kind]:
-            raise ValueError(f"MultiAddress::{self.kind.variant} needs {_FIXED_ADDRESS_LENGTHS[self.kind]} bytes, "
-                             f"not {len(self.value)}")
+            raise ValueError(
+                f"MultiAddress::{self.kind.variant} needs {_FIXED_ADDRESS_LENGTHS[self.kind]} bytes, "
+                f"not {len(self.value)}"
+            )
 
     @classmethod
     def id(cls, account: bytes) -> MultiAddress:
@@ -167,8 +174,9 @@ class MultiAddress:
         if kind is AddressKind.RAW:
             length = r.compact()
             if length > MAX_RAW_ADDRESS_BYTES:
-                raise ExtrinsicDecodeError(f"MultiAddress::Raw of {length} bytes exceeds the cap of "
-                                           f"{MAX_RAW_ADDRESS_BYTES}")
+                raise ExtrinsicDecodeError(
+                    f"MultiAddress::Raw of {length} bytes exceeds the cap of {MAX_RAW_ADDRESS_BYTES}"
+                )
             return MultiAddress(kind, r.read(length))
         return MultiAddress(kind, r.read(_FIXED_ADDRESS_LENGTHS[kind]))
 
@@ -213,8 +221,16 @@ class UncheckedExtrinsic:
             body = bytes([EXTRINSIC_VERSION]) + self.call
         else:
             s = self.signature
-            body = (bytes([EXTRINSIC_VERSION | SIGNED_BIT]) + s.address.encode() + bytes([s.scheme]) + s.signature
-                    + s.era.encode() + encode_compact(s.nonce) + encode_compact(s.tip) + self.call)
+            body = (
+                bytes([EXTRINSIC_VERSION | SIGNED_BIT])
+                + s.address.encode()
+                + bytes([s.scheme])
+                + s.signature
+                + s.era.encode()
+                + encode_compact(s.nonce)
+                + encode_compact(s.tip)
+                + self.call
+            )
         return encode_compact(len(body)) + body
 
     @property
@@ -225,7 +241,9 @@ class UncheckedExtrinsic:
     def decode(data: bytes) -> UncheckedExtrinsic:
         """Decode one length-prefixed extrinsic that must fill `data` exactly."""
         if len(data) > MAX_EXTRINSIC_BYTES + 5:
-            raise ExtrinsicDecodeError(f"extrinsic of {len(data)} bytes exceeds the cap of {MAX_EXTRINSIC_BYTES}")
+            raise ExtrinsicDecodeError(
+                f"extrinsic of {len(data)} bytes exceeds the cap of {MAX_EXTRINSIC_BYTES}"
+            )
         r = Reader(data)
         length = r.compact()
         if length != r.remaining:
@@ -257,26 +275,54 @@ class UncheckedExtrinsic:
         return UncheckedExtrinsic(call, Signature(address, sig, era, nonce, tip, scheme))
 
 
-def signing_payload(call: bytes, era: Era, nonce: int, tip: int, spec_version: int, tx_version: int,
-                    genesis_hash: bytes, birth_hash: bytes) -> bytes:
-    payload = (call + era.encode() + encode_compact(nonce) + encode_compact(tip) + u32(spec_version)
-               + u32(tx_version) + genesis_hash + birth_hash)
+def signing_payload(
+    call: bytes,
+    era: Era,
+    nonce: int,
+    tip: int,
+    spec_version: int,
+    tx_version: int,
+    genesis_hash: bytes,
+    birth_hash: bytes,
+) -> bytes:
+    payload = (
+        call
+        + era.encode()
+        + encode_compact(nonce)
+        + encode_compact(tip)
+        + u32(spec_version)
+        + u32(tx_version)
+        + genesis_hash
+        + birth_hash
+    )
     return blake2_256(payload) if len(payload) > 256 else payload
 
 
-def verify_extrinsic(xt: UncheckedExtrinsic, spec_version: int, tx_version: int, genesis_hash: bytes,
-                     birth_hash: bytes) -> bool:
+def verify_extrinsic(
+    xt: UncheckedExtrinsic, spec_version: int, tx_version: int, genesis_hash: bytes, birth_hash: bytes
+) -> bool:
     """Whether the signature verifies; raises UnsupportedSignerAddress for a signer with no account and
     UnsupportedScheme for an Ecdsa signature."""
     s = xt.signature
     assert s is not None
-    payload = signing_payload(xt.call, s.era, s.nonce, s.tip, spec_version, tx_version, genesis_hash, birth_hash)
+    payload = signing_payload(
+        xt.call, s.era, s.nonce, s.tip, spec_version, tx_version, genesis_hash, birth_hash
+    )
     return verify_signature(s.scheme, s.signer, payload, s.signature)
 
 
-def sign_extrinsic(keypair: Signer, call: bytes, *, nonce: int, spec_version: int, tx_version: int,
-                   genesis_hash: bytes, era: Era = Era(), birth_hash: bytes | None = None,
-                   tip: int = 0) -> UncheckedExtrinsic:
+def sign_extrinsic(
+    keypair: Signer,
+    call: bytes,
+    *,
+    nonce: int,
+    spec_version: int,
+    tx_version: int,
+    genesis_hash: bytes,
+    era: Era = Era(),
+    birth_hash: bytes | None = None,
+    tip: int = 0,
+) -> UncheckedExtrinsic:
     """Build a signed extrinsic with a keypair of either scheme. `birth_hash` is the era's birth block hash
     (the genesis hash if immortal)."""
     if birth_hash is None:
@@ -284,5 +330,7 @@ def sign_extrinsic(keypair: Signer, call: bytes, *, nonce: int, spec_version: in
             raise ValueError("a mortal era needs the hash of its birth block")
         birth_hash = genesis_hash
     payload = signing_payload(call, era, nonce, tip, spec_version, tx_version, genesis_hash, birth_hash)
-    return UncheckedExtrinsic(call, Signature(MultiAddress.id(keypair.public), keypair.sign(payload), era, nonce, tip,
-                                              keypair.scheme))
+    return UncheckedExtrinsic(
+        call,
+        Signature(MultiAddress.id(keypair.public), keypair.sign(payload), era, nonce, tip, keypair.scheme),
+    )

@@ -25,8 +25,9 @@ def twox64(data: bytes) -> bytes:
 
 def twox128(data: bytes) -> bytes:
     """Two xxhash64 rounds (seeds 0 and 1) concatenated little-endian, as Substrate's `twox_128`."""
-    return (xxhash.xxh64_intdigest(data, seed=0).to_bytes(8, "little")
-            + xxhash.xxh64_intdigest(data, seed=1).to_bytes(8, "little"))
+    return xxhash.xxh64_intdigest(data, seed=0).to_bytes(8, "little") + xxhash.xxh64_intdigest(
+        data, seed=1
+    ).to_bytes(8, "little")
 
 
 def blake2_128_concat(key: bytes) -> bytes:

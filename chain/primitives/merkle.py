@@ -121,7 +121,9 @@ def _is_hash(value: object) -> bool:
     return isinstance(value, bytes | bytearray | memoryview) and len(value) == HASH_LEN
 
 
-def verify_merkle_proof(root: bytes, index: int, leaf: bytes, proof: Sequence[bytes], leaf_count: int) -> bool:
+def verify_merkle_proof(
+    root: bytes, index: int, leaf: bytes, proof: Sequence[bytes], leaf_count: int
+) -> bool:
     """Whether `leaf` sits at `index` of a `leaf_count`-leaf tree with this root.
 
     Built for untrusted input: any malformed argument (wrong types, wrong lengths, out-of-range index, a

@@ -69,8 +69,13 @@ class Header:
     digest: tuple[DigestItem, ...] = field(default_factory=tuple)
 
     def encode(self) -> bytes:
-        return (self.parent_hash + encode_compact(self.number) + self.state_root + self.extrinsics_root
-                + encode_vec(self.digest, DigestItem.encode))
+        return (
+            self.parent_hash
+            + encode_compact(self.number)
+            + self.state_root
+            + self.extrinsics_root
+            + encode_vec(self.digest, DigestItem.encode)
+        )
 
     @staticmethod
     def decode_from(r: Reader) -> Header:
@@ -126,7 +131,7 @@ class Block:
             start = r.pos
             length = r.compact_len(1)
             r.read(length)
-            out.append(r.data[start:r.pos])
+            out.append(r.data[start : r.pos])
         return tuple(out)
 
     @staticmethod

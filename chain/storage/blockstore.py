@@ -19,7 +19,7 @@ from chain.storage.state import DEFAULT_PRUNING_WINDOW, StateDB, StateUpdate
 
 _GENESIS = b"genesis_hash"
 _CHAIN_ID = b"chain_id"
-_BEST = b"best"            # u64 LE number ++ hash
+_BEST = b"best"  # u64 LE number ++ hash
 _FINALIZED = b"finalized"  # u64 LE number ++ hash
 
 
@@ -70,25 +70,39 @@ def _number_key(number: int) -> bytes:
 class BlockStore:
     """The blocks of one chain and, in `state`, its state."""
 
-    def __init__(self, db: Database, genesis_hash: bytes | None, chain_id: str | None = None,
-                 pruning: int | str = DEFAULT_PRUNING_WINDOW):
+    def __init__(
+        self,
+        db: Database,
+        genesis_hash: bytes | None,
+        chain_id: str | None = None,
+        pruning: int | str = DEFAULT_PRUNING_WINDOW,
+    ):
         """`genesis_hash`/`chain_id` are checked against the database's markers (None skips a check)."""
         self.db = db
         stored_genesis = db.get(Column.META, _GENESIS)
         if genesis_hash is not None and stored_genesis is not None and stored_genesis != genesis_hash:
-            raise WrongChain(f"database at {db.path} belongs to the chain with genesis {stored_genesis.hex()}, "
-                             f"not {genesis_hash.hex()}; use another base path or purge this chain")
+            raise WrongChain(
+                f"database at {db.path} belongs to the chain with genesis {stored_genesis.hex()}, "
+                f"not {genesis_hash.hex()}; use another base path or purge this chain"
+            )
         stored_id = db.get(Column.META, _CHAIN_ID)
         if chain_id is not None and stored_id is not None and stored_id != chain_id.encode():
-            raise WrongChain(f"database at {db.path} belongs to chain {stored_id.decode(errors='replace')!r}, "
-                             f"not {chain_id!r}")
+            raise WrongChain(
+                f"database at {db.path} belongs to chain {stored_id.decode(errors='replace')!r}, "
+                f"not {chain_id!r}"
+            )
         self.genesis_hash = genesis_hash if stored_genesis is None else stored_genesis
         self.chain_id = chain_id
         self.state = StateDB(db, pruning)
 
     @classmethod
-    def open(cls, path: str | Path, genesis_hash: bytes | None, chain_id: str | None = None,
-             pruning: int | str = DEFAULT_PRUNING_WINDOW) -> BlockStore:
+    def open(
+        cls,
+        path: str | Path,
+        genesis_hash: bytes | None,
+        chain_id: str | None = None,
+        pruning: int | str = DEFAULT_PRUNING_WINDOW,
+    ) -> BlockStore:
         db = Database(path)
         try:
             return cls(db, genesis_hash, chain_id, pruning)
@@ -133,9 +147,18 @@ class BlockStore:
 
     # -- writes
 
-    def commit_block(self, block_hash: bytes, number: int, parent_hash: bytes, header_bytes: bytes,
-                     body_bytes: bytes, justification_bytes: bytes | None, state_update: StateUpdate,
-                     finalized: bool = True, sync: bool = True) -> None:
+    def commit_block(
+        self,
+        block_hash: bytes,
+        number: int,
+        parent_hash: bytes,
+        header_bytes: bytes,
+        body_bytes: bytes,
+        justification_bytes: bytes | None,
+        state_update: StateUpdate,
+        finalized: bool = True,
+        sync: bool = True,
+    ) -> None:
         """Write the block, its certificate, index, markers and state update in one atomic batch.
 
         The caller has checked `state_update.root` against the header's state root.
@@ -143,14 +166,19 @@ class BlockStore:
         best = self.best
         if best is None:
             if number != 0:
-                raise NotNextBlock(f"database at {self.db.path} is empty; the first block must be genesis "
-                                   f"(number 0), not number {number}")
+                raise NotNextBlock(
+                    f"database at {self.db.path} is empty; the first block must be genesis "
+                    f"(number 0), not number {number}"
+                )
             if self.genesis_hash is not None and block_hash != self.genesis_hash:
-                raise WrongChain(f"genesis block {block_hash.hex()} is not the expected genesis "
-                                 f"{self.genesis_hash.hex()}")
+                raise WrongChain(
+                    f"genesis block {block_hash.hex()} is not the expected genesis {self.genesis_hash.hex()}"
+                )
         elif number != best.number + 1 or parent_hash != best.hash:
-            raise NotNextBlock(f"block {number} ({block_hash.hex()}) with parent {parent_hash.hex()} does not "
-                               f"extend the best block {best.number} ({best.hash.hex()})")
+            raise NotNextBlock(
+                f"block {number} ({block_hash.hex()}) with parent {parent_hash.hex()} does not "
+                f"extend the best block {best.number} ({best.hash.hex()})"
+            )
         if state_update.number != number:
             raise StateMismatch(f"block {number} was given the state update of block {state_update.number}")
         batch = self.db.batch(sync=sync)

@@ -19,16 +19,16 @@ MAX_OPEN_FILES = 128
 class Column:
     """Key prefixes: each kind of record lives under its own byte."""
 
-    META = b"m"            # markers: genesis hash, best/finalized block, state head, pruning state
-    HEADER = b"h"          # block hash -> header bytes
-    BODY = b"b"            # block hash -> body bytes
-    JUSTIFICATION = b"j"   # block hash -> commit certificate bytes
-    BLOCK_INFO = b"i"      # block hash -> u64 number ++ parent hash ++ state root
-    NUMBER = b"n"          # u64 big-endian number -> block hash (big-endian so keys sort by number)
-    STATE = b"s"           # storage key -> value of the latest committed state (the flat table)
-    TRIE = b"t"            # node hash -> encoded trie node
-    REFCOUNT = b"r"        # node hash -> u32 reference count (pruning mode only)
-    JOURNAL = b"d"         # u64 big-endian block number -> hashes of trie nodes that block retired
+    META = b"m"  # markers: genesis hash, best/finalized block, state head, pruning state
+    HEADER = b"h"  # block hash -> header bytes
+    BODY = b"b"  # block hash -> body bytes
+    JUSTIFICATION = b"j"  # block hash -> commit certificate bytes
+    BLOCK_INFO = b"i"  # block hash -> u64 number ++ parent hash ++ state root
+    NUMBER = b"n"  # u64 big-endian number -> block hash (big-endian so keys sort by number)
+    STATE = b"s"  # storage key -> value of the latest committed state (the flat table)
+    TRIE = b"t"  # node hash -> encoded trie node
+    REFCOUNT = b"r"  # node hash -> u32 reference count (pruning mode only)
+    JOURNAL = b"d"  # u64 big-endian block number -> hashes of trie nodes that block retired
 
     ALL = (META, HEADER, BODY, JUSTIFICATION, BLOCK_INFO, NUMBER, STATE, TRIE, REFCOUNT, JOURNAL)
 
@@ -78,13 +78,15 @@ class Database:
         try:
             # paranoid checks: a damaged log or table fails the open instead of silently losing writes;
             # a small table cache leaves file descriptors to the node's listeners (chain.network.descriptors)
-            self._db = plyvel.DB(self.path, create_if_missing=create, paranoid_checks=True,
-                                 max_open_files=MAX_OPEN_FILES)
+            self._db = plyvel.DB(
+                self.path, create_if_missing=create, paranoid_checks=True, max_open_files=MAX_OPEN_FILES
+            )
         except plyvel.IOError as e:
             if "lock" in str(e).lower():
                 raise DatabaseLocked(
                     f"database at {self.path} is locked by another process; is another node already "
-                    f"running with this base path? ({_reason(e)})") from e
+                    f"running with this base path? ({_reason(e)})"
+                ) from e
             raise DatabaseError(f"cannot open database at {self.path}: {_reason(e)}") from e
         except plyvel.CorruptionError as e:
             raise DatabaseError(f"database at {self.path} is corrupt: {_reason(e)}") from e
@@ -119,7 +121,9 @@ class Database:
         try:
             batch._raw.write()
         except (plyvel.Error, RuntimeError) as e:
-            raise DatabaseError(f"writing {batch.ops} operations to database at {self.path} failed: {_reason(e)}") from e
+            raise DatabaseError(
+                f"writing {batch.ops} operations to database at {self.path} failed: {_reason(e)}"
+            ) from e
 
     @property
     def closed(self) -> bool:

@@ -28,7 +28,6 @@ class InvalidProof(TrieError):
     """A read proof proves nothing against the given root: a node is missing, malformed, or unhashed."""
 
 
-
 def prove(store: NodeStore, root: bytes, keys: Iterable[bytes]) -> list[bytes]:
     """The encoded nodes on the paths to `keys` in the trie at `root`: enough to prove each value or
     its absence. Order is first-visit order; duplicates are dropped."""
@@ -76,8 +75,10 @@ def verify_proof(root: bytes, proof_nodes: Iterable[bytes], key: bytes) -> bytes
     while True:
         data = by_hash.get(node_hash)
         if data is None:
-            raise InvalidProof(f"proof lacks node {node_hash.hex()} on the path of key {key.hex()} "
-                               f"at nibble {pos} under root {root.hex()}")
+            raise InvalidProof(
+                f"proof lacks node {node_hash.hex()} on the path of key {key.hex()} "
+                f"at nibble {pos} under root {root.hex()}"
+            )
         try:
             node = decode_node(data)
         except NodeDecodeError as e:

@@ -31,9 +31,9 @@ from chain.storage.trie import EMPTY_ROOT, MissingNode, Trie, TrieUpdate
 ARCHIVE = "archive"
 DEFAULT_PRUNING_WINDOW = 256
 
-_HEAD = b"state_head"            # u64 LE number ++ 32-byte root of the flat table's state
+_HEAD = b"state_head"  # u64 LE number ++ 32-byte root of the flat table's state
 _PRUNING_MODE = b"pruning_mode"  # b"archive" or b"refcount"
-_PRUNE_NEXT = b"prune_next"      # u64 LE: the next block whose death row has not been replayed
+_PRUNE_NEXT = b"prune_next"  # u64 LE: the next block whose death row has not been replayed
 
 
 class StateError(Exception):
@@ -118,7 +118,8 @@ class StateDB:
         if mode is not None and mode != wanted:
             raise PruningModeMismatch(
                 f"database at {db.path} was written with pruning mode {mode.decode()!r}; it cannot be opened "
-                f"with {'archive' if self.window is None else f'a pruning window of {self.window}'}")
+                f"with {'archive' if self.window is None else f'a pruning window of {self.window}'}"
+            )
         head = db.get(Column.META, _HEAD)
         self.number: int | None = None if head is None else int.from_bytes(head[:8], "little")
         self.root: bytes = EMPTY_ROOT if head is None else head[8:]
@@ -143,8 +144,10 @@ class StateDB:
         """A read-only view of the state at `root`, if that state is still kept."""
         if not self.has_state(root):
             window = "archive mode" if self.window is None else f"pruning window {self.window} blocks"
-            raise StateUnavailable(f"state {root.hex()} is not in the database at {self.db.path} "
-                                   f"(pruned, or never committed; {window}, head is block {self.number})")
+            raise StateUnavailable(
+                f"state {root.hex()} is not in the database at {self.db.path} "
+                f"(pruned, or never committed; {window}, head is block {self.number})"
+            )
         return StateView(self.trie, root)
 
     def read_proof(self, keys: list[bytes], root: bytes | None = None) -> list[bytes]:
@@ -164,21 +167,29 @@ class StateDB:
         if number is None:
             number = expected
         if number != expected:
-            raise StaleStateUpdate(f"state update for block {number}, but the state head is block "
-                                   f"{self.number}; the next state is block {expected}")
+            raise StaleStateUpdate(
+                f"state update for block {number}, but the state head is block "
+                f"{self.number}; the next state is block {expected}"
+            )
         for key, value in changes.items():
             if not isinstance(key, bytes) or not (value is None or isinstance(value, bytes)):
-                raise TypeError(f"state changes map bytes to bytes or None, got {type(key).__name__} -> "
-                                f"{type(value).__name__}")
+                raise TypeError(
+                    f"state changes map bytes to bytes or None, got {type(key).__name__} -> "
+                    f"{type(value).__name__}"
+                )
         update = self.trie.apply(self.root, changes)
         return StateUpdate(number, self.root, update.root, dict(changes), update)
 
     def write(self, batch, update: StateUpdate) -> None:
         """Add `update`'s flat rows, trie nodes, counts, journal and due pruning to `batch`."""
-        if update.parent_root != self.root or update.number != (0 if self.number is None else self.number + 1):
-            raise StaleStateUpdate(f"update for block {update.number} was prepared on state "
-                                   f"{update.parent_root.hex()}, but the head is now block {self.number} "
-                                   f"at {self.root.hex()}")
+        if update.parent_root != self.root or update.number != (
+            0 if self.number is None else self.number + 1
+        ):
+            raise StaleStateUpdate(
+                f"update for block {update.number} was prepared on state "
+                f"{update.parent_root.hex()}, but the head is now block {self.number} "
+                f"at {self.root.hex()}"
+            )
         for key, value in update.changes.items():
             if value is None:
                 batch.delete(Column.STATE, key)
@@ -199,7 +210,7 @@ class StateDB:
             key = number.to_bytes(8, "big")
             row = self.db.get(Column.JOURNAL, key) or b""
             for i in range(0, len(row), 32):
-                delta[row[i:i + 32]] -= 1
+                delta[row[i : i + 32]] -= 1
             batch.delete(Column.JOURNAL, key)
         if prune_until >= prune_next:
             batch.put(Column.META, _PRUNE_NEXT, (prune_until + 1).to_bytes(8, "little"))

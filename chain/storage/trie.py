@@ -107,8 +107,14 @@ def encode_node(partial: str, children: list[bytes | None] | None, value: bytes 
         bit <<= 1
     if value is None:
         return b"\x02" + _encode_partial(partial) + bitmap.to_bytes(2, "little") + b"".join(hashes)
-    return (b"\x03" + _encode_partial(partial) + bitmap.to_bytes(2, "little") + b"".join(hashes)
-            + _compact_len(len(value)) + value)
+    return (
+        b"\x03"
+        + _encode_partial(partial)
+        + bitmap.to_bytes(2, "little")
+        + b"".join(hashes)
+        + _compact_len(len(value))
+        + value
+    )
 
 
 def _compact_at(data: bytes, pos: int, end: int) -> tuple[int, int]:
@@ -128,7 +134,7 @@ def _compact_at(data: bytes, pos: int, end: int) -> tuple[int, int]:
     if mode == 2:
         if pos + 4 > end:
             raise NodeDecodeError(f"four-byte compact at offset {pos} runs past the node's end")
-        value = int.from_bytes(data[pos:pos + 4], "little") >> 2
+        value = int.from_bytes(data[pos : pos + 4], "little") >> 2
         if value < 1 << 14:
             raise NodeDecodeError(f"non-canonical compact at offset {pos}: four bytes for {value}")
         return value, pos + 4
@@ -153,7 +159,7 @@ def decode_node(data: bytes) -> Node | None:
     packed_len = (nibbles + 1) >> 1
     if pos + packed_len > end:
         raise NodeDecodeError(f"partial key of {nibbles} nibbles runs past the node's end ({end} bytes)")
-    partial = data[pos:pos + packed_len].hex()
+    partial = data[pos : pos + packed_len].hex()
     pos += packed_len
     if nibbles & 1:
         if partial[-1] != "0":
@@ -162,8 +168,9 @@ def decode_node(data: bytes) -> Node | None:
     if tag == TAG_LEAF:
         value_len, pos = _compact_at(data, pos, end)
         if pos + value_len != end:
-            raise NodeDecodeError(f"leaf value of {value_len} bytes does not end the node "
-                                  f"({end - pos} bytes remain)")
+            raise NodeDecodeError(
+                f"leaf value of {value_len} bytes does not end the node ({end - pos} bytes remain)"
+            )
         return partial, None, data[pos:]
     if pos + 2 > end:
         raise NodeDecodeError("branch node ends before its child bitmap")
@@ -172,12 +179,13 @@ def decode_node(data: bytes) -> Node | None:
     if bitmap == 0:
         raise NodeDecodeError("branch node has an empty child bitmap")
     if pos + 32 * bitmap.bit_count() > end:
-        raise NodeDecodeError(f"branch node lists {bitmap.bit_count()} children but has only "
-                              f"{end - pos} bytes for their hashes")
+        raise NodeDecodeError(
+            f"branch node lists {bitmap.bit_count()} children but has only {end - pos} bytes for their hashes"
+        )
     children: list[bytes | None] = [None] * 16
     for i in range(16):
         if bitmap >> i & 1:
-            children[i] = data[pos:pos + 32]
+            children[i] = data[pos : pos + 32]
             pos += 32
     if tag == TAG_BRANCH:
         if pos != end:
@@ -185,8 +193,9 @@ def decode_node(data: bytes) -> Node | None:
         return partial, children, None
     value_len, pos = _compact_at(data, pos, end)
     if pos + value_len != end:
-        raise NodeDecodeError(f"branch value of {value_len} bytes does not end the node "
-                              f"({end - pos} bytes remain)")
+        raise NodeDecodeError(
+            f"branch value of {value_len} bytes does not end the node ({end - pos} bytes remain)"
+        )
     return partial, children, data[pos:]
 
 
@@ -213,8 +222,9 @@ class TrieUpdate:
 
     __slots__ = ("root", "new_nodes", "dead_nodes", "inserted")
 
-    def __init__(self, root: bytes, new_nodes: dict[bytes, bytes], dead_nodes: list[bytes],
-                 inserted: list[bytes]):
+    def __init__(
+        self, root: bytes, new_nodes: dict[bytes, bytes], dead_nodes: list[bytes], inserted: list[bytes]
+    ):
         self.root = root
         self.new_nodes = new_nodes
         self.dead_nodes = dead_nodes
@@ -269,7 +279,7 @@ class _Batch:
         else:
             # Some changed key leaves this branch's partial: split it where they diverge.
             cut = min(_common_prefix(first, partial, depth), _common_prefix(last, partial, depth))
-            inner = (partial[cut + 1:], children, value)
+            inner = (partial[cut + 1 :], children, value)
             children = [None] * 16
             children[_NIBBLE[partial[cut]]] = inner
             partial, value, end = partial[:cut], None, depth + cut

@@ -28,18 +28,44 @@ def main() -> None:
 @click.option("--cheat-step", type=click.IntRange(0), default=None, help="Perturb the state after this step.")
 @click.option("--withhold-state", is_flag=True, help="Never publish the state a step dispute asks for.")
 @click.option("--bad-state", is_flag=True, help="Publish a state that does not hash to the agreed H[s].")
-@click.option("--withhold-checkpoint", type=click.IntRange(0), default=None,
-              help="Commit to this checkpoint's hash but never upload it.")
+@click.option(
+    "--withhold-checkpoint",
+    type=click.IntRange(0),
+    default=None,
+    help="Commit to this checkpoint's hash but never upload it.",
+)
 @LOG_LEVEL
-def worker(role: str, key: str, password: str | None, node: str, state_dir: Path, poll: float,
-           cheat_step: int | None, withhold_state: bool, bad_state: bool, withhold_checkpoint: int | None,
-           log_level: str) -> None:
+def worker(
+    role: str,
+    key: str,
+    password: str | None,
+    node: str,
+    state_dir: Path,
+    poll: float,
+    cheat_step: int | None,
+    withhold_state: bool,
+    bad_state: bool,
+    withhold_checkpoint: int | None,
+    log_level: str,
+) -> None:
     """Run a cheating solver against a node's gRPC API until interrupted."""
     from compute_market.adversary.solver import CheatingSolver, CheatPlan  # torch
-    plan = CheatPlan(cheat_step, withhold_state=withhold_state, bad_state=bad_state,
-                     withhold_checkpoint=withhold_checkpoint)
-    serve_role(role, key, password, node, log_level, poll,
-               lambda market, **kw: CheatingSolver(market, state_dir, plan, **kw))
+
+    plan = CheatPlan(
+        cheat_step,
+        withhold_state=withhold_state,
+        bad_state=bad_state,
+        withhold_checkpoint=withhold_checkpoint,
+    )
+    serve_role(
+        role,
+        key,
+        password,
+        node,
+        log_level,
+        poll,
+        lambda market, **kw: CheatingSolver(market, state_dir, plan, **kw),
+    )
 
 
 if __name__ == "__main__":

@@ -47,7 +47,12 @@ class FaultyTrainer(Trainer):
             super()._optimizer_step(step)
 
 
-def train(spec: JobSpec, dataset: Dataset, *, fault: Fault,
-          progress_callback: Callable[[int, int], None] | None = None) -> TrainingResult:
+def train(
+    spec: JobSpec,
+    dataset: Dataset,
+    *,
+    fault: Fault,
+    progress_callback: Callable[[int, int], None] | None = None,
+) -> TrainingResult:
     """`compute_market.worker.trainer.train` with `fault` applied."""
     return run_to_result(FaultyTrainer(spec, dataset, fault=fault), progress_callback)

@@ -77,28 +77,72 @@ PALLET = Pallet(
     storage=STORAGE,
     config=MarketConfig,
     constants=(
-        Constant("MinSolverStake", U128, lambda c: c.min_solver_stake, "Least stake a solver registers with."),
+        Constant(
+            "MinSolverStake", U128, lambda c: c.min_solver_stake, "Least stake a solver registers with."
+        ),
         Constant("VerifierFee", U128, lambda c: c.verifier_fee, "Escrowed per job for its verifier."),
         Constant("VerifierBond", U128, lambda c: c.verifier_bond, "Reserved by each verifier."),
-        Constant("ChallengerBond", U128, lambda c: c.challenger_bond,
-                 "Reserved per dispute by its challenger (and per dataset report by the solver)."),
-        Constant("SubmissionBond", U128, lambda c: c.submission_bond,
-                 "Reserved per job by its submitter; slashed if the dataset is proven unusable."),
+        Constant(
+            "ChallengerBond",
+            U128,
+            lambda c: c.challenger_bond,
+            "Reserved per dispute by its challenger (and per dataset report by the solver).",
+        ),
+        Constant(
+            "SubmissionBond",
+            U128,
+            lambda c: c.submission_bond,
+            "Reserved per job by its submitter; slashed if the dataset is proven unusable.",
+        ),
         Constant("SampleSegments", U32, lambda c: c.sample_segments, "Segments a verifier replays (q)."),
-        Constant("ChallengeWindow", U32, lambda c: c.challenge_window, "Blocks after a commitment open to challenges."),
+        Constant(
+            "ChallengeWindow",
+            U32,
+            lambda c: c.challenge_window,
+            "Blocks after a commitment open to challenges.",
+        ),
         Constant("MoveDeadline", U32, lambda c: c.move_deadline, "Blocks a party has for each dispute move."),
         Constant("VotePeriod", U32, lambda c: c.vote_period, "Blocks the referees have to reach a quorum."),
-        Constant("WinnerShare", Perbill, lambda c: c.winner_share, "Share of a slashed amount paid to the winner."),
+        Constant(
+            "WinnerShare", Perbill, lambda c: c.winner_share, "Share of a slashed amount paid to the winner."
+        ),
         Constant("BurnShare", Perbill, lambda c: c.burn_share, "Share of a slashed amount burned."),
-        Constant("RefereeQuorum", Perbill, lambda c: c.referee_quorum, "Referee stake share that decides a dispute."),
-        Constant("TimeSafety", U32, lambda c: c.time_safety, "Factor on the expected seconds of a window's work."),
-        Constant("ChallengeFloorMs", U64, lambda c: c.challenge_floor_ms, "Least chain time (ms) of a challenge window."),
+        Constant(
+            "RefereeQuorum",
+            Perbill,
+            lambda c: c.referee_quorum,
+            "Referee stake share that decides a dispute.",
+        ),
+        Constant(
+            "TimeSafety", U32, lambda c: c.time_safety, "Factor on the expected seconds of a window's work."
+        ),
+        Constant(
+            "ChallengeFloorMs",
+            U64,
+            lambda c: c.challenge_floor_ms,
+            "Least chain time (ms) of a challenge window.",
+        ),
         Constant("MoveFloorMs", U64, lambda c: c.move_floor_ms, "Least chain time (ms) of a dispute move."),
         Constant("VoteFloorMs", U64, lambda c: c.vote_floor_ms, "Least chain time (ms) of a vote period."),
-        Constant("CommitFloorMs", U64, lambda c: c.commit_floor_ms, "Least chain time (ms) to commit a result."),
+        Constant(
+            "CommitFloorMs", U64, lambda c: c.commit_floor_ms, "Least chain time (ms) to commit a result."
+        ),
     ),
     on_initialize=hooks.on_initialize,
 )
 
-__all__ = ["PALLET", "CALLS", "Dispute", "DisputeOutcome", "DisputePhase", "Job", "JobStatus", "MarketConfig",
-           "MarketError", "MarketEvent", "Resolution", "Solver", "query"]
+__all__ = [
+    "PALLET",
+    "CALLS",
+    "Dispute",
+    "DisputeOutcome",
+    "DisputePhase",
+    "Job",
+    "JobStatus",
+    "MarketConfig",
+    "MarketError",
+    "MarketEvent",
+    "Resolution",
+    "Solver",
+    "query",
+]

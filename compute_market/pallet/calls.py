@@ -87,8 +87,9 @@ def withdraw_unbonded(ctx: CallContext) -> None:
     if s.unbonding_at is None:
         raise MarketError.NotUnbonding("call unregister_solver first")
     if ctx.block_number < s.unbonding_at:
-        raise MarketError.StillBonded(f"the stake unlocks at block {s.unbonding_at}; this is block "
-                                      f"{ctx.block_number}")
+        raise MarketError.StillBonded(
+            f"the stake unlocks at block {s.unbonding_at}; this is block {ctx.block_number}"
+        )
     balances.unreserve(who, s.stake)
     Solvers.remove(who)
     ctx.deposit_event(MarketEvent.SolverWithdrawn(who, s.stake))
@@ -139,12 +140,26 @@ def submit_job(ctx: CallContext, spec: Bytes, payment: Compact(U128)) -> None:
     balances.reserve(who, payment + cfg.verifier_fee + cfg.submission_bond)
     job_id = NextJobId.get()
     NextJobId.put(job_id + 1)
-    job = Job(job_id, who, parsed.spec_hash, parsed.steps, parsed.checkpoint_interval, payment, cfg.verifier_fee,
-              cfg.sample_segments, JobStatus.SUBMITTED, ctx.block_number, 0, submitter_bond=cfg.submission_bond)
+    job = Job(
+        job_id,
+        who,
+        parsed.spec_hash,
+        parsed.steps,
+        parsed.checkpoint_interval,
+        payment,
+        cfg.verifier_fee,
+        cfg.sample_segments,
+        JobStatus.SUBMITTED,
+        ctx.block_number,
+        0,
+        submitter_bond=cfg.submission_bond,
+    )
     lifecycle.set_job_deadline(job, ctx.block_number + cfg.assignment_delay)
     Jobs.insert(job_id, job)
     JobSpecs.insert(job_id, spec)
-    ctx.deposit_event(MarketEvent.JobSubmitted(job_id, who, job.spec_hash, payment, job.verifier_fee, job.deadline))
+    ctx.deposit_event(
+        MarketEvent.JobSubmitted(job_id, who, job.spec_hash, payment, job.verifier_fee, job.deadline)
+    )
 
 
 @call(index=6, weight=Weight(2 * READ + 2 * WRITE, 4_000))
@@ -155,31 +170,44 @@ def cancel_job(ctx: CallContext, job_id: JobId) -> None:
     if who != job.submitter:
         raise MarketError.NotSubmitter(f"only the submitter of job {job_id} may cancel it")
     if job.status is not JobStatus.SUBMITTED:
-        raise MarketError.WrongJobStatus(f"job {job_id} is {job.status.name}; only SUBMITTED jobs can be cancelled")
+        raise MarketError.WrongJobStatus(
+            f"job {job_id} is {job.status.name}; only SUBMITTED jobs can be cancelled"
+        )
     economics.refund_escrow(job)
     job.status, job.deadline = JobStatus.CANCELLED, 0
     Jobs.insert(job_id, job)
     ctx.deposit_event(MarketEvent.JobCancelled(job_id, job.escrow))
 
 
-def _commit_weight(job_id: int, result_root: bytes, final_hash: bytes, hash_list: bytes,
-                   checkpoints: list[bytes]) -> Weight:
+def _commit_weight(
+    job_id: int, result_root: bytes, final_hash: bytes, hash_list: bytes, checkpoints: list[bytes]
+) -> Weight:
     return Weight(3 * READ + 3 * WRITE + 1_000_000 * len(checkpoints), 6_000 + 32 * len(checkpoints))
 
 
 @call(index=7, weight=_commit_weight)
-def commit_result(ctx: CallContext, job_id: JobId, result_root: H256, final_hash: H256, hash_list: H256,
-                  checkpoints: Vec(H256)) -> None:
+def commit_result(
+    ctx: CallContext,
+    job_id: JobId,
+    result_root: H256,
+    final_hash: H256,
+    hash_list: H256,
+    checkpoints: Vec(H256),
+) -> None:
     """The assigned solver commits to every step of its training run: the Merkle root over H[0..T], the
     blob holding H[0..T] itself (`hash_list`), the hash of the final model and the checkpoint blobs. Each
     named artifact can be proven wrong with `challenge_artifact`."""
     solver = ctx.ensure_signed()
     job = _job(job_id)
     if job.status is not JobStatus.ASSIGNED or job.solver != solver:
-        raise MarketError.NotAssignedSolver(f"job {job_id} is {job.status.name} and not awaiting this account")
+        raise MarketError.NotAssignedSolver(
+            f"job {job_id} is {job.status.name} and not awaiting this account"
+        )
     if len(checkpoints) != job.segment_count:
-        raise MarketError.WrongCheckpointCount(f"{len(checkpoints)} checkpoints given; T={job.steps} and "
-                                               f"k={job.checkpoint_interval} need {job.segment_count}")
+        raise MarketError.WrongCheckpointCount(
+            f"{len(checkpoints)} checkpoints given; T={job.steps} and "
+            f"k={job.checkpoint_interval} need {job.segment_count}"
+        )
     cfg = MarketConfig.current()
     job.result_root, job.final_hash, job.checkpoints = result_root, final_hash, list(checkpoints)
     job.hash_list = hash_list
@@ -214,19 +242,27 @@ def attest(ctx: CallContext, job_id: JobId, results: Vec(Tuple(U32, Bool), max_l
     if job.verifier is not None:
         raise MarketError.AlreadyAttested(f"job {job_id} was already attested")
     if job.status not in (JobStatus.COMMITTED, JobStatus.CHALLENGED):
-        raise MarketError.WrongJobStatus(f"job {job_id} is {job.status.name}; only committed results are attested")
+        raise MarketError.WrongJobStatus(
+            f"job {job_id} is {job.status.name}; only committed results are attested"
+        )
     if who in (job.solver, job.submitter):
         raise MarketError.PartyCannotAct("the job's solver or submitter cannot verify it")
     if not windows.window_open(job_id, job.window_end, ctx.block_number):
-        raise MarketError.WindowClosed(f"job {job_id}'s window ended at block {job.window_end} and chain time "
-                                       f"{WindowEndsMs.get(job_id)} ms")
+        raise MarketError.WindowClosed(
+            f"job {job_id}'s window ended at block {job.window_end} and chain time "
+            f"{WindowEndsMs.get(job_id)} ms"
+        )
     expected = sampled_segments(job)
     if expected is None:
-        raise MarketError.SamplingNotReady(f"segments are sampled from block {job.committed_at + 1}'s hash, "
-                                           f"available from block {job.committed_at + 2}")
+        raise MarketError.SamplingNotReady(
+            f"segments are sampled from block {job.committed_at + 1}'s hash, "
+            f"available from block {job.committed_at + 2}"
+        )
     given = sorted(j for j, _ok in results)
     if given != expected:
-        raise MarketError.WrongSegments(f"the sampled segments are {expected}; the attestation covers {given}")
+        raise MarketError.WrongSegments(
+            f"the sampled segments are {expected}; the attestation covers {given}"
+        )
     passed = sorted(j for j, ok in results if ok)
     failed = sorted(j for j, ok in results if not ok)
     job.verifier, job.attested_ok = who, passed
@@ -246,12 +282,26 @@ def finalize(ctx: CallContext, job_id: JobId) -> None:
     if job.status is JobStatus.CHALLENGED:
         raise MarketError.DisputesOpen(f"job {job_id} has open disputes {job.open_disputes}")
     if job.status not in (JobStatus.COMMITTED, JobStatus.ATTESTED):
-        raise MarketError.WrongJobStatus(f"job {job_id} is {job.status.name}; only committed results are finalized")
+        raise MarketError.WrongJobStatus(
+            f"job {job_id} is {job.status.name}; only committed results are finalized"
+        )
     if windows.window_open(job_id, job.window_end, ctx.block_number):
-        raise MarketError.WindowOpen(f"job {job_id}'s challenge window runs to block {job.window_end} and chain "
-                                     f"time {WindowEndsMs.get(job_id)} ms")
+        raise MarketError.WindowOpen(
+            f"job {job_id}'s challenge window runs to block {job.window_end} and chain "
+            f"time {WindowEndsMs.get(job_id)} ms"
+        )
     lifecycle.finalize(job)
 
 
-CALLS = (register_solver, add_stake, unregister_solver, withdraw_unbonded, register_verifier, submit_job,
-         cancel_job, commit_result, attest, finalize)
+CALLS = (
+    register_solver,
+    add_stake,
+    unregister_solver,
+    withdraw_unbonded,
+    register_verifier,
+    submit_job,
+    cancel_job,
+    commit_result,
+    attest,
+    finalize,
+)

@@ -136,8 +136,9 @@ def open_dispute(job: Job, challenger: bytes, segment: int, now: int) -> int:
     return d.id
 
 
-def _attach(job: Job, challenger: bytes, segment: int, lo: int, hi: int, phase: DisputePhase, now: int,
-            **fields) -> Dispute:
+def _attach(
+    job: Job, challenger: bytes, segment: int, lo: int, hi: int, phase: DisputePhase, now: int, **fields
+) -> Dispute:
     """Bond the challenger and open a new dispute on `job` (stored, CHALLENGED); the caller sets its deadline."""
     cfg = MarketConfig.current()
     balances.reserve(challenger, cfg.challenger_bond)
@@ -148,7 +149,9 @@ def _attach(job: Job, challenger: bytes, segment: int, lo: int, hi: int, phase: 
     job.status = JobStatus.CHALLENGED
     job.deadline = 0
     Jobs.insert(job.id, job)
-    return Dispute(dispute_id, job.id, challenger, cfg.challenger_bond, segment, lo, hi, phase, 0, now, **fields)
+    return Dispute(
+        dispute_id, job.id, challenger, cfg.challenger_bond, segment, lo, hi, phase, 0, now, **fields
+    )
 
 
 # --- calls ----------------------------------------------------------------------------------------------
@@ -167,10 +170,14 @@ def _challengeable(job_id: int, who: bytes, segment: int, now: int) -> Job:
     if job is None:
         raise MarketError.UnknownJob(f"job {job_id} does not exist")
     if job.status not in (JobStatus.COMMITTED, JobStatus.ATTESTED, JobStatus.CHALLENGED):
-        raise MarketError.WrongJobStatus(f"job {job_id} is {job.status.name}; only committed results are challenged")
+        raise MarketError.WrongJobStatus(
+            f"job {job_id} is {job.status.name}; only committed results are challenged"
+        )
     if not windows.window_open(job_id, job.window_end, now):
-        raise MarketError.WindowClosed(f"job {job_id}'s challenge window ended at block {job.window_end} and "
-                                       f"chain time {WindowEndsMs.get(job_id)} ms")
+        raise MarketError.WindowClosed(
+            f"job {job_id}'s challenge window ended at block {job.window_end} and "
+            f"chain time {WindowEndsMs.get(job_id)} ms"
+        )
     if who == job.solver:
         raise MarketError.PartyCannotAct("a solver cannot challenge its own result")
     if segment >= job.segment_count:
@@ -194,16 +201,19 @@ def challenge_artifact(ctx: CallContext, job_id: JobId, kind: U8, index: U32, un
     who = ctx.ensure_signed()
     dispute_kind = ARTIFACT_KINDS.get(kind)
     if dispute_kind is None:
-        raise MarketError.UnknownArtifact(f"artifact kind {kind} is none of 0 (checkpoint), 1 (hash list), "
-                                          "2 (final model)")
+        raise MarketError.UnknownArtifact(
+            f"artifact kind {kind} is none of 0 (checkpoint), 1 (hash list), 2 (final model)"
+        )
     if dispute_kind is not DisputeKind.CHECKPOINT and index != 0:
         raise MarketError.UnknownArtifact(f"the {dispute_kind.name.lower()} has index 0 only, got {index}")
     job = _challengeable(job_id, who, index, ctx.block_number)
     for other in job.open_disputes:
         d = Disputes.get(other)
         if d.challenger == who and d.segment == index and d.kind is dispute_kind:
-            raise MarketError.DuplicateChallenge(f"dispute {other} already challenges this {dispute_kind.name}; "
-                                                 "challenge it again once that dispute is resolved")
+            raise MarketError.DuplicateChallenge(
+                f"dispute {other} already challenges this {dispute_kind.name}; "
+                "challenge it again once that dispute is resolved"
+            )
     assert job.result_root is not None and job.hash_list is not None and job.final_hash is not None
     if dispute_kind is DisputeKind.CHECKPOINT:
         _lo, step = segment_bounds(job.steps, job.checkpoint_interval, index)
@@ -212,10 +222,23 @@ def challenge_artifact(ctx: CallContext, job_id: JobId, kind: U8, index: U32, un
         lo, hi, blob, valid = 0, job.steps, job.hash_list, job.hash_list
     else:
         lo, hi, blob, valid = job.steps, job.steps, job.checkpoints[-1], job.final_hash
-    d = _attach(job, who, index, lo, hi, DisputePhase.VOTING, ctx.block_number, hi_hash=valid, state_blob=blob,
-                kind=dispute_kind, unavailable=unavailable)
+    d = _attach(
+        job,
+        who,
+        index,
+        lo,
+        hi,
+        DisputePhase.VOTING,
+        ctx.block_number,
+        hi_hash=valid,
+        state_blob=blob,
+        kind=dispute_kind,
+        unavailable=unavailable,
+    )
     _start_voting(d, job, ctx.block_number)
-    ctx.deposit_event(MarketEvent.ArtifactChallenged(d.id, job.id, who, dispute_kind, index, blob, unavailable))
+    ctx.deposit_event(
+        MarketEvent.ArtifactChallenged(d.id, job.id, who, dispute_kind, index, blob, unavailable)
+    )
 
 
 @call(index=16, weight=Weight(6 * READ + 6 * WRITE + 20_000 * 4096, 12_000))
@@ -230,10 +253,22 @@ def report_dataset(ctx: CallContext, job_id: JobId) -> None:
     if job is None:
         raise MarketError.UnknownJob(f"job {job_id} does not exist")
     if job.status is not JobStatus.ASSIGNED or job.solver != who:
-        raise MarketError.NotAssignedSolver(f"job {job_id} is {job.status.name} and not awaiting this account")
+        raise MarketError.NotAssignedSolver(
+            f"job {job_id} is {job.status.name} and not awaiting this account"
+        )
     dataset = JobSpec.decode(JobSpecs.get(job_id)).dataset_hash
-    d = _attach(job, who, 0, 0, 0, DisputePhase.VOTING, ctx.block_number, hi_hash=dataset, state_blob=dataset,
-                kind=DisputeKind.DATASET)
+    d = _attach(
+        job,
+        who,
+        0,
+        0,
+        0,
+        DisputePhase.VOTING,
+        ctx.block_number,
+        hi_hash=dataset,
+        state_blob=dataset,
+        kind=DisputeKind.DATASET,
+    )
     _start_voting(d, job, ctx.block_number)
     ctx.deposit_event(MarketEvent.DatasetReported(d.id, job.id, who, dataset))
 
@@ -253,8 +288,9 @@ def reveal(ctx: CallContext, dispute_id: DisputeId, step_hash: H256, proof: Vec(
     step = d.next_step
     assert step is not None and job.result_root is not None
     if not verify_step_hash(job.result_root, job.steps, step, step_hash, proof):
-        raise MarketError.BadProof(f"the proof does not open H[{step}] = 0x{step_hash.hex()} under the root of "
-                                   f"job {job.id}")
+        raise MarketError.BadProof(
+            f"the proof does not open H[{step}] = 0x{step_hash.hex()} under the root of job {job.id}"
+        )
     if d.hi - d.lo > 1:
         d.revealed = step_hash
         d.phase = DisputePhase.RESPONSE
@@ -295,8 +331,10 @@ def submit_step_state(ctx: CallContext, dispute_id: DisputeId, state_blob: H256,
     if who != job.solver:
         raise MarketError.NotParty(f"only the solver of job {job.id} publishes the state at step {d.lo}")
     if state_hash != d.lo_hash:
-        raise MarketError.StateHashMismatch(f"the state hashes to 0x{state_hash.hex()}, but the agreed H[{d.lo}] "
-                                            f"is 0x{(d.lo_hash or b'').hex()}")
+        raise MarketError.StateHashMismatch(
+            f"the state hashes to 0x{state_hash.hex()}, but the agreed H[{d.lo}] "
+            f"is 0x{(d.lo_hash or b'').hex()}"
+        )
     d.state_blob = state_blob
     _start_voting(d, job, ctx.block_number)
     ctx.deposit_event(MarketEvent.StepStatePublished(dispute_id, d.lo, state_blob))
@@ -308,8 +346,9 @@ def _parties(d: Dispute, job: Job) -> tuple[bytes | None, ...]:
 
 
 def _start_voting(d: Dispute, job: Job, now: int) -> None:
-    d.referee_stake = sum(stake for stash, _key, stake in staking.ActiveValidators.get()
-                          if stash not in _parties(d, job))
+    d.referee_stake = sum(
+        stake for stash, _key, stake in staking.ActiveValidators.get() if stash not in _parties(d, job)
+    )
     d.phase = DisputePhase.VOTING
     set_deadline(d, now + MarketConfig.current().vote_period, windows.of_job(job.id).vote_ms)
 
@@ -325,8 +364,9 @@ def referee_vote(ctx: CallContext, dispute_id: DisputeId, claimed: H256) -> None
     if stake is None:
         raise MarketError.NotReferee("the account is not in the active validator set")
     if who in _parties(d, job):
-        raise MarketError.PartyCannotAct(f"a party to dispute {dispute_id} (or the job's submitter) cannot "
-                                         "referee it")
+        raise MarketError.PartyCannotAct(
+            f"a party to dispute {dispute_id} (or the job's submitter) cannot referee it"
+        )
     if RefereeVotes.contains(dispute_id, who):
         raise MarketError.AlreadyVoted(f"this referee already voted in dispute {dispute_id}")
     RefereeVotes.insert(dispute_id, who, claimed)
@@ -357,7 +397,9 @@ def decide(d: Dispute, job: Job, value: bytes, now: int) -> None:
     elif upheld:
         solver_wins(d, job, now, Resolution.VOTE)
     else:
-        challenger_wins(d, job, Resolution.VOTE, step_proven=d.kind is DisputeKind.STEP and value != FAULT_VOTE)
+        challenger_wins(
+            d, job, Resolution.VOTE, step_proven=d.kind is DisputeKind.STEP and value != FAULT_VOTE
+        )
 
 
 def served(d: Dispute, job: Job, now: int) -> None:

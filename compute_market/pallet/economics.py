@@ -83,8 +83,9 @@ def pay_out(job: Job) -> int:
     balances.repatriate_reserved(job.submitter, job.solver, job.payment, to_free=True)
     fee_paid = 0
     if job.verifier is not None and Account.get(job.verifier).providers:
-        fee_paid = job.verifier_fee - balances.repatriate_reserved(job.submitter, job.verifier, job.verifier_fee,
-                                                                   to_free=True)
+        fee_paid = job.verifier_fee - balances.repatriate_reserved(
+            job.submitter, job.verifier, job.verifier_fee, to_free=True
+        )
     balances.unreserve(job.submitter, job.verifier_fee - fee_paid + job.submitter_bond)
     unlock_stake(job.solver, job.lock)
     return fee_paid

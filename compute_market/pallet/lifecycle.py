@@ -55,8 +55,11 @@ def set_job_deadline(job: Job, at: int, after_ms: int | None = None) -> None:
 def eligible_solvers(job: Job) -> list[bytes]:
     """Registered, bonded solvers other than the submitter whose free stake covers the job's lock."""
     lock = MarketConfig.current().job_lock(job.payment)
-    return [who for who, s in Solvers.iter()
-            if s.unbonding_at is None and s.free_stake >= lock and who != job.submitter]
+    return [
+        who
+        for who, s in Solvers.iter()
+        if s.unbonding_at is None and s.free_stake >= lock and who != job.submitter
+    ]
 
 
 def assign(job: Job, now: int) -> None:

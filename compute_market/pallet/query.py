@@ -62,7 +62,9 @@ def job_segments(job_id: int) -> list[int] | None:
 
 
 def solvers() -> list[SolverInfo]:
-    return [SolverInfo(who, s.stake, s.locked, s.free_stake, s.jobs, s.unbonding_at) for who, s in Solvers.iter()]
+    return [
+        SolverInfo(who, s.stake, s.locked, s.free_stake, s.jobs, s.unbonding_at) for who, s in Solvers.iter()
+    ]
 
 
 def verifiers() -> list[tuple[bytes, int]]:

@@ -51,7 +51,9 @@ class MarketConfig(PalletConfig):
     move_deadline: int = 10  # blocks each party has for its next dispute move
     vote_period: int = 20  # blocks the referees have to reach a quorum
     challenger_bond: int = 10 * UNIT  # per dispute, and per dataset report by a solver
-    submission_bond: int = 10 * UNIT  # reserved by a submitter per job; slashed if its dataset is proven unusable
+    submission_bond: int = (
+        10 * UNIT
+    )  # reserved by a submitter per job; slashed if its dataset is proven unusable
     winner_share: int = 500_000_000  # of a loser's slashed stake or bond, to the winner
     burn_share: int = 500_000_000  # of a loser's slashed stake or bond, burned; the rest stays with the loser
     referee_quorum: int = 666_666_667  # a decision needs more than this share of the referees' stake
@@ -67,14 +69,17 @@ class MarketConfig(PalletConfig):
     time_safety: int = 4
     commit_floor_ms: int = 60_000  # on top of TimeSafety x the solver's whole run
     challenge_floor_ms: int = 30_000  # on top of TimeSafety x a verifier's replay of q segments
-    move_floor_ms: int = 10_000  # on top of TimeSafety x loading/publishing one state (reveal, response, state)
+    move_floor_ms: int = (
+        10_000  # on top of TimeSafety x loading/publishing one state (reveal, response, state)
+    )
     vote_floor_ms: int = 20_000  # on top of TimeSafety x a referee's load + one-step recompute
     block_time_bound_ms: int = 2_000  # blocks assumed at most this slow when waking up for a time deadline
 
     def __post_init__(self) -> None:
         if self.winner_share + self.burn_share > PERBILL:
-            raise ValueError(f"winnerShare + burnShare = {self.winner_share + self.burn_share} exceeds 100% "
-                             f"({PERBILL})")
+            raise ValueError(
+                f"winnerShare + burnShare = {self.winner_share + self.burn_share} exceeds 100% ({PERBILL})"
+            )
         if not 2 * PERBILL <= 3 * self.referee_quorum < 3 * PERBILL:
             raise ValueError(f"refereeQuorum {self.referee_quorum} must be at least 2/3 and below 100%")
         if self.assignment_delay < 1 or self.move_deadline < 1 or self.vote_period < 1:
@@ -104,7 +109,9 @@ class JobStatus(IntEnum):
     FINALIZED = 5  # solver paid
     SLASHED = 6  # solver at fault; submitter refunded
     CANCELLED = 7  # withdrawn before assignment
-    REJECTED = 8  # the referees found the dataset unusable: the submitter's bond was slashed, the escrow refunded
+    REJECTED = (
+        8  # the referees found the dataset unusable: the submitter's bond was slashed, the escrow refunded
+    )
 
     @property
     def ended(self) -> bool:
@@ -123,7 +130,9 @@ class DisputeKind(IntEnum):
     """What a dispute is about. Every kind but STEP is an artifact check the referees run straight away."""
 
     STEP = 0  # the bisection over a segment's steps, ending in a recomputed step
-    CHECKPOINT = 1  # checkpoint `segment`: fetchable, a valid state at its step, hashing to H[step] of the hash list
+    CHECKPOINT = (
+        1  # checkpoint `segment`: fetchable, a valid state at its step, hashing to H[step] of the hash list
+    )
     HASH_LIST = 2  # the H[0..T] blob: fetchable, T + 1 hashes whose Merkle root is the committed result_root
     FINAL_MODEL = 3  # final_hash is the model part of the last checkpoint, itself valid with hash H[T]
     DATASET = 4  # reported by the solver: the submitter's dataset is fetchable and valid for the spec
@@ -218,7 +227,9 @@ class Job:
     window_end: Block = 0  # last block in which a challenge or an attestation is accepted
     verifier: MaybeAccount = None
     attested_ok: Annotated[list[int], Vec(U32), "Vec<u32>"] = field(default_factory=list)
-    disputes: Annotated[list[int], Vec(DisputeId), "Vec<DisputeId>"] = field(default_factory=list)  # ever opened
+    disputes: Annotated[list[int], Vec(DisputeId), "Vec<DisputeId>"] = field(
+        default_factory=list
+    )  # ever opened
     open_disputes: Annotated[list[int], Vec(DisputeId), "Vec<DisputeId>"] = field(default_factory=list)
     submitter_bond: Amount = 0  # reserved with the escrow; slashed only if the dataset is proven unusable
     hash_list: MaybeHash = None  # the blob of H[0..T] (SCALE Vec<[u8; 32]>) named in the commitment
@@ -278,8 +289,9 @@ class Dispute:
     revealed: MaybeHash = None  # H[mid], awaiting the challenger's answer
     state_blob: MaybeHash = None
     referee_stake: Amount = 0
-    tally: Annotated[list[tuple[bytes, int]], Vec(Tuple(H256, U128)), "Vec<(H256, Balance)>"] = \
-        field(default_factory=list)
+    tally: Annotated[list[tuple[bytes, int]], Vec(Tuple(H256, U128)), "Vec<(H256, Balance)>"] = field(
+        default_factory=list
+    )
     outcome: Annotated[DisputeOutcome | None, Option(DISPUTE_OUTCOME), "Option<DisputeOutcome>"] = None
     resolution: Annotated[Resolution | None, Option(RESOLUTION), "Option<Resolution>"] = None
     kind: Annotated[DisputeKind, DISPUTE_KIND, "DisputeKind"] = DisputeKind.STEP
@@ -308,25 +320,80 @@ P = "ComputeMarket"
 NextJobId = StorageValue(P, "NextJobId", JobId, default=0, docs="The id the next submitted job gets.")
 Jobs = StorageMap(P, "Jobs", Twox64Concat, JobId, JOB, docs="Every job, ended ones included (for queries).")
 JobSpecs = StorageMap(P, "JobSpecs", Twox64Concat, JobId, Bytes, docs="The canonical SCALE spec of each job.")
-Solvers = StorageMap(P, "Solvers", Blake2_128Concat, AccountId, SOLVER, docs="Registered solvers and their stakes.")
-Verifiers = StorageMap(P, "Verifiers", Blake2_128Concat, AccountId, VERIFIER, docs="Registered verifiers and bonds.")
+Solvers = StorageMap(
+    P, "Solvers", Blake2_128Concat, AccountId, SOLVER, docs="Registered solvers and their stakes."
+)
+Verifiers = StorageMap(
+    P, "Verifiers", Blake2_128Concat, AccountId, VERIFIER, docs="Registered verifiers and bonds."
+)
 NextDisputeId = StorageValue(P, "NextDisputeId", DisputeId, default=0, docs="The id the next dispute gets.")
-Disputes = StorageMap(P, "Disputes", Twox64Concat, DisputeId, DISPUTE, docs="Every dispute, resolved ones included.")
-RefereeVotes = StorageDoubleMap(P, "RefereeVotes", Twox64Concat, DisputeId, Blake2_128Concat, AccountId, H256,
-                                docs="The H[s+1] each referee voted for, so a referee votes once.")
-Agenda = StorageMap(P, "Agenda", Twox64Concat, U32, Vec(AGENDA_ITEM), default=[],
-                    docs="Deadlines by block: the jobs and disputes on_initialize must act on at that block.")
-TimeDeadlines = StorageMap(P, "TimeDeadlines", Twox64Concat, AGENDA_ITEM, U64, default=0,
-                           docs="The chain time (ms) before which a job's or dispute's deadline block does not act; "
-                                "the deadline passes once both its block and this time are reached.")
-WindowEndsMs = StorageMap(P, "WindowEndsMs", Twox64Concat, JobId, U64, default=0,
-                          docs="The chain time (ms) until which a committed job's challenge window stays open, "
-                               "even past its window_end block.")
-LostChallenges = StorageDoubleMap(P, "LostChallenges", Twox64Concat, JobId, Blake2_128Concat,
-                                  Tuple(AccountId, U32), Bool, docs="The (challenger, segment) pairs of a job whose dispute the solver won: "
-                                       "a challenger cannot make the solver defend the same segment twice.")
-STORAGE = (NextJobId, Jobs, JobSpecs, Solvers, Verifiers, NextDisputeId, Disputes, RefereeVotes, Agenda,
-           LostChallenges, TimeDeadlines, WindowEndsMs)
+Disputes = StorageMap(
+    P, "Disputes", Twox64Concat, DisputeId, DISPUTE, docs="Every dispute, resolved ones included."
+)
+RefereeVotes = StorageDoubleMap(
+    P,
+    "RefereeVotes",
+    Twox64Concat,
+    DisputeId,
+    Blake2_128Concat,
+    AccountId,
+    H256,
+    docs="The H[s+1] each referee voted for, so a referee votes once.",
+)
+Agenda = StorageMap(
+    P,
+    "Agenda",
+    Twox64Concat,
+    U32,
+    Vec(AGENDA_ITEM),
+    default=[],
+    docs="Deadlines by block: the jobs and disputes on_initialize must act on at that block.",
+)
+TimeDeadlines = StorageMap(
+    P,
+    "TimeDeadlines",
+    Twox64Concat,
+    AGENDA_ITEM,
+    U64,
+    default=0,
+    docs="The chain time (ms) before which a job's or dispute's deadline block does not act; "
+    "the deadline passes once both its block and this time are reached.",
+)
+WindowEndsMs = StorageMap(
+    P,
+    "WindowEndsMs",
+    Twox64Concat,
+    JobId,
+    U64,
+    default=0,
+    docs="The chain time (ms) until which a committed job's challenge window stays open, "
+    "even past its window_end block.",
+)
+LostChallenges = StorageDoubleMap(
+    P,
+    "LostChallenges",
+    Twox64Concat,
+    JobId,
+    Blake2_128Concat,
+    Tuple(AccountId, U32),
+    Bool,
+    docs="The (challenger, segment) pairs of a job whose dispute the solver won: "
+    "a challenger cannot make the solver defend the same segment twice.",
+)
+STORAGE = (
+    NextJobId,
+    Jobs,
+    JobSpecs,
+    Solvers,
+    Verifiers,
+    NextDisputeId,
+    Disputes,
+    RefereeVotes,
+    Agenda,
+    LostChallenges,
+    TimeDeadlines,
+    WindowEndsMs,
+)
 
 # --- events ---------------------------------------------------------------------------------------------
 
@@ -335,47 +402,137 @@ STORAGE = (NextJobId, Jobs, JobSpecs, Solvers, Verifiers, NextDisputeId, Dispute
 class MarketEvent(PalletEvent):
     SolverRegistered = event(("solver", AccountId), ("stake", U128), doc="A solver reserved its stake.")
     StakeAdded = event(("solver", AccountId), ("amount", U128), ("stake", U128), doc="A solver added stake.")
-    SolverUnbonding = event(("solver", AccountId), ("stake", U128), ("withdrawable_at", U32),
-                            doc="A solver left; its stake unlocks at the given block.")
-    SolverWithdrawn = event(("solver", AccountId), ("amount", U128), doc="An unbonded solver's stake was released.")
+    SolverUnbonding = event(
+        ("solver", AccountId),
+        ("stake", U128),
+        ("withdrawable_at", U32),
+        doc="A solver left; its stake unlocks at the given block.",
+    )
+    SolverWithdrawn = event(
+        ("solver", AccountId), ("amount", U128), doc="An unbonded solver's stake was released."
+    )
     VerifierRegistered = event(("verifier", AccountId), ("bond", U128), doc="A verifier reserved its bond.")
-    JobSubmitted = event(("job_id", JobId), ("submitter", AccountId), ("spec_hash", H256), ("payment", U128),
-                         ("verifier_fee", U128), ("assign_at", U32), doc="Payment and verifier fee were escrowed.")
-    JobCancelled = event(("job_id", JobId), ("refund", U128), doc="The submitter withdrew a job before assignment.")
-    JobAssigned = event(("job_id", JobId), ("solver", AccountId), ("lock", U128), ("commit_by", U32),
-                        doc="A solver was drawn and part of its stake locked.")
+    JobSubmitted = event(
+        ("job_id", JobId),
+        ("submitter", AccountId),
+        ("spec_hash", H256),
+        ("payment", U128),
+        ("verifier_fee", U128),
+        ("assign_at", U32),
+        doc="Payment and verifier fee were escrowed.",
+    )
+    JobCancelled = event(
+        ("job_id", JobId), ("refund", U128), doc="The submitter withdrew a job before assignment."
+    )
+    JobAssigned = event(
+        ("job_id", JobId),
+        ("solver", AccountId),
+        ("lock", U128),
+        ("commit_by", U32),
+        doc="A solver was drawn and part of its stake locked.",
+    )
     AssignmentDeferred = event(("job_id", JobId), ("retry_at", U32), doc="No solver had enough free stake.")
-    ResultCommitted = event(("job_id", JobId), ("solver", AccountId), ("result_root", H256), ("window_end", U32),
-                            doc="The solver committed to every step; the challenge window opened.")
-    Attested = event(("job_id", JobId), ("verifier", AccountId), ("passed", Vec(U32)), ("failed", Vec(U32)),
-                     doc="A verifier replayed the sampled segments; each failed one opened a dispute.")
-    Challenged = event(("dispute_id", DisputeId), ("job_id", JobId), ("challenger", AccountId), ("segment", U32),
-                       ("lo", U32), ("hi", U32), doc="A segment was disputed; the solver reveals first.")
-    ArtifactChallenged = event(("dispute_id", DisputeId), ("job_id", JobId), ("challenger", AccountId),
-                               ("kind", DISPUTE_KIND), ("index", U32), ("blob", H256), ("unavailable", Bool),
-                               doc="A committed artifact (checkpoint, hash list, final model) was challenged; "
-                                   "the referees check it and vote.")
-    DatasetReported = event(("dispute_id", DisputeId), ("job_id", JobId), ("solver", AccountId), ("dataset", H256),
-                            doc="The solver reported the dataset unusable; the referees check it and vote.")
-    JobRejected = event(("job_id", JobId), ("submitter", AccountId), ("refund", U128),
-                        doc="The dataset was proven unusable: the submitter's bond was slashed, the escrow refunded "
-                            "and the solver released.")
-    StepRevealed = event(("dispute_id", DisputeId), ("step", U32), ("step_hash", H256),
-                         doc="The solver opened H[step] against its root.")
-    Responded = event(("dispute_id", DisputeId), ("agree", Bool), ("lo", U32), ("hi", U32),
-                      doc="The challenger answered; the interval is now [lo, hi].")
-    StepStatePublished = event(("dispute_id", DisputeId), ("step", U32), ("state_blob", H256),
-                               doc="The solver published the full state at the single disputed step.")
-    RefereeVoted = event(("dispute_id", DisputeId), ("referee", AccountId), ("claimed", H256), ("stake", U128),
-                         doc="A referee recomputed one step and voted for H[s+1].")
-    DisputeResolved = event(("dispute_id", DisputeId), ("job_id", JobId), ("outcome", DISPUTE_OUTCOME),
-                            ("resolution", RESOLUTION), doc="A dispute ended.")
-    Slashed = event(("who", AccountId), ("beneficiary", AccountId), ("rewarded", U128), ("burned", U128),
-                    doc="A loser's reserve was slashed: part to the beneficiary, part burned.")
-    JobFinalized = event(("job_id", JobId), ("solver", AccountId), ("payment", U128), ("verifier_fee_paid", U128),
-                         doc="The solver was paid and its stake unlocked.")
-    JobSlashed = event(("job_id", JobId), ("solver", AccountId), ("refund", U128),
-                       doc="The solver was at fault; the submitter was refunded in full.")
+    ResultCommitted = event(
+        ("job_id", JobId),
+        ("solver", AccountId),
+        ("result_root", H256),
+        ("window_end", U32),
+        doc="The solver committed to every step; the challenge window opened.",
+    )
+    Attested = event(
+        ("job_id", JobId),
+        ("verifier", AccountId),
+        ("passed", Vec(U32)),
+        ("failed", Vec(U32)),
+        doc="A verifier replayed the sampled segments; each failed one opened a dispute.",
+    )
+    Challenged = event(
+        ("dispute_id", DisputeId),
+        ("job_id", JobId),
+        ("challenger", AccountId),
+        ("segment", U32),
+        ("lo", U32),
+        ("hi", U32),
+        doc="A segment was disputed; the solver reveals first.",
+    )
+    ArtifactChallenged = event(
+        ("dispute_id", DisputeId),
+        ("job_id", JobId),
+        ("challenger", AccountId),
+        ("kind", DISPUTE_KIND),
+        ("index", U32),
+        ("blob", H256),
+        ("unavailable", Bool),
+        doc="A committed artifact (checkpoint, hash list, final model) was challenged; "
+        "the referees check it and vote.",
+    )
+    DatasetReported = event(
+        ("dispute_id", DisputeId),
+        ("job_id", JobId),
+        ("solver", AccountId),
+        ("dataset", H256),
+        doc="The solver reported the dataset unusable; the referees check it and vote.",
+    )
+    JobRejected = event(
+        ("job_id", JobId),
+        ("submitter", AccountId),
+        ("refund", U128),
+        doc="The dataset was proven unusable: the submitter's bond was slashed, the escrow refunded "
+        "and the solver released.",
+    )
+    StepRevealed = event(
+        ("dispute_id", DisputeId),
+        ("step", U32),
+        ("step_hash", H256),
+        doc="The solver opened H[step] against its root.",
+    )
+    Responded = event(
+        ("dispute_id", DisputeId),
+        ("agree", Bool),
+        ("lo", U32),
+        ("hi", U32),
+        doc="The challenger answered; the interval is now [lo, hi].",
+    )
+    StepStatePublished = event(
+        ("dispute_id", DisputeId),
+        ("step", U32),
+        ("state_blob", H256),
+        doc="The solver published the full state at the single disputed step.",
+    )
+    RefereeVoted = event(
+        ("dispute_id", DisputeId),
+        ("referee", AccountId),
+        ("claimed", H256),
+        ("stake", U128),
+        doc="A referee recomputed one step and voted for H[s+1].",
+    )
+    DisputeResolved = event(
+        ("dispute_id", DisputeId),
+        ("job_id", JobId),
+        ("outcome", DISPUTE_OUTCOME),
+        ("resolution", RESOLUTION),
+        doc="A dispute ended.",
+    )
+    Slashed = event(
+        ("who", AccountId),
+        ("beneficiary", AccountId),
+        ("rewarded", U128),
+        ("burned", U128),
+        doc="A loser's reserve was slashed: part to the beneficiary, part burned.",
+    )
+    JobFinalized = event(
+        ("job_id", JobId),
+        ("solver", AccountId),
+        ("payment", U128),
+        ("verifier_fee_paid", U128),
+        doc="The solver was paid and its stake unlocked.",
+    )
+    JobSlashed = event(
+        ("job_id", JobId),
+        ("solver", AccountId),
+        ("refund", U128),
+        doc="The solver was at fault; the submitter was refunded in full.",
+    )
 
 
 # --- errors ---------------------------------------------------------------------------------------------

@@ -46,10 +46,12 @@ def _ms(cfg: MarketConfig, seconds: float, floor_ms: int) -> int:
 def windows_for(spec: JobSpec, cfg: MarketConfig, sample_q: int | None = None) -> Windows:
     jc = cost.job_cost(spec)
     q = cfg.sample_segments if sample_q is None else sample_q
-    return Windows(commit_ms=_ms(cfg, jc.job_seconds, cfg.commit_floor_ms),
-                   challenge_ms=_ms(cfg, jc.verifier_seconds(q), cfg.challenge_floor_ms),
-                   move_ms=_ms(cfg, jc.load_seconds, cfg.move_floor_ms),
-                   vote_ms=_ms(cfg, jc.referee_seconds, cfg.vote_floor_ms))
+    return Windows(
+        commit_ms=_ms(cfg, jc.job_seconds, cfg.commit_floor_ms),
+        challenge_ms=_ms(cfg, jc.verifier_seconds(q), cfg.challenge_floor_ms),
+        move_ms=_ms(cfg, jc.load_seconds, cfg.move_floor_ms),
+        vote_ms=_ms(cfg, jc.referee_seconds, cfg.vote_floor_ms),
+    )
 
 
 def of_job(job_id: int, sample_q: int | None = None) -> Windows:

@@ -55,7 +55,9 @@ def check_hash_list(blob: bytes, steps: int, result_root: bytes) -> list[bytes]:
     """H[0..T] from a hash-list blob: exactly T + 1 hashes, nothing after them, under the committed root."""
     cap = (steps + 1) * HASH_LEN + COMPACT_PREFIX_MAX
     if len(blob) > cap:
-        raise ArtifactFault(f"the hash list is {len(blob)} bytes, more than the {cap} that {steps + 1} hashes take")
+        raise ArtifactFault(
+            f"the hash list is {len(blob)} bytes, more than the {cap} that {steps + 1} hashes take"
+        )
     reader = Reader(blob)
     try:
         count = reader.compact()
@@ -64,17 +66,27 @@ def check_hash_list(blob: bytes, steps: int, result_root: bytes) -> list[bytes]:
     if count != steps + 1:
         raise ArtifactFault(f"the hash list holds {count} hashes; a run of {steps} steps has {steps + 1}")
     if reader.remaining != count * HASH_LEN:
-        raise ArtifactFault(f"the hash list has {reader.remaining} bytes after its count, not {count} hashes of "
-                            f"{HASH_LEN} bytes")
+        raise ArtifactFault(
+            f"the hash list has {reader.remaining} bytes after its count, not {count} hashes of "
+            f"{HASH_LEN} bytes"
+        )
     hashes = [reader.read(HASH_LEN) for _ in range(count)]
     root = step_root(hashes)
     if root != result_root:
-        raise ArtifactFault(f"the hash list's root is 0x{root.hex()}, not the committed 0x{result_root.hex()}")
+        raise ArtifactFault(
+            f"the hash list's root is 0x{root.hex()}, not the committed 0x{result_root.hex()}"
+        )
     return hashes
 
 
-def _load_checked(spec: JobSpec, blob: bytes, index: int, hashes: Sequence[bytes], model: nn.Module,
-                  optimizer: torch.optim.Optimizer) -> int:
+def _load_checked(
+    spec: JobSpec,
+    blob: bytes,
+    index: int,
+    hashes: Sequence[bytes],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+) -> int:
     """Load checkpoint `index` into a fresh model and optimizer, checking its step and its state hash."""
     steps = checkpoint_steps(spec.steps, spec.checkpoint_interval)
     if not 0 <= index < len(steps):
@@ -87,12 +99,16 @@ def _load_checked(spec: JobSpec, blob: bytes, index: int, hashes: Sequence[bytes
         raise ArtifactFault(f"checkpoint {index} holds the state at step {step}, not step {steps[index]}")
     actual = state_hash(step, model, optimizer)
     if actual != hashes[step]:
-        raise ArtifactFault(f"checkpoint {index} hashes to 0x{actual.hex()}, not the listed "
-                            f"H[{step}] = 0x{hashes[step].hex()}")
+        raise ArtifactFault(
+            f"checkpoint {index} hashes to 0x{actual.hex()}, not the listed "
+            f"H[{step}] = 0x{hashes[step].hex()}"
+        )
     return step
 
 
-def check_checkpoint(spec: JobSpec, dataset: Dataset, blob: bytes, index: int, hashes: Sequence[bytes]) -> Trainer:
+def check_checkpoint(
+    spec: JobSpec, dataset: Dataset, blob: bytes, index: int, hashes: Sequence[bytes]
+) -> Trainer:
     """A trainer at checkpoint `index` (ready to replay from it): the blob loads as a state of the spec, at
     the step that checkpoint stands for, and hashes to that step's H in the (checked) hash list."""
     trainer = Trainer(spec, dataset, checkpoints=False)
@@ -100,8 +116,13 @@ def check_checkpoint(spec: JobSpec, dataset: Dataset, blob: bytes, index: int, h
     return trainer
 
 
-def check_final_model(spec: JobSpec, dataset: Dataset | None, final_checkpoint_blob: bytes, hashes: Sequence[bytes],
-                      final_hash: bytes) -> nn.Module:
+def check_final_model(
+    spec: JobSpec,
+    dataset: Dataset | None,
+    final_checkpoint_blob: bytes,
+    hashes: Sequence[bytes],
+    final_hash: bytes,
+) -> nn.Module:
     """The model at step T, which hashes to the committed `final_hash`: the last checkpoint is valid (it is
     H[T]'s state), so the model delivered is the one the step hashes commit to. Nothing is trained, so the
     check needs no dataset (`dataset` may be None) and no exact-mode machine: a submitter runs it too."""
@@ -110,21 +131,31 @@ def check_final_model(spec: JobSpec, dataset: Dataset | None, final_checkpoint_b
     _load_checked(spec, final_checkpoint_blob, last, hashes, model, build_optimizer(spec, model))
     committed = model_hash(model)
     if committed != final_hash:
-        raise ArtifactFault(f"the model at step {spec.steps} hashes to 0x{committed.hex()}, not the committed "
-                            f"final hash 0x{final_hash.hex()}")
+        raise ArtifactFault(
+            f"the model at step {spec.steps} hashes to 0x{committed.hex()}, not the committed "
+            f"final hash 0x{final_hash.hex()}"
+        )
     return model
 
 
 def check_dataset(spec: JobSpec, blob: bytes) -> Dataset:
     """The spec's dataset: the blob it names, decoded and fitting the spec's model."""
     if dataset_hash(blob) != spec.dataset_hash:
-        raise ArtifactFault(f"the dataset blob hashes to 0x{dataset_hash(blob).hex()}, not the spec's "
-                            f"0x{spec.dataset_hash.hex()}")
+        raise ArtifactFault(
+            f"the dataset blob hashes to 0x{dataset_hash(blob).hex()}, not the spec's "
+            f"0x{spec.dataset_hash.hex()}"
+        )
     try:
         return load_dataset(blob, spec)
     except DatasetError as e:
         raise ArtifactFault(f"the dataset is unusable: {e}") from None
 
 
-__all__ = ["ArtifactFault", "ArtifactKind", "check_checkpoint", "check_dataset", "check_final_model",
-           "check_hash_list"]
+__all__ = [
+    "ArtifactFault",
+    "ArtifactKind",
+    "check_checkpoint",
+    "check_dataset",
+    "check_final_model",
+    "check_hash_list",
+]

@@ -85,22 +85,32 @@ class MarketNode:
     # --- reads ------------------------------------------------------------------------------------------------
 
     def jobs(self) -> list[market_pb2.Job]:
-        return list(self.retry(lambda: self.market.ListJobs(market_pb2.Empty(), timeout=30), "list jobs").jobs)
+        return list(
+            self.retry(lambda: self.market.ListJobs(market_pb2.Empty(), timeout=30), "list jobs").jobs
+        )
 
     def job(self, job_id: int) -> market_pb2.Job:
-        return self.retry(lambda: self.market.GetJob(market_pb2.JobRequest(job_id=job_id), timeout=30), "get job")
+        return self.retry(
+            lambda: self.market.GetJob(market_pb2.JobRequest(job_id=job_id), timeout=30), "get job"
+        )
 
     def open_disputes(self) -> list[market_pb2.Dispute]:
         return self.open_disputes_at()[0]
 
     def open_disputes_at(self) -> tuple[list[market_pb2.Dispute], int]:
         """The open disputes and the chain time (ms) of the block they were read at."""
-        reply = self.retry(lambda: self.market.ListOpenDisputes(market_pb2.Empty(), timeout=30), "list disputes")
+        reply = self.retry(
+            lambda: self.market.ListOpenDisputes(market_pb2.Empty(), timeout=30), "list disputes"
+        )
         return list(reply.disputes), reply.now_ms
 
     def disputes(self, job_id: int) -> list[market_pb2.Dispute]:
-        return list(self.retry(lambda: self.market.ListDisputes(market_pb2.JobRequest(job_id=job_id), timeout=30),
-                               "list disputes").disputes)
+        return list(
+            self.retry(
+                lambda: self.market.ListDisputes(market_pb2.JobRequest(job_id=job_id), timeout=30),
+                "list disputes",
+            ).disputes
+        )
 
     def head(self) -> int:
         return self.retry(lambda: self.chain.info().best_number, "chain info")
@@ -118,6 +128,7 @@ class MarketNode:
                 raise
             except BlobHashMismatch as e:
                 raise BlobMissing(f"{what}: {e}") from None
+
         return self.retry(get, what)
 
     def put_blob(self, data: bytes) -> bytes:

@@ -63,8 +63,10 @@ def load_dataset(blob: bytes, spec: JobSpec | None = None) -> Dataset:
     except Exception as e:  # safetensors raises its own SafetensorError and assorted parse errors
         raise DatasetError(f"not a valid safetensors blob: {e}") from None
     if tuple(sorted(tensors)) != TENSOR_NAMES:
-        raise DatasetError(f"a dataset holds exactly the tensors {', '.join(TENSOR_NAMES)}; "
-                           f"got {', '.join(sorted(tensors)) or 'none'}")
+        raise DatasetError(
+            f"a dataset holds exactly the tensors {', '.join(TENSOR_NAMES)}; "
+            f"got {', '.join(sorted(tensors)) or 'none'}"
+        )
     dataset = Dataset(**tensors)
     _check_splits(dataset)
     if spec is not None:
@@ -76,17 +78,23 @@ def _check_splits(d: Dataset) -> None:
     for split in ("train", "test"):
         x, y = getattr(d, f"x_{split}"), getattr(d, f"y_{split}")
         if y.dtype != torch.int64 or y.dim() != 1:
-            raise DatasetError(f"y_{split} must be a 1-D int64 tensor of labels, got {y.dtype} {tuple(y.shape)}")
+            raise DatasetError(
+                f"y_{split} must be a 1-D int64 tensor of labels, got {y.dtype} {tuple(y.shape)}"
+            )
         if x.dtype not in (torch.float32, torch.int64):
             raise DatasetError(f"x_{split} must be float32 (features) or int64 (tokens), got {x.dtype}")
         if x.dim() < 2 or x.shape[0] != y.shape[0] or y.shape[0] == 0:
-            raise DatasetError(f"x_{split} {tuple(x.shape)} and y_{split} {tuple(y.shape)} must hold the same "
-                               "number (at least one) of examples")
+            raise DatasetError(
+                f"x_{split} {tuple(x.shape)} and y_{split} {tuple(y.shape)} must hold the same "
+                "number (at least one) of examples"
+            )
         if x.dtype == torch.float32 and not bool(torch.isfinite(x).all()):
             raise DatasetError(f"x_{split} holds NaN or infinite values")
     if d.x_train.dtype != d.x_test.dtype or d.x_train.shape[1:] != d.x_test.shape[1:]:
-        raise DatasetError(f"x_train {d.x_train.dtype} {tuple(d.x_train.shape)} and x_test {d.x_test.dtype} "
-                           f"{tuple(d.x_test.shape)} differ in dtype or example shape")
+        raise DatasetError(
+            f"x_train {d.x_train.dtype} {tuple(d.x_train.shape)} and x_test {d.x_test.dtype} "
+            f"{tuple(d.x_test.shape)} differ in dtype or example shape"
+        )
 
 
 def check_fits_spec(d: Dataset, spec: JobSpec) -> None:
@@ -99,18 +107,24 @@ def check_fits_spec(d: Dataset, spec: JobSpec) -> None:
     else:
         dtype, shape = torch.int64, (m.seq_len,)
     if d.x_train.dtype != dtype or tuple(d.x_train.shape[1:]) != shape:
-        raise DatasetError(f"the {m.KIND} model needs examples of {dtype} {shape}, the dataset has "
-                           f"{d.x_train.dtype} {tuple(d.x_train.shape[1:])}")
+        raise DatasetError(
+            f"the {m.KIND} model needs examples of {dtype} {shape}, the dataset has "
+            f"{d.x_train.dtype} {tuple(d.x_train.shape[1:])}"
+        )
     for split in ("train", "test"):
         y = getattr(d, f"y_{split}")
         if int(y.min()) < 0 or int(y.max()) >= m.num_classes:
-            raise DatasetError(f"y_{split} labels span {int(y.min())}..{int(y.max())}, outside "
-                               f"0..{m.num_classes - 1} for num_classes={m.num_classes}")
+            raise DatasetError(
+                f"y_{split} labels span {int(y.min())}..{int(y.max())}, outside "
+                f"0..{m.num_classes - 1} for num_classes={m.num_classes}"
+            )
         if isinstance(m, TransformerSpec):
             x = getattr(d, f"x_{split}")
             if int(x.min()) < 0 or int(x.max()) >= m.vocab_size:
-                raise DatasetError(f"x_{split} tokens span {int(x.min())}..{int(x.max())}, outside "
-                                   f"0..{m.vocab_size - 1} for vocab_size={m.vocab_size}")
+                raise DatasetError(
+                    f"x_{split} tokens span {int(x.min())}..{int(x.max())}, outside "
+                    f"0..{m.vocab_size - 1} for vocab_size={m.vocab_size}"
+                )
 
 
 def _stream(seed: int, name: str) -> int:
@@ -125,8 +139,9 @@ def _integers(seed: int, name: str, low: int, high: int, *shape: int) -> torch.T
     return torch.from_numpy(rng.integers(_stream(seed, name), math.prod(shape), low, high)).view(*shape)
 
 
-def gaussian_blobs(seed: int, n_train: int, n_test: int, input_dim: int, num_classes: int,
-                   spread: float = 1.0) -> Dataset:
+def gaussian_blobs(
+    seed: int, n_train: int, n_test: int, input_dim: int, num_classes: int, spread: float = 1.0
+) -> Dataset:
     centres = _normal(seed, "centres", num_classes, input_dim) * 3.0
 
     def split(name: str, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -138,16 +153,21 @@ def gaussian_blobs(seed: int, n_train: int, n_test: int, input_dim: int, num_cla
     return Dataset(x_train, y_train, x_test, y_test)
 
 
-def synthetic_digits(seed: int, n_train: int, n_test: int, image_size: int = 8, num_classes: int = 10,
-                     noise: float = 0.3) -> Dataset:
-    strokes = rng.uniform(_stream(seed, "templates"), num_classes * image_size ** 2, 0.0, 1.0) < 0.35
+def synthetic_digits(
+    seed: int, n_train: int, n_test: int, image_size: int = 8, num_classes: int = 10, noise: float = 0.3
+) -> Dataset:
+    strokes = rng.uniform(_stream(seed, "templates"), num_classes * image_size**2, 0.0, 1.0) < 0.35
     templates = torch.from_numpy(strokes.astype("float32")).view(num_classes, image_size, image_size)
 
     def split(name: str, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         y = _integers(seed, f"{name}/labels", 0, num_classes, n)
         shifts = _integers(seed, f"{name}/shifts", -1, 2, n, 2).tolist()
-        images = torch.stack([torch.roll(templates[c], shifts=(dy, dx), dims=(0, 1))
-                              for c, (dy, dx) in zip(y.tolist(), shifts, strict=True)])
+        images = torch.stack(
+            [
+                torch.roll(templates[c], shifts=(dy, dx), dims=(0, 1))
+                for c, (dy, dx) in zip(y.tolist(), shifts, strict=True)
+            ]
+        )
         images = images + noise * _normal(seed, f"{name}/noise", n, image_size, image_size)
         return images.unsqueeze(1), y
 

@@ -19,8 +19,9 @@ class ModelExportError(ValueError):
     check failed."""
 
 
-def export_model(spec_bytes: bytes, hash_list: bytes, result_root: bytes, final_checkpoint: bytes,
-                 final_hash: bytes) -> bytes:
+def export_model(
+    spec_bytes: bytes, hash_list: bytes, result_root: bytes, final_checkpoint: bytes, final_hash: bytes
+) -> bytes:
     """The model at step T as safetensors (parameters by name), after every check of the module docstring."""
     spec = JobSpec.decode(spec_bytes)
     try:
@@ -31,4 +32,6 @@ def export_model(spec_bytes: bytes, hash_list: bytes, result_root: bytes, final_
         model = check_final_model(spec, None, final_checkpoint, hashes, final_hash)
     except ArtifactFault as e:
         raise ModelExportError(f"final model check failed: {e}") from None
-    return safetensors.torch.save({name: p.detach().contiguous() for name, p in sorted(model.named_parameters())})
+    return safetensors.torch.save(
+        {name: p.detach().contiguous() for name, p in sorted(model.named_parameters())}
+    )

@@ -69,13 +69,20 @@ class Cnn(nn.Module):
         blocks: list[nn.Module] = []
         c_in = spec.in_channels
         for c in spec.channels:
-            blocks += [nn.Conv2d(c_in, c, spec.kernel_size, padding=spec.kernel_size // 2, device="meta"),
-                       nn.ReLU(), nn.MaxPool2d(2)]
+            blocks += [
+                nn.Conv2d(c_in, c, spec.kernel_size, padding=spec.kernel_size // 2, device="meta"),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+            ]
             c_in = c
         self.features = nn.Sequential(*blocks)
         flat = c_in * (spec.image_size >> len(spec.channels)) ** 2
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(flat, spec.hidden, device="meta"), nn.ReLU(),
-                                  nn.Linear(spec.hidden, spec.num_classes, device="meta"))
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(flat, spec.hidden, device="meta"),
+            nn.ReLU(),
+            nn.Linear(spec.hidden, spec.num_classes, device="meta"),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _sequential(self.head, _sequential(self.features, x))
@@ -98,14 +105,20 @@ class EncoderBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, t, d = x.shape
         h, dh = self.num_heads, d // self.num_heads
-        qkv = ops.linear(ops.layer_norm(x, self.ln1.weight, self.ln1.bias, self.ln1.eps), self.qkv.weight,
-                         self.qkv.bias)
+        qkv = ops.linear(
+            ops.layer_norm(x, self.ln1.weight, self.ln1.bias, self.ln1.eps), self.qkv.weight, self.qkv.bias
+        )
         q, k, v = qkv.view(n, t, 3, h, dh).permute(2, 0, 3, 1, 4).reshape(3, n * h, t, dh)
         weights = ops.softmax(ops.bmm(q, k.transpose(1, 2), 1.0 / math.sqrt(dh)))
         attended = ops.bmm(weights, v).view(n, h, t, dh).transpose(1, 2).reshape(n, t, d)
         x = x + ops.linear(attended, self.proj.weight, self.proj.bias)
-        hidden = torch.relu(ops.linear(ops.layer_norm(x, self.ln2.weight, self.ln2.bias, self.ln2.eps),
-                                       self.ff1.weight, self.ff1.bias))
+        hidden = torch.relu(
+            ops.linear(
+                ops.layer_norm(x, self.ln2.weight, self.ln2.bias, self.ln2.eps),
+                self.ff1.weight,
+                self.ff1.bias,
+            )
+        )
         return x + ops.linear(hidden, self.ff2.weight, self.ff2.bias)
 
 
@@ -114,8 +127,9 @@ class TransformerClassifier(nn.Module):
         super().__init__()
         self.tokens = nn.Embedding(spec.vocab_size, spec.d_model, device="meta")
         self.positions = nn.Embedding(spec.seq_len, spec.d_model, device="meta")
-        self.blocks = nn.ModuleList(EncoderBlock(spec.d_model, spec.num_heads, spec.ff_dim)
-                                    for _ in range(spec.num_layers))
+        self.blocks = nn.ModuleList(
+            EncoderBlock(spec.d_model, spec.num_heads, spec.ff_dim) for _ in range(spec.num_layers)
+        )
         self.ln = nn.LayerNorm(spec.d_model, device="meta")
         self.head = nn.Linear(spec.d_model, spec.num_classes, device="meta")
 
@@ -147,8 +161,11 @@ def _initial_values(name: str, owner: nn.Module, shape: torch.Size, seed: int) -
 
 
 def _initialise(model: nn.Module, seed: int) -> None:
-    owners = {f"{mod_name}.{p_name}" if mod_name else p_name: mod
-              for mod_name, mod in model.named_modules() for p_name, _ in mod.named_parameters(recurse=False)}
+    owners = {
+        f"{mod_name}.{p_name}" if mod_name else p_name: mod
+        for mod_name, mod in model.named_modules()
+        for p_name, _ in mod.named_parameters(recurse=False)
+    }
     shapes = {name: p.shape for name, p in model.named_parameters()}
     model.to_empty(device="cpu")
     with torch.no_grad():

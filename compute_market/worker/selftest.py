@@ -39,17 +39,38 @@ def reference_jobs() -> dict[str, tuple[JobSpec, datasets.Dataset]]:
     digits = datasets.synthetic_digits(12, 64, 16, 8, 4)
     tokens = datasets.majority_tokens(13, 64, 16, 8, 5)
     jobs = {
-        "mlp-adamw-cosine": (MlpSpec(10, (24, 12), 3), blobs, AdamWSpec(1e-2, 0.9, 0.999, 1e-8, 0.01),
-                             CosineSchedule(0.1, 2)),
+        "mlp-adamw-cosine": (
+            MlpSpec(10, (24, 12), 3),
+            blobs,
+            AdamWSpec(1e-2, 0.9, 0.999, 1e-8, 0.01),
+            CosineSchedule(0.1, 2),
+        ),
         "mlp-sgd-constant": (MlpSpec(10, (16,), 3), blobs, SgdSpec(0.1, 0.0, 0.0), ConstantSchedule()),
-        "cnn-sgd-step": (CnnSpec(1, 8, (4, 6), 3, 16, 4), digits, SgdSpec(0.05, 0.9, 1e-4), StepSchedule(2, 0.5)),
-        "transformer-adamw-constant": (TransformerSpec(5, 8, 16, 2, 2, 24, 5), tokens,
-                                       AdamWSpec(3e-3, 0.9, 0.99, 1e-8, 0.0), ConstantSchedule()),
+        "cnn-sgd-step": (
+            CnnSpec(1, 8, (4, 6), 3, 16, 4),
+            digits,
+            SgdSpec(0.05, 0.9, 1e-4),
+            StepSchedule(2, 0.5),
+        ),
+        "transformer-adamw-constant": (
+            TransformerSpec(5, 8, 16, 2, 2, 24, 5),
+            tokens,
+            AdamWSpec(3e-3, 0.9, 0.99, 1e-8, 0.0),
+            ConstantSchedule(),
+        ),
     }
     out = {}
     for name, (model, ds, opt, sched) in jobs.items():
-        spec = JobSpec(model, datasets.dataset_hash(ds.to_bytes()), opt, sched, batch_size=20, steps=STEPS,
-                       seed=7, checkpoint_interval=3)
+        spec = JobSpec(
+            model,
+            datasets.dataset_hash(ds.to_bytes()),
+            opt,
+            sched,
+            batch_size=20,
+            steps=STEPS,
+            seed=7,
+            checkpoint_interval=3,
+        )
         out[name] = (spec, ds)
     return out
 
@@ -61,15 +82,19 @@ def trace(spec: JobSpec, ds: datasets.Dataset, steps: int | None = None, threads
 
 
 def compute_all(threads: int = 1) -> dict[str, list[str]]:
-    return {name: [h.hex() for h in trace(spec, ds, threads=threads)]
-            for name, (spec, ds) in reference_jobs().items()}
+    return {
+        name: [h.hex() for h in trace(spec, ds, threads=threads)]
+        for name, (spec, ds) in reference_jobs().items()
+    }
 
 
 def load_reference() -> dict[str, list[str]]:
     data = json.loads(REFERENCE_FILE.read_text())
     if data.get("kernels") != KERNEL_SET or data.get("kernels_version") != KERNELS_VERSION:
-        raise ValueError(f"{REFERENCE_FILE.name} was recorded for {data.get('kernels')} "
-                         f"v{data.get('kernels_version')}, not {KERNEL_SET} v{KERNELS_VERSION}")
+        raise ValueError(
+            f"{REFERENCE_FILE.name} was recorded for {data.get('kernels')} "
+            f"v{data.get('kernels_version')}, not {KERNEL_SET} v{KERNELS_VERSION}"
+        )
     return data["jobs"]
 
 
@@ -102,6 +127,7 @@ def record() -> None:
 
 if __name__ == "__main__":
     import sys
+
     if sys.argv[1:] == ["--record"]:
         record()
     else:

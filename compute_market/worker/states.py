@@ -33,8 +33,10 @@ def _parse(enum: type[IntEnum], name: str, what: str) -> IntEnum:
     try:
         return enum[name]
     except KeyError:
-        raise UnknownState(f"the node reported {what} {name!r}, which is not a {enum.__name__} "
-                           f"({', '.join(enum.__members__)})") from None
+        raise UnknownState(
+            f"the node reported {what} {name!r}, which is not a {enum.__name__} "
+            f"({', '.join(enum.__members__)})"
+        ) from None
 
 
 def job_status(job: market_pb2.Job) -> IntEnum:

@@ -111,6 +111,7 @@ def configure_exact_mode(profile: DeterminismProfile, threads: int = 1) -> None:
 
 # --- the state hash ---------------------------------------------------------------------------------
 
+
 def _tensor_bytes(t: torch.Tensor) -> memoryview:
     array = t.detach().contiguous().numpy()
     if sys.byteorder != "little":
@@ -177,8 +178,11 @@ class StateHasher:
     def hash(self, step: int) -> bytes:
         identity = self._current_identity()
         known = self._identity
-        if known is None or len(identity) != len(known) or any(a is not b for a, b in zip(identity, known,
-                                                                                          strict=True)):
+        if (
+            known is None
+            or len(identity) != len(known)
+            or any(a is not b for a, b in zip(identity, known, strict=True))
+        ):
             self._plan, self._identity = self._build_plan(), identity
             self._plan_bytes = sum(len(chunk) for chunk in self._plan)
             if any(not isinstance(v, torch.Tensor) for v in identity):
@@ -209,6 +213,7 @@ def model_hash(model: nn.Module) -> bytes:
 
 
 # --- optimizer, data order, evaluation --------------------------------------------------------------
+
 
 def build_optimizer(spec: JobSpec, model: nn.Module) -> torch.optim.Optimizer:
     """The spec's optimizer (exact-mode kernels) over parameters in sorted name order."""
@@ -248,17 +253,20 @@ def evaluate(model: nn.Module, dataset: Dataset) -> float:
     """Accuracy on the held-out split."""
     correct = 0
     for i in range(0, dataset.x_test.shape[0], EVAL_BATCH):
-        logits = model(dataset.x_test[i:i + EVAL_BATCH])
-        correct += int((logits.argmax(dim=1) == dataset.y_test[i:i + EVAL_BATCH]).sum())
+        logits = model(dataset.x_test[i : i + EVAL_BATCH])
+        correct += int((logits.argmax(dim=1) == dataset.y_test[i : i + EVAL_BATCH]).sum())
     return correct / dataset.x_test.shape[0]
 
 
 # --- checkpoints ------------------------------------------------------------------------------------
 
+
 def save_checkpoint(spec: JobSpec, step: int, model: nn.Module, optimizer: torch.optim.Optimizer) -> bytes:
-    tensors = {"meta/step": torch.tensor(step, dtype=torch.int64),
-               "meta/spec_hash": torch.frombuffer(bytearray(spec.spec_hash), dtype=torch.uint8),
-               "meta/profile": torch.frombuffer(bytearray(spec.determinism.encode()), dtype=torch.uint8)}
+    tensors = {
+        "meta/step": torch.tensor(step, dtype=torch.int64),
+        "meta/spec_hash": torch.frombuffer(bytearray(spec.spec_hash), dtype=torch.uint8),
+        "meta/profile": torch.frombuffer(bytearray(spec.determinism.encode()), dtype=torch.uint8),
+    }
     for name, p in model.named_parameters():
         tensors[f"param/{name}"] = p.detach()
         for key, value in optimizer.state.get(p, {}).items():
@@ -290,7 +298,11 @@ def load_checkpoint(spec: JobSpec, blob: bytes, model: nn.Module, optimizer: tor
         raise CheckpointError("meta/step must be a 0-d int64 tensor")
     if hash_t is None or hash_t.dtype != torch.uint8 or bytes(hash_t.tolist()) != spec.spec_hash:
         raise CheckpointError("meta/spec_hash does not name this spec")
-    if profile_t is None or profile_t.dtype != torch.uint8 or bytes(profile_t.tolist()) != spec.determinism.encode():
+    if (
+        profile_t is None
+        or profile_t.dtype != torch.uint8
+        or bytes(profile_t.tolist()) != spec.determinism.encode()
+    ):
         raise CheckpointError("meta/profile is not the spec's determinism profile (kernels, torch build)")
     step = int(step_t)
     if not 0 <= step <= spec.steps:
@@ -300,8 +312,9 @@ def load_checkpoint(spec: JobSpec, blob: bytes, model: nn.Module, optimizer: tor
     expected |= {f"optim/{n}/{k}" for n, _ in model.named_parameters() for k in entries}
     if set(tensors) != expected:
         extra, missing = sorted(set(tensors) - expected), sorted(expected - set(tensors))
-        raise CheckpointError(f"checkpoint tensors differ from the model's: unexpected {extra[:3]}, "
-                              f"missing {missing[:3]}")
+        raise CheckpointError(
+            f"checkpoint tensors differ from the model's: unexpected {extra[:3]}, missing {missing[:3]}"
+        )
     with torch.no_grad():
         for name, p in model.named_parameters():
             state = {}
@@ -309,20 +322,25 @@ def load_checkpoint(spec: JobSpec, blob: bytes, model: nn.Module, optimizer: tor
                 t = tensors[f"param/{name}" if key is None else f"optim/{name}/{key}"]
                 want_shape = () if key == "step" else tuple(p.shape)
                 if t.dtype != p.dtype or tuple(t.shape) != want_shape:
-                    raise CheckpointError(f"{name}/{key or 'param'}: {t.dtype} {tuple(t.shape)}, expected "
-                                          f"{p.dtype} {want_shape}")
+                    raise CheckpointError(
+                        f"{name}/{key or 'param'}: {t.dtype} {tuple(t.shape)}, expected "
+                        f"{p.dtype} {want_shape}"
+                    )
                 if key is None:
                     p.copy_(t)
                 else:
                     state[key] = t.clone()
             if "step" in state and float(state["step"]) != step:
-                raise CheckpointError(f"{name}/step is {float(state['step'])}, the checkpoint is at step {step}")
+                raise CheckpointError(
+                    f"{name}/step is {float(state['step'])}, the checkpoint is at step {step}"
+                )
             if state:
                 optimizer.state[p] = state
     return step
 
 
 # --- the trainer -----------------------------------------------------------------------------------
+
 
 class _InlineExecutor:
     """Runs the hash on the training thread: for machines without a spare core, and for measuring."""
@@ -342,8 +360,16 @@ class _InlineExecutor:
 class Trainer:
     """One exact-mode run of a spec, from its initial state or from a checkpoint."""
 
-    def __init__(self, spec: JobSpec, dataset: Dataset, *, hashing: bool = True,
-                 checkpoints: bool = True, background: bool = True, threads: int = 1):
+    def __init__(
+        self,
+        spec: JobSpec,
+        dataset: Dataset,
+        *,
+        hashing: bool = True,
+        checkpoints: bool = True,
+        background: bool = True,
+        threads: int = 1,
+    ):
         configure_exact_mode(spec.determinism, threads)
         check_fits_spec(dataset, spec)
         self.spec, self.dataset = spec, dataset
@@ -410,8 +436,9 @@ class Trainer:
         self.hash_s += time.perf_counter() - start
         return future
 
-    def run(self, until: int | None = None,
-            progress_callback: Callable[[int, int], None] | None = None) -> Iterator[StepRecord]:
+    def run(
+        self, until: int | None = None, progress_callback: Callable[[int, int], None] | None = None
+    ) -> Iterator[StepRecord]:
         """Train to step `until` (default T), yielding H[start], H[start+1], ..., H[until] in order.
 
         Records come one step behind the training (H[s] is yielded after step s+1's optimizer step),
@@ -420,7 +447,9 @@ class Trainer:
         until = self.spec.steps if until is None else until
         if not self.step <= until <= self.spec.steps:
             raise TrainerError(f"cannot train from step {self.step} to step {until} of {self.spec.steps}")
-        pool = ThreadPoolExecutor(1, thread_name_prefix="state-hash") if self.background else _InlineExecutor()
+        pool = (
+            ThreadPoolExecutor(1, thread_name_prefix="state-hash") if self.background else _InlineExecutor()
+        )
         with pool:
             pending = self._submit_record(pool)
             while self.step < until:
@@ -441,14 +470,16 @@ class Trainer:
         return evaluate(self.model, self.dataset)
 
 
-def train(spec: JobSpec, dataset: Dataset, *,
-          progress_callback: Callable[[int, int], None] | None = None) -> TrainingResult:
+def train(
+    spec: JobSpec, dataset: Dataset, *, progress_callback: Callable[[int, int], None] | None = None
+) -> TrainingResult:
     """A solver's whole run: every H[i], the checkpoints, the committed root, final model hash, accuracy."""
     return run_to_result(Trainer(spec, dataset), progress_callback)
 
 
-def run_to_result(trainer: Trainer,
-                  progress_callback: Callable[[int, int], None] | None = None) -> TrainingResult:
+def run_to_result(
+    trainer: Trainer, progress_callback: Callable[[int, int], None] | None = None
+) -> TrainingResult:
     """Run `trainer` to the end of its spec and collect what `train` returns."""
     result = TrainingResult(hashes=[])
     for record in trainer.run(progress_callback=progress_callback):
@@ -463,21 +494,30 @@ def run_to_result(trainer: Trainer,
 
 def replay_segment(spec: JobSpec, dataset: Dataset, start_state: bytes | None, end: int) -> list[bytes]:
     """H[a..end] recomputed from the state at a (a checkpoint blob; None for the spec's initial state)."""
-    trainer = Trainer(spec, dataset, checkpoints=False) if start_state is None else \
-        Trainer.from_checkpoint(spec, dataset, start_state, checkpoints=False)
+    trainer = (
+        Trainer(spec, dataset, checkpoints=False)
+        if start_state is None
+        else Trainer.from_checkpoint(spec, dataset, start_state, checkpoints=False)
+    )
     return [record.state_hash for record in trainer.run(until=end)]
 
 
-def recompute_step(spec: JobSpec, dataset: Dataset, state_at_s: bytes | None,
-                   expected_hash: bytes | None = None) -> bytes:
+def recompute_step(
+    spec: JobSpec, dataset: Dataset, state_at_s: bytes | None, expected_hash: bytes | None = None
+) -> bytes:
     """A referee's vote: H[s+1] from the full state at s, after checking that state hashes to the agreed
     H[s] when `expected_hash` is given. `state_at_s=None` means s = 0: the spec's own initial state, which a
     referee derives rather than takes from the solver."""
-    trainer = Trainer(spec, dataset, checkpoints=False) if state_at_s is None else \
-        Trainer.from_checkpoint(spec, dataset, state_at_s, checkpoints=False)
+    trainer = (
+        Trainer(spec, dataset, checkpoints=False)
+        if state_at_s is None
+        else Trainer.from_checkpoint(spec, dataset, state_at_s, checkpoints=False)
+    )
     if expected_hash is not None and trainer.state_hash() != expected_hash:
-        raise StateMismatch(f"the state at step {trainer.step} hashes to "
-                            f"{trainer.state_hash().hex()}, not the agreed {expected_hash.hex()}")
+        raise StateMismatch(
+            f"the state at step {trainer.step} hashes to "
+            f"{trainer.state_hash().hex()}, not the agreed {expected_hash.hex()}"
+        )
     if trainer.step >= spec.steps:
         raise TrainerError(f"step {trainer.step} is the last of the run; there is no step to recompute")
     *_, last = trainer.run(until=trainer.step + 1)

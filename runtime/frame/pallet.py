@@ -80,7 +80,9 @@ def block_env() -> BlockEnv:
     try:
         return _ENV.get()
     except LookupError:
-        raise storage.NoExternalities("no block environment installed; use runtime.frame.externalities") from None
+        raise storage.NoExternalities(
+            "no block environment installed; use runtime.frame.externalities"
+        ) from None
 
 
 class PalletConfig:
@@ -97,6 +99,7 @@ def deposit_event(event: RecordedEvent) -> None:
 
 
 # --- events ---------------------------------------------------------------------------------------------
+
 
 class EventVariant:
     """One event of a pallet; calling it with the field values yields a `RecordedEvent`."""
@@ -125,7 +128,8 @@ class RecordedEvent:
     def encode(self) -> bytes:
         v = self.variant
         return bytes([v.owner.module_index, v.index]) + b"".join(
-            f.type.encode(a) for f, a in zip(v.fields, self.args, strict=True))
+            f.type.encode(a) for f, a in zip(v.fields, self.args, strict=True)
+        )
 
     @property
     def pallet(self) -> str:
@@ -149,6 +153,7 @@ class PalletEvent:
 
 def pallet_events(path: str):
     """Number a pallet's events in declaration order and bind them to their class."""
+
     def decorate(cls: type[PalletEvent]) -> type[PalletEvent]:
         variants = []
         for name, v in list(vars(cls).items()):
@@ -158,6 +163,7 @@ def pallet_events(path: str):
         cls.variants = tuple(variants)
         cls.path = path
         return cls
+
     return decorate
 
 
@@ -165,13 +171,17 @@ def event_type(cls: type[PalletEvent]) -> Enum:
     """The pallet's `Event` enum (cached on the class, so metadata registers it once)."""
     cached = cls.__dict__.get("_event_type")
     if cached is None:
-        cached = Enum(cls.path, [Variant(v.name, v.index, v.fields, (v.doc,)) for v in cls.variants],
-                      params=[("T", None)])
+        cached = Enum(
+            cls.path,
+            [Variant(v.name, v.index, v.fields, (v.doc,)) for v in cls.variants],
+            params=[("T", None)],
+        )
         cls._event_type = cached
     return cached
 
 
 # --- calls ----------------------------------------------------------------------------------------------
+
 
 @dataclass
 class CallContext:
@@ -190,7 +200,9 @@ class CallContext:
 
     def ensure_none(self) -> None:
         if self.origin.kind is not OriginKind.NONE:
-            raise BadOrigin("this call is an inherent or unsigned call; a signed or root origin may not make it")
+            raise BadOrigin(
+                "this call is an inherent or unsigned call; a signed or root origin may not make it"
+            )
 
     @property
     def block_number(self) -> int:
@@ -207,8 +219,14 @@ WeightFn = Callable[..., Weight]
 class CallDef:
     """A dispatchable: its index, weight (fixed, or computed from the decoded arguments) and arguments."""
 
-    def __init__(self, fn: Callable[..., None], index: int, weight: Weight | WeightFn,
-                 dispatch_class: DispatchClass, pays: Pays):
+    def __init__(
+        self,
+        fn: Callable[..., None],
+        index: int,
+        weight: Weight | WeightFn,
+        dispatch_class: DispatchClass,
+        pays: Pays,
+    ):
         self.fn = fn
         self.index = index
         self.name = fn.__name__
@@ -223,7 +241,7 @@ class CallDef:
     def args(self) -> tuple[Field, ...]:
         if self._args is None:
             ann = self.fn.__annotations__
-            params = list(self.fn.__code__.co_varnames[1:self.fn.__code__.co_argcount])
+            params = list(self.fn.__code__.co_varnames[1 : self.fn.__code__.co_argcount])
             fields = []
             for p in params:
                 t = ann[p]
@@ -241,10 +259,15 @@ class CallDef:
         return self.fn(ctx, *args)
 
 
-def call(index: int, weight: Weight | WeightFn, dispatch_class: DispatchClass = DispatchClass.NORMAL,
-         pays: Pays = Pays.YES) -> Callable[[Callable[..., None]], CallDef]:
+def call(
+    index: int,
+    weight: Weight | WeightFn,
+    dispatch_class: DispatchClass = DispatchClass.NORMAL,
+    pays: Pays = Pays.YES,
+) -> Callable[[Callable[..., None]], CallDef]:
     def decorate(fn: Callable[..., None]) -> CallDef:
         return CallDef(fn, index, weight, dispatch_class, pays)
+
     return decorate
 
 
@@ -258,7 +281,8 @@ class Call:
     def encode(self) -> bytes:
         assert self.func.pallet is not None
         return bytes([self.func.pallet.index, self.func.index]) + b"".join(
-            f.type.encode(a) for f, a in zip(self.func.args, self.args, strict=True))
+            f.type.encode(a) for f, a in zip(self.func.args, self.args, strict=True)
+        )
 
     def info(self) -> DispatchInfo:
         return self.func.info(self.args)
@@ -331,8 +355,10 @@ class Pallet:
         cached = self.__dict__.get("_call_type")
         if cached is None:
             cached = self.__dict__["_call_type"] = Enum(
-                self.calls_path, [Variant(c.name, c.index, c.args, (c.doc,)) for c in self.calls],
-                params=[("T", None)])
+                self.calls_path,
+                [Variant(c.name, c.index, c.args, (c.doc,)) for c in self.calls],
+                params=[("T", None)],
+            )
         return cached
 
 
@@ -347,8 +373,9 @@ def _calls_by_index(pallet: str, calls: tuple[CallDef, ...]) -> dict[int, CallDe
         if not 0 <= c.index < 256:
             raise CompositionError(f"{pallet}.{c.name}: call index {c.index} is outside 0..255")
         if c.index in by_index:
-            raise CompositionError(f"{pallet}: calls {by_index[c.index].name} and {c.name} share call index "
-                                   f"{c.index}")
+            raise CompositionError(
+                f"{pallet}: calls {by_index[c.index].name} and {c.name} share call index {c.index}"
+            )
         if c.name in names:
             raise CompositionError(f"{pallet}: two calls are named {c.name}")
         by_index[c.index] = c
@@ -365,10 +392,14 @@ def compose(entries: list[tuple[int, Pallet]]) -> list[Pallet]:
         if not 0 <= index < 256:
             raise CompositionError(f"pallet {pallet.name}: index {index} is outside 0..255")
         if index in by_index:
-            raise CompositionError(f"pallets {by_index[index].name} and {pallet.name} share pallet index {index}")
+            raise CompositionError(
+                f"pallets {by_index[index].name} and {pallet.name} share pallet index {index}"
+            )
         if pallet.name in by_name:
-            raise CompositionError(f"two pallets are named {pallet.name} (indices "
-                                   f"{next(i for i, p in entries if p is by_name[pallet.name])} and {index})")
+            raise CompositionError(
+                f"two pallets are named {pallet.name} (indices "
+                f"{next(i for i, p in entries if p is by_name[pallet.name])} and {index})"
+            )
         by_index[index] = by_name[pallet.name] = pallet
     for index, pallet in entries:
         pallet.bind(index)
@@ -397,10 +428,25 @@ class RuntimeCallType(ScaleType):
         return Call(func, tuple(f.type.decode(r) for f in func.args))
 
     def scale_info(self, reg):  # noqa: ANN001
-        return Enum("::".join(self.path), [
-            Variant(p.name, i, (Field(None, p.call_type(), f"self::sp_api_hidden_includes_construct_runtime"
-                                                       f"::hidden_include::dispatch::CallableCallFor<{p.name}, Runtime>"),))
-            for i, p in sorted(self.pallets.items()) if p.calls]).scale_info(reg)
+        return Enum(
+            "::".join(self.path),
+            [
+                Variant(
+                    p.name,
+                    i,
+                    (
+                        Field(
+                            None,
+                            p.call_type(),
+                            f"self::sp_api_hidden_includes_construct_runtime"
+                            f"::hidden_include::dispatch::CallableCallFor<{p.name}, Runtime>",
+                        ),
+                    ),
+                )
+                for i, p in sorted(self.pallets.items())
+                if p.calls
+            ],
+        ).scale_info(reg)
 
 
 class BoxedCall(ScaleType):
@@ -436,17 +482,38 @@ RUNTIME_CALL_BOXED = BoxedCall(RUNTIME_CALL)
 
 
 def runtime_event_type(pallets: list[Pallet]) -> Enum:
-    return Enum("gradchain_runtime::RuntimeEvent", [
-        Variant(p.name, p.index, (Field(None, event_type(p.events), f"{p.calls_path.split('::')[0]}::Event<Runtime>"),))
-        for p in pallets if p.events is not None])
+    return Enum(
+        "gradchain_runtime::RuntimeEvent",
+        [
+            Variant(
+                p.name,
+                p.index,
+                (Field(None, event_type(p.events), f"{p.calls_path.split('::')[0]}::Event<Runtime>"),),
+            )
+            for p in pallets
+            if p.events is not None
+        ],
+    )
 
 
 def event_record_type(runtime_event: ScaleType) -> Struct:
-    phase = Enum("frame_system::Phase", [Variant("ApplyExtrinsic", 0, (Field(None, U32, "u32"),)),
-                                         Variant("Finalization", 1), Variant("Initialization", 2)])
-    return Struct("frame_system::EventRecord", [
-        Field("phase", phase, "Phase"), Field("event", runtime_event, "E"), Field("topics", Vec(H256), "Vec<T>")],
-        params=[("E", runtime_event), ("T", H256)])
+    phase = Enum(
+        "frame_system::Phase",
+        [
+            Variant("ApplyExtrinsic", 0, (Field(None, U32, "u32"),)),
+            Variant("Finalization", 1),
+            Variant("Initialization", 2),
+        ],
+    )
+    return Struct(
+        "frame_system::EventRecord",
+        [
+            Field("phase", phase, "Phase"),
+            Field("event", runtime_event, "E"),
+            Field("topics", Vec(H256), "Vec<T>"),
+        ],
+        params=[("E", runtime_event), ("T", H256)],
+    )
 
 
 def dispatch_transactional(c: Call, origin: Origin) -> Exception | None:
@@ -476,8 +543,11 @@ class ResultType(Enum):
     """`Result<(), DispatchError>`: the value is None for Ok, the DispatchError for Err."""
 
     def __init__(self, ok: ScaleType, err: ScaleType):
-        super().__init__("Result", [Variant("Ok", 0, (Field(None, ok),)), Variant("Err", 1, (Field(None, err),))],
-                         params=[("T", ok), ("E", err)])
+        super().__init__(
+            "Result",
+            [Variant("Ok", 0, (Field(None, ok),)), Variant("Err", 1, (Field(None, err),))],
+            params=[("T", ok), ("E", err)],
+        )
 
     def encode(self, value: Any) -> bytes:
         return b"\x00" if value is None else b"\x01" + value.encode()

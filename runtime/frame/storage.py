@@ -57,7 +57,9 @@ def current_state() -> State:
     try:
         return _CURRENT.get()
     except LookupError:
-        raise NoExternalities("storage accessed with no state installed; use runtime.frame.externalities") from None
+        raise NoExternalities(
+            "storage accessed with no state installed; use runtime.frame.externalities"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -125,8 +127,16 @@ class StorageValue(StorageItem):
 
 
 class StorageMap(StorageItem):
-    def __init__(self, pallet: str, name: str, hasher: Hasher, key: ScaleType, value: ScaleType,
-                 default: Any = None, docs: str = ""):
+    def __init__(
+        self,
+        pallet: str,
+        name: str,
+        hasher: Hasher,
+        key: ScaleType,
+        value: ScaleType,
+        default: Any = None,
+        docs: str = "",
+    ):
         super().__init__(pallet, name, value, default, docs)
         self.hasher = hasher
         self.key_type = key
@@ -155,8 +165,18 @@ class StorageMap(StorageItem):
 
 
 class StorageDoubleMap(StorageItem):
-    def __init__(self, pallet: str, name: str, hasher1: Hasher, key1: ScaleType, hasher2: Hasher,
-                 key2: ScaleType, value: ScaleType, default: Any = None, docs: str = ""):
+    def __init__(
+        self,
+        pallet: str,
+        name: str,
+        hasher1: Hasher,
+        key1: ScaleType,
+        hasher2: Hasher,
+        key2: ScaleType,
+        value: ScaleType,
+        default: Any = None,
+        docs: str = "",
+    ):
         super().__init__(pallet, name, value, default, docs)
         self.hasher1, self.key1, self.hasher2, self.key2 = hasher1, key1, hasher2, key2
 

@@ -43,8 +43,10 @@ class Pays(IntEnum):
     NO = 1
 
 
-DISPATCH_CLASS = Enum("frame_support::dispatch::DispatchClass",
-                      [Variant("Normal", 0), Variant("Operational", 1), Variant("Mandatory", 2)])
+DISPATCH_CLASS = Enum(
+    "frame_support::dispatch::DispatchClass",
+    [Variant("Normal", 0), Variant("Operational", 1), Variant("Mandatory", 2)],
+)
 PAYS = Enum("frame_support::dispatch::Pays", [Variant("Yes", 0), Variant("No", 1)])
 
 
@@ -67,12 +69,18 @@ class _DispatchInfoType(Struct):
         return DispatchInfo(w, DispatchClass(r.u8()), Pays(r.u8()))
 
 
-DISPATCH_INFO = _DispatchInfoType("frame_support::dispatch::DispatchInfo", [
-    Field("weight", WEIGHT, "Weight"), Field("class", DISPATCH_CLASS, "DispatchClass"),
-    Field("pays_fee", PAYS, "Pays")])
+DISPATCH_INFO = _DispatchInfoType(
+    "frame_support::dispatch::DispatchInfo",
+    [
+        Field("weight", WEIGHT, "Weight"),
+        Field("class", DISPATCH_CLASS, "DispatchClass"),
+        Field("pays_fee", PAYS, "Pays"),
+    ],
+)
 
 
 # --- origins --------------------------------------------------------------------------------------------
+
 
 class OriginKind(IntEnum):
     ROOT = 0
@@ -95,6 +103,7 @@ NONE = Origin(OriginKind.NONE)
 
 
 # --- dispatch errors ------------------------------------------------------------------------------------
+
 
 class DispatchError(Exception):
     """A call failed; its writes are rolled back. `variant` is the `sp_runtime::DispatchError` index."""
@@ -163,8 +172,13 @@ class PalletError(DispatchError):
         return bytes([self.variant, self.module_index, self.index, 0, 0, 0])
 
     def describe(self) -> dict:
-        return {"kind": "Module", "index": self.module_index, "error": self.index,
-                "name": type(self).__name__, "message": str(self)}
+        return {
+            "kind": "Module",
+            "index": self.module_index,
+            "error": self.index,
+            "name": type(self).__name__,
+            "message": str(self),
+        }
 
 
 def pallet_errors(path: str):
@@ -173,13 +187,22 @@ def pallet_errors(path: str):
         for name, doc in list(vars(cls).items()):
             if name.startswith("_") or not isinstance(doc, str):
                 continue
-            sub = type(name, (cls,), {"__doc__": doc, "index": len(members), "__module__": cls.__module__,
-                                      "__qualname__": f"{cls.__qualname__}.{name}"})
+            sub = type(
+                name,
+                (cls,),
+                {
+                    "__doc__": doc,
+                    "index": len(members),
+                    "__module__": cls.__module__,
+                    "__qualname__": f"{cls.__qualname__}.{name}",
+                },
+            )
             setattr(cls, name, sub)
             members.append(sub)
         cls.members = tuple(members)
         cls.path = path
         return cls
+
     return decorate
 
 
@@ -187,19 +210,47 @@ def error_type(cls: type[PalletError]) -> Enum:
     """The metadata enum of a pallet's errors (`pallet_x::pallet::Error`), unit variants with docs; cached."""
     cached = cls.__dict__.get("_error_type")
     if cached is None:
-        cached = Enum(cls.path, [Variant(m.__name__, m.index, (), (m.__doc__ or "",)) for m in cls.members],
-                      params=[("T", None)])
+        cached = Enum(
+            cls.path,
+            [Variant(m.__name__, m.index, (), (m.__doc__ or "",)) for m in cls.members],
+            params=[("T", None)],
+        )
         cls._error_type = cached
     return cached
 
 
-MODULE_ERROR = Struct("sp_runtime::ModuleError", [Field("index", U8, "u8"), Field("error", Array(U8, 4), "[u8; 4]")])
-TOKEN_ERROR = Enum("sp_runtime::TokenError", [Variant(n, i) for i, n in enumerate(
-    ["FundsUnavailable", "OnlyProvider", "BelowMinimum", "CannotCreate", "UnknownAsset", "Frozen",
-     "Unsupported", "CannotCreateHold", "NotExpendable", "Blocked"])])
-ARITHMETIC_ERROR = Enum("sp_arithmetic::ArithmeticError",
-                        [Variant("Underflow", 0), Variant("Overflow", 1), Variant("DivisionByZero", 2)])
-TRANSACTIONAL_ERROR = Enum("sp_runtime::TransactionalError", [Variant("LimitReached", 0), Variant("NoLayer", 1)])
+MODULE_ERROR = Struct(
+    "sp_runtime::ModuleError", [Field("index", U8, "u8"), Field("error", Array(U8, 4), "[u8; 4]")]
+)
+TOKEN_ERROR = Enum(
+    "sp_runtime::TokenError",
+    [
+        Variant(n, i)
+        for i, n in enumerate(
+            [
+                "FundsUnavailable",
+                "OnlyProvider",
+                "BelowMinimum",
+                "CannotCreate",
+                "UnknownAsset",
+                "Frozen",
+                "Unsupported",
+                "CannotCreateHold",
+                "NotExpendable",
+                "Blocked",
+            ]
+        )
+    ],
+)
+ARITHMETIC_ERROR = Enum(
+    "sp_arithmetic::ArithmeticError",
+    [Variant("Underflow", 0), Variant("Overflow", 1), Variant("DivisionByZero", 2)],
+)
+TRANSACTIONAL_ERROR = Enum(
+    "sp_runtime::TransactionalError", [Variant("LimitReached", 0), Variant("NoLayer", 1)]
+)
+
+
 class _DispatchErrorType(Enum):
     """Events carry a raised DispatchError; it encodes itself. Decoding yields the generic enum value."""
 
@@ -207,13 +258,22 @@ class _DispatchErrorType(Enum):
         return value.encode() if isinstance(value, DispatchError) else super().encode(value)
 
 
-DISPATCH_ERROR = _DispatchErrorType("sp_runtime::DispatchError", [
-    Variant("Other", 0), Variant("CannotLookup", 1), Variant("BadOrigin", 2),
-    Variant("Module", 3, (Field(None, MODULE_ERROR, "ModuleError"),)),
-    Variant("ConsumerRemaining", 4), Variant("NoProviders", 5), Variant("TooManyConsumers", 6),
-    Variant("Token", 7, (Field(None, TOKEN_ERROR, "TokenError"),)),
-    Variant("Arithmetic", 8, (Field(None, ARITHMETIC_ERROR, "ArithmeticError"),)),
-    Variant("Transactional", 9, (Field(None, TRANSACTIONAL_ERROR, "TransactionalError"),)),
-    Variant("Exhausted", 10), Variant("Corruption", 11), Variant("Unavailable", 12),
-    Variant("RootNotAllowed", 13)])
-
+DISPATCH_ERROR = _DispatchErrorType(
+    "sp_runtime::DispatchError",
+    [
+        Variant("Other", 0),
+        Variant("CannotLookup", 1),
+        Variant("BadOrigin", 2),
+        Variant("Module", 3, (Field(None, MODULE_ERROR, "ModuleError"),)),
+        Variant("ConsumerRemaining", 4),
+        Variant("NoProviders", 5),
+        Variant("TooManyConsumers", 6),
+        Variant("Token", 7, (Field(None, TOKEN_ERROR, "TokenError"),)),
+        Variant("Arithmetic", 8, (Field(None, ARITHMETIC_ERROR, "ArithmeticError"),)),
+        Variant("Transactional", 9, (Field(None, TRANSACTIONAL_ERROR, "TransactionalError"),)),
+        Variant("Exhausted", 10),
+        Variant("Corruption", 11),
+        Variant("Unavailable", 12),
+        Variant("RootNotAllowed", 13),
+    ],
+)

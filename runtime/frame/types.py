@@ -52,7 +52,8 @@ class TypeRegistry:
     def encode(self) -> bytes:
         """`PortableRegistry { types: Vec<PortableType { id: Compact<u32>, ty: Type }> }`."""
         return encode_compact(len(self._types)) + b"".join(
-            encode_compact(i) + t for i, t in enumerate(self._types))  # type: ignore[operator]
+            encode_compact(i) + t for i, t in enumerate(self._types)
+        )  # type: ignore[operator]
 
 
 def _str(s: str) -> bytes:
@@ -68,16 +69,19 @@ def _opt_str(s: str | None) -> bytes:
     return b"\x00" if s is None else b"\x01" + _str(s)
 
 
-def scale_info_type(path: Sequence[str], params: Sequence[tuple[str, int | None]], type_def: bytes,
-                    docs: Sequence[str] = ()) -> bytes:
+def scale_info_type(
+    path: Sequence[str], params: Sequence[tuple[str, int | None]], type_def: bytes, docs: Sequence[str] = ()
+) -> bytes:
     """`Type { path, type_params, type_def, docs }` in portable form."""
     encoded_params = encode_compact(len(params)) + b"".join(
-        _str(name) + (b"\x00" if tid is None else b"\x01" + encode_compact(tid)) for name, tid in params)
+        _str(name) + (b"\x00" if tid is None else b"\x01" + encode_compact(tid)) for name, tid in params
+    )
     return _strs(path) + encoded_params + type_def + _strs(docs)
 
 
-def encode_field(reg: TypeRegistry, name: str | None, t: ScaleType, type_name: str | None = None,
-                 docs: Sequence[str] = ()) -> bytes:
+def encode_field(
+    reg: TypeRegistry, name: str | None, t: ScaleType, type_name: str | None = None, docs: Sequence[str] = ()
+) -> bytes:
     return _opt_str(name) + encode_compact(reg.register(t)) + _opt_str(type_name or t.type_name) + _strs(docs)
 
 
@@ -220,8 +224,9 @@ class Array(ScaleType):
         return [self.item.decode(r) for _ in range(self.length)]
 
     def scale_info(self, reg: TypeRegistry) -> bytes:
-        return scale_info_type((), (), b"\x03" + self.length.to_bytes(4, "little")
-                               + encode_compact(reg.register(self.item)))
+        return scale_info_type(
+            (), (), b"\x03" + self.length.to_bytes(4, "little") + encode_compact(reg.register(self.item))
+        )
 
     def registry_key(self) -> Any:
         return ("array", self.item.registry_key(), self.length)
@@ -240,7 +245,9 @@ class Tuple(ScaleType):
 
     def scale_info(self, reg: TypeRegistry) -> bytes:
         ids = [reg.register(t) for t in self.items]
-        return scale_info_type((), (), b"\x04" + encode_compact(len(ids)) + b"".join(encode_compact(i) for i in ids))
+        return scale_info_type(
+            (), (), b"\x04" + encode_compact(len(ids)) + b"".join(encode_compact(i) for i in ids)
+        )
 
     def registry_key(self) -> Any:
         return ("tuple", tuple(t.registry_key() for t in self.items))
@@ -264,8 +271,14 @@ def _fields(fields: Sequence[Field | tuple]) -> tuple[Field, ...]:
 class Struct(ScaleType):
     """A composite with a path. Values are dicts, or instances of `cls` (built with keyword fields)."""
 
-    def __init__(self, path: str, fields: Sequence[Field | tuple], cls: Callable[..., Any] | None = None,
-                 params: Sequence[tuple[str, ScaleType | None]] = (), docs: Sequence[str] = ()):
+    def __init__(
+        self,
+        path: str,
+        fields: Sequence[Field | tuple],
+        cls: Callable[..., Any] | None = None,
+        params: Sequence[tuple[str, ScaleType | None]] = (),
+        docs: Sequence[str] = (),
+    ):
         self.path = tuple(path.split("::")) if path else ()
         self.fields = _fields(fields)
         self.cls = cls
@@ -275,8 +288,10 @@ class Struct(ScaleType):
         if cls is not None and dataclasses.is_dataclass(cls):
             declared = [f.name for f in dataclasses.fields(cls)]
             if declared != [f.name for f in self.fields]:
-                raise TypeError(f"{path}: the SCALE fields {[f.name for f in self.fields]} are not the fields "
-                                f"{declared} of {cls.__name__} (decoding would fill the rest with defaults)")
+                raise TypeError(
+                    f"{path}: the SCALE fields {[f.name for f in self.fields]} are not the fields "
+                    f"{declared} of {cls.__name__} (decoding would fill the rest with defaults)"
+                )
 
     def encode(self, value: Any) -> bytes:
         if len(self.fields) == 1 and self.fields[0].name is None:
@@ -294,7 +309,8 @@ class Struct(ScaleType):
     def scale_info(self, reg: TypeRegistry) -> bytes:
         params = [(n, None if t is None else reg.register(t)) for n, t in self.params]
         body = encode_compact(len(self.fields)) + b"".join(
-            encode_field(reg, f.name, f.type, f.type_name, f.docs) for f in self.fields)
+            encode_field(reg, f.name, f.type, f.type_name, f.docs) for f in self.fields
+        )
         return scale_info_type(self.path, params, b"\x00" + body, self.docs)
 
 
@@ -321,7 +337,9 @@ class Record(Struct):
             meta = getattr(hints[f.name], "__metadata__", ())
             descriptor = next((m for m in meta if isinstance(m, ScaleType)), None)
             if descriptor is None:
-                raise TypeError(f"{cls.__name__}.{f.name}: annotate it as Annotated[<type>, <SCALE descriptor>]")
+                raise TypeError(
+                    f"{cls.__name__}.{f.name}: annotate it as Annotated[<type>, <SCALE descriptor>]"
+                )
             type_name = next((m for m in meta if isinstance(m, str)), descriptor.type_name)
             fields.append(Field(f.name, descriptor, type_name))
         super().__init__(path, fields, cls=cls, docs=docs)
@@ -345,8 +363,10 @@ class Record(Struct):
         r = Reader(data)
         value = self.decode(r)
         if r.remaining:
-            raise RecordDecodeError(f"{self.name}: {r.remaining} bytes left after its last field "
-                                    f"({self.fields[-1].name}); the encoding has fields this record lacks")
+            raise RecordDecodeError(
+                f"{self.name}: {r.remaining} bytes left after its last field "
+                f"({self.fields[-1].name}); the encoding has fields this record lacks"
+            )
         return value
 
 
@@ -361,8 +381,13 @@ class Variant:
 class Enum(ScaleType):
     """A variant type with a path. Values are `(name, (field values…))`, or a bare name for a unit variant."""
 
-    def __init__(self, path: str, variants: Sequence[Variant], params: Sequence[tuple[str, ScaleType | None]] = (),
-                 docs: Sequence[str] = ()):
+    def __init__(
+        self,
+        path: str,
+        variants: Sequence[Variant],
+        params: Sequence[tuple[str, ScaleType | None]] = (),
+        docs: Sequence[str] = (),
+    ):
         self.path = tuple(path.split("::")) if path else ()
         self.params = tuple(params)
         self.docs = tuple(docs)
@@ -391,10 +416,13 @@ class Enum(ScaleType):
     def scale_info(self, reg: TypeRegistry) -> bytes:
         params = [(n, None if t is None else reg.register(t)) for n, t in self.params]
         body = encode_compact(len(self.variants)) + b"".join(
-            _str(v.name) + encode_compact(len(v.fields))
+            _str(v.name)
+            + encode_compact(len(v.fields))
             + b"".join(encode_field(reg, f.name, f.type, f.type_name, f.docs) for f in v.fields)
-            + bytes([v.index]) + _strs(v.docs)
-            for v in self.variants)
+            + bytes([v.index])
+            + _strs(v.docs)
+            for v in self.variants
+        )
         return scale_info_type(self.path, params, b"\x01" + body, self.docs)
 
 
@@ -411,8 +439,20 @@ class Option(ScaleType):
 
     def scale_info(self, reg: TypeRegistry) -> bytes:
         tid = reg.register(self.inner)
-        variants = (_str("None") + b"\x00" + b"\x00" + b"\x00"
-                    + _str("Some") + b"\x04" + b"\x00" + encode_compact(tid) + b"\x00" + b"\x00" + b"\x01" + b"\x00")
+        variants = (
+            _str("None")
+            + b"\x00"
+            + b"\x00"
+            + b"\x00"
+            + _str("Some")
+            + b"\x04"
+            + b"\x00"
+            + encode_compact(tid)
+            + b"\x00"
+            + b"\x00"
+            + b"\x01"
+            + b"\x00"
+        )
         return scale_info_type(("Option",), [("T", tid)], b"\x01" + encode_compact(2) + variants)
 
     def registry_key(self) -> Any:
@@ -447,13 +487,17 @@ class MultiAddressType(Enum):
     """`sp_runtime::multiaddress::MultiAddress<AccountId32, ()>`; calls accept only the `Id` variant's value."""
 
     def __init__(self) -> None:
-        super().__init__("sp_runtime::multiaddress::MultiAddress", [
-            Variant("Id", 0, (Field(None, AccountId, "AccountId"),)),
-            Variant("Index", 1, (Field(None, Compact(U32), "AccountIndex"),)),
-            Variant("Raw", 2, (Field(None, Bytes, "Vec<u8>"),)),
-            Variant("Address32", 3, (Field(None, Array(U8, 32), "[u8; 32]"),)),
-            Variant("Address20", 4, (Field(None, Array(U8, 20), "[u8; 20]"),)),
-        ], params=[("AccountId", AccountId), ("AccountIndex", Unit)])
+        super().__init__(
+            "sp_runtime::multiaddress::MultiAddress",
+            [
+                Variant("Id", 0, (Field(None, AccountId, "AccountId"),)),
+                Variant("Index", 1, (Field(None, Compact(U32), "AccountIndex"),)),
+                Variant("Raw", 2, (Field(None, Bytes, "Vec<u8>"),)),
+                Variant("Address32", 3, (Field(None, Array(U8, 32), "[u8; 32]"),)),
+                Variant("Address20", 4, (Field(None, Array(U8, 20), "[u8; 20]"),)),
+            ],
+            params=[("AccountId", AccountId), ("AccountIndex", Unit)],
+        )
         self.type_name = "AccountIdLookupOf<T>"
 
     def encode(self, value: bytes) -> bytes:

@@ -42,26 +42,53 @@ class BalancesConfig(PalletConfig):
     existential_deposit: int = 10_000_000_000  # 0.01 GRAD at 12 decimals
 
 
-TotalIssuance = StorageValue("Balances", "TotalIssuance", U128, default=0, docs="The total units issued in the system.")
+TotalIssuance = StorageValue(
+    "Balances", "TotalIssuance", U128, default=0, docs="The total units issued in the system."
+)
 
-BALANCE_STATUS = Enum("frame_support::traits::tokens::misc::BalanceStatus", [Variant("Free", 0), Variant("Reserved", 1)])
+BALANCE_STATUS = Enum(
+    "frame_support::traits::tokens::misc::BalanceStatus", [Variant("Free", 0), Variant("Reserved", 1)]
+)
 
 
 @pallet_events("pallet_balances::pallet::Event")
 class BalancesEvent(PalletEvent):
-    Endowed = event(("account", AccountId), ("free_balance", U128), doc="An account was created with some free balance.")
-    DustLost = event(("account", AccountId), ("amount", U128),
-                     doc="An account was removed whose balance was non-zero but below ExistentialDeposit; the dust is burned.")
+    Endowed = event(
+        ("account", AccountId), ("free_balance", U128), doc="An account was created with some free balance."
+    )
+    DustLost = event(
+        ("account", AccountId),
+        ("amount", U128),
+        doc="An account was removed whose balance was non-zero but below ExistentialDeposit; the dust is burned.",
+    )
     Transfer = event(("from", AccountId), ("to", AccountId), ("amount", U128), doc="Transfer succeeded.")
     BalanceSet = event(("who", AccountId), ("free", U128), doc="A balance was set by root.")
-    Reserved = event(("who", AccountId), ("amount", U128), doc="Some balance was reserved (moved from free to reserved).")
-    Unreserved = event(("who", AccountId), ("amount", U128), doc="Some balance was unreserved (moved from reserved to free).")
-    ReserveRepatriated = event(("from", AccountId), ("to", AccountId), ("amount", U128),
-                               ("destination_status", BALANCE_STATUS),
-                               doc="Some balance was moved from the reserve of the first account to the second account.")
-    Deposit = event(("who", AccountId), ("amount", U128), doc="Some amount was deposited (e.g. for transaction fees).")
-    Withdraw = event(("who", AccountId), ("amount", U128), doc="Some amount was withdrawn from the account (e.g. for transaction fees).")
-    Slashed = event(("who", AccountId), ("amount", U128), doc="Some amount was removed from the account (e.g. for misbehavior); it is burned.")
+    Reserved = event(
+        ("who", AccountId), ("amount", U128), doc="Some balance was reserved (moved from free to reserved)."
+    )
+    Unreserved = event(
+        ("who", AccountId), ("amount", U128), doc="Some balance was unreserved (moved from reserved to free)."
+    )
+    ReserveRepatriated = event(
+        ("from", AccountId),
+        ("to", AccountId),
+        ("amount", U128),
+        ("destination_status", BALANCE_STATUS),
+        doc="Some balance was moved from the reserve of the first account to the second account.",
+    )
+    Deposit = event(
+        ("who", AccountId), ("amount", U128), doc="Some amount was deposited (e.g. for transaction fees)."
+    )
+    Withdraw = event(
+        ("who", AccountId),
+        ("amount", U128),
+        doc="Some amount was withdrawn from the account (e.g. for transaction fees).",
+    )
+    Slashed = event(
+        ("who", AccountId),
+        ("amount", U128),
+        doc="Some amount was removed from the account (e.g. for misbehavior); it is burned.",
+    )
 
 
 @pallet_errors("pallet_balances::pallet::Error")
@@ -120,10 +147,13 @@ def transfer(source: bytes, dest: bytes, value: int, keep_alive: bool) -> None:
     ed = BalancesConfig.current().existential_deposit
     if keep_alive and src.free - value < ed and src.reserved == 0:
         raise BalancesError.Expendability(
-            f"sending {value} would leave {src.free - value}, below the existential deposit {ed}")
+            f"sending {value} would leave {src.free - value}, below the existential deposit {ed}"
+        )
     dst = Account.get(dest)
     if not dst.providers and value < ed:
-        raise BalancesError.ExistentialDeposit(f"{value} cannot create an account: the existential deposit is {ed}")
+        raise BalancesError.ExistentialDeposit(
+            f"{value} cannot create an account: the existential deposit is {ed}"
+        )
     src.free -= value
     dst.free += value
     _store(source, src)
@@ -229,7 +259,9 @@ def repatriate_reserved(slashed: bytes, beneficiary: bytes, amount: int, to_free
         dst.reserved += actual
     _store(slashed, src)
     _store(beneficiary, dst)
-    deposit_event(BalancesEvent.ReserveRepatriated(slashed, beneficiary, actual, "Free" if to_free else "Reserved"))
+    deposit_event(
+        BalancesEvent.ReserveRepatriated(slashed, beneficiary, actual, "Free" if to_free else "Reserved")
+    )
     return amount - actual
 
 
@@ -272,7 +304,9 @@ def genesis(config: BalancesConfig, spec: dict) -> None:
     issuance = 0
     for who, amount in spec.get("balances", []):
         if amount < config.existential_deposit:
-            raise ValueError(f"genesis balance {amount} is below the existential deposit {config.existential_deposit}")
+            raise ValueError(
+                f"genesis balance {amount} is below the existential deposit {config.existential_deposit}"
+            )
         info = Account.get(who)
         info.free += amount
         info.providers = 1
@@ -289,7 +323,13 @@ PALLET = Pallet(
     errors=BalancesError,
     storage=(TotalIssuance,),
     config=BalancesConfig,
-    constants=(Constant("ExistentialDeposit", U128, lambda c: c.existential_deposit,
-                        "The minimum amount required to keep an account open."),),
+    constants=(
+        Constant(
+            "ExistentialDeposit",
+            U128,
+            lambda c: c.existential_deposit,
+            "The minimum amount required to keep an account open.",
+        ),
+    ),
     genesis=genesis,
 )

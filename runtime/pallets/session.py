@@ -35,9 +35,14 @@ from runtime.pallets.transaction_payment import AUTHOR_ENGINE_ID
 
 AURA_ENGINE_ID = b"aura"
 
-Validators = StorageValue("Session", "Validators", Vec(AccountId), default=[],
-                          docs="The accounts of the active validators (their consensus keys), which author "
-                               "blocks and receive their fees.")
+Validators = StorageValue(
+    "Session",
+    "Validators",
+    Vec(AccountId),
+    default=[],
+    docs="The accounts of the active validators (their consensus keys), which author "
+    "blocks and receive their fees.",
+)
 
 
 class AuthorDigestError(DecodeError):
@@ -64,7 +69,9 @@ def author_digest(parent_state, number: int, author: bytes) -> DigestItem:  # no
 def _one(digest: Sequence[DigestItem], engine: bytes) -> bytes | None:
     found = [item.payload for item in digest if item.kind is DigestKind.PRE_RUNTIME and item.engine == engine]
     if len(found) > 1:
-        raise AuthorDigestError(f"the header has {len(found)} PreRuntime digests of engine {engine!r}; one at most")
+        raise AuthorDigestError(
+            f"the header has {len(found)} PreRuntime digests of engine {engine!r}; one at most"
+        )
     return found[0] if found else None
 
 
@@ -85,12 +92,15 @@ def block_author(number: int, digest: Sequence[DigestItem]) -> bytes | None:
         raise AuthorDigestError("the header has an aura slot but the parent state has no validators")
     n = len(authors)
     if slot // n != number:
-        raise AuthorDigestError(f"aura slot {slot} is not a slot of block {number}: with {n} validators its "
-                                f"slots are {number * n}..{number * n + n - 1}")
+        raise AuthorDigestError(
+            f"aura slot {slot} is not a slot of block {number}: with {n} validators its "
+            f"slots are {number * n}..{number * n + n - 1}"
+        )
     author = authors[slot % n]
     if named is not None and named != author:
-        raise AuthorDigestError(f"the aura slot names validator 0x{author.hex()} but the gcbf digest names "
-                                f"0x{named.hex()}")
+        raise AuthorDigestError(
+            f"the aura slot names validator 0x{author.hex()} but the gcbf digest names 0x{named.hex()}"
+        )
     return author
 
 

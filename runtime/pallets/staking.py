@@ -102,52 +102,125 @@ class Ledger:
     stash: Annotated[bytes, AccountId, "T::AccountId"]
     total: Annotated[int, Compact(U128), "BalanceOf<T>"]
     active: Annotated[int, Compact(U128), "BalanceOf<T>"]
-    unlocking: Annotated[list[UnlockChunk], Vec(UNLOCK_CHUNK), "Vec<UnlockChunk>"] = field(default_factory=list)
+    unlocking: Annotated[list[UnlockChunk], Vec(UNLOCK_CHUNK), "Vec<UnlockChunk>"] = field(
+        default_factory=list
+    )
 
 
 LEDGER = Record("pallet_staking::StakingLedger", Ledger)
-PREFS = Struct("pallet_staking::ValidatorPrefs", [Field("commission", Compact(U32), "Perbill"), Field("blocked", Bool, "bool")])
+PREFS = Struct(
+    "pallet_staking::ValidatorPrefs",
+    [Field("commission", Compact(U32), "Perbill"), Field("blocked", Bool, "bool")],
+)
 ACTIVE_SET = Vec(Tuple(AccountId, SessionKey, U128))
-POINTS_BY_ACCOUNT = Struct("BTreeMap", [Field(None, Vec(Tuple(AccountId, U32)))], params=[("K", AccountId), ("V", U32)])
-ERA_REWARD_POINTS = Struct("pallet_staking::EraRewardPoints", [
-    Field("total", U32, "RewardPoint"), Field("individual", POINTS_BY_ACCOUNT, "BTreeMap<AccountId, RewardPoint>")])
+POINTS_BY_ACCOUNT = Struct(
+    "BTreeMap", [Field(None, Vec(Tuple(AccountId, U32)))], params=[("K", AccountId), ("V", U32)]
+)
+ERA_REWARD_POINTS = Struct(
+    "pallet_staking::EraRewardPoints",
+    [
+        Field("total", U32, "RewardPoint"),
+        Field("individual", POINTS_BY_ACCOUNT, "BTreeMap<AccountId, RewardPoint>"),
+    ],
+)
 
-Ledgers = StorageMap("Staking", "Ledger", Blake2_128Concat, AccountId, LEDGER, docs="Bonded stake of each stash.")
-Validators = StorageMap("Staking", "Validators", Blake2_128Concat, AccountId, PREFS,
-                        docs="Stashes that intend to validate, with their preferences.")
-SessionKeys = StorageMap("Staking", "SessionKeys", Blake2_128Concat, AccountId, SessionKey,
-                         docs="The Ed25519 consensus key each validator signs votes with.")
-KeyOwner = StorageMap("Staking", "KeyOwner", Blake2_128Concat, SessionKey, AccountId, docs="Session key -> stash.")
+Ledgers = StorageMap(
+    "Staking", "Ledger", Blake2_128Concat, AccountId, LEDGER, docs="Bonded stake of each stash."
+)
+Validators = StorageMap(
+    "Staking",
+    "Validators",
+    Blake2_128Concat,
+    AccountId,
+    PREFS,
+    docs="Stashes that intend to validate, with their preferences.",
+)
+SessionKeys = StorageMap(
+    "Staking",
+    "SessionKeys",
+    Blake2_128Concat,
+    AccountId,
+    SessionKey,
+    docs="The Ed25519 consensus key each validator signs votes with.",
+)
+KeyOwner = StorageMap(
+    "Staking", "KeyOwner", Blake2_128Concat, SessionKey, AccountId, docs="Session key -> stash."
+)
 CurrentEpoch = StorageValue("Staking", "CurrentEpoch", U32, default=0, docs="Index of the current epoch.")
-ActiveValidators = StorageValue("Staking", "ActiveValidators", ACTIVE_SET, default=[],
-                                docs="The elected set: (stash, session key, stake at election), by stake.")
-QueuedValidators = StorageValue("Staking", "QueuedValidators", ACTIVE_SET, default=[],
-                                docs="The set elected at the last boundary, active from the next one.")
-CurrentElected = StorageValue("Staking", "CurrentElected", Vec(AccountId), default=[],
-                              docs="The accounts (consensus keys) of the queued set, in its order: the validators "
-                                   "of the next epoch, as Session.Validators lists the current one's.")
-ErasRewardPoints = StorageMap("Staking", "ErasRewardPoints", Twox64Concat, U32, ERA_REWARD_POINTS,
-                              default={"total": 0, "individual": []},
-                              docs="Points of each epoch: REWARD_POINTS_PER_BLOCK per block to its author's "
-                                   "account, accounts in ascending order.")
-PendingRemoval = StorageValue("Staking", "PendingRemoval", Vec(AccountId), default=[],
-                              docs="Validators slashed for equivocation, removed at the next election.")
-ReportedOffences = StorageMap("Staking", "ReportedOffences", Blake2_128Concat, Bytes, Unit,
-                              docs="Offences already punished, so each is slashed once.")
+ActiveValidators = StorageValue(
+    "Staking",
+    "ActiveValidators",
+    ACTIVE_SET,
+    default=[],
+    docs="The elected set: (stash, session key, stake at election), by stake.",
+)
+QueuedValidators = StorageValue(
+    "Staking",
+    "QueuedValidators",
+    ACTIVE_SET,
+    default=[],
+    docs="The set elected at the last boundary, active from the next one.",
+)
+CurrentElected = StorageValue(
+    "Staking",
+    "CurrentElected",
+    Vec(AccountId),
+    default=[],
+    docs="The accounts (consensus keys) of the queued set, in its order: the validators "
+    "of the next epoch, as Session.Validators lists the current one's.",
+)
+ErasRewardPoints = StorageMap(
+    "Staking",
+    "ErasRewardPoints",
+    Twox64Concat,
+    U32,
+    ERA_REWARD_POINTS,
+    default={"total": 0, "individual": []},
+    docs="Points of each epoch: REWARD_POINTS_PER_BLOCK per block to its author's "
+    "account, accounts in ascending order.",
+)
+PendingRemoval = StorageValue(
+    "Staking",
+    "PendingRemoval",
+    Vec(AccountId),
+    default=[],
+    docs="Validators slashed for equivocation, removed at the next election.",
+)
+ReportedOffences = StorageMap(
+    "Staking",
+    "ReportedOffences",
+    Blake2_128Concat,
+    Bytes,
+    Unit,
+    docs="Offences already punished, so each is slashed once.",
+)
 
 
 @pallet_events("pallet_staking::pallet::Event")
 class StakingEvent(PalletEvent):
     Bonded = event(("stash", AccountId), ("amount", U128), doc="An account has bonded this amount.")
     Unbonded = event(("stash", AccountId), ("amount", U128), doc="An account has unbonded this amount.")
-    Withdrawn = event(("stash", AccountId), ("amount", U128), doc="Unlocked stake was released to free balance.")
-    ValidatorPrefsSet = event(("stash", AccountId), ("commission", Perbill), ("session_key", SessionKey),
-                              doc="A validator has set its preferences and session key.")
+    Withdrawn = event(
+        ("stash", AccountId), ("amount", U128), doc="Unlocked stake was released to free balance."
+    )
+    ValidatorPrefsSet = event(
+        ("stash", AccountId),
+        ("commission", Perbill),
+        ("session_key", SessionKey),
+        doc="A validator has set its preferences and session key.",
+    )
     Chilled = event(("stash", AccountId), doc="An account has stopped participating as a validator.")
-    Slashed = event(("staker", AccountId), ("amount", U128), doc="A staker has been slashed; the amount is burned.")
-    StakersElected = event(("epoch", U32), ("count", U32), doc="A new validator set was elected for the next epoch.")
-    OffenceReported = event(("offender", AccountId), ("session_key", SessionKey),
-                            doc="Equivocation evidence was accepted against a validator.")
+    Slashed = event(
+        ("staker", AccountId), ("amount", U128), doc="A staker has been slashed; the amount is burned."
+    )
+    StakersElected = event(
+        ("epoch", U32), ("count", U32), doc="A new validator set was elected for the next epoch."
+    )
+    OffenceReported = event(
+        ("offender", AccountId),
+        ("session_key", SessionKey),
+        doc="Equivocation evidence was accepted against a validator.",
+    )
 
 
 @pallet_errors("pallet_staking::pallet::Error")
@@ -203,11 +276,14 @@ def unbond(ctx: CallContext, value: Compact(U128)) -> None:
     ledger = _ledger(stash)
     cfg = StakingConfig.current()
     if len(ledger.unlocking) >= cfg.max_unlocking_chunks:
-        raise StakingError.NoMoreChunks(f"{len(ledger.unlocking)} chunks are unlocking; the limit is {cfg.max_unlocking_chunks}")
+        raise StakingError.NoMoreChunks(
+            f"{len(ledger.unlocking)} chunks are unlocking; the limit is {cfg.max_unlocking_chunks}"
+        )
     value = min(value, ledger.active)
     if Validators.contains(stash) and 0 < ledger.active - value < cfg.min_validator_bond:
         raise StakingError.InsufficientBond(
-            f"a validator keeps at least {cfg.min_validator_bond} bonded; chill or unbond everything")
+            f"a validator keeps at least {cfg.min_validator_bond} bonded; chill or unbond everything"
+        )
     ledger.active -= value
     ledger.unlocking.append(UnlockChunk(value, CurrentEpoch.get() + cfg.bonding_duration))
     Ledgers.insert(stash, ledger)
@@ -241,12 +317,16 @@ def validate(ctx: CallContext, session_key: SessionKey, commission: Perbill) -> 
     ledger = _ledger(stash)
     cfg = StakingConfig.current()
     if ledger.active < cfg.min_validator_bond:
-        raise StakingError.InsufficientBond(f"active bond {ledger.active} is below the validator minimum {cfg.min_validator_bond}")
+        raise StakingError.InsufficientBond(
+            f"active bond {ledger.active} is below the validator minimum {cfg.min_validator_bond}"
+        )
     if commission > PERBILL:
         raise StakingError.CommissionTooHigh(f"commission {commission} exceeds {PERBILL} (100%)")
     owner = KeyOwner.get(session_key)
     if owner is not None and owner != stash:
-        raise StakingError.DuplicateSessionKey(f"session key 0x{session_key.hex()} belongs to another validator")
+        raise StakingError.DuplicateSessionKey(
+            f"session key 0x{session_key.hex()} belongs to another validator"
+        )
     old_key = SessionKeys.get(stash)
     if old_key is not None and old_key != session_key:
         KeyOwner.remove(old_key)
@@ -346,7 +426,7 @@ def elect() -> list[tuple[bytes, bytes, int]]:
         if ledger is not None and key is not None and ledger.active >= cfg.min_validator_bond:
             candidates.append((stash, key, ledger.active))
     candidates.sort(key=lambda c: (-c[2], c[0]))
-    return candidates[:cfg.max_validators]
+    return candidates[: cfg.max_validators]
 
 
 def _queue(elected: list[tuple[bytes, bytes, int]]) -> None:
@@ -359,8 +439,9 @@ def _note_author(author: bytes) -> None:
     points = ErasRewardPoints.get(epoch)
     individual = dict(points["individual"])
     individual[author] = individual.get(author, 0) + REWARD_POINTS_PER_BLOCK
-    ErasRewardPoints.insert(epoch, {"total": points["total"] + REWARD_POINTS_PER_BLOCK,
-                                    "individual": sorted(individual.items())})
+    ErasRewardPoints.insert(
+        epoch, {"total": points["total"] + REWARD_POINTS_PER_BLOCK, "individual": sorted(individual.items())}
+    )
 
 
 def on_initialize(number: int) -> None:
@@ -428,14 +509,29 @@ PALLET = Pallet(
     calls=(bond, bond_extra, unbond, withdraw_unbonded, validate, chill, report_equivocation),
     events=StakingEvent,
     errors=StakingError,
-    storage=(Ledgers, Validators, SessionKeys, KeyOwner, CurrentEpoch, ActiveValidators, QueuedValidators,
-             CurrentElected, ErasRewardPoints, PendingRemoval, ReportedOffences),
+    storage=(
+        Ledgers,
+        Validators,
+        SessionKeys,
+        KeyOwner,
+        CurrentEpoch,
+        ActiveValidators,
+        QueuedValidators,
+        CurrentElected,
+        ErasRewardPoints,
+        PendingRemoval,
+        ReportedOffences,
+    ),
     config=StakingConfig,
     constants=(
-        Constant("EpochLength", U32, lambda c: c.epoch_length, "Blocks per epoch; elections happen at its end."),
+        Constant(
+            "EpochLength", U32, lambda c: c.epoch_length, "Blocks per epoch; elections happen at its end."
+        ),
         Constant("BondingDuration", U32, lambda c: c.bonding_duration, "Epochs unbonded stake stays locked."),
         Constant("MaxValidators", U32, lambda c: c.max_validators, "Size of the elected validator set."),
-        Constant("SlashFraction", Perbill, lambda c: c.slash_fraction, "Share of stake burned per equivocation."),
+        Constant(
+            "SlashFraction", Perbill, lambda c: c.slash_fraction, "Share of stake burned per equivocation."
+        ),
         Constant("HistoryDepth", U32, lambda c: HISTORY_DEPTH, "Epochs of ErasRewardPoints kept."),
     ),
     on_initialize=on_initialize,

@@ -40,7 +40,9 @@ class SudoEvent(PalletEvent):
     Sudid = event(("sudo_result", ResultType(Unit, DISPATCH_ERROR)), doc="A sudo call just took place.")
     KeyChanged = event(("old", Option(AccountId)), ("new", AccountId), doc="The sudo key has been updated.")
     KeyRemoved = event(doc="The key was permanently removed.")
-    SudoAsDone = event(("sudo_result", ResultType(Unit, DISPATCH_ERROR)), doc="A sudo_as call just took place.")
+    SudoAsDone = event(
+        ("sudo_result", ResultType(Unit, DISPATCH_ERROR)), doc="A sudo_as call just took place."
+    )
 
 
 @pallet_errors("pallet_sudo::pallet::Error")

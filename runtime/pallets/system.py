@@ -68,15 +68,33 @@ class AccountInfo:
 
     __slots__ = ("nonce", "consumers", "providers", "sufficients", "free", "reserved", "frozen", "flags")
 
-    def __init__(self, nonce: int = 0, consumers: int = 0, providers: int = 0, sufficients: int = 0,
-                 free: int = 0, reserved: int = 0, frozen: int = 0, flags: int = 0):
-        self.nonce, self.consumers, self.providers, self.sufficients = nonce, consumers, providers, sufficients
+    def __init__(
+        self,
+        nonce: int = 0,
+        consumers: int = 0,
+        providers: int = 0,
+        sufficients: int = 0,
+        free: int = 0,
+        reserved: int = 0,
+        frozen: int = 0,
+        flags: int = 0,
+    ):
+        self.nonce, self.consumers, self.providers, self.sufficients = (
+            nonce,
+            consumers,
+            providers,
+            sufficients,
+        )
         self.free, self.reserved, self.frozen, self.flags = free, reserved, frozen, flags
 
     def encode(self) -> bytes:
-        return (_ACCOUNT.pack(self.nonce, self.consumers, self.providers, self.sufficients)
-                + self.free.to_bytes(16, "little") + self.reserved.to_bytes(16, "little")
-                + self.frozen.to_bytes(16, "little") + self.flags.to_bytes(16, "little"))
+        return (
+            _ACCOUNT.pack(self.nonce, self.consumers, self.providers, self.sufficients)
+            + self.free.to_bytes(16, "little")
+            + self.reserved.to_bytes(16, "little")
+            + self.frozen.to_bytes(16, "little")
+            + self.flags.to_bytes(16, "little")
+        )
 
     @staticmethod
     def decode(data: bytes) -> AccountInfo:
@@ -92,13 +110,22 @@ class AccountInfo:
         return isinstance(other, AccountInfo) and self.encode() == other.encode()
 
     def __repr__(self) -> str:
-        return (f"AccountInfo(nonce={self.nonce}, providers={self.providers}, free={self.free}, "
-                f"reserved={self.reserved})")
+        return (
+            f"AccountInfo(nonce={self.nonce}, providers={self.providers}, free={self.free}, "
+            f"reserved={self.reserved})"
+        )
 
 
-ACCOUNT_DATA = Struct("pallet_balances::types::AccountData", [
-    Field("free", U128, "Balance"), Field("reserved", U128, "Balance"), Field("frozen", U128, "Balance"),
-    Field("flags", U128, "ExtraFlags")], params=[("Balance", U128)])
+ACCOUNT_DATA = Struct(
+    "pallet_balances::types::AccountData",
+    [
+        Field("free", U128, "Balance"),
+        Field("reserved", U128, "Balance"),
+        Field("frozen", U128, "Balance"),
+        Field("flags", U128, "ExtraFlags"),
+    ],
+    params=[("Balance", U128)],
+)
 
 
 class _AccountInfoType(Struct):
@@ -112,46 +139,87 @@ class _AccountInfoType(Struct):
         return AccountInfo.decode(data)
 
 
-ACCOUNT_INFO = _AccountInfoType("frame_system::AccountInfo", [
-    Field("nonce", U32, "Nonce"), Field("consumers", U32, "RefCount"), Field("providers", U32, "RefCount"),
-    Field("sufficients", U32, "RefCount"), Field("data", ACCOUNT_DATA, "AccountData")],
-    params=[("Nonce", U32), ("AccountData", ACCOUNT_DATA)])
+ACCOUNT_INFO = _AccountInfoType(
+    "frame_system::AccountInfo",
+    [
+        Field("nonce", U32, "Nonce"),
+        Field("consumers", U32, "RefCount"),
+        Field("providers", U32, "RefCount"),
+        Field("sufficients", U32, "RefCount"),
+        Field("data", ACCOUNT_DATA, "AccountData"),
+    ],
+    params=[("Nonce", U32), ("AccountData", ACCOUNT_DATA)],
+)
 
-PER_CLASS_WEIGHT = Struct("frame_support::dispatch::PerDispatchClass", [
-    Field("normal", WEIGHT, "T"), Field("operational", WEIGHT, "T"), Field("mandatory", WEIGHT, "T")],
-    params=[("T", WEIGHT)])
+PER_CLASS_WEIGHT = Struct(
+    "frame_support::dispatch::PerDispatchClass",
+    [Field("normal", WEIGHT, "T"), Field("operational", WEIGHT, "T"), Field("mandatory", WEIGHT, "T")],
+    params=[("T", WEIGHT)],
+)
 
 # --- storage --------------------------------------------------------------------------------------------
 
-Account = StorageMap("System", "Account", Blake2_128Concat, AccountId, ACCOUNT_INFO, default=AccountInfo(),
-                     docs="The full account information for a particular account ID.")
-ExtrinsicCount = StorageValue("System", "ExtrinsicCount", U32, docs="Total extrinsics count for the current block.")
-BlockWeight = StorageValue("System", "BlockWeight", PER_CLASS_WEIGHT,
-                           default={"normal": Weight(0), "operational": Weight(0), "mandatory": Weight(0)},
-                           docs="The current weight for the block.")
-AllExtrinsicsLen = StorageValue("System", "AllExtrinsicsLen", U32, docs="Total length (in bytes) for all extrinsics.")
-BlockHash = StorageMap("System", "BlockHash", Twox64Concat, U32, H256, default=bytes(32),
-                       docs="Map of block numbers to block hashes (the last BlockHashCount blocks).")
+Account = StorageMap(
+    "System",
+    "Account",
+    Blake2_128Concat,
+    AccountId,
+    ACCOUNT_INFO,
+    default=AccountInfo(),
+    docs="The full account information for a particular account ID.",
+)
+ExtrinsicCount = StorageValue(
+    "System", "ExtrinsicCount", U32, docs="Total extrinsics count for the current block."
+)
+BlockWeight = StorageValue(
+    "System",
+    "BlockWeight",
+    PER_CLASS_WEIGHT,
+    default={"normal": Weight(0), "operational": Weight(0), "mandatory": Weight(0)},
+    docs="The current weight for the block.",
+)
+AllExtrinsicsLen = StorageValue(
+    "System", "AllExtrinsicsLen", U32, docs="Total length (in bytes) for all extrinsics."
+)
+BlockHash = StorageMap(
+    "System",
+    "BlockHash",
+    Twox64Concat,
+    U32,
+    H256,
+    default=bytes(32),
+    docs="Map of block numbers to block hashes (the last BlockHashCount blocks).",
+)
 Number = StorageValue("System", "Number", U32, default=0, docs="The current block number being processed.")
 _ENGINE = Array(U8, 4)
-DIGEST_ITEM = Enum("sp_runtime::generic::digest::DigestItem", [
-    Variant("PreRuntime", 6, (Field(None, _ENGINE, "ConsensusEngineId"), Field(None, Bytes, "Vec<u8>"))),
-    Variant("Consensus", 4, (Field(None, _ENGINE, "ConsensusEngineId"), Field(None, Bytes, "Vec<u8>"))),
-    Variant("Seal", 5, (Field(None, _ENGINE, "ConsensusEngineId"), Field(None, Bytes, "Vec<u8>"))),
-    Variant("Other", 0, (Field(None, Bytes, "Vec<u8>"),)),
-    Variant("RuntimeEnvironmentUpdated", 8)])
+DIGEST_ITEM = Enum(
+    "sp_runtime::generic::digest::DigestItem",
+    [
+        Variant("PreRuntime", 6, (Field(None, _ENGINE, "ConsensusEngineId"), Field(None, Bytes, "Vec<u8>"))),
+        Variant("Consensus", 4, (Field(None, _ENGINE, "ConsensusEngineId"), Field(None, Bytes, "Vec<u8>"))),
+        Variant("Seal", 5, (Field(None, _ENGINE, "ConsensusEngineId"), Field(None, Bytes, "Vec<u8>"))),
+        Variant("Other", 0, (Field(None, Bytes, "Vec<u8>"),)),
+        Variant("RuntimeEnvironmentUpdated", 8),
+    ],
+)
 DIGEST = Struct("sp_runtime::generic::digest::Digest", [Field("logs", Vec(DIGEST_ITEM), "Vec<DigestItem>")])
-Digest = StorageValue("System", "Digest", DIGEST, default={"logs": []},
-                      docs="Digest of the current block, also part of the block header. (Declared so clients "
-                           "find the DigestItem type in the metadata; the node writes digests into headers.)")
+Digest = StorageValue(
+    "System",
+    "Digest",
+    DIGEST,
+    default={"logs": []},
+    docs="Digest of the current block, also part of the block header. (Declared so clients "
+    "find the DigestItem type in the metadata; the node writes digests into headers.)",
+)
 ParentHash = StorageValue("System", "ParentHash", H256, default=bytes(32), docs="Hash of the previous block.")
 EventCount = StorageValue("System", "EventCount", U32, default=0, docs="The number of events in `Events`.")
 # `Events` is declared by the composition, whose RuntimeEvent type it needs (see `events_item`).
 
 
 def events_item(event_record_vec) -> StorageValue:  # noqa: ANN001 - a Vec(EventRecord) descriptor
-    return StorageValue("System", "Events", event_record_vec, default=[],
-                        docs="Events deposited for the current block.")
+    return StorageValue(
+        "System", "Events", event_record_vec, default=[], docs="Events deposited for the current block."
+    )
 
 
 EVENTS_KEY = StorageValue("System", "Events", Bytes).prefix
@@ -162,8 +230,9 @@ EVENTS_KEY = StorageValue("System", "Events", Bytes).prefix
 @pallet_events("frame_system::pallet::Event")
 class SystemEvent(PalletEvent):
     ExtrinsicSuccess = event(("dispatch_info", DISPATCH_INFO), doc="An extrinsic completed successfully.")
-    ExtrinsicFailed = event(("dispatch_error", DISPATCH_ERROR), ("dispatch_info", DISPATCH_INFO),
-                            doc="An extrinsic failed.")
+    ExtrinsicFailed = event(
+        ("dispatch_error", DISPATCH_ERROR), ("dispatch_info", DISPATCH_INFO), doc="An extrinsic failed."
+    )
     CodeUpdated = event(doc="`:code` was updated (never, on this chain).")
     NewAccount = event(("account", AccountId), doc="A new account was created.")
     KilledAccount = event(("account", AccountId), doc="An account was reaped.")
@@ -276,11 +345,25 @@ PALLET = Pallet(
     calls=(remark, remark_with_event),
     events=SystemEvent,
     errors=SystemError,
-    storage=(Account, ExtrinsicCount, BlockWeight, AllExtrinsicsLen, BlockHash, Number, ParentHash, Digest,
-             EventCount),
+    storage=(
+        Account,
+        ExtrinsicCount,
+        BlockWeight,
+        AllExtrinsicsLen,
+        BlockHash,
+        Number,
+        ParentHash,
+        Digest,
+        EventCount,
+    ),
     config=SystemConfig,
     constants=(
-        Constant("BlockHashCount", U32, lambda c: c.block_hash_count, "Maximum number of block number to block hash mappings to keep."),
+        Constant(
+            "BlockHashCount",
+            U32,
+            lambda c: c.block_hash_count,
+            "Maximum number of block number to block hash mappings to keep.",
+        ),
         Constant("SS58Prefix", U16, lambda c: c.ss58_prefix, "The designated SS58 prefix of this chain."),
     ),
     genesis=genesis,

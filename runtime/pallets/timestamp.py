@@ -24,8 +24,13 @@ class TimestampConfig(PalletConfig):
 
 
 Now = StorageValue("Timestamp", "Now", U64, default=0, docs="The current time for the current block.")
-DidUpdate = StorageValue("Timestamp", "DidUpdate", Bool, default=False,
-                         docs="Whether the timestamp has been updated in this block.")
+DidUpdate = StorageValue(
+    "Timestamp",
+    "DidUpdate",
+    Bool,
+    default=False,
+    docs="Whether the timestamp has been updated in this block.",
+)
 
 
 @pallet_errors("pallet_timestamp::pallet::Error")
@@ -48,7 +53,9 @@ def set(ctx: CallContext, now: Compact(U64)) -> None:  # noqa: A001 - Substrate'
     previous = Now.get()
     minimum = TimestampConfig.current().minimum_period_ms
     if previous and now < previous + minimum:
-        raise TimestampError.TooEarly(f"time {now} is before the previous block's {previous} plus the minimum period {minimum}")
+        raise TimestampError.TooEarly(
+            f"time {now} is before the previous block's {previous} plus the minimum period {minimum}"
+        )
     Now.put(now)
     DidUpdate.put(True)
 
@@ -62,8 +69,10 @@ def on_finalize(number: int) -> None:
 def check_drift(block_time_ms: int, local_time_ms: int, max_drift_ms: int) -> None:
     """The node's check of an author's timestamp against its own clock (never called by the runtime)."""
     if block_time_ms > local_time_ms + max_drift_ms:
-        raise TimestampDrift(f"block time {block_time_ms} ms is {block_time_ms - local_time_ms} ms ahead of the "
-                             f"local clock; at most {max_drift_ms} ms is tolerated")
+        raise TimestampDrift(
+            f"block time {block_time_ms} ms is {block_time_ms - local_time_ms} ms ahead of the "
+            f"local clock; at most {max_drift_ms} ms is tolerated"
+        )
 
 
 def now() -> int:
@@ -83,8 +92,14 @@ PALLET = Pallet(
     errors=TimestampError,
     storage=(Now, DidUpdate),
     config=TimestampConfig,
-    constants=(Constant("MinimumPeriod", U64, lambda c: c.minimum_period_ms,
-                        "The minimum period between blocks, in milliseconds."),),
+    constants=(
+        Constant(
+            "MinimumPeriod",
+            U64,
+            lambda c: c.minimum_period_ms,
+            "The minimum period between blocks, in milliseconds.",
+        ),
+    ),
     on_finalize=on_finalize,
     inherent_calls=frozenset({"set"}),
 )

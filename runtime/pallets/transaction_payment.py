@@ -39,18 +39,32 @@ class TransactionPaymentConfig(PalletConfig):
 
 
 FIXED_U128 = Struct("sp_arithmetic::fixed_point::FixedU128", [Field(None, U128, "u128")])
-NextFeeMultiplier = StorageValue("TransactionPayment", "NextFeeMultiplier", FIXED_U128, default=FIXED_ONE,
-                                 docs="Fee multiplier; fixed at 1 on this chain.")
+NextFeeMultiplier = StorageValue(
+    "TransactionPayment",
+    "NextFeeMultiplier",
+    FIXED_U128,
+    default=FIXED_ONE,
+    docs="Fee multiplier; fixed at 1 on this chain.",
+)
 
-RUNTIME_DISPATCH_INFO = Struct("pallet_transaction_payment::types::RuntimeDispatchInfo", [
-    Field("weight", WEIGHT, "Weight"), Field("class", DISPATCH_CLASS, "DispatchClass"),
-    Field("partial_fee", U128, "Balance")])
+RUNTIME_DISPATCH_INFO = Struct(
+    "pallet_transaction_payment::types::RuntimeDispatchInfo",
+    [
+        Field("weight", WEIGHT, "Weight"),
+        Field("class", DISPATCH_CLASS, "DispatchClass"),
+        Field("partial_fee", U128, "Balance"),
+    ],
+)
 
 
 @pallet_events("pallet_transaction_payment::pallet::Event")
 class TransactionPaymentEvent(PalletEvent):
-    TransactionFeePaid = event(("who", AccountId), ("actual_fee", U128), ("tip", U128),
-                               doc="A transaction fee `actual_fee`, of which `tip` was added to the minimum inclusion fee, has been paid by `who`.")
+    TransactionFeePaid = event(
+        ("who", AccountId),
+        ("actual_fee", U128),
+        ("tip", U128),
+        doc="A transaction fee `actual_fee`, of which `tip` was added to the minimum inclusion fee, has been paid by `who`.",
+    )
 
 
 def compute_fee(length: int, info: DispatchInfo, tip: int) -> int:
@@ -58,8 +72,12 @@ def compute_fee(length: int, info: DispatchInfo, tip: int) -> int:
     if info.pays_fee is Pays.NO:
         return 0
     cfg = TransactionPaymentConfig.current()
-    return (cfg.base_fee + cfg.length_fee * length + cfg.weight_fee * info.weight.ref_time // WEIGHT_FEE_UNIT
-            + tip)
+    return (
+        cfg.base_fee
+        + cfg.length_fee * length
+        + cfg.weight_fee * info.weight.ref_time // WEIGHT_FEE_UNIT
+        + tip
+    )
 
 
 def charge(who: bytes, fee: int) -> None:
@@ -84,5 +102,7 @@ PALLET = Pallet(
     events=TransactionPaymentEvent,
     storage=(NextFeeMultiplier,),
     config=TransactionPaymentConfig,
-    constants=(Constant("OperationalFeeMultiplier", U8, lambda c: 5, "Priority boost of operational calls."),),
+    constants=(
+        Constant("OperationalFeeMultiplier", U8, lambda c: 5, "Priority boost of operational calls."),
+    ),
 )

@@ -56,14 +56,18 @@ CALLS.type_name = "Vec<<T as Config>::RuntimeCall>"
 
 @pallet_events("pallet_utility::pallet::Event")
 class UtilityEvent(PalletEvent):
-    BatchInterrupted = event(("index", U32), ("error", DISPATCH_ERROR),
-                             doc="Batch of dispatches did not complete fully. Index of first failing dispatch "
-                                 "given, as well as the error.")
+    BatchInterrupted = event(
+        ("index", U32),
+        ("error", DISPATCH_ERROR),
+        doc="Batch of dispatches did not complete fully. Index of first failing dispatch "
+        "given, as well as the error.",
+    )
     BatchCompleted = event(doc="Batch of dispatches completed fully with no error.")
     BatchCompletedWithErrors = event(doc="Batch of dispatches completed but has errors.")
     ItemCompleted = event(doc="A single item within a Batch of dispatches has completed with no error.")
-    ItemFailed = event(("error", DISPATCH_ERROR), doc="A single item within a Batch of dispatches has completed "
-                                                      "with error.")
+    ItemFailed = event(
+        ("error", DISPATCH_ERROR), doc="A single item within a Batch of dispatches has completed with error."
+    )
 
 
 @pallet_errors("pallet_utility::pallet::Error")
@@ -93,6 +97,7 @@ class BatchCallDef(CallDef):
 def batch_call(index: int) -> Callable[[Callable[..., None]], BatchCallDef]:
     def decorate(fn: Callable[..., None]) -> BatchCallDef:
         return BatchCallDef(fn, index, batch_weight, DispatchClass.NORMAL, Pays.YES)
+
     return decorate
 
 
@@ -149,6 +154,12 @@ PALLET = Pallet(
     calls=(batch, batch_all, force_batch),
     events=UtilityEvent,
     errors=UtilityError,
-    constants=(Constant("batched_calls_limit", U32, lambda c: BATCHED_CALLS_LIMIT,
-                        "The limit on the number of batched calls."),),
+    constants=(
+        Constant(
+            "batched_calls_limit",
+            U32,
+            lambda c: BATCHED_CALLS_LIMIT,
+            "The limit on the number of batched calls.",
+        ),
+    ),
 )

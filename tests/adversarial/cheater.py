@@ -38,8 +38,11 @@ class TrainsNothing(CheatingSolver):
 
     def train(self, job) -> SolverRun:
         steps = checkpoint_steps(job.steps, job.checkpoint_interval)
-        run = SolverRun([os.urandom(32) for _ in range(job.steps + 1)], os.urandom(32),
-                        {s: os.urandom(4096) for s in steps})
+        run = SolverRun(
+            [os.urandom(32) for _ in range(job.steps + 1)],
+            os.urandom(32),
+            {s: os.urandom(4096) for s in steps},
+        )
         self.runs[job.id] = run
         return run
 
@@ -143,8 +146,10 @@ class LateCheckpoint(CheatingSolver):
 
     def publish(self, job, run: SolverRun) -> tuple[bytes, list[bytes]]:
         steps = sorted(run.checkpoints)
-        checkpoints = [blake2_256(run.checkpoints[s]) if i == 1 else self.node.put_blob(run.checkpoints[s])
-                       for i, s in enumerate(steps)]
+        checkpoints = [
+            blake2_256(run.checkpoints[s]) if i == 1 else self.node.put_blob(run.checkpoints[s])
+            for i, s in enumerate(steps)
+        ]
         return self.node.put_blob(encode_step_hashes(run.hashes)), checkpoints
 
 
@@ -161,11 +166,18 @@ class FalseDatasetReport(CheatingSolver):
 
 
 CHEATS: dict[str, type[CheatingSolver]] = {
-    "trains-nothing": TrainsNothing, "skips-update": SkipsAnUpdate, "first-step": FirstStep,
-    "last-step": LastStep, "middle-step": MiddleStep, "other-run-checkpoint": OtherRunCheckpoint,
-    "forged-final-model": ForgedFinalModel, "random-final-hash": RandomFinalHash,
-    "garbage-hash-list": GarbageHashList, "withheld-hash-list": WithheldHashList,
-    "false-dataset-report": FalseDatasetReport, "late-checkpoint": LateCheckpoint,
+    "trains-nothing": TrainsNothing,
+    "skips-update": SkipsAnUpdate,
+    "first-step": FirstStep,
+    "last-step": LastStep,
+    "middle-step": MiddleStep,
+    "other-run-checkpoint": OtherRunCheckpoint,
+    "forged-final-model": ForgedFinalModel,
+    "random-final-hash": RandomFinalHash,
+    "garbage-hash-list": GarbageHashList,
+    "withheld-hash-list": WithheldHashList,
+    "false-dataset-report": FalseDatasetReport,
+    "late-checkpoint": LateCheckpoint,
 }
 
 
@@ -179,8 +191,9 @@ def main() -> None:
     args = parser.parse_args()
     configure_exact_mode(DeterminismProfile())
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-5s %(name)s: %(message)s")
-    solver = CHEATS[args.cheat](MarketNode(args.node, load_key(args.key, None)), args.state_dir,
-                                poll_interval=args.poll)
+    solver = CHEATS[args.cheat](
+        MarketNode(args.node, load_key(args.key, None)), args.state_dir, poll_interval=args.poll
+    )
     log.info("cheating solver: %s", args.cheat)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

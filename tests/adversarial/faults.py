@@ -47,10 +47,17 @@ def over_the_cost_cap(dataset_hash: bytes) -> bytes:
     """The SCALE bytes of a spec whose one step is over the MLP FLOP cap (4.4e11 against 3.6e11). JobSpec
     refuses to build it, so its fields are set past the constructor, as a hostile submitter's encoder would."""
     spec = object.__new__(JobSpec)
-    fields = {"model": MlpSpec(input_dim=784, hidden=(4096, 3584), num_classes=10), "dataset_hash": dataset_hash,
-              "optimizer": AdamWSpec(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0),
-              "schedule": ConstantSchedule(), "batch_size": 4096, "steps": 10, "seed": 1, "checkpoint_interval": 5,
-              "determinism": JobSpec.__dataclass_fields__["determinism"].default}
+    fields = {
+        "model": MlpSpec(input_dim=784, hidden=(4096, 3584), num_classes=10),
+        "dataset_hash": dataset_hash,
+        "optimizer": AdamWSpec(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0),
+        "schedule": ConstantSchedule(),
+        "batch_size": 4096,
+        "steps": 10,
+        "seed": 1,
+        "checkpoint_interval": 5,
+        "determinism": JobSpec.__dataclass_fields__["determinism"].default,
+    }
     for name, value in fields.items():
         object.__setattr__(spec, name, value)
     return spec.encode()

@@ -41,14 +41,31 @@ PAYMENT = 10 * UNIT
 SOLVER_STAKE = 1000 * UNIT
 
 # Secret URIs of the parties; the referee signs with the validator's stash, the author is the validator.
-PARTIES = {"submitter": "//Ferdie", "solver": "//Charlie", "verifier": "//Dave", "whistleblower": "//Eve",
-           "second whistleblower": "//Bob", "referee": "//Alice//stash"}
+PARTIES = {
+    "submitter": "//Ferdie",
+    "solver": "//Charlie",
+    "verifier": "//Dave",
+    "whistleblower": "//Eve",
+    "second whistleblower": "//Bob",
+    "referee": "//Alice//stash",
+}
 AUTHOR = "//Alice"
 
 # Seconds, not minutes: every floor is a few seconds, block windows a few blocks (chain time rules anyway).
-FAST_MARKET = {"challengeWindow": 4, "moveDeadline": 3, "votePeriod": 3, "commitTimeout": 30, "assignmentDelay": 1,
-               "finalizeGrace": 1, "commitFloorMs": 30_000, "challengeFloorMs": 10_000, "moveFloorMs": 8_000,
-               "voteFloorMs": 8_000, "winnerShare": 400_000_000, "burnShare": 500_000_000}
+FAST_MARKET = {
+    "challengeWindow": 4,
+    "moveDeadline": 3,
+    "votePeriod": 3,
+    "commitTimeout": 30,
+    "assignmentDelay": 1,
+    "finalizeGrace": 1,
+    "commitFloorMs": 30_000,
+    "challengeFloorMs": 10_000,
+    "moveFloorMs": 8_000,
+    "voteFloorMs": 8_000,
+    "winnerShare": 400_000_000,
+    "burnShare": 500_000_000,
+}
 BLOCK_INTERVAL = 0.4
 ENDED = ("FINALIZED", "SLASHED", "REJECTED", "CANCELLED")
 
@@ -72,9 +89,16 @@ def tiny_dataset() -> Dataset:
 
 def tiny_spec(dataset_hash: bytes, seed: int, steps: int = 40, interval: int = 10) -> JobSpec:
     """A 16-32-4 MLP, batch 16, 40 steps, 4 checkpoints: about a second of training on one core."""
-    return JobSpec(model=MlpSpec(input_dim=16, hidden=(32,), num_classes=4), dataset_hash=dataset_hash,
-                   optimizer=AdamWSpec(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0),
-                   schedule=ConstantSchedule(), batch_size=16, steps=steps, seed=seed, checkpoint_interval=interval)
+    return JobSpec(
+        model=MlpSpec(input_dim=16, hidden=(32,), num_classes=4),
+        dataset_hash=dataset_hash,
+        optimizer=AdamWSpec(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0),
+        schedule=ConstantSchedule(),
+        batch_size=16,
+        steps=steps,
+        seed=seed,
+        checkpoint_interval=interval,
+    )
 
 
 class WorkerProcess:
@@ -86,16 +110,23 @@ class WorkerProcess:
 
     def start(self) -> WorkerProcess:
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(self.argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            self.proc = subprocess.Popen(
+                self.argv,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
         return self
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Until the role's loop has started (it logs "<role> worker for 0x..."), so it sees the next job."""
+
         def ready() -> bool:
             if self.proc is not None and self.proc.poll() is not None:
                 raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
             return self.log_path.exists() and " worker for 0x" in self.log_path.read_text(errors="replace")
+
         if not wait_until(ready, timeout, poll=0.1):
             raise AssertionError(f"{self.name} did not start within {timeout:.0f} s:\n{self.log_tail()}")
 
@@ -147,8 +178,12 @@ class Market:
         self.config: MarketConfig = spec.configs[MarketConfig]
         # block authors (fee recipients) are named by an Aura slot into this set, fixed in the suite's chain
         self.authors = [key for key, _stake in staking.validator_set(MemoryBackend(spec.genesis_storage))]
-        self.net = LocalNetwork(self.workdir / "chain", chain=str(spec_path), validators=("Alice",),
-                                idle_block_interval=BLOCK_INTERVAL)
+        self.net = LocalNetwork(
+            self.workdir / "chain",
+            chain=str(spec_path),
+            validators=("Alice",),
+            idle_block_interval=BLOCK_INTERVAL,
+        )
         self.accounts = {name: account(uri) for name, uri in PARTIES.items()}
         self.names = {a: name for name, a in self.accounts.items()} | {account(AUTHOR): "author"}
         self.services: list[WorkerProcess] = []
@@ -164,8 +199,11 @@ class Market:
             self.net.wait_height(1, timeout=90)
             self.addr = self.net.nodes[0].grpc_addr
             self.reader = MarketNode(self.addr)
-            self.services = [self.worker("referee", "referee").start(), self.worker("verifier", "verifier").start(),
-                             self.worker("whistleblower", "whistleblower").start()]
+            self.services = [
+                self.worker("referee", "referee").start(),
+                self.worker("verifier", "verifier").start(),
+                self.worker("whistleblower", "whistleblower").start(),
+            ]
             for w in self.services:
                 w.wait_ready()
             self.send("solver", calls.register_solver(SOLVER_STAKE), "register solver")
@@ -197,8 +235,16 @@ class Market:
             node.close()
 
     def _argv_common(self, party: str, state: str) -> list[str]:
-        return ["--key", PARTIES[party], "--node", self.addr, "--state-dir", str(self.workdir / state),
-                "--poll", "0.2"]
+        return [
+            "--key",
+            PARTIES[party],
+            "--node",
+            self.addr,
+            "--state-dir",
+            str(self.workdir / state),
+            "--poll",
+            "0.2",
+        ]
 
     def _log_path(self, label: str) -> Path:
         self.started += 1
@@ -213,8 +259,14 @@ class Market:
     def cheater(self, cheat: str) -> WorkerProcess:
         """A cheating solver (tests/adversarial/cheater.py) for the solver account, not started."""
         label = f"cheater-{cheat}"
-        argv = [sys.executable, "-m", "tests.adversarial.cheater", "--cheat", cheat,
-                *self._argv_common("solver", label)]
+        argv = [
+            sys.executable,
+            "-m",
+            "tests.adversarial.cheater",
+            "--cheat",
+            cheat,
+            *self._argv_common("solver", label),
+        ]
         return WorkerProcess(label, argv, self._log_path(label))
 
     # --- jobs ---------------------------------------------------------------------------------------------
@@ -252,12 +304,15 @@ class Market:
             if pending and job.status in ("COMMITTED", "ATTESTED"):
                 pending.pop()(job)
             return job.status in ENDED
+
         if wait_until(ended, timeout):
             return self.reader.job(job_id)
         logs = "\n".join(f"--- {w.name} ---\n{w.log_tail()}" for w in [*workers, *self.services])
-        raise AssertionError(f"job {job_id} is still {self.reader.job(job_id).status} after {timeout:.0f} s\n"
-                             f"{[(d.kind, d.phase, d.outcome) for d in self.reader.disputes(job_id)]}\n{logs}\n"
-                             f"--- node ---\n{self.net.nodes[0].log_tail()}")
+        raise AssertionError(
+            f"job {job_id} is still {self.reader.job(job_id).status} after {timeout:.0f} s\n"
+            f"{[(d.kind, d.phase, d.outcome) for d in self.reader.disputes(job_id)]}\n{logs}\n"
+            f"--- node ---\n{self.net.nodes[0].log_tail()}"
+        )
 
     def wait_finalized(self, blocks: int = 2) -> None:
         """Let moves already sent land: wait until `blocks` more blocks are final."""
@@ -272,9 +327,17 @@ class Market:
         after = self.snapshot()
         return after, read_ledger(self.reader.chain, before.block + 1, after.block, self.authors)
 
-    def play(self, solver: WorkerProcess, dataset: bytes | None = None, upload: bool = True,
-             challengers: tuple[WorkerProcess, ...] = (), steps: int = 40, interval: int = 10,
-             on_commit=None, timeout: float = 150.0) -> JobRun:
+    def play(
+        self,
+        solver: WorkerProcess,
+        dataset: bytes | None = None,
+        upload: bool = True,
+        challengers: tuple[WorkerProcess, ...] = (),
+        steps: int = 40,
+        interval: int = 10,
+        on_commit=None,
+        timeout: float = 150.0,
+    ) -> JobRun:
         """Run one job: start its workers, submit a tiny job of `steps` steps on `dataset` (default: a good
         one), wait for it to end (calling `on_commit(job)` once it is committed), let in-flight moves land,
         stop the workers, and read the balances and the ledger."""
@@ -293,9 +356,14 @@ class Market:
         finally:
             for w in workers:
                 w.stop()
-        start = ledger.first_block_of("ResultCommitted") or ledger.first_block_of("JobAssigned") or before.block
-        end = next(n for n, name, f in ledger.market_events
-                   if name in ("JobFinalized", "JobSlashed", "JobRejected") and int(f["job_id"]) == job.id)
+        start = (
+            ledger.first_block_of("ResultCommitted") or ledger.first_block_of("JobAssigned") or before.block
+        )
+        end = next(
+            n
+            for n, name, f in ledger.market_events
+            if name in ("JobFinalized", "JobSlashed", "JobRejected") and int(f["job_id"]) == job.id
+        )
         seconds = (chain_time_ms(self.reader.chain, end) - chain_time_ms(self.reader.chain, start)) / 1000
         return JobRun(job, self.reader.disputes(job.id), before, after, ledger, start, end, seconds)
 
@@ -315,8 +383,10 @@ class Market:
     def changes_fees_aside(self, run: JobRun) -> dict[str, int]:
         """Each party's change in free + reserved over the job's span, with the fees it paid added back and
         the fees it received as author taken out."""
-        return {name: run.before.delta(run.after, a) + run.ledger.fees_paid[a] - run.ledger.fees_received[a]
-                for a, name in self.names.items()}
+        return {
+            name: run.before.delta(run.after, a) + run.ledger.fees_paid[a] - run.ledger.fees_received[a]
+            for a, name in self.names.items()
+        }
 
     def summary(self, run: JobRun) -> dict:
         """The figures a report gives: verdict, balance changes (fees aside), fees, burn, moves, seconds."""
@@ -325,13 +395,19 @@ class Market:
         for m in run.moves():
             key = f"{self.party_of(m.signer)}.{m.call}"
             moves[key] = moves.get(key, 0) + 1
-        return {"status": run.job.status, "disputes": [list(d) for d in describe_disputes(run.disputes)],
-                "balance_changes_fees_aside": {k: v for k, v in changes.items() if v},
-                "fees": {self.party_of(a): f for a, f in run.ledger.fees_paid.items()},
-                "burned": run.ledger.burned, "issuance_change": run.after.issuance - run.before.issuance,
-                "onchain_moves": len(run.moves()), "moves": moves,
-                "bisection_rounds": run.ledger.count("Responded"), "votes": run.ledger.count("RefereeVoted"),
-                "seconds": round(run.seconds, 2)}
+        return {
+            "status": run.job.status,
+            "disputes": [list(d) for d in describe_disputes(run.disputes)],
+            "balance_changes_fees_aside": {k: v for k, v in changes.items() if v},
+            "fees": {self.party_of(a): f for a, f in run.ledger.fees_paid.items()},
+            "burned": run.ledger.burned,
+            "issuance_change": run.after.issuance - run.before.issuance,
+            "onchain_moves": len(run.moves()),
+            "moves": moves,
+            "bisection_rounds": run.ledger.count("Responded"),
+            "votes": run.ledger.count("RefereeVoted"),
+            "seconds": round(run.seconds, 2),
+        }
 
     def party_of(self, account_id: bytes) -> str:
         return self.names.get(bytes(account_id), "0x" + bytes(account_id).hex()[:16])

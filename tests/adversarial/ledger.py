@@ -64,8 +64,9 @@ def take_snapshot(client: NodeClient, accounts: list[bytes], number: int | None 
     number = client.info().finalized_number if number is None else number
     holdings = {}
     for account in accounts:
-        a = client._call(client.chain.GetAccount, chain_pb2.AccountRequest(address="0x" + account.hex(),
-                                                                            at=_at(number)))
+        a = client._call(
+            client.chain.GetAccount, chain_pb2.AccountRequest(address="0x" + account.hex(), at=_at(number))
+        )
         holdings[account] = int(a.free) + int(a.reserved)
     issuance = Reader(_storage(client, TOTAL_ISSUANCE_KEY, number)).u128()
     return Snapshot(number, holdings, issuance, chain_time_ms(client, number))
@@ -145,8 +146,9 @@ def read_ledger(client: NodeClient, first: int, last: int, authors: list[bytes])
             if e.phase == "ApplyExtrinsic":
                 signed_market.add(e.extrinsic_index)
         for index in sorted(signed_market):
-            xt = client._call(client.chain.GetExtrinsic,
-                              chain_pb2.ExtrinsicRequest(block=_at(number), index=index))
+            xt = client._call(
+                client.chain.GetExtrinsic, chain_pb2.ExtrinsicRequest(block=_at(number), index=index)
+            )
             if xt.signed and xt.pallet == "ComputeMarket":
                 ledger.moves.append(Move(number, decode_address(xt.signer), xt.call, xt.success))
     return ledger

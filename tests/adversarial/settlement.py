@@ -40,7 +40,9 @@ def _slash(cfg: MarketConfig, loser: bytes, winner: bytes, amount: int) -> Outco
     return Outcome(Counter({loser: -(reward + burn), winner: reward}), burn)
 
 
-def job_paid(cfg: MarketConfig, submitter: bytes, solver: bytes, payment: int, verifier: bytes | None) -> Outcome:
+def job_paid(
+    cfg: MarketConfig, submitter: bytes, solver: bytes, payment: int, verifier: bytes | None
+) -> Outcome:
     """FINALIZED: the payment to the solver, the verifier fee to the verifier that attested (else refunded)."""
     changes = Counter({submitter: -payment, solver: payment})
     if verifier is not None:
@@ -75,25 +77,32 @@ def nothing_moves() -> Outcome:
     return Outcome()
 
 
-def settlement_errors(before: Snapshot, after: Snapshot, ledger: Ledger, outcome: Outcome,
-                      names: dict[bytes, str]) -> list[str]:
+def settlement_errors(
+    before: Snapshot, after: Snapshot, ledger: Ledger, outcome: Outcome, names: dict[bytes, str]
+) -> list[str]:
     """Every way the span differs from the documented outcome, fees read from the chain (empty: exact)."""
     errors = []
     for account, name in names.items():
         want = outcome.changes.get(account, 0) - ledger.fees_paid[account] + ledger.fees_received[account]
         got = before.delta(after, account)
         if got != want:
-            errors.append(f"{name}: free + reserved changed by {got}, documented {outcome.changes.get(account, 0)} "
-                          f"- fees {ledger.fees_paid[account]} + fees received {ledger.fees_received[account]} "
-                          f"= {want} (off by {got - want})")
+            errors.append(
+                f"{name}: free + reserved changed by {got}, documented {outcome.changes.get(account, 0)} "
+                f"- fees {ledger.fees_paid[account]} + fees received {ledger.fees_received[account]} "
+                f"= {want} (off by {got - want})"
+            )
     strangers = set(outcome.changes) - set(names)
     if strangers:
-        errors.append(f"the outcome moves accounts that were not watched: {[a.hex()[:16] for a in strangers]}")
+        errors.append(
+            f"the outcome moves accounts that were not watched: {[a.hex()[:16] for a in strangers]}"
+        )
     if ledger.burned != outcome.burned:
         errors.append(f"Slashed events burned {ledger.burned}, documented {outcome.burned}")
     fees_burned = ledger.total_fees - sum(ledger.fees_received.values())
     issuance = after.issuance - before.issuance
     if issuance != -outcome.burned - fees_burned:
-        errors.append(f"total issuance changed by {issuance}, documented -{outcome.burned} burned "
-                      f"- {fees_burned} fees not paid out")
+        errors.append(
+            f"total issuance changed by {issuance}, documented -{outcome.burned} burned "
+            f"- {fees_burned} fees not paid out"
+        )
     return errors

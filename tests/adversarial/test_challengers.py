@@ -18,8 +18,14 @@ def test_honest_job_is_paid_and_nobody_loses(market):
 
 
 def test_false_challenge_of_an_honest_job_loses_its_bond(market):
-    liar = market.worker("whistleblower", "second whistleblower", "--false-challenge", "--audit-share", "0.2",
-                         label="false-challenger")
+    liar = market.worker(
+        "whistleblower",
+        "second whistleblower",
+        "--false-challenge",
+        "--audit-share",
+        "0.2",
+        label="false-challenger",
+    )
     run = market.play(market.worker("solver", "solver"), challengers=(liar,))
     report(market, "false challenge", run)
     assert_false_challenge_lost(market, run, "second whistleblower")
@@ -28,8 +34,11 @@ def test_false_challenge_of_an_honest_job_loses_its_bond(market):
 def test_false_artifact_challenge_of_a_valid_checkpoint_loses_its_bond(market):
     # A hostile party needs no worker: it signs challenge_artifact against a valid checkpoint itself.
     def challenge_checkpoint(job) -> None:
-        market.send("second whistleblower", calls.challenge_artifact(job.id, ArtifactKind.CHECKPOINT, 1),
-                    f"challenge checkpoint 1 of job {job.id}")
+        market.send(
+            "second whistleblower",
+            calls.challenge_artifact(job.id, ArtifactKind.CHECKPOINT, 1),
+            f"challenge checkpoint 1 of job {job.id}",
+        )
 
     run = market.play(market.worker("solver", "solver"), on_commit=challenge_checkpoint)
     report(market, "false artifact challenge", run)

@@ -83,6 +83,7 @@ def test_checkpoint_served_only_once_challenged_costs_the_honest_challenger_noth
     # dispute is void (SERVED): nobody pays, and the window reopens so the auditors can check it.
     run = market.play(market.cheater("late-checkpoint"))
     report(market, "checkpoint served only once challenged", run)
-    assert run.disputes and all((d.kind, d.outcome, d.resolution) == ("CHECKPOINT", "VOID", "SERVED")
-                                for d in run.disputes), describe_disputes(run.disputes)
+    assert run.disputes and all(
+        (d.kind, d.outcome, d.resolution) == ("CHECKPOINT", "VOID", "SERVED") for d in run.disputes
+    ), describe_disputes(run.disputes)
     assert_paid(market, run)  # exactly: the solver gets the payment and nothing of any bond

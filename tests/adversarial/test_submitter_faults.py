@@ -41,7 +41,9 @@ def test_dataset_over_the_cap_costs_the_submitter_its_bond(market):
 
 
 def test_dataset_never_uploaded_costs_the_submitter_its_bond(market):
-    run = market.play(market.worker("solver", "solver"), dataset=faults.never_uploaded_dataset(), upload=False)
+    run = market.play(
+        market.worker("solver", "solver"), dataset=faults.never_uploaded_dataset(), upload=False
+    )
     report(market, "dataset never uploaded", run)
     assert_dataset_rejected(market, run)
 

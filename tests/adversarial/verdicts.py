@@ -32,8 +32,9 @@ def assert_solver_caught(market: Market, run: JobRun, proven_by: set[str]) -> No
     assert market.party_of(won.challenger) in HONEST_CHALLENGERS, disputes
     assert all(d.outcome == "VOID" for d in run.disputes if d.id != won.id), disputes
     assert int(run.job.lock) == market.config.job_lock(PAYMENT)
-    market.assert_settled(run, solver_slashed(market.config, market.accounts["solver"], bytes(won.challenger),
-                                              PAYMENT))
+    market.assert_settled(
+        run, solver_slashed(market.config, market.accounts["solver"], bytes(won.challenger), PAYMENT)
+    )
 
 
 def assert_paid(market: Market, run: JobRun) -> None:
@@ -41,7 +42,9 @@ def assert_paid(market: Market, run: JobRun) -> None:
     assert run.job.status == "FINALIZED", f"{run.job.status}, disputes {describe_disputes(run.disputes)}"
     assert bytes(run.job.verifier) == market.accounts["verifier"], "the honest verifier did not attest"
     acc = market.accounts
-    market.assert_settled(run, job_paid(market.config, acc["submitter"], acc["solver"], PAYMENT, acc["verifier"]))
+    market.assert_settled(
+        run, job_paid(market.config, acc["submitter"], acc["solver"], PAYMENT, acc["verifier"])
+    )
 
 
 def assert_false_challenge_lost(market: Market, run: JobRun, challenger: str) -> None:
@@ -51,8 +54,9 @@ def assert_false_challenge_lost(market: Market, run: JobRun, challenger: str) ->
     lost = [d for d in run.disputes if d.outcome == "SOLVER_WON"]
     assert lost and all(bytes(d.challenger) == acc[challenger] for d in lost), describe_disputes(run.disputes)
     assert all(d.outcome in ("SOLVER_WON", "VOID") for d in run.disputes), describe_disputes(run.disputes)
-    outcome = job_paid(cfg, acc["submitter"], acc["solver"], PAYMENT,
-                       bytes(run.job.verifier) if run.job.verifier else None)
+    outcome = job_paid(
+        cfg, acc["submitter"], acc["solver"], PAYMENT, bytes(run.job.verifier) if run.job.verifier else None
+    )
     for _ in lost:
         outcome = outcome + challenge_lost(cfg, acc[challenger], acc["solver"])
     market.assert_settled(run, outcome)
@@ -75,5 +79,8 @@ def assert_false_report_lost(market: Market, run: JobRun) -> None:
     assert [(d.kind, d.outcome) for d in run.disputes] == [("DATASET", "SOLVER_WON")], disputes
     acc, cfg = market.accounts, market.config
     verifier = bytes(run.job.verifier) if run.job.verifier else None
-    market.assert_settled(run, job_paid(cfg, acc["submitter"], acc["solver"], PAYMENT, verifier)
-                          + report_lost(cfg, acc["solver"], acc["submitter"]))
+    market.assert_settled(
+        run,
+        job_paid(cfg, acc["submitter"], acc["solver"], PAYMENT, verifier)
+        + report_lost(cfg, acc["solver"], acc["submitter"]),
+    )

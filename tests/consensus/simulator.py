@@ -33,8 +33,14 @@ from consensus.validators import ValidatorSet
 from consensus.wal import WriteAheadLog
 
 GENESIS = blake2_256(b"gradchain/simulator-genesis")
-SIM_TIMEOUTS = TimeoutConfig(propose_base=0.4, propose_delta=0.2, prevote_base=0.2, prevote_delta=0.1,
-                             precommit_base=0.2, precommit_delta=0.1)
+SIM_TIMEOUTS = TimeoutConfig(
+    propose_base=0.4,
+    propose_delta=0.2,
+    prevote_base=0.2,
+    prevote_delta=0.1,
+    precommit_base=0.2,
+    precommit_delta=0.1,
+)
 
 
 def validate_block(height: int, block: bytes) -> bool:
@@ -147,13 +153,20 @@ class Simulation:
             node.writes += 1
             if node.crash_at_write == node.writes:
                 raise SimulatedCrash(label, partial=self.rng.randrange(0, 40))
+
         return fault
 
     def _engine(self, node: SimNode, height: int) -> Engine:
         guard = SignerGuard(node.keypair, GENESIS, node.guard_store)
-        return Engine(genesis_hash=GENESIS, signer=guard, validator_sets=lambda h: self.validator_set,
-                      validate_block=validate_block, height=height, timeouts=self.timeouts,
-                      verify_signature=self.verify)
+        return Engine(
+            genesis_hash=GENESIS,
+            signer=guard,
+            validator_sets=lambda h: self.validator_set,
+            validate_block=validate_block,
+            height=height,
+            timeouts=self.timeouts,
+            verify_signature=self.verify,
+        )
 
     def start(self) -> None:
         for node in self.nodes:
@@ -179,8 +192,10 @@ class Simulation:
 
     def run_until_height(self, height: int, max_time: float) -> bool:
         """Run until every honest node has committed `height`; False if virtual time ran out first."""
+
         def done() -> bool:
             return all(height in nd.committed for nd in self.honest_nodes())
+
         self.run(max_time, done)
         return done()
 
@@ -203,13 +218,23 @@ class Simulation:
                 self._send(node, action.message)
             elif isinstance(action, ScheduleTimeout):
                 t = action.timeout
-                self.at(self.now + action.delay,
-                        lambda t=t: self._if_alive(node, incarnation, lambda d: d.on_timeout(t)))
+                self.at(
+                    self.now + action.delay,
+                    lambda t=t: self._if_alive(node, incarnation, lambda d: d.on_timeout(t)),
+                )
             elif isinstance(action, RequestProposal):
-                block = b"h%d-r%d-by-%s-" % (action.height, action.round, node.name.encode()) + self.rng.randbytes(8)
+                block = b"h%d-r%d-by-%s-" % (
+                    action.height,
+                    action.round,
+                    node.name.encode(),
+                ) + self.rng.randbytes(8)
                 h, r = action.height, action.round
-                self.at(self.now, lambda h=h, r=r, b=block: self._if_alive(
-                    node, incarnation, lambda d: d.on_block_built(h, r, b)))
+                self.at(
+                    self.now,
+                    lambda h=h, r=r, b=block: self._if_alive(
+                        node, incarnation, lambda d: d.on_block_built(h, r, b)
+                    ),
+                )
             elif isinstance(action, Commit):
                 self._commit(node, action)
             elif isinstance(action, RecordEvidence):
@@ -220,13 +245,15 @@ class Simulation:
             self._run_node(node, step)
 
     def _commit(self, node: SimNode, action: Commit) -> None:
-        verify_certificate(action.certificate, action.block_hash, action.height, self.validator_set, GENESIS,
-                           self.verify)
+        verify_certificate(
+            action.certificate, action.block_hash, action.height, self.validator_set, GENESIS, self.verify
+        )
         previous = node.committed.get(action.height)
         if previous is not None:
             if previous[0] != action.block_hash:
-                node.conflicting_commits.append(f"height {action.height}: {previous[0].hex()} then "
-                                                f"{action.block_hash.hex()}")
+                node.conflicting_commits.append(
+                    f"height {action.height}: {previous[0].hex()} then {action.block_hash.hex()}"
+                )
             return
         node.committed[action.height] = (action.block_hash, action.block, action.certificate)
         node.commit_times[action.height] = self.now
@@ -267,7 +294,9 @@ class Simulation:
         self.messages_sent += 1
         if not self._linked(src, dst) or (self.drop and self.rng.random() < self.drop):
             return
-        self.at(self.now + self.delay + self.rng.uniform(0, self.jitter), lambda: self._deliver(src, dst, message))
+        self.at(
+            self.now + self.delay + self.rng.uniform(0, self.jitter), lambda: self._deliver(src, dst, message)
+        )
 
     def _deliver(self, src: int, dst: int, message: SignedProposal | SignedVote) -> None:
         node = self.nodes[dst]
@@ -294,6 +323,7 @@ class Simulation:
         def deliver() -> None:
             if target.driver is not None and target.next_height == height and self._linked(node.node_id, dst):
                 self._run_node(target, lambda d: d.on_decided(block, cert))
+
         self.at(self.now + self.delay, deliver)
 
     def _gossip(self) -> None:
@@ -324,8 +354,9 @@ class Simulation:
             problems.extend(f"{node.name} {c}" for c in node.conflicting_commits)
             for height, (block_hash, _, _) in node.committed.items():
                 by_height.setdefault(height, set()).add(block_hash)
-        problems.extend(f"height {h}: {len(hs)} different blocks committed" for h, hs in by_height.items()
-                        if len(hs) > 1)
+        problems.extend(
+            f"height {h}: {len(hs)} different blocks committed" for h, hs in by_height.items() if len(hs) > 1
+        )
         return problems
 
     def double_signatures(self, honest_only: bool = True) -> list[str]:

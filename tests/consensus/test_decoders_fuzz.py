@@ -24,27 +24,37 @@ VOTE = SignedVote.sign(Vote(VoteType.PRECOMMIT, 9, 2, BLOCK), KEYS[0], GENESIS)
 OTHER = SignedVote.sign(Vote(VoteType.PRECOMMIT, 9, 2, None), KEYS[0], GENESIS)
 PROPOSAL = SignedProposal.sign(Proposal(9, 2, BLOCK, 1), b"block bytes", KEYS[1], GENESIS)
 CERT = CommitCertificate.from_precommits(
-    9, 2, BLOCK, [SignedVote.sign(Vote(VoteType.PRECOMMIT, 9, 2, BLOCK), k, GENESIS) for k in KEYS], VSET)
+    9, 2, BLOCK, [SignedVote.sign(Vote(VoteType.PRECOMMIT, 9, 2, BLOCK), k, GENESIS) for k in KEYS], VSET
+)
 EVIDENCE = DuplicateVoteEvidence.of(VOTE, OTHER)
-WAL_SAMPLES = [WalRecord(RecordKind.RECEIVED_VOTE, VOTE), WalRecord(RecordKind.SENT_PROPOSAL, PROPOSAL),
-               WalRecord(RecordKind.TIMEOUT, Timeout(9, 2, Step.PREVOTE)),
-               WalRecord(RecordKind.BLOCK_BUILT, BlockBuilt(9, 2, b"blk")), WalRecord(RecordKind.END_HEIGHT, 8),
-               WalRecord(RecordKind.DECIDED, Decided(b"blk", CERT))]
+WAL_SAMPLES = [
+    WalRecord(RecordKind.RECEIVED_VOTE, VOTE),
+    WalRecord(RecordKind.SENT_PROPOSAL, PROPOSAL),
+    WalRecord(RecordKind.TIMEOUT, Timeout(9, 2, Step.PREVOTE)),
+    WalRecord(RecordKind.BLOCK_BUILT, BlockBuilt(9, 2, b"blk")),
+    WalRecord(RecordKind.END_HEIGHT, 8),
+    WalRecord(RecordKind.DECIDED, Decided(b"blk", CERT)),
+]
 EXAMPLES = 10_000
 
 
 def mutated(valid: list[bytes]) -> st.SearchStrategy[bytes]:
     """Valid encodings with bytes flipped, cut or appended: reaches deeper than random noise."""
+
     def mutate(args: tuple[int, list[tuple[int, int]], int, bytes]) -> bytes:
         which, flips, cut, tail = args
         data = bytearray(valid[which % len(valid)])
         for pos, value in flips:
             if data:
                 data[pos % len(data)] = value
-        return bytes(data[:cut if cut < len(data) else len(data)]) + tail
-    return st.tuples(st.integers(0, 100), st.lists(st.tuples(st.integers(0, 1 << 16), st.integers(0, 255)),
-                                                   max_size=4),
-                     st.integers(0, 400), st.binary(max_size=8)).map(mutate)
+        return bytes(data[: cut if cut < len(data) else len(data)]) + tail
+
+    return st.tuples(
+        st.integers(0, 100),
+        st.lists(st.tuples(st.integers(0, 1 << 16), st.integers(0, 255)), max_size=4),
+        st.integers(0, 400),
+        st.binary(max_size=8),
+    ).map(mutate)
 
 
 def inputs(valid: list[bytes]) -> st.SearchStrategy[bytes]:

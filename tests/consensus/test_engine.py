@@ -21,15 +21,22 @@ VSET = ValidatorSet.of((k.public, 1) for k in KEYS)
 
 
 def engine_for(key: Keypair, vset: ValidatorSet = VSET, height: int = 1) -> Engine:
-    return Engine(genesis_hash=GENESIS, signer=SignerGuard(key, GENESIS), validator_sets=lambda h: vset,
-                  validate_block=lambda h, b: b.startswith(b"ok"), height=height)
+    return Engine(
+        genesis_hash=GENESIS,
+        signer=SignerGuard(key, GENESIS),
+        validator_sets=lambda h: vset,
+        validate_block=lambda h, b: b.startswith(b"ok"),
+        height=height,
+    )
 
 
 def of_type(actions, kind):
     return [a for a in actions if isinstance(a, kind)]
 
 
-def vote(key: Keypair, vote_type: VoteType, block: bytes | None, round_: int = 0, height: int = 1) -> SignedVote:
+def vote(
+    key: Keypair, vote_type: VoteType, block: bytes | None, round_: int = 0, height: int = 1
+) -> SignedVote:
     return SignedVote.sign(Vote(vote_type, height, round_, block), key, GENESIS)
 
 
@@ -80,7 +87,9 @@ def test_polka_locks_and_lock_blocks_a_different_proposal_next_round():
     assert engine.round == 1
     proposer1 = next(k for k in KEYS if k.public == VSET.proposer(1, 1))
     other = b"ok second"
-    actions = engine.on_proposal(SignedProposal.sign(Proposal(1, 1, blake2_256(other)), other, proposer1, GENESIS))
+    actions = engine.on_proposal(
+        SignedProposal.sign(Proposal(1, 1, blake2_256(other)), other, proposer1, GENESIS)
+    )
     assert [a.message.vote for a in of_type(actions, Broadcast)] == [Vote(VoteType.PREVOTE, 1, 1, None)]
 
 
@@ -114,6 +123,7 @@ def test_invalid_signature_and_outsider_votes_are_ignored():
 
 # ---- signer guard -------------------------------------------------------------------------------------
 
+
 def test_guard_refuses_lower_or_conflicting_and_resends_identical(tmp_path):
     path = tmp_path / "guard"
     guard = SignerGuard(KEYS[0], GENESIS, AtomicFile(path))
@@ -136,6 +146,7 @@ def test_invalid_guard_state_refuses_to_start(tmp_path):
 
 
 # ---- WAL ----------------------------------------------------------------------------------------------
+
 
 def test_wal_round_trip_on_disk_and_torn_tail_is_dropped(tmp_path):
     path = tmp_path / "wal"
@@ -162,16 +173,23 @@ def test_wal_replay_restores_round_state_and_guard_resends_last_vote():
     guard_store_key = me
     log = MemoryLog()
     guard = SignerGuard(guard_store_key, GENESIS)
-    engine = Engine(genesis_hash=GENESIS, signer=guard, validator_sets=lambda h: VSET,
-                    validate_block=lambda h, b: True)
+    engine = Engine(
+        genesis_hash=GENESIS, signer=guard, validator_sets=lambda h: VSET, validate_block=lambda h, b: True
+    )
     driver = ConsensusDriver(engine, WriteAheadLog(log))
     driver.start()
     block = b"ok block"
-    sent = of_type(driver.on_proposal(SignedProposal.sign(Proposal(1, 0, blake2_256(block)), block, proposer,
-                                                          GENESIS)), Broadcast)
+    sent = of_type(
+        driver.on_proposal(SignedProposal.sign(Proposal(1, 0, blake2_256(block)), block, proposer, GENESIS)),
+        Broadcast,
+    )
     prevote = sent[0].message
-    fresh = Engine(genesis_hash=GENESIS, signer=SignerGuard(me, GENESIS, guard.store),
-                   validator_sets=lambda h: VSET, validate_block=lambda h, b: True)
+    fresh = Engine(
+        genesis_hash=GENESIS,
+        signer=SignerGuard(me, GENESIS, guard.store),
+        validator_sets=lambda h: VSET,
+        validate_block=lambda h, b: True,
+    )
     _, actions = ConsensusDriver.recover(fresh, WriteAheadLog(log))
     assert fresh.step is Step.PREVOTE and fresh.proposals[0].block == block
     assert Broadcast(prevote) in actions

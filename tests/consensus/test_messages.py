@@ -38,23 +38,34 @@ KEYS = [Keypair.from_seed(blake2_256(b"k%d" % i)) for i in range(4)]
 VSET = ValidatorSet.of((k.public, 10) for k in KEYS)
 
 
-def precommit(key: Keypair, block: bytes | None = BLOCK, height: int = 5, round_: int = 1,
-              genesis: bytes = GENESIS) -> SignedVote:
+def precommit(
+    key: Keypair, block: bytes | None = BLOCK, height: int = 5, round_: int = 1, genesis: bytes = GENESIS
+) -> SignedVote:
     return SignedVote.sign(Vote(VoteType.PRECOMMIT, height, round_, block), key, genesis)
 
 
 def certificate(signers: list[Keypair], block: bytes = BLOCK, genesis: bytes = GENESIS) -> CommitCertificate:
-    return CommitCertificate.from_precommits(5, 1, block, [precommit(k, block, genesis=genesis) for k in signers],
-                                             VSET)
+    return CommitCertificate.from_precommits(
+        5, 1, block, [precommit(k, block, genesis=genesis) for k in signers], VSET
+    )
 
 
 # ---- votes and proposals ------------------------------------------------------------------------------
 
+
 def test_vote_sign_bytes_start_with_domain_and_genesis():
     vote = Vote(VoteType.PREVOTE, 7, 2, BLOCK)
     payload = vote.sign_bytes(GENESIS)
-    assert payload == b"gradchain/vote" + GENESIS + b"\x01" + (7).to_bytes(8, "little") + (2).to_bytes(4, "little") \
-        + b"\x01" + BLOCK
+    assert (
+        payload
+        == b"gradchain/vote"
+        + GENESIS
+        + b"\x01"
+        + (7).to_bytes(8, "little")
+        + (2).to_bytes(4, "little")
+        + b"\x01"
+        + BLOCK
+    )
     assert Vote(VoteType.PREVOTE, 7, 2, None).sign_bytes(GENESIS).endswith(b"\x00")
 
 
@@ -76,7 +87,7 @@ def test_invalid_proposal_valid_round_not_below_round():
     with pytest.raises(ValueError):
         Proposal(3, 2, BLOCK, 2)
     raw = bytearray(SignedProposal.sign(Proposal(3, 4, BLOCK, 2), b"b", KEYS[0], GENESIS).encode())
-    raw[8 + 4 + 32 + 1:8 + 4 + 32 + 5] = (9).to_bytes(4, "little")
+    raw[8 + 4 + 32 + 1 : 8 + 4 + 32 + 5] = (9).to_bytes(4, "little")
     with pytest.raises(DecodeError):
         SignedProposal.decode(bytes(raw))
 
@@ -91,6 +102,7 @@ def test_invalid_vote_decode_trailing_and_truncated():
 
 # ---- validator sets -----------------------------------------------------------------------------------
 
+
 def test_validator_set_is_canonically_ordered_and_hashed():
     a = ValidatorSet.of([(KEYS[0].public, 1), (KEYS[1].public, 2)])
     b = ValidatorSet.of([(KEYS[1].public, 2), (KEYS[0].public, 1)])
@@ -99,8 +111,9 @@ def test_validator_set_is_canonically_ordered_and_hashed():
     assert ValidatorSet.of([(KEYS[0].public, 1), (KEYS[1].public, 3)]).hash != a.hash
 
 
-@pytest.mark.parametrize("members", [[], [(KEYS[0].public, 1), (KEYS[0].public, 2)], [(KEYS[0].public, 0)],
-                                     [(b"short", 1)]])
+@pytest.mark.parametrize(
+    "members", [[], [(KEYS[0].public, 1), (KEYS[0].public, 2)], [(KEYS[0].public, 0)], [(b"short", 1)]]
+)
 def test_invalid_validator_set(members):
     with pytest.raises(InvalidValidatorSet):
         ValidatorSet.of(members)
@@ -127,6 +140,7 @@ def test_activation_height_is_one_epoch_after_the_next_election():
 
 
 # ---- certificates -------------------------------------------------------------------------------------
+
 
 def test_certificate_round_trip_and_verifies():
     cert = certificate(KEYS[:3])
@@ -158,8 +172,9 @@ def test_invalid_certificate_duplicate_signer():
 def test_invalid_certificate_unknown_validator():
     cert = certificate(KEYS[:3])
     with pytest.raises(UnknownValidator, match="index 4"):
-        verify_certificate(CommitCertificate(5, 1, BLOCK, cert.signatures + ((4, b"\x00" * 64),)), BLOCK, 5,
-                           VSET, GENESIS)
+        verify_certificate(
+            CommitCertificate(5, 1, BLOCK, cert.signatures + ((4, b"\x00" * 64),)), BLOCK, 5, VSET, GENESIS
+        )
 
 
 def test_invalid_certificate_bad_signature_and_other_genesis():
@@ -179,6 +194,7 @@ def test_invalid_certificate_against_another_set():
 
 # ---- evidence -----------------------------------------------------------------------------------------
 
+
 def test_evidence_round_trip_is_canonical_and_verifies():
     a, b = precommit(KEYS[0], BLOCK), precommit(KEYS[0], OTHER_BLOCK)
     ev = DuplicateVoteEvidence.of(b, a)
@@ -194,10 +210,14 @@ def test_evidence_offence_id_names_the_slot_not_the_pair():
     assert DuplicateVoteEvidence.of(a, c).offence_id == offence
     assert DuplicateVoteEvidence.of(b, c).offence_id == offence
     for other_slot in (dict(height=6), dict(round_=2)):
-        pair = DuplicateVoteEvidence.of(precommit(KEYS[0], BLOCK, **other_slot),
-                                        precommit(KEYS[0], OTHER_BLOCK, **other_slot))
+        pair = DuplicateVoteEvidence.of(
+            precommit(KEYS[0], BLOCK, **other_slot), precommit(KEYS[0], OTHER_BLOCK, **other_slot)
+        )
         assert pair.offence_id != offence
-    prevotes = [SignedVote.sign(Vote(VoteType.PREVOTE, 5, 1, block), KEYS[0], GENESIS) for block in (BLOCK, OTHER_BLOCK)]
+    prevotes = [
+        SignedVote.sign(Vote(VoteType.PREVOTE, 5, 1, block), KEYS[0], GENESIS)
+        for block in (BLOCK, OTHER_BLOCK)
+    ]
     assert DuplicateVoteEvidence.of(*prevotes).offence_id != offence
     other_signer = DuplicateVoteEvidence.of(precommit(KEYS[1], BLOCK), precommit(KEYS[1], OTHER_BLOCK))
     assert other_signer.offence_id != offence
@@ -225,26 +245,45 @@ def test_invalid_evidence_malformed():
 
 def test_invalid_evidence_wrong_signer():
     with pytest.raises(WrongSigner, match="different validators"):
-        verify_evidence(DuplicateVoteEvidence.of(precommit(KEYS[0], BLOCK), precommit(KEYS[1], OTHER_BLOCK)),
-                        VSET, GENESIS, 10, 100)
+        verify_evidence(
+            DuplicateVoteEvidence.of(precommit(KEYS[0], BLOCK), precommit(KEYS[1], OTHER_BLOCK)),
+            VSET,
+            GENESIS,
+            10,
+            100,
+        )
     outsider = Keypair.from_seed(b"\x07" * 32)
     with pytest.raises(WrongSigner, match="not in the validator set"):
-        verify_evidence(DuplicateVoteEvidence.of(precommit(outsider, BLOCK), precommit(outsider, OTHER_BLOCK)),
-                        VSET, GENESIS, 10, 100)
+        verify_evidence(
+            DuplicateVoteEvidence.of(precommit(outsider, BLOCK), precommit(outsider, OTHER_BLOCK)),
+            VSET,
+            GENESIS,
+            10,
+            100,
+        )
     a = precommit(KEYS[0], BLOCK)
     forged = SignedVote(Vote(VoteType.PRECOMMIT, 5, 1, OTHER_BLOCK), KEYS[0].public, a.signature)
     with pytest.raises(WrongSigner, match="signature"):
         verify_evidence(DuplicateVoteEvidence.of(a, forged), VSET, GENESIS, 10, 100)
-    other_chain = DuplicateVoteEvidence.of(precommit(KEYS[0], BLOCK, genesis=OTHER_GENESIS),
-                                           precommit(KEYS[0], OTHER_BLOCK, genesis=OTHER_GENESIS))
+    other_chain = DuplicateVoteEvidence.of(
+        precommit(KEYS[0], BLOCK, genesis=OTHER_GENESIS),
+        precommit(KEYS[0], OTHER_BLOCK, genesis=OTHER_GENESIS),
+    )
     with pytest.raises(WrongSigner):
         verify_evidence(other_chain, VSET, GENESIS, 10, 100)
 
 
 def test_invalid_evidence_not_conflicting():
     with pytest.raises(NotConflicting, match="different slots"):
-        verify_evidence(DuplicateVoteEvidence.of(precommit(KEYS[0], BLOCK, round_=1),
-                                                 precommit(KEYS[0], OTHER_BLOCK, round_=2)), VSET, GENESIS, 10, 100)
+        verify_evidence(
+            DuplicateVoteEvidence.of(
+                precommit(KEYS[0], BLOCK, round_=1), precommit(KEYS[0], OTHER_BLOCK, round_=2)
+            ),
+            VSET,
+            GENESIS,
+            10,
+            100,
+        )
     prevote = SignedVote.sign(Vote(VoteType.PREVOTE, 5, 1, OTHER_BLOCK), KEYS[0], GENESIS)
     with pytest.raises(NotConflicting):
         verify_evidence(DuplicateVoteEvidence.of(precommit(KEYS[0], BLOCK), prevote), VSET, GENESIS, 10, 100)

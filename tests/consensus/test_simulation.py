@@ -16,7 +16,9 @@ from tests.consensus.simulator import GENESIS, Simulation
 def test_all_honest_four_validators_commit_twenty_heights_and_agree():
     sim = Simulation(n=4, seed=1)
     sim.start()
-    assert sim.run_until_height(20, max_time=120.0), f"seed 1: stuck at {[nd.next_height for nd in sim.nodes]}"
+    assert sim.run_until_height(20, max_time=120.0), (
+        f"seed 1: stuck at {[nd.next_height for nd in sim.nodes]}"
+    )
     assert sim.safety_violations() == []
     reference = sim.nodes[0].committed
     for node in sim.nodes:
@@ -30,7 +32,9 @@ def test_all_honest_four_validators_commit_twenty_heights_and_agree():
 def test_all_honest_with_drops_stay_live(seed):
     sim = Simulation(n=7, seed=seed, drop=0.2)
     sim.start()
-    assert sim.run_until_height(5, max_time=200.0), f"seed {seed}: stuck at {[nd.next_height for nd in sim.nodes]}"
+    assert sim.run_until_height(5, max_time=200.0), (
+        f"seed {seed}: stuck at {[nd.next_height for nd in sim.nodes]}"
+    )
     assert sim.safety_violations() == [], f"seed {seed}"
 
 
@@ -50,13 +54,17 @@ def _twins_sweep(n: int, seeds: range, heights: int = 3) -> None:
         live = sim.run_until_height(heights, max_time=120.0)
         violations = sim.safety_violations()
         assert violations == [], f"n={n} f={f} seed={seed}: {violations}"
-        assert sim.double_signatures(honest_only=True) == [], f"n={n} seed={seed}: an honest node double-signed"
+        assert sim.double_signatures(honest_only=True) == [], (
+            f"n={n} seed={seed}: an honest node double-signed"
+        )
         assert live, f"n={n} f={f} seed={seed}: honest nodes stuck at {[nd.next_height for nd in sim.nodes]}"
         evidence = [e for nd in sim.honest_nodes() for e in nd.evidence]
         current_height = max(nd.next_height for nd in sim.nodes)
         for e in evidence:
             verify_evidence(e, sim.validator_set, GENESIS, current_height=current_height, max_age=100)
-            assert e.offender in {sim.keys[i].public for i in range(f)}, f"seed {seed}: evidence against an honest node"
+            assert e.offender in {sim.keys[i].public for i in range(f)}, (
+                f"seed {seed}: evidence against an honest node"
+            )
         seeds_with_evidence += bool(evidence)
     assert seeds_with_evidence > 0, f"n={n}: no seed in {seeds} produced evidence against the twins"
 
@@ -79,7 +87,9 @@ def test_partition_two_two_halts_then_recovers_after_healing():
     sim.run(until=30.0)
     assert all(not nd.committed for nd in sim.nodes), "a 2/2 split must not commit anything"
     sim.heal()
-    assert sim.run_until_height(5, max_time=200.0), f"stuck after healing at {[nd.next_height for nd in sim.nodes]}"
+    assert sim.run_until_height(5, max_time=200.0), (
+        f"stuck after healing at {[nd.next_height for nd in sim.nodes]}"
+    )
     assert sim.safety_violations() == []
 
 

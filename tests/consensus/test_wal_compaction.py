@@ -46,6 +46,7 @@ def test_crash_during_compaction_leaves_the_old_log_whole():
     def crash_on_rewrite(label: str) -> None:
         if armed:
             raise SimulatedCrash(label)
+
     armed = False
     store = MemoryLog(fault=crash_on_rewrite)
     wal = WriteAheadLog(store)

@@ -35,8 +35,18 @@ def test_job_trace_prints_the_profile_and_the_run_hashes(tmp_path):
     spec, ds = selftest.reference_jobs()["transformer-adamw-constant"]
     (tmp_path / "spec.json").write_text(spec.to_json())
     (tmp_path / "data.safetensors").write_bytes(ds.to_bytes())
-    args = ["job", "trace", str(tmp_path / "spec.json"), str(tmp_path / "data.safetensors"), "--steps", "4",
-            "--threads", "2", "--output-type", "json"]
+    args = [
+        "job",
+        "trace",
+        str(tmp_path / "spec.json"),
+        str(tmp_path / "data.safetensors"),
+        "--steps",
+        "4",
+        "--threads",
+        "2",
+        "--output-type",
+        "json",
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)

@@ -28,7 +28,10 @@ def fma_f32(a: np.float32, b: np.float32, c: np.float32) -> np.float32:
     """IEEE-754 fusedMultiplyAdd in binary32, round to nearest even, from the exact rational a*b + c."""
     exact = Fraction(float(a)) * Fraction(float(b)) + Fraction(float(c))
     if exact == 0:  # an exact zero is -0 only when the product and c are both -0
-        negative = math.copysign(1.0, float(a)) * math.copysign(1.0, float(b)) < 0 and math.copysign(1.0, float(c)) < 0
+        negative = (
+            math.copysign(1.0, float(a)) * math.copysign(1.0, float(b)) < 0
+            and math.copysign(1.0, float(c)) < 0
+        )
         return np.float32(-0.0 if negative else 0.0)
     mag = abs(exact)
     e = mag.numerator.bit_length() - mag.denominator.bit_length()
@@ -57,14 +60,17 @@ def random(key: int, *shape: int) -> torch.Tensor:
 
 
 def test_reference_fma_rounds_once():
-    one, tiny = np.float32(1.0), np.float32(2.0 ** -24)
-    assert fma_f32(one + tiny * 2, one - tiny * 2, np.float32(-1.0)) == np.float32(-(2.0 ** -46))  # (1 - 2^-46) - 1
+    one, tiny = np.float32(1.0), np.float32(2.0**-24)
+    assert fma_f32(one + tiny * 2, one - tiny * 2, np.float32(-1.0)) == np.float32(
+        -(2.0**-46)
+    )  # (1 - 2^-46) - 1
     assert fma_f32(np.float32(-0.0), one, np.float32(-0.0)).tobytes() == np.float32(-0.0).tobytes()
     assert fma_f32(np.float32(0.0), one, np.float32(-0.0)).tobytes() == np.float32(0.0).tobytes()
 
 
-@pytest.mark.parametrize("m,n,k", [(1, 1, 1), (4, 16, 3), (7, 23, 19), (13, 40, 24), (5, 8, 1), (9, 33, 70),
-                                   (4, 70, 5)])
+@pytest.mark.parametrize(
+    "m,n,k", [(1, 1, 1), (4, 16, 3), (7, 23, 19), (13, 40, 24), (5, 8, 1), (9, 33, 70), (4, 70, 5)]
+)
 def test_gemm_is_the_documented_left_to_right_sum(m, n, k):
     a, b = random(1, m, k), random(2, k, n)
     expected = reference_gemm(a.numpy(), b.numpy())
@@ -116,11 +122,21 @@ def test_kernel_library_has_no_libm_and_fuses_only_in_the_gemm():
     path = native.library()._name
     imports = subprocess.run([objdump, "-T", path], capture_output=True, text=True, check=True).stdout
     undefined = {line.split()[-1] for line in imports.splitlines() if "*UND*" in line}
-    allowed = {"memset", "memcpy", "__cxa_finalize", "__gmon_start__", "_ITM_deregisterTMCloneTable",
-               "_ITM_registerTMCloneTable", "__register_atfork", "clock_gettime", "sched_yield"}  # libc; threads: pthread_*
+    allowed = {
+        "memset",
+        "memcpy",
+        "__cxa_finalize",
+        "__gmon_start__",
+        "_ITM_deregisterTMCloneTable",
+        "_ITM_registerTMCloneTable",
+        "__register_atfork",
+        "clock_gettime",
+        "sched_yield",
+    }  # libc; threads: pthread_*
     assert {name for name in undefined if not name.startswith("pthread_")} <= allowed, undefined
-    code = subprocess.run([objdump, "-d", "--no-show-raw-insn", path], capture_output=True, text=True,
-                          check=True).stdout
+    code = subprocess.run(
+        [objdump, "-d", "--no-show-raw-insn", path], capture_output=True, text=True, check=True
+    ).stdout
     function, fused_in = "", set()
     for line in code.splitlines():
         if line.endswith(">:"):
@@ -159,8 +175,11 @@ def test_every_split_kernel_is_known_to_the_library_and_to_python():
     """`gx_split` runs kernels by id; each id's name must be a kernel whose Python signature ends in the
     (lo, hi) range, so `Threads.run` can pass its arguments."""
     native.library()
-    names = [native.library().gx_split_kernel(i).decode() for i in range(len(native._SIGNATURES))
-             if native.library().gx_split_kernel(i) is not None]
+    names = [
+        native.library().gx_split_kernel(i).decode()
+        for i in range(len(native._SIGNATURES))
+        if native.library().gx_split_kernel(i) is not None
+    ]
     assert "gx_gemm" in names and "gx_adamw" in names and len(names) == len(set(names))
     for name in names:
         assert native._SIGNATURES[name][1][-2:] == [native._i64, native._i64], name
@@ -189,6 +208,7 @@ def test_split_range_kernels_give_the_bits_of_one(count, monkeypatch):
 def test_gemm_pool_survives_fork(monkeypatch):
     """A child of fork() has none of the parent's pool threads; its split GEMMs must still complete."""
     import multiprocessing
+
     monkeypatch.setattr(native, "MIN_GEMM_SPLIT_WORK", 1)
     native.threads.set(2)
     a, b = random(50, 40, 30), random(51, 30, 20)
@@ -218,7 +238,7 @@ def test_exp_and_log_are_accurate_and_handle_the_edges():
     assert math.isnan(edges[0]) and edges[1] == math.inf and edges[2] == 0 and edges[3] == math.inf
     assert edges[4] == 0
     y = torch.cat([torch.logspace(-40, 38, 5001), torch.tensor([1.0, 2.0, 0.5])])
-    rel = ((ops.log(y).double() - torch.log(y.double())).abs() / torch.log(y.double()).abs().clamp_min(1e-3))
+    rel = (ops.log(y).double() - torch.log(y.double())).abs() / torch.log(y.double()).abs().clamp_min(1e-3)
     assert float(rel.max()) < 2e-7
     assert ops.log(torch.tensor([1.0]))[0] == 0.0
     special = ops.log(torch.tensor([0.0, -1.0, float("inf")]))
@@ -234,21 +254,38 @@ def grads(fn, *inputs):
 
 
 CASES = {
-    "linear": (lambda x, w, b: ops.linear(x, w, b), lambda x, w, b: F.linear(x, w, b),
-               lambda: (random(1, 9, 13), random(2, 7, 13), random(3, 7))),
-    "bmm": (lambda a, b: ops.bmm(a, b, 0.25), lambda a, b: (a @ b) * 0.25,
-            lambda: (random(4, 3, 5, 6), random(5, 3, 6, 4))),
+    "linear": (
+        lambda x, w, b: ops.linear(x, w, b),
+        lambda x, w, b: F.linear(x, w, b),
+        lambda: (random(1, 9, 13), random(2, 7, 13), random(3, 7)),
+    ),
+    "bmm": (
+        lambda a, b: ops.bmm(a, b, 0.25),
+        lambda a, b: (a @ b) * 0.25,
+        lambda: (random(4, 3, 5, 6), random(5, 3, 6, 4)),
+    ),
     "softmax": (ops.softmax, lambda x: torch.softmax(x, -1), lambda: (random(6, 4, 3, 11),)),
-    "layer_norm": (lambda x, w, b: ops.layer_norm(x, w, b, 1e-5),
-                   lambda x, w, b: F.layer_norm(x, (x.shape[-1],), w, b, 1e-5),
-                   lambda: (random(7, 3, 5, 12), random(8, 12), random(9, 12))),
-    "cross_entropy": (lambda x, y: ops.cross_entropy(x, y), lambda x, y: F.cross_entropy(x, y),
-                      lambda: (random(10, 17, 6), torch.from_numpy(rng.integers(11, 17, 0, 6)))),
-    "embedding": (lambda i, w: ops.embedding(i, w), lambda i, w: F.embedding(i, w),
-                  lambda: (torch.from_numpy(rng.integers(12, 30, 0, 7)).view(5, 6), random(13, 7, 4))),
+    "layer_norm": (
+        lambda x, w, b: ops.layer_norm(x, w, b, 1e-5),
+        lambda x, w, b: F.layer_norm(x, (x.shape[-1],), w, b, 1e-5),
+        lambda: (random(7, 3, 5, 12), random(8, 12), random(9, 12)),
+    ),
+    "cross_entropy": (
+        lambda x, y: ops.cross_entropy(x, y),
+        lambda x, y: F.cross_entropy(x, y),
+        lambda: (random(10, 17, 6), torch.from_numpy(rng.integers(11, 17, 0, 6))),
+    ),
+    "embedding": (
+        lambda i, w: ops.embedding(i, w),
+        lambda i, w: F.embedding(i, w),
+        lambda: (torch.from_numpy(rng.integers(12, 30, 0, 7)).view(5, 6), random(13, 7, 4)),
+    ),
     "sequence_mean": (ops.sequence_mean, lambda x: x.mean(dim=1), lambda: (random(14, 3, 7, 5),)),
-    "conv2d": (ops.conv2d, lambda x, w, b: F.conv2d(x, w, b, padding=1),
-               lambda: (random(15, 2, 3, 6, 6), random(16, 4, 3, 3, 3), random(17, 4))),
+    "conv2d": (
+        ops.conv2d,
+        lambda x, w, b: F.conv2d(x, w, b, padding=1),
+        lambda: (random(15, 2, 3, 6, 6), random(16, 4, 3, 3, 3), random(17, 4)),
+    ),
     "max_pool2": (ops.max_pool2, lambda x: F.max_pool2d(x, 2), lambda: (random(18, 2, 3, 6, 4),)),
 }
 

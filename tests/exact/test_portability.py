@@ -33,13 +33,20 @@ def reference() -> dict[str, list[str]]:
     return selftest.load_reference()
 
 
-def run_selftest_process(*prefix: str, env: dict[str, str] | None = None, threads: int = 1,
-                         code: str | None = None) -> subprocess.CompletedProcess:
+def run_selftest_process(
+    *prefix: str, env: dict[str, str] | None = None, threads: int = 1, code: str | None = None
+) -> subprocess.CompletedProcess:
     argv = [*prefix, sys.executable, "-m", "compute_market.worker.selftest", str(threads)]
     if code is not None:
         argv = [*prefix, sys.executable, "-c", code]
-    return subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=EMULATED_TIMEOUT,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=EMULATED_TIMEOUT,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def assert_reference(done: subprocess.CompletedProcess) -> None:
@@ -50,6 +57,7 @@ def assert_reference(done: subprocess.CompletedProcess) -> None:
 @pytest.mark.parametrize("threads", [1, 2, 4])
 def test_reference_hashes_at_every_thread_count(threads, monkeypatch):
     from compute_market.worker.exact import native
+
     monkeypatch.setattr(native, "MIN_PARALLEL_WORK", 1)  # split every kernel call the tiny jobs make
     monkeypatch.setattr(native, "MIN_GEMM_SPLIT_WORK", 1)
     before = native.threads.split_calls
@@ -58,11 +66,21 @@ def test_reference_hashes_at_every_thread_count(threads, monkeypatch):
     native.threads.set(1)
 
 
-@pytest.mark.parametrize("env", [
-    {"ATEN_CPU_CAPABILITY": "default"}, {"ATEN_CPU_CAPABILITY": "avx2"}, {"ATEN_CPU_CAPABILITY": "avx512"},
-    {"ONEDNN_MAX_CPU_ISA": "AVX2"}, {"ONEDNN_MAX_CPU_ISA": "SSE41"}, {"DNNL_MAX_CPU_ISA": "SSE41"},
-    {"MKL_CBWR": "COMPATIBLE"}, {"MKL_CBWR": "AVX2"}, {"OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"},
-], ids=lambda e: ",".join(f"{k}={v}" for k, v in e.items()))
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"ATEN_CPU_CAPABILITY": "default"},
+        {"ATEN_CPU_CAPABILITY": "avx2"},
+        {"ATEN_CPU_CAPABILITY": "avx512"},
+        {"ONEDNN_MAX_CPU_ISA": "AVX2"},
+        {"ONEDNN_MAX_CPU_ISA": "SSE41"},
+        {"DNNL_MAX_CPU_ISA": "SSE41"},
+        {"MKL_CBWR": "COMPATIBLE"},
+        {"MKL_CBWR": "AVX2"},
+        {"OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"},
+    ],
+    ids=lambda e: ",".join(f"{k}={v}" for k, v in e.items()),
+)
 def test_reference_hashes_under_dispatch_and_vendor_library_settings(env):
     assert_reference(run_selftest_process(env=env, threads=2))
 
@@ -98,8 +116,10 @@ def test_settings_changed_after_the_trainer_was_built_do_not_leak_in():
     assert hashes == reference()["transformer-adamw-constant"]
 
 
-needs_qemu = pytest.mark.skipif(QEMU is None and not os.environ.get("CI"),
-                                reason="qemu-x86_64 (Debian's qemu-user) is not installed; .ci/run installs it")
+needs_qemu = pytest.mark.skipif(
+    QEMU is None and not os.environ.get("CI"),
+    reason="qemu-x86_64 (Debian's qemu-user) is not installed; .ci/run installs it",
+)
 
 
 def emulated(cpu: str) -> tuple[str, ...]:
@@ -111,6 +131,7 @@ def emulated(cpu: str) -> tuple[str, ...]:
 def kernels_built():
     """Build the kernels natively once, so emulated processes load them instead of running gcc emulated."""
     from compute_market.worker.exact import native
+
     native.library()
 
 
@@ -157,8 +178,15 @@ def test_a_referee_on_an_emulated_cpu_confirms_the_honest_step_of_a_host_dispute
     cheat_h4 = [r.state_hash for r in cheat.run(until=4)][-1]
     assert cheat_hashes[3] == honest.hashes[3] and cheat_h4 != honest.hashes[4]
     (tmp_path / "state").write_bytes(state_at_3)
-    argv = [*emulated("EPYC-Rome"), sys.executable, "-c", REFEREE, job, str(tmp_path / "state"),
-            honest.hashes[3].hex()]
+    argv = [
+        *emulated("EPYC-Rome"),
+        sys.executable,
+        "-c",
+        REFEREE,
+        job,
+        str(tmp_path / "state"),
+        honest.hashes[3].hex(),
+    ]
     done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=EMULATED_TIMEOUT)
     assert done.returncode == 0, done.stderr[-3000:]
     assert bytes.fromhex(done.stdout.strip().splitlines()[-1]) == honest.hashes[4]

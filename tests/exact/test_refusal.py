@@ -28,16 +28,20 @@ def job():
 
 def test_invalid_torch_build_tag_is_refused_by_every_role(cuda_build, job):
     spec, ds = job
-    for run in (lambda: Trainer(spec, ds), lambda: replay_segment(spec, ds, None, 3),
-                lambda: recompute_step(spec, ds, None)):
+    for run in (
+        lambda: Trainer(spec, ds),
+        lambda: replay_segment(spec, ds, None, 3),
+        lambda: recompute_step(spec, ds, None),
+    ):
         with pytest.raises(EnvironmentRefused, match=r"pins torch 2\.13\.0\+cpu.*2\.13\.0\+cu130"):
             run()
 
 
 @pytest.mark.parametrize("role", ["solver", "verifier", "whistleblower", "referee"])
 def test_invalid_environment_stops_a_worker_before_it_starts(cuda_build, role, tmp_path):
-    result = CliRunner().invoke(main, ["worker", role, "--key", "//Dave", "--node", "127.0.0.1:1",
-                                       "--state-dir", str(tmp_path)])
+    result = CliRunner().invoke(
+        main, ["worker", role, "--key", "//Dave", "--node", "127.0.0.1:1", "--state-dir", str(tmp_path)]
+    )
     assert result.exit_code != 0
     assert f"cannot act as a {role}" in result.output and "2.13.0+cu130" in result.output
 

@@ -46,6 +46,7 @@ def adversary_node(fault_file: Path | None, byzantine: str | None) -> type[servi
             await super().start()
             if fault_file is not None:
                 self.spawn(poll_fault_file(fault_file, self.network.blocked_keys))
+
     return AdversaryNode
 
 
@@ -56,7 +57,7 @@ def _pop_option(argv: list[str], name: str) -> str | None:
     if i + 1 >= len(argv):
         raise SystemExit(f"{name} needs a value")
     value = argv[i + 1]
-    del argv[i:i + 2]
+    del argv[i : i + 2]
     return value
 
 

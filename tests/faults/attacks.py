@@ -67,7 +67,9 @@ class LimitedNode(NodeProcess):
     def start(self) -> None:
         self.base.parent.mkdir(parents=True, exist_ok=True)
         limit = self.nofile
-        lower = None if limit is None else (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit)))
+        lower = (
+            None if limit is None else (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit)))
+        )
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(self.args(), stdout=log, stderr=subprocess.STDOUT, preexec_fn=lower)
 
@@ -85,13 +87,30 @@ class LimitedNode(NodeProcess):
         return self.last_finalized
 
 
-def dev_node(tmp: Path, nofile: int | None = None, extra: tuple[str, ...] = ()) -> tuple[LocalNetwork, LimitedNode]:
+def dev_node(
+    tmp: Path, nofile: int | None = None, extra: tuple[str, ...] = ()
+) -> tuple[LocalNetwork, LimitedNode]:
     """A `--dev` node (metrics on, a listener to exhaust too) under RLIMIT_NOFILE `nofile` when given; entering
     the network starts it."""
     net = LocalNetwork(tmp, chain="dev")
     plain = net.nodes[0]
-    node = LimitedNode(**{f: getattr(plain, f) for f in ("name", "base", "chain", "key", "p2p", "grpc", "rpc",
-                                                          "bootnodes", "extra", "idle_block_interval")})
+    node = LimitedNode(
+        **{
+            f: getattr(plain, f)
+            for f in (
+                "name",
+                "base",
+                "chain",
+                "key",
+                "p2p",
+                "grpc",
+                "rpc",
+                "bootnodes",
+                "extra",
+                "idle_block_interval",
+            )
+        }
+    )
     node.nofile = nofile
     node.prometheus = free_ports(1)[0]
     node.extra = [*node.extra, "--dev", *extra]
@@ -99,7 +118,9 @@ def dev_node(tmp: Path, nofile: int | None = None, extra: tuple[str, ...] = ()) 
     return net, node
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str, node: NodeProcess | None = None) -> float:
+def wait_for(
+    predicate: Callable[[], bool], timeout: float, what: str, node: NodeProcess | None = None
+) -> float:
     """Seconds until `predicate` held; AssertionError (with the node's log tail) after `timeout`."""
     started = time.monotonic()
     while not predicate():
@@ -162,12 +183,16 @@ class AttackResult:
     detail: dict = field(default_factory=dict)
 
     def report(self) -> dict:
-        return {"rss_peak_mb": round(self.rss_peak_mb, 1), "fds_peak": self.fds_peak,
-                "blocks_finalized_during": self.blocks_during,
-                "attack_seconds": round(self.attack_seconds, 1),
-                "recovery_seconds": None if self.recovery_seconds is None else round(self.recovery_seconds, 2),
-                "connections_refused": self.refused, "verdict": "survived" if self.survived else "failed",
-                **self.detail}
+        return {
+            "rss_peak_mb": round(self.rss_peak_mb, 1),
+            "fds_peak": self.fds_peak,
+            "blocks_finalized_during": self.blocks_during,
+            "attack_seconds": round(self.attack_seconds, 1),
+            "recovery_seconds": None if self.recovery_seconds is None else round(self.recovery_seconds, 2),
+            "connections_refused": self.refused,
+            "verdict": "survived" if self.survived else "failed",
+            **self.detail,
+        }
 
 
 @dataclass
@@ -182,8 +207,15 @@ class Attack:
     held: Callable[[], bool] = lambda: True
 
 
-def measure(name: str, node: LimitedNode, start: Callable[[], Attack], hold: float, min_blocks: int = 1,
-            rss_limit_mb: float = 1024.0, recovery_timeout: float = 60.0) -> AttackResult:
+def measure(
+    name: str,
+    node: LimitedNode,
+    start: Callable[[], Attack],
+    hold: float,
+    min_blocks: int = 1,
+    rss_limit_mb: float = 1024.0,
+    recovery_timeout: float = 60.0,
+) -> AttackResult:
     """Run `start()`'s attack for `hold` seconds against a running node, release it, and wait until the node
     has finalized two more blocks and answers gRPC. Survived: at least `min_blocks` finalized during the
     attack, recovery within `recovery_timeout` and the RSS peak under `rss_limit_mb`."""
@@ -206,13 +238,21 @@ def measure(name: str, node: LimitedNode, start: Callable[[], Attack], hold: flo
         result.blocks_during = max(0, during - before)
         released_at = node.finalized() or during
         try:
-            result.recovery_seconds = wait_for(lambda: node.finalized() >= released_at + 2 and grpc_answers(node),
-                                               recovery_timeout, f"{name}: the node to go on")
+            result.recovery_seconds = wait_for(
+                lambda: node.finalized() >= released_at + 2 and grpc_answers(node),
+                recovery_timeout,
+                f"{name}: the node to go on",
+            )
         except AssertionError:
             result.recovery_seconds = None
         result.rss_peak_mb, result.fds_peak = rss.peak, rss.fds_peak
-    result.survived = (held and result.blocks_during >= min_blocks and result.recovery_seconds is not None
-                       and result.rss_peak_mb < rss_limit_mb and node.proc.poll() is None)
+    result.survived = (
+        held
+        and result.blocks_during >= min_blocks
+        and result.recovery_seconds is not None
+        and result.rss_peak_mb < rss_limit_mb
+        and node.proc.poll() is None
+    )
     return result
 
 
@@ -225,8 +265,9 @@ def source_address(i: int, hosts: int) -> str:
     return f"127.0.{1 + n // 250}.{1 + n % 250}"
 
 
-def open_connections(port: int, count: int, hosts: int = 1, payload: bytes = b"",
-                     connect_timeout: float = 5.0) -> list[socket.socket]:
+def open_connections(
+    port: int, count: int, hosts: int = 1, payload: bytes = b"", connect_timeout: float = 5.0
+) -> list[socket.socket]:
     """`count` TCP connections to 127.0.0.1:`port` from `hosts` source addresses, each sending `payload`
     (nothing: idle; half a request: half-open) and then nothing more. Connects run all at once; those the
     node's listen backlog has not taken within `connect_timeout` stay pending, as a flood's would."""
@@ -289,7 +330,9 @@ def hold_connections(port: int, count: int, hosts: int = 1, payload: bytes = b""
         def release() -> None:
             for s in socks:
                 s.close()
+
         return Attack(refused, release, lambda: {"opened": count, **states})
+
     return start
 
 
@@ -346,10 +389,21 @@ class AttackerLoop:
 
     def spawn(self, target: str, genesis: bytes, count: int, name: str = "fake") -> list[Network]:
         async def start() -> list[Network]:
-            nets = [Network(GrpcTransport(), Keypair.generate(), genesis, SilentPeer(genesis), "127.0.0.1:0",
-                            bootnodes=[target], node_name=f"{name}{i}") for i in range(count)]
+            nets = [
+                Network(
+                    GrpcTransport(),
+                    Keypair.generate(),
+                    genesis,
+                    SilentPeer(genesis),
+                    "127.0.0.1:0",
+                    bootnodes=[target],
+                    node_name=f"{name}{i}",
+                )
+                for i in range(count)
+            ]
             await asyncio.gather(*(n.start() for n in nets))
             return nets
+
         nets = self.run(start())
         self.networks += nets
         return nets
@@ -360,29 +414,39 @@ class AttackerLoop:
     def stop(self) -> None:
         async def stop_all() -> None:
             await asyncio.gather(*(n.stop() for n in self.networks), return_exceptions=True)
+
         with contextlib.suppress(Exception):
             self.run(stop_all(), timeout=30)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
 
 
-async def handshake_then_first_message(address: str, key: Keypair, genesis: bytes,
-                                       wait: float = 3.0) -> tuple[bool, str | None]:
+async def handshake_then_first_message(
+    address: str, key: Keypair, genesis: bytes, wait: float = 3.0
+) -> tuple[bool, str | None]:
     """Dial, run the hello/proof handshake by hand; return (handshake completed, kind of the node's next
     message or None when the node closed the stream instead)."""
     conn = await GrpcTransport().dial(address)
     try:
         challenge = os.urandom(32)
-        await conn.send(p2p_pb2.PeerMessage(hello=p2p_pb2.Hello(genesis_hash=genesis, node_key=key.public,
-                                                                challenge=challenge, node_name="probe")))
+        await conn.send(
+            p2p_pb2.PeerMessage(
+                hello=p2p_pb2.Hello(
+                    genesis_hash=genesis, node_key=key.public, challenge=challenge, node_name="probe"
+                )
+            )
+        )
         hello = await asyncio.wait_for(conn.recv(), wait)
         if hello is None or hello.WhichOneof("kind") != "hello":
             return False, None
         proof = key.sign(HELLO_DOMAIN + genesis + hello.hello.challenge + key.public)
         await conn.send(p2p_pb2.PeerMessage(hello_proof=p2p_pb2.HelloProof(signature=proof)))
         theirs = await asyncio.wait_for(conn.recv(), wait)
-        if theirs is None or not verify(hello.hello.node_key, HELLO_DOMAIN + genesis + challenge
-                                        + hello.hello.node_key, theirs.hello_proof.signature):
+        if theirs is None or not verify(
+            hello.hello.node_key,
+            HELLO_DOMAIN + genesis + challenge + hello.hello.node_key,
+            theirs.hello_proof.signature,
+        ):
             return False, None
         try:
             nxt = await asyncio.wait_for(conn.recv(), wait)
@@ -426,6 +490,7 @@ def status_flood(node: NodeProcess, messages: int, addresses_each: int = 32) -> 
                 except Exception:  # dropped by the node: the flood is over
                     return
                 sent[0] += 1
+
         attackers.run(flood())
 
         def banned() -> bool:
@@ -433,7 +498,9 @@ def status_flood(node: NodeProcess, messages: int, addresses_each: int = 32) -> 
 
         def detail() -> dict:
             return {"status_messages_sent": sent[0], "banned_by_host": banned()}
+
         return Attack(lambda: int(not net.peers), attackers.stop, detail, banned)
+
     return start
 
 
@@ -449,9 +516,13 @@ def blob_requests_never_read(node: NodeProcess, blob_hash: bytes, requests: int)
         async def leech() -> None:
             for _ in range(requests):
                 await peer.send(p2p_pb2.PeerMessage(blob_request=blob_hash))
-            peer.conn.recv = _never  # the peer loop stops reading: grpc's flow control stalls the node's writes
+            peer.conn.recv = (
+                _never  # the peer loop stops reading: grpc's flow control stalls the node's writes
+            )
+
         attackers.run(leech())
         return Attack(release=attackers.stop, detail=lambda: {"blob_requests": requests})
+
     return start
 
 
@@ -464,13 +535,17 @@ def upload_blob(node: NodeProcess, data: bytes, timeout: float = 120.0) -> bytes
     import grpc
 
     from proto import blob_pb2, blob_pb2_grpc
+
     chunk = 1024 * 1024
 
     def chunks():
         yield blob_pb2.BlobChunk(size=len(data), data=data[:chunk])
         for offset in range(chunk, len(data), chunk):
-            yield blob_pb2.BlobChunk(data=data[offset:offset + chunk])
-    with grpc.insecure_channel(node.grpc_addr, options=[("grpc.max_send_message_length", 4 * chunk)]) as channel:
+            yield blob_pb2.BlobChunk(data=data[offset : offset + chunk])
+
+    with grpc.insecure_channel(
+        node.grpc_addr, options=[("grpc.max_send_message_length", 4 * chunk)]
+    ) as channel:
         return bytes(blob_pb2_grpc.BlobServiceStub(channel).PutBlob(chunks(), timeout=timeout).hash)
 
 

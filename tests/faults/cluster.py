@@ -47,15 +47,32 @@ class FaultNetwork(Network):
         self.node_keys[node.name] = keypair
         # archive: the audits read the events of every block, older than any pruning window
         node.module = "tests.faults.adversary_node"  # the production node wrapped with the fault file
-        node.extra = [*node.extra, "--node-key-file", str(key_file), "--fault-file", str(self.fault_file(node)),
-                      "--pruning", "archive"]
+        node.extra = [
+            *node.extra,
+            "--node-key-file",
+            str(key_file),
+            "--fault-file",
+            str(self.fault_file(node)),
+            "--pruning",
+            "archive",
+        ]
 
     def add_node(self, name: str, key: str | None, extra: list[str] | None = None) -> NodeProcess:
         """Another process on this chain (an observer, or a twin sharing a validator key)."""
         from chain.node.launcher import free_ports
+
         p2p, grpc, rpc = free_ports(3)
-        node = NodeProcess(name, self.tmp / name.lower(), self.nodes[0].chain, key, p2p, grpc, rpc,
-                           idle_block_interval=self.nodes[0].idle_block_interval, extra=list(extra or []))
+        node = NodeProcess(
+            name,
+            self.tmp / name.lower(),
+            self.nodes[0].chain,
+            key,
+            p2p,
+            grpc,
+            rpc,
+            idle_block_interval=self.nodes[0].idle_block_interval,
+            extra=list(extra or []),
+        )
         node.bootnodes = [n.p2p_addr for n in self.nodes if n.key]
         self.nodes.append(node)
         self.configure(node)
@@ -69,8 +86,11 @@ class FaultNetwork(Network):
         group_of = {n.name: i for i, g in enumerate(groups) for n in g}
         for node in self.nodes:
             gid = group_of.get(node.name)
-            blocked = [self.node_keys[o.name].public.hex() for o in self.nodes
-                       if o is not node and (gid is None or group_of.get(o.name) != gid)]
+            blocked = [
+                self.node_keys[o.name].public.hex()
+                for o in self.nodes
+                if o is not node and (gid is None or group_of.get(o.name) != gid)
+            ]
             _write_atomic(self.fault_file(node), json.dumps({"block_peers": blocked}))
 
     def heal(self) -> None:
@@ -86,8 +106,13 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def build_spec(tmp: Path, epoch_length: int, chain: str = "local") -> Path:
     """A copy of the `local` chain spec with a short epoch (for slashing tests), written under `tmp`."""
-    out = subprocess.run([sys.executable, "-m", "chain.cli", "build-spec", "--chain", chain], cwd=ROOT,
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "chain.cli", "build-spec", "--chain", chain],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     doc = json.loads(out)
     doc["parameters"]["staking"]["epochLength"] = epoch_length
     path = Path(tmp) / f"{chain}-epoch{epoch_length}.json"
@@ -142,8 +167,11 @@ class ChainAudit:
                     continue
                 try:
                     cert = CommitCertificate.decode(bytes(block.justification))
-                    decoded = Block.decode(bytes(block.header.encoded) + encode_compact(len(block.extrinsics))
-                                           + b"".join(block.extrinsics))
+                    decoded = Block.decode(
+                        bytes(block.header.encoded)
+                        + encode_compact(len(block.extrinsics))
+                        + b"".join(block.extrinsics)
+                    )
                     verify_certificate(cert, decoded.header.hash, n, validator_set, genesis)
                     self.signatures += len(cert.signatures)
                 except Exception as e:  # noqa: BLE001 - every failure is recorded and asserted on by the caller
@@ -156,6 +184,7 @@ class ChainAudit:
 
 def local_validator_set() -> ValidatorSet:
     from chain.primitives.crypto import dev_keypair
+
     return ValidatorSet.of((dev_keypair(n).public, 10**17) for n in ("Alice", "Bob", "Charlie", "Dave"))
 
 

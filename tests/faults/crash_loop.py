@@ -70,7 +70,8 @@ class CrashLoopResult:
             "transfers_finalized": len(self.finalized),
             "transfers_unknown_status": sum(s.status == "UNKNOWN" for s in self.sent),
             "transfers_lost": len(self.lost) + len(self.misplaced),
-            "double_signatures": len(self.offences) + sum("DuplicateSigner" in e for _, e in self.bad_certificates),
+            "double_signatures": len(self.offences)
+            + sum("DuplicateSigner" in e for _, e in self.bad_certificates),
             "bad_certificates": len(self.bad_certificates),
             "certificate_signatures_verified": self.certificate_signatures,
             "duplicate_inclusions": len(self.duplicate_inclusions),
@@ -89,8 +90,10 @@ class Load:
         self.sent: list[Sent] = []
         self.lock = threading.Lock()
         self.seeds = [rng.randrange(1 << 30) for _ in range(len(TRANSFER_SENDERS) + len(MARKET_SENDERS))]
-        self.threads = [threading.Thread(target=self._run, args=(name, seed), daemon=True)
-                        for name, seed in zip((*TRANSFER_SENDERS, *MARKET_SENDERS), self.seeds, strict=True)]
+        self.threads = [
+            threading.Thread(target=self._run, args=(name, seed), daemon=True)
+            for name, seed in zip((*TRANSFER_SENDERS, *MARKET_SENDERS), self.seeds, strict=True)
+        ]
         with net.nodes[0].client() as c:
             self.params = c.params()
 
@@ -112,8 +115,11 @@ class Load:
             return market.register_solver(1000 * UNIT) if i == 0 else transfer_call(dest, UNIT + i)
         if name == "Eve":
             from chain.cli.demo import demo_spec
+
             if i % 4 == 0:
-                return market.submit_job(demo_spec(blake2_256(b"dataset%d" % i), seed=i, steps=40).encode(), 5 * UNIT)
+                return market.submit_job(
+                    demo_spec(blake2_256(b"dataset%d" % i), seed=i, steps=40).encode(), 5 * UNIT
+                )
         return transfer_call(dest, UNIT + i)  # distinct amounts: every extrinsic has its own hash
 
     def _run(self, name: str, seed: int) -> None:
@@ -128,9 +134,14 @@ class Load:
                 try:
                     if nonce is None:
                         nonce = client.account(key.ss58()).next_index
-                    raw = sign_extrinsic(key, self._call(name, i, rng), nonce=nonce, spec_version=self.params.spec_version,
-                                         tx_version=self.params.transaction_version,
-                                         genesis_hash=self.params.genesis_hash).encode()
+                    raw = sign_extrinsic(
+                        key,
+                        self._call(name, i, rng),
+                        nonce=nonce,
+                        spec_version=self.params.spec_version,
+                        tx_version=self.params.transaction_version,
+                        genesis_hash=self.params.genesis_hash,
+                    ).encode()
                 except ClientError:
                     time.sleep(0.2)
                     continue
@@ -155,8 +166,14 @@ class Load:
                 c.close()
 
 
-def run_crash_loop(tmp: Path, rounds: int, seed: int = 1, kill_gap: tuple[float, float] = (0.5, 2.0),
-                   down_time: tuple[float, float] = (0.0, 1.0), progress=None) -> CrashLoopResult:
+def run_crash_loop(
+    tmp: Path,
+    rounds: int,
+    seed: int = 1,
+    kill_gap: tuple[float, float] = (0.5, 2.0),
+    down_time: tuple[float, float] = (0.0, 1.0),
+    progress=None,
+) -> CrashLoopResult:
     """Run `rounds` kill -9/restart rounds under load and audit the chain; see the module docstring."""
     rng = random.Random(seed)
     result = CrashLoopResult()
@@ -176,8 +193,11 @@ def run_crash_loop(tmp: Path, rounds: int, seed: int = 1, kill_gap: tuple[float,
             victim.start()
             others = [n for n in validators if n is not victim]
             target = max(head_or_zero(n) for n in others)
-            wait_until(lambda v=victim, t=target: head_or_zero(v) >= t, 90,
-                       f"{victim.name} to restart and reach #{target} (round {r})\n{victim.log_tail()}")
+            wait_until(
+                lambda v=victim, t=target: head_or_zero(v) >= t,
+                90,
+                f"{victim.name} to restart and reach #{target} (round {r})\n{victim.log_tail()}",
+            )
             result.rounds += 1
             say(f"round {r + 1}/{rounds}: killed {victim.name}, back at #{head_or_zero(victim)}")
         result.sent = load.finish()

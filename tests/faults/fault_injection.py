@@ -51,8 +51,12 @@ async def poll_fault_file(path: Path, blocked_keys: set[bytes]) -> None:
         if keys is not None and keys != blocked_keys:
             blocked_keys.clear()
             blocked_keys.update(keys)
-            log.warning("fault file %s: blocking %d peer(s): %s", path, len(keys),
-                        sorted("0x" + k.hex()[:16] for k in keys))
+            log.warning(
+                "fault file %s: blocking %d peer(s): %s",
+                path,
+                len(keys),
+                sorted("0x" + k.hex()[:16] for k in keys),
+            )
         await asyncio.sleep(POLL_SECONDS)
 
 

@@ -34,91 +34,127 @@ class Target:
 
 def _extrinsic_seeds() -> list[bytes]:
     from chain.client import transfer_call
+
     alice = dev_keypair("Alice")
-    signed = sign_extrinsic(alice, transfer_call(dev_keypair("Bob").public, 10**12), nonce=3, spec_version=1,
-                            tx_version=1, genesis_hash=GENESIS).encode()
+    signed = sign_extrinsic(
+        alice,
+        transfer_call(dev_keypair("Bob").public, 10**12),
+        nonce=3,
+        spec_version=1,
+        tx_version=1,
+        genesis_hash=GENESIS,
+    ).encode()
     from chain.primitives.codec import encode_compact
+
     unsigned = bytes([0x04, 2, 0]) + bytes(33) + encode_compact(5)
     return [signed, encode_compact(len(unsigned)) + unsigned]
 
 
 def _runtime_decode(raw: bytes) -> object:
     from runtime.executive import decode_extrinsic
+
     return decode_extrinsic(raw)
 
 
 def _runtime_errors() -> tuple[type[BaseException], ...]:
     from runtime.validity import Undecodable
+
     return (Undecodable,)
 
 
 def _consensus_decode(raw: bytes) -> object:
     from chain.node.consensus_service import decode_consensus
+
     return decode_consensus(raw)
 
 
 def _consensus_seeds() -> list[bytes]:
     from tests.consensus.test_decoders_fuzz import PROPOSAL, VOTE
+
     return [b"\x00" + PROPOSAL.encode(), b"\x01" + VOTE.encode()]
 
 
 def _certificate_seeds() -> list[bytes]:
     from tests.consensus.test_decoders_fuzz import CERT
+
     return [CERT.encode()]
 
 
 def _evidence_seeds() -> list[bytes]:
     from tests.consensus.test_decoders_fuzz import EVIDENCE
+
     return [EVIDENCE.encode()]
 
 
 def _block_seeds() -> list[bytes]:
     from chain.primitives.types import DigestItem, DigestKind, Header
-    header = Header(GENESIS, 7, blake2_256(b"state"), blake2_256(b"xts"),
-                    (DigestItem(DigestKind.PRE_RUNTIME, bytes(32), b"aura"), DigestItem(DigestKind.OTHER, b"x")))
+
+    header = Header(
+        GENESIS,
+        7,
+        blake2_256(b"state"),
+        blake2_256(b"xts"),
+        (DigestItem(DigestKind.PRE_RUNTIME, bytes(32), b"aura"), DigestItem(DigestKind.OTHER, b"x")),
+    )
     return [Block(header, tuple(_extrinsic_seeds())).encode(), Block(header, ()).encode()]
 
 
 @cache
 def _spec():
     from compute_market.jobspec import ConstantSchedule, JobSpec, MlpSpec, SgdSpec
-    return JobSpec(MlpSpec(4, (3,), 2), bytes(32), SgdSpec(0.1, 0.0, 0.0), ConstantSchedule(), batch_size=2,
-                   steps=4, seed=1, checkpoint_interval=2)
+
+    return JobSpec(
+        MlpSpec(4, (3,), 2),
+        bytes(32),
+        SgdSpec(0.1, 0.0, 0.0),
+        ConstantSchedule(),
+        batch_size=2,
+        steps=4,
+        seed=1,
+        checkpoint_interval=2,
+    )
 
 
 def _jobspec_decode(raw: bytes) -> object:
     from compute_market.jobspec import JobSpec
+
     return JobSpec.decode(raw)
 
 
 def _jobspec_json(raw: bytes) -> object:
     from compute_market.jobspec import JobSpec
+
     return JobSpec.from_json(raw)
 
 
 def _jobspec_errors() -> tuple[type[BaseException], ...]:
     from compute_market.jobspec import JobSpecError
+
     return (JobSpecError,)
 
 
 def _dataset_seeds() -> list[bytes]:
     from compute_market.worker.datasets import gaussian_blobs
+
     return [gaussian_blobs(1, 8, 4, 4, 2).to_bytes()]
 
 
 def _dataset_load(raw: bytes) -> object:
     from compute_market.worker.datasets import load_dataset
+
     return load_dataset(raw, _spec())
 
 
 def _dataset_errors() -> tuple[type[BaseException], ...]:
     from compute_market.worker.datasets import DatasetError
+
     return (DatasetError,)
 
 
 def _checkpoint_seeds() -> list[bytes]:
     from compute_market.worker.models import build_model
     from compute_market.worker.trainer import build_optimizer, save_checkpoint
+
     model = build_model(_spec())
     return [save_checkpoint(_spec(), 0, model, build_optimizer(_spec(), model))]
 
@@ -126,12 +162,14 @@ def _checkpoint_seeds() -> list[bytes]:
 def _checkpoint_load(raw: bytes) -> object:
     from compute_market.worker.models import build_model
     from compute_market.worker.trainer import build_optimizer, load_checkpoint
+
     model = build_model(_spec())
     return load_checkpoint(_spec(), raw, model, build_optimizer(_spec(), model))
 
 
 def _checkpoint_errors() -> tuple[type[BaseException], ...]:
     from compute_market.worker.trainer import CheckpointError
+
     return (CheckpointError,)
 
 
@@ -141,6 +179,7 @@ def _decode_errors() -> tuple[type[BaseException], ...]:
 
 def _extrinsic_decode(raw: bytes) -> object:
     from chain.primitives.extrinsic import UncheckedExtrinsic
+
     return UncheckedExtrinsic.decode(raw)
 
 

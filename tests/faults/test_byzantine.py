@@ -34,7 +34,9 @@ BOND = 10**17
 def offence_block(node, start: int = 1) -> int | None:
     with NodeClient(node.grpc_addr) as c:
         for n in range(start, c.info().finalized_number + 1):
-            if any(ev.pallet == "Staking" and ev.name == "OffenceReported" for ev in c.events(number=n).events):
+            if any(
+                ev.pallet == "Staking" and ev.name == "OffenceReported" for ev in c.events(number=n).events
+            ):
                 return n
     return None
 
@@ -42,15 +44,22 @@ def offence_block(node, start: int = 1) -> int | None:
 def dave_stash(spec_path) -> str:
     doc = json.loads(spec_path.read_text())
     session = "0x" + dev_keypair("Dave").public.hex()
-    return next(stash for stash, key, _bond in doc["genesis"]["runtimeGenesis"]["config"]["staking"]["stakers"]
-                if key == session)
+    return next(
+        stash
+        for stash, key, _bond in doc["genesis"]["runtimeGenesis"]["config"]["staking"]["stakers"]
+        if key == session
+    )
 
 
 def check_offender_punished_and_removed(net: FaultNetwork, spec_path) -> None:
     honest = [net.by_name(n) for n in ("Alice", "Bob", "Charlie")]
     found: list[int] = []
-    wait_until(lambda: found.append(offence_block(honest[0])) or found[-1] is not None, 150,
-               "an OffenceReported event in a finalized block", interval=2.0)
+    wait_until(
+        lambda: found.append(offence_block(honest[0])) or found[-1] is not None,
+        150,
+        "an OffenceReported event in a finalized block",
+        interval=2.0,
+    )
     offence_at = found[-1]
     boundary = (offence_at // EPOCH + 1) * EPOCH
     target = boundary + 6

@@ -30,8 +30,16 @@ from tests.integration.harness import head_or_zero
 
 
 def _config(base: Path) -> NodeConfig:
-    return NodeConfig(base_path=base, p2p_port=0, grpc_port=0, rpc_port=None, prometheus_port=None,
-                      validator=True, key="//Alice", idle_block_interval=0.05)
+    return NodeConfig(
+        base_path=base,
+        p2p_port=0,
+        grpc_port=0,
+        rpc_port=None,
+        prometheus_port=None,
+        validator=True,
+        key="//Alice",
+        idle_block_interval=0.05,
+    )
 
 
 async def _run_until(node: Node, height: int, timeout: float = 30.0) -> None:
@@ -49,6 +57,7 @@ def _grow_chain(base: Path, height: int) -> None:
             await _run_until(node, height)
         finally:
             await node.stop()
+
     asyncio.run(scenario())
 
 
@@ -80,13 +89,18 @@ def test_failed_guard_writes_pause_consensus_which_resumes_once_writes_work(tmp_
             assert node.consensus_paused is None and not node.halted.is_set()
         finally:
             await node.stop()
+
     asyncio.run(scenario())
 
 
 def _refused(base: Path) -> str:
     with pytest.raises(NodeStartError) as refused:
-        asyncio.run(asyncio.wait_for(run_node(_config(base), load_chain_spec("dev"), dev_keypair("Alice"),
-                                              asyncio.Event()), timeout=30))
+        asyncio.run(
+            asyncio.wait_for(
+                run_node(_config(base), load_chain_spec("dev"), dev_keypair("Alice"), asyncio.Event()),
+                timeout=30,
+            )
+        )
     return str(refused.value)
 
 
@@ -113,7 +127,7 @@ def test_invalid_database_with_flipped_bytes_in_its_log_is_refused(tmp_path):
     log_file = max(db_path.glob("*.log"), key=lambda p: p.stat().st_size)
     data = bytearray(log_file.read_bytes())
     middle = len(data) // 2
-    data[middle:middle + 64] = bytes(b ^ 0xFF for b in data[middle:middle + 64])
+    data[middle : middle + 64] = bytes(b ^ 0xFF for b in data[middle : middle + 64])
     log_file.write_bytes(bytes(data))
     message = _refused(tmp_path)
     assert "corrupt" in message.lower() and "purge-chain" in message, message
@@ -138,11 +152,17 @@ def test_validator_that_lost_finalized_blocks_says_so_and_syncs_them_back(tmp_pa
         else:
             for log_file in db_path.glob("*.log"):
                 data = log_file.read_bytes()
-                log_file.write_bytes(data[:len(data) // 2])
+                log_file.write_bytes(data[: len(data) // 2])
         dave.start()
-        wait_until(lambda: "which this node finalized before" in dave.log_tail(400)
-                   or "NodeStartError" in dave.log_tail(400) or dave.proc.poll() is not None, 30,
-                   "Dave to report the lost blocks (or refuse to start)")
+        wait_until(
+            lambda: (
+                "which this node finalized before" in dave.log_tail(400)
+                or "NodeStartError" in dave.log_tail(400)
+                or dave.proc.poll() is not None
+            ),
+            30,
+            "Dave to report the lost blocks (or refuse to start)",
+        )
         if dave.proc.poll() is not None:  # refused: the damage was detected as corruption
             assert "purge-chain" in dave.log_tail(50), dave.log_tail(50)
             return

@@ -81,23 +81,40 @@ def broken_signature(raw: bytes) -> bytes:
 MIX = {"valid": 45, "bad_sig": 5, "duplicate": 5, "future": 45}  # percent; futures alone overfill the pool
 
 
-def plan_flood(count: int, genesis: bytes, spec_version: int, tx_version: int, lanes: int = 8,
-               per_sender: int = 64, seed: int = 7) -> FloodPlan:
+def plan_flood(
+    count: int,
+    genesis: bytes,
+    spec_version: int,
+    tx_version: int,
+    lanes: int = 8,
+    per_sender: int = 64,
+    seed: int = 7,
+) -> FloodPlan:
     """`count` submissions mixed as MIX says. A sender's futures have nonces from its transfer count + 10 on,
     so they can never become ready; there are enough of them to fill the pool to `max_count` and beyond."""
     rng = random.Random(seed)
     n_valid = count * MIX["valid"] // 100
     n_senders = max(lanes, -(-n_valid // per_sender))
-    senders = [Keypair.from_seed(blake2_256(b"flood-sender" + i.to_bytes(4, "little"))) for i in range(n_senders)]
+    senders = [
+        Keypair.from_seed(blake2_256(b"flood-sender" + i.to_bytes(4, "little"))) for i in range(n_senders)
+    ]
     sinks = [dev_keypair(n).public for n in FUNDERS]
 
     def sign(who: int, nonce: int, amount: int) -> bytes:
         call = transfer_call(sinks[(who + nonce) % len(sinks)], amount)
-        return sign_extrinsic(senders[who], call, nonce=nonce, spec_version=spec_version, tx_version=tx_version,
-                              genesis_hash=genesis).encode()
+        return sign_extrinsic(
+            senders[who],
+            call,
+            nonce=nonce,
+            spec_version=spec_version,
+            tx_version=tx_version,
+            genesis_hash=genesis,
+        ).encode()
 
-    valid = [[sign(s, n, 1_000 + n) for n in range(n_valid // n_senders + (s < n_valid % n_senders))]
-             for s in range(n_senders)]
+    valid = [
+        [sign(s, n, 1_000 + n) for n in range(n_valid // n_senders + (s < n_valid % n_senders))]
+        for s in range(n_senders)
+    ]
     plan = FloodPlan(senders, valid, [[] for _ in range(lanes)])
     extras = {"bad_sig": count * MIX["bad_sig"] // 100, "duplicate": count * MIX["duplicate"] // 100}
     extras["future"] = count - n_valid - extras["bad_sig"] - extras["duplicate"]
@@ -169,9 +186,16 @@ class Sampler(threading.Thread):
         while not self.halt.is_set() and len(self.samples) < self.max_samples:
             try:
                 g = read_gauges(self.node.prometheus)
-                self.samples.append(Sample(time.monotonic(), int(g["gradchain_block_height_finalized"]),
-                                           int(g["gradchain_txpool_ready"]), int(g["gradchain_txpool_future"]),
-                                           int(g["gradchain_txpool_bytes"]), rss_kib(self.node.proc.pid)))
+                self.samples.append(
+                    Sample(
+                        time.monotonic(),
+                        int(g["gradchain_block_height_finalized"]),
+                        int(g["gradchain_txpool_ready"]),
+                        int(g["gradchain_txpool_future"]),
+                        int(g["gradchain_txpool_bytes"]),
+                        rss_kib(self.node.proc.pid),
+                    )
+                )
             except (OSError, KeyError, ValueError):
                 self.errors += 1
             self.halt.wait(self.interval)
@@ -268,7 +292,11 @@ class FloodResult:
 
     @property
     def over_bounds(self) -> list[Sample]:
-        return [x for x in self.samples if x.ready + x.future > LIMITS.max_count or x.pool_bytes > LIMITS.max_bytes]
+        return [
+            x
+            for x in self.samples
+            if x.ready + x.future > LIMITS.max_count or x.pool_bytes > LIMITS.max_bytes
+        ]
 
     def reasons(self, kind: str) -> Counter:
         return Counter({reason: n for (k, reason), n in self.outcomes.items() if k == kind})
@@ -279,7 +307,9 @@ class FloodResult:
             "submissions": self.count,
             "senders": self.senders,
             "grpc_channels": self.lanes,
-            "outcomes": {kind: dict(self.reasons(kind)) for kind in ("valid", "bad_sig", "duplicate", "future")},
+            "outcomes": {
+                kind: dict(self.reasons(kind)) for kind in ("valid", "bad_sig", "duplicate", "future")
+            },
             "resubmitted": dict(self.resubmitted),
             "flood_seconds": round(self.flood_seconds, 1),
             "submissions_per_second": round(self.count / self.flood_seconds, 1) if self.flood_seconds else 0,
@@ -313,15 +343,20 @@ def fund_senders(client: NodeClient, senders: list[Keypair], timeout: float) -> 
     funders = [dev_keypair(n) for n in FUNDERS]
     deadline = time.monotonic() + timeout
     for start in range(0, len(senders), FUNDING_BATCH * len(funders)):
-        batch = senders[start:start + FUNDING_BATCH * len(funders)]
+        batch = senders[start : start + FUNDING_BATCH * len(funders)]
         nonces = {f.public: client.account(f.ss58()).next_index for f in funders}
         for i, sender in enumerate(batch):
             funder = funders[i % len(funders)]
-            client.submit(client.sign(funder, transfer_call(sender.public, SENDER_FUNDS), nonce=nonces[funder.public]))
+            client.submit(
+                client.sign(funder, transfer_call(sender.public, SENDER_FUNDS), nonce=nonces[funder.public])
+            )
             nonces[funder.public] += 1
         for funder in funders:
-            wait_until(lambda f=funder, n=nonces[funder.public]: client.account(f.ss58()).nonce >= n,
-                       max(1.0, deadline - time.monotonic()), f"funding from {funder.ss58()[:8]} to be included")
+            wait_until(
+                lambda f=funder, n=nonces[funder.public]: client.account(f.ss58()).nonce >= n,
+                max(1.0, deadline - time.monotonic()),
+                f"funding from {funder.ss58()[:8]} to be included",
+            )
 
 
 def settle(client: NodeClient, plan: FloodPlan, result: FloodResult, timeout: float) -> None:
@@ -336,7 +371,7 @@ def settle(client: NodeClient, plan: FloodPlan, result: FloodResult, timeout: fl
             if acc.nonce >= target:
                 pending.discard(s)
                 continue
-            for raw in plan.valid[s][acc.next_index:target]:
+            for raw in plan.valid[s][acc.next_index : target]:
                 try:
                     client.submit(raw)
                 except ClientError as e:
@@ -365,8 +400,14 @@ def audit_chain(client: NodeClient, plan: FloodPlan, result: FloodResult, first:
             result.wrong_nonces.append((s, nonce, len(plan.valid[s])))
 
 
-def run_flood(tmp: Path, count: int, lanes: int = 8, flood_timeout: float = 600.0, settle_timeout: float = 300.0,
-              progress=None) -> FloodResult:
+def run_flood(
+    tmp: Path,
+    count: int,
+    lanes: int = 8,
+    flood_timeout: float = 600.0,
+    settle_timeout: float = 300.0,
+    progress=None,
+) -> FloodResult:
     """Start a dev node, fund the senders, flood it with `count` submissions, settle, audit; see the docstring."""
     say = progress or (lambda _msg: None)
     started = time.monotonic()
@@ -382,8 +423,9 @@ def run_flood(tmp: Path, count: int, lanes: int = 8, flood_timeout: float = 600.
             plan = plan_flood(count, p.genesis_hash, p.spec_version, p.transaction_version, lanes=lanes)
             result.senders = len(plan.senders)
             result.valid_hashes = {blake2_256(raw) for txs in plan.valid for raw in txs}
-            result.never_included_hashes = {blake2_256(i.raw) for lane in plan.lanes for i in lane
-                                            if i.kind in ("bad_sig", "future")}
+            result.never_included_hashes = {
+                blake2_256(i.raw) for lane in plan.lanes for i in lane if i.kind in ("bad_sig", "future")
+            }
             say(f"planned {plan.items} submissions from {len(plan.senders)} senders; funding them")
             fund_senders(client, plan.senders, timeout=180)
             first_block = head_or_zero(node) + 1
@@ -442,7 +484,11 @@ def test_flood_stays_within_pool_bounds_keeps_producing_blocks_and_includes_ever
     assert not result.wrongly_included, summary
 
     assert set(result.reasons("bad_sig")) == {"BadProof"}, summary
-    assert set(result.reasons("duplicate")) <= {"AlreadyImported", "Stale", "not sent: its original was refused"}
+    assert set(result.reasons("duplicate")) <= {
+        "AlreadyImported",
+        "Stale",
+        "not sent: its original was refused",
+    }
     assert result.reasons("duplicate")["AlreadyImported"] > 0, summary
     assert set(result.reasons("valid")) <= {"accepted", "PoolFull"}, summary
     assert set(result.reasons("future")) <= {"accepted", "PoolFull"}, summary

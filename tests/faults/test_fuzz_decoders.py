@@ -20,6 +20,7 @@ EXAMPLES = 400
 
 def mutations(seeds: list[bytes]) -> st.SearchStrategy[bytes]:
     """Valid inputs with bytes overwritten, inserted, cut or appended: reaches past the first length check."""
+
     def mutate(args) -> bytes:
         which, flips, inserts, cut, tail = args
         data = bytearray(seeds[which % len(seeds)])
@@ -30,16 +31,23 @@ def mutations(seeds: list[bytes]) -> st.SearchStrategy[bytes]:
             at = pos % (len(data) + 1)
             data[at:at] = chunk
         if cut is not None and data:
-            data = data[:cut % len(data)]
+            data = data[: cut % len(data)]
         return bytes(data) + tail
-    return st.tuples(st.integers(0, 64), st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(0, 255)), max_size=6),
-                     st.lists(st.tuples(st.integers(0, 1 << 20), st.binary(min_size=1, max_size=8)), max_size=2),
-                     st.none() | st.integers(0, 1 << 20), st.binary(max_size=8)).map(mutate)
+
+    return st.tuples(
+        st.integers(0, 64),
+        st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(0, 255)), max_size=6),
+        st.lists(st.tuples(st.integers(0, 1 << 20), st.binary(min_size=1, max_size=8)), max_size=2),
+        st.none() | st.integers(0, 1 << 20),
+        st.binary(max_size=8),
+    ).map(mutate)
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
-                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner,
-                                                                                      max_size=6), max_leaves=20)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=6),
+    max_leaves=20,
+)
 
 
 def json_mutations(seed: bytes) -> st.SearchStrategy[bytes]:
@@ -63,6 +71,7 @@ def json_mutations(seed: bytes) -> st.SearchStrategy[bytes]:
         else:
             node[keys[-1]] = value
         return json.dumps(doc, allow_nan=True).encode()
+
     assert isinstance(obj, dict)
     return st.tuples(st.integers(0, 1 << 16), json_values, st.booleans()).map(edit)
 
@@ -85,7 +94,9 @@ def test_random_and_mutated_inputs_raise_only_typed_errors(name):
     seeds = target(name).seeds()
     inputs = st.one_of(st.binary(max_size=400), mutations(seeds))
     if name == "jobspec_json":
-        inputs = st.one_of(inputs, json_mutations(seeds[0]), json_values.map(lambda v: json.dumps(v).encode()))
+        inputs = st.one_of(
+            inputs, json_mutations(seeds[0]), json_values.map(lambda v: json.dumps(v).encode())
+        )
 
     @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     @given(inputs)

@@ -28,9 +28,11 @@ from tests.integration.harness import Network
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-SERVICES = [chain_pb2.DESCRIPTOR.services_by_name["ChainService"],
-            market_pb2.DESCRIPTOR.services_by_name["MarketService"],
-            blob_pb2.DESCRIPTOR.services_by_name["BlobService"]]
+SERVICES = [
+    chain_pb2.DESCRIPTOR.services_by_name["ChainService"],
+    market_pb2.DESCRIPTOR.services_by_name["MarketService"],
+    blob_pb2.DESCRIPTOR.services_by_name["BlobService"],
+]
 MODULES = {"chain": chain_pb2, "market": market_pb2, "blob": blob_pb2}
 GRPC_CASES_PER_METHOD = 16
 RPC_CASES = 300
@@ -42,23 +44,37 @@ def random_bytes(rng: random.Random) -> bytes:
 
 def random_value(rng: random.Random, field, depth: int):
     from google.protobuf.descriptor import FieldDescriptor as F
+
     t = field.type
     if t in (F.TYPE_UINT64, F.TYPE_FIXED64):
         return rng.choice([0, 1, 2, 7, 2**32, 2**63 - 1, 2**64 - 1, rng.randrange(2**64)])
     if t in (F.TYPE_UINT32, F.TYPE_FIXED32):
         return rng.choice([0, 1, 2**31, 2**32 - 1, rng.randrange(2**32)])
     if t in (F.TYPE_INT64, F.TYPE_SINT64, F.TYPE_SFIXED64):
-        return rng.choice([0, -1, 2**63 - 1, -2**63, rng.randrange(-2**63, 2**63)])
+        return rng.choice([0, -1, 2**63 - 1, -(2**63), rng.randrange(-(2**63), 2**63)])
     if t in (F.TYPE_INT32, F.TYPE_SINT32, F.TYPE_SFIXED32, F.TYPE_ENUM):
-        return rng.choice([0, 1, -1, 2**31 - 1, -2**31]) if t != F.TYPE_ENUM else rng.choice(
-            [v.number for v in field.enum_type.values])
+        return (
+            rng.choice([0, 1, -1, 2**31 - 1, -(2**31)])
+            if t != F.TYPE_ENUM
+            else rng.choice([v.number for v in field.enum_type.values])
+        )
     if t == F.TYPE_BOOL:
         return rng.random() < 0.5
     if t in (F.TYPE_FLOAT, F.TYPE_DOUBLE):
         return rng.choice([0.0, -1.0, 1e308, float("nan"), float("inf")])
     if t == F.TYPE_STRING:
-        return rng.choice(["", "0x", "0x" + "ff" * 32, "0x" + "zz", "5" * 48, "\u0000\ud7ff", "//Alice",
-                           "".join(rng.choice(string.printable) for _ in range(rng.randrange(80)))])
+        return rng.choice(
+            [
+                "",
+                "0x",
+                "0x" + "ff" * 32,
+                "0x" + "zz",
+                "5" * 48,
+                "\u0000\ud7ff",
+                "//Alice",
+                "".join(rng.choice(string.printable) for _ in range(rng.randrange(80))),
+            ]
+        )
     if t == F.TYPE_BYTES:
         return random_bytes(rng)
     return None  # messages are filled by fill()
@@ -66,6 +82,7 @@ def random_value(rng: random.Random, field, depth: int):
 
 def fill(message, rng: random.Random, depth: int = 0):
     from google.protobuf.descriptor import FieldDescriptor as F
+
     for field in message.DESCRIPTOR.fields:
         if rng.random() < 0.3:
             continue
@@ -79,7 +96,9 @@ def fill(message, rng: random.Random, depth: int = 0):
             else:
                 fill(getattr(message, field.name), rng, depth + 1)
         elif repeated:
-            getattr(message, field.name).extend(random_value(rng, field, depth) for _ in range(rng.randrange(3)))
+            getattr(message, field.name).extend(
+                random_value(rng, field, depth) for _ in range(rng.randrange(3))
+            )
         else:
             setattr(message, field.name, random_value(rng, field, depth))
     return message
@@ -122,7 +141,9 @@ def test_grpc_json_rpc_and_websocket_fuzz_get_proper_errors_and_node_survives(tm
                 for method in service.methods:
                     request_type = message_class(method.input_type)
                     for case in range(GRPC_CASES_PER_METHOD):
-                        payload = random_bytes(rng) if case % 2 else fill(request_type(), rng).SerializeToString()
+                        payload = (
+                            random_bytes(rng) if case % 2 else fill(request_type(), rng).SerializeToString()
+                        )
                         code, details = grpc_call(channel, service, method, payload)
                         codes[code.name] = codes.get(code.name, 0) + 1
                         # Undecodable protobuf is INVALID_ARGUMENT (chain.api.safe_handlers); UNKNOWN is a bug.
@@ -159,12 +180,19 @@ def json_garbage(rng: random.Random, depth: int = 0):
     if choice == 5:
         return [json_garbage(rng, depth + 1) for _ in range(rng.randrange(4))]
     if choice == 6:
-        return {rng.choice(["id", "jsonrpc", "method", "params", "x"]): json_garbage(rng, depth + 1)
-                for _ in range(rng.randrange(5))}
+        return {
+            rng.choice(["id", "jsonrpc", "method", "params", "x"]): json_garbage(rng, depth + 1)
+            for _ in range(rng.randrange(5))
+        }
     if choice == 7:
         return "0x" + random_bytes(rng).hex()
-    return [None, True, rng.randrange(-2**70, 2**70), rng.random() * 1e9,
-            "".join(rng.choice(string.printable) for _ in range(rng.randrange(20)))][choice]
+    return [
+        None,
+        True,
+        rng.randrange(-(2**70), 2**70),
+        rng.random() * 1e9,
+        "".join(rng.choice(string.printable) for _ in range(rng.randrange(20))),
+    ][choice]
 
 
 def rpc_input(rng: random.Random, names: list[str], case: int) -> bytes:
@@ -215,6 +243,7 @@ def check_answer(status: int, answer) -> str | None:
 def websocket_fuzz(url: str, rng: random.Random, names: list[str]) -> list[str]:
     from websockets.exceptions import ConnectionClosed
     from websockets.sync.client import connect
+
     bad: list[str] = []
     deadline = time.monotonic() + 60
     cases = iter(range(RPC_CASES // 2))
@@ -249,5 +278,7 @@ def test_malformed_protobuf_request_gets_invalid_argument(tmp_path):
         with NodeClient(node.grpc_addr) as c:
             c.wait_ready(60)
         with grpc.insecure_channel(node.grpc_addr) as channel:
-            code, details = grpc_call(channel, SERVICES[0], SERVICES[0].methods_by_name["GetBlock"], b"\xff\xff")
+            code, details = grpc_call(
+                channel, SERVICES[0], SERVICES[0].methods_by_name["GetBlock"], b"\xff\xff"
+            )
         assert code == grpc.StatusCode.INVALID_ARGUMENT, (code, details)

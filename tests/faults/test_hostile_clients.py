@@ -57,6 +57,7 @@ def serve(test: Callable[[JsonRpcServer, str], Awaitable], **limits):
             return await test(server, f"http://127.0.0.1:{port}/")
         finally:
             await server.stop()
+
     return asyncio.run(run())
 
 
@@ -76,12 +77,23 @@ async def honest(url: str) -> object:
 
 def test_invalid_100k_deep_nesting_is_32600_not_http_500():
     async def attack(server, url):
-        deep = b'{"jsonrpc":"2.0","id":1,"method":"system_name","params":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+        deep = (
+            b'{"jsonrpc":"2.0","id":1,"method":"system_name","params":'
+            + b"[" * 100_000
+            + b"]" * 100_000
+            + b"}"
+        )
         return await post(url, deep), await post(url, b"[" * 200 + b"]" * 200), await honest(url)
 
     (status, answer), (_, shallower), name = serve(attack)
-    assert status == 200 and answer["error"]["code"] == INVALID_REQUEST and "nests deeper" in answer["error"]["message"]
-    assert shallower["error"]["code"] == INVALID_REQUEST  # 200 levels: parsed by json, refused by the depth check
+    assert (
+        status == 200
+        and answer["error"]["code"] == INVALID_REQUEST
+        and "nests deeper" in answer["error"]["message"]
+    )
+    assert (
+        shallower["error"]["code"] == INVALID_REQUEST
+    )  # 200 levels: parsed by json, refused by the depth check
     assert name == "gradchain"
 
 
@@ -89,22 +101,34 @@ def test_invalid_id_of_5000_digits_is_32600_and_a_param_of_5000_digits_is_32602(
     async def attack(server, url):
         huge = "9" * 5000
         by_id = await post(url, f'{{"jsonrpc":"2.0","id":{huge},"method":"system_name","params":[]}}')
-        by_param = await post(url, f'{{"jsonrpc":"2.0","id":7,"method":"state_getStorage","params":[{huge}]}}')
-        batch = await post(url, f'[{{"jsonrpc":"2.0","id":{huge},"method":"system_name"}},'
-                                f'{{"jsonrpc":"2.0","id":8,"method":"system_name"}}]')
+        by_param = await post(
+            url, f'{{"jsonrpc":"2.0","id":7,"method":"state_getStorage","params":[{huge}]}}'
+        )
+        batch = await post(
+            url,
+            f'[{{"jsonrpc":"2.0","id":{huge},"method":"system_name"}},'
+            f'{{"jsonrpc":"2.0","id":8,"method":"system_name"}}]',
+        )
         return by_id, by_param, batch
 
     (id_status, by_id), (_, by_param), (_, batch) = serve(attack)
     assert id_status == 200 and by_id["error"]["code"] == INVALID_REQUEST and by_id["id"] is None
     assert by_param["error"]["code"] == INVALID_PARAMS and by_param["id"] == 7
-    assert batch[0]["error"]["code"] == INVALID_REQUEST and batch[1] == {"jsonrpc": "2.0", "id": 8, "result": "gradchain"}
+    assert batch[0]["error"]["code"] == INVALID_REQUEST and batch[1] == {
+        "jsonrpc": "2.0",
+        "id": 8,
+        "result": "gradchain",
+    }
 
 
-@pytest.mark.parametrize(("params", "bound"), [
-    ({"at": "0xbb", "key": "0xaa"}, ["0xaa", "0xbb"]),
-    ({"key": "0xaa"}, ["0xaa", None]),
-    (["0xaa", "0xbb"], ["0xaa", "0xbb"]),
-])
+@pytest.mark.parametrize(
+    ("params", "bound"),
+    [
+        ({"at": "0xbb", "key": "0xaa"}, ["0xaa", "0xbb"]),
+        ({"key": "0xaa"}, ["0xaa", None]),
+        (["0xaa", "0xbb"], ["0xaa", "0xbb"]),
+    ],
+)
 def test_named_params_bind_by_name(params, bound):
     async def ask(server, url):
         return await post(url, call("state_getStorage", params))
@@ -112,10 +136,13 @@ def test_named_params_bind_by_name(params, bound):
     assert serve(ask)[1]["result"] == bound
 
 
-@pytest.mark.parametrize(("params", "named"), [
-    ({"key": "0xaa", "block": "0xbb"}, "'block'"),
-    ({"at": "0xbb"}, "'key'"),
-])
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"key": "0xaa", "block": "0xbb"}, "'block'"),
+        ({"at": "0xbb"}, "'key'"),
+    ],
+)
 def test_invalid_named_params_unknown_or_missing_are_32602_naming_them(params, named):
     async def ask(server, url):
         return await post(url, call("state_getStorage", params))
@@ -129,7 +156,11 @@ def test_invalid_oversized_answer_is_refused_with_a_clear_error():
         return await post(url, call("state_getMetadata", [])), await honest(url)
 
     (_, answer), name = serve(attack, max_response_bytes=30_000)
-    assert answer["error"]["code"] == OVERSIZED_RESPONSE and answer["id"] == 1 and "exceeds 30000" in answer["error"]["data"]
+    assert (
+        answer["error"]["code"] == OVERSIZED_RESPONSE
+        and answer["id"] == 1
+        and "exceeds 30000" in answer["error"]["data"]
+    )
     assert name == "gradchain"
 
 
@@ -140,7 +171,11 @@ def test_invalid_batch_whose_answers_pass_the_cap_is_refused_and_a_small_one_ser
         return batch, small_batch
 
     (status, batch), (_, small_batch) = serve(attack, max_batch_response_bytes=200_000)
-    assert status == 200 and batch["error"]["code"] == OVERSIZED_RESPONSE and "fewer requests" in batch["error"]["data"]
+    assert (
+        status == 200
+        and batch["error"]["code"] == OVERSIZED_RESPONSE
+        and "fewer requests" in batch["error"]["data"]
+    )
     assert [a["result"] for a in small_batch] == ["gradchain"] * 40
 
 
@@ -197,9 +232,11 @@ def test_invalid_idle_websockets_time_out_and_never_lock_http_out():
                 await session.ws_connect(url)
             served_while_full = await honest(url)  # HTTP keeps its share of the connections
             await asyncio.sleep(1.5)
-            closed = [ws.closed or (await ws.receive(timeout=1)).type in (aiohttp.WSMsgType.CLOSE,
-                                                                          aiohttp.WSMsgType.CLOSED)
-                      for ws in sockets]
+            closed = [
+                ws.closed
+                or (await ws.receive(timeout=1)).type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+                for ws in sockets
+            ]
             for ws in sockets:
                 await ws.close()
             async with session.ws_connect(url) as again:
@@ -207,8 +244,9 @@ def test_invalid_idle_websockets_time_out_and_never_lock_http_out():
                 answer = (await again.receive_json(timeout=2))["result"]
         return full.value.status, served_while_full, all(closed), answer
 
-    status, served, all_closed, answer = serve(attack, max_connections=10, max_connections_per_address=10,
-                                               idle_timeout=1.0)
+    status, served, all_closed, answer = serve(
+        attack, max_connections=10, max_connections_per_address=10, idle_timeout=1.0
+    )
     assert status == 503 and served == "gradchain" and all_closed and answer == "gradchain"
 
 
@@ -226,10 +264,14 @@ def test_invalid_silent_tcp_connection_is_closed_after_the_idle_timeout():
 
 # --- blob uploaders ---------------------------------------------------------------------------------------------
 
+
 def blob_service(tmp_path, test: Callable[[BlobStore, blob_pb2_grpc.BlobServiceStub], Awaitable], **quotas):
     async def run():
-        store = BlobStore(tmp_path / "blobs", max_total_bytes=quotas.get("total", 10_000),
-                          max_uploader_bytes=quotas.get("uploader", 10_000))
+        store = BlobStore(
+            tmp_path / "blobs",
+            max_total_bytes=quotas.get("total", 10_000),
+            max_uploader_bytes=quotas.get("uploader", 10_000),
+        )
         server = grpc.aio.server()
         blob_pb2_grpc.add_BlobServiceServicer_to_server(BlobService(store, idle_timeout=0.5), server)
         port = server.add_insecure_port("127.0.0.1:0")
@@ -239,11 +281,13 @@ def blob_service(tmp_path, test: Callable[[BlobStore, blob_pb2_grpc.BlobServiceS
                 return await test(store, blob_pb2_grpc.BlobServiceStub(channel))
         finally:
             await server.stop(None)
+
     return asyncio.run(run())
 
 
 async def upload(stub, chunks) -> grpc.StatusCode:
     """Send `chunks` (a list, or an async generator) and return the status the node answers with."""
+
     async def stream():
         if isinstance(chunks, list):
             for chunk in chunks:
@@ -251,6 +295,7 @@ async def upload(stub, chunks) -> grpc.StatusCode:
         else:
             async for chunk in chunks:
                 yield chunk
+
     try:
         await stub.PutBlob(stream(), timeout=10)
     except grpc.aio.AioRpcError as e:
@@ -263,10 +308,16 @@ def announced(size: int, data: bytes, *rest: bytes) -> list:
 
 
 def nothing_kept(store: BlobStore) -> bool:
-    return store.stored_bytes == 0 and not list(store.root.glob(".upload-*")) and not list(store.root.glob("??/*"))
+    return (
+        store.stored_bytes == 0
+        and not list(store.root.glob(".upload-*"))
+        and not list(store.root.glob("??/*"))
+    )
 
 
-@pytest.mark.parametrize("chunks", [announced(10, b"x" * 6, b"x" * 6), announced(10, b"x" * 6), announced(0, b"x")])
+@pytest.mark.parametrize(
+    "chunks", [announced(10, b"x" * 6, b"x" * 6), announced(10, b"x" * 6), announced(0, b"x")]
+)
 def test_invalid_upload_that_differs_from_its_announced_size_is_refused_and_keeps_nothing(tmp_path, chunks):
     async def attack(store, stub):
         return await upload(stub, chunks), nothing_kept(store), await upload(stub, announced(3, b"abc"))
@@ -308,15 +359,20 @@ def test_invalid_uploads_past_the_uploader_and_total_quotas_are_refused(tmp_path
         second = await upload(stub, announced(600, b"b" * 600))
         return first, second, store.has(blake2_256(b"b" * 600))
 
-    assert blob_service(tmp_path / "total", fill, total=1_000) == (grpc.StatusCode.OK,
-                                                                  grpc.StatusCode.RESOURCE_EXHAUSTED, False)
+    assert blob_service(tmp_path / "total", fill, total=1_000) == (
+        grpc.StatusCode.OK,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        False,
+    )
 
 
 # --- gRPC callers and limits ------------------------------------------------------------------------------------
 
+
 def test_invalid_calls_over_the_per_address_cap_are_refused_and_served_again_once_others_end():
     """Three Health.Watch streams from 127.0.0.1 against a cap of two: the third is RESOURCE_EXHAUSTED, and
     once one of the first two ends, a new call from the same address is served."""
+
     async def run():
         limits = CallsPerAddress(2, "test")
         server = grpc.aio.server(interceptors=[limits])
@@ -346,13 +402,16 @@ def test_invalid_calls_over_the_per_address_cap_are_refused_and_served_again_onc
     assert served == health_pb2.HealthCheckResponse.SERVING and refused == 1
 
 
-@pytest.mark.parametrize(("limits", "named"), [
-    ({"max_peers": 8}, "--max-peers 8"),
-    ({"rpc_max_connections_per_ip": 0}, "--rpc-max-connections-per-ip 0"),
-    ({"p2p_max_connections": 20, "max_peers": 32}, "--p2p-max-connections 20"),
-    ({"grpc_max_connections": 0}, "--grpc-max-connections 0"),
-    ({"grpc_max_calls_per_ip": 100_001}, "--grpc-max-calls-per-ip 100001"),
-])
+@pytest.mark.parametrize(
+    ("limits", "named"),
+    [
+        ({"max_peers": 8}, "--max-peers 8"),
+        ({"rpc_max_connections_per_ip": 0}, "--rpc-max-connections-per-ip 0"),
+        ({"p2p_max_connections": 20, "max_peers": 32}, "--p2p-max-connections 20"),
+        ({"grpc_max_connections": 0}, "--grpc-max-connections 0"),
+        ({"grpc_max_calls_per_ip": 100_001}, "--grpc-max-calls-per-ip 100001"),
+    ],
+)
 def test_invalid_connection_limits_are_refused_naming_the_flag(limits, named):
     with pytest.raises(ConfigError) as refused:
         NodeConfig(**limits).check()
@@ -363,9 +422,15 @@ def test_connection_limit_flags_are_range_checked_and_listed_in_help():
     from click.testing import CliRunner
 
     from chain.cli.node import node
+
     result = CliRunner().invoke(node, ["--max-peers", "5"])
     assert result.exit_code == 2 and "--max-peers" in result.output
     help_text = CliRunner().invoke(node, ["--help"]).output
-    for flag in ("--rpc-max-connections-per-ip", "--max-peers", "--p2p-max-connections", "--grpc-max-connections",
-                 "--grpc-max-calls-per-ip"):
+    for flag in (
+        "--rpc-max-connections-per-ip",
+        "--max-peers",
+        "--p2p-max-connections",
+        "--grpc-max-connections",
+        "--grpc-max-calls-per-ip",
+    ):
         assert flag in help_text

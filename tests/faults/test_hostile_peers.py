@@ -36,11 +36,24 @@ GENESIS = b"\x07" * 32
 
 
 async def connected_pair(victim_kwargs: dict | None = None) -> tuple[Network, Network]:
-    victim = Network(GrpcTransport(), Keypair.generate(), GENESIS, SilentPeer(GENESIS), "127.0.0.1:0",
-                     **(victim_kwargs or {}))
+    victim = Network(
+        GrpcTransport(),
+        Keypair.generate(),
+        GENESIS,
+        SilentPeer(GENESIS),
+        "127.0.0.1:0",
+        **(victim_kwargs or {}),
+    )
     await victim.start()
-    attacker = Network(GrpcTransport(), Keypair.generate(), GENESIS, SilentPeer(GENESIS), "127.0.0.1:0",
-                       bootnodes=[victim.listen_addr], node_name="attacker")
+    attacker = Network(
+        GrpcTransport(),
+        Keypair.generate(),
+        GENESIS,
+        SilentPeer(GENESIS),
+        "127.0.0.1:0",
+        bootnodes=[victim.listen_addr],
+        node_name="attacker",
+    )
     await attacker.start()
     await until(lambda: victim.peers and attacker.peers, 20, "the attacker to connect")
     return victim, attacker
@@ -53,8 +66,18 @@ def test_peer_addresses_are_parsed_and_garbage_is_dropped():
     assert parse_peer_address("127.0.0.1:30333") == "127.0.0.1:30333"
     assert parse_peer_address("[::1]:30333") == "[::1]:30333"
     assert parse_peer_address("node-1.example.org:30333") == "node-1.example.org:30333"
-    for garbage in ("", "nohost", "1.2.3.4:0", "1.2.3.4:99999", "a" * 300 + ":1", "\xff\xfe:1", "0.0.0.0:1",
-                    "bad host:1", "1.2.3.4:-1", "::1:30333:x"):
+    for garbage in (
+        "",
+        "nohost",
+        "1.2.3.4:0",
+        "1.2.3.4:99999",
+        "a" * 300 + ":1",
+        "\xff\xfe:1",
+        "0.0.0.0:1",
+        "bad host:1",
+        "1.2.3.4:-1",
+        "::1:30333:x",
+    ):
         assert parse_peer_address(garbage) is None, garbage
 
 
@@ -62,6 +85,7 @@ def test_peer_addresses_are_parsed_and_garbage_is_dropped():
 def test_learned_addresses_stay_bounded_and_are_dialled_with_backoff():
     """A handshaken peer announces 150 x 32 distinct (dead) addresses and as many unparseable ones: the
     table keeps at most MAX_LEARNED_ADDRESSES of them, garbage never, and dials stay few at a time."""
+
     async def scenario():
         victim, attacker = await connected_pair()
         try:
@@ -69,8 +93,11 @@ def test_learned_addresses_stay_bounded_and_are_dialled_with_backoff():
             for i in range(150):
                 dead = [f"10.{i}.{j}.1:{1000 + j}" for j in range(16)]
                 garbage = [f"\x00junk{i}-{j}" for j in range(16)]
-                await peer.send(p2p_pb2.PeerMessage(status=p2p_pb2.Status(best_number=0, best_hash=GENESIS,
-                                                                          peers=dead + garbage)))
+                await peer.send(
+                    p2p_pb2.PeerMessage(
+                        status=p2p_pb2.Status(best_number=0, best_hash=GENESIS, peers=dead + garbage)
+                    )
+                )
                 await asyncio.sleep(0.06)  # below the Status rate limit: this tests the table, not the ban
             await until(lambda: len(victim.addresses) >= MAX_LEARNED_ADDRESSES, 20, "the table to fill")
             peak_dials = 0
@@ -84,6 +111,7 @@ def test_learned_addresses_stay_bounded_and_are_dialled_with_backoff():
         finally:
             await attacker.stop()
             await victim.stop()
+
     asyncio.run(asyncio.wait_for(scenario(), 60))
 
 
@@ -93,16 +121,24 @@ def test_status_flood_is_banned_by_key_and_by_host():
         try:
             peer = next(iter(attacker.peers.values()))
             for i in range(3_000):
-                await peer.send(p2p_pb2.PeerMessage(status=p2p_pb2.Status(
-                    best_number=0, best_hash=GENESIS, peers=[f"junk-{i}-{j}" for j in range(32)])))
+                await peer.send(
+                    p2p_pb2.PeerMessage(
+                        status=p2p_pb2.Status(
+                            best_number=0, best_hash=GENESIS, peers=[f"junk-{i}-{j}" for j in range(32)]
+                        )
+                    )
+                )
             await until(lambda: "127.0.0.1" in victim.banned_hosts, 20, "the flooder's host to be banned")
             assert attacker.node_key.public in victim.banned
             await until(lambda: not victim.peers, 10, "the flooder to be dropped")
-            completed, _after = await handshake_then_first_message(victim.listen_addr, Keypair.generate(), GENESIS)
+            completed, _after = await handshake_then_first_message(
+                victim.listen_addr, Keypair.generate(), GENESIS
+            )
             assert not completed, "a fresh key from the banned host got through the handshake"
         finally:
             await attacker.stop()
             await victim.stop()
+
     asyncio.run(asyncio.wait_for(scenario(), 60))
 
 
@@ -123,12 +159,19 @@ class CountingPeer(SilentPeer):
 def test_a_node_importing_blocks_fast_never_floods_its_peers_with_status():
     """A syncing node finalizes hundreds of blocks a second and announces each: its peer hears a handful of
     Status messages, the last one naming the newest block, and never bans it as a flooder."""
+
     async def scenario():
         sender_handler, receiver_handler = CountingPeer(GENESIS), CountingPeer(GENESIS)
         receiver = Network(GrpcTransport(), Keypair.generate(), GENESIS, receiver_handler, "127.0.0.1:0")
         await receiver.start()
-        sender = Network(GrpcTransport(), Keypair.generate(), GENESIS, sender_handler, "127.0.0.1:0",
-                         bootnodes=[receiver.listen_addr])
+        sender = Network(
+            GrpcTransport(),
+            Keypair.generate(),
+            GENESIS,
+            sender_handler,
+            "127.0.0.1:0",
+            bootnodes=[receiver.listen_addr],
+        )
         await sender.start()
         try:
             await until(lambda: receiver.peers and sender.peers, 20, "the pair to connect")
@@ -139,7 +182,11 @@ def test_a_node_importing_blocks_fast_never_floods_its_peers_with_status():
                 await asyncio.sleep(0.001)
             await asyncio.gather(*tasks)
             await until(lambda: receiver_handler.heard[-1:] == [1000], 10, "the newest block to be announced")
-            return len(receiver_handler.heard), sender.node_key.public in receiver.banned, bool(receiver.peers)
+            return (
+                len(receiver_handler.heard),
+                sender.node_key.public in receiver.banned,
+                bool(receiver.peers),
+            )
         finally:
             await sender.stop()
             await receiver.stop()
@@ -169,6 +216,7 @@ class BigBlobs:
 def test_blob_requests_from_a_peer_that_never_reads_queue_boundedly():
     """40 requests for a 64 MiB blob from a peer that reads nothing: at most MAX_BLOB_SERVES_PER_PEER are
     served at once, and each only as fast as the peer reads, so the queue stays a few MiB."""
+
     async def scenario():
         victim, attacker = await connected_pair()
         store = victim.blob_store = BigBlobs()
@@ -187,6 +235,7 @@ def test_blob_requests_from_a_peer_that_never_reads_queue_boundedly():
         finally:
             await attacker.stop()
             await victim.stop()
+
     asyncio.run(asyncio.wait_for(scenario(), 60))
 
 
@@ -201,22 +250,46 @@ async def _never():
 def test_fake_peers_cannot_eclipse_a_real_peer_or_a_bootnode():
     """40 silent fake peers with fresh keys dial a node with 32 slots; a real peer that arrives later still
     gets in (a silent peer is evicted for it), and so does the node's own bootnode (a reserved slot)."""
+
     async def scenario():
-        bootnode = Network(GrpcTransport(), Keypair.generate(), GENESIS, SilentPeer(GENESIS), "127.0.0.1:0",
-                           node_name="bootnode")
+        bootnode = Network(
+            GrpcTransport(),
+            Keypair.generate(),
+            GENESIS,
+            SilentPeer(GENESIS),
+            "127.0.0.1:0",
+            node_name="bootnode",
+        )
         await bootnode.start()
         victim = Network(GrpcTransport(), Keypair.generate(), GENESIS, SilentPeer(GENESIS), "127.0.0.1:0")
         victim.eviction_grace = 2.0
         await victim.start()
-        fakes = [Network(GrpcTransport(), Keypair.generate(), GENESIS, SilentPeer(GENESIS), "127.0.0.1:0",
-                         bootnodes=[victim.listen_addr], node_name=f"fake{i}") for i in range(40)]
+        fakes = [
+            Network(
+                GrpcTransport(),
+                Keypair.generate(),
+                GENESIS,
+                SilentPeer(GENESIS),
+                "127.0.0.1:0",
+                bootnodes=[victim.listen_addr],
+                node_name=f"fake{i}",
+            )
+            for i in range(40)
+        ]
         others: list[Network] = []
         try:
             await asyncio.gather(*(fake.start() for fake in fakes))
             await until(lambda: len(victim.peers) >= 16, 30, "the fakes to take the slots")
             await asyncio.sleep(victim.eviction_grace + 0.5)
-            real = Network(GrpcTransport(), Keypair.generate(), GENESIS, SilentPeer(GENESIS), "127.0.0.1:0",
-                           bootnodes=[victim.listen_addr], node_name="real")
+            real = Network(
+                GrpcTransport(),
+                Keypair.generate(),
+                GENESIS,
+                SilentPeer(GENESIS),
+                "127.0.0.1:0",
+                bootnodes=[victim.listen_addr],
+                node_name="real",
+            )
             others.append(real)
             await real.start()
             await until(lambda: real.node_key.public in victim.peers, 20, "the real peer to get a slot")
@@ -226,6 +299,7 @@ def test_fake_peers_cannot_eclipse_a_real_peer_or_a_bootnode():
             assert len(victim.peers) <= victim.max_peers
         finally:
             await asyncio.gather(*(net.stop() for net in [*fakes, *others, victim, bootnode]))
+
     asyncio.run(asyncio.wait_for(scenario(), 120))
 
 
@@ -240,7 +314,9 @@ class ChainServer(SilentPeer):
         return self.height, b"\x01" * 32
 
     async def on_sync_request(self, from_number, max_blocks) -> list:
-        return [(b"block%d" % n, b"") for n in range(from_number, min(from_number + max_blocks, self.height + 1))]
+        return [
+            (b"block%d" % n, b"") for n in range(from_number, min(from_number + max_blocks, self.height + 1))
+        ]
 
 
 class SlowSyncer(SilentPeer):
@@ -275,17 +351,41 @@ def test_a_syncing_node_gets_a_slot_among_redialling_fakes_and_keeps_it_until_sy
     evicted, rotating through a victim's six open slots. A full node that dials in later is admitted once a fake's probation is over, and is never evicted
     while it syncs (it announces blocks the victim sent it), though the sync lasts several probations; the
     fakes keep rotating through the other slots."""
+
     async def scenario():
-        victim = Network(GrpcTransport(), Keypair.generate(), GENESIS, ChainServer(GENESIS, 120), "127.0.0.1:0",
-                         max_peers=peers_module.RESERVED_SLOTS + 6)  # six slots, so fakes rotate fast
+        victim = Network(
+            GrpcTransport(),
+            Keypair.generate(),
+            GENESIS,
+            ChainServer(GENESIS, 120),
+            "127.0.0.1:0",
+            max_peers=peers_module.RESERVED_SLOTS + 6,
+        )  # six slots, so fakes rotate fast
         victim.eviction_grace = 1.0
         slots = victim.max_peers - peers_module.RESERVED_SLOTS
         await victim.start()
-        fakes = [Network(GrpcTransport(), Keypair.generate(), GENESIS, SilentPeer(GENESIS), "127.0.0.1:0",
-                         bootnodes=[victim.listen_addr], node_name=f"fake{i}") for i in range(40)]
+        fakes = [
+            Network(
+                GrpcTransport(),
+                Keypair.generate(),
+                GENESIS,
+                SilentPeer(GENESIS),
+                "127.0.0.1:0",
+                bootnodes=[victim.listen_addr],
+                node_name=f"fake{i}",
+            )
+            for i in range(40)
+        ]
         syncer = SlowSyncer(GENESIS)
-        real = Network(GrpcTransport(), Keypair.generate(), GENESIS, syncer, "127.0.0.1:0",
-                       bootnodes=[victim.listen_addr], node_name="real")
+        real = Network(
+            GrpcTransport(),
+            Keypair.generate(),
+            GENESIS,
+            syncer,
+            "127.0.0.1:0",
+            bootnodes=[victim.listen_addr],
+            node_name="real",
+        )
         syncer.net = real
         try:
             await asyncio.gather(*(fake.start() for fake in fakes))
@@ -298,6 +398,7 @@ def test_a_syncing_node_gets_a_slot_among_redialling_fakes_and_keeps_it_until_sy
             assert sum(key in fake_keys for key in victim.peers) <= slots - 1
         finally:
             await asyncio.gather(*(net.stop() for net in [*fakes, real, victim]))
+
     asyncio.run(asyncio.wait_for(scenario(), 120))
 
 
@@ -321,8 +422,12 @@ def test_idle_connections_beyond_the_descriptor_limit_never_stop_consensus(tmp_p
 
         def both() -> Attack:
             first, second = p2p(), grpc_port()
-            return Attack(lambda: first.refused() + second.refused(), lambda: (first.release(), second.release()),
-                          held=lambda: grpc_answers(node))  # while the attacker still holds its sockets
+            return Attack(
+                lambda: first.refused() + second.refused(),
+                lambda: (first.release(), second.release()),
+                held=lambda: grpc_answers(node),
+            )  # while the attacker still holds its sockets
+
         result = measure("idle connections", node, both, hold=10.0, rss_limit_mb=600)
         assert result.survived, (result, node.log_tail())
         assert result.refused > 900, "the node kept idle connections it could not serve"
@@ -337,13 +442,15 @@ def test_accepts_failing_for_lack_of_descriptors_are_logged_boundedly_and_consen
     hosts make its accepts fail with EMFILE. The node says so in a few lines, not a traceback per attempt,
     keeps finalizing (its reserved descriptors serve the signer guard and WAL), and goes on after."""
     raise_own_descriptor_limit()
-    net, node = dev_node(tmp_path, nofile=512, extra=("--rpc-max-connections", "5000",
-                                                      "--rpc-max-connections-per-ip", "5000"))
+    net, node = dev_node(
+        tmp_path, nofile=512, extra=("--rpc-max-connections", "5000", "--rpc-max-connections-per-ip", "5000")
+    )
     with net:
         wait_for(lambda: node.finalized() >= 2, 60, "the first blocks", node)
         log_before = node.log_path.stat().st_size
-        result = measure("EMFILE on accept", node, hold_connections(node.rpc, 900, hosts=8), hold=12.0,
-                         rss_limit_mb=600)
+        result = measure(
+            "EMFILE on accept", node, hold_connections(node.rpc, 900, hosts=8), hold=12.0, rss_limit_mb=600
+        )
         grown = node.log_path.stat().st_size - log_before
         log = node.log_tail(3000)
         assert "out of file descriptors" in log, "the attack never exhausted the descriptor table"

@@ -67,7 +67,9 @@ def opened(m: Market, solver_hashes: list[bytes], segment: int = 2, challenger=C
 def to_phase(m: Market, d: int, commitment, phase: DisputePhase, challenger_view=None) -> None:
     solver, challenger = Solver(BOB, commitment), Challenger(CHARLIE, challenger_view or lying_hashes(T, 40))
     while m.dispute(d).phase is not phase:
-        (solver if m.dispute(d).phase in (DisputePhase.REVEAL, DisputePhase.STEP_STATE) else challenger).move(m, d)
+        (solver if m.dispute(d).phase in (DisputePhase.REVEAL, DisputePhase.STEP_STATE) else challenger).move(
+            m, d
+        )
 
 
 # --- griefing challenges ---------------------------------------------------------------------------------
@@ -98,8 +100,14 @@ def test_invalid_challenge_on_an_ended_job(market, ending):
 
 def test_invalid_challenge_on_a_segment_the_challenger_already_lost(market):
     job, commitment, d = opened(market, TRUTH)
-    play(market, d, Solver(BOB, commitment), Challenger(CHARLIE, lying_hashes(T, 40)), Referees(TRUTH),
-         one_move_per_block=False)
+    play(
+        market,
+        d,
+        Solver(BOB, commitment),
+        Challenger(CHARLIE, lying_hashes(T, 40)),
+        Referees(TRUTH),
+        one_move_per_block=False,
+    )
     assert market.dispute(d).outcome is DisputeOutcome.SOLVER_WON
     assert market.block <= market.job(job.id).window_end
     refused(market, MarketError.DuplicateChallenge, CHARLIE, dispute.challenge, job.id, 2)
@@ -148,8 +156,11 @@ def late_move(m: Market, d: int, commitment, phase: DisputePhase):
     return REFEREES[0], dispute.referee_vote, (d, TRUTH[state.lo + 1])
 
 
-@pytest.mark.parametrize("phase", [DisputePhase.REVEAL, DisputePhase.RESPONSE, DisputePhase.STEP_STATE,
-                                   DisputePhase.VOTING], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "phase",
+    [DisputePhase.REVEAL, DisputePhase.RESPONSE, DisputePhase.STEP_STATE, DisputePhase.VOTING],
+    ids=lambda p: p.name,
+)
 def test_invalid_move_after_its_deadline(market, phase):
     _, commitment, d = opened(market, TRUTH)
     to_phase(market, d, commitment, phase)
@@ -165,8 +176,17 @@ def test_invalid_move_after_its_deadline(market, phase):
 def test_invalid_commit_twice(market):
     job, commitment = market.committed_job()
     other = lying_hashes(T, 1)
-    refused(market, MarketError.NotAssignedSolver, BOB, calls.commit_result, job.id, other[-1], other[-1], other[-1],
-            market.job(job.id).checkpoints)
+    refused(
+        market,
+        MarketError.NotAssignedSolver,
+        BOB,
+        calls.commit_result,
+        job.id,
+        other[-1],
+        other[-1],
+        other[-1],
+        market.job(job.id).checkpoints,
+    )
     assert market.job(job.id).result_root == commitment.root
 
 
@@ -174,5 +194,14 @@ def test_invalid_commit_after_the_commit_timeout(market):
     job = market.assigned_job()
     market.advance_to(job.deadline)
     assert market.job(job.id).status is JobStatus.SLASHED
-    refused(market, MarketError.NotAssignedSolver, BOB, calls.commit_result, job.id, bytes(32), bytes(32), bytes(32),
-            [bytes(32)] * job.segment_count)
+    refused(
+        market,
+        MarketError.NotAssignedSolver,
+        BOB,
+        calls.commit_result,
+        job.id,
+        bytes(32),
+        bytes(32),
+        bytes(32),
+        [bytes(32)] * job.segment_count,
+    )

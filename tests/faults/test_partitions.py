@@ -43,7 +43,7 @@ def test_partition_2_2_halts_3_1_continues_and_every_heal_converges(tmp_path):
         net.wait_height(validators, target, timeout=120)
         reference = assert_same_chain(validators, target)
         for name, before in split_hashes.items():  # nothing committed during the split was rewritten
-            assert reference[:len(before)] == before, name
+            assert reference[: len(before)] == before, name
 
         # 3/1: the three keep committing; Dave, alone, freezes; healed, he catches up on the same chain.
         net.partition([alice, bob, charlie], [dave])

@@ -38,20 +38,33 @@ def node_peers(node: NodeProcess) -> int:
 def badly_signed_transfers(node: NodeProcess, count: int) -> list[bytes]:
     """Well-formed transfers from Alice whose signatures are broken (distinct, so no cache dedupes them)."""
     with NodeClient(node.grpc_addr) as c:
-        return [broken_signature(c.sign(dev_keypair("Alice"), transfer_call(dev_keypair("Bob").public, 1_000 + i)))
-                for i in range(count)]
+        return [
+            broken_signature(
+                c.sign(dev_keypair("Alice"), transfer_call(dev_keypair("Bob").public, 1_000 + i))
+            )
+            for i in range(count)
+        ]
 
 
 def badly_signed_votes(count: int) -> list[bytes]:
     alice = dev_keypair("Alice").public
-    return [encode_consensus(SignedVote(Vote(VoteType.PREVOTE, 1_000_000, i, None), alice, bytes(64)))
-            for i in range(count)]
+    return [
+        encode_consensus(SignedVote(Vote(VoteType.PREVOTE, 1_000_000, i, None), alice, bytes(64)))
+        for i in range(count)
+    ]
 
 
 async def keeps_peer_after(node: NodeProcess, genesis: bytes, messages: list[p2p_pb2.PeerMessage]) -> None:
     """Connect as a fresh key, send `messages`, and check the node still keeps the connection."""
-    peer_network = Network(GrpcTransport(), Keypair.generate(), genesis, SilentPeer(genesis), "127.0.0.1:0",
-                           bootnodes=[node.p2p_addr], node_name="sloppy")
+    peer_network = Network(
+        GrpcTransport(),
+        Keypair.generate(),
+        genesis,
+        SilentPeer(genesis),
+        "127.0.0.1:0",
+        bootnodes=[node.p2p_addr],
+        node_name="sloppy",
+    )
     await peer_network.start()
     try:
         await until(lambda: peer_network.peers and node_peers(node) == 1, 20, "the peer to connect")
@@ -60,17 +73,28 @@ async def keeps_peer_after(node: NodeProcess, genesis: bytes, messages: list[p2p
             await peer.send(msg)
         for _ in range(10):
             await asyncio.sleep(0.15)
-            assert node_peers(node) == 1 and peer_network.peers, "the node dropped a peer below the strike limit"
+            assert node_peers(node) == 1 and peer_network.peers, (
+                "the node dropped a peer below the strike limit"
+            )
     finally:
         await peer_network.stop()
     await until(lambda: node_peers(node) == 0, 20, "the peer to leave")
 
 
-async def spam_and_check_ban(node: NodeProcess, genesis: bytes, garbage: list[p2p_pb2.PeerMessage]) -> Keypair:
+async def spam_and_check_ban(
+    node: NodeProcess, genesis: bytes, garbage: list[p2p_pb2.PeerMessage]
+) -> Keypair:
     """Connect as a fresh key, send `garbage`, and check the node drops the key and refuses it afterwards."""
     key = Keypair.generate()
-    spammer = Network(GrpcTransport(), key, genesis, SilentPeer(genesis), "127.0.0.1:0",
-                      bootnodes=[node.p2p_addr], node_name="spammer")
+    spammer = Network(
+        GrpcTransport(),
+        key,
+        genesis,
+        SilentPeer(genesis),
+        "127.0.0.1:0",
+        bootnodes=[node.p2p_addr],
+        node_name="spammer",
+    )
     await spammer.start()
     try:
         await until(lambda: spammer.peers and node_peers(node) == 1, 20, "the spammer to connect")
@@ -103,15 +127,21 @@ def test_peer_spamming_undecodable_or_badly_signed_messages_is_banned_and_refuse
             completed, after = await handshake_then_first_message(node.p2p_addr, honest_key, genesis)
             assert completed and after == "status", after  # a fresh key is welcome (the control)
             tx_spammer = await spam_and_check_ban(
-                node, genesis, [p2p_pb2.PeerMessage(transaction=b"\x01\xff" + bytes([i])) for i in range(3)])
+                node, genesis, [p2p_pb2.PeerMessage(transaction=b"\x01\xff" + bytes([i])) for i in range(3)]
+            )
             consensus_spammer = await spam_and_check_ban(
-                node, genesis, [p2p_pb2.PeerMessage(consensus=bytes([9, i, 1, 2])) for i in range(3)])
+                node, genesis, [p2p_pb2.PeerMessage(consensus=bytes([9, i, 1, 2])) for i in range(3)]
+            )
             # distinct messages for each phase: the node's seen-cache would skip repeats
             n = MAX_STRIKES
-            bad_transactions = [p2p_pb2.PeerMessage(transaction=tx) for tx in badly_signed_transfers(node, 2 * n)]
+            bad_transactions = [
+                p2p_pb2.PeerMessage(transaction=tx) for tx in badly_signed_transfers(node, 2 * n)
+            ]
             bad_votes = [p2p_pb2.PeerMessage(consensus=vote) for vote in badly_signed_votes(2 * n)]
             for garbage in (bad_transactions, bad_votes):
-                await keeps_peer_after(node, genesis, garbage[n:2 * n - 1])  # one short of the limit: a slip
+                await keeps_peer_after(
+                    node, genesis, garbage[n : 2 * n - 1]
+                )  # one short of the limit: a slip
                 striker = await spam_and_check_ban(node, genesis, garbage[:n])
                 strikers.append(striker)
             completed, after = await handshake_then_first_message(node.p2p_addr, honest_key, genesis)
@@ -123,9 +153,13 @@ def test_peer_spamming_undecodable_or_badly_signed_messages_is_banned_and_refuse
         log = node.log_tail(1000)
         assert f"banning peer 0x{tx_spammer.public.hex()[:16]} for 60s: undecodable transaction" in log
         assert f"banning peer 0x{consensus_spammer.public.hex()[:16]} for 60s: undecodable consensus" in log
-        assert f"banning peer 0x{strikers[0].public.hex()[:16]} for 60s: {MAX_STRIKES} invalid messages, the last " \
-               "a transaction with a bad signature" in log
-        assert f"banning peer 0x{strikers[1].public.hex()[:16]} for 60s: {MAX_STRIKES} invalid messages, the last " \
-               "a consensus message with a bad signature" in log
+        assert (
+            f"banning peer 0x{strikers[0].public.hex()[:16]} for 60s: {MAX_STRIKES} invalid messages, the last "
+            "a transaction with a bad signature" in log
+        )
+        assert (
+            f"banning peer 0x{strikers[1].public.hex()[:16]} for 60s: {MAX_STRIKES} invalid messages, the last "
+            "a consensus message with a bad signature" in log
+        )
         before = head_or_zero(node)
         net.wait_height([node], before + 3, timeout=30)

@@ -62,8 +62,9 @@ def test_unpinned_blobs_are_deleted_after_the_retention_and_a_live_jobs_dataset_
         submitter = MarketNode(alice.grpc_addr, dev_keypair("Ferdie"))
         data = b"a dataset, as far as pinning is concerned"
         dataset = blake2_256(data)  # the job names it first, so it is pinned before it is uploaded
-        assert submitter.send(calls.submit_job(demo_spec(dataset, 1, 40).encode(), 100 * 10**12), "submit job",
-                              wait=True)
+        assert submitter.send(
+            calls.submit_job(demo_spec(dataset, 1, 40).encode(), 100 * 10**12), "submit job", wait=True
+        )
         assert submitter.put_blob(data) == dataset
         stray = submitter.put_blob(b"an upload no job refers to")
         with grpc.insecure_channel(alice.grpc_addr) as ch:

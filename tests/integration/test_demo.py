@@ -11,8 +11,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 def test_demo_pays_the_honest_job_and_catches_the_cheater_at_its_step(tmp_path):
     summary = tmp_path / "summary.json"
-    out = subprocess.run([sys.executable, "-m", "chain.cli", "demo", "--no-progress", "--json-summary", str(summary)],
-                         capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-m", "chain.cli", "demo", "--no-progress", "--json-summary", str(summary)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     result = json.loads(summary.read_text())
     assert result["honest"]["status"] == "FINALIZED" and result["honest"]["accuracy"] > 0.8

@@ -15,8 +15,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "chain.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "chain.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def dev_node(tmp_path) -> NodeProcess:
@@ -34,26 +35,66 @@ def test_dev_node_produces_blocks_and_answers_cli(tmp_path):
         head = json.loads(cli("query", "head", "--node", node.grpc_addr).stdout)
         assert head["id"] == "dev" and head["best"] >= 2
         ferdie = dev_keypair("Ferdie").ss58()
-        out = cli("tx", "transfer", "--from", "//Alice", "--to", ferdie, "--amount", "2.5", "--node", node.grpc_addr)
+        out = cli(
+            "tx", "transfer", "--from", "//Alice", "--to", ferdie, "--amount", "2.5", "--node", node.grpc_addr
+        )
         assert out.returncode == 0, out.stderr
         assert "finalized in block" in out.stdout
         account = json.loads(cli("query", "account", ferdie, "--json", "--node", node.grpc_addr).stdout)
         assert int(account["free"]) == 10**18 + 25 * 10**11
-        sr25519 = cli("tx", "transfer", "--from", "sr25519://Eve", "--to", ferdie, "--amount", "1.5", "--node",
-                      node.grpc_addr)  # polkadot-js's //Eve, funded at genesis too
+        sr25519 = cli(
+            "tx",
+            "transfer",
+            "--from",
+            "sr25519://Eve",
+            "--to",
+            ferdie,
+            "--amount",
+            "1.5",
+            "--node",
+            node.grpc_addr,
+        )  # polkadot-js's //Eve, funded at genesis too
         assert sr25519.returncode == 0 and "finalized in block" in sr25519.stdout, sr25519.stderr
         account = json.loads(cli("query", "account", ferdie, "--json", "--node", node.grpc_addr).stdout)
         assert int(account["free"]) == 10**18 + 40 * 10**11
-        events = json.loads(cli("query", "events", out.stdout.split("#")[1].split()[0], "--node", node.grpc_addr).stdout)
+        events = json.loads(
+            cli("query", "events", out.stdout.split("#")[1].split()[0], "--node", node.grpc_addr).stdout
+        )
         assert any(e["event"] == "Transfer" for e in events["events"])
-        bad = cli("tx", "transfer", "--from", "//Alice", "--to", "not-an-address", "--amount", "1", "--node", node.grpc_addr)
+        bad = cli(
+            "tx",
+            "transfer",
+            "--from",
+            "//Alice",
+            "--to",
+            "not-an-address",
+            "--amount",
+            "1",
+            "--node",
+            node.grpc_addr,
+        )
         assert bad.returncode != 0 and "not a valid SS58 address" in bad.stderr
-        poor = cli("tx", "transfer", "--from", "//Nobody", "--to", ferdie, "--amount", "1", "--node", node.grpc_addr)
+        poor = cli(
+            "tx", "transfer", "--from", "//Nobody", "--to", ferdie, "--amount", "1", "--node", node.grpc_addr
+        )
         assert poor.returncode != 0 and "Payment" in poor.stderr
 
         # A second node on the same base path: the database is locked.
-        clash = cli("node", "--chain", "dev", "-d", str(node.base), "--p2p-port", "0", "--grpc-port", "0",
-                    "--no-prometheus", "--rpc-port", "0", timeout=60)
+        clash = cli(
+            "node",
+            "--chain",
+            "dev",
+            "-d",
+            str(node.base),
+            "--p2p-port",
+            "0",
+            "--grpc-port",
+            "0",
+            "--no-prometheus",
+            "--rpc-port",
+            "0",
+            timeout=60,
+        )
         assert clash.returncode != 0 and "locked" in clash.stderr
     finally:
         node.stop()
@@ -63,8 +104,21 @@ def test_dev_node_produces_blocks_and_answers_cli(tmp_path):
     spec["genesis"]["runtimeGenesis"]["config"]["balances"]["balances"][0][1] += 1
     other_spec = tmp_path / "other.json"
     other_spec.write_text(json.dumps(spec))
-    other = cli("node", "--chain", str(other_spec), "-d", str(node.base), "--grpc-port", "0", "--p2p-port", "0",
-                "--rpc-port", "0", "--no-prometheus", timeout=60)
+    other = cli(
+        "node",
+        "--chain",
+        str(other_spec),
+        "-d",
+        str(node.base),
+        "--grpc-port",
+        "0",
+        "--p2p-port",
+        "0",
+        "--rpc-port",
+        "0",
+        "--no-prometheus",
+        timeout=60,
+    )
     assert other.returncode != 0 and "belongs to the chain with genesis" in other.stderr
 
 
@@ -73,8 +127,20 @@ def test_invalid_busy_port_is_reported(tmp_path):
         s.bind(("127.0.0.1", 0))
         s.listen()
         busy = s.getsockname()[1]
-        out = cli("node", "--dev", "-d", str(tmp_path / "n"), "--grpc-port", str(busy), "--p2p-port", "0",
-                  "--rpc-port", "0", "--no-prometheus", timeout=60)
+        out = cli(
+            "node",
+            "--dev",
+            "-d",
+            str(tmp_path / "n"),
+            "--grpc-port",
+            str(busy),
+            "--p2p-port",
+            "0",
+            "--rpc-port",
+            "0",
+            "--no-prometheus",
+            timeout=60,
+        )
     assert out.returncode != 0
     assert f"cannot serve gRPC on 127.0.0.1:{busy}" in out.stderr, out.stderr
 
@@ -83,8 +149,20 @@ def test_invalid_corrupt_database_is_reported(tmp_path):
     db = tmp_path / "n" / "chains" / "dev" / "db"
     db.mkdir(parents=True)
     (db / "CURRENT").write_text("garbage-manifest\n")
-    out = cli("node", "--dev", "-d", str(tmp_path / "n"), "--grpc-port", "0", "--p2p-port", "0", "--rpc-port", "0",
-              "--no-prometheus", timeout=60)
+    out = cli(
+        "node",
+        "--dev",
+        "-d",
+        str(tmp_path / "n"),
+        "--grpc-port",
+        "0",
+        "--p2p-port",
+        "0",
+        "--rpc-port",
+        "0",
+        "--no-prometheus",
+        timeout=60,
+    )
     assert out.returncode != 0 and "database" in out.stderr.lower()
 
 
@@ -114,8 +192,11 @@ def test_grpc_reflection_health_metrics_and_errors(tmp_path):
         net.wait_height([node], 1, timeout=60)
         with grpc.insecure_channel(node.grpc_addr) as channel:
             services = set(ProtoReflectionDescriptorDatabase(channel).get_services())
-            assert {"gradchain.chain.v1.ChainService", "gradchain.blob.v1.BlobService",
-                    "grpc.health.v1.Health"} <= services
+            assert {
+                "gradchain.chain.v1.ChainService",
+                "gradchain.blob.v1.BlobService",
+                "grpc.health.v1.Health",
+            } <= services
             status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""))
             assert status.status == health_pb2.HealthCheckResponse.SERVING
             stub = chain_pb2_grpc.ChainServiceStub(channel)
@@ -134,10 +215,18 @@ def test_grpc_reflection_health_metrics_and_errors(tmp_path):
             assert bad_address.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()
         samples = {s.name: s.value for family in text_string_to_metric_families(text) for s in family.samples}
-        expected = {"gradchain_block_height_best", "gradchain_block_height_finalized", "gradchain_sync_peers",
-                    "gradchain_txpool_ready", "gradchain_txpool_future", "gradchain_txpool_bytes",
-                    "gradchain_block_execute_seconds_count", "gradchain_block_import_seconds_count",
-                    "gradchain_consensus_height_seconds_count", "gradchain_consensus_round"}
+        expected = {
+            "gradchain_block_height_best",
+            "gradchain_block_height_finalized",
+            "gradchain_sync_peers",
+            "gradchain_txpool_ready",
+            "gradchain_txpool_future",
+            "gradchain_txpool_bytes",
+            "gradchain_block_execute_seconds_count",
+            "gradchain_block_import_seconds_count",
+            "gradchain_consensus_height_seconds_count",
+            "gradchain_consensus_round",
+        }
         assert expected <= set(samples), expected - set(samples)
         assert samples["gradchain_block_height_finalized"] >= 1
         assert samples["gradchain_block_height_best"] == samples["gradchain_block_height_finalized"]  # BFT

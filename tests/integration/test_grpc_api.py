@@ -47,11 +47,16 @@ def block_at(block_hash: bytes) -> chain_pb2.BlockRequest:
 
 
 def test_grpc_api_reads_streams_and_proves_a_transfer(dev_node):
-    with NodeClient(dev_node.grpc_addr, timeout=10.0) as client, \
-            grpc.insecure_channel(dev_node.grpc_addr) as channel:
+    with (
+        NodeClient(dev_node.grpc_addr, timeout=10.0) as client,
+        grpc.insecure_channel(dev_node.grpc_addr) as channel,
+    ):
         services = set(ProtoReflectionDescriptorDatabase(channel).get_services())
-        assert {"gradchain.chain.v1.ChainService", "gradchain.blob.v1.BlobService",
-                "gradchain.market.v1.MarketService"} <= services
+        assert {
+            "gradchain.chain.v1.ChainService",
+            "gradchain.blob.v1.BlobService",
+            "gradchain.market.v1.MarketService",
+        } <= services
 
         stub = client.chain
         heads = stub.SubscribeNewHeads(chain_pb2.Empty(), timeout=STREAM_TIMEOUT)
@@ -81,7 +86,9 @@ def test_grpc_api_reads_streams_and_proves_a_transfer(dev_node):
 
         proof = stub.GetReadProof(chain_pb2.ReadProofRequest(keys=[key], at=block_at(block_hash)))
         assert bytes(proof.state_root) == bytes(header.state_root)
-        assert verify_proof(bytes(header.state_root), [bytes(n) for n in proof.nodes], key) == bytes(stored.value)
+        assert verify_proof(bytes(header.state_root), [bytes(n) for n in proof.nodes], key) == bytes(
+            stored.value
+        )
 
         chain = [first_head]
         while chain[-1].number < block_number + 1:
@@ -97,7 +104,11 @@ def test_grpc_api_reads_streams_and_proves_a_transfer(dev_node):
         transfers = [e for e in block_events.events if (e.pallet, e.name) == ("Balances", "Transfer")]
         assert len(transfers) == 1 and transfers[0].phase == "ApplyExtrinsic"
         assert transfers[0].extrinsic_index == index
-        assert json.loads(transfers[0].fields_json) == ["0x" + ALICE.public.hex(), "0x" + FERDIE.public.hex(), AMOUNT]
+        assert json.loads(transfers[0].fields_json) == [
+            "0x" + ALICE.public.hex(),
+            "0x" + FERDIE.public.hex(),
+            AMOUNT,
+        ]
         events.cancel()
 
 

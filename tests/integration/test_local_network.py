@@ -52,7 +52,9 @@ def test_four_validators_finalize_transfer_survive_kill_and_sync_observer(tmp_pa
         assert hashes_at(observer, target) == reference
         assert hashes_at(dave, target) == reference
         with observer.client() as c:
-            validator_set = ValidatorSet.of((dev_keypair(n).public, 10**17) for n in ("Alice", "Bob", "Charlie", "Dave"))
+            validator_set = ValidatorSet.of(
+                (dev_keypair(n).public, 10**17) for n in ("Alice", "Bob", "Charlie", "Dave")
+            )
             genesis = bytes(c.info().genesis_hash)
             for n in range(1, target + 1):
                 block = c.block(number=n)
@@ -63,4 +65,5 @@ def test_four_validators_finalize_transfer_survive_kill_and_sync_observer(tmp_pa
 
 def _body(block) -> bytes:
     from chain.primitives.codec import encode_compact
+
     return encode_compact(len(block.extrinsics)) + b"".join(block.extrinsics)

@@ -17,15 +17,21 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "chain.cli", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "chain.cli", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_submit_train_and_fetch_model_from_the_command_line(tmp_path):
     digits = synthetic_digits(seed=7, n_train=512, n_test=128)
-    data = Dataset(digits.x_train.reshape(-1, 64), digits.y_train, digits.x_test.reshape(-1, 64), digits.y_test)
+    data = Dataset(
+        digits.x_train.reshape(-1, 64), digits.y_train, digits.x_test.reshape(-1, 64), digits.y_test
+    )
     dataset = tmp_path / "digits.safetensors"
     dataset.write_bytes(data.to_bytes())
-    spec = json.loads(demo_spec(bytes(32), seed=1, steps=40).to_json())  # dataset_hash is filled in by the CLI
+    spec = json.loads(
+        demo_spec(bytes(32), seed=1, steps=40).to_json()
+    )  # dataset_hash is filled in by the CLI
     spec_path = tmp_path / "spec.json"
     spec_path.write_text(json.dumps(spec))
     with LocalNetwork(tmp_path / "chain", chain="dev", idle_block_interval=0.3) as net:
@@ -33,16 +39,56 @@ def test_submit_train_and_fetch_model_from_the_command_line(tmp_path):
         node = net.nodes[0].grpc_addr
         out = cli("solver", "register", "--key", "//Charlie", "--stake", "1000.0", "--node", node)
         assert out.returncode == 0, out.stderr
-        bad = cli("job", "submit", "--key", "//Ferdie", "--spec", str(dataset), "--dataset", str(dataset),
-                  "--payment", "10.0", "--node", node)
+        bad = cli(
+            "job",
+            "submit",
+            "--key",
+            "//Ferdie",
+            "--spec",
+            str(dataset),
+            "--dataset",
+            str(dataset),
+            "--payment",
+            "10.0",
+            "--node",
+            node,
+        )
         assert bad.returncode != 0 and "Error" in bad.stderr
-        out = cli("job", "submit", "--key", "//Ferdie", "--spec", str(spec_path), "--dataset", str(dataset),
-                  "--payment", "10.0", "--node", node)
+        out = cli(
+            "job",
+            "submit",
+            "--key",
+            "//Ferdie",
+            "--spec",
+            str(spec_path),
+            "--dataset",
+            str(dataset),
+            "--payment",
+            "10.0",
+            "--node",
+            node,
+        )
         assert out.returncode == 0, out.stderr
         job_id = int(out.stdout.split("job id:")[1].split()[0])
-        solver = subprocess.Popen([sys.executable, "-m", "chain.cli", "worker", "solver", "--key", "//Charlie",
-                                   "--node", node, "--state-dir", str(tmp_path / "solver"), "--poll", "0.2"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        solver = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "chain.cli",
+                "worker",
+                "solver",
+                "--key",
+                "//Charlie",
+                "--node",
+                node,
+                "--state-dir",
+                str(tmp_path / "solver"),
+                "--poll",
+                "0.2",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             reader = MarketNode(node)
             deadline = time.monotonic() + 120
@@ -54,7 +100,11 @@ def test_submit_train_and_fetch_model_from_the_command_line(tmp_path):
             solver.wait(20)
         status = json.loads(cli("job", "status", str(job_id), "--node", node).stdout)
         assert status["id"] == job_id and status["steps"] == 40
-        assert len(status["hashList"]) == 66 and int(status["submitterBond"]) > 0 and status["disputeDetails"] == []
+        assert (
+            len(status["hashList"]) == 66
+            and int(status["submitterBond"]) > 0
+            and status["disputeDetails"] == []
+        )
         assert f"{job_id}" in cli("job", "list", "--node", node).stdout
         model = tmp_path / "model.safetensors"
         out = cli("job", "fetch-model", str(job_id), "--out", str(model), "--node", node)

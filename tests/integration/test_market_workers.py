@@ -27,7 +27,9 @@ SOLVER, VERIFIER, WHISTLEBLOWER, SUBMITTER = "Charlie", "Dave", "Eve", "Ferdie"
 
 def digits_dataset() -> Dataset:
     digits = synthetic_digits(seed=7, n_train=1024, n_test=256)
-    return Dataset(digits.x_train.reshape(-1, 64), digits.y_train, digits.x_test.reshape(-1, 64), digits.y_test)
+    return Dataset(
+        digits.x_train.reshape(-1, 64), digits.y_train, digits.x_test.reshape(-1, 64), digits.y_test
+    )
 
 
 class Market:
@@ -53,7 +55,9 @@ class Market:
         if verifier:
             assert self.node(VERIFIER).send(calls.register_verifier(), "register verifier", wait=True)
 
-    def submit(self, seed: int = 1, steps: int = 120, data: Dataset | None = None, upload: bool = True) -> int:
+    def submit(
+        self, seed: int = 1, steps: int = 120, data: Dataset | None = None, upload: bool = True
+    ) -> int:
         data = digits_dataset() if data is None else data
         submitter = self.node(SUBMITTER)
         blob = data.to_bytes()
@@ -69,8 +73,10 @@ class Market:
             if job.status in statuses:
                 return job
             time.sleep(0.3)
-        raise AssertionError(f"job {job_id} is {self.reader.job(job_id).status}, not {statuses}\n"
-                             f"{self.net.nodes[0].log_tail()}")
+        raise AssertionError(
+            f"job {job_id} is {self.reader.job(job_id).status}, not {statuses}\n"
+            f"{self.net.nodes[0].log_tail()}"
+        )
 
     def free_and_reserved(self, name: str) -> int:
         key = Keypair.from_uri("//Alice//stash") if name == "referee" else dev_keypair(name)
@@ -96,9 +102,25 @@ def market(tmp_path):
 
 def test_honest_job_is_paid(market, tmp_path):
     market.register()
-    solver = subprocess.Popen([sys.executable, "-m", "chain.cli", "worker", "solver", "--key", f"//{SOLVER}",
-                               "--node", market.addr, "--state-dir", str(tmp_path / "solver"), "--poll", "0.2"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    solver = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "chain.cli",
+            "worker",
+            "solver",
+            "--key",
+            f"//{SOLVER}",
+            "--node",
+            market.addr,
+            "--state-dir",
+            str(tmp_path / "solver"),
+            "--poll",
+            "0.2",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         market.run(Verifier(market.node(VERIFIER)))
         market.run(Whistleblower(market.node(WHISTLEBLOWER)))
@@ -211,7 +233,9 @@ def test_solver_withholding_a_checkpoint_loses_the_checkpoint_dispute(market, tm
     # it a few seconds, challenges it as a CHECKPOINT, the referee waits half the vote period for it, then
     # votes it unusable.
     market.register(verifier=False)
-    market.run(CheatingSolver(market.node(SOLVER), tmp_path / "solver", CheatPlan(None, withhold_checkpoint=2)))
+    market.run(
+        CheatingSolver(market.node(SOLVER), tmp_path / "solver", CheatPlan(None, withhold_checkpoint=2))
+    )
     market.run(Whistleblower(market.node(WHISTLEBLOWER)))
     market.run(Referee(market.node("referee")))
     submitter_before = market.free_and_reserved(SUBMITTER)
@@ -219,8 +243,12 @@ def test_solver_withholding_a_checkpoint_loses_the_checkpoint_dispute(market, tm
     job = market.wait_status(job_id, ("FINALIZED", "SLASHED"))
     assert job.status == "SLASHED"
     (report,) = market.reader.disputes(job_id)
-    assert (report.kind, report.segment, report.outcome, report.resolution) == \
-        ("CHECKPOINT", 2, "CHALLENGER_WON", "VOTE")
+    assert (report.kind, report.segment, report.outcome, report.resolution) == (
+        "CHECKPOINT",
+        2,
+        "CHALLENGER_WON",
+        "VOTE",
+    )
     assert submitter_before - market.free_and_reserved(SUBMITTER) < UNIT // 1000  # refunded but for fees
 
 
@@ -240,8 +268,10 @@ def test_withheld_checkpoint_does_not_shield_a_cheater(market, tmp_path):
     # whichever dispute ends first slashes the job; the step dispute either found the perturbed step or was
     # superseded by the checkpoint verdict
     step = disputes[("STEP", 3)]
-    assert (step.outcome, step.lo, step.hi) == ("CHALLENGER_WON", 70, 71) or \
-        (step.outcome, step.resolution) == ("VOID", "SUPERSEDED"), step
+    assert (step.outcome, step.lo, step.hi) == ("CHALLENGER_WON", 70, 71) or (
+        step.outcome,
+        step.resolution,
+    ) == ("VOID", "SUPERSEDED"), step
 
 
 def test_verifier_that_finds_a_wrong_segment_plays_the_dispute_and_wins(market, tmp_path):
@@ -278,6 +308,9 @@ def test_unusable_and_missing_datasets_are_rejected_without_blocking_the_solver(
     for job_id in (bad, missing):
         assert market.wait_status(job_id, ("REJECTED", "SLASHED", "FINALIZED")).status == "REJECTED"
         (report,) = market.reader.disputes(job_id)
-        assert (report.kind, report.outcome, report.challenger) == \
-            ("DATASET", "CHALLENGER_WON", dev_keypair(SOLVER).public)
+        assert (report.kind, report.outcome, report.challenger) == (
+            "DATASET",
+            "CHALLENGER_WON",
+            dev_keypair(SOLVER).public,
+        )
     assert market.wait_status(honest, ("FINALIZED", "SLASHED")).status == "FINALIZED"

@@ -27,25 +27,53 @@ from runtime.frame.pallet import Call, CallDef, dispatch_transactional, external
 from runtime.frame.support import ROOT, Origin
 from runtime.pallets import balances
 
-ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE = (dev_keypair(n) for n in ("Alice", "Bob", "Charlie", "Dave", "Eve", "Ferdie"))
+ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE = (
+    dev_keypair(n) for n in ("Alice", "Bob", "Charlie", "Dave", "Eve", "Ferdie")
+)
 REFEREES = tuple(dev_keypair(f"Referee{i}") for i in range(4))
 ENDOWMENT = 1_000_000 * UNIT
 REFEREE_BOND = 10_000 * UNIT
 
 TEST_PARAMETERS = {
-    "minSolverStake": 100 * UNIT, "jobStakeLock": 10 * UNIT, "jobStakeRatio": 500_000_000,
-    "verifierFee": UNIT, "verifierBond": 50 * UNIT, "sampleSegments": 2, "challengeWindow": 8,
-    "moveDeadline": 3, "votePeriod": 4, "challengerBond": 10 * UNIT, "winnerShare": 500_000_000,
-    "burnShare": 500_000_000, "refereeQuorum": 666_666_667, "maxSpecBytes": 4096, "maxSteps": 100_000,
-    "assignmentDelay": 2, "commitTimeout": 10, "unbondingDelay": 5, "finalizeGrace": 2, "maxOpenDisputes": 16,
+    "minSolverStake": 100 * UNIT,
+    "jobStakeLock": 10 * UNIT,
+    "jobStakeRatio": 500_000_000,
+    "verifierFee": UNIT,
+    "verifierBond": 50 * UNIT,
+    "sampleSegments": 2,
+    "challengeWindow": 8,
+    "moveDeadline": 3,
+    "votePeriod": 4,
+    "challengerBond": 10 * UNIT,
+    "winnerShare": 500_000_000,
+    "burnShare": 500_000_000,
+    "refereeQuorum": 666_666_667,
+    "maxSpecBytes": 4096,
+    "maxSteps": 100_000,
+    "assignmentDelay": 2,
+    "commitTimeout": 10,
+    "unbondingDelay": 5,
+    "finalizeGrace": 2,
+    "maxOpenDisputes": 16,
     # no time floors: these tiny jobs' windows are their block counts (2 s blocks); test_windows sets them
-    "commitFloorMs": 0, "challengeFloorMs": 0, "moveFloorMs": 0, "voteFloorMs": 0,
+    "commitFloorMs": 0,
+    "challengeFloorMs": 0,
+    "moveFloorMs": 0,
+    "voteFloorMs": 0,
 }
 
 
 def make_spec(steps: int = 64, interval: int = 16, seed: int = 1) -> bytes:
-    return JobSpec(MlpSpec(8, (16,), 3), bytes(32), SgdSpec(0.1, 0.0, 0.0), ConstantSchedule(), batch_size=8,
-                   steps=steps, seed=seed, checkpoint_interval=interval).encode()
+    return JobSpec(
+        MlpSpec(8, (16,), 3),
+        bytes(32),
+        SgdSpec(0.1, 0.0, 0.0),
+        ConstantSchedule(),
+        batch_size=8,
+        steps=steps,
+        seed=seed,
+        checkpoint_interval=interval,
+    ).encode()
 
 
 def true_hashes(steps: int) -> list[bytes]:
@@ -54,8 +82,10 @@ def true_hashes(steps: int) -> list[bytes]:
 
 def lying_hashes(steps: int, from_step: int) -> list[bytes]:
     """An honest run up to `from_step` - 1; every hash from `from_step` on is wrong."""
-    return [h if i < from_step else blake2_256(b"lie" + i.to_bytes(4, "little"))
-            for i, h in enumerate(true_hashes(steps))]
+    return [
+        h if i < from_step else blake2_256(b"lie" + i.to_bytes(4, "little"))
+        for i, h in enumerate(true_hashes(steps))
+    ]
 
 
 def account(who: Keypair | bytes) -> bytes:
@@ -70,10 +100,12 @@ class Market:
         doc = json.loads((GENESIS_DIR / "dev.json").read_text())
         doc["parameters"]["computeMarket"] = {**TEST_PARAMETERS, **parameters}
         config = doc["genesis"]["runtimeGenesis"]["config"]
-        config["balances"]["balances"] = [[encode_address(k.public), ENDOWMENT]
-                                          for k in (ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE, *REFEREES)]
-        config["staking"]["stakers"] = [[encode_address(k.public), "0x" + blake2_256(k.public).hex(), REFEREE_BOND]
-                                        for k in REFEREES]
+        config["balances"]["balances"] = [
+            [encode_address(k.public), ENDOWMENT] for k in (ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE, *REFEREES)
+        ]
+        config["staking"]["stakers"] = [
+            [encode_address(k.public), "0x" + blake2_256(k.public).hex(), REFEREE_BOND] for k in REFEREES
+        ]
         doc["parameters"]["staking"]["minValidatorBond"] = UNIT
         spec = parse_chain_spec(doc)
         self.runtime = spec.runtime()
@@ -119,18 +151,27 @@ class Market:
         """Dispatch directly, all or nothing; a failure raises and leaves state and events as they were."""
         origin = ROOT if who is None else Origin.signed(account(who))
         with self.ext():
-            error = dispatch_transactional(Call(fn, args), origin)  # the runtime's own all-or-nothing dispatch
+            error = dispatch_transactional(
+                Call(fn, args), origin
+            )  # the runtime's own all-or-nothing dispatch
         if error is not None:
             raise error
 
     def signed_extrinsic(self, who: Keypair, fn: CallDef, *args) -> bytes:
         from chain.primitives.extrinsic import sign_extrinsic
         from runtime.pallets.system import account_nonce
+
         with self.ext():
             nonce = account_nonce(who.public)
         v = self.runtime.version
-        return sign_extrinsic(who, Call(fn, args).encode(), nonce=nonce, spec_version=v.spec_version,
-                              tx_version=v.transaction_version, genesis_hash=self.runtime.genesis_hash).encode()
+        return sign_extrinsic(
+            who,
+            Call(fn, args).encode(),
+            nonce=nonce,
+            spec_version=v.spec_version,
+            tx_version=v.transaction_version,
+            genesis_hash=self.runtime.genesis_hash,
+        ).encode()
 
     def submit(self, who: Keypair, fn: CallDef, *args) -> tuple[bytes, ApplyOutcome]:
         """Apply a signed extrinsic in the open block; returns its bytes and outcome."""
@@ -174,17 +215,20 @@ class Market:
 
     # --- arranging --------------------------------------------------------------------------------------
 
-    def assigned_job(self, solver=BOB, submitter=ALICE, steps: int = 64, interval: int = 16,
-                     payment: int = 20 * UNIT) -> Job:
+    def assigned_job(
+        self, solver=BOB, submitter=ALICE, steps: int = 64, interval: int = 16, payment: int = 20 * UNIT
+    ) -> Job:
         """A job assigned to `solver` (the only registered solver unless others registered already)."""
         with self.ext():
             from compute_market.pallet.types import Solvers
+
             registered = Solvers.contains(account(solver))
         if not registered:
             self.call(solver, calls.register_solver, 1_000 * UNIT)
         self.call(submitter, calls.submit_job, make_spec(steps, interval), payment)
         with self.ext():
             from compute_market.pallet.types import NextJobId
+
             job_id = NextJobId.get() - 1
         self.advance_to(self.job(job_id).deadline)
         return self.job(job_id)
@@ -194,8 +238,15 @@ class Market:
         commitment = StepCommitment(hashes or true_hashes(job.steps))
         checkpoints = [blake2_256(b"ckpt" + j.to_bytes(4, "little")) for j in range(job.segment_count)]
         hash_list = blake2_256(encode_step_hashes(commitment.hashes))
-        self.call(job.solver, calls.commit_result, job.id, commitment.root, commitment.hashes[-1], hash_list,
-                  checkpoints)
+        self.call(
+            job.solver,
+            calls.commit_result,
+            job.id,
+            commitment.root,
+            commitment.hashes[-1],
+            hash_list,
+            checkpoints,
+        )
         return self.job(job.id), commitment
 
 
@@ -262,8 +313,14 @@ class Referees:
             self.voted.append(k)
 
 
-def play(m: Market, dispute_id: int, solver: Solver, challenger: Challenger, referees: Referees,
-         one_move_per_block: bool = True) -> list[CallDef]:
+def play(
+    m: Market,
+    dispute_id: int,
+    solver: Solver,
+    challenger: Challenger,
+    referees: Referees,
+    one_move_per_block: bool = True,
+) -> list[CallDef]:
     """Play a dispute to its end, move by move; returns the calls made."""
     moves: list[CallDef] = []
     while m.dispute(dispute_id).phase.name != "RESOLVED":
@@ -272,7 +329,11 @@ def play(m: Market, dispute_id: int, solver: Solver, challenger: Challenger, ref
             referees.vote(m, dispute_id)
             moves.append(dispute.referee_vote)
             continue
-        made = solver.move(m, dispute_id) if phase in ("REVEAL", "STEP_STATE") else challenger.move(m, dispute_id)
+        made = (
+            solver.move(m, dispute_id)
+            if phase in ("REVEAL", "STEP_STATE")
+            else challenger.move(m, dispute_id)
+        )
         assert made is not None, f"nobody could move in phase {phase}"
         moves.append(made)
         if one_move_per_block:
@@ -309,7 +370,8 @@ def dispute_cost(k: int, steps: int) -> dict:
         m.advance()
     assert m.dispute(d).outcome.name == "CHALLENGER_WON"
     return {
-        "k": k, "steps": steps,
+        "k": k,
+        "steps": steps,
         "log2_k": math.log2(k),
         "bisection_rounds": math.ceil(math.log2(k)),
         "extrinsics": len(spent),

@@ -26,7 +26,9 @@ PAYMENT = 20 * UNIT
 LOCK = 10 * UNIT + PAYMENT // 2  # jobStakeLock + jobStakeRatio x payment
 
 
-def challenged(m: Market, kind: int = CHECKPOINT, index: int = 1, challenger=CHARLIE, unavailable: bool = False):
+def challenged(
+    m: Market, kind: int = CHECKPOINT, index: int = 1, challenger=CHARLIE, unavailable: bool = False
+):
     job, _ = m.committed_job(hashes=true_hashes(64))
     m.call(challenger, dispute.challenge_artifact, job.id, kind, index, unavailable)
     return m.job(job.id), m.job(job.id).open_disputes[-1]
@@ -51,23 +53,37 @@ def holdings(m: Market, *who) -> list[int]:
 
 # --- what each kind of challenge names --------------------------------------------------------------------
 
-@pytest.mark.parametrize("kind,index,dispute_kind,interval", [
-    (CHECKPOINT, 1, DisputeKind.CHECKPOINT, (32, 32)),
-    (HASH_LIST, 0, DisputeKind.HASH_LIST, (0, 64)),
-    (FINAL_MODEL, 0, DisputeKind.FINAL_MODEL, (64, 64)),
-])
+
+@pytest.mark.parametrize(
+    "kind,index,dispute_kind,interval",
+    [
+        (CHECKPOINT, 1, DisputeKind.CHECKPOINT, (32, 32)),
+        (HASH_LIST, 0, DisputeKind.HASH_LIST, (0, 64)),
+        (FINAL_MODEL, 0, DisputeKind.FINAL_MODEL, (64, 64)),
+    ],
+)
 def test_challenge_opens_a_vote_on_the_named_artifact(market, kind, index, dispute_kind, interval):
     job, d = challenged(market, kind, index)
     opened = market.dispute(d)
     assert opened.kind is dispute_kind and opened.phase is DisputePhase.VOTING
-    blob, valid = {CHECKPOINT: (job.checkpoints[1], job.checkpoints[1]),
-                   HASH_LIST: (job.hash_list, job.hash_list),
-                   FINAL_MODEL: (job.checkpoints[-1], job.final_hash)}[kind]
+    blob, valid = {
+        CHECKPOINT: (job.checkpoints[1], job.checkpoints[1]),
+        HASH_LIST: (job.hash_list, job.hash_list),
+        FINAL_MODEL: (job.checkpoints[-1], job.final_hash),
+    }[kind]
     assert (opened.state_blob, opened.hi_hash) == (blob, valid)
     assert (opened.segment, opened.lo, opened.hi) == (index, *interval)
     assert job.status is JobStatus.CHALLENGED and market.reserved(CHARLIE) == BOND
     name, args = market.market_events()[-1]
-    assert name == "ArtifactChallenged" and tuple(args) == (d, job.id, CHARLIE.public, dispute_kind, index, blob, False)
+    assert name == "ArtifactChallenged" and tuple(args) == (
+        d,
+        job.id,
+        CHARLIE.public,
+        dispute_kind,
+        index,
+        blob,
+        False,
+    )
 
 
 def test_commitment_names_the_hash_list(market):
@@ -125,7 +141,9 @@ def test_artifact_reported_unavailable_then_served_costs_nobody_and_reopens_the_
     assert holdings(market, BOB, CHARLIE) == [bob, charlie] and market.reserved(CHARLIE) == 0
     assert market.issuance() == issuance
     reopened = market.job(job.id)
-    assert reopened.status is JobStatus.COMMITTED and reopened.window_end == market.block + 8  # ChallengeWindow
+    assert (
+        reopened.status is JobStatus.COMMITTED and reopened.window_end == market.block + 8
+    )  # ChallengeWindow
     assert reopened.deadline == reopened.window_end + 2  # FinalizeGrace
     # having fetched it now, the same auditor may claim it fails its check
     market.call(CHARLIE, dispute.challenge_artifact, job.id, CHECKPOINT, 1, False)
@@ -157,6 +175,7 @@ def test_two_challengers_at_once_the_first_proven_fault_settles_both(market):
 
 
 # --- refused challenges ----------------------------------------------------------------------------------
+
 
 def test_invalid_artifact_challenge_by_the_solver(market):
     job, _ = market.committed_job()
@@ -194,6 +213,7 @@ def test_invalid_artifact_challenge_of_an_uncommitted_job(market):
 
 
 # --- the submitter's dataset -----------------------------------------------------------------------------
+
 
 def test_submission_reserves_the_bond_and_every_honest_ending_returns_it(market):
     job, _ = market.committed_job(payment=PAYMENT)
@@ -234,6 +254,7 @@ def test_unusable_dataset_slashes_the_submitters_bond_and_releases_the_solver(ma
     assert market.reserved(ALICE) == 0 and market.reserved(BOB) == 1_000 * UNIT  # stake only, nothing locked
     with market.ext():
         from compute_market.pallet.types import Solvers
+
         assert Solvers.get(BOB.public).locked == 0 and Solvers.get(BOB.public).jobs == 0
     assert market.issuance() == issuance - BOND // 2
     assert [n for n, _ in market.market_events()][-1] == "JobRejected"
@@ -245,7 +266,9 @@ def test_false_dataset_report_costs_the_solver_its_bond_and_it_must_still_commit
     vote(market, d, JobSpec.decode(_spec()).dataset_hash)
     assert market.dispute(d).outcome is DisputeOutcome.SOLVER_WON
     resumed = market.job(job.id)
-    assert resumed.status is JobStatus.ASSIGNED and resumed.deadline == market.block + 10  # CommitTimeout anew
+    assert (
+        resumed.status is JobStatus.ASSIGNED and resumed.deadline == market.block + 10
+    )  # CommitTimeout anew
     assert holdings(market, ALICE, BOB) == [alice + BOND // 2, bob - BOND]
     market.advance_to(resumed.deadline)  # and it never commits: slashed as usual
     assert market.job(job.id).status is JobStatus.SLASHED
@@ -303,5 +326,5 @@ def _spec() -> bytes:
 def _last_job(m: Market) -> int:
     with m.ext():
         from compute_market.pallet.types import NextJobId
-        return NextJobId.get() - 1
 
+        return NextJobId.get() - 1

@@ -404,6 +404,7 @@ def test_worker_calls_are_the_generated_builders():
     from chain.primitives.calls import ComputeMarket
     from compute_market.pallet import CALLS
     from compute_market.worker import client
+
     named = [c.name for c in CALLS if hasattr(client, c.name) and c.name != "challenge_artifact"]
     assert named and all(getattr(client, name) is getattr(ComputeMarket, name) for name in named)
     assert client.challenge_artifact(3, 1, 0) == ComputeMarket.challenge_artifact(3, 1, 0, False)

@@ -58,7 +58,13 @@ def test_liar_solver_loses_to_honest_challenger(market, lie_from):
 def test_honest_solver_wins_against_lying_challenger(market, liar_view_from):
     job, commitment, d = opened(market, TRUTH)
     bob, issuance = market.free(BOB), market.issuance()
-    play(market, d, Solver(BOB, commitment), Challenger(CHARLIE, lying_hashes(T, liar_view_from)), Referees(TRUTH))
+    play(
+        market,
+        d,
+        Solver(BOB, commitment),
+        Challenger(CHARLIE, lying_hashes(T, liar_view_from)),
+        Referees(TRUTH),
+    )
     result = market.dispute(d)
     assert result.outcome is DisputeOutcome.SOLVER_WON
     assert market.free(BOB) == bob + BOND // 2 and market.reserved(CHARLIE) == 0
@@ -130,8 +136,11 @@ def test_referees_without_quorum_void_the_dispute(market):
     job, commitment, d = opened(market, TRUTH)
     solver, challenger = Solver(BOB, commitment), Challenger(CHARLIE, lying_hashes(T, 40))
     while market.dispute(d).phase is not DisputePhase.VOTING:
-        (solver if market.dispute(d).phase in (DisputePhase.REVEAL, DisputePhase.STEP_STATE)
-         else challenger).move(market, d)
+        (
+            solver
+            if market.dispute(d).phase in (DisputePhase.REVEAL, DisputePhase.STEP_STATE)
+            else challenger
+        ).move(market, d)
     charlie = market.free(CHARLIE)
     Referees(TRUTH).vote(market, d, count=2)  # 50% of the referee stake: no quorum
     market.advance_to(market.dispute(d).deadline)
@@ -149,8 +158,14 @@ def test_first_proven_fault_ends_other_disputes_with_bonds_returned(market):
     market.call(EVE, dispute.challenge, job.id, 0)
     second = market.job(job.id).open_disputes[-1]
     eve = market.free(EVE)
-    play(market, first, Solver(BOB, commitment), Challenger(CHARLIE, TRUTH), Referees(TRUTH),
-         one_move_per_block=False)
+    play(
+        market,
+        first,
+        Solver(BOB, commitment),
+        Challenger(CHARLIE, TRUTH),
+        Referees(TRUTH),
+        one_move_per_block=False,
+    )
     other = market.dispute(second)
     assert other.outcome is DisputeOutcome.VOID and other.resolution is Resolution.SUPERSEDED
     assert market.free(EVE) == eve + BOND and market.reserved(EVE) == 0
@@ -211,10 +226,15 @@ def test_unusable_state_does_not_slash_a_verifier_that_passed_a_true_segment(mar
     market.call(EVE, dispute.challenge, job.id, passed)
     d = market.job(job.id).open_disputes[-1]
     market.call(DAVE, calls.attest, job.id, [(j, j != last) for j in segments])
-    solver, challenger = Solver(BOB, commitment), Challenger(EVE, lying_hashes(T, 1))  # EVE disagrees with all
+    solver, challenger = (
+        Solver(BOB, commitment),
+        Challenger(EVE, lying_hashes(T, 1)),
+    )  # EVE disagrees with all
     while market.dispute(d).phase is not DisputePhase.STEP_STATE:
         (solver if market.dispute(d).phase is DisputePhase.REVEAL else challenger).move(market, d)
-    market.call(BOB, dispute.submit_step_state, d, bytes(32), market.dispute(d).lo_hash)  # a blob that is no state
+    market.call(
+        BOB, dispute.submit_step_state, d, bytes(32), market.dispute(d).lo_hash
+    )  # a blob that is no state
     for k in REFEREES:
         if market.dispute(d).phase is DisputePhase.VOTING:
             market.call(k, dispute.referee_vote, d, FAULT_VOTE)
@@ -329,8 +349,9 @@ def test_invalid_respond_by_solver(market):
 def to_phase(m: Market, d: int, commitment, phase: DisputePhase) -> None:
     solver, challenger = Solver(BOB, commitment), Challenger(CHARLIE, lying_hashes(T, 40))
     while m.dispute(d).phase is not phase:
-        (solver if m.dispute(d).phase in (DisputePhase.REVEAL, DisputePhase.STEP_STATE)
-         else challenger).move(m, d)
+        (solver if m.dispute(d).phase in (DisputePhase.REVEAL, DisputePhase.STEP_STATE) else challenger).move(
+            m, d
+        )
 
 
 def test_invalid_step_state_with_wrong_hash(market):
@@ -376,7 +397,9 @@ def test_invalid_vote_by_a_party():
     d = m.job(job.id).open_disputes[0]
     solver, challenger = Solver(REFEREES[0], commitment), Challenger(CHARLIE, lying_hashes(T, 40))
     while m.dispute(d).phase is not DisputePhase.VOTING:
-        (solver if m.dispute(d).phase in (DisputePhase.REVEAL, DisputePhase.STEP_STATE) else challenger).move(m, d)
+        (solver if m.dispute(d).phase in (DisputePhase.REVEAL, DisputePhase.STEP_STATE) else challenger).move(
+            m, d
+        )
     assert m.dispute(d).referee_stake == 3 * REFEREE_BOND  # the solver's own stake is left out
     with assert_noop(m, MarketError.PartyCannotAct):
         m.call(REFEREES[0], dispute.referee_vote, d, TRUTH[41])

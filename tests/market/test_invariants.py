@@ -84,7 +84,7 @@ class MarketMachine(RuleBasedStateMachine):
     # --- plumbing ---------------------------------------------------------------------------------------
 
     def collect(self) -> None:
-        for _phase, ev in self.m.executive.env.events[self.mark:]:
+        for _phase, ev in self.m.executive.env.events[self.mark :]:
             if ev.pallet == "ComputeMarket" and ev.name == "Slashed":
                 self.burned += ev.args[3]
         self.mark = len(self.m.executive.env.events)
@@ -172,14 +172,19 @@ class MarketMachine(RuleBasedStateMachine):
     def withdraw(self, who):
         self.try_call(who, calls.withdraw_unbonded)
 
-    @rule(who=st.sampled_from([ALICE, EVE]), shape=st.sampled_from(SHAPES), payment=st.integers(0, 60) | st.just(5),
-          dataset_ok=st.booleans())
+    @rule(
+        who=st.sampled_from([ALICE, EVE]),
+        shape=st.sampled_from(SHAPES),
+        payment=st.integers(0, 60) | st.just(5),
+        dataset_ok=st.booleans(),
+    )
     def submit(self, who, shape, payment, dataset_ok):
         if len(self.runs) >= MAX_JOBS:
             return
         steps, interval = shape
         with self.m.ext():
             from compute_market.pallet.types import NextJobId
+
             job_id = NextJobId.get()
         if self.try_call(who, calls.submit_job, make_spec(steps, interval), payment * UNIT):
             self.runs[job_id] = Run(true_hashes(steps), dataset_ok=dataset_ok)
@@ -195,12 +200,22 @@ class MarketMachine(RuleBasedStateMachine):
         its artifacts only (honest hashes, a bad checkpoint or final model), or both."""
         job, run = self.m.job(job_id), self.runs[job_id]
         lies = "both" if honest else data.draw(st.sampled_from(["steps", "artifacts", "both"]))
-        hashes = run.truth if lies == "artifacts" or honest else \
-            lying_hashes(job.steps, data.draw(st.integers(1, job.steps)))
+        hashes = (
+            run.truth
+            if lies == "artifacts" or honest
+            else lying_hashes(job.steps, data.draw(st.integers(1, job.steps)))
+        )
         commitment = StepCommitment(hashes)
         solver = next((k for k in ACCOUNTS if k.public == job.solver), BOB)
-        if self.try_call(solver, calls.commit_result, job_id, commitment.root, hashes[-1], hashes[-1],
-                         [bytes(32)] * job.segment_count):
+        if self.try_call(
+            solver,
+            calls.commit_result,
+            job_id,
+            commitment.root,
+            hashes[-1],
+            hashes[-1],
+            [bytes(32)] * job.segment_count,
+        ):
             run.commitment, run.honest = commitment, honest
             run.artifacts_ok = honest or lies == "steps"
 
@@ -235,7 +250,9 @@ class MarketMachine(RuleBasedStateMachine):
             return
         segments = self.m.segments(job_id) or [0]
         ends = [min((j + 1) * job.checkpoint_interval, job.steps) for j in segments]
-        results = [(j, run.commitment.hashes[end] == run.truth[end]) for j, end in zip(segments, ends, strict=True)]
+        results = [
+            (j, run.commitment.hashes[end] == run.truth[end]) for j, end in zip(segments, ends, strict=True)
+        ]
         before = set(self.open_disputes())
         if self.try_call(DAVE, calls.attest, job_id, results):
             for d in set(self.open_disputes()) - before:
@@ -251,7 +268,9 @@ class MarketMachine(RuleBasedStateMachine):
         disputed = [j for j, end in enumerate(ends) if run.commitment.hashes[end] != view[end]]
         if honest and not disputed:
             return
-        segment = data.draw(st.sampled_from(disputed)) if honest else data.draw(st.integers(0, job.segment_count))
+        segment = (
+            data.draw(st.sampled_from(disputed)) if honest else data.draw(st.integers(0, job.segment_count))
+        )
         before = set(self.open_disputes())
         if self.try_call(who, dispute.challenge, job_id, segment):
             (new,) = set(self.open_disputes()) - before
@@ -301,8 +320,11 @@ class MarketMachine(RuleBasedStateMachine):
         if disputes:
             d = data.draw(st.sampled_from(disputes))
             fn = data.draw(st.sampled_from([dispute.reveal, dispute.respond, dispute.submit_step_state]))
-            args = {dispute.reveal: (bytes(32), [bytes(32)]), dispute.respond: (True,),
-                    dispute.submit_step_state: (bytes(32), bytes(32))}[fn]
+            args = {
+                dispute.reveal: (bytes(32), [bytes(32)]),
+                dispute.respond: (True,),
+                dispute.submit_step_state: (bytes(32), bytes(32)),
+            }[fn]
             self.try_call(who, fn, d, *args)
 
     @rule(data=st.data(), who=st.sampled_from([ALICE, EVE]))
@@ -324,15 +346,20 @@ class MarketMachine(RuleBasedStateMachine):
             if data.draw(st.booleans()):
                 self.attest_job(job_id)
             if data.draw(st.booleans()):
-                self.challenge_job(data, job_id, data.draw(st.sampled_from([FERDIE, EVE])), data.draw(st.booleans()))
+                self.challenge_job(
+                    data, job_id, data.draw(st.sampled_from([FERDIE, EVE])), data.draw(st.booleans())
+                )
             if data.draw(st.booleans()):
-                self.challenge_artifact(data, job_id, data.draw(st.sampled_from([FERDIE, EVE])),
-                                        data.draw(st.booleans()))
+                self.challenge_artifact(
+                    data, job_id, data.draw(st.sampled_from([FERDIE, EVE])), data.draw(st.booleans())
+                )
         liars_play = data.draw(st.booleans())  # a lying party plays on, or stalls into its deadline
         for _ in range(blocks):
             progressed = True
             while progressed:
-                progressed = any([self.move(data, d, honest_only=not liars_play) for d in self.open_disputes()])
+                progressed = any(
+                    [self.move(data, d, honest_only=not liars_play) for d in self.open_disputes()]
+                )
             self.collect()
             self.m.advance()
             self.mark = 0
@@ -377,9 +404,13 @@ class MarketMachine(RuleBasedStateMachine):
                 elif job.status is JobStatus.CHALLENGED:
                     assert job.open_disputes
                     for d in (Disputes.get(i) for i in job.open_disputes):
-                        assert d.deadline > self.m.block and (AgendaKind.DISPUTE, d.id) in Agenda.get(d.deadline)
+                        assert d.deadline > self.m.block and (AgendaKind.DISPUTE, d.id) in Agenda.get(
+                            d.deadline
+                        )
                 else:
-                    assert job.deadline > self.m.block and (AgendaKind.JOB, job_id) in Agenda.get(job.deadline)
+                    assert job.deadline > self.m.block and (AgendaKind.JOB, job_id) in Agenda.get(
+                        job.deadline
+                    )
 
     @invariant()
     def the_honest_side_never_loses(self):
@@ -406,6 +437,7 @@ class MarketMachine(RuleBasedStateMachine):
             assert Verifiers.contains(DAVE.public), "the honest verifier was slashed"
 
 
-MarketMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=50, deadline=None,
-                                           suppress_health_check=[HealthCheck.too_slow])
+MarketMachine.TestCase.settings = settings(
+    max_examples=150, stateful_step_count=50, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 TestMarketMachine = MarketMachine.TestCase

@@ -41,7 +41,9 @@ def wait_while(m: Market, pending) -> int:
 
 
 def test_windows_derive_from_the_cost_model():
-    cfg = MarketConfig(**{"commit_floor_ms": 1, "challenge_floor_ms": 2, "move_floor_ms": 3, "vote_floor_ms": 4})
+    cfg = MarketConfig(
+        **{"commit_floor_ms": 1, "challenge_floor_ms": 2, "move_floor_ms": 3, "vote_floor_ms": 4}
+    )
     small = JobSpec.decode(make_spec(64, 16))
     w = windows.windows_for(small, cfg)
     jc = cost.job_cost(small)

@@ -46,8 +46,16 @@ def _dataset(spec: JobSpec, n: int) -> datasets.Dataset:
 def main(spec_json: str, steps: int) -> None:
     spec = JobSpec.from_json(spec_json)
     ds = _dataset(spec, 2 * spec.batch_size)
-    tiny = JobSpec(MlpSpec(8, (16,), 3), bytes(32), SgdSpec(0.1, 0.0, 0.0), ConstantSchedule(), batch_size=8,
-                   steps=4, seed=1, checkpoint_interval=2)
+    tiny = JobSpec(
+        MlpSpec(8, (16,), 3),
+        bytes(32),
+        SgdSpec(0.1, 0.0, 0.0),
+        ConstantSchedule(),
+        batch_size=8,
+        steps=4,
+        seed=1,
+        checkpoint_interval=2,
+    )
     for _ in Trainer(tiny, _dataset(tiny, 16), checkpoints=False, background=False).run():
         pass
     try:
@@ -65,8 +73,17 @@ def main(spec_json: str, steps: int) -> None:
     sampler.done.set()
     sampler.join()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"base": base, "peak": peak, "anon_base": anon_base, "anon_peak": sampler.peak,
-                      "seconds_per_step": elapsed / steps}))
+    print(
+        json.dumps(
+            {
+                "base": base,
+                "peak": peak,
+                "anon_base": anon_base,
+                "anon_peak": sampler.peak,
+                "seconds_per_step": elapsed / steps,
+            }
+        )
+    )
 
 
 def _anon() -> int:

@@ -40,17 +40,21 @@ def reencoded(blob: bytes, **changes: torch.Tensor) -> bytes:
 
 # --- the hash list ---------------------------------------------------------------------------------------
 
+
 def test_honest_hash_list_decodes_to_the_run(honest):
     spec, _, run = honest
     assert check_hash_list(encode_step_hashes(run.hashes), spec.steps, run.root) == run.hashes
 
 
-@pytest.mark.parametrize("forge, message", [
-    (lambda h: h[:-1], "holds 12 hashes; a run of 12 steps has 13"),
-    (lambda h: h + [bytes(32)], "more than the"),
-    (lambda h: [h[1], h[0], *h[2:]], "root is"),
-    (lambda h: [os.urandom(32) for _ in h], "root is"),
-])
+@pytest.mark.parametrize(
+    "forge, message",
+    [
+        (lambda h: h[:-1], "holds 12 hashes; a run of 12 steps has 13"),
+        (lambda h: h + [bytes(32)], "more than the"),
+        (lambda h: [h[1], h[0], *h[2:]], "root is"),
+        (lambda h: [os.urandom(32) for _ in h], "root is"),
+    ],
+)
 def test_invalid_hash_list_truncated_extended_reordered_or_random(honest, forge, message):
     spec, _, run = honest
     with pytest.raises(ArtifactFault, match=message):
@@ -77,6 +81,7 @@ def test_invalid_hash_list_of_a_true_run_under_another_root(honest):
 
 
 # --- checkpoints -----------------------------------------------------------------------------------------
+
 
 def test_honest_checkpoints_pass_at_their_steps(honest):
     spec, ds, run = honest
@@ -137,6 +142,7 @@ def test_invalid_checkpoint_index(honest):
 
 # --- the final model -------------------------------------------------------------------------------------
 
+
 def test_honest_final_model_is_bound_to_h_t_without_the_dataset(honest):
     spec, _, run = honest
     model = check_final_model(spec, None, run.checkpoints[spec.steps], run.hashes, run.final_model_hash)
@@ -165,6 +171,7 @@ def test_invalid_final_model_of_another_run_with_its_own_final_hash(honest):
 
 # --- datasets --------------------------------------------------------------------------------------------
 
+
 def test_honest_dataset_passes(honest):
     spec, ds, _ = honest
     assert torch.equal(check_dataset(spec, ds.to_bytes()).x_train, ds.x_train)
@@ -181,11 +188,21 @@ def bad_datasets(ds: datasets.Dataset) -> list[tuple[str, datasets.Dataset | byt
         ("undecodable", b"\x08" + os.urandom(64), "not a valid safetensors"),
         ("nan", datasets.Dataset(nan, ds.y_train, ds.x_test, ds.y_test), "NaN or infinite"),
         ("label too big", datasets.Dataset(ds.x_train, labels, ds.x_test, ds.y_test), "y_train labels span"),
-        ("negative label", datasets.Dataset(ds.x_train, ds.y_train, ds.x_test, negative), "y_test labels span"),
-        ("wrong shape", datasets.Dataset(ds.x_train[:, :4], ds.y_train, ds.x_test[:, :4], ds.y_test),
-         "model needs examples of"),
-        ("wrong dtype", datasets.Dataset(ds.x_train.double(), ds.y_train, ds.x_test.double(), ds.y_test),
-         "must be float32"),
+        (
+            "negative label",
+            datasets.Dataset(ds.x_train, ds.y_train, ds.x_test, negative),
+            "y_test labels span",
+        ),
+        (
+            "wrong shape",
+            datasets.Dataset(ds.x_train[:, :4], ds.y_train, ds.x_test[:, :4], ds.y_test),
+            "model needs examples of",
+        ),
+        (
+            "wrong dtype",
+            datasets.Dataset(ds.x_train.double(), ds.y_train, ds.x_test.double(), ds.y_test),
+            "must be float32",
+        ),
         ("float labels", datasets.Dataset(ds.x_train, ds.y_train.float(), ds.x_test, ds.y_test), "int64"),
         ("missing tensor", safetensors.torch.save({"x_train": ds.x_train, "y_train": ds.y_train}), "exactly"),
     ]
@@ -209,15 +226,23 @@ def test_invalid_dataset_not_the_one_the_spec_names(honest):
 
 def test_commitment_of_the_honest_run_is_the_checked_root(honest):
     spec, _, run = honest
-    assert StepCommitment(check_hash_list(encode_step_hashes(run.hashes), spec.steps, run.root)).root == run.root
+    assert (
+        StepCommitment(check_hash_list(encode_step_hashes(run.hashes), spec.steps, run.root)).root == run.root
+    )
 
 
 # --- fetch-model ---------------------------------------------------------------------------------------------
 
+
 def test_export_delivers_the_model_bound_to_h_t(honest):
     spec, _, run = honest
-    data = export_model(spec.encode(), encode_step_hashes(run.hashes), run.root, run.checkpoints[spec.steps],
-                        run.final_model_hash)
+    data = export_model(
+        spec.encode(),
+        encode_step_hashes(run.hashes),
+        run.root,
+        run.checkpoints[spec.steps],
+        run.final_model_hash,
+    )
     assert set(safetensors.torch.load(data)) == {name for name, _ in build_model(spec).named_parameters()}
 
 
@@ -226,7 +251,9 @@ def test_invalid_export_names_the_check_that_failed(honest):
     hash_list, last = encode_step_hashes(run.hashes), run.checkpoints[spec.steps]
     with pytest.raises(ModelExportError, match="hash list check failed"):
         export_model(spec.encode(), hash_list[:-32], run.root, last, run.final_model_hash)
-    with pytest.raises(ModelExportError, match="final model check failed: checkpoint 2 holds the state at step 8"):
+    with pytest.raises(
+        ModelExportError, match="final model check failed: checkpoint 2 holds the state at step 8"
+    ):
         export_model(spec.encode(), hash_list, run.root, run.checkpoints[8], run.final_model_hash)
     with pytest.raises(ModelExportError, match="final model check failed: .* not the committed final hash"):
         export_model(spec.encode(), hash_list, run.root, last, bytes(32))

@@ -52,9 +52,16 @@ def test_verify_step_hash_never_raises_on_garbage():
     assert not verify_step_hash(bytes(32), 3, 0, None, None)
 
 
-@pytest.mark.parametrize(("steps", "k", "expected"), [
-    (10, 5, [5, 10]), (10, 3, [3, 6, 9, 10]), (10, 10, [10]), (1, 1, [1]), (7, 1, [1, 2, 3, 4, 5, 6, 7]),
-])
+@pytest.mark.parametrize(
+    ("steps", "k", "expected"),
+    [
+        (10, 5, [5, 10]),
+        (10, 3, [3, 6, 9, 10]),
+        (10, 10, [10]),
+        (1, 1, [1]),
+        (7, 1, [1, 2, 3, 4, 5, 6, 7]),
+    ],
+)
 def test_checkpoints_at_multiples_of_k_and_at_t(steps, k, expected):
     assert checkpoint_steps(steps, k) == expected
     assert checkpoint_count(steps, k) == len(expected)
@@ -68,7 +75,9 @@ def test_invalid_segment_index_raises():
         segment_bounds(10, 5, 2)
 
 
-@pytest.mark.parametrize(("length", "rounds"), [(1, 0), (2, 1), (3, 2), (4, 2), (5, 3), (8, 3), (9, 4), (1000, 10)])
+@pytest.mark.parametrize(
+    ("length", "rounds"), [(1, 0), (2, 1), (3, 2), (4, 2), (5, 3), (8, 3), (9, 4), (1000, 10)]
+)
 def test_bisection_rounds_is_ceil_log2(length, rounds):
     assert bisection_rounds(length) == rounds
 

@@ -33,8 +33,16 @@ FLOP_TOLERANCE = 0.01
 
 
 def _spec(model, optimizer, batch: int) -> JobSpec:
-    return JobSpec(model, bytes(32), optimizer, ConstantSchedule(), batch_size=batch, steps=8, seed=1,
-                   checkpoint_interval=4)
+    return JobSpec(
+        model,
+        bytes(32),
+        optimizer,
+        ConstantSchedule(),
+        batch_size=batch,
+        steps=8,
+        seed=1,
+        checkpoint_interval=4,
+    )
 
 
 SGD, ADAMW = SgdSpec(0.01, 0.9, 0.0), AdamWSpec(1e-3, 0.9, 0.999, 1e-8, 0.0)
@@ -76,8 +84,12 @@ def _plain_step(spec: JobSpec) -> None:
         h = torch.randn(n, m.in_channels, m.image_size, m.image_size, generator=g, requires_grad=True)
         c_in = m.in_channels
         for c in m.channels:
-            h = F.max_pool2d(torch.relu(F.conv2d(h, w(c, c_in, m.kernel_size, m.kernel_size), w(c),
-                                                 padding=m.kernel_size // 2)), 2)
+            h = F.max_pool2d(
+                torch.relu(
+                    F.conv2d(h, w(c, c_in, m.kernel_size, m.kernel_size), w(c), padding=m.kernel_size // 2)
+                ),
+                2,
+            )
             c_in = c
         h = h.flatten(1)
         h = linear(torch.relu(linear(h, h.shape[1], m.hidden)), m.hidden, m.num_classes)
@@ -87,10 +99,16 @@ def _plain_step(spec: JobSpec) -> None:
         h = F.embedding(tokens, w(m.vocab_size, d)) + w(t, d)
         for _ in range(m.num_layers):
             y = F.layer_norm(h, (d,), w(d), w(d))
-            q, k, v = linear(y, d, 3 * d).view(n, t, 3, heads, d // heads).permute(2, 0, 3, 1, 4) \
+            q, k, v = (
+                linear(y, d, 3 * d)
+                .view(n, t, 3, heads, d // heads)
+                .permute(2, 0, 3, 1, 4)
                 .reshape(3, n * heads, t, d // heads)
+            )
             att = torch.softmax(torch.bmm(q, k.transpose(1, 2)) / math.sqrt(d // heads), -1)
-            h = h + linear(torch.bmm(att, v).view(n, heads, t, d // heads).transpose(1, 2).reshape(n, t, d), d, d)
+            h = h + linear(
+                torch.bmm(att, v).view(n, heads, t, d // heads).transpose(1, 2).reshape(n, t, d), d, d
+            )
             h = h + linear(torch.relu(linear(F.layer_norm(h, (d,), w(d), w(d)), d, m.ff_dim)), m.ff_dim, d)
         h = linear(F.layer_norm(h, (d,), w(d), w(d)).mean(1), d, m.num_classes)
     assert sum(p.numel() for p in params) == m.parameter_count
@@ -116,8 +134,15 @@ def test_peak_memory_matches_measured_resident_growth(kind: str) -> None:
     # The growth of anonymous memory (tensors, heap), sampled while the steps run: RSS also counts pages of
     # torch's libraries that a busy machine dropped and the steps fault back in (CI once read 38 MiB of RSS
     # growth for a 26 MiB step).
-    out = subprocess.run([sys.executable, "-m", "tests.market_ml.measure_step_memory", spec.to_json(), "2"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "tests.market_ml.measure_step_memory", spec.to_json(), "2"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     measured = json.loads(out.stdout.strip().splitlines()[-1])
     growth = measured["anon_peak"] - measured["anon_base"]
     assert abs(predicted - growth) <= MEMORY_TOLERANCE * growth, (kind, predicted / 2**20, growth / 2**20)
@@ -131,13 +156,16 @@ def test_segment_and_job_scale_with_steps() -> None:
     assert job.job_seconds == pytest.approx(job.step_seconds * spec.steps)
     assert job.referee_seconds > job.step_seconds
     s = job.step
-    assert s.state_bytes == s.parameter_bytes + s.optimizer_bytes == spec.model.parameter_count * 8  # momentum
+    assert (
+        s.state_bytes == s.parameter_bytes + s.optimizer_bytes == spec.model.parameter_count * 8
+    )  # momentum
     assert s.peak_bytes > s.state_bytes + s.activation_bytes // 2
 
 
 def test_issue_example_is_refused_naming_the_cap_and_figure() -> None:
-    model = TransformerSpec(vocab_size=8192, seq_len=512, d_model=384, num_heads=6, num_layers=6, ff_dim=1536,
-                            num_classes=10)
+    model = TransformerSpec(
+        vocab_size=8192, seq_len=512, d_model=384, num_heads=6, num_layers=6, ff_dim=1536, num_classes=10
+    )
     assert 12_000_000 < model.parameter_count < 14_000_000
     with pytest.raises(JobSpecError) as e:
         _spec(model, ADAMW, 4096)

@@ -12,11 +12,14 @@ from compute_market.worker.datasets import Dataset, DatasetError, load_dataset
 from .conftest import small_job
 
 
-@pytest.mark.parametrize("make", [
-    lambda seed: datasets.gaussian_blobs(seed, 64, 16, 5, 3),
-    lambda seed: datasets.synthetic_digits(seed, 64, 16, 8, 10),
-    lambda seed: datasets.majority_tokens(seed, 64, 16, 9, 5),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda seed: datasets.gaussian_blobs(seed, 64, 16, 5, 3),
+        lambda seed: datasets.synthetic_digits(seed, 64, 16, 8, 10),
+        lambda seed: datasets.majority_tokens(seed, 64, 16, 9, 5),
+    ],
+)
 def test_generators_are_pure_functions_of_their_seed(make):
     blob = make(1).to_bytes()
     assert blob == make(1).to_bytes()
@@ -49,18 +52,21 @@ def blob_with(**changes) -> bytes:
     return safetensors.torch.save(tensors)
 
 
-@pytest.mark.parametrize(("blob", "message"), [
-    (b"not safetensors at all", "not a valid safetensors blob"),
-    (b"\xff" * 8 + b"{}", "not a valid safetensors blob"),
-    (blob_with(y_test=None), "exactly the tensors"),
-    (blob_with(extra=torch.zeros(1)), "exactly the tensors"),
-    (blob_with(y_train=torch.zeros(16)), "1-D int64"),
-    (blob_with(x_train=torch.zeros(16, 8, dtype=torch.float64)), r"float32 \(features\) or int64"),
-    (blob_with(x_train=torch.zeros(15, 8)), "same number"),
-    (blob_with(x_train=torch.zeros(0, 8), y_train=torch.zeros(0, dtype=torch.int64)), "at least one"),
-    (blob_with(x_test=torch.full((8, 8), float("nan"))), "NaN or infinite"),
-    (blob_with(x_test=torch.zeros(8, 7)), "differ in dtype or example shape"),
-])
+@pytest.mark.parametrize(
+    ("blob", "message"),
+    [
+        (b"not safetensors at all", "not a valid safetensors blob"),
+        (b"\xff" * 8 + b"{}", "not a valid safetensors blob"),
+        (blob_with(y_test=None), "exactly the tensors"),
+        (blob_with(extra=torch.zeros(1)), "exactly the tensors"),
+        (blob_with(y_train=torch.zeros(16)), "1-D int64"),
+        (blob_with(x_train=torch.zeros(16, 8, dtype=torch.float64)), r"float32 \(features\) or int64"),
+        (blob_with(x_train=torch.zeros(15, 8)), "same number"),
+        (blob_with(x_train=torch.zeros(0, 8), y_train=torch.zeros(0, dtype=torch.int64)), "at least one"),
+        (blob_with(x_test=torch.full((8, 8), float("nan"))), "NaN or infinite"),
+        (blob_with(x_test=torch.zeros(8, 7)), "differ in dtype or example shape"),
+    ],
+)
 def test_invalid_blob_raises_dataset_error(blob, message):
     with pytest.raises(DatasetError, match=message):
         load_dataset(blob)
@@ -72,12 +78,15 @@ def test_invalid_blob_over_the_cap_is_rejected_before_parsing(monkeypatch):
         load_dataset(bytes(101))
 
 
-@pytest.mark.parametrize(("kind", "dataset", "message"), [
-    ("mlp", datasets.gaussian_blobs(1, 16, 8, 7, 3), "needs examples of torch.float32 \\(8,\\)"),
-    ("mlp", datasets.gaussian_blobs(1, 16, 8, 8, 5), "outside 0..2 for num_classes=3"),
-    ("cnn", datasets.gaussian_blobs(1, 16, 8, 8, 3), "needs examples of torch.float32 \\(1, 8, 8\\)"),
-    ("transformer", datasets.majority_tokens(1, 16, 8, 8, 9), "outside 0..3"),
-])
+@pytest.mark.parametrize(
+    ("kind", "dataset", "message"),
+    [
+        ("mlp", datasets.gaussian_blobs(1, 16, 8, 7, 3), "needs examples of torch.float32 \\(8,\\)"),
+        ("mlp", datasets.gaussian_blobs(1, 16, 8, 8, 5), "outside 0..2 for num_classes=3"),
+        ("cnn", datasets.gaussian_blobs(1, 16, 8, 8, 3), "needs examples of torch.float32 \\(1, 8, 8\\)"),
+        ("transformer", datasets.majority_tokens(1, 16, 8, 8, 9), "outside 0..3"),
+    ],
+)
 def test_invalid_dataset_for_spec_raises(kind, dataset, message):
     spec, _ = small_job(kind)
     with pytest.raises(DatasetError, match=message):

@@ -22,15 +22,20 @@ def _write(tmp_path, obj) -> str:
 
 def test_json_figures_match_the_cost_model_and_the_pallet(tmp_path):
     spec = demo_spec(bytes(32), 1, 120)
-    result = CliRunner().invoke(main, ["job", "estimate", _write(tmp_path, spec.to_obj()), "--payment", "100.0",
-                                       "--output-type", "json"])
+    result = CliRunner().invoke(
+        main,
+        ["job", "estimate", _write(tmp_path, spec.to_obj()), "--payment", "100.0", "--output-type", "json"],
+    )
     assert result.exit_code == 0, result.output
     f = json.loads(result.output)
     jc = cost.job_cost(spec)
     assert f["specHash"] == "0x" + spec.spec_hash.hex()
     assert f["cost"]["stepFlops"] == jc.step.flops and f["cost"]["jobFlops"] == jc.job_flops
     assert f["cost"]["stepPeakBytes"] == jc.step.peak_bytes
-    assert f["expectedSeconds"]["solver"] == jc.job_seconds and f["expectedSeconds"]["referee"] == jc.referee_seconds
+    assert (
+        f["expectedSeconds"]["solver"] == jc.job_seconds
+        and f["expectedSeconds"]["referee"] == jc.referee_seconds
+    )
     cfg = load_chain_spec("dev").configs.get(MarketConfig, MarketConfig())
     m = f["money"]
     assert m["payment"] == 100 * UNIT and m["escrow"] == 100 * UNIT + cfg.verifier_fee
@@ -39,8 +44,11 @@ def test_json_figures_match_the_cost_model_and_the_pallet(tmp_path):
     assert m["submitFee"] > 0
     w = windows_for(spec, cfg)
     d = f["deadlines"]
-    assert d["challengeWindow"] == {"blocks": cfg.challenge_window, "minMs": w.challenge_ms,
-                                    "expectedMs": max(cfg.challenge_window * f["blockTimeMs"], w.challenge_ms)}
+    assert d["challengeWindow"] == {
+        "blocks": cfg.challenge_window,
+        "minMs": w.challenge_ms,
+        "expectedMs": max(cfg.challenge_window * f["blockTimeMs"], w.challenge_ms),
+    }
     assert d["vote"]["minMs"] == w.vote_ms and d["commit"]["minMs"] == w.commit_ms
     assert d["disputeMove"]["minMs"] == w.move_ms and d["assignment"]["minMs"] is None
 
@@ -50,19 +58,43 @@ def test_text_lists_every_figure_and_the_dataset_hash_may_be_left_out(tmp_path):
     del obj["dataset_hash"]
     result = CliRunner().invoke(main, ["job", "estimate", _write(tmp_path, obj)])
     assert result.exit_code == 0, result.output
-    for word in ("FLOPs: step", "memory: step peak", "solver", "verifier", "referee", "escrow", "submit fee",
-                 "solver lock", "submission", "challenger", "commit:", "challengeWindow:", "disputeMove:", "vote:"):
+    for word in (
+        "FLOPs: step",
+        "memory: step peak",
+        "solver",
+        "verifier",
+        "referee",
+        "escrow",
+        "submit fee",
+        "solver lock",
+        "submission",
+        "challenger",
+        "commit:",
+        "challengeWindow:",
+        "disputeMove:",
+        "vote:",
+    ):
         assert word in result.output
 
 
 def test_a_spec_over_the_cap_is_refused_with_the_figure(tmp_path):
     obj = demo_spec(bytes(32), 1, 120).to_obj()
-    obj["model"] = {"kind": "transformer", "vocab_size": 8192, "seq_len": 512, "d_model": 384, "num_heads": 6,
-                    "num_layers": 6, "ff_dim": 1536, "num_classes": 10}
+    obj["model"] = {
+        "kind": "transformer",
+        "vocab_size": 8192,
+        "seq_len": 512,
+        "d_model": 384,
+        "num_heads": 6,
+        "num_layers": 6,
+        "ff_dim": 1536,
+        "num_classes": 10,
+    }
     obj["batch_size"] = 4096
     result = CliRunner().invoke(main, ["job", "estimate", _write(tmp_path, obj)])
     assert result.exit_code != 0
-    assert "the chain would refuse this spec" in result.output and "over the cap of 6e+11 FLOPs" in result.output
+    assert (
+        "the chain would refuse this spec" in result.output and "over the cap of 6e+11 FLOPs" in result.output
+    )
 
 
 def test_unreadable_spec_is_refused(tmp_path):

@@ -28,7 +28,11 @@ from compute_market.jobspec import (
     default_checkpoint_interval,
 )
 
-MODELS = [MlpSpec(64, (32, 16), 10), CnnSpec(1, 8, (4, 8), 3, 32, 10), TransformerSpec(8, 16, 32, 4, 2, 64, 8)]
+MODELS = [
+    MlpSpec(64, (32, 16), 10),
+    CnnSpec(1, 8, (4, 8), 3, 32, 10),
+    TransformerSpec(8, 16, 32, 4, 2, 64, 8),
+]
 OPTIMIZERS = [SgdSpec(0.1, 0.9, 1e-4), AdamWSpec(3e-4, 0.9, 0.999, 1e-8, 0.01)]
 SCHEDULES = [ConstantSchedule(), CosineSchedule(0.1, 10), StepSchedule(25, 0.5)]
 
@@ -53,14 +57,38 @@ def test_scale_and_json_round_trip(model, optimizer, schedule):
 
 
 def test_scale_layout_is_pinned():
-    spec = make_spec(MlpSpec(2, (3,), 4), SgdSpec(0.5, 0.0, 0.0), ConstantSchedule(), seed=1, steps=9,
-                     batch_size=5, checkpoint_interval=3)
-    expected = (b"\x01" + b"\x00" + (2).to_bytes(4, "little") + b"\x04" + (3).to_bytes(4, "little")
-                + (4).to_bytes(4, "little") + bytes(range(32))
-                + b"\x00" + bytes.fromhex("000000000000e03f") + bytes(8) + bytes(8) + b"\x00"
-                + (5).to_bytes(4, "little") + (9).to_bytes(4, "little") + (1).to_bytes(8, "little")
-                + (3).to_bytes(4, "little") + bytes([len("2.13.0+cpu") << 2]) + b"2.13.0+cpu"
-                + bytes([len("gradchain-exact") << 2]) + b"gradchain-exact" + (2).to_bytes(4, "little"))
+    spec = make_spec(
+        MlpSpec(2, (3,), 4),
+        SgdSpec(0.5, 0.0, 0.0),
+        ConstantSchedule(),
+        seed=1,
+        steps=9,
+        batch_size=5,
+        checkpoint_interval=3,
+    )
+    expected = (
+        b"\x01"
+        + b"\x00"
+        + (2).to_bytes(4, "little")
+        + b"\x04"
+        + (3).to_bytes(4, "little")
+        + (4).to_bytes(4, "little")
+        + bytes(range(32))
+        + b"\x00"
+        + bytes.fromhex("000000000000e03f")
+        + bytes(8)
+        + bytes(8)
+        + b"\x00"
+        + (5).to_bytes(4, "little")
+        + (9).to_bytes(4, "little")
+        + (1).to_bytes(8, "little")
+        + (3).to_bytes(4, "little")
+        + bytes([len("2.13.0+cpu") << 2])
+        + b"2.13.0+cpu"
+        + bytes([len("gradchain-exact") << 2])
+        + b"gradchain-exact"
+        + (2).to_bytes(4, "little")
+    )
     assert spec.encode() == expected
 
 
@@ -102,28 +130,41 @@ def mutate_json(path: list[str], value) -> str:
     return json.dumps(obj)
 
 
-@pytest.mark.parametrize(("path", "value", "field", "message"), [
-    (["model", "hidden"], [32, 0], "model.hidden[1]", "outside the allowed range 1..4096"),
-    (["model", "extra"], 1, "model.extra", "unknown field"),
-    (["surprise"], 1, "surprise", "unknown field"),
-    (["model", "input_dim"], KeyError, "model.input_dim", "missing field"),
-    (["model", "input_dim"], "64", "model.input_dim", "expected an integer, got str"),
-    (["model", "input_dim"], True, "model.input_dim", "expected an integer, got bool"),
-    (["model", "kind"], "rnn", "model.kind", "'rnn' is not one of mlp, cnn, transformer"),
-    (["optimizer", "lr"], 0.0, "optimizer.lr", "outside the allowed range (0.0, 10.0]"),
-    (["optimizer", "beta1"], "0.9", "optimizer.beta1", "expected a number"),
-    (["steps"], 2_000_000, "steps", "outside the allowed range 1..1000000"),
-    (["checkpoint_interval"], 101, "checkpoint_interval", "exceeds steps=100"),
-    (["seed"], -1, "seed", "outside the allowed range"),
-    (["dataset_hash"], "0x12", "dataset_hash", "64 hex digits"),
-    (["determinism", "torch_version"], "2.1.0", "determinism.torch_version", "not one of the supported"),
-    (["determinism", "torch_version"], "2.13.0", "determinism.torch_version", "not one of the supported"),
-    (["determinism", "torch_version"], "2.13.0+cu130", "determinism.torch_version", "not one of the supported"),
-    (["determinism", "kernels"], "mkl", "determinism.kernels", "not the supported kernel set"),
-    (["determinism", "kernels_version"], 1, "determinism.kernels_version", "not the supported kernel version"),
-    (["version"], 2, "version", "unsupported spec version"),
-    (["schedule", "warmup_steps"], 500, "schedule.warmup_steps", "exceeds steps=100"),
-])
+@pytest.mark.parametrize(
+    ("path", "value", "field", "message"),
+    [
+        (["model", "hidden"], [32, 0], "model.hidden[1]", "outside the allowed range 1..4096"),
+        (["model", "extra"], 1, "model.extra", "unknown field"),
+        (["surprise"], 1, "surprise", "unknown field"),
+        (["model", "input_dim"], KeyError, "model.input_dim", "missing field"),
+        (["model", "input_dim"], "64", "model.input_dim", "expected an integer, got str"),
+        (["model", "input_dim"], True, "model.input_dim", "expected an integer, got bool"),
+        (["model", "kind"], "rnn", "model.kind", "'rnn' is not one of mlp, cnn, transformer"),
+        (["optimizer", "lr"], 0.0, "optimizer.lr", "outside the allowed range (0.0, 10.0]"),
+        (["optimizer", "beta1"], "0.9", "optimizer.beta1", "expected a number"),
+        (["steps"], 2_000_000, "steps", "outside the allowed range 1..1000000"),
+        (["checkpoint_interval"], 101, "checkpoint_interval", "exceeds steps=100"),
+        (["seed"], -1, "seed", "outside the allowed range"),
+        (["dataset_hash"], "0x12", "dataset_hash", "64 hex digits"),
+        (["determinism", "torch_version"], "2.1.0", "determinism.torch_version", "not one of the supported"),
+        (["determinism", "torch_version"], "2.13.0", "determinism.torch_version", "not one of the supported"),
+        (
+            ["determinism", "torch_version"],
+            "2.13.0+cu130",
+            "determinism.torch_version",
+            "not one of the supported",
+        ),
+        (["determinism", "kernels"], "mkl", "determinism.kernels", "not the supported kernel set"),
+        (
+            ["determinism", "kernels_version"],
+            1,
+            "determinism.kernels_version",
+            "not the supported kernel version",
+        ),
+        (["version"], 2, "version", "unsupported spec version"),
+        (["schedule", "warmup_steps"], 500, "schedule.warmup_steps", "exceeds steps=100"),
+    ],
+)
 def test_invalid_json_names_the_field(path, value, field, message):
     with pytest.raises(JobSpecError) as err:
         JobSpec.from_json(mutate_json(path, value))
@@ -131,24 +172,33 @@ def test_invalid_json_names_the_field(path, value, field, message):
     assert message in str(err.value)
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ('{"a": 1, "a": 2}', "duplicate field"), ('{"x": NaN}', "NaN is not a JSON number"),
-    ("[1]", "a spec is a JSON object"), ("{", "invalid JSON"), (b"\xff", "not valid UTF-8"),
-    ("1" * 20000, "exceed the JSON spec cap"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"a": 1, "a": 2}', "duplicate field"),
+        ('{"x": NaN}', "NaN is not a JSON number"),
+        ("[1]", "a spec is a JSON object"),
+        ("{", "invalid JSON"),
+        (b"\xff", "not valid UTF-8"),
+        ("1" * 20000, "exceed the JSON spec cap"),
+    ],
+)
 def test_invalid_json_text_raises_typed_error(text, message):
     with pytest.raises(JobSpecError, match=message):
         JobSpec.from_json(text)
 
 
-@pytest.mark.parametrize(("build", "field"), [
-    (lambda: CnnSpec(1, 6, (4, 8), 3, 32, 10), "image_size"),
-    (lambda: CnnSpec(1, 8, (4,), 2, 32, 10), "kernel_size"),
-    (lambda: TransformerSpec(8, 16, 30, 4, 2, 64, 8), "d_model"),
-    (lambda: make_spec(model=MlpSpec(4096, (4096, 4096), 10)), "model"),
-    (lambda: make_spec(dataset_hash=b"short"), "dataset_hash"),
-    (lambda: DeterminismProfile(kernels_version=1), "kernels_version"),
-])
+@pytest.mark.parametrize(
+    ("build", "field"),
+    [
+        (lambda: CnnSpec(1, 6, (4, 8), 3, 32, 10), "image_size"),
+        (lambda: CnnSpec(1, 8, (4,), 2, 32, 10), "kernel_size"),
+        (lambda: TransformerSpec(8, 16, 30, 4, 2, 64, 8), "d_model"),
+        (lambda: make_spec(model=MlpSpec(4096, (4096, 4096), 10)), "model"),
+        (lambda: make_spec(dataset_hash=b"short"), "dataset_hash"),
+        (lambda: DeterminismProfile(kernels_version=1), "kernels_version"),
+    ],
+)
 def test_invalid_construction_names_the_field(build, field):
     with pytest.raises(JobSpecError) as err:
         build()
@@ -177,19 +227,21 @@ VALID = [make_spec(m, o, s).encode() for m in MODELS for o in OPTIMIZERS for s i
 
 
 @settings(max_examples=3_000, suppress_health_check=list(HealthCheck), deadline=None)
-@given(st.sampled_from(VALID), st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1,
-                                         max_size=4), st.integers(-3, 3))
+@given(
+    st.sampled_from(VALID),
+    st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=4),
+    st.integers(-3, 3),
+)
 def test_decode_of_mutated_specs_raises_only_jobspec_error(base, edits, resize):
     data = bytearray(base)
     for at, byte in edits:
         data[at % len(data)] = byte
-    data = data[:len(data) + resize] if resize < 0 else data + bytes(resize)
+    data = data[: len(data) + resize] if resize < 0 else data + bytes(resize)
     try:
         spec = JobSpec.decode(bytes(data))
     except JobSpecError:
         return
     assert spec.encode() == bytes(data)
-
 
 
 def without_interval(steps) -> str:

@@ -73,17 +73,21 @@ def test_invalid_wrong_index_leaf_count_leaf_or_proof_never_verifies(leaves, dat
         k = data.draw(st.integers(0, len(proof) - 1))
         bit = data.draw(st.integers(0, 255))
         tampered = list(proof)
-        tampered[k] = bytes(x ^ (1 << (bit % 8)) if idx == bit // 8 else x for idx, x in enumerate(tampered[k]))
+        tampered[k] = bytes(
+            x ^ (1 << (bit % 8)) if idx == bit // 8 else x for idx, x in enumerate(tampered[k])
+        )
         assert not verify_merkle_proof(tree.root, i, leaves[i], tampered, n)
         assert not verify_merkle_proof(tree.root, i, leaves[i], proof[:-1], n)
     assert not verify_merkle_proof(tree.root, i, leaves[i], [*proof, tree.root], n)
 
 
-@given(st.one_of(st.none(), st.integers(), st.binary(), st.text(), st.lists(st.binary())),
-       st.one_of(st.none(), st.integers(), st.floats(), st.binary()),
-       st.one_of(st.none(), st.binary(), st.integers()),
-       st.one_of(st.none(), st.binary(), st.lists(st.one_of(st.binary(), st.integers(), st.none()))),
-       st.one_of(st.none(), st.integers(), st.floats(), st.binary()))
+@given(
+    st.one_of(st.none(), st.integers(), st.binary(), st.text(), st.lists(st.binary())),
+    st.one_of(st.none(), st.integers(), st.floats(), st.binary()),
+    st.one_of(st.none(), st.binary(), st.integers()),
+    st.one_of(st.none(), st.binary(), st.lists(st.one_of(st.binary(), st.integers(), st.none()))),
+    st.one_of(st.none(), st.integers(), st.floats(), st.binary()),
+)
 def test_verify_never_raises_on_garbage(root, index, leaf, proof, leaf_count):
     assert verify_merkle_proof(root, index, leaf, proof, leaf_count) in (True, False)
 

@@ -110,7 +110,7 @@ def test_replay_of_every_segment_from_its_checkpoint_matches(job):
     run = train(spec, ds)
     for j in range(spec.checkpoint_count):
         lo, hi = segment_bounds(spec.steps, spec.checkpoint_interval, j)
-        assert replay_segment(spec, ds, run.checkpoints.get(lo), hi) == run.hashes[lo:hi + 1]
+        assert replay_segment(spec, ds, run.checkpoints.get(lo), hi) == run.hashes[lo : hi + 1]
 
 
 def test_recompute_step_from_a_mid_run_state_matches(job):
@@ -143,8 +143,8 @@ def test_fault_changes_exactly_the_hashes_after_it(after_step):
     spec, ds = small_job("transformer")
     honest = train(spec, ds).hashes
     cheat = adversary.train(spec, ds, fault=adversary.Fault(after_step=after_step, epsilon=1e-4)).hashes
-    assert cheat[:after_step + 1] == honest[:after_step + 1]
-    assert all(c != h for c, h in zip(cheat[after_step + 1:], honest[after_step + 1:], strict=True))
+    assert cheat[: after_step + 1] == honest[: after_step + 1]
+    assert all(c != h for c, h in zip(cheat[after_step + 1 :], honest[after_step + 1 :], strict=True))
 
 
 def test_referee_recompute_exposes_the_faulty_step():
@@ -216,9 +216,17 @@ print(b"".join(train(spec, ds).hashes).hex())
 
 def test_two_independent_processes_give_identical_hashes():
     code = REPRO.format(root=str(ROOT))
-    outputs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                              cwd=ROOT, env=dict(os.environ, PYTHONHASHSEED=str(seed))).stdout.strip()
-               for seed in (1, 2)]
+    outputs = [
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+            env=dict(os.environ, PYTHONHASHSEED=str(seed)),
+        ).stdout.strip()
+        for seed in (1, 2)
+    ]
     spec, ds = small_job("transformer")
     assert outputs[0] == outputs[1] == b"".join(train(spec, ds).hashes).hex()
 

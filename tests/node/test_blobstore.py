@@ -55,8 +55,13 @@ def test_pinned_blobs_survive_clean_up(tmp_path):
 def test_unpinned_blobs_are_kept_for_the_retention_counted_from_release(tmp_path):
     import os
     import time
+
     store = BlobStore(tmp_path)
-    old_upload, fresh_upload, released = store.put(b"old upload"), store.put(b"fresh upload"), store.put(b"released")
+    old_upload, fresh_upload, released = (
+        store.put(b"old upload"),
+        store.put(b"fresh upload"),
+        store.put(b"released"),
+    )
     store.set_pins({released})
     day_ago = time.time() - 86_400
     for h in (old_upload, released):

@@ -42,7 +42,12 @@ def test_hub_delivers_a_block_to_its_watchers_then_heads_then_events_and_forgets
     hub.on_pool_status(blake2_256(b"tx"), TxStatus.READY, None)
     hub.on_pool_status(blake2_256(b"tx"), TxStatus.FINALIZED, None)  # the block reports it, with its index
     hub.on_block(_Executed((b"other", b"tx")))
-    assert seen == [("tx", TxStatus.READY), ("tx", TxStatus.FINALIZED), ("head", 1), ("events", [("phase", "event")])]
+    assert seen == [
+        ("tx", TxStatus.READY),
+        ("tx", TxStatus.FINALIZED),
+        ("head", 1),
+        ("events", [("phase", "event")]),
+    ]
     unwatch()
     unsub()
     assert hub.watchers == {} and hub.listeners["new_head"] == set()
@@ -58,8 +63,12 @@ def chain(tmp_path):
 
 def test_evidence_pool_keeps_nothing_the_runtime_refuses_and_gossips_nothing(chain):
     gossiped = []
-    pool = EvidencePool(chain, load_chain_spec("dev").genesis_hash, lambda h: ValidatorSet.of([]),
-                        lambda evidence, peer: gossiped.append(evidence))
+    pool = EvidencePool(
+        chain,
+        load_chain_spec("dev").genesis_hash,
+        lambda h: ValidatorSet.of([]),
+        lambda evidence, peer: gossiped.append(evidence),
+    )
     for hooked in (False, True):  # with no verifier the runtime refuses all evidence; with one, it checks it
         if hooked:
             chain.runtime.register_hook(staking.EQUIVOCATION_HOOK, pool.verify)
@@ -73,6 +82,7 @@ def test_evidence_pool_keeps_nothing_the_runtime_refuses_and_gossips_nothing(cha
 
 def _dataset_hash(market: Market, job_id: int) -> bytes:
     from compute_market.pallet import query
+
     with market.ext():
         return JobSpec.decode(query.job_spec(job_id)).dataset_hash
 

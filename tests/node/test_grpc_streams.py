@@ -62,11 +62,15 @@ async def until(predicate, what: str, timeout: float = 5.0) -> None:
 
 def serve(scenario):
     """Run `scenario(node, stub)` against a ChainService with a QUEUE-deep stream queue on a loopback port."""
+
     async def main():
         node = CallbackNode()
         server = grpc.aio.server()
-        add_servicer(server, chain_pb2.DESCRIPTOR.services_by_name["ChainService"],
-                     ChainService(node, stream_queue=QUEUE))
+        add_servicer(
+            server,
+            chain_pb2.DESCRIPTOR.services_by_name["ChainService"],
+            ChainService(node, stream_queue=QUEUE),
+        )
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
         try:
@@ -74,6 +78,7 @@ def serve(scenario):
                 await asyncio.wait_for(scenario(node, chain_pb2_grpc.ChainServiceStub(channel)), 20)
         finally:
             await server.stop(grace=None)
+
     asyncio.run(main())
 
 
@@ -86,6 +91,7 @@ def test_subscriber_that_keeps_up_gets_every_head_in_order():
         assert received == sent
         call.cancel()
         await until(lambda: not node.listeners["new_head"], "the cancelled stream to unsubscribe")
+
     serve(scenario)
 
 
@@ -102,6 +108,7 @@ def test_invalid_overflowing_head_subscriber_ends_with_resource_exhausted():
         assert "fell behind" in ended.value.details()
         await until(lambda: not node.listeners["new_head"], "the ended stream to unsubscribe")
         node.import_block(3 * QUEUE + 1)  # the node carries on
+
     serve(scenario)
 
 
@@ -118,6 +125,7 @@ def test_invalid_overflowing_extrinsic_watcher_ends_with_resource_exhausted():
         assert ended.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert "fell behind" in ended.value.details()
         await until(lambda: not node.watchers[tx_hash], "the ended watch to unregister")
+
     serve(scenario)
 
 
@@ -138,9 +146,12 @@ def serve_market(scenario):
         await server.start()
         try:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-                await asyncio.wait_for(scenario(node, market_pb2_grpc.MarketServiceStub(channel), market_pb2), 20)
+                await asyncio.wait_for(
+                    scenario(node, market_pb2_grpc.MarketServiceStub(channel), market_pb2), 20
+                )
         finally:
             await server.stop(grace=None)
+
     asyncio.run(main())
 
 
@@ -156,13 +167,22 @@ def test_market_event_stream_carries_only_market_events_and_ends_when_the_subscr
     async def scenario(node, stub, market_pb2):
         stream = stub.SubscribeMarketEvents(market_pb2.Empty())
         await until(lambda: node.listeners["events"], "the subscription")
-        fire_events(node, 1, [Event("Balances", "Transfer", {"amount": 1}),
-                              Event("ComputeMarket", "JobSubmitted", {"job_id": 7})])
+        fire_events(
+            node,
+            1,
+            [
+                Event("Balances", "Transfer", {"amount": 1}),
+                Event("ComputeMarket", "JobSubmitted", {"job_id": 7}),
+            ],
+        )
         first = await stream.read()
         assert (first.block_number, first.name, first.fields_json) == (1, "JobSubmitted", '{"job_id":7}')
-        fire_events(node, 2, [Event("ComputeMarket", "Challenged", {"n": i}) for i in range(STREAM_QUEUE + 1)])
+        fire_events(
+            node, 2, [Event("ComputeMarket", "Challenged", {"n": i}) for i in range(STREAM_QUEUE + 1)]
+        )
         with pytest.raises(grpc.aio.AioRpcError) as ended:
             while True:
                 await stream.read()
         assert ended.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+
     serve_market(scenario)

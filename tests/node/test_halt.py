@@ -27,8 +27,10 @@ def _bad_blocks(node: Node) -> dict[str, bytes]:
 
 
 def _node(tmp_path) -> Node:
-    return Node(NodeConfig(base_path=tmp_path, p2p_port=0, grpc_port=0, rpc_port=None, prometheus_port=None),
-                load_chain_spec("dev"))
+    return Node(
+        NodeConfig(base_path=tmp_path, p2p_port=0, grpc_port=0, rpc_port=None, prometheus_port=None),
+        load_chain_spec("dev"),
+    )
 
 
 @pytest.mark.parametrize("kind", ["wrong state root", "undecodable"])
@@ -56,4 +58,6 @@ def test_run_node_ends_with_node_halted(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Node, "start", start_then_halt)
     with pytest.raises(NodeHalted, match="#7 does not import"):
-        asyncio.run(asyncio.wait_for(run_node(config, load_chain_spec("dev"), None, asyncio.Event()), timeout=30))
+        asyncio.run(
+            asyncio.wait_for(run_node(config, load_chain_spec("dev"), None, asyncio.Event()), timeout=30)
+        )

@@ -56,7 +56,9 @@ async def wait_for(predicate, timeout=10.0):
 
 
 def make(transport, handler, port, bootnodes=(), genesis=GENESIS):
-    return Network(transport, Keypair.generate(), genesis, handler, f"127.0.0.1:{port}", bootnodes, ban_seconds=30)
+    return Network(
+        transport, Keypair.generate(), genesis, handler, f"127.0.0.1:{port}", bootnodes, ban_seconds=30
+    )
 
 
 def test_grpc_handshake_gossip_and_sync():
@@ -81,6 +83,7 @@ def test_grpc_handshake_gossip_and_sync():
         finally:
             await a.stop()
             await b.stop()
+
     asyncio.run(scenario())
 
 
@@ -95,6 +98,7 @@ def test_invalid_peer_on_another_chain_is_refused():
         assert not a.peers and not b.peers
         await a.stop()
         await b.stop()
+
     asyncio.run(scenario())
 
 
@@ -114,6 +118,7 @@ def test_invalid_messages_get_the_peer_banned():
         assert not a.peers
         await a.stop()
         await b.stop()
+
     asyncio.run(scenario())
 
 
@@ -132,8 +137,15 @@ def test_invalid_peer_that_cannot_sign_for_its_claimed_key_is_refused():
         net = MemoryNetwork()
         honest = make(MemoryTransport(net), Recorder(), 1)
         victim = Keypair.generate()
-        impostor = Network(MemoryTransport(net), Impostor(victim), GENESIS, Recorder(), "127.0.0.1:2",
-                           ["127.0.0.1:1"], ban_seconds=30)
+        impostor = Network(
+            MemoryTransport(net),
+            Impostor(victim),
+            GENESIS,
+            Recorder(),
+            "127.0.0.1:2",
+            ["127.0.0.1:1"],
+            ban_seconds=30,
+        )
         witness = make(MemoryTransport(net), Recorder(), 3, bootnodes=["127.0.0.1:1"])
         for n in (honest, impostor, witness):
             await n.start()
@@ -143,4 +155,5 @@ def test_invalid_peer_that_cannot_sign_for_its_claimed_key_is_refused():
         assert list(honest.peers) == [witness.node_key.public]
         for n in (honest, impostor, witness):
             await n.stop()
+
     asyncio.run(scenario())

@@ -11,8 +11,20 @@ PROTOS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "proto").glob("*
 
 
 def test_generated_modules_match_protos(tmp_path):
-    subprocess.run([sys.executable, "-m", "grpc_tools.protoc", "-I.", f"--python_out={tmp_path}",
-                    f"--pyi_out={tmp_path}", f"--grpc_python_out={tmp_path}", *PROTOS], cwd=ROOT, check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            "-I.",
+            f"--python_out={tmp_path}",
+            f"--pyi_out={tmp_path}",
+            f"--grpc_python_out={tmp_path}",
+            *PROTOS,
+        ],
+        cwd=ROOT,
+        check=True,
+    )
     generated = sorted(p.relative_to(tmp_path) for p in (tmp_path / "proto").iterdir())
     assert generated, "protoc produced nothing"
     for rel in generated:

@@ -52,9 +52,12 @@ def tx(sender: bytes, nonce: int, tip: int = 0, pad: bytes = b"") -> bytes:
 
 def make_pool(chain: Chain, **limits):
     events = []
-    pool = TransactionPool(chain.validate, sender_of=lambda raw: raw.split(b"|")[0],
-                           limits=PoolLimits(**limits) if limits else PoolLimits(),
-                           on_status=lambda h, s, info: events.append((h, s)))
+    pool = TransactionPool(
+        chain.validate,
+        sender_of=lambda raw: raw.split(b"|")[0],
+        limits=PoolLimits(**limits) if limits else PoolLimits(),
+        on_status=lambda h, s, info: events.append((h, s)),
+    )
     return pool, events
 
 
@@ -139,7 +142,11 @@ def test_byte_bound():
 
 
 @settings(max_examples=200)
-@given(st.lists(st.tuples(st.sampled_from([b"a", b"b", b"c"]), st.integers(0, 6), st.integers(0, 3)), max_size=40))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([b"a", b"b", b"c"]), st.integers(0, 6), st.integers(0, 3)), max_size=40
+    )
+)
 def test_ready_iteration_is_nonce_ordered_and_within_bounds(ops):
     pool, _ = make_pool(Chain(), max_count=10, max_per_sender=4)
     for sender, nonce, tip in ops:
@@ -157,10 +164,23 @@ def test_ready_iteration_is_nonce_ordered_and_within_bounds(ops):
 
 
 @settings(max_examples=200)
-@given(st.lists(st.one_of(
-    st.tuples(st.just("submit"), st.sampled_from([b"a", b"b", b"c", b"d"]), st.integers(0, 5), st.integers(0, 4)),
-    st.tuples(st.just("block"), st.sampled_from([b"a", b"b", b"c", b"d"]), st.integers(0, 3), st.just(0))),
-    min_size=12, max_size=80))
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(
+                st.just("submit"),
+                st.sampled_from([b"a", b"b", b"c", b"d"]),
+                st.integers(0, 5),
+                st.integers(0, 4),
+            ),
+            st.tuples(
+                st.just("block"), st.sampled_from([b"a", b"b", b"c", b"d"]), st.integers(0, 3), st.just(0)
+            ),
+        ),
+        min_size=12,
+        max_size=80,
+    )
+)
 def test_eviction_takes_what_a_full_scan_would(ops):
     """The eviction heap picks exactly the transaction a scan of the whole pool picks: future before ready,
     then the lowest priority, then the newest; through readiness changes, replacements and blocks."""
@@ -192,8 +212,12 @@ def test_large_pool_revalidates_only_what_a_block_can_have_changed():
     def counting_validate(raw):
         checked.append(raw)
         return chain.validate(raw)
-    pool = TransactionPool(counting_validate, sender_of=lambda raw: raw.split(b"|")[0],
-                           limits=PoolLimits(full_revalidation_max=4, revalidation_slice=1, max_per_sender=100))
+
+    pool = TransactionPool(
+        counting_validate,
+        sender_of=lambda raw: raw.split(b"|")[0],
+        limits=PoolLimits(full_revalidation_max=4, revalidation_slice=1, max_per_sender=100),
+    )
     for s in (b"a", b"b", b"c"):
         for n in range(3):
             pool.submit(tx(s, n))
@@ -240,4 +264,5 @@ def test_peer_queues_send_consensus_before_transactions():
         peer.wake.set()
         await writer
         return conn.sent
+
     assert asyncio.run(scenario()) == ["consensus", "block", "transaction", "transaction", "transaction"]

@@ -46,8 +46,9 @@ def transfer_call(dest: bytes, amount: int) -> bytes:
 
 def substrate_signed_transfer(era_value, nonce, tip, birth):
     """Build a signed v4 transfer the way py-substrate-interface does: its types, its Ed25519 Keypair."""
-    kp = SubstrateKeypair.create_from_seed("0x" + crypto.dev_keypair("Alice").seed.hex(),
-                                           crypto_type=KeypairType.ED25519)
+    kp = SubstrateKeypair.create_from_seed(
+        "0x" + crypto.dev_keypair("Alice").seed.hex(), crypto_type=KeypairType.ED25519
+    )
     call = transfer_call(BOB, 12345)
     era = scale("Era", era_value)
     extra = era + scale("Compact<Index>", nonce) + scale("Compact<Balance>", tip)
@@ -55,8 +56,13 @@ def substrate_signed_transfer(era_value, nonce, tip, birth):
     if len(payload) > 256:
         payload = blake2_256(payload)
     signature = kp.sign(payload)
-    body = (b"\x84" + scale("MultiAddress", {"Id": "0x" + kp.public_key.hex()})
-            + scale("MultiSignature", {"Ed25519": "0x" + signature.hex()}) + extra + call)
+    body = (
+        b"\x84"
+        + scale("MultiAddress", {"Id": "0x" + kp.public_key.hex()})
+        + scale("MultiSignature", {"Ed25519": "0x" + signature.hex()})
+        + extra
+        + call
+    )
     return kp, call, scale("Compact<u32>", len(body)) + body
 
 
@@ -80,15 +86,26 @@ def scalecodec_decode_next(stream: ScaleBytes, type_string: str):
 def test_gradchain_built_transfer_decodes_in_scalecodec(era, birth):
     """scalecodec reads every field of the gradchain-built extrinsic, in order, and finds what was encoded."""
     alice = crypto.dev_keypair("Alice")
-    xt = sign_extrinsic(alice, transfer_call(BOB, 12345), nonce=9, tip=5, spec_version=SPEC, tx_version=TXV,
-                        genesis_hash=GENESIS, era=era, birth_hash=None if era.is_immortal else birth)
+    xt = sign_extrinsic(
+        alice,
+        transfer_call(BOB, 12345),
+        nonce=9,
+        tip=5,
+        spec_version=SPEC,
+        tx_version=TXV,
+        genesis_hash=GENESIS,
+        era=era,
+        birth_hash=None if era.is_immortal else birth,
+    )
     raw = xt.encode()
     stream = ScaleBytes(raw)
     length = scalecodec_decode_next(stream, "Compact<u32>")
     assert length == len(raw) - stream.offset
     assert scalecodec_decode_next(stream, "u8") == 0x84
     assert scalecodec_decode_next(stream, "MultiAddress") == "0x" + alice.public.hex()
-    assert scalecodec_decode_next(stream, "MultiSignature") == {"Ed25519": "0x" + xt.signature.signature.hex()}
+    assert scalecodec_decode_next(stream, "MultiSignature") == {
+        "Ed25519": "0x" + xt.signature.signature.hex()
+    }
     assert scalecodec_decode_next(stream, "Era") == ("00" if era.is_immortal else (64, 1000 % 64))
     assert scalecodec_decode_next(stream, "Compact<Index>") == 9
     assert scalecodec_decode_next(stream, "Compact<Balance>") == 5
@@ -129,7 +146,9 @@ addresses = st.one_of(
 )
 
 
-@pytest.mark.parametrize("address, theirs", ADDRESS_EXAMPLES, ids=[a.kind.variant for a, _ in ADDRESS_EXAMPLES])
+@pytest.mark.parametrize(
+    "address, theirs", ADDRESS_EXAMPLES, ids=[a.kind.variant for a, _ in ADDRESS_EXAMPLES]
+)
 def test_every_multiaddress_variant_scalecodec_encodes_decodes_here(address, theirs):
     encoded = scale("MultiAddress", theirs)
     r = Reader(encoded)
@@ -147,11 +166,20 @@ def test_multiaddress_round_trips_and_matches_scalecodec(address):
 
 
 @settings(max_examples=200)
-@given(addresses, st.integers(min_value=0, max_value=2**32 - 1), st.integers(min_value=0, max_value=2**128 - 1))
+@given(
+    addresses, st.integers(min_value=0, max_value=2**32 - 1), st.integers(min_value=0, max_value=2**128 - 1)
+)
 def test_extrinsic_with_any_signer_address_round_trips(address, nonce, tip):
     """Every address decodes and re-encodes byte for byte; only Id and Address32 resolve to a signer."""
-    signed = sign_extrinsic(crypto.dev_keypair("Alice"), transfer_call(BOB, 1), nonce=nonce, tip=tip,
-                            spec_version=SPEC, tx_version=TXV, genesis_hash=GENESIS)
+    signed = sign_extrinsic(
+        crypto.dev_keypair("Alice"),
+        transfer_call(BOB, 1),
+        nonce=nonce,
+        tip=tip,
+        spec_version=SPEC,
+        tx_version=TXV,
+        genesis_hash=GENESIS,
+    )
     xt = UncheckedExtrinsic(signed.call, dataclasses.replace(signed.signature, address=address))
     decoded = UncheckedExtrinsic.decode(xt.encode())
     assert decoded == xt and decoded.encode() == xt.encode()
@@ -164,8 +192,9 @@ def test_extrinsic_with_any_signer_address_round_trips(address, nonce, tip):
 
 def test_address32_signer_is_the_same_account_as_id_and_verifies():
     alice = crypto.dev_keypair("Alice")
-    signed = sign_extrinsic(alice, transfer_call(BOB, 1), nonce=0, spec_version=SPEC, tx_version=TXV,
-                            genesis_hash=GENESIS)
+    signed = sign_extrinsic(
+        alice, transfer_call(BOB, 1), nonce=0, spec_version=SPEC, tx_version=TXV, genesis_hash=GENESIS
+    )
     as32 = dataclasses.replace(signed.signature, address=MultiAddress(AddressKind.ADDRESS32, alice.public))
     xt = UncheckedExtrinsic.decode(UncheckedExtrinsic(signed.call, as32).encode())
     assert xt.signature.signer == alice.public
@@ -175,28 +204,42 @@ def test_address32_signer_is_the_same_account_as_id_and_verifies():
 @pytest.mark.parametrize("kind", [AddressKind.INDEX, AddressKind.RAW, AddressKind.ADDRESS20])
 def test_invalid_signer_lookup_names_the_variant(kind):
     value = {AddressKind.INDEX: 7, AddressKind.RAW: b"\x01", AddressKind.ADDRESS20: b"\x02" * 20}[kind]
-    with pytest.raises(UnsupportedSignerAddress, match=f"MultiAddress::{kind.variant} signer cannot be looked up") as e:
+    with pytest.raises(
+        UnsupportedSignerAddress, match=f"MultiAddress::{kind.variant} signer cannot be looked up"
+    ) as e:
         _ = MultiAddress(kind, value).account_id
     assert e.value.address.kind is kind
 
 
-@pytest.mark.parametrize("encoded, reason", [
-    (b"\x05" + b"\x00" * 32, "unknown MultiAddress variant 5"),
-    (b"\x02" + encode_compact(MAX_RAW_ADDRESS_BYTES + 1) + b"\x00" * (MAX_RAW_ADDRESS_BYTES + 1),
-     "Raw of 65 bytes exceeds the cap of 64"),
-    (b"\x02" + encode_compact(2**30), "Raw of 1073741824 bytes exceeds"),
-    (b"\x01" + encode_compact(2**32), "Index 4294967296 does not fit u32"),
-    (b"\x04" + b"\x00" * 19, "need 20 bytes"),
-    (b"\x03" + b"\x00" * 31, "need 32 bytes"),
-])
+@pytest.mark.parametrize(
+    "encoded, reason",
+    [
+        (b"\x05" + b"\x00" * 32, "unknown MultiAddress variant 5"),
+        (
+            b"\x02" + encode_compact(MAX_RAW_ADDRESS_BYTES + 1) + b"\x00" * (MAX_RAW_ADDRESS_BYTES + 1),
+            "Raw of 65 bytes exceeds the cap of 64",
+        ),
+        (b"\x02" + encode_compact(2**30), "Raw of 1073741824 bytes exceeds"),
+        (b"\x01" + encode_compact(2**32), "Index 4294967296 does not fit u32"),
+        (b"\x04" + b"\x00" * 19, "need 20 bytes"),
+        (b"\x03" + b"\x00" * 31, "need 32 bytes"),
+    ],
+)
 def test_invalid_multiaddress_rejected_with_reason(encoded, reason):
     with pytest.raises(DecodeError, match=reason):
         MultiAddress.decode_from(Reader(encoded))
 
 
-@pytest.mark.parametrize("kind, value", [(AddressKind.ID, b"\x00" * 31), (AddressKind.INDEX, 2**32),
-                                         (AddressKind.RAW, b"\x00" * 65), (AddressKind.ADDRESS20, b"\x00" * 32),
-                                         (AddressKind.ADDRESS32, 5)])
+@pytest.mark.parametrize(
+    "kind, value",
+    [
+        (AddressKind.ID, b"\x00" * 31),
+        (AddressKind.INDEX, 2**32),
+        (AddressKind.RAW, b"\x00" * 65),
+        (AddressKind.ADDRESS20, b"\x00" * 32),
+        (AddressKind.ADDRESS32, 5),
+    ],
+)
 def test_invalid_multiaddress_cannot_be_built(kind, value):
     with pytest.raises(ValueError, match=kind.variant):
         MultiAddress(kind, value)
@@ -218,8 +261,13 @@ def substrate_sr25519_signed_transfer(nonce: int):
     call = transfer_call(BOB, 12345)
     extra = scale("Era", "00") + scale("Compact<Index>", nonce) + scale("Compact<Balance>", 0)
     signature = kp.sign(call + extra + scale("u32", SPEC) + scale("u32", TXV) + GENESIS + GENESIS)
-    body = (b"\x84" + scale("MultiAddress", {"Id": "0x" + kp.public_key.hex()})
-            + scale("MultiSignature", {"Sr25519": "0x" + signature.hex()}) + extra + call)
+    body = (
+        b"\x84"
+        + scale("MultiAddress", {"Id": "0x" + kp.public_key.hex()})
+        + scale("MultiSignature", {"Sr25519": "0x" + signature.hex()})
+        + extra
+        + call
+    )
     return kp, scale("Compact<u32>", len(body)) + body
 
 
@@ -233,21 +281,27 @@ def test_sr25519_signature_from_substrate_interface_verifies():
 
 def test_sr25519_signed_by_us_matches_substrate_interface_encoding():
     ours = crypto.sr25519_dev_keypair("Alice")
-    xt = sign_extrinsic(ours, transfer_call(BOB, 12345), nonce=3, spec_version=SPEC, tx_version=TXV,
-                        genesis_hash=GENESIS)
+    xt = sign_extrinsic(
+        ours, transfer_call(BOB, 12345), nonce=3, spec_version=SPEC, tx_version=TXV, genesis_hash=GENESIS
+    )
     _, theirs = substrate_sr25519_signed_transfer(nonce=3)
     # Sr25519 signatures are randomized: everything but the 64 signature bytes is identical
     assert xt.encode()[:37] == theirs[:37] and xt.encode()[101:] == theirs[101:]
     assert UncheckedExtrinsic.decode(xt.encode()) == xt
     assert SubstrateKeypair.create_from_uri("//Alice").verify(
-        signing_payload(xt.call, Era(), 3, 0, SPEC, TXV, GENESIS, GENESIS), xt.signature.signature)
+        signing_payload(xt.call, Era(), 3, 0, SPEC, TXV, GENESIS, GENESIS), xt.signature.signature
+    )
 
 
 def signed_with(scheme: crypto.SignatureScheme) -> UncheckedExtrinsic:
-    keypair = crypto.dev_keypair("Alice") if scheme is crypto.SignatureScheme.ED25519 else \
-        crypto.sr25519_dev_keypair("Alice")
-    return sign_extrinsic(keypair, transfer_call(BOB, 12345), nonce=0, spec_version=SPEC, tx_version=TXV,
-                          genesis_hash=GENESIS)
+    keypair = (
+        crypto.dev_keypair("Alice")
+        if scheme is crypto.SignatureScheme.ED25519
+        else crypto.sr25519_dev_keypair("Alice")
+    )
+    return sign_extrinsic(
+        keypair, transfer_call(BOB, 12345), nonce=0, spec_version=SPEC, tx_version=TXV, genesis_hash=GENESIS
+    )
 
 
 @pytest.mark.parametrize("scheme", crypto.KEY_SCHEMES, ids=lambda s: s.variant)
@@ -296,8 +350,13 @@ def test_long_payload_is_hashed():
 
 
 def test_header_hash_matches_scalecodec():
-    header = Header(GENESIS, 1234, BIRTH, blake2_256(b"x"),
-                    (DigestItem(DigestKind.PRE_RUNTIME, b"\x01\x02", b"gcbf"), DigestItem(DigestKind.OTHER, b"z")))
+    header = Header(
+        GENESIS,
+        1234,
+        BIRTH,
+        blake2_256(b"x"),
+        (DigestItem(DigestKind.PRE_RUNTIME, b"\x01\x02", b"gcbf"), DigestItem(DigestKind.OTHER, b"z")),
+    )
     obj = RC.create_scale_object("Header", data=ScaleBytes(header.encode()))
     value = obj.decode()
     assert value["number"] == 1234
@@ -308,19 +367,26 @@ def test_header_hash_matches_scalecodec():
 
 def test_block_round_trip():
     alice = crypto.dev_keypair("Alice")
-    xts = tuple(sign_extrinsic(alice, transfer_call(BOB, i), nonce=i, spec_version=SPEC, tx_version=TXV,
-                               genesis_hash=GENESIS).encode() for i in range(3))
+    xts = tuple(
+        sign_extrinsic(
+            alice, transfer_call(BOB, i), nonce=i, spec_version=SPEC, tx_version=TXV, genesis_hash=GENESIS
+        ).encode()
+        for i in range(3)
+    )
     block = Block(Header(GENESIS, 1, BIRTH, BIRTH), xts)
     assert Block.decode(block.encode()) == block
 
 
-@pytest.mark.parametrize("raw, reason", [
-    (b"\x08\x05\x00", "version"),
-    (b"\x0c\x84\x05\x00", "MultiAddress variant 5"),
-    (encode_compact(99) + b"\x84\x00" + b"\x11" * 32 + b"\x03" + b"\x00" * 64, "MultiSignature"),
-    (b"\x10\x04\x05", "length prefix"),
-    (b"\x08\x04\x05", "shorter"),
-])
+@pytest.mark.parametrize(
+    "raw, reason",
+    [
+        (b"\x08\x05\x00", "version"),
+        (b"\x0c\x84\x05\x00", "MultiAddress variant 5"),
+        (encode_compact(99) + b"\x84\x00" + b"\x11" * 32 + b"\x03" + b"\x00" * 64, "MultiSignature"),
+        (b"\x10\x04\x05", "length prefix"),
+        (b"\x08\x04\x05", "shorter"),
+    ],
+)
 def test_invalid_extrinsics_rejected_with_reason(raw, reason):
     with pytest.raises(ExtrinsicDecodeError, match=reason):
         UncheckedExtrinsic.decode(raw)

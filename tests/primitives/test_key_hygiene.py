@@ -29,7 +29,9 @@ def chain_dir(tmp_path):
 
 
 def purge(chain_dir, *flags: str):
-    return CliRunner().invoke(main, ["purge-chain", "--chain", "dev", "-d", str(chain_dir.parents[1]), "-y", *flags])
+    return CliRunner().invoke(
+        main, ["purge-chain", "--chain", "dev", "-d", str(chain_dir.parents[1]), "-y", *flags]
+    )
 
 
 def test_purge_chain_deletes_the_database_and_wal_but_keeps_the_signer_guard(chain_dir):
@@ -59,7 +61,9 @@ def sealed_key(tmp_path):
 
 
 def inspect(key_path, *args: str, env: dict | None = None):
-    return CliRunner().invoke(main, ["key", "inspect", str(key_path), "--output-type", "json", *args], env=env)
+    return CliRunner().invoke(
+        main, ["key", "inspect", str(key_path), "--output-type", "json", *args], env=env
+    )
 
 
 def test_password_file_unlocks_a_key_without_a_warning(sealed_key, tmp_path):
@@ -100,8 +104,10 @@ def test_key_file_readable_by_others_is_warned_about(sealed_key, caplog):
     with caplog.at_level(logging.WARNING, logger="gradchain.keystore"):
         out = inspect(sealed_key, env={"GRADCHAIN_KEY_PASSWORD": "correct horse"})
     assert out.exit_code == 0
-    assert any("readable by group or others" in r.getMessage() and "chmod 600" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        "readable by group or others" in r.getMessage() and "chmod 600" in r.getMessage()
+        for r in caplog.records
+    )
 
 
 def test_private_key_file_gives_no_warning(sealed_key, caplog):

@@ -57,12 +57,18 @@ def test_verify_never_raises_on_garbage():
 # `subkey inspect //Bob`, `subkey inspect //Alice//stash`, and sp-core's `derive_soft_known_pair` test
 # (`<dev phrase>/Alice`, a soft junction).
 KNOWN_SR25519 = {
-    "//Alice": ("d43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d",
-                "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"),
-    "//Bob": ("8eaf04151687736326c9fea17e25fc5287613693c912909cb226aa4794f26a48",
-              "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty"),
-    "//Alice//stash": ("be5ddb1579b72e84524fc29e78609e3caf42e85aa118ebfe0b0ad404b5bdd25f",
-                       "5GNJqTPyNqANBkUVMN1LPPrxXnFouWXoe2wNSmmEoLctxiZY"),
+    "//Alice": (
+        "d43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d",
+        "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY",
+    ),
+    "//Bob": (
+        "8eaf04151687736326c9fea17e25fc5287613693c912909cb226aa4794f26a48",
+        "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty",
+    ),
+    "//Alice//stash": (
+        "be5ddb1579b72e84524fc29e78609e3caf42e85aa118ebfe0b0ad404b5bdd25f",
+        "5GNJqTPyNqANBkUVMN1LPPrxXnFouWXoe2wNSmmEoLctxiZY",
+    ),
     "/Alice": ("d6c71059dbbe9ad2b0ed3f289738b800836eb425544ce694825285b958ca755e", None),
 }
 
@@ -76,8 +82,16 @@ def test_sr25519_derivation_matches_subkey(uri):
     assert crypto.Sr25519Keypair.from_uri(crypto.DEV_PHRASE + uri).public == keypair.public
 
 
-@pytest.mark.parametrize("uri", ["//Alice", "//Alice/soft", "//Bob/0//x/1", crypto.DEV_PHRASE + "//7/seven",
-                                 "//" + "long-junction-name-over-thirty-two-bytes" * 2])
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "//Alice",
+        "//Alice/soft",
+        "//Bob/0//x/1",
+        crypto.DEV_PHRASE + "//7/seven",
+        "//" + "long-junction-name-over-thirty-two-bytes" * 2,
+    ],
+)
 def test_sr25519_hard_and_soft_derivation_agree_with_substrate_interface(uri):
     theirs = SubstrateKeypair.create_from_uri(uri)
     ours = crypto.Sr25519Keypair.from_uri(uri)
@@ -92,17 +106,24 @@ def test_sr25519_seed_secret_key_and_password():
     assert alice.seed is None  # derived: only the expanded secret key exists
     assert crypto.Sr25519Keypair.from_uri("0x" + alice.secret.hex()).public == alice.public
     root = crypto.Sr25519Keypair.from_uri(crypto.DEV_PHRASE)
-    assert root.seed is not None and crypto.Sr25519Keypair.from_uri("0x" + root.seed.hex()).public == root.public
+    assert (
+        root.seed is not None and crypto.Sr25519Keypair.from_uri("0x" + root.seed.hex()).public == root.public
+    )
     with_password = crypto.Sr25519Keypair.from_uri("//Alice///secret")
-    assert with_password.public not in (alice.public, crypto.Sr25519Keypair.from_uri("//Alice", "other").public)
+    assert with_password.public not in (
+        alice.public,
+        crypto.Sr25519Keypair.from_uri("//Alice", "other").public,
+    )
     assert crypto.Sr25519Keypair.from_uri("//Alice", "secret").public == with_password.public
 
 
 def test_invalid_ed25519_soft_junction_is_refused_with_a_clear_error():
     with pytest.raises(crypto.InvalidKey, match=r"soft derivation \(/soft\) is not supported for Ed25519"):
         crypto.Keypair.from_uri("//Alice/soft")
-    assert crypto.keypair_from_uri("//Alice/soft", crypto.SignatureScheme.SR25519).scheme == \
-        crypto.SignatureScheme.SR25519
+    assert (
+        crypto.keypair_from_uri("//Alice/soft", crypto.SignatureScheme.SR25519).scheme
+        == crypto.SignatureScheme.SR25519
+    )
 
 
 def test_verify_signature_dispatches_by_scheme_and_refuses_ecdsa():

@@ -72,7 +72,9 @@ def test_invalid_generate_without_file_or_show_secret_refuses_and_prints_nothing
     result = CliRunner().invoke(main, ["key", "generate", "--output-type", "json"])
     assert result.exit_code == 2
     assert "--file PATH" in result.output and "--show-secret" in result.output
-    assert "secretUri" not in result.output and "0x" not in result.output and "ss58Address" not in result.output
+    assert (
+        "secretUri" not in result.output and "0x" not in result.output and "ss58Address" not in result.output
+    )
 
 
 def test_cli_generate_shows_secret_only_when_asked():
@@ -87,7 +89,9 @@ def test_cli_generate_to_file_with_show_secret_prints_the_saved_key(tmp_path):
     path = tmp_path / "new.json"
     result = CliRunner().invoke(main, ["key", "generate", "--file", str(path), "--show-secret"])
     assert result.exit_code == 0, result.output
-    phrase = next(line for line in result.output.splitlines() if line.startswith("Secret URI:")).split(":", 1)[1]
+    phrase = next(line for line in result.output.splitlines() if line.startswith("Secret URI:")).split(
+        ":", 1
+    )[1]
     assert load_key(phrase.strip()).public == read_key_file(path).public
     assert f"Key written to {path}" in result.output
 
@@ -114,9 +118,13 @@ ALICE_SR25519 = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"
 
 def test_load_key_takes_either_scheme_by_prefix_or_scheme():
     from chain.primitives.crypto import SignatureScheme
+
     assert load_key("//Alice").ss58() == load_key("ed25519://Alice").ss58() == ALICE
-    assert load_key("sr25519://Alice").ss58() == load_key("//Alice", scheme=SignatureScheme.SR25519).ss58() \
+    assert (
+        load_key("sr25519://Alice").ss58()
+        == load_key("//Alice", scheme=SignatureScheme.SR25519).ss58()
         == ALICE_SR25519
+    )
     assert load_key("SR25519://Alice/soft").scheme is SignatureScheme.SR25519
     with pytest.raises(KeystoreError, match="says ed25519 but --scheme says sr25519"):
         load_key("ed25519://Alice", scheme=SignatureScheme.SR25519)
@@ -128,6 +136,7 @@ def test_load_key_takes_either_scheme_by_prefix_or_scheme():
 
 def test_sr25519_key_file_round_trips_with_its_scheme(tmp_path):
     from chain.primitives.crypto import SignatureScheme
+
     path = tmp_path / "sr.json"
     kp = write_key_file(path, "//Alice", password="pw", scheme=SignatureScheme.SR25519)
     assert kp.ss58() == ALICE_SR25519 and json.loads(path.read_text())["scheme"] == "sr25519"
@@ -152,8 +161,11 @@ def test_cli_inspect_sr25519_by_option_or_prefix():
         assert result.exit_code == 0, result.output
         info = json.loads(result.output)
         assert info["ss58Address"] == ALICE_SR25519 and info["scheme"] == "sr25519"
-    shown = json.loads(CliRunner().invoke(main, ["key", "inspect", "sr25519://Alice/soft", "--show-secret",
-                                                  "--output-type", "json"]).output)
+    shown = json.loads(
+        CliRunner()
+        .invoke(main, ["key", "inspect", "sr25519://Alice/soft", "--show-secret", "--output-type", "json"])
+        .output
+    )
     assert shown["secretUri"] == "//Alice/soft" and len(bytes.fromhex(shown["secretKey"][2:])) == 64
     refused = CliRunner().invoke(main, ["key", "inspect", "//Alice/soft"])
     assert refused.exit_code != 0 and "not supported for Ed25519" in refused.output
@@ -161,16 +173,34 @@ def test_cli_inspect_sr25519_by_option_or_prefix():
 
 def test_cli_generate_sr25519_to_file(tmp_path):
     path = tmp_path / "sr.json"
-    result = CliRunner().invoke(main, ["key", "generate", "--scheme", "sr25519", "--file", str(path),
-                                       "--show-secret", "--output-type", "json"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "key",
+            "generate",
+            "--scheme",
+            "sr25519",
+            "--file",
+            str(path),
+            "--show-secret",
+            "--output-type",
+            "json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     info = json.loads(result.output[: result.output.rindex("}") + 1])
     assert info["scheme"] == "sr25519" and info["secretSeed"].startswith("0x")
-    assert read_key_file(path).ss58() == info["ss58Address"] == load_key("sr25519:" + info["secretUri"]).ss58()
+    assert (
+        read_key_file(path).ss58() == info["ss58Address"] == load_key("sr25519:" + info["secretUri"]).ss58()
+    )
 
 
 def test_invalid_sr25519_validator_key_is_refused(tmp_path):
-    result = CliRunner().invoke(main, ["node", "--dev", "-d", str(tmp_path / "base"), "--key", "sr25519://Alice",
-                                       "--no-prometheus"])
+    result = CliRunner().invoke(
+        main, ["node", "--dev", "-d", str(tmp_path / "base"), "--key", "sr25519://Alice", "--no-prometheus"]
+    )
     assert result.exit_code != 0
-    assert "only ed25519 keys can be used here" in result.output and "validator and consensus keys" in result.output
+    assert (
+        "only ed25519 keys can be used here" in result.output
+        and "validator and consensus keys" in result.output
+    )

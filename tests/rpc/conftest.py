@@ -94,12 +94,27 @@ def result(node: DevNode, method: str, params: list | None = None):
 def start_dev_node(tmp: Path, *extra: str) -> DevNode:
     rpc, grpc_port, p2p = free_ports(3)
     log_path = tmp / f"node-{rpc}.log"
-    args = [*node_command(), "node", "--dev", "-d", str(tmp / f"base-{rpc}"), "--rpc-port", str(rpc),
-            "--grpc-port", str(grpc_port), "--p2p-port", str(p2p), "--no-prometheus",
-            "--idle-block-interval", IDLE_BLOCK_INTERVAL, *extra]
+    args = [
+        *node_command(),
+        "node",
+        "--dev",
+        "-d",
+        str(tmp / f"base-{rpc}"),
+        "--rpc-port",
+        str(rpc),
+        "--grpc-port",
+        str(grpc_port),
+        "--p2p-port",
+        str(p2p),
+        "--no-prometheus",
+        "--idle-block-interval",
+        IDLE_BLOCK_INTERVAL,
+        *extra,
+    ]
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        proc = subprocess.Popen(
+            args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+        )
     node = DevNode(rpc, grpc_port, p2p, log_path, proc)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
@@ -112,7 +127,9 @@ def start_dev_node(tmp: Path, *extra: str) -> DevNode:
             pass
         time.sleep(0.2)
     stop_dev_node(node)
-    raise RuntimeError(f"the dev node's JSON-RPC did not answer on {rpc} within {START_TIMEOUT} s:\n{node.log_tail()}")
+    raise RuntimeError(
+        f"the dev node's JSON-RPC did not answer on {rpc} within {START_TIMEOUT} s:\n{node.log_tail()}"
+    )
 
 
 def stop_dev_node(node: DevNode) -> None:
@@ -181,10 +198,17 @@ def signed_transfer(node: DevNode, keypair, dest: bytes, amount: int, nonce: int
     """A Balances.transfer_keep_alive signed by `keypair` for this node's chain (next nonce by default)."""
     from chain.client import transfer_call
     from chain.primitives.extrinsic import sign_extrinsic
+
     version = result(node, "state_getRuntimeVersion")
     genesis = bytes.fromhex(result(node, "chain_getBlockHash", [0])[2:])
     if nonce is None:
         nonce = result(node, "system_accountNextIndex", ["0x" + keypair.public.hex()])
-    xt = sign_extrinsic(keypair, transfer_call(dest, amount), nonce=nonce, spec_version=version["specVersion"],
-                        tx_version=version["transactionVersion"], genesis_hash=genesis)
+    xt = sign_extrinsic(
+        keypair,
+        transfer_call(dest, amount),
+        nonce=nonce,
+        spec_version=version["specVersion"],
+        tx_version=version["transactionVersion"],
+        genesis_hash=genesis,
+    )
     return xt.encode()

@@ -30,9 +30,15 @@ ALICE, BOB, CHARLIE = dev_keypair("Alice"), dev_keypair("Bob"), dev_keypair("Cha
 def header_from_json(h: dict) -> Header:
     from chain.primitives.codec import Reader
     from chain.primitives.types import DigestItem
+
     digest = tuple(DigestItem.decode_from(Reader(bytes.fromhex(log[2:]))) for log in h["digest"]["logs"])
-    return Header(bytes.fromhex(h["parentHash"][2:]), int(h["number"], 16), bytes.fromhex(h["stateRoot"][2:]),
-                  bytes.fromhex(h["extrinsicsRoot"][2:]), digest)
+    return Header(
+        bytes.fromhex(h["parentHash"][2:]),
+        int(h["number"], 16),
+        bytes.fromhex(h["stateRoot"][2:]),
+        bytes.fromhex(h["extrinsicsRoot"][2:]),
+        digest,
+    )
 
 
 def test_system_namespace(dev_node):
@@ -63,9 +69,19 @@ def test_state_get_keys_lists_a_prefix_and_refuses_an_unbounded_answer(dev_node)
 
 def test_rpc_methods_lists_every_method_and_alias(dev_node):
     methods = set(result(dev_node, "rpc_methods")["methods"])
-    for name in ("chain_getHead", "chain_getFinalisedHead", "chain_subscribeFinalisedHeads", "state_getStorageAt",
-                 "chain_getRuntimeVersion", "chain_unsubscribeNewHeads", "author_unwatchExtrinsic",
-                 "state_unsubscribeStorage", "system_peers", "payment_queryInfo", "rpc_methods"):
+    for name in (
+        "chain_getHead",
+        "chain_getFinalisedHead",
+        "chain_subscribeFinalisedHeads",
+        "state_getStorageAt",
+        "chain_getRuntimeVersion",
+        "chain_unsubscribeNewHeads",
+        "author_unwatchExtrinsic",
+        "state_unsubscribeStorage",
+        "system_peers",
+        "payment_queryInfo",
+        "rpc_methods",
+    ):
         assert name in methods
     for name in methods:
         if "subscribe" not in name.lower() and name != "author_unwatchExtrinsic":
@@ -111,8 +127,10 @@ def test_storage_reads_match_the_account(dev_node):
     [changes] = result(dev_node, "state_queryStorageAt", [[key], head])
     assert changes["block"] == head
     assert changes["changes"] == [[key, result(dev_node, "state_getStorageAt", [key, head])]]
-    assert result(dev_node, "state_getStorageHash", [key, head]) == "0x" + blake2_256(
-        bytes.fromhex(changes["changes"][0][1][2:])).hex()
+    assert (
+        result(dev_node, "state_getStorageHash", [key, head])
+        == "0x" + blake2_256(bytes.fromhex(changes["changes"][0][1][2:])).hex()
+    )
     assert result(dev_node, "state_getStorage", ["0x" + "00" * 40]) is None
     error = http_rpc(dev_node, "state_getStorage", [key, "0x" + "cd" * 32])["error"]
     assert error["code"] == 4003
@@ -120,6 +138,7 @@ def test_storage_reads_match_the_account(dev_node):
 
 def test_keys_paged_walks_a_prefix_in_order(dev_node):
     from chain.api.convert import ACCOUNT_PREFIX
+
     prefix = "0x" + ACCOUNT_PREFIX.hex()
     everything = result(dev_node, "state_getKeysPaged", [prefix, 1000])
     assert len(everything) >= 2 and everything == sorted(everything)
@@ -143,6 +162,7 @@ def test_runtime_version_lists_the_runtime_apis(dev_node):
     version = result(dev_node, "state_getRuntimeVersion")
     assert version == result(dev_node, "chain_getRuntimeVersion") == VERSION.to_json()
     from runtime.version import api_id
+
     apis = {a: v for a, v in version["apis"]}
     assert apis["0x" + api_id("Metadata").hex()] >= 2  # so @polkadot/api fetches metadata with state_call
     assert "0x" + api_id("AccountNonceApi").hex() in apis
@@ -167,8 +187,11 @@ def test_fee_estimates_agree(dev_node):
     tx = signed_transfer(dev_node, ALICE, BOB.public, 10**9, nonce=10_000)
     info = result(dev_node, "payment_queryInfo", ["0x" + tx.hex()])
     assert info["class"] == "normal" and int(info["partialFee"]) > 0
-    encoded = result(dev_node, "state_call", ["TransactionPaymentApi_query_info",
-                                              "0x" + tx.hex() + len(tx).to_bytes(4, "little").hex()])
+    encoded = result(
+        dev_node,
+        "state_call",
+        ["TransactionPaymentApi_query_info", "0x" + tx.hex() + len(tx).to_bytes(4, "little").hex()],
+    )
     assert int.from_bytes(bytes.fromhex(encoded[2:])[-16:], "little") == int(info["partialFee"])
     details = result(dev_node, "payment_queryFeeDetails", ["0x" + tx.hex()])["inclusionFee"]
     assert sum(int(v) for v in details.values()) == int(info["partialFee"])
@@ -183,9 +206,11 @@ def test_next_index_counts_ready_transactions_in_the_pool(dev_node):
 def test_new_heads_subscription_pushes_the_head_at_once_then_each_block(dev_node):
     ws = websocket.create_connection(dev_node.ws_url, timeout=30)
     try:
-        for method, unsubscribe in (("chain_subscribeNewHeads", "chain_unsubscribeNewHeads"),
-                                    ("chain_subscribeFinalizedHeads", "chain_unsubscribeFinalizedHeads"),
-                                    ("chain_subscribeAllHeads", "chain_unsubscribeAllHeads")):
+        for method, unsubscribe in (
+            ("chain_subscribeNewHeads", "chain_unsubscribeNewHeads"),
+            ("chain_subscribeFinalizedHeads", "chain_unsubscribeFinalizedHeads"),
+            ("chain_subscribeAllHeads", "chain_unsubscribeAllHeads"),
+        ):
             sub = ws_call(ws, method)["result"]
             first, second = ws_notifications(ws, sub, 2)
             assert int(second["number"], 16) == int(first["number"], 16) + 1
@@ -199,10 +224,12 @@ def test_notification_method_names_are_substrates(dev_node):
     ws = websocket.create_connection(dev_node.ws_url, timeout=30)
     try:
         names = {}
-        for method, expected in (("chain_subscribeNewHeads", "chain_newHead"),
-                                 ("chain_subscribeFinalisedHeads", "chain_finalizedHead"),
-                                 ("chain_subscribeAllHeads", "chain_allHead"),
-                                 ("state_subscribeRuntimeVersion", "state_runtimeVersion")):
+        for method, expected in (
+            ("chain_subscribeNewHeads", "chain_newHead"),
+            ("chain_subscribeFinalisedHeads", "chain_finalizedHead"),
+            ("chain_subscribeAllHeads", "chain_allHead"),
+            ("state_subscribeRuntimeVersion", "state_runtimeVersion"),
+        ):
             names[ws_call(ws, method)["result"]] = expected
         seen = {}
         while len(seen) < len(names):
@@ -236,7 +263,11 @@ def test_storage_subscription_and_watched_transfer_in_order(dev_node):
             elif params["subscription"] == storage_sub:
                 order.append(("storage", status["block"]))
         assert order[0] == ("watch", "ready")
-        assert [o for o in order if o[0] == "watch"] == [("watch", "ready"), ("watch", "inBlock"), ("watch", "finalized")]
+        assert [o for o in order if o[0] == "watch"] == [
+            ("watch", "ready"),
+            ("watch", "inBlock"),
+            ("watch", "finalized"),
+        ]
         assert order.index(("watch", "finalized")) > max(i for i, o in enumerate(order) if o[0] == "storage")
         assert ws_call(ws, "author_unwatchExtrinsic", [watch])["result"] is False  # ended by the server
         assert ws_call(ws, "state_unsubscribeStorage", [storage_sub])["result"] is True

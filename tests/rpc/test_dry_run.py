@@ -47,7 +47,9 @@ def test_dry_run_of_a_failing_call_is_its_dispatch_error(dev_node):
 def test_dry_run_of_an_invalid_transaction_is_its_validity_error(dev_node, fault, error):
     if fault == "flipped bit":
         raw = bytearray(signed_transfer(dev_node, FERDIE, BOB.public, UNIT))
-        raw[40] ^= 0x01  # in the signature: after Compact(len) (2 bytes), 0x84, MultiAddress::Id(signer), the scheme
+        raw[40] ^= (
+            0x01  # in the signature: after Compact(len) (2 bytes), 0x84, MultiAddress::Id(signer), the scheme
+        )
         raw = bytes(raw)
     else:
         raw = signed_transfer(dev_node, FERDIE, BOB.public, UNIT, nonce=nonce(dev_node, FERDIE) + 5)

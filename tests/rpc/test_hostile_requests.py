@@ -14,8 +14,12 @@ SYSTEM_NUMBER = "0x" + (twox128(b"System") + twox128(b"Number")).hex()
 
 
 def post(node, body) -> tuple[int, object]:
-    response = requests.post(node.http_url, data=body if isinstance(body, bytes) else None,
-                             json=None if isinstance(body, bytes) else body, timeout=60)
+    response = requests.post(
+        node.http_url,
+        data=body if isinstance(body, bytes) else None,
+        json=None if isinstance(body, bytes) else body,
+        timeout=60,
+    )
     return response.status_code, response.json()
 
 
@@ -30,8 +34,10 @@ def test_named_params_bind_by_substrate_names_in_any_order(dev_node):
     assert named["result"] == positional is not None
     _, block_hash = post(dev_node, call("chain_getBlockHash", {"blockNumber": 1}))
     assert block_hash["result"] == head
-    _, keys = post(dev_node, call("state_getKeysPaged", {"key": SYSTEM_NUMBER[:34], "count": 5,
-                                                         "startKey": SYSTEM_NUMBER}))
+    _, keys = post(
+        dev_node,
+        call("state_getKeysPaged", {"key": SYSTEM_NUMBER[:34], "count": 5, "startKey": SYSTEM_NUMBER}),
+    )
     assert SYSTEM_NUMBER not in keys["result"]
 
 
@@ -41,7 +47,9 @@ def test_invalid_named_param_substrate_does_not_have_is_32602_naming_it(dev_node
 
 
 def test_invalid_deep_nesting_and_huge_id_are_json_rpc_errors_not_http_500(dev_node):
-    deep = b'{"jsonrpc":"2.0","id":1,"method":"system_name","params":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    deep = (
+        b'{"jsonrpc":"2.0","id":1,"method":"system_name","params":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    )
     status, answer = post(dev_node, deep)
     assert status == 200 and answer["error"]["code"] == INVALID_REQUEST
     status, answer = post(dev_node, b'{"jsonrpc":"2.0","method":"system_name","id":' + b"1" * 5000 + b"}")

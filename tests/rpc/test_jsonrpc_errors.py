@@ -26,20 +26,29 @@ def test_invalid_bad_signature_is_1010_with_reason(dev_node):
     raw = bytearray(signed_transfer(dev_node, ALICE, BOB.public, 10**9))
     raw[-20] ^= 0x01  # the amount, inside the signed payload
     error = error_of(http_rpc(dev_node, "author_submitExtrinsic", ["0x" + raw.hex()]))
-    assert error == {"code": 1010, "message": "Invalid Transaction", "data": "Transaction has a bad signature"}
+    assert error == {
+        "code": 1010,
+        "message": "Invalid Transaction",
+        "data": "Transaction has a bad signature",
+    }
 
 
 def test_invalid_sr25519_bad_signature_is_1010_with_reason(dev_node):
     raw = bytearray(signed_transfer(dev_node, sr25519_dev_keypair("Charlie"), BOB.public, 10**9))
     raw[40] ^= 0x01  # inside the 64-byte Sr25519 signature
     error = error_of(http_rpc(dev_node, "author_submitExtrinsic", ["0x" + raw.hex()]))
-    assert error == {"code": 1010, "message": "Invalid Transaction", "data": "Transaction has a bad signature"}
+    assert error == {
+        "code": 1010,
+        "message": "Invalid Transaction",
+        "data": "Transaction has a bad signature",
+    }
 
 
 def ecdsa_signed(raw: bytes) -> bytes:
     """`raw` with its signature rewritten as a 65-byte MultiSignature::Ecdsa (variant 2)."""
     from chain.primitives.codec import encode_compact
     from chain.primitives.extrinsic import UncheckedExtrinsic
+
     body = UncheckedExtrinsic.decode(raw).encode()[2:]
     ecdsa = body[:34] + b"\x02" + body[35:99] + b"\x1b" + body[99:]
     return encode_compact(len(ecdsa)) + ecdsa
@@ -52,14 +61,21 @@ def test_invalid_ecdsa_is_1011_unsupported_scheme_not_bad_signature(dev_node):
     assert error["data"].startswith("Unsupported signature scheme") and "Ecdsa" in error["data"]
     estimate = error_of(http_rpc(dev_node, "payment_queryInfo", ["0x" + raw.hex()]))
     assert estimate["code"] == 4003 and "Ecdsa" in estimate["message"]
-    verdict = result(dev_node, "state_call", ["TaggedTransactionQueue_validate_transaction",
-                                              "0x02" + raw.hex() + "00" * 32])
+    verdict = result(
+        dev_node,
+        "state_call",
+        ["TaggedTransactionQueue_validate_transaction", "0x02" + raw.hex() + "00" * 32],
+    )
     assert verdict == "0x01010201"  # Err(UnknownTransaction::Custom(1))
 
 
 def onchain_nonce(node, keypair) -> int:
-    return int.from_bytes(bytes.fromhex(result(node, "state_call", ["AccountNonceApi_account_nonce",
-                                                                      "0x" + keypair.public.hex()])[2:]), "little")
+    return int.from_bytes(
+        bytes.fromhex(
+            result(node, "state_call", ["AccountNonceApi_account_nonce", "0x" + keypair.public.hex()])[2:]
+        ),
+        "little",
+    )
 
 
 def test_invalid_stale_nonce_is_1010_outdated(dev_node):
@@ -72,7 +88,11 @@ def test_invalid_stale_nonce_is_1010_outdated(dev_node):
             time.sleep(0.1)
     stale = signed_transfer(dev_node, ALICE, BOB.public, 10**9 + 7, nonce=0)
     error = error_of(http_rpc(dev_node, "author_submitExtrinsic", ["0x" + stale.hex()]))
-    assert (error["code"], error["message"], error["data"]) == (1010, "Invalid Transaction", "Transaction is outdated")
+    assert (error["code"], error["message"], error["data"]) == (
+        1010,
+        "Invalid Transaction",
+        "Transaction is outdated",
+    )
 
 
 def test_payment_impossible_is_1010_with_reason(dev_node):
@@ -115,26 +135,32 @@ def test_too_many_params_is_32602(dev_node):
     assert error["code"] == -32602
 
 
-@pytest.mark.parametrize("body", [
-    {"id": 1, "method": "system_chain"},  # no "jsonrpc": "2.0"
-    {"jsonrpc": "2.0", "id": 1, "method": 5},
-    {"jsonrpc": "2.0", "id": {"nested": True}, "method": "system_chain"},
-    [],
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"id": 1, "method": "system_chain"},  # no "jsonrpc": "2.0"
+        {"jsonrpc": "2.0", "id": 1, "method": 5},
+        {"jsonrpc": "2.0", "id": {"nested": True}, "method": "system_chain"},
+        [],
+    ],
+)
 def test_malformed_request_is_32600(dev_node, body):
     answer = requests.post(dev_node.http_url, json=body, timeout=10).json()
     assert error_of(answer)["code"] == -32600
 
 
 def test_unparseable_json_is_32700(dev_node):
-    answer = requests.post(dev_node.http_url, data=b"{not json", timeout=10,
-                           headers={"Content-Type": "application/json"}).json()
+    answer = requests.post(
+        dev_node.http_url, data=b"{not json", timeout=10, headers={"Content-Type": "application/json"}
+    ).json()
     assert error_of(answer)["code"] == -32700
 
 
 def test_batch_answers_each_request(dev_node):
-    body = [{"jsonrpc": "2.0", "id": 1, "method": "system_chain"},
-            {"jsonrpc": "2.0", "id": 2, "method": "nope"}]
+    body = [
+        {"jsonrpc": "2.0", "id": 1, "method": "system_chain"},
+        {"jsonrpc": "2.0", "id": 2, "method": "nope"},
+    ]
     answers = {a["id"]: a for a in requests.post(dev_node.http_url, json=body, timeout=10).json()}
     assert answers[1]["result"] == "Development"
     assert answers[2]["error"]["code"] == -32601
@@ -142,19 +168,37 @@ def test_batch_answers_each_request(dev_node):
 
 def test_oversized_http_request_is_refused(dev_node):
     from chain.api.jsonrpc_server import MAX_REQUEST_BYTES
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "author_submitExtrinsic",
-                       "params": ["0x" + "00" * (MAX_REQUEST_BYTES // 2 + 1)]})
-    response = requests.post(dev_node.http_url, data=body, timeout=30, headers={"Content-Type": "application/json"})
+
+    body = json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "author_submitExtrinsic",
+            "params": ["0x" + "00" * (MAX_REQUEST_BYTES // 2 + 1)],
+        }
+    )
+    response = requests.post(
+        dev_node.http_url, data=body, timeout=30, headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 413
 
 
 def test_oversized_websocket_message_closes_the_connection(dev_node):
     from chain.api.jsonrpc_server import MAX_REQUEST_BYTES
+
     ws = websocket.create_connection(dev_node.ws_url, timeout=30)
     try:
         with pytest.raises((websocket.WebSocketConnectionClosedException, ConnectionError)):
-            ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "system_chain",
-                                "params": ["x" * (MAX_REQUEST_BYTES + 1)]}))
+            ws.send(
+                json.dumps(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": 1,
+                        "method": "system_chain",
+                        "params": ["x" * (MAX_REQUEST_BYTES + 1)],
+                    }
+                )
+            )
             for _ in range(3):
                 if not ws.recv():
                     raise websocket.WebSocketConnectionClosedException("closed")
@@ -164,6 +208,7 @@ def test_oversized_websocket_message_closes_the_connection(dev_node):
 
 def test_too_many_subscriptions_on_one_connection_are_refused(dev_node):
     from chain.api.jsonrpc_server import MAX_SUBSCRIPTIONS_PER_CONNECTION, TOO_MANY_SUBSCRIPTIONS
+
     ws = websocket.create_connection(dev_node.ws_url, timeout=30)
     try:
         for i in range(MAX_SUBSCRIPTIONS_PER_CONNECTION):
@@ -188,5 +233,7 @@ def test_cors_allows_local_origins_and_refuses_others(dev_node):
     body = {"jsonrpc": "2.0", "id": 1, "method": "system_chain", "params": []}
     ok = requests.post(dev_node.http_url, json=body, headers={"Origin": "http://localhost:3000"}, timeout=10)
     assert ok.headers.get("Access-Control-Allow-Origin") == "http://localhost:3000"
-    refused = requests.post(dev_node.http_url, json=body, headers={"Origin": "https://evil.example"}, timeout=10)
+    refused = requests.post(
+        dev_node.http_url, json=body, headers={"Origin": "https://evil.example"}, timeout=10
+    )
     assert refused.status_code == 403

@@ -62,9 +62,17 @@ def storage(ws, sub: str, block: str, items: list[dict]) -> tuple[dict, list[dic
     started = ok(ws_call(ws, "chainHead_v1_storage", [sub, block, items, None]))
     found = []
     while True:
-        event = operation_events(ws, sub, started["operationId"],
-                                 ("operationStorageItems", "operationStorageDone", "operationWaitingForContinue",
-                                  "operationError"))[-1]
+        event = operation_events(
+            ws,
+            sub,
+            started["operationId"],
+            (
+                "operationStorageItems",
+                "operationStorageDone",
+                "operationWaitingForContinue",
+                "operationError",
+            ),
+        )[-1]
         if event["event"] == "operationStorageItems":
             found.extend(event["items"])
         elif event["event"] == "operationWaitingForContinue":
@@ -76,13 +84,34 @@ def storage(ws, sub: str, block: str, items: list[dict]) -> tuple[dict, list[dic
 
 def test_rpc_methods_lists_every_new_spec_method(dev_node):
     methods = set(result(dev_node, "rpc_methods")["methods"])
-    for name in ("follow", "unfollow", "header", "body", "storage", "call", "continue", "stopOperation", "unpin"):
+    for name in (
+        "follow",
+        "unfollow",
+        "header",
+        "body",
+        "storage",
+        "call",
+        "continue",
+        "stopOperation",
+        "unpin",
+    ):
         assert f"chainHead_v1_{name}" in methods
-    assert {"chainSpec_v1_chainName", "chainSpec_v1_genesisHash", "chainSpec_v1_properties",
-            "transaction_v1_broadcast", "transaction_v1_stop", "transactionWatch_v1_submitAndWatch",
-            "transactionWatch_v1_unwatch", "archive_v1_finalizedHeight", "archive_v1_hashByHeight",
-            "archive_v1_header", "archive_v1_body", "archive_v1_storage", "archive_v1_call",
-            "archive_v1_genesisHash"} <= methods
+    assert {
+        "chainSpec_v1_chainName",
+        "chainSpec_v1_genesisHash",
+        "chainSpec_v1_properties",
+        "transaction_v1_broadcast",
+        "transaction_v1_stop",
+        "transactionWatch_v1_submitAndWatch",
+        "transactionWatch_v1_unwatch",
+        "archive_v1_finalizedHeight",
+        "archive_v1_hashByHeight",
+        "archive_v1_header",
+        "archive_v1_body",
+        "archive_v1_storage",
+        "archive_v1_call",
+        "archive_v1_genesisHash",
+    } <= methods
 
 
 def test_chain_spec_v1_matches_the_legacy_answers(dev_node):
@@ -94,8 +123,10 @@ def test_chain_spec_v1_matches_the_legacy_answers(dev_node):
 def test_code_identifies_the_runtime(dev_node):
     code = result(dev_node, "state_getStorage", ["0x" + CODE_KEY.hex()])
     assert bytes.fromhex(code[2:]).startswith(VERSION.encode())
-    assert result(dev_node, "state_getStorageHash", ["0x" + CODE_KEY.hex()]) == \
-        "0x" + blake2_256(bytes.fromhex(code[2:])).hex()
+    assert (
+        result(dev_node, "state_getStorageHash", ["0x" + CODE_KEY.hex()])
+        == "0x" + blake2_256(bytes.fromhex(code[2:])).hex()
+    )
 
 
 def test_state_call_takes_empty_call_data(dev_node):
@@ -110,17 +141,27 @@ def test_follow_reports_the_finalized_head_then_each_block_as_new_best_and_final
     [head] = initialized["finalizedBlockHashes"]
     spec = initialized["finalizedBlockRuntime"]["spec"]
     assert initialized["finalizedBlockRuntime"]["type"] == "valid"
-    assert (spec["specName"], spec["specVersion"], spec["transactionVersion"]) == \
-        (VERSION.spec_name, VERSION.spec_version, VERSION.transaction_version)
+    assert (spec["specName"], spec["specVersion"], spec["transactionVersion"]) == (
+        VERSION.spec_name,
+        VERSION.spec_version,
+        VERSION.transaction_version,
+    )
     assert spec["apis"]["0xd2bc9897eed08f15"] == 3  # TaggedTransactionQueue, as the spec's example names it
     parent = head
     for _ in range(2):
         new_block, best, finalized = ws_notifications(ws, sub, 3)
-        assert new_block == {"event": "newBlock", "blockHash": new_block["blockHash"], "parentBlockHash": parent,
-                             "newRuntime": None}
+        assert new_block == {
+            "event": "newBlock",
+            "blockHash": new_block["blockHash"],
+            "parentBlockHash": parent,
+            "newRuntime": None,
+        }
         assert best == {"event": "bestBlockChanged", "bestBlockHash": new_block["blockHash"]}
-        assert finalized == {"event": "finalized", "finalizedBlockHashes": [new_block["blockHash"]],
-                             "prunedBlockHashes": []}
+        assert finalized == {
+            "event": "finalized",
+            "finalizedBlockHashes": [new_block["blockHash"]],
+            "prunedBlockHashes": [],
+        }
         parent = new_block["blockHash"]
 
 
@@ -153,13 +194,23 @@ def test_storage_values_hashes_merkle_values_and_descendants(ws, dev_node):
     [head] = initialized["finalizedBlockHashes"]
     alice = "0x" + account_key(ALICE.public).hex()
     value = result(dev_node, "state_getStorage", [alice, head])
-    _, items = storage(ws, sub, head, [{"key": alice, "type": "value"}, {"key": alice, "type": "hash"},
-                                       {"key": "0x" + "ff" * 20, "type": "value"},
-                                       {"key": "0x", "type": "closestDescendantMerkleValue"}])
+    _, items = storage(
+        ws,
+        sub,
+        head,
+        [
+            {"key": alice, "type": "value"},
+            {"key": alice, "type": "hash"},
+            {"key": "0x" + "ff" * 20, "type": "value"},
+            {"key": "0x", "type": "closestDescendantMerkleValue"},
+        ],
+    )
     state_root = result(dev_node, "chain_getHeader", [head])["stateRoot"]
-    assert items == [{"key": alice, "value": value},
-                     {"key": alice, "hash": "0x" + blake2_256(bytes.fromhex(value[2:])).hex()},
-                     {"key": "0x", "closestDescendantMerkleValue": state_root}]
+    assert items == [
+        {"key": alice, "value": value},
+        {"key": alice, "hash": "0x" + blake2_256(bytes.fromhex(value[2:])).hex()},
+        {"key": "0x", "closestDescendantMerkleValue": state_root},
+    ]
     keys = result(dev_node, "state_getKeysPaged", [SYSTEM_ACCOUNT_PREFIX, 1000, None, head])
     assert len(keys) > STORAGE_ITEMS_PER_EVENT  # so the operation pauses for continue at least once
     _, items = storage(ws, sub, head, [{"key": SYSTEM_ACCOUNT_PREFIX, "type": "descendantsHashes"}])
@@ -177,7 +228,9 @@ def test_storage_beyond_the_free_operation_slots_is_discarded_and_limit_reached(
     assert one_free["discardedItems"] == 2
     assert ok(ws_call(ws, "chainHead_v1_body", [sub, head])) == {"result": "limitReached"}
     assert ok(ws_call(ws, "chainHead_v1_call", [sub, head, "Core_version", ""])) == {"result": "limitReached"}
-    assert ok(ws_call(ws, "chainHead_v1_storage", [sub, head, [whole_state], None])) == {"result": "limitReached"}
+    assert ok(ws_call(ws, "chainHead_v1_storage", [sub, head, [whole_state], None])) == {
+        "result": "limitReached"
+    }
     assert ok(ws_call(ws, "chainHead_v1_stopOperation", [sub, held["operationId"]])) is None
     assert ok(ws_call(ws, "chainHead_v1_body", [sub, head]))["result"] == "started"
 
@@ -185,11 +238,24 @@ def test_storage_beyond_the_free_operation_slots_is_discarded_and_limit_reached(
 def test_continue_on_an_operation_not_waiting_is_32803(ws):
     sub, initialized = follow(ws)
     [head] = initialized["finalizedBlockHashes"]
-    started = ok(ws_call(ws, "chainHead_v1_storage", [sub, head, [{"key": "0x", "type": "descendantsHashes"}], None]))
+    started = ok(
+        ws_call(ws, "chainHead_v1_storage", [sub, head, [{"key": "0x", "type": "descendantsHashes"}], None])
+    )
     operation_events(ws, sub, started["operationId"], ("operationWaitingForContinue",))
     # in one batch: the first continue resumes the operation, so the second finds it not waiting
-    ws.send(json.dumps([{"jsonrpc": "2.0", "id": i, "method": "chainHead_v1_continue",
-                         "params": [sub, started["operationId"]]} for i in ("c1", "c2")]))
+    ws.send(
+        json.dumps(
+            [
+                {
+                    "jsonrpc": "2.0",
+                    "id": i,
+                    "method": "chainHead_v1_continue",
+                    "params": [sub, started["operationId"]],
+                }
+                for i in ("c1", "c2")
+            ]
+        )
+    )
     answers = {}
     while not answers:
         message = json.loads(ws.recv())
@@ -218,9 +284,12 @@ def test_operations_after_unfollow_or_on_unknown_subscriptions_are_null_or_limit
     for stale in (sub, "no-such-subscription"):
         assert ok(ws_call(ws, "chainHead_v1_header", [stale, head])) is None
         assert ok(ws_call(ws, "chainHead_v1_body", [stale, head])) == {"result": "limitReached"}
-        assert ok(ws_call(ws, "chainHead_v1_call", [stale, head, "Core_version", ""])) == {"result": "limitReached"}
-        assert ok(ws_call(ws, "chainHead_v1_storage", [stale, head, [{"key": "0x", "type": "value"}], None])) == \
-            {"result": "limitReached"}
+        assert ok(ws_call(ws, "chainHead_v1_call", [stale, head, "Core_version", ""])) == {
+            "result": "limitReached"
+        }
+        assert ok(
+            ws_call(ws, "chainHead_v1_storage", [stale, head, [{"key": "0x", "type": "value"}], None])
+        ) == {"result": "limitReached"}
         assert ok(ws_call(ws, "chainHead_v1_unpin", [stale, head])) is None
         assert ok(ws_call(ws, "chainHead_v1_continue", [stale, "1"])) is None
         assert ok(ws_call(ws, "chainHead_v1_stopOperation", [stale, "1"])) is None
@@ -243,28 +312,34 @@ def test_follows_beyond_the_per_connection_limit_are_32800(ws):
     assert error_code(ws_call(ws, "chainHead_v1_follow", [True])) == -32800
 
 
-@pytest.mark.parametrize(("method", "params"), [
-    ("chainHead_v1_follow", ["yes"]),
-    ("chainHead_v1_follow", []),
-    ("chainHead_v1_header", [7, "0x" + "00" * 32]),
-    ("chainHead_v1_header", ["s", "0x1234"]),
-    ("chainHead_v1_body", ["s", "not hex"]),
-    ("chainHead_v1_call", ["s", "0x" + "00" * 32, 5, "0x"]),
-    ("chainHead_v1_call", ["s", "0x" + "00" * 32, "Core_version", "zz"]),
-    ("chainHead_v1_storage", ["s", "0x" + "00" * 32, [{"key": "0x", "type": "everything"}], None]),
-    ("chainHead_v1_storage", ["s", "0x" + "00" * 32, [{"key": "0x", "type": "value", "extra": 1}], None]),
-    ("chainHead_v1_storage", ["s", "0x" + "00" * 32, {"key": "0x"}, None]),
-    ("chainHead_v1_unpin", ["s", ["0x12"]]),
-    ("chainHead_v1_continue", ["s", 1]),
-    ("transaction_v1_broadcast", ["0xzz"]),
-    ("transaction_v1_stop", [1]),
-    ("transactionWatch_v1_submitAndWatch", [42]),
-    ("archive_v1_hashByHeight", ["one"]),
-    ("archive_v1_hashByHeight", [-1]),
-    ("archive_v1_header", ["0x00"]),
-    ("archive_v1_call", ["0x" + "00" * 32, None, "0x"]),
-    ("archive_v1_storage", ["0x" + "00" * 32, [{"key": "0x", "type": "value", "paginationStartKey": "0x"}], None]),
-])
+@pytest.mark.parametrize(
+    ("method", "params"),
+    [
+        ("chainHead_v1_follow", ["yes"]),
+        ("chainHead_v1_follow", []),
+        ("chainHead_v1_header", [7, "0x" + "00" * 32]),
+        ("chainHead_v1_header", ["s", "0x1234"]),
+        ("chainHead_v1_body", ["s", "not hex"]),
+        ("chainHead_v1_call", ["s", "0x" + "00" * 32, 5, "0x"]),
+        ("chainHead_v1_call", ["s", "0x" + "00" * 32, "Core_version", "zz"]),
+        ("chainHead_v1_storage", ["s", "0x" + "00" * 32, [{"key": "0x", "type": "everything"}], None]),
+        ("chainHead_v1_storage", ["s", "0x" + "00" * 32, [{"key": "0x", "type": "value", "extra": 1}], None]),
+        ("chainHead_v1_storage", ["s", "0x" + "00" * 32, {"key": "0x"}, None]),
+        ("chainHead_v1_unpin", ["s", ["0x12"]]),
+        ("chainHead_v1_continue", ["s", 1]),
+        ("transaction_v1_broadcast", ["0xzz"]),
+        ("transaction_v1_stop", [1]),
+        ("transactionWatch_v1_submitAndWatch", [42]),
+        ("archive_v1_hashByHeight", ["one"]),
+        ("archive_v1_hashByHeight", [-1]),
+        ("archive_v1_header", ["0x00"]),
+        ("archive_v1_call", ["0x" + "00" * 32, None, "0x"]),
+        (
+            "archive_v1_storage",
+            ["0x" + "00" * 32, [{"key": "0x", "type": "value", "paginationStartKey": "0x"}], None],
+        ),
+    ],
+)
 def test_invalid_params_are_32602(ws, method, params):
     assert error_code(ws_call(ws, method, params)) == -32602
 
@@ -273,16 +348,23 @@ def test_archive_reads_any_kept_block(dev_node):
     height = result(dev_node, "archive_v1_finalizedHeight")
     assert height >= int(result(dev_node, "chain_getHeader", [])["number"], 16) - 1
     [genesis] = result(dev_node, "archive_v1_hashByHeight", [0])
-    assert genesis == result(dev_node, "archive_v1_genesisHash") == result(dev_node, "chain_getBlockHash", [0])
+    assert (
+        genesis == result(dev_node, "archive_v1_genesisHash") == result(dev_node, "chain_getBlockHash", [0])
+    )
     assert result(dev_node, "archive_v1_hashByHeight", [height + 1000]) == []
     [block] = result(dev_node, "archive_v1_hashByHeight", [1])
     header = Header.decode(bytes.fromhex(result(dev_node, "archive_v1_header", [block])[2:]))
     assert header.number == 1 and "0x" + header.parent_hash.hex() == genesis
-    assert result(dev_node, "archive_v1_body", [block]) == result(dev_node, "chain_getBlock", [block])["block"]["extrinsics"]
+    assert (
+        result(dev_node, "archive_v1_body", [block])
+        == result(dev_node, "chain_getBlock", [block])["block"]["extrinsics"]
+    )
     assert result(dev_node, "archive_v1_header", ["0x" + "00" * 32]) is None
     assert result(dev_node, "archive_v1_body", ["0x" + "00" * 32]) is None
-    assert result(dev_node, "archive_v1_call", [block, "Metadata_metadata_versions", ""]) == \
-        {"success": True, "value": "0x080e0000000f000000"}
+    assert result(dev_node, "archive_v1_call", [block, "Metadata_metadata_versions", ""]) == {
+        "success": True,
+        "value": "0x080e0000000f000000",
+    }
     assert result(dev_node, "archive_v1_call", [block, "Nothing_here", "0x"])["success"] is False
     assert result(dev_node, "archive_v1_call", ["0x" + "00" * 32, "Core_version", "0x"]) is None
 
@@ -291,11 +373,30 @@ def test_archive_storage_streams_items_then_done(ws, dev_node):
     [block] = ok(ws_call(ws, "archive_v1_hashByHeight", [1]))
     alice = "0x" + account_key(ALICE.public).hex()
     keys = result(dev_node, "state_getKeysPaged", [SYSTEM_ACCOUNT_PREFIX, 1000, None, block])
-    sub = ok(ws_call(ws, "archive_v1_storage", [block, [
-        {"key": alice, "type": "value"},
-        {"key": SYSTEM_ACCOUNT_PREFIX, "type": "descendantsHashes", "paginationStartKey": keys[0]}], None]))
+    sub = ok(
+        ws_call(
+            ws,
+            "archive_v1_storage",
+            [
+                block,
+                [
+                    {"key": alice, "type": "value"},
+                    {
+                        "key": SYSTEM_ACCOUNT_PREFIX,
+                        "type": "descendantsHashes",
+                        "paginationStartKey": keys[0],
+                    },
+                ],
+                None,
+            ],
+        )
+    )
     events = ws_notifications(ws, sub, 1 + len(keys) - 1 + 1)
-    assert events[0] == {"event": "storage", "key": alice, "value": result(dev_node, "state_getStorage", [alice, block])}
+    assert events[0] == {
+        "event": "storage",
+        "key": alice,
+        "value": result(dev_node, "state_getStorage", [alice, block]),
+    }
     assert [e["key"] for e in events[1:-1]] == keys[1:]
     assert events[-1] == {"event": "storageDone"}
     sub = ok(ws_call(ws, "archive_v1_storage", ["0x" + "00" * 32, [{"key": alice, "type": "value"}], None]))

@@ -32,10 +32,19 @@ def test_polkadot_api_follows_reads_watches_and_sees_both_schemes_finalized(dev_
     if node is None:
         _unavailable("Node.js is not installed, so polkadot-api cannot run")
     if not (JS_DIR / "node_modules" / "polkadot-api").is_dir():
-        _unavailable("tests/js/node_modules is missing: run `npm ci` in tests/js (.ci/run does when Node is present)")
-    run = subprocess.run([node, "papi.mjs", dev_node.ws_url, provider], cwd=JS_DIR, capture_output=True, text=True,
-                         timeout=180)
-    assert run.returncode == 0, f"papi.mjs failed:\n{run.stdout}\n{run.stderr}\n--- node log ---\n{dev_node.log_tail()}"
-    for line in ("ok - metadata versions 14,15", "ok - sr25519 transfer finalized", "ok - ed25519 transfer finalized",
-                 "ok - watched //Bob's balance"):
+        _unavailable(
+            "tests/js/node_modules is missing: run `npm ci` in tests/js (.ci/run does when Node is present)"
+        )
+    run = subprocess.run(
+        [node, "papi.mjs", dev_node.ws_url, provider], cwd=JS_DIR, capture_output=True, text=True, timeout=180
+    )
+    assert run.returncode == 0, (
+        f"papi.mjs failed:\n{run.stdout}\n{run.stderr}\n--- node log ---\n{dev_node.log_tail()}"
+    )
+    for line in (
+        "ok - metadata versions 14,15",
+        "ok - sr25519 transfer finalized",
+        "ok - ed25519 transfer finalized",
+        "ok - watched //Bob's balance",
+    ):
         assert line in run.stdout

@@ -33,9 +33,15 @@ def run_js(script: str, dev_node) -> str:
     if node is None or shutil.which("npm") is None:
         _unavailable("Node.js and npm are not installed, so @polkadot/api cannot run")
     if not (JS_DIR / "node_modules" / "@polkadot" / "api").is_dir():
-        _unavailable("tests/js/node_modules is missing: run `npm ci` in tests/js (.ci/run does when Node is present)")
-    run = subprocess.run([node, script, dev_node.ws_url], cwd=JS_DIR, capture_output=True, text=True, timeout=180)
-    assert run.returncode == 0, f"{script} failed:\n{run.stdout}\n{run.stderr}\n--- node log ---\n{dev_node.log_tail()}"
+        _unavailable(
+            "tests/js/node_modules is missing: run `npm ci` in tests/js (.ci/run does when Node is present)"
+        )
+    run = subprocess.run(
+        [node, script, dev_node.ws_url], cwd=JS_DIR, capture_output=True, text=True, timeout=180
+    )
+    assert run.returncode == 0, (
+        f"{script} failed:\n{run.stdout}\n{run.stderr}\n--- node log ---\n{dev_node.log_tail()}"
+    )
     return run.stdout
 
 

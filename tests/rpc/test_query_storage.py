@@ -29,7 +29,11 @@ def fund_fresh_account(node) -> tuple[str, int]:
     """Send UNIT to an account nobody else touches; returns its storage key and the number of the block it
     was funded in."""
     key = hex_key(account_key(os.urandom(32)))
-    result(node, "author_submitExtrinsic", ["0x" + signed_transfer(node, EVE, bytes.fromhex(key[-64:]), UNIT).hex()])
+    result(
+        node,
+        "author_submitExtrinsic",
+        ["0x" + signed_transfer(node, EVE, bytes.fromhex(key[-64:]), UNIT).hex()],
+    )
     deadline = time.monotonic() + 30
     while result(node, "state_getStorage", [key]) is None:
         assert time.monotonic() < deadline, "the transfer was not included within 30 s"
@@ -48,8 +52,13 @@ def test_query_storage_lists_every_key_first_then_only_changes(dev_node):
     (funding,) = sets[1:]  # the one block that changed either key: the one that funded the account
     assert funding["changes"] == [[key, result(dev_node, "state_getStorage", [key, funding["block"]])]]
     number = int(result(dev_node, "chain_getHeader", [funding["block"]])["number"], 16)
-    assert result(dev_node, "state_getStorage", [key, result(dev_node, "chain_getBlockHash", [number - 1])]) is None
-    to_head = result(dev_node, "state_queryStorage", [[key], funding["block"]])  # the head when `to` is omitted
+    assert (
+        result(dev_node, "state_getStorage", [key, result(dev_node, "chain_getBlockHash", [number - 1])])
+        is None
+    )
+    to_head = result(
+        dev_node, "state_queryStorage", [[key], funding["block"]]
+    )  # the head when `to` is omitted
     assert to_head == [funding]
 
 
@@ -57,19 +66,29 @@ def test_query_storage_lists_every_key_first_then_only_changes(dev_node):
 def test_invalid_query_storage_ranges_are_client_errors(dev_node):
     genesis, one = (result(dev_node, "chain_getBlockHash", [n]) for n in (0, 1))
     reversed_range = http_rpc(dev_node, "state_queryStorage", [["0x00"], one, genesis])
-    assert reversed_range["error"]["code"] == 4003 and "Invalid block range" in reversed_range["error"]["message"]
+    assert (
+        reversed_range["error"]["code"] == 4003
+        and "Invalid block range" in reversed_range["error"]["message"]
+    )
     keys = [f"0x{i:04x}" for i in range(1024)]
     blocks = MAX_QUERY_READS // len(keys) + 1
     head = wait_for_block_after(dev_node, blocks, timeout=120)
     start = result(dev_node, "chain_getBlockHash", [head - blocks + 1])
-    too_many = http_rpc(dev_node, "state_queryStorage", [keys, start, result(dev_node, "chain_getBlockHash", [head])])
-    assert too_many["error"]["code"] == 4003 and f"more than {MAX_QUERY_READS} reads" in too_many["error"]["message"]
+    too_many = http_rpc(
+        dev_node, "state_queryStorage", [keys, start, result(dev_node, "chain_getBlockHash", [head])]
+    )
+    assert (
+        too_many["error"]["code"] == 4003
+        and f"more than {MAX_QUERY_READS} reads" in too_many["error"]["message"]
+    )
     assert http_rpc(dev_node, "state_queryStorage", [["0x00"]])["error"]["code"] == -32602
     assert http_rpc(dev_node, "state_queryStorage", [["0x00"], "0x1234"])["error"]["code"] == -32602
 
 
 def test_query_storage_is_an_unsafe_method_listed_where_served(dev_node):
-    assert "state_queryStorage" in result(dev_node, "rpc_methods")["methods"]  # the dev node allows unsafe ones
+    assert (
+        "state_queryStorage" in result(dev_node, "rpc_methods")["methods"]
+    )  # the dev node allows unsafe ones
     server = JsonRpcServer("127.0.0.1", 0, allow_unsafe=False, cors=None)
     state.register(server, node=None)
     assert server.methods["state_queryStorage"].unsafe and not server.methods["state_queryStorageAt"].unsafe

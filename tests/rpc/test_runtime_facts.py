@@ -27,8 +27,12 @@ def system_constants(configs) -> dict:  # noqa: ANN001
     metadata = rc.create_scale_object("MetadataVersioned", data=ScaleBytes(metadata_bytes(configs)))
     metadata.decode()
     rc.add_portable_registry(metadata)
-    return {constant.name: rc.create_scale_object(constant.type, data=ScaleBytes(constant.constant_value)).decode()
-            for constant in metadata.get_metadata_pallet("System")["constants"]}
+    return {
+        constant.name: rc.create_scale_object(
+            constant.type, data=ScaleBytes(constant.constant_value)
+        ).decode()
+        for constant in metadata.get_metadata_pallet("System")["constants"]
+    }
 
 
 def test_code_is_written_at_genesis_and_starts_with_the_runtime_version():
@@ -56,7 +60,14 @@ def test_the_first_block_another_runtime_executes_rewrites_code():
 
 def test_system_constants_decode_with_substrate_types():
     constants = system_constants(make_ext().runtime.configs)
-    assert list(constants) == ["BlockWeights", "BlockLength", "BlockHashCount", "DbWeight", "Version", "SS58Prefix"]
+    assert list(constants) == [
+        "BlockWeights",
+        "BlockLength",
+        "BlockHashCount",
+        "DbWeight",
+        "Version",
+        "SS58Prefix",
+    ]
     assert constants["Version"]["spec_name"] == VERSION.spec_name
     assert constants["Version"]["spec_version"] == VERSION.spec_version
     assert constants["DbWeight"] == {"read": 0, "write": 0}
@@ -65,8 +76,10 @@ def test_system_constants_decode_with_substrate_types():
 def _limits(t) -> tuple[int, int]:  # noqa: ANN001
     """The normal class's weight and length limits as System's constants declare them."""
     constants = system_constants(t.runtime.configs)
-    return (constants["BlockWeights"]["per_class"]["normal"]["max_total"]["ref_time"],
-            constants["BlockLength"]["max"]["normal"])
+    return (
+        constants["BlockWeights"]["per_class"]["normal"]["max_total"]["ref_time"],
+        constants["BlockLength"]["max"]["normal"],
+    )
 
 
 def test_block_limit_constants_are_the_limits_the_executive_enforces():

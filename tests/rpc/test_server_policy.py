@@ -12,11 +12,18 @@ from chain.api.substrate_rpc import unsafe_allowed
 from chain.cli.node import parse_cors
 
 
-@pytest.mark.parametrize(("methods", "host", "allowed"), [
-    ("auto", "127.0.0.1", True), ("auto", "localhost", True), ("auto", "::1", True),
-    ("auto", "0.0.0.0", False), ("auto", "192.168.1.5", False),
-    ("safe", "127.0.0.1", False), ("unsafe", "0.0.0.0", True),
-])
+@pytest.mark.parametrize(
+    ("methods", "host", "allowed"),
+    [
+        ("auto", "127.0.0.1", True),
+        ("auto", "localhost", True),
+        ("auto", "::1", True),
+        ("auto", "0.0.0.0", False),
+        ("auto", "192.168.1.5", False),
+        ("safe", "127.0.0.1", False),
+        ("unsafe", "0.0.0.0", True),
+    ],
+)
 def test_rpc_methods_auto_means_unsafe_only_on_loopback(methods, host, allowed):
     assert unsafe_allowed(methods, host) is allowed
 
@@ -35,10 +42,12 @@ async def _serve_and_ask(allow_unsafe: bool) -> tuple[dict, dict]:
     port = await server.start()
     try:
         async with aiohttp.ClientSession() as session:
+
             async def ask(method: str) -> dict:
                 body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": []}
                 async with session.post(f"http://127.0.0.1:{port}/", json=body) as response:
                     return await response.json()
+
             return await ask("system_peers"), await ask("rpc_methods")
     finally:
         await server.stop()
@@ -98,15 +107,18 @@ async def _ask_with_origins(cors: list[str], origins: list[str | None]) -> list[
     return answers
 
 
-@pytest.mark.parametrize(("flag", "origin", "http", "ws"), [
-    ("none", None, 200, 101),  # not a browser: served
-    ("none", "http://localhost:3000", 403, 403),
-    ("none", "https://evil.example", 403, 403),
-    ("http://localhost:*,https://app.example", "http://localhost:3000", 200, 101),
-    ("http://localhost:*,https://app.example", "https://app.example", 200, 101),
-    ("http://localhost:*,https://app.example", "https://evil.example", 403, 403),
-    ("all", "https://evil.example", 200, 101),
-])
+@pytest.mark.parametrize(
+    ("flag", "origin", "http", "ws"),
+    [
+        ("none", None, 200, 101),  # not a browser: served
+        ("none", "http://localhost:3000", 403, 403),
+        ("none", "https://evil.example", 403, 403),
+        ("http://localhost:*,https://app.example", "http://localhost:3000", 200, 101),
+        ("http://localhost:*,https://app.example", "https://app.example", 200, 101),
+        ("http://localhost:*,https://app.example", "https://evil.example", 403, 403),
+        ("all", "https://evil.example", 200, 101),
+    ],
+)
 def test_rpc_cors_allows_only_the_listed_origins(flag, origin, http, ws):
     (status, allow), (ws_status, _) = asyncio.run(_ask_with_origins(parse_cors(flag), [origin]))
     assert (status, ws_status) == (http, ws)
@@ -117,5 +129,6 @@ def test_rpc_cors_allows_only_the_listed_origins(flag, origin, http, ws):
 @pytest.mark.parametrize("flag", ["", " , ", "localhost", "evil.example,http://localhost:*"])
 def test_rpc_cors_flag_rejects_what_is_not_an_origin(flag):
     import click
+
     with pytest.raises(click.BadParameter, match="origin"):
         parse_cors(flag)

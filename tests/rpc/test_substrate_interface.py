@@ -10,12 +10,15 @@ from chain.primitives.crypto import dev_keypair
 pytestmark = pytest.mark.integration
 
 AMOUNT = 10**12
-DEV_VALIDATOR = "5FA9nQDVg267DEd8m1ZypXLBnvN7SFxYwV7ndqSYGiN9TTpu"  # the dev chain's validator: ed25519 //Alice
+DEV_VALIDATOR = (
+    "5FA9nQDVg267DEd8m1ZypXLBnvN7SFxYwV7ndqSYGiN9TTpu"  # the dev chain's validator: ed25519 //Alice
+)
 
 
 def client_keypair(name: str) -> Keypair:
-    return Keypair.create_from_seed("0x" + dev_keypair(name).seed.hex(), ss58_format=42,
-                                    crypto_type=KeypairType.ED25519)
+    return Keypair.create_from_seed(
+        "0x" + dev_keypair(name).seed.hex(), ss58_format=42, crypto_type=KeypairType.ED25519
+    )
 
 
 @pytest.fixture
@@ -29,8 +32,10 @@ def require_digest_type(substrate: SubstrateInterface) -> None:
     """Receipts decode the block, whose header digest needs `DigestItem` in the metadata's type registry."""
     substrate.init_runtime()
     if substrate.runtime_config.get_decoder_class("sp_runtime::generic::digest::DigestItem") is None:
-        pytest.xfail("the runtime's metadata has no sp_runtime::generic::digest::DigestItem type (Substrate "
-                     "declares it through System.Digest), so py-substrate-interface cannot decode blocks")
+        pytest.xfail(
+            "the runtime's metadata has no sp_runtime::generic::digest::DigestItem type (Substrate "
+            "declares it through System.Digest), so py-substrate-interface cannot decode blocks"
+        )
 
 
 def test_connects_and_reads_alice(substrate):
@@ -48,7 +53,9 @@ def test_connects_and_reads_alice(substrate):
 def test_transfer_keep_alive_is_finalized(substrate, era):
     alice, bob = client_keypair("Alice"), client_keypair("Bob")
     bob_before = substrate.query("System", "Account", [bob.ss58_address]).value["data"]["free"]
-    call = substrate.compose_call("Balances", "transfer_keep_alive", {"dest": bob.ss58_address, "value": AMOUNT})
+    call = substrate.compose_call(
+        "Balances", "transfer_keep_alive", {"dest": bob.ss58_address, "value": AMOUNT}
+    )
     estimate = substrate.get_payment_info(call, alice)
     extrinsic = substrate.create_signed_extrinsic(call=call, keypair=alice, era=era)
     receipt = substrate.submit_extrinsic(extrinsic, wait_for_finalization=True)
@@ -72,6 +79,7 @@ def _three_headers(substrate, **options) -> list[int]:
         seen.append(header["header"]["number"])
         if len(seen) == 3:
             return seen
+
     return substrate.subscribe_block_headers(handler, **options)
 
 
@@ -93,14 +101,20 @@ def test_runtime_call_account_nonce(substrate):
 
 def test_invalid_signature_is_refused_with_the_reason(substrate):
     from substrateinterface.exceptions import SubstrateRequestException
+
     alice, bob = client_keypair("Alice"), client_keypair("Bob")
-    call = substrate.compose_call("Balances", "transfer_keep_alive", {"dest": bob.ss58_address, "value": AMOUNT})
+    call = substrate.compose_call(
+        "Balances", "transfer_keep_alive", {"dest": bob.ss58_address, "value": AMOUNT}
+    )
     extrinsic = substrate.create_signed_extrinsic(call=call, keypair=alice, signature="0x" + "11" * 64)
     with pytest.raises(SubstrateRequestException) as raised:
         substrate.submit_extrinsic(extrinsic)
     error = raised.value.args[0]
-    assert (error["code"], error["message"], error["data"]) == (1010, "Invalid Transaction",
-                                                                "Transaction has a bad signature")
+    assert (error["code"], error["message"], error["data"]) == (
+        1010,
+        "Invalid Transaction",
+        "Transaction has a bad signature",
+    )
 
 
 def test_compute_market_register_solver(substrate):
@@ -112,14 +126,16 @@ def test_compute_market_register_solver(substrate):
     stake = substrate.get_constant("ComputeMarket", "MinSolverStake").value
     call = substrate.compose_call("ComputeMarket", "register_solver", {"stake": stake})
     assert call.data.to_hex()[:6] == "0x0600"  # pallet 6, call 0
-    receipt = substrate.submit_extrinsic(substrate.create_signed_extrinsic(call=call, keypair=dave),
-                                         wait_for_finalization=True)
+    receipt = substrate.submit_extrinsic(
+        substrate.create_signed_extrinsic(call=call, keypair=dave), wait_for_finalization=True
+    )
     reserved = substrate.query("System", "Account", [dave.ss58_address], block_hash=receipt.block_hash)
     assert reserved.value["data"]["reserved"] >= stake
     require_digest_type(substrate)
     assert receipt.is_success, receipt.error_message
-    assert ("ComputeMarket", "SolverRegistered") in [(e.value["module_id"], e.value["event_id"])
-                                                    for e in receipt.triggered_events]
+    assert ("ComputeMarket", "SolverRegistered") in [
+        (e.value["module_id"], e.value["event_id"]) for e in receipt.triggered_events
+    ]
 
 
 def test_default_sr25519_alice_transfer_is_finalized_in_a_block_with_its_author(substrate):
@@ -133,15 +149,20 @@ def test_default_sr25519_alice_transfer_is_finalized_in_a_block_with_its_author(
     before = substrate.query("System", "Account", [alice.ss58_address]).value
     assert before["data"]["free"] > 0
     bob_before = substrate.query("System", "Account", [bob.ss58_address]).value["data"]["free"]
-    call = substrate.compose_call("Balances", "transfer_keep_alive", {"dest": bob.ss58_address, "value": AMOUNT})
+    call = substrate.compose_call(
+        "Balances", "transfer_keep_alive", {"dest": bob.ss58_address, "value": AMOUNT}
+    )
     estimate = substrate.get_payment_info(call, alice)
     extrinsic = substrate.create_signed_extrinsic(call=call, keypair=alice)
     receipt = substrate.submit_extrinsic(extrinsic, wait_for_finalization=True)
     assert receipt.finalized and receipt.block_hash.startswith("0x")
     block = substrate.get_block(block_hash=receipt.block_hash, include_author=True)
     assert block["author"] == DEV_VALIDATOR
-    assert "0x" + extrinsic.extrinsic_hash.hex() in [e.value["extrinsic_hash"] for e in block["extrinsics"]
-                                                      if e is not None and "extrinsic_hash" in e.value]
+    assert "0x" + extrinsic.extrinsic_hash.hex() in [
+        e.value["extrinsic_hash"]
+        for e in block["extrinsics"]
+        if e is not None and "extrinsic_hash" in e.value
+    ]
     after = substrate.query("System", "Account", [alice.ss58_address], block_hash=receipt.block_hash).value
     bob_after = substrate.query("System", "Account", [bob.ss58_address], block_hash=receipt.block_hash).value
     assert after["nonce"] == before["nonce"] + 1
@@ -149,21 +170,28 @@ def test_default_sr25519_alice_transfer_is_finalized_in_a_block_with_its_author(
     assert before["data"]["free"] - after["data"]["free"] == AMOUNT + estimate["partialFee"]
 
 
-@pytest.mark.parametrize("keypair", [client_keypair("Eve"), Keypair.create_from_uri("//Eve")],
-                         ids=["ed25519", "sr25519"])
+@pytest.mark.parametrize(
+    "keypair", [client_keypair("Eve"), Keypair.create_from_uri("//Eve")], ids=["ed25519", "sr25519"]
+)
 def test_invalid_signature_with_one_flipped_bit_is_a_bad_signature(substrate, keypair):
     from substrateinterface.exceptions import SubstrateRequestException
-    call = substrate.compose_call("Balances", "transfer_keep_alive",
-                                  {"dest": client_keypair("Bob").ss58_address, "value": AMOUNT})
+
+    call = substrate.compose_call(
+        "Balances", "transfer_keep_alive", {"dest": client_keypair("Bob").ss58_address, "value": AMOUNT}
+    )
     nonce = substrate.get_account_nonce(keypair.ss58_address)
     payload = substrate.generate_signature_payload(call=call, nonce=nonce)
     signature = bytearray(keypair.sign(payload))
     assert keypair.verify(payload, bytes(signature))
     signature[17] ^= 0x08
-    extrinsic = substrate.create_signed_extrinsic(call=call, keypair=keypair, nonce=nonce,
-                                                  signature="0x" + signature.hex())
+    extrinsic = substrate.create_signed_extrinsic(
+        call=call, keypair=keypair, nonce=nonce, signature="0x" + signature.hex()
+    )
     with pytest.raises(SubstrateRequestException) as raised:
         substrate.submit_extrinsic(extrinsic)
     error = raised.value.args[0]
-    assert (error["code"], error["message"], error["data"]) == (1010, "Invalid Transaction",
-                                                                "Transaction has a bad signature")
+    assert (error["code"], error["message"], error["data"]) == (
+        1010,
+        "Invalid Transaction",
+        "Transaction has a bad signature",
+    )

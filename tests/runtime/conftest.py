@@ -22,7 +22,9 @@ from runtime.pallets.system import Account
 from runtime.pallets.timestamp import Now
 from runtime.state import InMemoryChainState
 
-ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE = (dev_keypair(n) for n in ("Alice", "Bob", "Charlie", "Dave", "Eve", "Ferdie"))
+ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE = (
+    dev_keypair(n) for n in ("Alice", "Bob", "Charlie", "Dave", "Eve", "Ferdie")
+)
 FRESH = bytes(range(1, 33))  # an account that does not exist in genesis
 
 
@@ -67,7 +69,9 @@ class TestExt:
         elif not isinstance(origin, Origin):
             origin = Origin.signed(origin.public)
         with self.ext():
-            error = dispatch_transactional(Call(fn, args), origin)  # the runtime's own all-or-nothing dispatch
+            error = dispatch_transactional(
+                Call(fn, args), origin
+            )  # the runtime's own all-or-nothing dispatch
         if error is not None:
             raise error
 
@@ -77,20 +81,45 @@ class TestExt:
     def contents(self) -> dict[bytes, bytes]:
         return dict(self.state.iter_prefix(b""))
 
-    def signed(self, keypair, call: bytes, nonce: int, tip: int = 0, era: Era = Era(),
-               birth_hash: bytes | None = None, spec_version: int | None = None, genesis_hash: bytes | None = None) -> bytes:
+    def signed(
+        self,
+        keypair,
+        call: bytes,
+        nonce: int,
+        tip: int = 0,
+        era: Era = Era(),
+        birth_hash: bytes | None = None,
+        spec_version: int | None = None,
+        genesis_hash: bytes | None = None,
+    ) -> bytes:
         v = self.runtime.version
-        return sign_extrinsic(keypair, call, nonce=nonce, tip=tip, era=era, birth_hash=birth_hash,
-                              spec_version=v.spec_version if spec_version is None else spec_version,
-                              tx_version=v.transaction_version,
-                              genesis_hash=self.runtime.genesis_hash if genesis_hash is None else genesis_hash).encode()
+        return sign_extrinsic(
+            keypair,
+            call,
+            nonce=nonce,
+            tip=tip,
+            era=era,
+            birth_hash=birth_hash,
+            spec_version=v.spec_version if spec_version is None else spec_version,
+            tx_version=v.transaction_version,
+            genesis_hash=self.runtime.genesis_hash if genesis_hash is None else genesis_hash,
+        ).encode()
 
     def produce_block(self, extrinsics=(), author: bytes | None = None, evidence=()):
         """Build, import-check and commit the next block; returns the BuiltBlock."""
         self.now_ms += 2_000
         digest = (author_digest(author),) if author else ()
-        built = build_block(self.runtime, self.chain.backend, self.head_hash, self.number + 1, self.now_ms,
-                            extrinsics, self.chain.root_after, digest, evidence)
+        built = build_block(
+            self.runtime,
+            self.chain.backend,
+            self.head_hash,
+            self.number + 1,
+            self.now_ms,
+            extrinsics,
+            self.chain.root_after,
+            digest,
+            evidence,
+        )
         execute_block(self.runtime, self.chain.backend, built.block, self.chain.root_after)
         self.chain.commit(built.finalized.changes)
         self.head_hash = built.block.hash
@@ -153,16 +182,26 @@ def assert_fails_in_block(t: TestExt, signer, call: Call, error: type[PalletErro
     assert built.rejected == []
     ours = [e for phase, e in built.finalized.events if phase == b"\x00" + (1).to_bytes(4, "little")]
     assert [(e.pallet, e.name) for e in ours] == [
-        ("Balances", "Withdraw"), ("TransactionPayment", "TransactionFeePaid"), ("System", "ExtrinsicFailed")]
+        ("Balances", "Withdraw"),
+        ("TransactionPayment", "TransactionFeePaid"),
+        ("System", "ExtrinsicFailed"),
+    ]
     dispatch_error, fee = ours[2].args[0], ours[1].args[1]
     assert type(dispatch_error) is error, dispatch_error
     with t.ext():
         after = Account.get(who)
-        assert (after.nonce, after.free, after.reserved) == (account.nonce + 1, account.free - fee, account.reserved)
+        assert (after.nonce, after.free, after.reserved) == (
+            account.nonce + 1,
+            account.free - fee,
+            account.reserved,
+        )
         assert TotalIssuance.get() == issuance - fee
     changed = {k for k, v in built.finalized.changes.items() if parent.get(k) != v}
-    unexpected = {k for k in changed - {Account.key(who), TotalIssuance.prefix, Now.prefix}
-                  if k.startswith(Account.prefix) or not k.startswith(BLOCK_BOOKKEEPING)}
+    unexpected = {
+        k
+        for k in changed - {Account.key(who), TotalIssuance.prefix, Now.prefix}
+        if k.startswith(Account.prefix) or not k.startswith(BLOCK_BOOKKEEPING)
+    }
     assert unexpected == set()
     (stored,) = stored_dispatch_errors(t)
     return stored

@@ -23,10 +23,12 @@ from runtime.frame.types import (
 )
 
 
-def values(t: ScaleType, nested_call: st.SearchStrategy | None = None,
-           record: Callable[[Struct], type] | None = None) -> st.SearchStrategy:
+def values(
+    t: ScaleType, nested_call: st.SearchStrategy | None = None, record: Callable[[Struct], type] | None = None
+) -> st.SearchStrategy:
     """Values of `t`. `nested_call` draws the bytes of a call for a nested-call argument; `record` names the
     class a composite with named fields is built as (a `Record` is built as its own dataclass)."""
+
     def draw(t: ScaleType) -> st.SearchStrategy:
         if isinstance(t, MultiAddressType | Fixed32):
             return st.binary(min_size=32, max_size=32)
@@ -34,7 +36,9 @@ def values(t: ScaleType, nested_call: st.SearchStrategy | None = None,
             assert nested_call is not None, "a nested call needs a strategy for its bytes"
             return nested_call
         if isinstance(t, Primitive):
-            return {"bool": st.booleans(), "str": st.text(max_size=8)}.get(t.name, st.integers(0, t.limit - 1))
+            return {"bool": st.booleans(), "str": st.text(max_size=8)}.get(
+                t.name, st.integers(0, t.limit - 1)
+            )
         if isinstance(t, Compact):
             return st.integers(0, t.inner.limit - 1)
         if isinstance(t, Vec):
@@ -56,4 +60,5 @@ def values(t: ScaleType, nested_call: st.SearchStrategy | None = None,
             assert cls is not None, f"no class to build {t.type_name} as"
             return st.builds(cls, **{f.name: draw(f.type) for f in t.fields})
         raise AssertionError(f"no strategy for {type(t).__name__} {t.type_name}")
+
     return draw(t)

@@ -54,9 +54,14 @@ def test_builder_leaves_out_the_normal_extrinsic_that_would_exceed_the_weight_li
     assert len(built.block.extrinsics) == 3  # the timestamp and two transfers
     [(raw, error)] = built.skipped  # left in the pool for a later block, not rejected
     assert built.rejected == [] and raw == third and type(error) is v.ExhaustsResources
-    assert "weight 60000000 on top of 130000000 used exceeds the block's 150000000 for normal calls" in str(error)
+    assert "weight 60000000 on top of 130000000 used exceeds the block's 150000000 for normal calls" in str(
+        error
+    )
     used = system.BlockWeight.value.decode_bytes(t.chain.backend.get(system.BlockWeight.prefix))
-    assert used["normal"].ref_time == 2 * TRANSFER_WEIGHT.ref_time and used["mandatory"].ref_time == TIMESTAMP_WEIGHT
+    assert (
+        used["normal"].ref_time == 2 * TRANSFER_WEIGHT.ref_time
+        and used["mandatory"].ref_time == TIMESTAMP_WEIGHT
+    )
     assert [e.name for _, e in built.finalized.events].count("TransactionFeePaid") == 2
     with t.ext():
         assert Account.get(ALICE.public).nonce == 2  # the left-out transfer neither paid nor used its nonce

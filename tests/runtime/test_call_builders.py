@@ -23,12 +23,15 @@ from tests.runtime.scale_strategies import values
 
 CALLS = [(p, c) for p in ALL_PALLETS for c in sorted(p.calls, key=lambda c: c.index)]
 NESTED = st.builds(calls.System.remark, st.binary(max_size=8)) | st.builds(
-    calls.Balances.transfer_keep_alive, st.binary(min_size=32, max_size=32), st.integers(0, 2**128 - 1))
+    calls.Balances.transfer_keep_alive, st.binary(min_size=32, max_size=32), st.integers(0, 2**128 - 1)
+)
 
 
 def test_committed_builders_are_what_the_generator_writes():
     committed = codegen.TARGET.read_text()
-    assert committed == codegen.runtime_source(), "chain/primitives/calls.py is stale: run python -m runtime.codegen"
+    assert committed == codegen.runtime_source(), (
+        "chain/primitives/calls.py is stale: run python -m runtime.codegen"
+    )
 
 
 def test_every_pallet_with_calls_has_a_builder_class():
@@ -76,7 +79,9 @@ def test_builder_round_trips_through_the_runtime_decoder(pallet, c, data):
 
 
 def test_timestamp_builder_matches_the_hand_checked_layout():
-    assert calls.Timestamp.set(1_700_000_000_000) == b"\x01\x00" + bytes.fromhex("0b0068e5cf8b01")  # Compact big-integer mode, 6 bytes
+    assert calls.Timestamp.set(1_700_000_000_000) == b"\x01\x00" + bytes.fromhex(
+        "0b0068e5cf8b01"
+    )  # Compact big-integer mode, 6 bytes
 
 
 def test_transfer_builder_matches_substrate_layout():
@@ -84,16 +89,31 @@ def test_transfer_builder_matches_substrate_layout():
     assert calls.Balances.transfer_keep_alive(dest, 1) == b"\x02\x03\x00" + dest + b"\x04"
 
 
-@pytest.mark.parametrize("build,message", [
-    (lambda: calls.Balances.transfer_keep_alive(bytes(31), 1), "transfer_keep_alive.dest: expected 32 bytes, got 31"),
-    (lambda: calls.Balances.transfer_keep_alive(bytes(32), -1), "transfer_keep_alive.value: -1 is not a Compact"),
-    (lambda: calls.Balances.transfer_keep_alive(bytes(32), 2**128), "is not a Compact<u128>"),
-    (lambda: calls.ComputeMarket.challenge(2**64, 0), "challenge.job_id: 18446744073709551616 is not a u64"),
-    (lambda: calls.ComputeMarket.respond(0, 1), "respond.agree: 1 is not a bool"),
-    (lambda: calls.ComputeMarket.attest(0, [(1, True, 2)]), "attest.results\\[\\]: expected a tuple of 2"),
-    (lambda: calls.ComputeMarket.submit_job("spec", 1), "submit_job.spec: expected bytes, got str"),
-    (lambda: calls.Sudo.sudo(b"\x00"), "Sudo.sudo.call: expected the bytes of a built call"),
-])
+@pytest.mark.parametrize(
+    "build,message",
+    [
+        (
+            lambda: calls.Balances.transfer_keep_alive(bytes(31), 1),
+            "transfer_keep_alive.dest: expected 32 bytes, got 31",
+        ),
+        (
+            lambda: calls.Balances.transfer_keep_alive(bytes(32), -1),
+            "transfer_keep_alive.value: -1 is not a Compact",
+        ),
+        (lambda: calls.Balances.transfer_keep_alive(bytes(32), 2**128), "is not a Compact<u128>"),
+        (
+            lambda: calls.ComputeMarket.challenge(2**64, 0),
+            "challenge.job_id: 18446744073709551616 is not a u64",
+        ),
+        (lambda: calls.ComputeMarket.respond(0, 1), "respond.agree: 1 is not a bool"),
+        (
+            lambda: calls.ComputeMarket.attest(0, [(1, True, 2)]),
+            "attest.results\\[\\]: expected a tuple of 2",
+        ),
+        (lambda: calls.ComputeMarket.submit_job("spec", 1), "submit_job.spec: expected bytes, got str"),
+        (lambda: calls.Sudo.sudo(b"\x00"), "Sudo.sudo.call: expected the bytes of a built call"),
+    ],
+)
 def test_invalid_argument_is_refused_naming_it(build, message):
     with pytest.raises(calls.CallArgumentError, match=message):
         build()

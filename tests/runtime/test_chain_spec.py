@@ -30,15 +30,30 @@ def test_local_has_four_validators_dev_one():
     assert len(validator_set(load_chain_spec("dev").genesis_storage)) == 1
 
 
-@pytest.mark.parametrize("mutate, field", [
-    (lambda d: d.update(chainType="Weird"), "chainType"),
-    (lambda d: d["genesis"]["runtimeGenesis"]["config"]["balances"]["balances"][0].__setitem__(0, "nope"),
-     "balances.balances[0][0]"),
-    (lambda d: d["parameters"]["balances"].update(existentialDeposit="1"), "parameters.balances.existentialDeposit"),
-    (lambda d: d.update(extra=1), "unknown field"),
-    (lambda d: d["genesis"]["runtimeGenesis"]["config"]["staking"]["stakers"][0].__setitem__(1, "0x12"), "stakers[0][1]"),
-    (lambda d: d.update(chainType="Live"), "sudo"),
-])
+@pytest.mark.parametrize(
+    "mutate, field",
+    [
+        (lambda d: d.update(chainType="Weird"), "chainType"),
+        (
+            lambda d: d["genesis"]["runtimeGenesis"]["config"]["balances"]["balances"][0].__setitem__(
+                0, "nope"
+            ),
+            "balances.balances[0][0]",
+        ),
+        (
+            lambda d: d["parameters"]["balances"].update(existentialDeposit="1"),
+            "parameters.balances.existentialDeposit",
+        ),
+        (lambda d: d.update(extra=1), "unknown field"),
+        (
+            lambda d: d["genesis"]["runtimeGenesis"]["config"]["staking"]["stakers"][0].__setitem__(
+                1, "0x12"
+            ),
+            "stakers[0][1]",
+        ),
+        (lambda d: d.update(chainType="Live"), "sudo"),
+    ],
+)
 def test_invalid_spec_names_the_field(mutate, field):
     doc = copy.deepcopy(load_chain_spec("dev").json)
     mutate(doc)
@@ -64,8 +79,16 @@ def test_genesis_hash_is_the_same_in_another_process():
     import os
     import subprocess
     import sys
-    script = "from runtime.chain_spec import load_chain_spec as l; print(l('dev').genesis_hash.hex(), " \
-             "l('local').genesis_hash.hex())"
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
-                         env=dict(os.environ, PYTHONHASHSEED="12345")).stdout.split()
+
+    script = (
+        "from runtime.chain_spec import load_chain_spec as l; print(l('dev').genesis_hash.hex(), "
+        "l('local').genesis_hash.hex())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(os.environ, PYTHONHASHSEED="12345"),
+    ).stdout.split()
     assert out == [load_chain_spec("dev").genesis_hash.hex(), load_chain_spec("local").genesis_hash.hex()]

@@ -37,7 +37,9 @@ def test_failed_call_pays_fee_bumps_nonce_and_reports(ext):
     assert ("System", "ExtrinsicFailed") in events and ("Balances", "Transfer") not in events
     (error,) = [e.args[0] for _, e in built.finalized.events if e.name == "ExtrinsicFailed"]
     assert type(error) is balances.BalancesError.InsufficientBalance
-    assert stored_dispatch_errors(ext) == [(2, 2)]  # Module { index: Balances = 2, error: InsufficientBalance = 2 }
+    assert stored_dispatch_errors(ext) == [
+        (2, 2)
+    ]  # Module { index: Balances = 2, error: InsufficientBalance = 2 }
     fee = [e for _, e in built.finalized.events if e.name == "TransactionFeePaid"][0].args[1]
     with ext.ext():
         assert Account.get(ALICE.public).nonce == 1
@@ -88,12 +90,16 @@ def test_invalid_payment(ext):
 
 def _fresh_keypair():
     from chain.primitives.crypto import Keypair
+
     return Keypair.from_seed(bytes(32))
 
 
 def test_invalid_ancient_birth_block(ext):
     from runtime.pallets.system import SystemConfig
-    ext.runtime.configs[SystemConfig] = dataclasses.replace(ext.runtime.configs[SystemConfig], block_hash_count=2)
+
+    ext.runtime.configs[SystemConfig] = dataclasses.replace(
+        ext.runtime.configs[SystemConfig], block_hash_count=2
+    )
     for _ in range(7):
         ext.produce_block()
     era = Era(64, 1)  # born at block 1, whose hash is no longer kept
@@ -104,7 +110,10 @@ def test_invalid_ancient_birth_block(ext):
 
 def test_invalid_exhausts_resources(ext):
     from runtime.pallets.system import SystemConfig
-    ext.runtime.configs[SystemConfig] = dataclasses.replace(ext.runtime.configs[SystemConfig], max_block_length=1000)
+
+    ext.runtime.configs[SystemConfig] = dataclasses.replace(
+        ext.runtime.configs[SystemConfig], max_block_length=1000
+    )
     size = 900  # normal calls may fill 75% of the block's length
     call = calls.System.remark(bytes(size))
     with pytest.raises(v.ExhaustsResources):
@@ -118,6 +127,7 @@ def test_invalid_undecodable(ext):
 
 def test_invalid_unsigned_non_inherent(ext):
     from chain.primitives.extrinsic import UncheckedExtrinsic
+
     raw = UncheckedExtrinsic(transfer_call(BOB.public, UNIT)).encode()
     with pytest.raises(v.NoUnsignedValidator):
         validate(ext, raw)

@@ -33,8 +33,9 @@ def reaped_dust(before: AccountInfo, free: int, reserved: int) -> int:
     return free if before.providers and reserved == 0 and free < ED else 0
 
 
-def transfer_outcome(src: AccountInfo, dst: AccountInfo, value: int, keep_alive: bool,
-                     to_self: bool) -> tuple[type[DispatchError] | None, int]:
+def transfer_outcome(
+    src: AccountInfo, dst: AccountInfo, value: int, keep_alive: bool, to_self: bool
+) -> tuple[type[DispatchError] | None, int]:
     """The error a transfer fails with (or None) and the dust it burns, by the rules in `balances`."""
     if value == 0 or to_self:
         return (BalancesError.InsufficientBalance if src.free < value else None), 0
@@ -86,8 +87,9 @@ class IssuanceMachine(RuleBasedStateMachine):
         return None
 
     def _transfer(self, src: bytes, dst: bytes, value: int, keep_alive: bool) -> None:
-        predicted_error, burned = transfer_outcome(self._account(src), self._account(dst), value, keep_alive,
-                                                   src == dst)
+        predicted_error, burned = transfer_outcome(
+            self._account(src), self._account(dst), value, keep_alive, src == dst
+        )
         call = balances.transfer_keep_alive if keep_alive else balances.transfer_allow_death
         error = self._signed(call, src, dst, value)
         assert type(error) is predicted_error if predicted_error else error is None, error
@@ -127,13 +129,22 @@ class IssuanceMachine(RuleBasedStateMachine):
         burned, _ = self._direct(balances.slash, a, value)
         assert burned == from_free + from_reserved
         if burned:
-            self.expected -= burned + reaped_dust(before, before.free - from_free, before.reserved - from_reserved)
+            self.expected -= burned + reaped_dust(
+                before, before.free - from_free, before.reserved - from_reserved
+            )
 
     @rule(a=who, value=amounts)
     def bond(self, a, value):
         already, free = self._ledger(a) is not None, self._account(a).free
-        predicted = (StakingError.AlreadyBonded if already else StakingError.InsufficientBond if value == 0
-                     else BalancesError.InsufficientBalance if free < value else None)
+        predicted = (
+            StakingError.AlreadyBonded
+            if already
+            else StakingError.InsufficientBond
+            if value == 0
+            else BalancesError.InsufficientBalance
+            if free < value
+            else None
+        )
         error = self._signed(staking.bond, a, value)
         assert type(error) is predicted if predicted else error is None, error
 
@@ -141,8 +152,13 @@ class IssuanceMachine(RuleBasedStateMachine):
     def unbond(self, a, value):
         ledger = self._ledger(a)
         limit = self.t.runtime.configs[StakingConfig].max_unlocking_chunks
-        predicted = (StakingError.NotStash if ledger is None
-                     else StakingError.NoMoreChunks if len(ledger.unlocking) >= limit else None)
+        predicted = (
+            StakingError.NotStash
+            if ledger is None
+            else StakingError.NoMoreChunks
+            if len(ledger.unlocking) >= limit
+            else None
+        )
         error = self._signed(staking.unbond, a, value)
         assert type(error) is predicted if predicted else error is None, error
 
@@ -153,8 +169,13 @@ class IssuanceMachine(RuleBasedStateMachine):
             staking.CurrentEpoch.put(epoch)
         before, ledger = self._account(a), self._ledger(a)
         ready = sum(c.value for c in ledger.unlocking if c.era <= epoch) if ledger else 0
-        predicted = (StakingError.NotStash if ledger is None
-                     else StakingError.NoUnlockChunk if ready == 0 and ledger.total != 0 else None)
+        predicted = (
+            StakingError.NotStash
+            if ledger is None
+            else StakingError.NoUnlockChunk
+            if ready == 0 and ledger.total != 0
+            else None
+        )
         error = self._signed(staking.withdraw_unbonded, a)
         assert type(error) is predicted if predicted else error is None, error
         moved = min(ready, before.reserved) if error is None else 0

@@ -12,8 +12,10 @@ from runtime.frame.support import Weight
 def _calls(*indices: int, names: tuple[str, ...] = ()):
     out = []
     for n, index in enumerate(indices):
+
         def fn(ctx) -> None:
             """A call."""
+
         fn.__name__ = names[n] if names else f"call_{n}"
         out.append(call(index=index, weight=Weight(1, 0))(fn))
     return tuple(out)

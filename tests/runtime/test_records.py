@@ -16,7 +16,15 @@ from runtime.frame.types import U32, U64, Option, Record, RecordDecodeError, Str
 from runtime.pallets import staking
 from tests.runtime.scale_strategies import values
 
-RECORDS = [market.JOB, market.SOLVER, market.VERIFIER, market.DISPUTE, staking.LEDGER, staking.UNLOCK_CHUNK, WEIGHT]
+RECORDS = [
+    market.JOB,
+    market.SOLVER,
+    market.VERIFIER,
+    market.DISPUTE,
+    staking.LEDGER,
+    staking.UNLOCK_CHUNK,
+    WEIGHT,
+]
 IDS = [r.name for r in RECORDS]
 
 
@@ -62,9 +70,20 @@ def test_invalid_field_value_is_refused_naming_the_field():
 
 def test_decoded_record_takes_no_default():
     """A field the bytes carry is never replaced by the dataclass default, even where they differ."""
-    dispute = market.Dispute(id=1, job_id=2, challenger=bytes(32), bond=3, segment=0, lo=0, hi=4,
-                             phase=market.DisputePhase.REVEAL, deadline=9, opened_at=1,
-                             kind=market.DisputeKind.DATASET, unavailable=True)
+    dispute = market.Dispute(
+        id=1,
+        job_id=2,
+        challenger=bytes(32),
+        bond=3,
+        segment=0,
+        lo=0,
+        hi=4,
+        phase=market.DisputePhase.REVEAL,
+        deadline=9,
+        opened_at=1,
+        kind=market.DisputeKind.DATASET,
+        unavailable=True,
+    )
     decoded = market.DISPUTE.decode_bytes(market.DISPUTE.encode(dispute))
     assert decoded.kind is market.DisputeKind.DATASET and decoded.unavailable is True
 
@@ -77,7 +96,10 @@ class _Probe:
 
 def test_field_type_names_come_from_the_annotation_or_the_descriptor():
     probe = Record("probe::Probe", _Probe)
-    assert [(f.name, f.type_name) for f in probe.fields] == [("height", "BlockNumber"), ("parent", "Option<u64>")]
+    assert [(f.name, f.type_name) for f in probe.fields] == [
+        ("height", "BlockNumber"),
+        ("parent", "Option<u64>"),
+    ]
     assert probe.encode(_Probe(7, 1)) == (7).to_bytes(4, "little") + b"\x01" + (1).to_bytes(8, "little")
 
 

@@ -21,8 +21,12 @@ LOCAL_VALIDATORS = [dev_keypair(n).public for n in ("Alice", "Bob", "Charlie", "
 
 
 def transfer(t, signer, nonce: int) -> bytes:
-    call = bytes([balances.transfer_keep_alive.pallet.index, balances.transfer_keep_alive.index]) \
-        + b"\x00" + BOB.public + b"\x02\x09\x3d\x00"  # MultiAddress::Id(Bob), Compact(1_000_000)
+    call = (
+        bytes([balances.transfer_keep_alive.pallet.index, balances.transfer_keep_alive.index])
+        + b"\x00"
+        + BOB.public
+        + b"\x02\x09\x3d\x00"
+    )  # MultiAddress::Id(Bob), Compact(1_000_000)
     return t.signed(signer, call, nonce)
 
 
@@ -32,8 +36,16 @@ def slot_of(item: DigestItem) -> int:
 
 
 def build(t, digest, extrinsics=()):
-    return build_block(t.runtime, t.chain.backend, t.head_hash, t.number + 1, t.now_ms + 2_000, extrinsics,
-                       t.chain.root_after, digest)
+    return build_block(
+        t.runtime,
+        t.chain.backend,
+        t.head_hash,
+        t.number + 1,
+        t.now_ms + 2_000,
+        extrinsics,
+        t.chain.root_after,
+        digest,
+    )
 
 
 def test_genesis_session_validators_are_the_active_consensus_keys():
@@ -77,7 +89,9 @@ def test_invalid_block_whose_slot_and_named_author_disagree():
     digest names Charlie."""
     t = make_ext()
     good = build(t, (author_digest(t.chain.backend, 1, ALICE.public),))
-    forged = dataclasses.replace(good.block.header, digest=good.block.header.digest + (named_author_digest(CHARLIE.public),))
+    forged = dataclasses.replace(
+        good.block.header, digest=good.block.header.digest + (named_author_digest(CHARLIE.public),)
+    )
     with pytest.raises(BlockImportError, match="invalid author digest: .*aura slot names validator"):
         execute_block(t.runtime, t.chain.backend, Block(forged, good.block.extrinsics), t.chain.root_after)
 
@@ -88,10 +102,16 @@ def test_agreeing_slot_and_named_author_are_accepted(ext):
     execute_block(ext.runtime, ext.chain.backend, built.block, ext.chain.root_after)
 
 
-@pytest.mark.parametrize("payload, match", [
-    ((5).to_bytes(8, "little"), "not a slot of block 1"),  # block 1 of a one-validator chain has slot 1 only
-    (b"\x01\x00\x00\x00", "not a u64 slot"),
-])
+@pytest.mark.parametrize(
+    "payload, match",
+    [
+        (
+            (5).to_bytes(8, "little"),
+            "not a slot of block 1",
+        ),  # block 1 of a one-validator chain has slot 1 only
+        (b"\x01\x00\x00\x00", "not a u64 slot"),
+    ],
+)
 def test_invalid_aura_digest(payload, match):
     t = make_ext()
     with pytest.raises(AuthorDigestError, match=match):

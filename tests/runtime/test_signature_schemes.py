@@ -45,7 +45,9 @@ def alice(scheme: SignatureScheme):
 
 def with_signature(raw: bytes, signature: bytes, scheme: SignatureScheme | None = None) -> bytes:
     xt = UncheckedExtrinsic.decode(raw)
-    s = dataclasses.replace(xt.signature, signature=signature, scheme=xt.signature.scheme if scheme is None else scheme)
+    s = dataclasses.replace(
+        xt.signature, signature=signature, scheme=xt.signature.scheme if scheme is None else scheme
+    )
     return UncheckedExtrinsic(xt.call, s).encode()
 
 
@@ -57,7 +59,9 @@ def test_genesis_funds_the_sr25519_dev_accounts_beside_the_ed25519_ones(chain):
             for uri in (f"//{name}", f"//{name}//stash"):
                 sr, ed = Sr25519Keypair.from_uri(uri), Keypair.from_uri(uri)
                 sr_account, ed_account = Account.get(sr.public), Account.get(ed.public)
-                assert sr_account.free == ed_account.free + ed_account.reserved > 0, uri  # stashes have bonded
+                assert sr_account.free == ed_account.free + ed_account.reserved > 0, (
+                    uri
+                )  # stashes have bonded
     assert ALICE_SR.ss58() == "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"
 
 
@@ -95,13 +99,17 @@ def test_invalid_signature_with_one_flipped_bit_is_a_bad_proof(scheme, bit):
     # the fee estimate does not check signatures (wallets estimate with dummy ones), so it still answers
     assert apis.query_info(t.runtime, t.chain.backend, bad, len(bad))["partialFee"] > 0
     built = t.produce_block([bad])
-    assert [(r, type(e)) for r, e in built.rejected] == [(bad, v.BadProof)] and len(built.block.extrinsics) == 1
+    assert [(r, type(e)) for r, e in built.rejected] == [(bad, v.BadProof)] and len(
+        built.block.extrinsics
+    ) == 1
 
 
 def test_invalid_ecdsa_is_refused_as_an_unsupported_scheme_everywhere():
     t = make_ext()
     raw = t.signed(dev_keypair("Alice"), transfer_call(BOB.public, UNIT), 0)
-    ecdsa = with_signature(raw, UncheckedExtrinsic.decode(raw).signature.signature + b"\x00", SignatureScheme.ECDSA)
+    ecdsa = with_signature(
+        raw, UncheckedExtrinsic.decode(raw).signature.signature + b"\x00", SignatureScheme.ECDSA
+    )
     with pytest.raises(v.UnsupportedSignatureScheme) as raised:
         validate(t, ecdsa)
     assert not isinstance(raised.value, v.BadProof)

@@ -43,12 +43,22 @@ FAILURES = {
     "bond_nothing": ([], Call(bond, (0,)), StakingError.InsufficientBond, (4, 2)),
     "validator_unbonds_below_minimum": (
         [Call(bond, (BOND,)), Call(validate, (BOB.public, 0))],
-        Call(unbond, (BOND - MIN_VALIDATOR_BOND + 1,)), StakingError.InsufficientBond, (4, 2)),
+        Call(unbond, (BOND - MIN_VALIDATOR_BOND + 1,)),
+        StakingError.InsufficientBond,
+        (4, 2),
+    ),
     "unbond_past_chunk_limit": (
         [Call(bond, (BOND,))] + [Call(unbond, (1,))] * MAX_UNLOCKING_CHUNKS,
-        Call(unbond, (1,)), StakingError.NoMoreChunks, (4, 3)),
+        Call(unbond, (1,)),
+        StakingError.NoMoreChunks,
+        (4, 3),
+    ),
     "commission_above_100_percent": (
-        [Call(bond, (BOND,))], Call(validate, (BOB.public, PERBILL + 1)), StakingError.CommissionTooHigh, (4, 8)),
+        [Call(bond, (BOND,))],
+        Call(validate, (BOB.public, PERBILL + 1)),
+        StakingError.CommissionTooHigh,
+        (4, 8),
+    ),
 }
 
 
@@ -103,13 +113,16 @@ def test_election_at_epoch_boundary_only(ext):
     ext.produce_block()  # block `epoch` elects Bob (larger bond, ranked first) into the queued set
     elected = [(BOB.public, 200_000 * UNIT), (ALICE.public, 100_000 * UNIT)]
     assert [k for k, _ in validator_set(ext.chain.backend)] == [ALICE.public]
-    assert staking.next_validator_set(ext.chain.backend, ext.number, epoch) == [(ALICE.public, 100_000 * UNIT)]
+    assert staking.next_validator_set(ext.chain.backend, ext.number, epoch) == [
+        (ALICE.public, 100_000 * UNIT)
+    ]
     while ext.number + 1 < 2 * epoch:
         ext.produce_block()
     assert staking.next_validator_set(ext.chain.backend, ext.number, epoch) == elected
     ext.produce_block()  # block `2 * epoch` activates the queued set before any of its extrinsics
     assert validator_set(ext.chain.backend) == elected  # ... so it signs height 2 * epoch + 1:
     from consensus.validators import activation_height
+
     assert activation_height(1, epoch) == ext.number + 1  # the bond was in block 1
 
 
@@ -117,6 +130,7 @@ def test_current_elected_lists_the_queued_sets_consensus_keys_for_derive_staking
     """CurrentElected is the next epoch's set as Session.Validators lists the current one's: the genesis set,
     then each election's, then that set less a validator slashed for equivocation."""
     from runtime.pallets import session
+
     with ext.ext():
         assert staking.CurrentElected.get() == session.Validators.get() == [ALICE.public]
     bond_xt = ext.signed(BOB, calls.Staking.bond(200_000 * UNIT), 0)
@@ -136,7 +150,9 @@ def test_current_elected_lists_the_queued_sets_consensus_keys_for_derive_staking
     ext.call(NONE, report_equivocation, b"bob's offence")
     with ext.ext():
         assert staking.CurrentElected.get() == [ALICE.public]
-        assert [stash for stash, _key, _stake in staking.QueuedValidators.get()] == [staking.KeyOwner.get(ALICE.public)]
+        assert [stash for stash, _key, _stake in staking.QueuedValidators.get()] == [
+            staking.KeyOwner.get(ALICE.public)
+        ]
         assert session.Validators.get() == [BOB.public, ALICE.public]  # Bob signs until the next boundary
 
 
@@ -146,7 +162,10 @@ def test_each_authored_block_earns_its_author_points_in_its_epoch(ext):
     ext.produce_block(author=BOB.public)
     ext.produce_block()  # no author digest: nobody earns
     with ext.ext():
-        assert staking.ErasRewardPoints.get(0) == {"total": 40, "individual": sorted([(ALICE.public, 20), (BOB.public, 20)])}
+        assert staking.ErasRewardPoints.get(0) == {
+            "total": 40,
+            "individual": sorted([(ALICE.public, 20), (BOB.public, 20)]),
+        }
     while ext.number < epoch - 1:
         ext.produce_block()
     ext.produce_block(author=ALICE.public)  # block `epoch` still belongs to epoch 0; its end starts epoch 1
@@ -200,8 +219,10 @@ def test_equivocation_slashes_once_and_marks_for_removal(ext):
 def test_equivocation_slot_is_slashed_once_whichever_pair_reports_it(ext):
     """Three conflicting precommits in one slot give three vote pairs but one offence: one slash, then noops."""
     genesis = ext.spec.genesis_hash
-    a, b, c = (SignedVote.sign(Vote(VoteType.PRECOMMIT, 1, 0, blake2_256(b"block %d" % i)), ALICE, genesis)
-               for i in range(3))
+    a, b, c = (
+        SignedVote.sign(Vote(VoteType.PRECOMMIT, 1, 0, blake2_256(b"block %d" % i)), ALICE, genesis)
+        for i in range(3)
+    )
     validators = ValidatorSet.of([(ALICE.public, 1)])
 
     def verify(evidence: bytes) -> tuple[bytes, bytes]:
@@ -232,7 +253,9 @@ def test_error_cases_use_the_dev_chains_staking_limits(ext):
     assert (cfg.min_validator_bond, cfg.max_unlocking_chunks) == (MIN_VALIDATOR_BOND, MAX_UNLOCKING_CHUNKS)
 
 
-@pytest.mark.parametrize("setup, failing, error", [case[:3] for case in FAILURES.values()], ids=list(FAILURES))
+@pytest.mark.parametrize(
+    "setup, failing, error", [case[:3] for case in FAILURES.values()], ids=list(FAILURES)
+)
 def test_invalid_call_is_a_noop(ext, setup, failing, error):
     for c in setup:
         ext.call(BOB, c.func, *c.args)
@@ -243,7 +266,9 @@ def test_invalid_call_is_a_noop(ext, setup, failing, error):
 @pytest.mark.parametrize("setup, failing, error, module_error", list(FAILURES.values()), ids=list(FAILURES))
 def test_invalid_call_in_block_pays_fee_and_reports_error(ext, setup, failing, error, module_error):
     built = ext.produce_block([ext.signed(BOB, c.encode(), nonce) for nonce, c in enumerate(setup)])
-    assert built.rejected == [] and [e for _, e in built.finalized.events if e.name == "ExtrinsicFailed"] == []
+    assert (
+        built.rejected == [] and [e for _, e in built.finalized.events if e.name == "ExtrinsicFailed"] == []
+    )
     assert assert_fails_in_block(ext, BOB, failing, error) == module_error
 
 

@@ -57,7 +57,11 @@ def test_batch_dispatches_each_call_with_the_signed_origin(ext):
 def test_batch_stops_at_the_first_failure_and_keeps_what_came_before(ext):
     bob, charlie, dave = free(ext, BOB.public), free(ext, CHARLIE.public), free(ext, DAVE.public)
     ext.call(ALICE, batch, [pay(BOB.public, UNIT), pay(CHARLIE.public, TOO_MUCH), pay(DAVE.public, UNIT)])
-    assert (free(ext, BOB.public), free(ext, CHARLIE.public), free(ext, DAVE.public)) == (bob + UNIT, charlie, dave)
+    assert (free(ext, BOB.public), free(ext, CHARLIE.public), free(ext, DAVE.public)) == (
+        bob + UNIT,
+        charlie,
+        dave,
+    )
     (first, (name, (index, error))) = utility_events(ext)
     assert first == ("ItemCompleted", ()) and name == "BatchInterrupted" and index == 1
     assert isinstance(error, BalancesError.InsufficientBalance)
@@ -72,7 +76,9 @@ def test_batch_all_applies_every_call(ext):
 
 def test_invalid_batch_all_whose_last_call_fails_changes_nothing(ext):
     with assert_noop(ext, BalancesError.InsufficientBalance):
-        ext.call(ALICE, batch_all, [pay(BOB.public, UNIT), pay(CHARLIE.public, UNIT), pay(DAVE.public, TOO_MUCH)])
+        ext.call(
+            ALICE, batch_all, [pay(BOB.public, UNIT), pay(CHARLIE.public, UNIT), pay(DAVE.public, TOO_MUCH)]
+        )
 
 
 def test_invalid_batch_all_in_a_block_pays_only_the_outer_fee_and_leaves_no_inner_event(ext):
@@ -84,7 +90,9 @@ def test_invalid_batch_all_in_a_block_pays_only_the_outer_fee_and_leaves_no_inne
 
 def test_force_batch_runs_every_call_and_reports_the_failures(ext):
     bob, dave = free(ext, BOB.public), free(ext, DAVE.public)
-    ext.call(ALICE, force_batch, [pay(BOB.public, UNIT), pay(CHARLIE.public, TOO_MUCH), pay(DAVE.public, UNIT)])
+    ext.call(
+        ALICE, force_batch, [pay(BOB.public, UNIT), pay(CHARLIE.public, TOO_MUCH), pay(DAVE.public, UNIT)]
+    )
     assert (free(ext, BOB.public), free(ext, DAVE.public)) == (bob + UNIT, dave + UNIT)
     names = [name for name, _ in utility_events(ext)]
     assert names == ["ItemCompleted", "ItemFailed", "ItemCompleted", "BatchCompletedWithErrors"]
@@ -140,7 +148,9 @@ def test_invalid_nesting_bomb_is_refused_while_decoding(ext):
     with pytest.raises(DecodeError, match="nested deeper than 4 levels"):
         RUNTIME_CALL.decode(Reader(nested(5).encode()))
     level = bytes([BY_NAME["Utility"].index, batch.index, 4])  # batch(calls: a vector of one call)
-    bomb = level * 10_000 + Call(system.remark, (b"",)).encode()  # would exhaust the stack if decoding recursed freely
+    bomb = (
+        level * 10_000 + Call(system.remark, (b"",)).encode()
+    )  # would exhaust the stack if decoding recursed freely
     with pytest.raises(Undecodable, match="nested deeper"):
         ext.executive.apply_extrinsic(ext.signed(ALICE, bomb, 0))
 
@@ -163,13 +173,17 @@ def test_a_batch_of_operational_calls_is_operational_and_any_other_batch_normal(
     operational = [declaring(1), Call(sudo, (pay(BOB.public, UNIT),))]
     for fn in (batch, batch_all, force_batch):
         assert Call(fn, (operational,)).info().dispatch_class is DispatchClass.OPERATIONAL
-        assert Call(fn, ([*operational, pay(BOB.public, UNIT)],)).info().dispatch_class is DispatchClass.NORMAL
+        assert (
+            Call(fn, ([*operational, pay(BOB.public, UNIT)],)).info().dispatch_class is DispatchClass.NORMAL
+        )
         assert Call(fn, ([],)).info().dispatch_class is DispatchClass.NORMAL
 
 
 def test_an_operational_batch_may_use_the_block_space_reserved_for_operational_calls(ext):
     cfg = ext.runtime.configs[SystemConfig]
-    heavy = cfg.max_block_weight * cfg.normal_ratio_percent // 100  # over the normal limit with the batch's own
+    heavy = (
+        cfg.max_block_weight * cfg.normal_ratio_percent // 100
+    )  # over the normal limit with the batch's own
     operational = Call(batch_all, ([declaring(heavy)],))
     mixed = Call(batch_all, ([declaring(heavy), Call(system.remark, (b"",))],))
     built = ext.produce_block([ext.signed(ALICE, mixed.encode(), 0)])
@@ -195,8 +209,10 @@ def test_fee_is_charged_once_on_the_outer_extrinsic(ext):
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(amounts=st.lists(st.sampled_from([0, UNIT, 5 * UNIT, TOO_MUCH]), min_size=1, max_size=5),
-       kind=st.sampled_from(["batch", "batch_all", "force_batch"]))
+@given(
+    amounts=st.lists(st.sampled_from([0, UNIT, 5 * UNIT, TOO_MUCH]), min_size=1, max_size=5),
+    kind=st.sampled_from(["batch", "batch_all", "force_batch"]),
+)
 def test_batches_conserve_issuance_and_apply_exactly_the_calls_their_rule_allows(amounts, kind):
     """Whatever mix of good and failing transfers: issuance is unchanged, and Bob receives the sum of the
     transfers that the batch's rule lets through (all before the first failure, all or nothing, or every
@@ -206,9 +222,12 @@ def test_batches_conserve_issuance_and_apply_exactly_the_calls_their_rule_allows
     with t.ext():
         issuance, bob = TotalIssuance.get(), balances.free_balance(BOB.public)
     good = [a for a in amounts if a != TOO_MUCH]
-    prefix = amounts[:amounts.index(TOO_MUCH)] if TOO_MUCH in amounts else amounts
-    expected = {"batch": sum(prefix), "batch_all": sum(amounts) if good == amounts else 0,
-                "force_batch": sum(good)}[kind]
+    prefix = amounts[: amounts.index(TOO_MUCH)] if TOO_MUCH in amounts else amounts
+    expected = {
+        "batch": sum(prefix),
+        "batch_all": sum(amounts) if good == amounts else 0,
+        "force_batch": sum(good),
+    }[kind]
     try:
         t.call(ALICE, fn, [Call(balances.transfer_allow_death, (BOB.public, a)) for a in amounts])
     except BalancesError.InsufficientBalance:

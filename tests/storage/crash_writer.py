@@ -54,8 +54,9 @@ def main(path: str) -> None:
         number = 0 if best is None else best.number + 1
         parent = bytes(32) if number == 0 else block_hash(number - 1)
         update = store.state.prepare(changes(number), number)
-        store.commit_block(block_hash(number), number, parent, header(number), body(number),
-                           b"cert %d" % number, update)
+        store.commit_block(
+            block_hash(number), number, parent, header(number), body(number), b"cert %d" % number, update
+        )
         print(number, flush=True)
 
 

@@ -26,8 +26,15 @@ GENESIS = crash_writer.GENESIS
 def commit(store: BlockStore, number: int, justification: bytes | None = b"cert") -> None:
     parent = bytes(32) if number == 0 else crash_writer.block_hash(number - 1)
     update = store.state.prepare(crash_writer.changes(number), number)
-    store.commit_block(crash_writer.block_hash(number), number, parent, crash_writer.header(number),
-                       crash_writer.body(number), justification, update)
+    store.commit_block(
+        crash_writer.block_hash(number),
+        number,
+        parent,
+        crash_writer.header(number),
+        crash_writer.body(number),
+        justification,
+        update,
+    )
 
 
 def test_block_round_trip_survives_reopen(tmp_path):
@@ -66,7 +73,9 @@ def test_invalid_open_with_other_genesis(tmp_path):
 def test_invalid_commits_are_refused_and_write_nothing(tmp_path):
     with BlockStore.open(tmp_path / "db", GENESIS) as store:
         with pytest.raises(NotNextBlock):
-            store.commit_block(crash_writer.block_hash(1), 1, GENESIS, b"h", b"b", None, store.state.prepare({}))
+            store.commit_block(
+                crash_writer.block_hash(1), 1, GENESIS, b"h", b"b", None, store.state.prepare({})
+            )
         with pytest.raises(WrongChain):
             store.commit_block(blake2_256(b"x"), 0, bytes(32), b"h", b"b", None, store.state.prepare({}, 0))
         commit(store, 0)
@@ -74,8 +83,15 @@ def test_invalid_commits_are_refused_and_write_nothing(tmp_path):
         with pytest.raises(NotNextBlock):
             store.commit_block(crash_writer.block_hash(1), 1, blake2_256(b"fork"), b"h", b"b", None, update)
         with pytest.raises(StateMismatch):
-            store.commit_block(crash_writer.block_hash(1), 1, GENESIS, b"h", b"b", None,
-                               dataclasses.replace(update, number=2))
+            store.commit_block(
+                crash_writer.block_hash(1),
+                1,
+                GENESIS,
+                b"h",
+                b"b",
+                None,
+                dataclasses.replace(update, number=2),
+            )
         assert store.best.number == 0 and store.hash_at(1) is None
 
 
@@ -106,8 +122,13 @@ def test_crash_at_any_instant_leaves_previous_or_new_block(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT_DIR))
     last_durable = -1
     for _ in range(6):
-        child = subprocess.Popen([sys.executable, "-m", "tests.storage.crash_writer", str(path)], cwd=ROOT_DIR,
-                                 env=env, stdout=subprocess.PIPE, text=True)
+        child = subprocess.Popen(
+            [sys.executable, "-m", "tests.storage.crash_writer", str(path)],
+            cwd=ROOT_DIR,
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         first = child.stdout.readline()  # wait until it is committing, then kill at a random moment
         assert first, "crash writer exited before committing"
         time.sleep(rng.uniform(0.0, 0.3))

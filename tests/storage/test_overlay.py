@@ -109,11 +109,14 @@ def test_clear_prefix_with_limit_reports_whether_complete():
     assert overlay.get(b"b1") == b"x"
 
 
-ops = st.lists(st.one_of(
-    st.tuples(st.just("set"), st.sampled_from([b"a", b"b", b"c", b"d"]), st.binary(max_size=2)),
-    st.tuples(st.just("delete"), st.sampled_from([b"a", b"b", b"c", b"d"]), st.none()),
-    st.tuples(st.sampled_from(["begin", "commit", "rollback"]), st.none(), st.none()),
-), max_size=40)
+ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("set"), st.sampled_from([b"a", b"b", b"c", b"d"]), st.binary(max_size=2)),
+        st.tuples(st.just("delete"), st.sampled_from([b"a", b"b", b"c", b"d"]), st.none()),
+        st.tuples(st.sampled_from(["begin", "commit", "rollback"]), st.none(), st.none()),
+    ),
+    max_size=40,
+)
 
 
 @settings(max_examples=500)

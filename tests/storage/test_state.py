@@ -95,7 +95,8 @@ def test_historical_view_reads_older_states_through_the_trie(tmp_path):
             view = state.at(root)
             assert dict(view.iter_prefix(b"")) == entries
             assert list(view.iter_prefix(key(5)[:3])) == sorted(
-                (k, v) for k, v in entries.items() if k.startswith(key(5)[:3]))
+                (k, v) for k, v in entries.items() if k.startswith(key(5)[:3])
+            )
             for k in (key(i) for i in range(40)):
                 assert view.get(k) == entries.get(k)
 
@@ -115,13 +116,13 @@ def test_pruning_keeps_exactly_the_nodes_of_states_in_the_window(tmp_path):
     with Database(tmp_path / "db") as db:
         state = StateDB(db, pruning=window)
         history = run_chain(state, 40)
-        kept = [root for root, _ in history[-window - 1:]]
+        kept = [root for root, _ in history[-window - 1 :]]
         stored = {k for k, _ in db.iter_prefix(Column.TRIE)}
         assert stored == reachable(db, kept)
-        for root, entries in history[-window - 1:]:
+        for root, entries in history[-window - 1 :]:
             assert dict(state.at(root).iter_prefix(b"")) == entries
         live = set(kept)
-        for root, _ in history[:-window - 1]:
+        for root, _ in history[: -window - 1]:
             if root not in live:
                 with pytest.raises(StateUnavailable):
                     state.at(root)

@@ -80,7 +80,7 @@ def test_root_is_independent_of_insertion_order_and_batching(entries, rnd):
     i = 0
     while i < len(items):
         step = rnd.randint(1, 5)
-        model.apply(dict(items[i:i + step]))
+        model.apply(dict(items[i : i + step]))
         i += step
     assert model.root == root_of(entries)
 
@@ -102,8 +102,10 @@ def test_dead_and_inserted_account_for_every_reference():
     rng = random.Random(7)
     model = Model()
     for _ in range(40):
-        changes = {bytes([rng.randrange(4), rng.randrange(3)]): rng.choice([None, b"x", b"y"])
-                   for _ in range(rng.randint(1, 6))}
+        changes = {
+            bytes([rng.randrange(4), rng.randrange(3)]): rng.choice([None, b"x", b"y"])
+            for _ in range(rng.randint(1, 6))
+        }
         old = _references(model.store, model.root)
         update = model.trie.apply(model.root, changes)
         model.store.update(update.new_nodes)
@@ -131,8 +133,12 @@ def _references(store, root):
 
 
 def test_iter_prefix_yields_only_keys_under_prefix_in_order():
-    entries = {bytes([a, b]) + bytes(c): bytes([a, b, c]) for a in range(3) for b in range(0, 40, 7)
-               for c in range(3)}
+    entries = {
+        bytes([a, b]) + bytes(c): bytes([a, b, c])
+        for a in range(3)
+        for b in range(0, 40, 7)
+        for c in range(3)
+    }
     model = Model()
     model.apply(entries)
     for prefix in [b"", b"\x01", b"\x01\x07", b"\x01\x07\x00", b"\x09", b"\x02\x23"]:
@@ -169,11 +175,20 @@ def test_node_encoding_round_trips_and_matches_documented_layout():
         assert decode_node(encode_node(*node)) == node
 
 
-@pytest.mark.parametrize("bad", [
-    b"", b"\x04", b"\x00\x00", b"\x01\x04\xa1\x00",  # odd partial with non-zero padding
-    b"\x02\x00\x00\x00", b"\x02\x00\x01\x00" + b"\x11" * 31, b"\x01\x00\x08v",
-    b"\x01\x01\x00\x00", b"\x03\x00\x01\x00" + b"\x11" * 32,
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"",
+        b"\x04",
+        b"\x00\x00",
+        b"\x01\x04\xa1\x00",  # odd partial with non-zero padding
+        b"\x02\x00\x00\x00",
+        b"\x02\x00\x01\x00" + b"\x11" * 31,
+        b"\x01\x00\x08v",
+        b"\x01\x01\x00\x00",
+        b"\x03\x00\x01\x00" + b"\x11" * 32,
+    ],
+)
 def test_invalid_node_encodings_raise_decode_error(bad):
     from chain.storage.trie import NodeDecodeError
 
@@ -187,8 +202,12 @@ def test_invalid_node_encodings_raise_decode_error(bad):
 def _big_model() -> Model:
     rng = random.Random(3)
     model = Model()
-    model.apply({blake2_256(bytes([i])) + rng.randbytes(rng.randint(0, 8)): rng.randbytes(rng.randint(1, 50))
-                 for i in range(200)})
+    model.apply(
+        {
+            blake2_256(bytes([i])) + rng.randbytes(rng.randint(0, 8)): rng.randbytes(rng.randint(1, 50))
+            for i in range(200)
+        }
+    )
     return model
 
 
@@ -228,7 +247,7 @@ def test_invalid_proof_with_tampered_node():
         for position in (0, len(node) // 2, len(node) - 1):
             tampered = bytearray(node)
             tampered[position] ^= 0x01
-            forged = proof[:i] + [bytes(tampered)] + proof[i + 1:]
+            forged = proof[:i] + [bytes(tampered)] + proof[i + 1 :]
             with pytest.raises(InvalidProof):
                 verify_proof(model.root, forged, key)
 

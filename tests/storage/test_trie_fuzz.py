@@ -17,8 +17,9 @@ from chain.storage.trie import (
 )
 
 _STORE: dict[bytes, bytes] = {}
-_UPDATE = Trie(_STORE).apply(EMPTY_ROOT, {blake2_256(bytes([i]))[: 1 + i % 5]: bytes([i]) * (i % 7)
-                                          for i in range(60)})
+_UPDATE = Trie(_STORE).apply(
+    EMPTY_ROOT, {blake2_256(bytes([i]))[: 1 + i % 5]: bytes([i]) * (i % 7) for i in range(60)}
+)
 _STORE.update(_UPDATE.new_nodes)
 ROOT = _UPDATE.root
 REAL_NODES = list(_STORE.values())
@@ -28,7 +29,8 @@ node_like = st.one_of(
     st.binary(max_size=120),
     st.tuples(st.integers(0, 4), st.binary(max_size=100)).map(lambda t: bytes([t[0]]) + t[1]),
     st.tuples(st.sampled_from(REAL_NODES), st.integers(0, 200), st.integers(0, 255)).map(
-        lambda t: t[0][:t[1] % (len(t[0]) + 1)] + bytes([t[2]]) + t[0][t[1] % (len(t[0]) + 1) + 1:]),
+        lambda t: t[0][: t[1] % (len(t[0]) + 1)] + bytes([t[2]]) + t[0][t[1] % (len(t[0]) + 1) + 1 :]
+    ),
 )
 
 

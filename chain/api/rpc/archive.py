@@ -54,7 +54,10 @@ def register(server: JsonRpcServer, node) -> None:
         if node.chain.header(block_hash) is None:
             return None
         try:
-            return {"success": True, "value": to_hex(state_call(node, name, args, state_at(node, block_hash)))}
+            return {
+                "success": True,
+                "value": to_hex(state_call(node, name, args, state_at(node, block_hash))),
+            }
         except (ClientError, StateError) as e:
             return {"success": False, "error": str(e)}
 
@@ -65,10 +68,15 @@ def register(server: JsonRpcServer, node) -> None:
         child = parse_child_trie(child_trie)
         header = node.chain.header(block_hash)
         if header is None:
-            sub.conn.after_answer(lambda: _end(sub, {"event": "storageError",
-                                                     "error": f"block 0x{block_hash.hex()} is not known"}))
+            sub.conn.after_answer(
+                lambda: _end(
+                    sub, {"event": "storageError", "error": f"block 0x{block_hash.hex()} is not known"}
+                )
+            )
             return
-        sub.conn.after_answer(lambda: _stream(node, sub, header.state_root, [] if child is not None else queries))
+        sub.conn.after_answer(
+            lambda: _stream(node, sub, header.state_root, [] if child is not None else queries)
+        )
 
     @server.method("archive_v1_stopStorage", connection=True)
     async def archive_stop_storage(conn: Connection, subscription: Any) -> None:
@@ -92,8 +100,14 @@ def _stream(node, sub: Subscriber, state_root: bytes, queries: list) -> None:
                 if sub.closed:
                     return
                 if query.descendants and sent == MAX_DESCENDANTS:
-                    _end(sub, {"event": "storageError", "error": f"more than {MAX_DESCENDANTS} keys under "
-                               f"{to_hex(query.key)}: resume with paginationStartKey {last}"})
+                    _end(
+                        sub,
+                        {
+                            "event": "storageError",
+                            "error": f"more than {MAX_DESCENDANTS} keys under "
+                            f"{to_hex(query.key)}: resume with paginationStartKey {last}",
+                        },
+                    )
                     return
                 sub.notify({"event": "storage", **item})
                 sent, last = sent + 1, item["key"]

@@ -51,13 +51,21 @@ def pool_error(e: PoolError) -> RpcError:
         text = reason.rpc_message if isinstance(reason, v.TransactionValidityError) else str(reason)
         return RpcError(POOL_INVALID_TX, "Invalid Transaction", text)
     if isinstance(e, AlreadyImported):
-        return RpcError(POOL_ALREADY_IMPORTED, "Transaction Already Imported", "The transaction is already in the pool.")
+        return RpcError(
+            POOL_ALREADY_IMPORTED, "Transaction Already Imported", "The transaction is already in the pool."
+        )
     if isinstance(e, TooLowPriority):
-        return RpcError(POOL_TOO_LOW_PRIORITY, "Priority is too low",
-                        "The transaction has too low priority to replace another transaction already in the pool.")
+        return RpcError(
+            POOL_TOO_LOW_PRIORITY,
+            "Priority is too low",
+            "The transaction has too low priority to replace another transaction already in the pool.",
+        )
     if isinstance(e, PoolFull):
-        return RpcError(POOL_IMMEDIATELY_DROPPED, "Immediately Dropped",
-                        "The transaction couldn't enter the pool because of the limit")
+        return RpcError(
+            POOL_IMMEDIATELY_DROPPED,
+            "Immediately Dropped",
+            "The transaction couldn't enter the pool because of the limit",
+        )
     return RpcError(e.code, "Transaction pool error", str(e))
 
 
@@ -80,7 +88,9 @@ def register(server: JsonRpcServer, node) -> None:
     async def author_pending_extrinsics() -> list[str]:
         return [to_hex(raw) for raw in node.pool.pending()]
 
-    @server.subscription("author_submitAndWatchExtrinsic", "author_extrinsicUpdate", "author_unwatchExtrinsic")
+    @server.subscription(
+        "author_submitAndWatchExtrinsic", "author_extrinsicUpdate", "author_unwatchExtrinsic"
+    )
     async def author_submit_and_watch(sub: Subscriber, extrinsic: Any) -> None:
         raw = extrinsic_param(extrinsic)
         loop = asyncio.get_running_loop()
@@ -88,7 +98,9 @@ def register(server: JsonRpcServer, node) -> None:
         def finalized(block_hash: bytes) -> None:
             sub.notify({"inBlock": to_hex(block_hash)})
             timer = loop.call_later(FINALIZED_NOTICE_MAX_DELAY_S, report_finalized, block_hash)
-            stop_waiting = node.subscribe("finalized_head", lambda _header: loop.call_soon(report_finalized, block_hash))
+            stop_waiting = node.subscribe(
+                "finalized_head", lambda _header: loop.call_soon(report_finalized, block_hash)
+            )
             sub.on_close.extend((timer.cancel, stop_waiting))
 
         def report_finalized(block_hash: bytes) -> None:

@@ -24,8 +24,10 @@ def block_json(node, block_hash: bytes) -> dict | None:
         return None
     certificate = node.chain.justification(block_hash)
     justifications = [[list(JUSTIFICATION_ENGINE_ID), to_hex(certificate)]] if certificate else None
-    return {"block": {"header": block.header.to_json(), "extrinsics": [to_hex(x) for x in block.extrinsics]},
-            "justifications": justifications}
+    return {
+        "block": {"header": block.header.to_json(), "extrinsics": [to_hex(x) for x in block.extrinsics]},
+        "justifications": justifications,
+    }
 
 
 def register(server: JsonRpcServer, node) -> None:
@@ -58,15 +60,26 @@ def register(server: JsonRpcServer, node) -> None:
         block_hash = node.chain.head_hash if hash is None else hex_bytes(hash, "block hash", length=32)
         return block_json(node, block_hash)
 
-    def head_subscription(name: str, notification: str, unsubscribe: str, aliases=(), unsub_aliases=()) -> None:
+    def head_subscription(
+        name: str, notification: str, unsubscribe: str, aliases=(), unsub_aliases=()
+    ) -> None:
         @server.subscription(name, notification, unsubscribe, aliases=aliases, unsub_aliases=unsub_aliases)
         async def subscribe(sub: Subscriber) -> None:
             sub.notify(node.chain.head.to_json())
             sub.on_close.append(node.subscribe("finalized_head", lambda header: sub.notify(header.to_json())))
 
-    head_subscription("chain_subscribeNewHeads", "chain_newHead", "chain_unsubscribeNewHeads",
-                      aliases=("chain_subscribeNewHead", "subscribe_newHead"),
-                      unsub_aliases=("chain_unsubscribeNewHead", "unsubscribe_newHead"))
-    head_subscription("chain_subscribeFinalizedHeads", "chain_finalizedHead", "chain_unsubscribeFinalizedHeads",
-                      aliases=("chain_subscribeFinalisedHeads",), unsub_aliases=("chain_unsubscribeFinalisedHeads",))
+    head_subscription(
+        "chain_subscribeNewHeads",
+        "chain_newHead",
+        "chain_unsubscribeNewHeads",
+        aliases=("chain_subscribeNewHead", "subscribe_newHead"),
+        unsub_aliases=("chain_unsubscribeNewHead", "unsubscribe_newHead"),
+    )
+    head_subscription(
+        "chain_subscribeFinalizedHeads",
+        "chain_finalizedHead",
+        "chain_unsubscribeFinalizedHeads",
+        aliases=("chain_subscribeFinalisedHeads",),
+        unsub_aliases=("chain_unsubscribeFinalisedHeads",),
+    )
     head_subscription("chain_subscribeAllHeads", "chain_allHead", "chain_unsubscribeAllHeads")

@@ -54,10 +54,17 @@ LIMIT_REACHED = {"result": "limitReached"}
 
 def runtime_json(version: RuntimeVersion) -> dict:
     """The spec's runtime object (`finalizedBlockRuntime`, `newRuntime`); `apis` is an object here."""
-    return {"type": "valid", "spec": {
-        "specName": version.spec_name, "implName": version.impl_name, "specVersion": version.spec_version,
-        "implVersion": version.impl_version, "transactionVersion": version.transaction_version,
-        "apis": {to_hex(api): v for api, v in version.apis}}}
+    return {
+        "type": "valid",
+        "spec": {
+            "specName": version.spec_name,
+            "implName": version.impl_name,
+            "specVersion": version.spec_version,
+            "implVersion": version.impl_version,
+            "transactionVersion": version.transaction_version,
+            "apis": {to_hex(api): v for api, v in version.apis},
+        },
+    }
 
 
 def block_hash_param(value: Any, what: str = "hash") -> bytes:
@@ -125,7 +132,11 @@ class Follow:
             return
         block_hash = to_hex(header.hash)
         self.pinned.add(header.hash)
-        event: dict = {"event": "newBlock", "blockHash": block_hash, "parentBlockHash": to_hex(header.parent_hash)}
+        event: dict = {
+            "event": "newBlock",
+            "blockHash": block_hash,
+            "parentBlockHash": to_hex(header.parent_hash),
+        }
         if self.with_runtime:
             code = self.node.chain.state_at(None).get(CODE_KEY)
             event["newRuntime"] = None if code == self._code else runtime_json(self.node.runtime.version)
@@ -136,8 +147,11 @@ class Follow:
 
     def require_pinned(self, block_hash: bytes) -> None:
         if block_hash not in self.pinned:
-            raise RpcError(INVALID_BLOCK, f"Invalid block hash: 0x{block_hash.hex()} is not pinned by this "
-                                          "follow subscription (never reported, or unpinned)")
+            raise RpcError(
+                INVALID_BLOCK,
+                f"Invalid block hash: 0x{block_hash.hex()} is not pinned by this "
+                "follow subscription (never reported, or unpinned)",
+            )
 
     def free_slots(self) -> int:
         return MAX_OPERATIONS - sum(self.operations.values())
@@ -173,8 +187,9 @@ def function_param(value: Any) -> str:
     return value
 
 
-def one_slot_operation(conn: Connection, follow: Follow | None, block_hash: bytes,
-                       work: Callable[[], dict]) -> dict:
+def one_slot_operation(
+    conn: Connection, follow: Follow | None, block_hash: bytes, work: Callable[[], dict]
+) -> dict:
     """Start a body or call operation on a pinned block: `work` runs after the answer and returns the
     operation's one event."""
     if follow is None or follow.free_slots() < 1:
@@ -198,8 +213,10 @@ def register(server: JsonRpcServer, node) -> None:
             raise InvalidParams(f"withRuntime must be a boolean, got {with_runtime!r}")
         follows = sum(isinstance(s.context, Follow) for s in sub.conn.subscriptions.values())
         if follows >= MAX_FOLLOWS:
-            raise RpcError(FOLLOW_LIMIT_REACHED, f"Maximum number of chainHead_follow has been reached "
-                                                 f"({MAX_FOLLOWS} per connection)")
+            raise RpcError(
+                FOLLOW_LIMIT_REACHED,
+                f"Maximum number of chainHead_follow has been reached ({MAX_FOLLOWS} per connection)",
+            )
         sub.context = Follow(node, sub, with_runtime)
         sub.context.start()
 
@@ -227,11 +244,13 @@ def register(server: JsonRpcServer, node) -> None:
             if block is None:
                 return {"event": "operationError", "error": f"block 0x{block_hash.hex()} has no body here"}
             return {"event": "operationBodyDone", "value": [to_hex(x) for x in block.extrinsics]}
+
         return one_slot_operation(conn, follow_of(conn, follow_subscription), block_hash, body)
 
     @server.method("chainHead_v1_call", connection=True)
-    async def chain_head_call(conn: Connection, follow_subscription: Any, hash: Any, function: Any,
-                              call_parameters: Any) -> dict:
+    async def chain_head_call(
+        conn: Connection, follow_subscription: Any, hash: Any, function: Any, call_parameters: Any
+    ) -> dict:
         block_hash, name, args = block_hash_param(hash), function_param(function), call_data(call_parameters)
 
         def call() -> dict:
@@ -240,11 +259,13 @@ def register(server: JsonRpcServer, node) -> None:
             except (ClientError, StateError) as e:
                 return {"event": "operationError", "error": str(e)}
             return {"event": "operationCallDone", "output": to_hex(output)}
+
         return one_slot_operation(conn, follow_of(conn, follow_subscription), block_hash, call)
 
     @server.method("chainHead_v1_storage", connection=True)
-    async def chain_head_storage(conn: Connection, follow_subscription: Any, hash: Any, items: Any,
-                                 child_trie: Any = None) -> dict:
+    async def chain_head_storage(
+        conn: Connection, follow_subscription: Any, hash: Any, items: Any, child_trie: Any = None
+    ) -> dict:
         follow = follow_of(conn, follow_subscription)
         block_hash = block_hash_param(hash)
         queries = parse_queries(items, pagination=False)
@@ -262,7 +283,11 @@ def register(server: JsonRpcServer, node) -> None:
             operation_id = follow.start_operation(0)
             error = {"event": "operationError", "error": str(e)}
             conn.after_answer(lambda: follow.finish_operation(operation_id, error))
-            return {"result": "started", "operationId": operation_id, "discardedItems": len(queries) - accepted}
+            return {
+                "result": "started",
+                "operationId": operation_id,
+                "discardedItems": len(queries) - accepted,
+            }
         operation_id = follow.start_operation(accepted)
         produced = iter(()) if child is not None else results(view, queries[:accepted])
         operation = follow.storage[operation_id] = StorageOperation(follow, operation_id, produced)
@@ -279,13 +304,17 @@ def register(server: JsonRpcServer, node) -> None:
             return
         operation = follow.storage.get(operation_id)
         if operation is None or not operation.waiting:
-            raise RpcError(INVALID_CONTINUE, f"Invalid continue: operation {operation_id} is not waiting for "
-                                             "chainHead_v1_continue")
+            raise RpcError(
+                INVALID_CONTINUE,
+                f"Invalid continue: operation {operation_id} is not waiting for chainHead_v1_continue",
+            )
         operation.waiting = False
         conn.after_answer(operation.run)
 
     @server.method("chainHead_v1_stopOperation", connection=True)
-    async def chain_head_stop_operation(conn: Connection, follow_subscription: Any, operation_id: Any) -> None:
+    async def chain_head_stop_operation(
+        conn: Connection, follow_subscription: Any, operation_id: Any
+    ) -> None:
         follow = follow_of(conn, follow_subscription)
         operation_id = operation_id_param(operation_id)
         if follow is not None:
@@ -296,8 +325,10 @@ def register(server: JsonRpcServer, node) -> None:
         follow = follow_of(conn, follow_subscription)
         if isinstance(hash_or_hashes, list):
             if len(hash_or_hashes) > MAX_PINNED_BLOCKS:
-                raise InvalidParams(f"hashOrHashes has {len(hash_or_hashes)} entries; at most "
-                                    f"{MAX_PINNED_BLOCKS} blocks are ever pinned")
+                raise InvalidParams(
+                    f"hashOrHashes has {len(hash_or_hashes)} entries; at most "
+                    f"{MAX_PINNED_BLOCKS} blocks are ever pinned"
+                )
             hashes = [block_hash_param(h, f"hashOrHashes[{i}]") for i, h in enumerate(hash_or_hashes)]
         else:
             hashes = [block_hash_param(hash_or_hashes, "hashOrHashes")]

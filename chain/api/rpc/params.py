@@ -95,7 +95,9 @@ def state_at(node, block_hash: bytes):
     try:
         return node.chain.state_at(block_hash)
     except StateError as e:
-        raise ClientError(STATE_CLIENT_ERROR, f"State already discarded for 0x{block_hash.hex()}: {e}") from None
+        raise ClientError(
+            STATE_CLIENT_ERROR, f"State already discarded for 0x{block_hash.hex()}: {e}"
+        ) from None
 
 
 def to_hex(data: bytes | None) -> str | None:

@@ -43,7 +43,7 @@ def _extrinsic_and_length(data: bytes, method: str) -> tuple[bytes, int]:
     start = r.pos
     length = r.compact_len(1)
     r.read(length)
-    extrinsic = r.data[start:r.pos]
+    extrinsic = r.data[start : r.pos]
     declared = r.u32()
     _finish(r, method)
     return bytes(extrinsic), declared
@@ -88,8 +88,11 @@ def fee_details(node, state, extrinsic: bytes, length: int) -> dict | None:
     if q["partialFee"] == 0:
         return None
     cfg = node.runtime.configs[TransactionPaymentConfig]
-    return {"baseFee": cfg.base_fee, "lenFee": cfg.length_fee * length,
-            "adjustedWeightFee": cfg.weight_fee * q["weight"]["ref_time"] // WEIGHT_FEE_UNIT}
+    return {
+        "baseFee": cfg.base_fee,
+        "lenFee": cfg.length_fee * length,
+        "adjustedWeightFee": cfg.weight_fee * q["weight"]["ref_time"] // WEIGHT_FEE_UNIT,
+    }
 
 
 def query_fee_details(node, state, data: bytes) -> bytes:
@@ -97,7 +100,12 @@ def query_fee_details(node, state, data: bytes) -> bytes:
     inclusion = fee_details(node, state, extrinsic, length)
     if inclusion is None:
         return b"\x00"
-    return b"\x01" + u128(inclusion["baseFee"]) + u128(inclusion["lenFee"]) + u128(inclusion["adjustedWeightFee"])
+    return (
+        b"\x01"
+        + u128(inclusion["baseFee"])
+        + u128(inclusion["lenFee"])
+        + u128(inclusion["adjustedWeightFee"])
+    )
 
 
 def validate_transaction(node, state, data: bytes) -> bytes:
@@ -106,11 +114,13 @@ def validate_transaction(node, state, data: bytes) -> bytes:
     source = v.TransactionSource(r.u8())
     start = r.pos
     r.read(r.compact_len(1))
-    extrinsic = bytes(r.data[start:r.pos])
+    extrinsic = bytes(r.data[start : r.pos])
     block_hash = r.read(32)
     _finish(r, "TaggedTransactionQueue_validate_transaction")
     try:
-        return b"\x00" + apis.validate_transaction(node.runtime, state, source, extrinsic, block_hash).encode()
+        return (
+            b"\x00" + apis.validate_transaction(node.runtime, state, source, extrinsic, block_hash).encode()
+        )
     except v.TransactionValidityError as e:
         return b"\x01" + e.encode()
 

@@ -42,8 +42,10 @@ def subscription_param(value: Any, what: str) -> str:
 
 def genesis_hash_method(node):  # noqa: ANN201
     """`chainSpec_v1_genesisHash` and `archive_v1_genesisHash`: block 0's hash."""
+
     async def genesis_hash() -> str:
         return to_hex(node.chain.store.hash_at(0))
+
     return genesis_hash
 
 
@@ -80,7 +82,9 @@ def register_transaction(server: JsonRpcServer, node) -> None:
     async def transaction_stop(conn: Connection, operation_id: Any) -> None:
         operation_id = subscription_param(operation_id, "operationId")
         if conn.context.get("broadcasts", {}).pop(operation_id, None) is None:
-            raise InvalidParams(f"operationId {operation_id!r} is not a transaction this connection broadcasts")
+            raise InvalidParams(
+                f"operationId {operation_id!r} is not a transaction this connection broadcasts"
+            )
 
     @server.subscription("transactionWatch_v1_submitAndWatch", WATCH_EVENT, None)
     async def transaction_watch(sub: Subscriber, transaction: Any) -> None:

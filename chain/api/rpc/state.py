@@ -39,7 +39,9 @@ def reading(block_hash: bytes):
     try:
         yield
     except StateError as e:
-        raise ClientError(STATE_CLIENT_ERROR, f"State already discarded for 0x{block_hash.hex()}: {e}") from None
+        raise ClientError(
+            STATE_CLIENT_ERROR, f"State already discarded for 0x{block_hash.hex()}: {e}"
+        ) from None
 
 
 def register(server: JsonRpcServer, node) -> None:
@@ -69,7 +71,9 @@ def register(server: JsonRpcServer, node) -> None:
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
             raise InvalidParams(f"count must be a non-negative number, got {count!r}")
         if count > MAX_KEYS_PAGED:
-            raise RpcError(STATE_INVALID_COUNT, f"count exceeds maximum value. value: {count}, max: {MAX_KEYS_PAGED}")
+            raise RpcError(
+                STATE_INVALID_COUNT, f"count exceeds maximum value. value: {count}, max: {MAX_KEYS_PAGED}"
+            )
         after = None if start_key is None else hex_bytes(start_key, "start key", max_len=MAX_KEY_BYTES)
         block_hash = at_block(node, at)
         keys: list[str] = []
@@ -91,8 +95,11 @@ def register(server: JsonRpcServer, node) -> None:
         with reading(block_hash):
             for found, _ in state_at(node, block_hash).iter_prefix(prefix_bytes):
                 if len(keys) >= MAX_KEYS_PAGED:
-                    raise RpcError(STATE_INVALID_COUNT, f"more than {MAX_KEYS_PAGED} keys under this prefix; "
-                                                        "page through them with state_getKeysPaged")
+                    raise RpcError(
+                        STATE_INVALID_COUNT,
+                        f"more than {MAX_KEYS_PAGED} keys under this prefix; "
+                        "page through them with state_getKeysPaged",
+                    )
                 keys.append(to_hex(found))
         return keys
 
@@ -117,11 +124,17 @@ def register(server: JsonRpcServer, node) -> None:
         first, last = at_block(node, from_block), at_block(node, to_block)
         start, end = node.chain.header(first).number, node.chain.header(last).number
         if start > end or node.chain.store.hash_at(start) != first or node.chain.store.hash_at(end) != last:
-            raise ClientError(STATE_CLIENT_ERROR, f"Invalid block range: from #{start} 0x{first.hex()} to #{end} "
-                                                  f"0x{last.hex()}: not an ascending range of this chain")
+            raise ClientError(
+                STATE_CLIENT_ERROR,
+                f"Invalid block range: from #{start} 0x{first.hex()} to #{end} "
+                f"0x{last.hex()}: not an ascending range of this chain",
+            )
         if len(wanted) * (end - start + 1) > MAX_QUERY_READS:
-            raise ClientError(STATE_CLIENT_ERROR, f"Invalid block range: {len(wanted)} keys over {end - start + 1} "
-                                                  f"blocks is more than {MAX_QUERY_READS} reads; query a shorter range")
+            raise ClientError(
+                STATE_CLIENT_ERROR,
+                f"Invalid block range: {len(wanted)} keys over {end - start + 1} "
+                f"blocks is more than {MAX_QUERY_READS} reads; query a shorter range",
+            )
         seen: dict[bytes, bytes | None] = {}
         change_sets = []
         for number in range(start, end + 1):
@@ -166,8 +179,13 @@ def register(server: JsonRpcServer, node) -> None:
         at_block(node, at)
         return node.runtime.version.to_json()
 
-    @server.subscription("state_subscribeRuntimeVersion", "state_runtimeVersion", "state_unsubscribeRuntimeVersion",
-                         aliases=("chain_subscribeRuntimeVersion",), unsub_aliases=("chain_unsubscribeRuntimeVersion",))
+    @server.subscription(
+        "state_subscribeRuntimeVersion",
+        "state_runtimeVersion",
+        "state_unsubscribeRuntimeVersion",
+        aliases=("chain_subscribeRuntimeVersion",),
+        unsub_aliases=("chain_unsubscribeRuntimeVersion",),
+    )
     async def state_subscribe_runtime_version(sub: Subscriber) -> None:
         """The runtime cannot be upgraded in place, so the one version pushed at once is the last."""
         sub.notify(node.runtime.version.to_json())
@@ -176,11 +194,17 @@ def register(server: JsonRpcServer, node) -> None:
     async def state_subscribe_storage(sub: Subscriber, keys: Any = None) -> None:
         if not keys:
             raise InvalidParams("name the storage keys to watch; subscribing to every key is not offered")
-        watched = list(dict.fromkeys(hex_list(keys, "keys", max_items=MAX_KEYS_PER_QUERY, max_len=MAX_KEY_BYTES)))
+        watched = list(
+            dict.fromkeys(hex_list(keys, "keys", max_items=MAX_KEYS_PER_QUERY, max_len=MAX_KEY_BYTES))
+        )
         state = node.chain.state_at(None)
         last = {k: state.get(k) for k in watched}
-        sub.notify({"block": to_hex(node.chain.head_hash),
-                    "changes": [[to_hex(k), to_hex(v)] for k, v in last.items()]})
+        sub.notify(
+            {
+                "block": to_hex(node.chain.head_hash),
+                "changes": [[to_hex(k), to_hex(v)] for k, v in last.items()],
+            }
+        )
 
         def on_head(header) -> None:
             head_state = node.chain.state_at(None)
@@ -192,4 +216,5 @@ def register(server: JsonRpcServer, node) -> None:
                     changes.append([to_hex(key), to_hex(value)])
             if changes:
                 sub.notify({"block": to_hex(header.hash), "changes": changes})
+
         sub.on_close.append(node.subscribe("finalized_head", on_head))

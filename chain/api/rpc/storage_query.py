@@ -90,7 +90,9 @@ def closest_descendant_merkle_value(view: StateView, key: bytes) -> bytes | None
     while True:
         data = view.trie.store.get(node_hash)
         if data is None:
-            raise StateUnavailable(f"state {view.root.hex()} was pruned while being read (node {node_hash.hex()})")
+            raise StateUnavailable(
+                f"state {view.root.hex()} was pruned while being read (node {node_hash.hex()})"
+            )
         partial, children, _ = decode_node(data)
         full = path + partial
         if full.startswith(target):
@@ -117,7 +119,10 @@ def results(view: StateView, queries: list[StorageQuery]) -> Iterator[dict]:
         if not query.descendants:
             value = view.get(query.key)
             if value is not None:
-                yield {"key": to_hex(query.key), field: to_hex(value if field == VALUE else blake2_256(value))}
+                yield {
+                    "key": to_hex(query.key),
+                    field: to_hex(value if field == VALUE else blake2_256(value)),
+                }
             continue
         for key, value in view.iter_prefix(query.key):
             if query.start_after is None or key > query.start_after:

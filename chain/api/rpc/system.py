@@ -40,14 +40,23 @@ def register(server: JsonRpcServer, node) -> None:
     @server.method("system_health")
     async def system_health() -> dict:
         peers = list(node.network.peers.values())
-        return {"peers": len(peers),
-                "isSyncing": any(p.best_number > node.chain.number + 1 for p in peers),
-                "shouldHavePeers": node.spec.chain_type != "Development"}
+        return {
+            "peers": len(peers),
+            "isSyncing": any(p.best_number > node.chain.number + 1 for p in peers),
+            "shouldHavePeers": node.spec.chain_type != "Development",
+        }
 
     @server.method("system_peers", unsafe=True)
     async def system_peers() -> list[dict]:
-        return [{"peerId": p.id, "roles": "FULL", "bestHash": to_hex(p.best_hash) if p.best_hash else None,
-                 "bestNumber": p.best_number} for p in node.network.peers.values()]
+        return [
+            {
+                "peerId": p.id,
+                "roles": "FULL",
+                "bestHash": to_hex(p.best_hash) if p.best_hash else None,
+                "bestNumber": p.best_number,
+            }
+            for p in node.network.peers.values()
+        ]
 
     @server.method("system_localPeerId")
     async def system_local_peer_id() -> str:
@@ -66,7 +75,11 @@ def register(server: JsonRpcServer, node) -> None:
     @server.method("system_syncState")
     async def system_sync_state() -> dict:
         best = max([node.chain.number, *(p.best_number for p in node.network.peers.values())])
-        return {"startingBlock": node.started_at_number, "currentBlock": node.chain.number, "highestBlock": best}
+        return {
+            "startingBlock": node.started_at_number,
+            "currentBlock": node.chain.number,
+            "highestBlock": best,
+        }
 
     @server.method("system_accountNextIndex", "account_nextIndex")
     async def system_account_next_index(account_id: Any) -> int:
@@ -81,5 +94,8 @@ def register(server: JsonRpcServer, node) -> None:
         block_hash = at_block(node, at)
         with reading(block_hash):
             state = state_at(node, block_hash)
-            return to_hex(apply_extrinsic_result(node.runtime, state, block_hash,
-                                                 node.chain.header(block_hash).number, raw))
+            return to_hex(
+                apply_extrinsic_result(
+                    node.runtime, state, block_hash, node.chain.header(block_hash).number, raw
+                )
+            )

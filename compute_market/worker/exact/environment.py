@@ -28,12 +28,16 @@ class ExactModeRefused(RuntimeError):
 def check(profile: DeterminismProfile) -> None:
     """Refuse an environment that could change a result; builds the kernels on first use."""
     if torch.__version__ != profile.torch_version:
-        raise ExactModeRefused(f"the spec pins torch {profile.torch_version}, this process runs torch "
-                               f"{torch.__version__} (the build tag counts: install torch=={profile.torch_version.split('+')[0]} "
-                               "from the CPU wheel)")
+        raise ExactModeRefused(
+            f"the spec pins torch {profile.torch_version}, this process runs torch "
+            f"{torch.__version__} (the build tag counts: install torch=={profile.torch_version.split('+')[0]} "
+            "from the CPU wheel)"
+        )
     if (profile.kernels, profile.kernels_version) != (KERNEL_SET, KERNELS_VERSION):
-        raise ExactModeRefused(f"the spec names kernels {profile.kernels} v{profile.kernels_version}; this "
-                               f"package has {KERNEL_SET} v{KERNELS_VERSION}")
+        raise ExactModeRefused(
+            f"the spec names kernels {profile.kernels} v{profile.kernels_version}; this "
+            f"package has {KERNEL_SET} v{KERNELS_VERSION}"
+        )
     try:
         native.library()
     except native.KernelUnavailable as e:
@@ -49,4 +53,3 @@ def pin_process() -> None:
     torch.use_deterministic_algorithms(True)
     if torch.get_num_threads() != 1:
         torch.set_num_threads(1)
-

@@ -37,8 +37,18 @@ HERE = Path(__file__).resolve().parent
 SOURCES = ("kernels.c", "cpucheck.c")
 # -fno-fast-math first: it resets -fno-math-errno, which must hold so that sqrt is the one instruction,
 # with no errno fallback into libm's sqrtf.
-KERNEL_FLAGS = ("-O3", "-std=gnu11", "-fPIC", "-shared", "-pthread", "-mavx2", "-mfma", "-fno-fast-math",
-                "-ffp-contract=off", "-fno-math-errno")
+KERNEL_FLAGS = (
+    "-O3",
+    "-std=gnu11",
+    "-fPIC",
+    "-shared",
+    "-pthread",
+    "-mavx2",
+    "-mfma",
+    "-fno-fast-math",
+    "-ffp-contract=off",
+    "-fno-math-errno",
+)
 BASELINE_FLAGS = ("-O2", "-std=gnu11", "-fPIC", "-shared", "-march=x86-64")
 REQUIRED_ISA = "x86-64 with AVX2 and FMA3"
 MAX_THREADS = 64
@@ -58,8 +68,10 @@ def _compiler() -> str:
     for name in (os.environ.get("CC"), "cc", "gcc"):
         if name and shutil.which(name):
             return name
-    raise KernelUnavailable("exact mode builds its kernels with a C compiler, and none was found "
-                            "(install gcc, or name one in $CC)")
+    raise KernelUnavailable(
+        "exact mode builds its kernels with a C compiler, and none was found "
+        "(install gcc, or name one in $CC)"
+    )
 
 
 def _cache_dir() -> Path:
@@ -78,11 +90,13 @@ def _build(cc: str, source: str, flags: tuple[str, ...]) -> Path:
     fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".so.tmp")
     os.close(fd)
     try:
-        done = subprocess.run([cc, *flags, "-o", tmp, str(HERE / source)], capture_output=True, text=True,
-                              check=False)
+        done = subprocess.run(
+            [cc, *flags, "-o", tmp, str(HERE / source)], capture_output=True, text=True, check=False
+        )
         if done.returncode != 0:
-            raise KernelUnavailable(f"building the exact-mode kernels ({source}) with {cc} failed:\n"
-                                    f"{done.stderr.strip()[-2000:]}")
+            raise KernelUnavailable(
+                f"building the exact-mode kernels ({source}) with {cc} failed:\n{done.stderr.strip()[-2000:]}"
+            )
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
@@ -95,10 +109,48 @@ _SIGNATURES: dict[str, tuple[type | None, list[type]]] = {
     "gx_abi_version": (ctypes.c_int, []),
     "gx_reset_fpenv": (None, []),
     "gx_set_wide_tiles": (None, [ctypes.c_int]),
-    "gx_gemm": (None, [_i64, _i64, _i64, _ptr, _i64, _i64, _i64, _ptr, _i64, _i64, _ptr, _f32, _ptr,
-                       ctypes.c_int, _i64, _i64]),
-    "gx_gemm_split": (ctypes.c_int, [ctypes.c_int, _i64, _i64, _i64, _ptr, _i64, _i64, _i64, _ptr, _i64, _i64, _ptr,
-                                     _f32, _ptr, ctypes.c_int, _i64]),
+    "gx_gemm": (
+        None,
+        [
+            _i64,
+            _i64,
+            _i64,
+            _ptr,
+            _i64,
+            _i64,
+            _i64,
+            _ptr,
+            _i64,
+            _i64,
+            _ptr,
+            _f32,
+            _ptr,
+            ctypes.c_int,
+            _i64,
+            _i64,
+        ],
+    ),
+    "gx_gemm_split": (
+        ctypes.c_int,
+        [
+            ctypes.c_int,
+            _i64,
+            _i64,
+            _i64,
+            _ptr,
+            _i64,
+            _i64,
+            _i64,
+            _ptr,
+            _i64,
+            _i64,
+            _ptr,
+            _f32,
+            _ptr,
+            ctypes.c_int,
+            _i64,
+        ],
+    ),
     "gx_split": (ctypes.c_int, [ctypes.c_int, ctypes.c_int, _i64, _ptr, ctypes.c_int, _ptr, ctypes.c_int]),
     "gx_split_kernel": (ctypes.c_char_p, [ctypes.c_int]),
     "gx_colsum": (None, [_i64, _i64, _ptr, _ptr, _i64, _i64]),
@@ -120,8 +172,10 @@ _SIGNATURES: dict[str, tuple[type | None, list[type]]] = {
     "gx_col2im": (None, [_i64, _i64, _i64, _i64, _i64, _ptr, _ptr, _i64, _i64]),
     "gx_maxpool2": (None, [_i64, _i64, _ptr, _ptr, _ptr, _i64, _i64]),
     "gx_maxpool2_bwd": (None, [_i64, _i64, _ptr, _ptr, _ptr, _i64, _i64]),
-    "gx_sgd": (None, [_ptr, _ptr, _ptr, _f32, _f32, _f32, ctypes.c_int, ctypes.c_int, ctypes.c_int, _i64,
-                      _i64]),
+    "gx_sgd": (
+        None,
+        [_ptr, _ptr, _ptr, _f32, _f32, _f32, ctypes.c_int, ctypes.c_int, ctypes.c_int, _i64, _i64],
+    ),
     "gx_adamw": (None, [_ptr, _ptr, _ptr, _ptr, _f32, _f32, _f32, _f32, _f32, _f32, _f32, _f32, _i64, _i64]),
 }
 
@@ -145,13 +199,17 @@ def library() -> ctypes.CDLL:
             return _lib
         machine = platform.machine()
         if machine.lower() not in ("x86_64", "amd64"):
-            raise KernelUnavailable(f"the exact-mode kernels ({KERNEL_SET} v{KERNELS_VERSION}) need "
-                                    f"{REQUIRED_ISA}; this machine is {machine}")
+            raise KernelUnavailable(
+                f"the exact-mode kernels ({KERNEL_SET} v{KERNELS_VERSION}) need "
+                f"{REQUIRED_ISA}; this machine is {machine}"
+            )
         if not cpu_supported():
-            raise KernelUnavailable(f"this CPU lacks an instruction the exact-mode kernels ({KERNEL_SET} "
-                                    f"v{KERNELS_VERSION}) are built for: they need {REQUIRED_ISA} (and an OS "
-                                    "that enables AVX); refusing to train rather than risk a result that "
-                                    "differs from other machines")
+            raise KernelUnavailable(
+                f"this CPU lacks an instruction the exact-mode kernels ({KERNEL_SET} "
+                f"v{KERNELS_VERSION}) are built for: they need {REQUIRED_ISA} (and an OS "
+                "that enables AVX); refusing to train rather than risk a result that "
+                "differs from other machines"
+            )
         lib = ctypes.CDLL(str(_build(_compiler(), "kernels.c", KERNEL_FLAGS)))
         for name, (restype, argtypes) in _SIGNATURES.items():
             fn = getattr(lib, name)
@@ -207,8 +265,15 @@ class Threads:
             floats = [float(a) for a, t in zip(args, types, strict=True) if t is _f32]
             int_arr = (ctypes.c_int64 * len(ints))(*ints)
             float_arr = (ctypes.c_float * max(1, len(floats)))(*floats)
-            done = lib.gx_split(parts, _split_id(name), total, ctypes.addressof(int_arr), len(ints),
-                                ctypes.addressof(float_arr), len(floats))
+            done = lib.gx_split(
+                parts,
+                _split_id(name),
+                total,
+                ctypes.addressof(int_arr),
+                len(ints),
+                ctypes.addressof(float_arr),
+                len(floats),
+            )
             if done == 0:
                 self.split_calls += 1
                 return

@@ -20,8 +20,14 @@ def _ptr(t: torch.Tensor | None) -> int | None:
     return None if t is None else t.data_ptr()
 
 
-def gemm(a: torch.Tensor, b: torch.Tensor, *, alpha: float = 1.0, bias: torch.Tensor | None = None,
-         bias_mode: int = 0) -> torch.Tensor:
+def gemm(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    *,
+    alpha: float = 1.0,
+    bias: torch.Tensor | None = None,
+    bias_mode: int = 0,
+) -> torch.Tensor:
     """(a @ b) * alpha (+ bias per column or per row) for a [B, M, K] or [M, K] with any strides and b of
     the same batch; the sum over k runs from k = 0 upward, from +0.0."""
     batched = a.dim() == 3
@@ -41,8 +47,22 @@ def gemm(a: torch.Tensor, b: torch.Tensor, *, alpha: float = 1.0, bias: torch.Te
     sbb = b3.stride(0) if nb > 1 else 0
     a_ptr, b_ptr, o_ptr, bias_ptr = a3.data_ptr(), b3.data_ptr(), out.data_ptr(), _ptr(bias)
 
-    args = (m, n, k, a_ptr, sab, a3.stride(1), a3.stride(2), b_ptr, sbb, b3.stride(1), o_ptr, alpha, bias_ptr,
-            bias_mode)
+    args = (
+        m,
+        n,
+        k,
+        a_ptr,
+        sab,
+        a3.stride(1),
+        a3.stride(2),
+        b_ptr,
+        sbb,
+        b3.stride(1),
+        o_ptr,
+        alpha,
+        bias_ptr,
+        bias_mode,
+    )
     parts = native.threads.parts(nb * m, n * k, native.MIN_GEMM_SPLIT_WORK)
     if parts >= 2 and lib.gx_gemm_split(parts, *args, nb * m) == 0:
         native.threads.split_calls += 1
@@ -144,8 +164,19 @@ class LayerNorm(torch.autograd.Function):
         y, xhat = torch.empty_like(x), torch.empty_like(x)
         rstd = torch.empty(rows, dtype=torch.float32)
         w, b = w.contiguous(), b.contiguous()
-        _rows("gx_layernorm", rows, d, d, x.data_ptr(), w.data_ptr(), b.data_ptr(), eps, y.data_ptr(),
-              xhat.data_ptr(), rstd.data_ptr())
+        _rows(
+            "gx_layernorm",
+            rows,
+            d,
+            d,
+            x.data_ptr(),
+            w.data_ptr(),
+            b.data_ptr(),
+            eps,
+            y.data_ptr(),
+            xhat.data_ptr(),
+            rstd.data_ptr(),
+        )
         ctx.save_for_backward(w, xhat, rstd)
         return y
 
@@ -156,8 +187,17 @@ class LayerNorm(torch.autograd.Function):
         d = w.shape[0]
         rows = dy.numel() // d
         dx = torch.empty_like(dy)
-        _rows("gx_layernorm_bwd", rows, d, d, dy.data_ptr(), w.data_ptr(), xhat.data_ptr(), rstd.data_ptr(),
-              dx.data_ptr())
+        _rows(
+            "gx_layernorm_bwd",
+            rows,
+            d,
+            d,
+            dy.data_ptr(),
+            w.data_ptr(),
+            xhat.data_ptr(),
+            rstd.data_ptr(),
+            dx.data_ptr(),
+        )
         dw = torch.empty(d, dtype=torch.float32)
         _rows("gx_colsum_prod", d, rows, rows, d, dy.data_ptr(), xhat.data_ptr(), dw.data_ptr())
         return dx, dw, colsum(dy.view(rows, d)), None
@@ -175,7 +215,9 @@ class CrossEntropy(torch.autograd.Function):
         logits, labels = logits.contiguous(), labels.contiguous()
         rows, n = logits.shape
         losses, probs = torch.empty(rows, dtype=torch.float32), torch.empty_like(logits)
-        _rows("gx_xent", rows, n, n, logits.data_ptr(), labels.data_ptr(), losses.data_ptr(), probs.data_ptr())
+        _rows(
+            "gx_xent", rows, n, n, logits.data_ptr(), labels.data_ptr(), losses.data_ptr(), probs.data_ptr()
+        )
         ctx.save_for_backward(probs, labels)
         loss = native.library().gx_sum_div(rows, losses.data_ptr(), float(rows))
         return torch.tensor(loss, dtype=torch.float32)
@@ -210,8 +252,16 @@ class Embedding(torch.autograd.Function):
         d = dy.shape[-1]
         dy = dy.contiguous()
         dw = torch.zeros(ctx.vocab, d, dtype=torch.float32)
-        _rows("gx_embedding_bwd", d, flat.numel(), flat.numel(), d, flat.data_ptr(), dy.data_ptr(),
-              dw.data_ptr())
+        _rows(
+            "gx_embedding_bwd",
+            d,
+            flat.numel(),
+            flat.numel(),
+            d,
+            flat.data_ptr(),
+            dy.data_ptr(),
+            dw.data_ptr(),
+        )
         return None, dw
 
 

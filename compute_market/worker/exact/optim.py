@@ -41,16 +41,31 @@ class ExactSGD(torch.optim.Optimizer):
                 if momentum != 0 and first:
                     state["momentum_buffer"] = torch.empty_like(p)
                 buf = state.get("momentum_buffer")
-                args = (g.data_ptr(), _flat(p).data_ptr(), None if buf is None else buf.data_ptr(), lr, momentum,
-                        wd, int(wd != 0), int(momentum != 0), int(first))
+                args = (
+                    g.data_ptr(),
+                    _flat(p).data_ptr(),
+                    None if buf is None else buf.data_ptr(),
+                    lr,
+                    momentum,
+                    wd,
+                    int(wd != 0),
+                    int(momentum != 0),
+                    int(first),
+                )
                 native.threads.run("gx_sgd", p.numel(), 4, *args)
 
 
 class ExactAdamW(torch.optim.Optimizer):
     """Decoupled weight decay, then Adam with bias correction, elementwise as in `gx_adamw`."""
 
-    def __init__(self, params: list[torch.Tensor], lr: float, betas: tuple[float, float], eps: float,
-                 weight_decay: float):
+    def __init__(
+        self,
+        params: list[torch.Tensor],
+        lr: float,
+        betas: tuple[float, float],
+        eps: float,
+        weight_decay: float,
+    ):
         super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay})
 
     @torch.no_grad()
@@ -69,7 +84,18 @@ class ExactAdamW(torch.optim.Optimizer):
                 t = int(state["step"].item())
                 step_size = lr / (1.0 - powi(b1, t))
                 bc2_sqrt = math.sqrt(1.0 - powi(b2, t))
-                args = (g.data_ptr(), _flat(p).data_ptr(), state["exp_avg"].data_ptr(),
-                        state["exp_avg_sq"].data_ptr(), 1.0 - lr * wd, b1, 1.0 - b1, b2, 1.0 - b2, step_size,
-                        bc2_sqrt, eps)
+                args = (
+                    g.data_ptr(),
+                    _flat(p).data_ptr(),
+                    state["exp_avg"].data_ptr(),
+                    state["exp_avg_sq"].data_ptr(),
+                    1.0 - lr * wd,
+                    b1,
+                    1.0 - b1,
+                    b2,
+                    1.0 - b2,
+                    step_size,
+                    bc2_sqrt,
+                    eps,
+                )
                 native.threads.run("gx_adamw", p.numel(), 8, *args)

@@ -19,7 +19,9 @@ _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 
 
 def stream_key(seed: int, purpose: str, index: int = 0) -> int:
-    material = b"gradchain/rng/v1/" + purpose.encode() + seed.to_bytes(8, "little") + index.to_bytes(8, "little")
+    material = (
+        b"gradchain/rng/v1/" + purpose.encode() + seed.to_bytes(8, "little") + index.to_bytes(8, "little")
+    )
     return int.from_bytes(blake2_256(material)[:8], "little")
 
 
@@ -34,7 +36,7 @@ def draws(key: int, n: int) -> np.ndarray:
 
 def uniform(key: int, n: int, lo: float, hi: float) -> np.ndarray:
     """n float32 values in [lo, hi)."""
-    u = (draws(key, n) >> np.uint64(40)).astype(np.float32) * np.float32(2.0 ** -24)
+    u = (draws(key, n) >> np.uint64(40)).astype(np.float32) * np.float32(2.0**-24)
     return u * np.float32(hi - lo) + np.float32(lo)
 
 

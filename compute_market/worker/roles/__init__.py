@@ -45,6 +45,20 @@ def wait_until(predicate: Callable[[], bool], timeout: float, poll: float = 0.3)
     return False
 
 
-__all__ = ["BLOB_PATIENCE_S", "DATASET_PATIENCE_S", "FAULT_VOTE", "ROLES",
-           "JobAudit", "JobContext", "Pending", "Referee", "Role", "Solver", "SolverRun", "Unavailable", "Verifier",
-           "Whistleblower", "wait_until"]
+__all__ = [
+    "BLOB_PATIENCE_S",
+    "DATASET_PATIENCE_S",
+    "FAULT_VOTE",
+    "ROLES",
+    "JobAudit",
+    "JobContext",
+    "Pending",
+    "Referee",
+    "Role",
+    "Solver",
+    "SolverRun",
+    "Unavailable",
+    "Verifier",
+    "Whistleblower",
+    "wait_until",
+]

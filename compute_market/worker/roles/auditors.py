@@ -19,6 +19,7 @@ from compute_market.worker.states import JobStatus, job_status
 
 log = logging.getLogger("gradchain.worker")
 
+
 class Verifier(Role):
     """Replays the segments the chain sampled and attests; `lazy` attests without replaying (a bad verifier).
 
@@ -33,7 +34,11 @@ class Verifier(Role):
 
     def tick(self) -> None:
         for job in self.node.jobs():
-            if job_status(job) not in (JobStatus.COMMITTED, JobStatus.CHALLENGED) or not job.has_sampled_segments or job.verifier:
+            if (
+                job_status(job) not in (JobStatus.COMMITTED, JobStatus.CHALLENGED)
+                or not job.has_sampled_segments
+                or job.verifier
+            ):
                 continue
             if ("attest", job.id) in self.acted or self.me in (bytes(job.solver), bytes(job.submitter)):
                 continue
@@ -41,7 +46,9 @@ class Verifier(Role):
         self.play_challenges()
 
     def verify(self, job) -> None:
-        results = [(segment, True) for segment in job.sampled_segments] if self.lazy else self.replay_sampled(job)
+        results = (
+            [(segment, True) for segment in job.sampled_segments] if self.lazy else self.replay_sampled(job)
+        )
         if results is None:
             return
         if self.node.send(calls.attest(job.id, results), f"attest job {job.id}"):
@@ -60,8 +67,12 @@ class Verifier(Role):
         if audit.faults or audit.unavailable:
             if ("withhold attestation", job.id) not in self.acted:
                 self.acted.add(("withhold attestation", job.id))
-                log.info("verifier: job %d: not attesting while its artifacts are challenged: %s, missing %s",
-                         job.id, audit.faults, sorted(audit.unavailable))
+                log.info(
+                    "verifier: job %d: not attesting while its artifacts are challenged: %s, missing %s",
+                    job.id,
+                    audit.faults,
+                    sorted(audit.unavailable),
+                )
             return None
         return results
 
@@ -80,15 +91,21 @@ class Whistleblower(Role):
 
     def segments_to_audit(self, job) -> list[int]:
         count = len(job.checkpoints)
-        ranked = sorted(range(count), key=lambda j: blake2_256(self.me + job.result_root + j.to_bytes(4, "little")))
-        return sorted(ranked[:max(1, round(count * self.audit_share))])
+        ranked = sorted(
+            range(count), key=lambda j: blake2_256(self.me + job.result_root + j.to_bytes(4, "little"))
+        )
+        return sorted(ranked[: max(1, round(count * self.audit_share))])
 
     def tick(self) -> None:
         # No block test against window_end: the window also lasts its chain time (pallet `windows`), past
         # window_end on a fast chain, and the chain keeps the job open exactly that long; a challenge sent
         # in the finalize grace after it is refused on chain and only logged.
         for job in self.node.jobs():
-            if job.id in self.audited or job_status(job) not in (JobStatus.COMMITTED, JobStatus.ATTESTED, JobStatus.CHALLENGED):
+            if job.id in self.audited or job_status(job) not in (
+                JobStatus.COMMITTED,
+                JobStatus.ATTESTED,
+                JobStatus.CHALLENGED,
+            ):
                 continue
             if self.me in (bytes(job.solver), bytes(job.submitter)):
                 continue
@@ -112,7 +129,9 @@ class Whistleblower(Role):
             return
         ctx = self.context(job)
         try:
-            check_final_model(ctx.spec, ctx.dataset, trainer.checkpoint(), audit.hashes, bytes(job.final_hash))
+            check_final_model(
+                ctx.spec, ctx.dataset, trainer.checkpoint(), audit.hashes, bytes(job.final_hash)
+            )
         except ArtifactFault as e:
             self.challenge_artifact(job, audit, key, str(e))
 
@@ -123,10 +142,13 @@ class Whistleblower(Role):
             if divergence is None and not self.false_challenge:
                 continue
             disputed = segment if divergence is None else disputed_segment(divergence, k)
-            log.info("whistleblower: job %d segment %d %s; challenging", job.id, disputed,
-                     f"does not reproduce H[{divergence}]" if divergence is not None
-                     else "reproduces (false challenge on purpose)")
+            log.info(
+                "whistleblower: job %d segment %d %s; challenging",
+                job.id,
+                disputed,
+                f"does not reproduce H[{divergence}]"
+                if divergence is not None
+                else "reproduces (false challenge on purpose)",
+            )
             self.node.send(calls.challenge(job.id, disputed), f"challenge job {job.id} segment {disputed}")
             return
-
-

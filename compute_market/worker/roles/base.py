@@ -56,8 +56,12 @@ class JobAudit:
     """What an auditor has established about one job's artifacts, kept across ticks."""
 
     hashes: list[bytes] | None = None  # the checked hash list H[0..T]
-    faults: dict[tuple[ArtifactKind, int], str] = field(default_factory=dict)  # failed their check (challenged)
-    unavailable: set[tuple[ArtifactKind, int]] = field(default_factory=set)  # missing now (challenged as such)
+    faults: dict[tuple[ArtifactKind, int], str] = field(
+        default_factory=dict
+    )  # failed their check (challenged)
+    unavailable: set[tuple[ArtifactKind, int]] = field(
+        default_factory=set
+    )  # missing now (challenged as such)
     valid: set[tuple[ArtifactKind, int]] = field(default_factory=set)  # checked and found valid (never again)
     missing_since: dict[tuple[ArtifactKind, int], float] = field(default_factory=dict)
     divergence: dict[int, int | None] = field(default_factory=dict)  # segment replayed -> first wrong step
@@ -72,15 +76,24 @@ def disputed_segment(divergence: int, interval: int) -> int:
 class Role:
     name = "worker"
 
-    def __init__(self, node: MarketNode, poll_interval: float = 0.3, progress: Progress = _quiet_progress,
-                 blob_patience: float = BLOB_PATIENCE_S):
+    def __init__(
+        self,
+        node: MarketNode,
+        poll_interval: float = 0.3,
+        progress: Progress = _quiet_progress,
+        blob_patience: float = BLOB_PATIENCE_S,
+    ):
         self.node, self.poll_interval, self.progress = node, poll_interval, progress
         self.blob_patience = blob_patience
         self.me = node.keypair.public if node.keypair else b""
         self._contexts: dict[int, JobContext] = {}
         self._audits: dict[int, JobAudit] = {}
-        self.acted: set[tuple] = set()  # (kind, id, ...) moves already submitted, to skip them while they land
-        self.own: dict[tuple[int, int], int | None] = {}  # (job, segment) -> the first step this worker disputes
+        self.acted: set[tuple] = (
+            set()
+        )  # (kind, id, ...) moves already submitted, to skip them while they land
+        self.own: dict[
+            tuple[int, int], int | None
+        ] = {}  # (job, segment) -> the first step this worker disputes
 
     def context(self, job) -> JobContext:
         ctx = self._contexts.get(job.id)
@@ -106,7 +119,9 @@ class Role:
     def audit_of(self, job) -> JobAudit:
         return self._audits.setdefault(job.id, JobAudit())
 
-    def fetch_artifact(self, job, audit: JobAudit, key: tuple[ArtifactKind, int], blob_hash: bytes) -> bytes | None:
+    def fetch_artifact(
+        self, job, audit: JobAudit, key: tuple[ArtifactKind, int], blob_hash: bytes
+    ) -> bytes | None:
         """The artifact's bytes; None while it stays missing past the patience (it is then challenged as
         unavailable, and fetched again on later ticks: once served, it is checked like any other)."""
         try:
@@ -114,16 +129,20 @@ class Role:
         except BlobMissing as e:
             first = audit.missing_since.setdefault(key, time.monotonic())
             if time.monotonic() - first < self.blob_patience:
-                raise Pending(f"{key[0].name.lower()} {key[1]} of job {job.id} is not available yet") from None
+                raise Pending(
+                    f"{key[0].name.lower()} {key[1]} of job {job.id} is not available yet"
+                ) from None
             audit.unavailable.add(key)
-            self.challenge_artifact(job, audit, key, f"it stayed unavailable for {self.blob_patience:g} s: {e}",
-                                    unavailable=True)
+            self.challenge_artifact(
+                job, audit, key, f"it stayed unavailable for {self.blob_patience:g} s: {e}", unavailable=True
+            )
             return None
         audit.unavailable.discard(key)
         return blob
 
-    def challenge_artifact(self, job, audit: JobAudit, key: tuple[ArtifactKind, int], reason: str,
-                           unavailable: bool = False) -> None:
+    def challenge_artifact(
+        self, job, audit: JobAudit, key: tuple[ArtifactKind, int], reason: str, unavailable: bool = False
+    ) -> None:
         """Challenge an artifact: as unavailable (it could not be fetched), or as failing its check (a fault
         kept for good: the content behind a hash never changes)."""
         if not unavailable:
@@ -133,8 +152,10 @@ class Role:
         if act in self.acted:
             return
         log.info("%s: job %d: %s %d is bad (%s); challenging it", self.name, job.id, kind.name, index, reason)
-        if self.node.send(calls.challenge_artifact(job.id, kind, index, unavailable),
-                          f"challenge {kind.name} {index} of job {job.id}"):
+        if self.node.send(
+            calls.challenge_artifact(job.id, kind, index, unavailable),
+            f"challenge {kind.name} {index} of job {job.id}",
+        ):
             self.acted.add(act)
 
     def hash_list(self, job, audit: JobAudit) -> list[bytes] | None:
@@ -184,7 +205,9 @@ class Role:
             trainer = Trainer(ctx.spec, ctx.dataset, checkpoints=False)
         start, divergence = trainer.step, None
         for record in trainer.run(until=b):
-            self.progress(f"{self.name}: replay job {job.id} segment {segment}", record.step - start, b - start)
+            self.progress(
+                f"{self.name}: replay job {job.id} segment {segment}", record.step - start, b - start
+            )
             if record.state_hash != audit.hashes[record.step]:
                 divergence = record.step
                 break
@@ -218,8 +241,14 @@ class Role:
         agree = divergence is None or mid < divergence
         if self.node.send(calls.respond(dispute.id, agree), f"respond in dispute {dispute.id}"):
             self.acted.add(key)
-            log.info("%s: dispute %d: H[%d] %s -> interval %s", self.name, dispute.id, mid,
-                     "agreed" if agree else "disputed", f"[{mid}, {dispute.hi}]" if agree else f"[{dispute.lo}, {mid}]")
+            log.info(
+                "%s: dispute %d: H[%d] %s -> interval %s",
+                self.name,
+                dispute.id,
+                mid,
+                "agreed" if agree else "disputed",
+                f"[{mid}, {dispute.hi}]" if agree else f"[{dispute.lo}, {mid}]",
+            )
 
     def tick(self) -> None:
         raise NotImplementedError
@@ -235,5 +264,3 @@ class Role:
                 log.exception("%s: error while acting on the market", self.name)
                 stop.wait(5 * self.poll_interval)
             stop.wait(self.poll_interval)
-
-

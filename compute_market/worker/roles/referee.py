@@ -42,7 +42,9 @@ class Referee(Role):
 
     def __init__(self, node: MarketNode, **kw):
         super().__init__(node, **kw)
-        self.first_seen: dict[int, tuple[int, float]] = {}  # dispute -> (chain ms, monotonic s) at first sight
+        self.first_seen: dict[
+            int, tuple[int, float]
+        ] = {}  # dispute -> (chain ms, monotonic s) at first sight
 
     def tick(self) -> None:
         disputes, now_ms = self.node.open_disputes_at()
@@ -61,9 +63,12 @@ class Referee(Role):
         if self.node.send(calls.referee_vote(dispute.id, vote), f"vote in dispute {dispute.id}"):
             self.acted.add(("vote", dispute.id))
             kind = dispute_kind(dispute)
-            what = f"recomputed H[{dispute.lo + 1}] = 0x{vote.hex()[:16]}" if kind is DisputeKind.STEP and \
-                vote != FAULT_VOTE else f"the {kind.name.lower()} is " + ("valid" if vote == bytes(dispute.hi_hash)
-                                                                           else "unusable")
+            what = (
+                f"recomputed H[{dispute.lo + 1}] = 0x{vote.hex()[:16]}"
+                if kind is DisputeKind.STEP and vote != FAULT_VOTE
+                else f"the {kind.name.lower()} is "
+                + ("valid" if vote == bytes(dispute.hi_hash) else "unusable")
+            )
             log.info("referee: dispute %d: %s", dispute.id, what)
 
     def recompute(self, job, dispute, now_ms: int) -> bytes | None:
@@ -76,14 +81,20 @@ class Referee(Role):
             ctx = self.context(job)  # the state at 0 follows from the spec
             return recompute_step(ctx.spec, ctx.dataset, state, expected_hash=bytes(dispute.lo_hash))
         except EnvironmentRefused as e:  # this machine cannot judge: abstain rather than vote "unusable"
-            log.error("referee: dispute %d: not voting, this machine cannot run exact mode: %s", dispute.id, e)
+            log.error(
+                "referee: dispute %d: not voting, this machine cannot run exact mode: %s", dispute.id, e
+            )
             return None
         except Unavailable as e:
             log.warning("referee: dispute %d: %s", dispute.id, e)
             return FAULT_VOTE
         except (ArtifactFault, StateMismatch, TrainerError, ValueError) as e:
-            log.warning("referee: dispute %d: the %s is unusable: %s", dispute.id,
-                        "published state" if kind is DisputeKind.STEP else kind.name.lower(), e)
+            log.warning(
+                "referee: dispute %d: the %s is unusable: %s",
+                dispute.id,
+                "published state" if kind is DisputeKind.STEP else kind.name.lower(),
+                e,
+            )
             return FAULT_VOTE
 
     def check_artifact(self, job, dispute, now_ms: int) -> bytes | None:
@@ -93,14 +104,26 @@ class Referee(Role):
         if kind is DisputeKind.DATASET:
             check_dataset(spec, self.fetch(dispute, spec.dataset_hash, now_ms))
             return bytes(dispute.hi_hash)
-        hashes = check_hash_list(self.fetch(dispute, bytes(job.hash_list), now_ms), spec.steps, bytes(job.result_root))
+        hashes = check_hash_list(
+            self.fetch(dispute, bytes(job.hash_list), now_ms), spec.steps, bytes(job.result_root)
+        )
         if kind is DisputeKind.CHECKPOINT:
             ctx = self.context(job)
-            check_checkpoint(ctx.spec, ctx.dataset, self.fetch(dispute, bytes(dispute.state_blob), now_ms),
-                             dispute.segment, hashes)
+            check_checkpoint(
+                ctx.spec,
+                ctx.dataset,
+                self.fetch(dispute, bytes(dispute.state_blob), now_ms),
+                dispute.segment,
+                hashes,
+            )
         elif kind is DisputeKind.FINAL_MODEL:
-            check_final_model(spec, None, self.fetch(dispute, bytes(dispute.state_blob), now_ms), hashes,
-                              bytes(job.final_hash))
+            check_final_model(
+                spec,
+                None,
+                self.fetch(dispute, bytes(dispute.state_blob), now_ms),
+                hashes,
+                bytes(job.final_hash),
+            )
         elif kind is not DisputeKind.HASH_LIST:
             log.error("referee: dispute %d: no check for a %s dispute; not voting", dispute.id, kind.name)
             return None
@@ -121,5 +144,3 @@ class Referee(Role):
             if not waited:
                 raise Pending(f"blob 0x{blob_hash.hex()[:16]} is not available yet") from None
             raise Unavailable(f"blob 0x{blob_hash.hex()[:16]} stayed unavailable: {e}") from None
-
-

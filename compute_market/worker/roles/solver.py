@@ -30,6 +30,7 @@ from compute_market.worker.trainer import Trainer, model_hash
 
 log = logging.getLogger("gradchain.worker")
 
+
 @dataclass
 class SolverRun:
     hashes: list[bytes]
@@ -76,14 +77,20 @@ class Solver(Role):
         if not (job_dir / "hashes.bin").exists():
             return None
         data = (job_dir / "hashes.bin").read_bytes()
-        run = SolverRun([data[i:i + 32] for i in range(0, len(data), 32)], (job_dir / "final_model_hash").read_bytes())
+        run = SolverRun(
+            [data[i : i + 32] for i in range(0, len(data), 32)], (job_dir / "final_model_hash").read_bytes()
+        )
         self.runs[job.id] = run
         return run
 
     def tick(self) -> None:
         for job in self.node.jobs():
-            if bytes(job.solver) == self.me and job_status(job) is JobStatus.ASSIGNED and not job.open_disputes \
-                    and ("commit", job.id) not in self.acted:
+            if (
+                bytes(job.solver) == self.me
+                and job_status(job) is JobStatus.ASSIGNED
+                and not job.open_disputes
+                and ("commit", job.id) not in self.acted
+            ):
                 self.isolated(f"job {job.id}", lambda j=job: self.take_on(j))
         for dispute in self.node.open_disputes():
             self.isolated(f"dispute {dispute.id}", lambda d=dispute: self.play(self.node.job(d.job_id), d))
@@ -101,7 +108,9 @@ class Solver(Role):
         if reason is None:
             spec = JobSpec.decode(bytes(job.spec))
             try:
-                self._contexts[job.id] = JobContext(spec, check_dataset(spec, self.node.blob(spec.dataset_hash)))
+                self._contexts[job.id] = JobContext(
+                    spec, check_dataset(spec, self.node.blob(spec.dataset_hash))
+                )
                 return True
             except BlobMissing as e:
                 first = self.dataset_missing_since.setdefault(job.id, time.monotonic())
@@ -121,7 +130,9 @@ class Solver(Role):
         """The run this solver commits to (kept on disk, for disputes after a restart)."""
         trainer = self.trainer(job)
         hashes, checkpoints = [], {}
-        for record in trainer.run(progress_callback=lambda s, t: self.progress(f"solver: train job {job.id}", s, t)):
+        for record in trainer.run(
+            progress_callback=lambda s, t: self.progress(f"solver: train job {job.id}", s, t)
+        ):
             hashes.append(record.state_hash)
             if record.checkpoint is not None:
                 checkpoints[record.step] = record.checkpoint
@@ -137,8 +148,10 @@ class Solver(Role):
     def publish(self, job, run: SolverRun) -> tuple[bytes, list[bytes]]:
         """Upload the hash list and the checkpoints; their blob hashes, as the commitment names them."""
         hash_list = self.node.put_blob(encode_step_hashes(run.hashes))
-        blob_hashes = [self.upload_checkpoint(job, i, run.checkpoints[step])
-                       for i, step in enumerate(sorted(run.checkpoints))]
+        blob_hashes = [
+            self.upload_checkpoint(job, i, run.checkpoints[step])
+            for i, step in enumerate(sorted(run.checkpoints))
+        ]
         return hash_list, blob_hashes
 
     def upload_checkpoint(self, job, index: int, blob: bytes) -> bytes:
@@ -150,10 +163,16 @@ class Solver(Role):
         run = self.train(job)
         hash_list, checkpoints = self.publish(job, run)
         root = StepCommitment(run.hashes).root
-        if self.node.send(calls.commit_result(job.id, root, run.final_hash, hash_list, checkpoints),
-                          f"commit job {job.id}"):
+        if self.node.send(
+            calls.commit_result(job.id, root, run.final_hash, hash_list, checkpoints), f"commit job {job.id}"
+        ):
             self.acted.add(("commit", job.id))
-            log.info("solver: committed job %d root 0x%s, %d checkpoints", job.id, root.hex()[:16], len(checkpoints))
+            log.info(
+                "solver: committed job %d root 0x%s, %d checkpoints",
+                job.id,
+                root.hex()[:16],
+                len(checkpoints),
+            )
 
     def state_blob_at(self, job, step: int) -> bytes:
         """The full state at `step`, rebuilt from the nearest checkpoint at or before it (by `trainer`)."""
@@ -180,7 +199,9 @@ class Solver(Role):
         index = len(job.checkpoints) - 1 if kind is DisputeKind.FINAL_MODEL else dispute.segment
         step = checkpoint_steps(job.steps, job.checkpoint_interval)[index]
         blob = run.checkpoints.get(step)
-        return blob if blob is not None else self.state_blob_at(job, step)  # a checkpoint is a function of the state
+        return (
+            blob if blob is not None else self.state_blob_at(job, step)
+        )  # a checkpoint is a function of the state
 
     def serve_artifact(self, job, dispute, key: tuple) -> None:
         """An artifact is disputed: upload it (again) so the referees can fetch and check it."""
@@ -214,8 +235,10 @@ class Solver(Role):
             if blob is None:
                 return
             blob_hash = self.node.put_blob(blob)
-            if self.node.send(calls.submit_step_state(dispute.id, blob_hash, run.hashes[dispute.lo]),
-                              f"publish the state at step {dispute.lo}"):
+            if self.node.send(
+                calls.submit_step_state(dispute.id, blob_hash, run.hashes[dispute.lo]),
+                f"publish the state at step {dispute.lo}",
+            ):
                 self.acted.add(key)
                 log.info("solver: dispute %d: published the state at step %d", dispute.id, dispute.lo)
 
