@@ -13,19 +13,15 @@ import time
 
 from chain.storage.overlay import Overlay
 from runtime import validity as v
-from runtime.block_builder import timestamp_inherent
+from runtime.block_builder import next_timestamp, timestamp_inherent
 from runtime.executive import Executive, Runtime
-from runtime.frame.pallet import externalities
-from runtime.pallets import timestamp
 
 
 def apply_extrinsic_result(runtime: Runtime, state, block_hash: bytes, number: int, raw: bytes) -> bytes:  # noqa: ANN001
     """The encoded ApplyExtrinsicResult of `raw` in block `number + 1` on the state after block `block_hash`."""
-    with externalities(Overlay(state), runtime.env()):
-        earliest = timestamp.Now.get() + runtime.configs[timestamp.TimestampConfig].minimum_period_ms
     ex = Executive(runtime, Overlay(state))
     ex.initialize_block(block_hash, number + 1)
-    ex.apply_extrinsic(timestamp_inherent(max(int(time.time() * 1000), earliest)))
+    ex.apply_extrinsic(timestamp_inherent(next_timestamp(runtime, state, int(time.time() * 1000))))
     try:
         outcome = ex.apply_extrinsic(raw)
     except v.TransactionValidityError as e:

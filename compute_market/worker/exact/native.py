@@ -105,52 +105,14 @@ def _build(cc: str, source: str, flags: tuple[str, ...]) -> Path:
 
 
 _i64, _f32, _ptr = ctypes.c_int64, ctypes.c_float, ctypes.c_void_p
+# gx_gemm's arguments before its row range: M, N, K, A and its strides, B and its strides, C, alpha, bias, mode.
+_GEMM_ARGS = [_i64, _i64, _i64, _ptr, _i64, _i64, _i64, _ptr, _i64, _i64, _ptr, _f32, _ptr, ctypes.c_int]
 _SIGNATURES: dict[str, tuple[type | None, list[type]]] = {
     "gx_abi_version": (ctypes.c_int, []),
     "gx_reset_fpenv": (None, []),
     "gx_set_wide_tiles": (None, [ctypes.c_int]),
-    "gx_gemm": (
-        None,
-        [
-            _i64,
-            _i64,
-            _i64,
-            _ptr,
-            _i64,
-            _i64,
-            _i64,
-            _ptr,
-            _i64,
-            _i64,
-            _ptr,
-            _f32,
-            _ptr,
-            ctypes.c_int,
-            _i64,
-            _i64,
-        ],
-    ),
-    "gx_gemm_split": (
-        ctypes.c_int,
-        [
-            ctypes.c_int,
-            _i64,
-            _i64,
-            _i64,
-            _ptr,
-            _i64,
-            _i64,
-            _i64,
-            _ptr,
-            _i64,
-            _i64,
-            _ptr,
-            _f32,
-            _ptr,
-            ctypes.c_int,
-            _i64,
-        ],
-    ),
+    "gx_gemm": (None, [*_GEMM_ARGS, _i64, _i64]),
+    "gx_gemm_split": (ctypes.c_int, [ctypes.c_int, *_GEMM_ARGS, _i64]),  # parts, the GEMM, total rows
     "gx_split": (ctypes.c_int, [ctypes.c_int, ctypes.c_int, _i64, _ptr, ctypes.c_int, _ptr, ctypes.c_int]),
     "gx_split_kernel": (ctypes.c_char_p, [ctypes.c_int]),
     "gx_colsum": (None, [_i64, _i64, _ptr, _ptr, _i64, _i64]),
