@@ -5,17 +5,21 @@ Dependencies follow Substrate's tag model: the runtime's `validate_transaction` 
 whose requirements are all provided by ready transactions, or need nothing, is ready; otherwise it waits in
 the future queue. Blocks take ready transactions best-priority first, never before what they depend on.
 A transaction that provides a tag already provided by another replaces it only with a higher priority (a
-higher tip). The pool is bounded in count per sender, in total count and in total bytes; when full, the
-lowest-priority transaction (future ones first) is evicted, or the newcomer is refused if it is the lowest.
-After every block the pool drops what the block included and revalidates the rest against the new state.
+higher tip).
 
-Revalidation is the pool's hot spot under load (every check verifies an Ed25519 signature and reads state), so
-a large pool revalidates after a block only, of the senders that signed something in it (the only way a
-sender's nonce moves, and the usual way its balance falls), the transactions no longer chained behind another
-pooled one (those whose predecessor was just included, or whose nonce the block used), plus a rotating slice
-of the rest, oldest check first; a small pool is revalidated whole. The pool is advisory: block building and import check
-every extrinsic again, and the builder reports what it rejected (`remove_invalid`), so a verdict that went
-stale between revalidations costs at most one skipped candidate, never a wrong block.
+Limits. The pool is bounded in count per sender, in total count and in total bytes. Future transactions
+have their own share of both (a tenth by default, as Substrate gives them): a future transaction can only
+displace a worse future one, never a ready one, and a ready newcomer displaces future ones first. A flood
+of far-future nonces therefore fills at most its share and never pushes out, or slows, what can go in now.
+
+Per-block cost. After a block the pool drops what it included and revalidates only what the block can have
+changed: the transactions that were chained behind an included one, the first pooled transaction of every
+sender that signed in the block (the only way a sender's nonce moves, and the usual way its balance falls),
+every unsigned one, and a rotating slice of the rest, oldest check first. Indexes are updated for those
+alone, so a block costs the same whether the pool waits on ten futures or ten thousand. A small pool is
+revalidated whole. The pool is advisory: block building and import check every extrinsic again, and the
+builder reports what it rejected (`remove_invalid`), so a verdict that went stale between revalidations
+costs at most one skipped candidate, never a wrong block.
 """
 
 from __future__ import annotations
@@ -100,8 +104,17 @@ class PoolLimits:
     max_count: int = 8192
     max_bytes: int = 20 * 1024 * 1024
     max_per_sender: int = 256
-    full_revalidation_max: int = 512  # pools up to this size are revalidated whole after each block
-    revalidation_slice: int = 64  # besides the block's senders' first transactions, this many oldest-checked
+    future_share: float = 0.1  # of max_count and max_bytes, for transactions waiting on an earlier nonce
+    full_revalidation_max: int = 64  # pools up to this size are revalidated whole after each block
+    revalidation_slice: int = 64  # besides what a block touched, this many checked longest ago
+
+    @property
+    def max_future_count(self) -> int:
+        return max(1, int(self.max_count * self.future_share))
+
+    @property
+    def max_future_bytes(self) -> int:
+        return max(1, int(self.max_bytes * self.future_share))
 
 
 @dataclass
@@ -115,18 +128,23 @@ class TransactionPool:
 
     def __post_init__(self) -> None:
         self._txs: dict[bytes, PoolTransaction] = {}
+        self._ready: dict[bytes, PoolTransaction] = {}
         self._provided: dict[bytes, bytes] = {}  # tag -> hash of the transaction that provides it
         self._bytes = 0
-        self._per_sender: dict[bytes, int] = {}
+        self._ready_bytes = 0
+        self._by_sender: dict[bytes, set[bytes]] = {}  # sender -> hashes of its pooled transactions
+        self._unsigned: set[bytes] = set()
         self._seq = itertools.count()
         self._ready_tags: set[bytes] = set()
         self._requirers: dict[bytes, set[bytes]] = {}  # tag -> hashes of transactions that require it
-        self._ready_n = 0
-        self._checked: dict[bytes, int] = {}  # hash -> when it was last validated (a counter), oldest first
+        # Ready transactions -> when each was last validated or became ready (a counter), oldest first: the
+        # rotating revalidation slice. Future ones are not in it; they are checked when their sender moves.
+        self._checked: dict[bytes, int] = {}
         self._checks = itertools.count()
-        # Eviction candidates, worst first: (ready, priority, -seq, hash). Entries go stale when a transaction
-        # leaves or changes readiness or priority; stale ones are skipped when met and the heap is rebuilt
-        # when they outnumber the live ones, so eviction costs O(log n) amortized instead of a scan.
+        # Eviction candidates, worst first: (ready, priority, -seq, hash), so future ones come before every
+        # ready one. Entries go stale when a transaction leaves or changes readiness or priority; stale ones
+        # are skipped when met and the heap is rebuilt when they outnumber the live ones, so eviction costs
+        # O(log n) amortized instead of a scan.
         self._evict_heap: list[tuple[bool, int, int, bytes]] = []
 
     # --- queries -------------------------------------------------------------------------------------------
@@ -142,10 +160,13 @@ class TransactionPool:
         return self._bytes
 
     def ready_count(self) -> int:
-        return self._ready_n
+        return len(self._ready)
 
     def future_count(self) -> int:
-        return len(self._txs) - self.ready_count()
+        return len(self._txs) - len(self._ready)
+
+    def future_bytes(self) -> int:
+        return self._bytes - self._ready_bytes
 
     def pending(self) -> list[bytes]:
         return [t.raw for t in sorted(self._txs.values(), key=lambda t: t.seq)]
@@ -172,13 +193,19 @@ class TransactionPool:
             raise InvalidTransaction(e) from None
         tx = PoolTransaction(raw, tx_hash, validity, self.sender_of(raw), next(self._seq))
         self._insert(tx)
-        self._checked[tx_hash] = next(self._checks)
         return tx_hash
 
     def _set_ready(self, tx: PoolTransaction, ready: bool) -> None:
         if tx.ready != ready:
             tx.ready = ready
-            self._ready_n += 1 if ready else -1
+            if ready:
+                self._ready[tx.hash] = tx
+                self._ready_bytes += len(tx.raw)
+                self._checked[tx.hash] = next(self._checks)
+            else:
+                del self._ready[tx.hash]
+                self._ready_bytes -= len(tx.raw)
+                self._checked.pop(tx.hash, None)
             self._push_candidate(tx)
 
     def _push_candidate(self, tx: PoolTransaction) -> None:
@@ -218,23 +245,50 @@ class TransactionPool:
         if (
             tx.sender is not None
             and not usurped
-            and self._per_sender.get(tx.sender, 0) >= self.limits.max_per_sender
+            and len(self._by_sender.get(tx.sender, ())) >= self.limits.max_per_sender
         ):
-            raise PoolFull(f"the sender already has {self.limits.max_per_sender} transactions pooled")
-        self._make_room(tx, exclude=set(usurped))
+            raise PoolFull(
+                f"the sender already has {self.limits.max_per_sender} transactions pooled; wait for some to be "
+                "included before sending more"
+            )
+        ready = all(r in self._ready_tags for r in tx.validity.requires)
+        exclude = set(usurped)
+        if not ready:
+            self._make_future_room(tx, exclude)
+        self._make_room(tx, ready, exclude)
         for old_hash in usurped:
             self._remove(old_hash, TxStatus.USURPED, tx.hash)
         self._txs[tx.hash] = tx
         self._bytes += len(tx.raw)
         if tx.sender is not None:
-            self._per_sender[tx.sender] = self._per_sender.get(tx.sender, 0) + 1
+            self._by_sender.setdefault(tx.sender, set()).add(tx.hash)
+        else:
+            self._unsigned.add(tx.hash)
         for tag in tx.validity.provides:
             self._provided[tag] = tx.hash
         self._index(tx)
         self._push_candidate(tx)
         self.on_status(tx.hash, TxStatus.READY if tx.ready else TxStatus.FUTURE, None)
 
-    def _make_room(self, tx: PoolTransaction, exclude: set[bytes]) -> None:
+    def _make_future_room(self, tx: PoolTransaction, exclude: set[bytes]) -> None:
+        """Room in the future share for `tx`, taken only from worse future transactions."""
+        limits = self.limits
+        waiting = sum(1 for h in exclude if not self._txs[h].ready)
+        waiting_bytes = sum(len(self._txs[h].raw) for h in exclude if not self._txs[h].ready)
+        while (
+            self.future_count() - waiting + 1 > limits.max_future_count
+            or self.future_bytes() - waiting_bytes + len(tx.raw) > limits.max_future_bytes
+        ):
+            worst = self._worst(exclude)
+            if worst is None or worst.ready or worst.priority >= tx.priority:
+                raise PoolFull(
+                    f"the future queue is full ({self.future_count()} transactions waiting for an earlier nonce, "
+                    f"at most {limits.max_future_count} and {limits.max_future_bytes} bytes) and priority "
+                    f"{tx.priority} is not above the lowest of them; send the missing nonces first"
+                )
+            self._remove(worst.hash, TxStatus.DROPPED, "evicted: the future queue is full")
+
+    def _make_room(self, tx: PoolTransaction, ready: bool, exclude: set[bytes]) -> None:
         while (
             len(self._txs) - len(exclude) + 1 > self.limits.max_count
             or self._bytes + len(tx.raw) > self.limits.max_bytes
@@ -242,29 +296,41 @@ class TransactionPool:
             worst = self._worst(exclude)
             if worst is None:
                 raise PoolFull("the pool cannot hold a transaction this large")
-            if worst.ready and worst.priority >= tx.priority:
+            if worst.ready and (not ready or worst.priority >= tx.priority):
                 raise PoolFull(
                     f"the pool is full ({len(self._txs)} transactions, {self._bytes} bytes) "
                     f"and priority {tx.priority} is not above the lowest pooled"
                 )
             self._remove(worst.hash, TxStatus.DROPPED, "evicted: the pool is full")
 
-    def _remove(self, tx_hash: bytes, status: TxStatus, info: object = None) -> None:
+    def _trim_future(self) -> None:
+        """Evict the worst future transactions while the future share is over its bounds (transactions
+        demoted when what they waited on left the pool)."""
+        limits = self.limits
+        while self.future_count() > limits.max_future_count or self.future_bytes() > limits.max_future_bytes:
+            worst = self._worst(set())
+            if worst is None or worst.ready:
+                return
+            self._remove(worst.hash, TxStatus.DROPPED, "evicted: the future queue is full")
+
+    def _remove(self, tx_hash: bytes, status: TxStatus, info: object = None, demote: bool = True) -> None:
+        """Take a transaction out. `demote=False` leaves the transactions that required it ready (the block
+        that included it provides their requirement now; the caller revalidates them)."""
         tx = self._txs.pop(tx_hash, None)
         if tx is None:
             return
         self._bytes -= len(tx.raw)
         if tx.sender is not None:
-            left = self._per_sender[tx.sender] - 1
-            if left:
-                self._per_sender[tx.sender] = left
-            else:
-                del self._per_sender[tx.sender]
+            mine = self._by_sender[tx.sender]
+            mine.discard(tx_hash)
+            if not mine:
+                del self._by_sender[tx.sender]
+        else:
+            self._unsigned.discard(tx_hash)
         for tag in tx.validity.provides:
             if self._provided.get(tag) == tx_hash:
                 del self._provided[tag]
-        self._unindex(tx)
-        self._checked.pop(tx_hash, None)
+        self._unindex(tx, demote)
         self.on_status(tx_hash, status, info)
 
     def _promote(self, tx: PoolTransaction) -> None:
@@ -303,16 +369,22 @@ class TransactionPool:
         if all(r in self._ready_tags for r in tx.validity.requires):
             self._promote(tx)
 
-    def _unindex(self, tx: PoolTransaction) -> None:
+    def _forget_requirements(self, tx: PoolTransaction) -> None:
         for tag in tx.validity.requires:
             waiting = self._requirers.get(tag)
             if waiting is not None:
                 waiting.discard(tx.hash)
                 if not waiting:
                     del self._requirers[tag]
+
+    def _unindex(self, tx: PoolTransaction, demote: bool = True) -> None:
+        self._forget_requirements(tx)
         if tx.ready:
             self._set_ready(tx, False)
-            self._demote_dependents(list(tx.validity.provides))
+            if demote:
+                self._demote_dependents(list(tx.validity.provides))
+            else:
+                self._ready_tags.difference_update(tx.validity.provides)
 
     # --- block building and maintenance ---------------------------------------------------------------------
 
@@ -320,14 +392,13 @@ class TransactionPool:
         """Ready transactions, highest priority first, each after the transactions it requires."""
         waiting: dict[bytes, list[PoolTransaction]] = {}
         heap: list[tuple[int, int, bytes]] = []
-        for tx in self._txs.values():
-            if not tx.ready:
-                continue
+        for tx in self._ready.values():
             missing = [t for t in tx.validity.requires if t in self._provided]
             if missing:
                 waiting.setdefault(missing[0], []).append(tx)
             else:
-                heapq.heappush(heap, (-tx.priority, tx.seq, tx.hash))
+                heap.append((-tx.priority, tx.seq, tx.hash))
+        heapq.heapify(heap)
         # Each signed transaction requires at most one tag (its predecessor nonce), so one missing tag suffices.
         while heap:
             _, _, tx_hash = heapq.heappop(heap)
@@ -341,6 +412,7 @@ class TransactionPool:
 
     def remove_invalid(self, tx_hash: bytes, reason: object) -> None:
         self._remove(tx_hash, TxStatus.INVALID, reason)
+        self._trim_future()
 
     def on_block(self, included: list[bytes], block_hash: bytes) -> None:
         """Drop what a finalized block included, then revalidate what the new state may have changed."""
@@ -352,37 +424,90 @@ class TransactionPool:
             if sender is not None:
                 senders.add(sender)
             if tx is not None:
-                self._remove(tx_hash, TxStatus.FINALIZED, block_hash)
+                self._remove(tx_hash, TxStatus.FINALIZED, block_hash, demote=False)
         if len(self._txs) <= self.limits.full_revalidation_max:
             self.revalidate()
-        else:
-            self.revalidate(senders)
+            return
+        heads = {h for sender in senders for h in self._first_of(sender)}
+        picked = set(itertools.islice(self._checked, self.limits.revalidation_slice))
+        todo = [self._txs[h] for h in heads | picked | self._unsigned if h in self._txs]
+        heapq.heapify(heap := [(t.seq, t.hash) for t in todo])
+        done: set[bytes] = set()
+        while heap:
+            _, tx_hash = heapq.heappop(heap)
+            tx = self._txs.get(tx_hash)
+            if tx is None or tx_hash in done:
+                continue
+            done.add(tx_hash)
+            for h in self._recheck(tx):  # what waited on a transaction that changed or left: check it too
+                dep = self._txs.get(h)
+                if dep is not None and h not in done:
+                    heapq.heappush(heap, (dep.seq, h))
+        self._trim_future()
 
-    def revalidate(self, senders: set[bytes] | None = None) -> None:
-        """Check pooled transactions against the current state again: all of them, or (given `senders`) the
-        unsigned ones, those of `senders` that require nothing another pooled transaction provides, and the
-        `revalidation_slice` checked longest ago."""
-        if senders is None:
-            chosen = list(self._txs.values())
-        else:
-            picked = set(itertools.islice(self._checked, self.limits.revalidation_slice))
-            chosen = [
-                t
-                for t in self._txs.values()
-                if t.sender is None
-                or t.hash in picked
-                or (t.sender in senders and not any(r in self._provided for r in t.validity.requires))
-            ]
-        for tx in sorted(chosen, key=lambda t: t.seq):
+    def _first_of(self, sender: bytes) -> list[bytes]:
+        """The sender's pooled transactions that require nothing another pooled transaction provides."""
+        return [
+            h
+            for h in self._by_sender.get(sender, ())
+            if not any(r in self._provided for r in self._txs[h].validity.requires)
+        ]
+
+    def _recheck(self, tx: PoolTransaction) -> set[bytes]:
+        """Validate one pooled transaction again and update the indexes for it alone; returns the transactions
+        that required it, when it left the pool or changed what it provides."""
+        requirers = {h for tag in tx.validity.provides for h in self._requirers.get(tag, ())}
+        try:
+            validity = self.validate(tx.raw)
+        except ValueError as e:
+            self._remove(tx.hash, TxStatus.INVALID, e)
+            return requirers
+        if self._checked.pop(tx.hash, None) is not None:
+            self._checked[tx.hash] = next(self._checks)
+        old = tx.validity
+        if (old.priority, old.requires, old.provides) == (
+            validity.priority,
+            validity.requires,
+            validity.provides,
+        ):
+            tx.validity = validity
+            if not tx.ready and all(r in self._ready_tags for r in validity.requires):
+                self._promote(tx)
+            return set()
+        if (
+            tx.ready
+            and (old.priority, old.provides) == (validity.priority, validity.provides)
+            and all(r in self._ready_tags for r in validity.requires)
+        ):  # the usual change after a block: the predecessor it required is on chain now
+            self._move_requirements(tx, validity)
+            return set()
+        for tag in old.provides:
+            if self._provided.get(tag) == tx.hash:
+                del self._provided[tag]
+        self._unindex(tx)
+        tx.validity = validity
+        for tag in validity.provides:
+            self._provided.setdefault(tag, tx.hash)
+        self._index(tx)
+        self._push_candidate(tx)
+        return requirers if old.provides != validity.provides else set()
+
+    def _move_requirements(self, tx: PoolTransaction, validity: Validity) -> None:
+        self._forget_requirements(tx)
+        tx.validity = validity
+        for tag in validity.requires:
+            self._requirers.setdefault(tag, set()).add(tx.hash)
+
+    def revalidate(self) -> None:
+        """Check every pooled transaction against the current state again and rebuild the indexes."""
+        for tx in sorted(self._txs.values(), key=lambda t: t.seq):
             try:
                 tx.validity = self.validate(tx.raw)
             except ValueError as e:
                 self._remove(tx.hash, TxStatus.INVALID, e)
                 continue
-            self._checked.pop(tx.hash, None)
-            self._checked[tx.hash] = next(self._checks)
         self._provided, self._ready_tags, self._requirers = {}, set(), {}
-        self._ready_n = 0
+        self._ready, self._ready_bytes, self._checked = {}, 0, {}
         for tx in self._txs.values():
             tx.ready = False
             for tag in tx.validity.provides:
@@ -390,3 +515,4 @@ class TransactionPool:
         for tx in sorted(self._txs.values(), key=lambda t: t.seq):
             self._index(tx)
         self._rebuild_candidates()
+        self._trim_future()

@@ -1,5 +1,7 @@
 """The transaction pool against a small nonce model of the runtime's validation."""
 
+import contextlib
+import itertools
 from dataclasses import dataclass, field
 
 import pytest
@@ -205,8 +207,8 @@ def test_eviction_takes_what_a_full_scan_would(ops):
         assert len(pool) <= 4
 
 
-def test_large_pool_revalidates_only_what_a_block_can_have_changed():
-    chain = Chain()
+def counting_pool(chain: Chain, **limits) -> tuple[TransactionPool, list[bytes]]:
+    """A pool whose validations are recorded, in order."""
     checked: list[bytes] = []
 
     def counting_validate(raw):
@@ -214,10 +216,14 @@ def test_large_pool_revalidates_only_what_a_block_can_have_changed():
         return chain.validate(raw)
 
     pool = TransactionPool(
-        counting_validate,
-        sender_of=lambda raw: raw.split(b"|")[0],
-        limits=PoolLimits(full_revalidation_max=4, revalidation_slice=1, max_per_sender=100),
+        counting_validate, sender_of=lambda raw: raw.split(b"|")[0], limits=PoolLimits(**limits)
     )
+    return pool, checked
+
+
+def test_large_pool_revalidates_only_what_a_block_can_have_changed():
+    chain = Chain()
+    pool, checked = counting_pool(chain, full_revalidation_max=4, revalidation_slice=1, max_per_sender=100)
     for s in (b"a", b"b", b"c"):
         for n in range(3):
             pool.submit(tx(s, n))
@@ -266,3 +272,103 @@ def test_peer_queues_send_consensus_before_transactions():
         return conn.sent
 
     assert asyncio.run(scenario()) == ["consensus", "block", "transaction", "transaction", "transaction"]
+
+
+# --- future transactions: their own share, no cost per block ------------------------------------------------
+
+
+def test_future_transactions_fill_only_their_share_and_never_push_a_ready_one_out():
+    """A flood of far-future nonces from many senders stops at the future share (a tenth); it never evicts a
+    ready transaction, and a ready newcomer still finds room by evicting futures."""
+    pool, events = make_pool(Chain(), max_count=100, max_per_sender=256)
+    assert pool.limits.max_future_count == 10
+    ready = [pool.submit(tx(b"honest%d" % i, 0)) for i in range(85)]
+    refused = 0
+    for i in range(50):
+        try:
+            pool.submit(tx(b"flood%d" % i, 1000, tip=5))
+        except PoolFull as e:
+            assert "future queue is full" in str(e)
+            refused += 1
+    assert pool.future_count() == 10 and refused == 40
+    assert all(h in pool for h in ready), "a future transaction pushed a ready one out"
+    for i in range(15):  # the pool is full (95 + these): ready newcomers take the futures' room
+        pool.submit(tx(b"late%d" % i, 0))
+    assert pool.ready_count() == 100 and pool.future_count() == 0
+    assert sum(1 for _, s in events if s is TxStatus.DROPPED) == 10
+
+
+def test_a_better_future_transaction_displaces_only_a_worse_future_one():
+    pool, events = make_pool(Chain(), max_count=20)  # a future share of 2
+    pool.submit(tx(b"a", 5, tip=1))
+    pool.submit(tx(b"b", 5, tip=2))
+    with pytest.raises(PoolFull, match="future queue"):
+        pool.submit(tx(b"c", 5, tip=1))
+    better = pool.submit(tx(b"c", 5, tip=3))
+    assert better in pool and pool.future_count() == 2
+    assert [s for _, s in events].count(TxStatus.DROPPED) == 1
+
+
+def test_parked_futures_cost_nothing_per_block():
+    """The checks a block triggers are the same with 0 or 600 far-future transactions parked."""
+
+    def checks_per_block(parked: int) -> int:
+        chain = Chain()
+        pool, checked = counting_pool(chain, max_count=8000, full_revalidation_max=16, revalidation_slice=4)
+        for i in range(parked):
+            pool.submit(tx(b"far%d" % i, 50))
+        for s in range(10):
+            for n in range(20):
+                pool.submit(tx(b"s%d" % s, n))
+        total = 0
+        for height in range(5):
+            block = [t.raw for t in itertools.islice(pool.ready(), 30)]
+            for raw in block:
+                sender, nonce, _, _ = raw.split(b"|")
+                chain.nonces[sender] = int(nonce) + 1
+            checked.clear()
+            pool.on_block(block, b"%d" % height)
+            total += len(checked)
+        assert pool.future_count() == parked
+        return total
+
+    assert checks_per_block(600) == checks_per_block(0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(
+                st.just("submit"), st.sampled_from([b"a", b"b", b"c"]), st.integers(0, 8), st.integers(0, 3)
+            ),
+            st.tuples(st.just("block"), st.integers(0, 6), st.just(b""), st.just(0)),
+            st.tuples(
+                st.just("elsewhere"), st.sampled_from([b"a", b"b", b"c"]), st.integers(1, 2), st.just(0)
+            ),
+        ),
+        min_size=10,
+        max_size=60,
+    )
+)
+def test_incremental_maintenance_agrees_with_a_full_revalidation(ops):
+    """After every block, the ready and future sets the pool keeps incrementally are those a revalidation of
+    the whole pool computes: through inclusions, nonces used elsewhere, replacements and stale transactions."""
+    chain = Chain()
+    pool, _ = make_pool(chain, max_count=40, max_per_sender=20, full_revalidation_max=0, revalidation_slice=0)
+    for op, a, b, tip in ops:
+        if op == "submit":
+            with contextlib.suppress(TooLowPriority, PoolFull, AlreadyImported, InvalidTransaction):
+                pool.submit(tx(a, b, tip))
+            continue
+        if op == "block":
+            block = [t.raw for t in itertools.islice(pool.ready(), a)]
+        else:  # a nonce used by a transaction this pool never saw, included in someone else's block
+            block = [tx(a, chain.nonces.get(a, 0) + i, tip=99, pad=b"elsewhere") for i in range(b)]
+        for raw in block:
+            sender, nonce, _, _ = raw.split(b"|")
+            chain.nonces[sender] = int(nonce) + 1
+        pool.on_block(block, b"B")
+        incremental = {h: t.ready for h, t in pool._txs.items()}
+        pool.revalidate()
+        assert {h: t.ready for h, t in pool._txs.items()} == incremental
