@@ -36,7 +36,11 @@ from runtime.executive import decode_extrinsic
 MAX_GRPC_MESSAGE = 16 * 1024 * 1024
 MAX_PROOF_KEYS = 256
 STREAM_QUEUE = 256
-MAX_API_STREAMS = 128  # concurrent calls on one client connection
+# HTTP/2 streams one client connection may have open: above the per-address call cap, so that a client over
+# its allowance gets that cap's typed RESOURCE_EXHAUSTED. At or below it, grpc-core resets the excess streams
+# with REFUSED_STREAM, which a client sees as UNAVAILABLE ("Stream removed") for calls it had every right to
+# make (a client pipelining 256 submissions on one channel lost a third of them at 128).
+API_STREAMS_OVER_CALL_CAP = 64
 
 
 def node_version() -> str:
@@ -344,9 +348,10 @@ def _status_message(status: TxStatus, info, tx_hash: bytes) -> chain_pb2.Extrins
     return S(status=mapping[status], hash=tx_hash, reason=reason)
 
 
-def server_options(max_connections: int) -> list[tuple[str, int]]:
+def server_options(max_connections: int, max_calls_per_ip: int) -> list[tuple[str, int]]:
     """The API listener's options: raw TCP connections capped in total, a connection that has not finished
-    HTTP/2's handshake after 5 s (half-open, or silent) closed, one with no call open for 5 minutes closed."""
+    HTTP/2's handshake after 5 s (half-open, or silent) closed, one with no call open for 5 minutes closed, and
+    streams per connection just above the per-address call cap (`API_STREAMS_OVER_CALL_CAP`)."""
     return [
         ("grpc.max_receive_message_length", MAX_GRPC_MESSAGE),
         ("grpc.max_send_message_length", MAX_GRPC_MESSAGE),
@@ -354,7 +359,7 @@ def server_options(max_connections: int) -> list[tuple[str, int]]:
         ("grpc.max_allowed_incoming_connections", max_connections),
         ("grpc.server_handshake_timeout_ms", 5_000),
         ("grpc.max_connection_idle_ms", 300_000),
-        ("grpc.max_concurrent_streams", MAX_API_STREAMS),
+        ("grpc.max_concurrent_streams", max_calls_per_ip + API_STREAMS_OVER_CALL_CAP),
         ("grpc.keepalive_time_ms", 60_000),
         ("grpc.keepalive_timeout_ms", 10_000),
     ]
@@ -366,7 +371,7 @@ async def start_grpc_server(node, host: str, port: int, extra_services=()) -> tu
     config = node.config
     max_connections = config.grpc_max_connections or connection_cap(GRPC_SHARE)
     server = grpc.aio.server(
-        options=server_options(max_connections),
+        options=server_options(max_connections, config.grpc_max_calls_per_ip),
         interceptors=[CallsPerAddress(config.grpc_max_calls_per_ip, "gRPC API")],
     )
     names = [

@@ -11,8 +11,9 @@ import asyncio
 import grpc
 import pytest
 
-from chain.api.grpc_api import ChainService
+from chain.api.grpc_api import ChainService, server_options
 from chain.api.safe_handlers import add_servicer
+from chain.network.call_limits import CallsPerAddress
 from chain.primitives.hashing import blake2_256
 from chain.primitives.types import Header
 from chain.txpool import TxStatus
@@ -60,12 +61,13 @@ async def until(predicate, what: str, timeout: float = 5.0) -> None:
         await asyncio.sleep(0.01)
 
 
-def serve(scenario):
-    """Run `scenario(node, stub)` against a ChainService with a QUEUE-deep stream queue on a loopback port."""
+def serve(scenario, **server_kwargs):
+    """Run `scenario(node, stub)` against a ChainService with a QUEUE-deep stream queue on a loopback port
+    (`server_kwargs` go to grpc.aio.server: the node's own options and interceptors)."""
 
     async def main():
         node = CallbackNode()
-        server = grpc.aio.server()
+        server = grpc.aio.server(**server_kwargs)
         add_servicer(
             server,
             chain_pb2.DESCRIPTOR.services_by_name["ChainService"],
@@ -186,3 +188,34 @@ def test_market_event_stream_carries_only_market_events_and_ends_when_the_subscr
         assert ended.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
 
     serve_market(scenario)
+
+
+def test_one_connection_may_use_its_whole_call_allowance_and_the_excess_is_typed():
+    """With the node's own listener options and per-address cap (here 160 calls), one client connection opens
+    150 streams and all are served; 40 more are refused with RESOURCE_EXHAUSTED naming the cap. None ends
+    UNAVAILABLE: the HTTP/2 stream limit sits above the call cap (at 128 streams, grpc-core reset a pipelining
+    client's 129th call with REFUSED_STREAM, which the client sees as UNAVAILABLE)."""
+    cap = 160
+
+    async def scenario(node, stub):
+        calls = [stub.SubscribeNewHeads(chain_pb2.Empty()) for _ in range(150)]
+        await until(lambda: len(node.listeners["new_head"]) == 150, "150 subscriptions", timeout=15)
+        more = [stub.SubscribeNewHeads(chain_pb2.Empty()) for _ in range(40)]
+        await until(
+            lambda: len(node.listeners["new_head"]) == cap, "the subscriptions up to the cap", timeout=15
+        )
+        head = node.import_block(1).hash
+        codes = {}
+        for call in more:
+            try:
+                await call.read()
+                codes["served"] = codes.get("served", 0) + 1
+            except grpc.aio.AioRpcError as e:
+                codes[e.code()] = codes.get(e.code(), 0) + 1
+                assert e.code() is not grpc.StatusCode.RESOURCE_EXHAUSTED or "160 calls open" in e.details()
+        assert codes == {grpc.StatusCode.RESOURCE_EXHAUSTED: 30, "served": 10}, codes
+        for call in calls:
+            assert bytes((await call.read()).hash) == head
+            call.cancel()
+
+    serve(scenario, options=server_options(1000, cap), interceptors=[CallsPerAddress(cap, "gRPC API")])
