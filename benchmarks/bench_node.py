@@ -5,7 +5,8 @@ A four-validator `local` chain (tests/integration/harness.py) runs with the defa
 
 - `idle`: the interval between empty blocks when nothing is submitted (should be about the idle interval).
 - `load`: for each offered rate (transfers/s) a bounded run of pre-signed `transfer_keep_alive`s from fresh
-  funded senders, submitted over gRPC with at most `MAX_IN_FLIGHT` calls outstanding. Each sender's
+  funded senders, submitted over gRPC with at most `MAX_IN_FLIGHT` calls outstanding per node (half the node's
+  default `--grpc-max-calls-per-ip`, so no call is refused for the client's own concurrency). Each sender's
   transfers go, in nonce order, to one validator (senders are spread round-robin over the four), so a
   transfer never reaches a node before its predecessor. Finality is observed on Alice's
   `SubscribeFinalizedHeads` stream; each finalized block is fetched with `GetBlock` and every submitted
@@ -52,7 +53,7 @@ IDLE_BLOCK_INTERVAL = 2.0
 RATES = (50, 500, 2_000)
 RUN_SECONDS = {50: 15.0, 500: 12.0, 2_000: 10.0}
 SENDERS_PER_RUN = 128
-MAX_IN_FLIGHT = 2_000
+MAX_IN_FLIGHT = 256  # per node
 DRAIN_SECONDS = 60.0
 SETTLE_SECONDS = 3.0
 IDLE_BLOCKS = 6
@@ -181,11 +182,11 @@ def submit_paced(
 ) -> tuple[Submission, float, float]:
     """Submit `txs` at `rate`/s (sender i to validator i % len(stubs)); returns the outcome, start and end."""
     result = Submission()
-    in_flight = threading.BoundedSemaphore(MAX_IN_FLIGHT)
+    in_flight = [threading.BoundedSemaphore(MAX_IN_FLIGHT) for _ in stubs]
 
-    def release(future, tx_hash):
+    def release(future, tx_hash, node):
         result.done(future, tx_hash)
-        in_flight.release()
+        in_flight[node].release()
 
     start = time.monotonic()
     deadline = start + len(txs) / rate * 3 + 10
@@ -193,17 +194,17 @@ def submit_paced(
         wait = start + n / rate - time.monotonic()
         if wait > 0.002:
             time.sleep(wait)
-        if not in_flight.acquire(timeout=max(0.0, deadline - time.monotonic())):
+        node = sender % len(stubs)
+        if not in_flight[node].acquire(timeout=max(0.0, deadline - time.monotonic())):
             break
         with result.lock:
             result.sent_at[tx_hash] = time.monotonic()
-        future = stubs[sender % len(stubs)].SubmitExtrinsic.future(
-            chain_pb2.SubmitRequest(extrinsic=raw), timeout=60
-        )
-        future.add_done_callback(lambda f, h=tx_hash: release(f, h))
+        future = stubs[node].SubmitExtrinsic.future(chain_pb2.SubmitRequest(extrinsic=raw), timeout=60)
+        future.add_done_callback(lambda f, h=tx_hash, i=node: release(f, h, i))
     end = time.monotonic()
-    for _ in range(MAX_IN_FLIGHT):  # wait for every outstanding call (bounded by the calls' own timeout)
-        in_flight.acquire(timeout=60)
+    for semaphore in in_flight:  # wait for every outstanding call (bounded by the calls' own timeout)
+        for _ in range(MAX_IN_FLIGHT):
+            semaphore.acquire(timeout=60)
     return result, start, end
 
 

@@ -65,7 +65,7 @@ class Status(_message.Message):
     def __init__(self, best_number: _Optional[int] = ..., best_hash: _Optional[bytes] = ..., peers: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class PeerMessage(_message.Message):
-    __slots__ = ("hello", "hello_proof", "transaction", "consensus", "block", "sync_request", "sync_response", "evidence", "status", "blob_request", "blob_chunk")
+    __slots__ = ("hello", "hello_proof", "transaction", "consensus", "block", "sync_request", "sync_response", "evidence", "status", "blob_request", "blob_chunk", "transactions")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     HELLO_PROOF_FIELD_NUMBER: _ClassVar[int]
     TRANSACTION_FIELD_NUMBER: _ClassVar[int]
@@ -77,6 +77,7 @@ class PeerMessage(_message.Message):
     STATUS_FIELD_NUMBER: _ClassVar[int]
     BLOB_REQUEST_FIELD_NUMBER: _ClassVar[int]
     BLOB_CHUNK_FIELD_NUMBER: _ClassVar[int]
+    TRANSACTIONS_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     hello_proof: HelloProof
     transaction: bytes
@@ -88,7 +89,14 @@ class PeerMessage(_message.Message):
     status: Status
     blob_request: bytes
     blob_chunk: BlobChunk
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., hello_proof: _Optional[_Union[HelloProof, _Mapping]] = ..., transaction: _Optional[bytes] = ..., consensus: _Optional[bytes] = ..., block: _Optional[_Union[CertifiedBlock, _Mapping]] = ..., sync_request: _Optional[_Union[SyncRequest, _Mapping]] = ..., sync_response: _Optional[_Union[SyncResponse, _Mapping]] = ..., evidence: _Optional[bytes] = ..., status: _Optional[_Union[Status, _Mapping]] = ..., blob_request: _Optional[bytes] = ..., blob_chunk: _Optional[_Union[BlobChunk, _Mapping]] = ...) -> None: ...
+    transactions: TransactionBatch
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., hello_proof: _Optional[_Union[HelloProof, _Mapping]] = ..., transaction: _Optional[bytes] = ..., consensus: _Optional[bytes] = ..., block: _Optional[_Union[CertifiedBlock, _Mapping]] = ..., sync_request: _Optional[_Union[SyncRequest, _Mapping]] = ..., sync_response: _Optional[_Union[SyncResponse, _Mapping]] = ..., evidence: _Optional[bytes] = ..., status: _Optional[_Union[Status, _Mapping]] = ..., blob_request: _Optional[bytes] = ..., blob_chunk: _Optional[_Union[BlobChunk, _Mapping]] = ..., transactions: _Optional[_Union[TransactionBatch, _Mapping]] = ...) -> None: ...
+
+class TransactionBatch(_message.Message):
+    __slots__ = ("extrinsics",)
+    EXTRINSICS_FIELD_NUMBER: _ClassVar[int]
+    extrinsics: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, extrinsics: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class BlobChunk(_message.Message):
     __slots__ = ("hash", "offset", "data", "last", "missing")

@@ -119,6 +119,11 @@ URGENT_KINDS = frozenset(
 )
 BULK_KINDS = frozenset({"transaction"})
 MAX_BULK_QUEUE = 2048  # transactions waiting for one peer; beyond it new ones are dropped for that peer
+# The writer sends the transactions waiting for a peer as one TransactionBatch of up to this many (and bytes),
+# so a burst costs one HTTP/2 message per batch instead of one per transaction. A received batch over these
+# bounds is misbehaviour.
+MAX_BATCH_TRANSACTIONS = 256
+MAX_BATCH_BYTES = 1024 * 1024
 MAX_QUEUE = 4096  # other messages waiting for one peer; beyond it the peer is too slow and is dropped
 
 
@@ -206,9 +211,26 @@ class Peer:
                 if index is None:
                     break
                 msg, size = self.queues[index].popleft()
+                if index == 2:
+                    msg, more = self._batch(msg, size)
+                    size += more
                 await self.conn.send(msg)
                 self.queued_bytes[index] -= size
                 self.drained.set()
+
+    def _batch(self, first: p2p_pb2.PeerMessage, size: int) -> tuple[p2p_pb2.PeerMessage, int]:
+        """`first` and the transactions queued behind it, as one TransactionBatch within the batch bounds;
+        returns it and the queued bytes it took beyond `first`'s."""
+        bulk = self.queues[2]
+        extrinsics, total = [first.transaction], size
+        while bulk and len(extrinsics) < MAX_BATCH_TRANSACTIONS and total + bulk[0][1] <= MAX_BATCH_BYTES:
+            msg, more = bulk.popleft()
+            extrinsics.append(msg.transaction)
+            total += more
+        if len(extrinsics) == 1:
+            return first, 0
+        batch = p2p_pb2.PeerMessage(transactions=p2p_pb2.TransactionBatch(extrinsics=extrinsics))
+        return batch, total - size
 
 
 class SeenCache:
@@ -515,10 +537,19 @@ class Network:
                 continue
             now = peer.last_received = time.monotonic()
             kind = msg.WhichOneof("kind")
-            if kind == "transaction":
-                if self.seen.first_time(blake2_256(b"tx" + msg.transaction)):
-                    peer.last_useful = now
-                    await self.handler.on_transaction(bytes(msg.transaction), peer)
+            if kind == "transaction" or kind == "transactions":
+                batch = [msg.transaction] if kind == "transaction" else msg.transactions.extrinsics
+                if kind == "transactions" and (
+                    len(batch) > MAX_BATCH_TRANSACTIONS or msg.ByteSize() > MAX_BATCH_BYTES + 16
+                ):
+                    raise Misbehaviour(
+                        f"a batch of {len(batch)} transactions ({msg.ByteSize()} bytes), over "
+                        f"{MAX_BATCH_TRANSACTIONS} or {MAX_BATCH_BYTES} bytes"
+                    )
+                for raw in batch:
+                    if self.seen.first_time(blake2_256(b"tx" + raw)):
+                        peer.last_useful = now
+                        await self.handler.on_transaction(bytes(raw), peer)
             elif kind == "consensus":
                 if self.seen.first_time(blake2_256(b"cs" + msg.consensus)):
                     peer.last_useful = now

@@ -3,9 +3,10 @@
 import asyncio
 import socket
 
-from chain.network.peers import Misbehaviour, Network
+from chain.network.peers import MAX_BATCH_TRANSACTIONS, Misbehaviour, Network, Peer
 from chain.network.transport import GrpcTransport, MemoryNetwork, MemoryTransport
 from chain.primitives.crypto import Keypair
+from proto import p2p_pb2
 
 GENESIS = b"\x01" * 32
 
@@ -157,3 +158,103 @@ def test_invalid_peer_that_cannot_sign_for_its_claimed_key_is_refused():
             await n.stop()
 
     asyncio.run(scenario())
+
+
+class CountingConnection:
+    """Wraps a connection and counts the messages written to it, by kind."""
+
+    def __init__(self, conn):
+        self.conn, self.sent = conn, []
+
+    def __getattr__(self, name):
+        return getattr(self.conn, name)
+
+    async def send(self, msg):
+        self.sent.append((msg.WhichOneof("kind"), msg))
+        await self.conn.send(msg)
+
+
+def test_a_transaction_burst_travels_as_batches_and_arrives_once_each_in_order():
+    """600 transactions gossiped at once reach the peer in TransactionBatch messages of at most
+    MAX_BATCH_TRANSACTIONS (far fewer messages than transactions), each exactly once and in order."""
+
+    async def scenario():
+        net = MemoryNetwork()
+        ha = Recorder()
+        a = make(MemoryTransport(net), ha, 1)
+        b = make(MemoryTransport(net), Recorder(), 2, bootnodes=["127.0.0.1:1"])
+        await a.start()
+        await b.start()
+        try:
+            await wait_for(lambda: a.peers and b.peers)
+            peer = next(iter(b.peers.values()))
+            peer.conn = counting = CountingConnection(peer.conn)
+            sent = [b"tx-%d" % i for i in range(600)]
+            for raw in sent:
+                await b.gossip_transaction(raw)
+            await wait_for(lambda: len(ha.txs) == len(sent))
+            assert ha.txs == sent
+            kinds = [kind for kind, _ in counting.sent if kind in ("transaction", "transactions")]
+            sizes = [len(m.transactions.extrinsics) for k, m in counting.sent if k == "transactions"]
+            assert len(kinds) < 600 / 2 and max(sizes) <= MAX_BATCH_TRANSACTIONS
+        finally:
+            await a.stop()
+            await b.stop()
+
+    asyncio.run(scenario())
+
+
+def test_invalid_batch_over_the_bound_gets_the_peer_banned():
+    async def scenario():
+        net = MemoryNetwork()
+        ha = Recorder()
+        a = make(MemoryTransport(net), ha, 1)
+        b = make(MemoryTransport(net), Recorder(), 2, bootnodes=["127.0.0.1:1"])
+        await a.start()
+        await b.start()
+        try:
+            await wait_for(lambda: a.peers and b.peers)
+            peer = next(iter(b.peers.values()))
+            batch = p2p_pb2.TransactionBatch(
+                extrinsics=[b"x%d" % i for i in range(MAX_BATCH_TRANSACTIONS + 1)]
+            )
+            await peer.conn.send(p2p_pb2.PeerMessage(transactions=batch))
+            await wait_for(lambda: b.node_key.public in a.banned)
+            assert ha.txs == [], "a transaction from an over-long batch was handled"
+        finally:
+            await a.stop()
+            await b.stop()
+
+    asyncio.run(scenario())
+
+
+def test_peer_queues_send_consensus_before_transactions():
+    """Votes never wait behind gossip: urgent, then normal, then the transactions (as one batch)."""
+
+    class Conn:
+        remote, outbound = "x", True
+
+        def __init__(self):
+            self.sent = []
+
+        async def send(self, msg):
+            self.sent.append(msg.WhichOneof("kind"))
+
+        async def close(self):
+            pass
+
+    async def scenario():
+        conn = Conn()
+        peer = Peer(conn, b"k" * 32, "", "p")
+        for _ in range(3):
+            await peer.send(p2p_pb2.PeerMessage(transaction=b"t"))
+        await peer.send(p2p_pb2.PeerMessage(block=p2p_pb2.CertifiedBlock(block=b"b")))
+        await peer.send(p2p_pb2.PeerMessage(consensus=b"vote"))
+        writer = asyncio.get_running_loop().create_task(peer.write_loop())
+        await asyncio.sleep(0.05)
+        peer.closed = True
+        peer.wake.set()
+        await writer
+        return conn.sent
+
+    assert asyncio.run(scenario()) == ["consensus", "block", "transactions"]

@@ -239,41 +239,6 @@ def test_large_pool_revalidates_only_what_a_block_can_have_changed():
     assert len(pool) == 5
 
 
-def test_peer_queues_send_consensus_before_transactions():
-    import asyncio
-
-    from chain.network.peers import Peer
-    from proto import p2p_pb2
-
-    class Conn:
-        remote, outbound = "x", True
-
-        def __init__(self):
-            self.sent = []
-
-        async def send(self, msg):
-            self.sent.append(msg.WhichOneof("kind"))
-
-        async def close(self):
-            pass
-
-    async def scenario():
-        conn = Conn()
-        peer = Peer(conn, b"k" * 32, "", "p")
-        for _ in range(3):
-            await peer.send(p2p_pb2.PeerMessage(transaction=b"t"))
-        await peer.send(p2p_pb2.PeerMessage(block=p2p_pb2.CertifiedBlock(block=b"b")))
-        await peer.send(p2p_pb2.PeerMessage(consensus=b"vote"))
-        writer = asyncio.get_running_loop().create_task(peer.write_loop())
-        await asyncio.sleep(0.05)
-        peer.closed = True
-        peer.wake.set()
-        await writer
-        return conn.sent
-
-    assert asyncio.run(scenario()) == ["consensus", "block", "transaction", "transaction", "transaction"]
-
-
 # --- future transactions: their own share, no cost per block ------------------------------------------------
 
 
