@@ -174,58 +174,52 @@ class CountingConnection:
         await self.conn.send(msg)
 
 
+def memory_pair(scenario):
+    """Run `scenario(a, a's recorder, b, b's peer entry for a)` on two connected in-memory networks."""
+
+    async def main():
+        net = MemoryNetwork()
+        ha = Recorder()
+        a = make(MemoryTransport(net), ha, 1)
+        b = make(MemoryTransport(net), Recorder(), 2, bootnodes=["127.0.0.1:1"])
+        await a.start()
+        await b.start()
+        try:
+            await wait_for(lambda: a.peers and b.peers)
+            await scenario(a, ha, b, next(iter(b.peers.values())))
+        finally:
+            await a.stop()
+            await b.stop()
+
+    asyncio.run(main())
+
+
 def test_a_transaction_burst_travels_as_batches_and_arrives_once_each_in_order():
     """600 transactions gossiped at once reach the peer in TransactionBatch messages of at most
     MAX_BATCH_TRANSACTIONS (far fewer messages than transactions), each exactly once and in order."""
 
-    async def scenario():
-        net = MemoryNetwork()
-        ha = Recorder()
-        a = make(MemoryTransport(net), ha, 1)
-        b = make(MemoryTransport(net), Recorder(), 2, bootnodes=["127.0.0.1:1"])
-        await a.start()
-        await b.start()
-        try:
-            await wait_for(lambda: a.peers and b.peers)
-            peer = next(iter(b.peers.values()))
-            peer.conn = counting = CountingConnection(peer.conn)
-            sent = [b"tx-%d" % i for i in range(600)]
-            for raw in sent:
-                await b.gossip_transaction(raw)
-            await wait_for(lambda: len(ha.txs) == len(sent))
-            assert ha.txs == sent
-            kinds = [kind for kind, _ in counting.sent if kind in ("transaction", "transactions")]
-            sizes = [len(m.transactions.extrinsics) for k, m in counting.sent if k == "transactions"]
-            assert len(kinds) < 600 / 2 and max(sizes) <= MAX_BATCH_TRANSACTIONS
-        finally:
-            await a.stop()
-            await b.stop()
+    async def scenario(a, ha, b, peer):
+        peer.conn = counting = CountingConnection(peer.conn)
+        sent = [b"tx-%d" % i for i in range(600)]
+        for raw in sent:
+            await b.gossip_transaction(raw)
+        await wait_for(lambda: len(ha.txs) == len(sent))
+        assert ha.txs == sent
+        kinds = [kind for kind, _ in counting.sent if kind in ("transaction", "transactions")]
+        sizes = [len(m.transactions.extrinsics) for k, m in counting.sent if k == "transactions"]
+        assert len(kinds) < 600 / 2 and max(sizes) <= MAX_BATCH_TRANSACTIONS
 
-    asyncio.run(scenario())
+    memory_pair(scenario)
 
 
 def test_invalid_batch_over_the_bound_gets_the_peer_banned():
-    async def scenario():
-        net = MemoryNetwork()
-        ha = Recorder()
-        a = make(MemoryTransport(net), ha, 1)
-        b = make(MemoryTransport(net), Recorder(), 2, bootnodes=["127.0.0.1:1"])
-        await a.start()
-        await b.start()
-        try:
-            await wait_for(lambda: a.peers and b.peers)
-            peer = next(iter(b.peers.values()))
-            batch = p2p_pb2.TransactionBatch(
-                extrinsics=[b"x%d" % i for i in range(MAX_BATCH_TRANSACTIONS + 1)]
-            )
-            await peer.conn.send(p2p_pb2.PeerMessage(transactions=batch))
-            await wait_for(lambda: b.node_key.public in a.banned)
-            assert ha.txs == [], "a transaction from an over-long batch was handled"
-        finally:
-            await a.stop()
-            await b.stop()
+    async def scenario(a, ha, b, peer):
+        batch = p2p_pb2.TransactionBatch(extrinsics=[b"x%d" % i for i in range(MAX_BATCH_TRANSACTIONS + 1)])
+        await peer.conn.send(p2p_pb2.PeerMessage(transactions=batch))
+        await wait_for(lambda: b.node_key.public in a.banned)
+        assert ha.txs == [], "a transaction from an over-long batch was handled"
 
-    asyncio.run(scenario())
+    memory_pair(scenario)
 
 
 def test_peer_queues_send_consensus_before_transactions():
