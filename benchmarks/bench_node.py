@@ -1,7 +1,8 @@
 """Node benchmarks on real node processes on loopback; prints one JSON object.
 
 A four-validator `local` chain (tests/integration/harness.py) runs with the default idle block interval
-(2.0 s) throughout, so one network gives every figure:
+(2.0 s) and `--min-block-interval 0.25` (`--min-block-interval 0` for proposals right after each commit)
+throughout, so one network gives every figure:
 
 - `idle`: the interval between empty blocks when nothing is submitted (should be about the idle interval).
 - `load`: for each offered rate (transfers/s) a bounded run of pre-signed `transfer_keep_alive`s from fresh
@@ -50,6 +51,10 @@ from proto import chain_pb2, chain_pb2_grpc  # noqa: E402
 from tests.integration.harness import Network, NodeProcess, free_ports  # noqa: E402
 
 IDLE_BLOCK_INTERVAL = 2.0
+# Validators wait this long after a commit before proposing, so that a block carries what arrived meanwhile:
+# on 2 cores the per-block work (votes, WAL and guard writes, state root, block gossip) otherwise bounds the
+# rate (docs/throughput.md).
+MIN_BLOCK_INTERVAL = 0.25
 RATES = (50, 500, 2_000)
 RUN_SECONDS = {50: 15.0, 500: 12.0, 2_000: 10.0}
 SENDERS_PER_RUN = 128
@@ -451,6 +456,12 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="write cProfile output of each validator here")
     parser.add_argument("--rates", type=lambda s: tuple(int(x) for x in s.split(",")), default=RATES)
     parser.add_argument("--skip-sync", action="store_true")
+    parser.add_argument(
+        "--min-block-interval",
+        type=float,
+        default=MIN_BLOCK_INTERVAL,
+        help="the validators' --min-block-interval (0 proposes right after each commit)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
     args = parser.parse_args()
     scale = 0.4 if args.quick else 1.0
@@ -460,6 +471,7 @@ def main() -> None:
         "validators": 4,
         "chain": "local",
         "idle_block_interval_s": IDLE_BLOCK_INTERVAL,
+        "min_block_interval_s": args.min_block_interval,
     }
     try:
         net = Network(tmp)
@@ -470,7 +482,12 @@ def main() -> None:
                     for f in ("name", "base", "chain", "key", "p2p", "grpc", "rpc", "bootnodes")
                 }
             )
-            profiled.extra = ["--idle-block-interval", str(IDLE_BLOCK_INTERVAL)]
+            profiled.extra = [
+                "--idle-block-interval",
+                str(IDLE_BLOCK_INTERVAL),
+                "--min-block-interval",
+                str(args.min_block_interval),
+            ]
             profiled.profile_dir = args.profile
             net.nodes[i] = profiled
         if args.profile:

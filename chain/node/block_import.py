@@ -36,7 +36,7 @@ SYNC_BATCH = 128  # blocks asked of a peer at once
 class BlockImport:
     def __init__(self, node: Node):
         self.node = node
-        self._height_started = self._last_commit_time = time.monotonic()
+        self._height_started = self.last_commit_time = time.monotonic()
 
     def on_commit(self, action: Commit) -> None:
         """Consensus decided a block: import it, or halt if it does not import."""
@@ -63,7 +63,7 @@ class BlockImport:
         node.metrics.import_seconds.observe(time.monotonic() - started)
         now = time.monotonic()
         node.metrics.round_seconds.observe(now - self._height_started)
-        self._height_started = self._last_commit_time = now
+        self._height_started = self.last_commit_time = now
         block = executed.block
         node.pool.on_block(list(block.extrinsics), block.header.hash)
         node.evidence.on_block(block.extrinsics)

@@ -18,6 +18,7 @@ EXTERNAL = "0.0.0.0"
 # transaction before proposing a block that holds only the timestamp inherent. Blocks follow each other
 # without waiting while transactions are pending.
 DEFAULT_IDLE_BLOCK_INTERVAL = 2.0
+MAX_MIN_BLOCK_INTERVAL = 10.0
 DEFAULT_BLOB_RETENTION = 24 * 3600.0  # a day for an upload to find its job, or a submitter its model
 
 # Connection limits (see chain.network.descriptors for the defaults derived from RLIMIT_NOFILE). A limit of
@@ -61,6 +62,7 @@ class NodeConfig:
     bootnodes: list[str] = field(default_factory=list)
     pruning: int | str = 256
     idle_block_interval: float = DEFAULT_IDLE_BLOCK_INTERVAL
+    min_block_interval: float = 0.0  # seconds from a commit to the next proposal (CometBFT's timeout_commit)
     blob_retention: float = DEFAULT_BLOB_RETENTION  # seconds an unpinned blob is kept
     node_key_file: Path | None = None
 
@@ -84,6 +86,10 @@ class NodeConfig:
         self._check_limits()
         if self.idle_block_interval < 0:
             raise ConfigError("--idle-block-interval cannot be negative")
+        if not 0 <= self.min_block_interval <= MAX_MIN_BLOCK_INTERVAL:
+            raise ConfigError(
+                f"--min-block-interval {self.min_block_interval} is outside 0..{MAX_MIN_BLOCK_INTERVAL} s"
+            )
         if self.blob_retention < 0:
             raise ConfigError("--blob-retention cannot be negative")
 

@@ -90,7 +90,12 @@ class ConsensusService:
     def timeouts(self) -> TimeoutConfig:
         c = self.node.spec.consensus
         delta = c.get("timeoutDeltaMs", 500) / 1000
-        propose = max(c.get("proposeTimeoutMs", 1000) / 1000, self.node.config.idle_block_interval + 1.0)
+        config = self.node.config  # a proposer waits up to the longer of these intervals before it proposes
+        propose = max(
+            c.get("proposeTimeoutMs", 1000) / 1000,
+            config.idle_block_interval + 1.0,
+            config.min_block_interval + 1.0,
+        )
         return TimeoutConfig(
             propose_base=propose,
             propose_delta=delta,
@@ -246,6 +251,10 @@ class ConsensusService:
         deadline = time.monotonic() + node.config.idle_block_interval
         while node.pool.ready_count() == 0 and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
+            if not self._still(height, round_):
+                return
+        while time.monotonic() < node.blocks.last_commit_time + node.config.min_block_interval:
+            await asyncio.sleep(0.01)  # --min-block-interval: let transactions gather for one block
             if not self._still(height, round_):
                 return
         while node.timestamp_lead_ms() > node.max_timestamp_lead_ms:
