@@ -22,6 +22,11 @@ UNIT = 10**12
 
 
 def main() -> None:
+    print(json.dumps(measure()))
+
+
+def measure() -> dict:
+    """The runtime's transfers per second in blocks of 1,000 and 5,000, and PyNaCl's verifies per second."""
     spec = load_chain_spec("dev")
     runtime = spec.runtime()
     storage = dict(spec.genesis_storage)
@@ -66,20 +71,24 @@ def main() -> None:
         head, number = built.block.hash, number + 1
         results[f"block_{n}_transfers_per_s"] = round(n / elapsed, 1)
         results[f"block_{n}_seconds"] = round(elapsed, 3)
-    vk = nacl.signing.SigningKey(bytes(32))
-    msg = bytes(100)
-    sig = vk.sign(msg).signature
-    verify_key = vk.verify_key
-    count = 5_000
-    start = time.perf_counter()
-    for _ in range(count):
-        verify_key.verify(msg, sig)
-    verify_rate = count / (time.perf_counter() - start)
+    verify_rate = pynacl_verifies_per_s()
     results["pynacl_ed25519_verify_per_s"] = round(verify_rate, 1)
     results["ratio_5000_to_verify"] = round(results["block_5000_transfers_per_s"] / verify_rate, 3)
     results["accounts"] = ACCOUNTS
     results["state"] = "in-memory flat table + chain.storage trie (root computed inside the measurement)"
-    print(json.dumps(results))
+    return results
+
+
+def pynacl_verifies_per_s(count: int = 5_000) -> float:
+    """Raw Ed25519 verifications per second of one 100-byte message with PyNaCl, on one core."""
+    vk = nacl.signing.SigningKey(bytes(32))
+    msg = bytes(100)
+    sig = vk.sign(msg).signature
+    verify_key = vk.verify_key
+    start = time.perf_counter()
+    for _ in range(count):
+        verify_key.verify(msg, sig)
+    return count / (time.perf_counter() - start)
 
 
 def _nonce(chain: InMemoryChainState, who: bytes) -> int:

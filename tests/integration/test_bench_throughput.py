@@ -1,0 +1,58 @@
+"""The throughput benchmark's quick run on a dev node: it reports every figure, and nothing accepted is lost.
+
+No timing thresholds: the figures depend on the machine; what must hold anywhere is that every accepted
+transfer is finalized exactly once and no far-future transfer of the flood is included.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.integration.harness import ROOT
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+RUN_KEYS = {
+    "transfers",
+    "accepted",
+    "rejected",
+    "finalized",
+    "transfers_per_s",
+    "latency_p50_s",
+    "latency_p99_s",
+    "lost",
+    "included_twice",
+    "flood_included",
+    "accepted_behind_a_refused_nonce",
+}
+
+
+def test_quick_dev_run_reports_every_figure_and_loses_no_accepted_transfer():
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_throughput.py"), "--quick", "--targets", "dev"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-4000:] + done.stdout[-4000:]
+    out = json.loads(done.stdout)
+
+    assert out["raw_verifies_per_s"] > 0 and out["runtime_transfers_per_s"] > 0
+    assert set(out["idle_cpu_percent"]) == {"dev"}
+    assert set(out["ratios"]) == {"dev_over_runtime", "dev_over_raw_verifies", "flood_over_clean"}
+    for transport in ("grpc", "ws"):
+        clean, flooded = out["dev"][transport]["clean"], out["dev"][transport]["flood"]
+        for run in (clean, flooded):
+            assert RUN_KEYS <= set(run), run
+            assert run["finalized"] == run["accepted"] - run["accepted_behind_a_refused_nonce"] > 0, run
+            assert run["lost"] == 0 and run["included_twice"] == 0 and run["flood_included"] == 0, run
+    flood = out["dev"]["far_future_flood"]
+    assert flood["parked"] > 0 and flood["parked"] + sum(flood["refused"].values()) == flood["submitted"], (
+        flood
+    )
+    assert out["lost"] == 0 and out["included_twice"] == 0
