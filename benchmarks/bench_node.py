@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import queue
 import shutil
 import statistics
 import sys
@@ -83,7 +84,12 @@ def channel(address: str) -> grpc.Channel:
 
 @dataclass
 class FinalityWatcher:
-    """Follows one node's finalized heads; records when each block and each extrinsic became final."""
+    """Follows one node's finalized heads; records when each block and each extrinsic became final.
+
+    The stream is read on a thread of its own and the blocks fetched on another, so a block is final at the
+    moment its head arrived however long fetching the blocks before it took (fetching on the reading thread
+    dated later heads late under load: p50 1.33 s against 0.09-0.24 s on a dev node). Heads the stream
+    skipped are fetched by number and dated with the head that followed them."""
 
     address: str
     heads: list[tuple[int, float, int]] = field(default_factory=list)  # (number, received at, extrinsics)
@@ -94,30 +100,43 @@ class FinalityWatcher:
         self._stub = chain_pb2_grpc.ChainServiceStub(self._channel)
         self._stream = None
         self._lock = threading.Lock()
+        self._arrived: queue.Queue = queue.Queue()
         self._thread = threading.Thread(target=self._run, daemon=True)
+        self._fetcher = threading.Thread(target=self._fetch, daemon=True)
 
     def start(self) -> None:
         self._stream = self._stub.SubscribeFinalizedHeads(chain_pb2.Empty(), timeout=3_600)
         self._thread.start()
+        self._fetcher.start()
 
     def stop(self) -> None:
         if self._stream is not None:
             self._stream.cancel()
         self._thread.join(5)
+        self._fetcher.join(5)
         self._channel.close()
 
     def _run(self) -> None:
         try:
             for header in self._stream:
-                received = time.monotonic()
-                block = self._stub.GetBlock(chain_pb2.BlockRequest(hash=header.hash), timeout=30)
-                with self._lock:
-                    self.heads.append((header.number, received, len(block.extrinsics)))
-                    for raw in block.extrinsics:
-                        self.final_at[blake2_256(bytes(raw))] = received
+                self._arrived.put((header.number, time.monotonic()))
         except grpc.RpcError as e:
             if e.code() is not grpc.StatusCode.CANCELLED:
                 raise
+        finally:
+            self._arrived.put(None)
+
+    def _fetch(self) -> None:
+        last = None
+        while (item := self._arrived.get()) is not None:
+            number, received = item
+            for n in range(number if last is None else last + 1, number + 1):
+                block = self._stub.GetBlock(chain_pb2.BlockRequest(number=n), timeout=30)
+                with self._lock:
+                    self.heads.append((n, received, len(block.extrinsics)))
+                    for raw in block.extrinsics:
+                        self.final_at[blake2_256(bytes(raw))] = received
+            last = max(number, last or 0)
 
     def head(self) -> int:
         with self._lock:

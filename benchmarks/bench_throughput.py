@@ -14,7 +14,7 @@ Measured in one run, everything bound to 127.0.0.1:
   at its first refusal); over WebSocket the calls are pipelined, up to WS_WINDOW in flight on each of
   WS_SOCKETS sockets per node, every sender on one socket, which the node answers in order. Latency is submit
   call made -> finalized head received on Alice's `SubscribeFinalizedHeads` stream (bench_node's
-  FinalityWatcher with the stream read on its own thread, so fetching blocks does not delay the heads).
+  FinalityWatcher, which reads the stream on its own thread so that fetching blocks does not delay the heads).
   After each burst the finalized blocks are scanned by number and every extrinsic counted by hash: `lost` is
   an accepted transfer, with no refused nonce before it, that is not final after the drain;
   `included_twice` one found twice. An unreported warm-up burst of WARMUP_TRANSFERS goes first; then
@@ -56,7 +56,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -103,47 +102,6 @@ WS_ERRORS = {1013: "AlreadyImported", 1014: "TooLowPriority", 1016: "PoolFull"}
 LOG_PROBLEM = re.compile(r" (WARNING|ERROR|CRITICAL) |Traceback")
 
 
-class PromptFinalityWatcher(FinalityWatcher):
-    """bench_node's watcher with the finalized-head stream read on a thread of its own: a block is final at the
-    moment its head arrived, however long fetching the blocks before it took. Heads the stream skipped are
-    fetched by number and dated with the head that followed them."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self._arrived: queue.Queue = queue.Queue()
-        self._fetcher = threading.Thread(target=self._fetch, daemon=True)
-
-    def start(self) -> None:
-        super().start()
-        self._fetcher.start()
-
-    def stop(self) -> None:
-        super().stop()
-        self._fetcher.join(5)
-
-    def _run(self) -> None:
-        try:
-            for header in self._stream:
-                self._arrived.put((header.number, time.monotonic()))
-        except grpc.RpcError as e:
-            if e.code() is not grpc.StatusCode.CANCELLED:
-                raise
-        finally:
-            self._arrived.put(None)
-
-    def _fetch(self) -> None:
-        last = None
-        while (item := self._arrived.get()) is not None:
-            number, received = item
-            for n in range(number if last is None else last + 1, number + 1):
-                block = self._stub.GetBlock(chain_pb2.BlockRequest(number=n), timeout=30)
-                with self._lock:
-                    self.heads.append((n, received, len(block.extrinsics)))
-                    for raw in block.extrinsics:
-                        self.final_at[blake2_256(bytes(raw))] = received
-            last = max(number, last or 0)
-
-
 class NodeStartError(RuntimeError):
     """A node exited or did not finalize a block within START_TIMEOUT."""
 
@@ -158,7 +116,7 @@ class Target:
     channels: list[grpc.Channel]
     stubs: list
     params: chain_pb2.ChainInfo
-    watcher: PromptFinalityWatcher
+    watcher: FinalityWatcher
 
     @property
     def ws_urls(self) -> list[str]:
@@ -188,7 +146,7 @@ def start_target(name: str, tmp: Path) -> Target:
     channels = [channel(n.grpc_addr) for n in validators]
     stubs = [chain_pb2_grpc.ChainServiceStub(c) for c in channels]
     params = stubs[0].GetChainInfo(chain_pb2.Empty(), timeout=10)
-    watcher = PromptFinalityWatcher(validators[0].grpc_addr)
+    watcher = FinalityWatcher(validators[0].grpc_addr)
     watcher.start()
     return Target(name, net, validators, channels, stubs, params, watcher)
 

@@ -242,9 +242,11 @@ class Node:
             raise InvalidTransaction(e) from None
 
     def submit_extrinsic(self, raw: bytes) -> bytes:
-        """Validate and pool an extrinsic, gossip it, and return its hash; raises PoolError with the reason."""
+        """Validate and pool an extrinsic, gossip it if it is ready, and return its hash; raises PoolError with
+        the reason."""
         tx_hash = self.pool.submit(raw)
-        self.spawn(self.network.gossip_transaction(raw))
+        if self._propagates(tx_hash):
+            self.spawn(self.network.gossip_transaction(raw))
         self.update_metrics()
         return tx_hash
 
@@ -279,7 +281,7 @@ class Node:
 
     async def on_transaction(self, raw: bytes, peer: Peer) -> None:
         try:
-            self.pool.submit(raw)
+            tx_hash = self.pool.submit(raw)
         except InvalidTransaction as e:
             if isinstance(e.reason, v.Undecodable):
                 raise Misbehaviour(f"undecodable transaction: {e}") from None
@@ -288,12 +290,21 @@ class Node:
             return  # stale or future relative to our state: not the peer's fault
         except PoolError:
             return
+        if not self._propagates(tx_hash):
+            return
         # Relayed in a task, never awaited here: the peer's receive loop must not wait on sends to other peers,
         # whose receive loops may in turn wait on sends back to this one (under load, a cycle of full
         # HTTP/2 windows that stalls every stream, consensus votes included).
         if self._relays_pending < MAX_PENDING_RELAYS:
             self._relays_pending += 1
             self.spawn(self._relay_transaction(raw, peer))
+
+    def _propagates(self, tx_hash: bytes) -> bool:
+        """Only ready transactions are gossiped, as in Substrate: a future one waits in this node's pool (its
+        own bounded share) and would only fill every other node's future share too. Its sender's earlier
+        nonces, once they arrive, make it ready here, and this node includes it when it proposes."""
+        tx = self.pool.get(tx_hash)
+        return tx is not None and tx.ready
 
     async def _relay_transaction(self, raw: bytes, source: Peer) -> None:
         try:
