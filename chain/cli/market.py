@@ -66,6 +66,13 @@ POLL = click.option(
 LOG_LEVEL = click.option(
     "-l", "--log", "log_level", type=click.Choice(["warn", "info", "debug"]), default="info"
 )
+AUDIT_SHARE = click.option(
+    "--audit-share",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Whistleblower: share of each job's segments to replay.",
+)
 
 
 def serve_role(
@@ -101,28 +108,16 @@ def serve_role(
 @NODE
 @STATE_DIR
 @POLL
-@click.option(
-    "--audit-share",
-    type=click.FloatRange(0.0, 1.0, min_open=True),
-    default=1.0,
-    show_default=True,
-    help="Whistleblower: share of each job's segments to replay.",
-)
-@click.option("--lazy", is_flag=True, help="Verifier (testing): attest without replaying.")
-@click.option(
-    "--false-challenge", is_flag=True, help="Whistleblower (testing): challenge even correct segments."
-)
+@AUDIT_SHARE
 @LOG_LEVEL
-def worker(role, key, password, node, state_dir, poll, audit_share, lazy, false_challenge, log_level) -> None:
+def worker(role, key, password, node, state_dir, poll, audit_share, log_level) -> None:
     """Run one market role against a node's gRPC API until interrupted."""
     from compute_market.worker.roles import Referee, Solver, Verifier, Whistleblower  # torch
 
     builds = {
         "solver": lambda market, **kw: Solver(market, state_dir, **kw),
-        "verifier": lambda market, **kw: Verifier(market, lazy=lazy, **kw),
-        "whistleblower": lambda market, **kw: Whistleblower(
-            market, audit_share=audit_share, false_challenge=false_challenge, **kw
-        ),
+        "verifier": Verifier,
+        "whistleblower": lambda market, **kw: Whistleblower(market, audit_share=audit_share, **kw),
         "referee": Referee,
     }
     serve_role(role, key, password, node, log_level, poll, builds[role])

@@ -1,7 +1,14 @@
-"""`python -m compute_market.adversary worker solver --cheat-step N ...`: a cheating solver process.
+"""`python -m compute_market.adversary worker ROLE ...`: a dishonest worker process.
 
-It takes the options of `gradchain worker solver` and adds the cheats of `CheatPlan`; the demo's second
-job and the worker tests run it. It is not part of the `gradchain` command.
+ROLE is one of
+- `solver`: the cheating solver, `CheatingSolver`, with the cheats of `CheatPlan` (`--cheat-step N`,
+  `--withhold-state`, `--bad-state`, `--withhold-checkpoint I`; none of them: it trains honestly);
+- `verifier-lazy`: `LazyVerifier`, which attests the sampled segments without replaying them;
+- `whistleblower-false`: `FalseWhistleblower`, which challenges a segment its replay reproduces
+  (`--audit-share` as for `gradchain worker whistleblower`).
+
+Each takes the options of its `gradchain worker` role; the demo's second job, tests/adversarial and the
+worker tests run them. None is part of the `gradchain` command.
 """
 
 from __future__ import annotations
@@ -10,7 +17,10 @@ from pathlib import Path
 
 import click
 
-from chain.cli.market import KEY, LOG_LEVEL, NODE, PASSWORD, POLL, STATE_DIR, serve_role
+from chain.cli.market import AUDIT_SHARE, KEY, LOG_LEVEL, NODE, PASSWORD, POLL, STATE_DIR, serve_role
+
+ROLES = ("solver", "verifier-lazy", "whistleblower-false")
+SOLVER_CHEATS = ("--cheat-step", "--withhold-state", "--bad-state", "--withhold-checkpoint")
 
 
 @click.group()
@@ -19,21 +29,28 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("role", type=click.Choice(["solver"]))
+@click.argument("role", type=click.Choice(ROLES))
 @KEY
 @PASSWORD
 @NODE
 @STATE_DIR
 @POLL
-@click.option("--cheat-step", type=click.IntRange(0), default=None, help="Perturb the state after this step.")
-@click.option("--withhold-state", is_flag=True, help="Never publish the state a step dispute asks for.")
-@click.option("--bad-state", is_flag=True, help="Publish a state that does not hash to the agreed H[s].")
+@click.option(
+    "--cheat-step", type=click.IntRange(0), default=None, help="Solver: perturb the state after this step."
+)
+@click.option(
+    "--withhold-state", is_flag=True, help="Solver: never publish the state a step dispute asks for."
+)
+@click.option(
+    "--bad-state", is_flag=True, help="Solver: publish a state that does not hash to the agreed H[s]."
+)
 @click.option(
     "--withhold-checkpoint",
     type=click.IntRange(0),
     default=None,
-    help="Commit to this checkpoint's hash but never upload it.",
+    help="Solver: commit to this checkpoint's hash but never upload it.",
 )
+@AUDIT_SHARE
 @LOG_LEVEL
 def worker(
     role: str,
@@ -46,9 +63,11 @@ def worker(
     withhold_state: bool,
     bad_state: bool,
     withhold_checkpoint: int | None,
+    audit_share: float,
     log_level: str,
 ) -> None:
-    """Run a cheating solver against a node's gRPC API until interrupted."""
+    """Run a dishonest worker against a node's gRPC API until interrupted."""
+    from compute_market.adversary.auditors import FalseWhistleblower, LazyVerifier  # torch
     from compute_market.adversary.solver import CheatingSolver, CheatPlan  # torch
 
     plan = CheatPlan(
@@ -57,15 +76,14 @@ def worker(
         bad_state=bad_state,
         withhold_checkpoint=withhold_checkpoint,
     )
-    serve_role(
-        role,
-        key,
-        password,
-        node,
-        log_level,
-        poll,
-        lambda market, **kw: CheatingSolver(market, state_dir, plan, **kw),
-    )
+    if role != "solver" and plan != CheatPlan():
+        raise click.UsageError(f"{', '.join(SOLVER_CHEATS)} are cheats of the solver, not of {role}")
+    builds = {
+        "solver": lambda market, **kw: CheatingSolver(market, state_dir, plan, **kw),
+        "verifier-lazy": LazyVerifier,
+        "whistleblower-false": lambda market, **kw: FalseWhistleblower(market, audit_share=audit_share, **kw),
+    }
+    serve_role(role, key, password, node, log_level, poll, builds[role])
 
 
 if __name__ == "__main__":

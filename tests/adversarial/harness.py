@@ -4,9 +4,11 @@ and `benchmarks/bench_market_dispute.py`.
 One validator (Alice) runs a node process on loopback from a chain spec written to a temporary directory:
 genesis/dev.json with the market's time floors cut to seconds and small block windows (`FAST_MARKET`), and
 a winner share plus burn share below 100% so the "rest stays with the loser" rule is exercised. Every role
-runs as its own process: `gradchain worker referee|verifier|whistleblower|solver`, and a cheating solver as
-`python -m tests.adversarial.cheater --cheat CLASS`. The referee, the verifier and one whistleblower stay up
-for the whole chain; each job brings its own solver (honest or cheating) and any extra challenger.
+runs as its own process: `gradchain worker referee|verifier|whistleblower|solver`, a cheating solver as
+`python -m tests.adversarial.cheater --cheat CLASS`, and a dishonest auditor as `python -m
+compute_market.adversary worker verifier-lazy|whistleblower-false`. The referee, the verifier and one
+whistleblower stay up for the whole chain; each job brings its own solver (honest or cheating) and any extra
+challenger.
 
 `Market.play` runs one job end to end and returns a `JobRun`: the settled job and disputes, the snapshots
 before the submission and after the settlement, and the ledger of the blocks between (fees, burns, moves).
@@ -254,6 +256,20 @@ class Market:
         """`gradchain worker ROLE` for a party, not started."""
         label = label or role
         argv = [sys.executable, "-m", "chain.cli", "worker", role, *self._argv_common(party, label), *flags]
+        return WorkerProcess(label, argv, self._log_path(label))
+
+    def adversary(self, role: str, party: str, *flags: str, label: str | None = None) -> WorkerProcess:
+        """A dishonest auditor, `python -m compute_market.adversary worker ROLE`, for a party, not started."""
+        label = label or role
+        argv = [
+            sys.executable,
+            "-m",
+            "compute_market.adversary",
+            "worker",
+            role,
+            *self._argv_common(party, label),
+            *flags,
+        ]
         return WorkerProcess(label, argv, self._log_path(label))
 
     def cheater(self, cheat: str) -> WorkerProcess:

@@ -18,10 +18,9 @@ def test_honest_job_is_paid_and_nobody_loses(market):
 
 
 def test_false_challenge_of_an_honest_job_loses_its_bond(market):
-    liar = market.worker(
-        "whistleblower",
+    liar = market.adversary(
+        "whistleblower-false",
         "second whistleblower",
-        "--false-challenge",
         "--audit-share",
         "0.2",
         label="false-challenger",

@@ -14,7 +14,7 @@ import pytest
 from chain.cli.demo import demo_spec
 from chain.node.launcher import LocalNetwork
 from chain.primitives.crypto import Keypair, dev_keypair
-from compute_market.adversary import CheatingSolver, CheatPlan
+from compute_market.adversary import CheatingSolver, CheatPlan, FalseWhistleblower, LazyVerifier
 from compute_market.worker import client as calls
 from compute_market.worker.client import MarketNode
 from compute_market.worker.datasets import Dataset, dataset_hash, synthetic_digits
@@ -159,7 +159,7 @@ def test_lazy_verifier_that_attested_a_wrong_segment_is_slashed(market, tmp_path
     market.register()
     market.run(CheatingSolver(market.node(SOLVER), tmp_path / "solver", CheatPlan(30)))
     verifier_before = market.free_and_reserved(VERIFIER)
-    market.run(Verifier(market.node(VERIFIER), lazy=True))
+    market.run(LazyVerifier(market.node(VERIFIER)))
     job_id = market.submit(steps=40)
     job = market.wait_status(job_id, ("ATTESTED",))
     assert sorted(job.sampled_segments) == [0, 1] and job.verifier == dev_keypair(VERIFIER).public
@@ -173,7 +173,7 @@ def test_lazy_verifier_that_attested_a_wrong_segment_is_slashed(market, tmp_path
 def test_false_challenge_loses_its_bond(market, tmp_path):
     market.register(verifier=False)
     market.run(Solver(market.node(SOLVER), tmp_path / "solver"))
-    market.run(Whistleblower(market.node(WHISTLEBLOWER), audit_share=0.2, false_challenge=True))
+    market.run(FalseWhistleblower(market.node(WHISTLEBLOWER), audit_share=0.2))
     market.run(Referee(market.node("referee")))
     whistleblower_before = market.free_and_reserved(WHISTLEBLOWER)
     solver_before = market.free_and_reserved(SOLVER)

@@ -21,16 +21,13 @@ log = logging.getLogger("gradchain.worker")
 
 
 class Verifier(Role):
-    """Replays the segments the chain sampled and attests; `lazy` attests without replaying (a bad verifier).
+    """Replays the segments the chain sampled and attests.
 
     It attests a job still open to attestation, COMMITTED or CHALLENGED by someone else, and only once every
-    artifact its segments rest on checked out; a bad one is challenged instead."""
+    artifact its segments rest on checked out; a bad one is challenged instead. The replay is one hook,
+    `replay_sampled`, which a verifier that attests without replaying (compute_market.adversary) overrides."""
 
     name = "verifier"
-
-    def __init__(self, node: MarketNode, lazy: bool = False, **kw):
-        super().__init__(node, **kw)
-        self.lazy = lazy
 
     def tick(self) -> None:
         for job in self.node.jobs():
@@ -46,9 +43,7 @@ class Verifier(Role):
         self.play_challenges()
 
     def verify(self, job) -> None:
-        results = (
-            [(segment, True) for segment in job.sampled_segments] if self.lazy else self.replay_sampled(job)
-        )
+        results = self.replay_sampled(job)
         if results is None:
             return
         if self.node.send(calls.attest(job.id, results), f"attest job {job.id}"):
@@ -79,14 +74,15 @@ class Verifier(Role):
 
 class Whistleblower(Role):
     """Audits every committed job: the hash list, the final model, and a share of the segments (replayed
-    and compared with the hash list); challenges what is wrong and plays the bisection."""
+    and compared with the hash list); challenges what is wrong and plays the bisection. Whether a replayed
+    segment is challenged is one hook, `segment_to_challenge`, which a whistleblower that challenges correct
+    segments (compute_market.adversary) overrides."""
 
     name = "whistleblower"
 
-    def __init__(self, node: MarketNode, audit_share: float = 1.0, false_challenge: bool = False, **kw):
+    def __init__(self, node: MarketNode, audit_share: float = 1.0, **kw):
         super().__init__(node, **kw)
         self.audit_share = audit_share
-        self.false_challenge = false_challenge
         self.audited: set[int] = set()
 
     def segments_to_audit(self, job) -> list[int]:
@@ -136,19 +132,26 @@ class Whistleblower(Role):
             self.challenge_artifact(job, audit, key, str(e))
 
     def audit_segments(self, job, audit: JobAudit) -> None:
-        k = job.checkpoint_interval
+        """Replay the audited segments in order and challenge the first that calls for it."""
         for segment in self.segments_to_audit(job):
-            divergence = self.audit_segment(job, audit, segment)
-            if divergence is None and not self.false_challenge:
-                continue
-            disputed = segment if divergence is None else disputed_segment(divergence, k)
-            log.info(
-                "whistleblower: job %d segment %d %s; challenging",
-                job.id,
-                disputed,
-                f"does not reproduce H[{divergence}]"
-                if divergence is not None
-                else "reproduces (false challenge on purpose)",
-            )
-            self.node.send(calls.challenge(job.id, disputed), f"challenge job {job.id} segment {disputed}")
-            return
+            disputed = self.segment_to_challenge(job, audit, segment)
+            if disputed is not None:
+                self.node.send(
+                    calls.challenge(job.id, disputed), f"challenge job {job.id} segment {disputed}"
+                )
+                return
+
+    def segment_to_challenge(self, job, audit: JobAudit, segment: int) -> int | None:
+        """Replay `segment`: the segment holding the first step it does not reproduce, or None if it does."""
+        divergence = self.audit_segment(job, audit, segment)
+        if divergence is None:
+            return None
+        disputed = disputed_segment(divergence, job.checkpoint_interval)
+        log.info(
+            "%s: job %d segment %d does not reproduce H[%d]; challenging",
+            self.name,
+            job.id,
+            disputed,
+            divergence,
+        )
+        return disputed
