@@ -12,6 +12,7 @@ from chain.client import ClientError, NodeClient, status_name, transfer_call
 from chain.keystore import KeystoreError, load_key
 from chain.primitives.calls import CallArgumentError
 from chain.primitives.crypto import InvalidAddress, decode_address, encode_address
+from proto import chain_pb2
 
 NODE = click.option("--node", default="127.0.0.1:50051", show_default=True, help="gRPC address of a node.")
 
@@ -86,7 +87,7 @@ def transfer(sender, password, dest, amount, tip, allow_death, mortal, no_wait, 
             status = client.submit_and_watch(raw)
     except (ClientError, CallArgumentError) as e:  # CallArgumentError: an amount above u128
         _fail(e)
-    if status_name(status) != "FINALIZED":
+    if status.status != chain_pb2.ExtrinsicStatus.FINALIZED:
         raise click.ClickException(f"transfer {status_name(status).lower()}: {status.reason}")
     if not status.success:
         raise click.ClickException(f"transfer failed in block #{status.block_number}: {status.reason}")

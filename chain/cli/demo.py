@@ -26,6 +26,7 @@ from chain.primitives.crypto import Keypair, dev_keypair
 from compute_market.jobspec import AdamWSpec, ConstantSchedule, JobSpec, MlpSpec
 from compute_market.worker import client as calls
 from compute_market.worker.client import MarketNode
+from compute_market.worker.states import DisputeOutcome, JobStatus, dispute_outcome, job_status
 
 DEMO_STEPS = 120
 DEMO_INTERVAL = 20
@@ -33,6 +34,7 @@ CHEAT_AFTER_STEP = 70
 UNIT = 10**12
 
 PARTIES = {"submitter": "Ferdie", "solver": "Charlie", "verifier": "Dave", "whistleblower": "Eve"}
+JOB_ENDS = frozenset({JobStatus.FINALIZED, JobStatus.SLASHED, JobStatus.CANCELLED, JobStatus.REJECTED})
 
 
 def _say(text: str = "") -> None:
@@ -148,24 +150,27 @@ class Demo:
         )
         return job_id
 
-    def follow(self, job_id: int, timeout: float = 300.0) -> str:
+    def follow(self, job_id: int, timeout: float = 300.0) -> JobStatus:
+        """Print the job's and its disputes' moves until the job ends; the status it ended in."""
         seen_status, seen_dispute = None, {}
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             job = self.reader.job(job_id)
-            if job.status != seen_status:
-                seen_status = job.status
-                _say(f"  block #{self.reader.head():>4}  job {job_id} -> {job.status}")
+            status = job_status(job)
+            if status is not seen_status:
+                seen_status = status
+                _say(f"  block #{self.reader.head():>4}  job {job_id} -> {status.name}")
             for d in self.reader.disputes(job_id):
                 key = (d.phase, d.lo, d.hi, d.outcome)
                 if seen_dispute.get(d.id) != key:
                     seen_dispute[d.id] = key
                     text = f"dispute {d.id} on segment {d.segment}: {d.phase}, interval [{d.lo}, {d.hi}]"
-                    if d.outcome:
-                        text += f" -> {d.outcome} ({d.resolution})"
+                    outcome = dispute_outcome(d)
+                    if outcome is not None:
+                        text += f" -> {outcome.name} ({d.resolution})"
                     _say(f"  block #{self.reader.head():>4}    {text}")
-            if job.status in ("FINALIZED", "SLASHED", "CANCELLED", "REJECTED"):
-                return job.status
+            if status in JOB_ENDS:
+                return status
             time.sleep(0.3)
         raise click.ClickException(f"job {job_id} did not end within {timeout:.0f} s")
 
@@ -268,7 +273,7 @@ def demo(validators: str, base_path: Path | None, no_progress: bool, json_summar
                     f"  the trained model scores {acc:.1%} on the held-out split (checked against the committed hash)"
                 )
                 d.report_payouts(before, d.balances())
-                summary["honest"] = {"job": job1, "status": status1, "accuracy": acc}
+                summary["honest"] = {"job": job1, "status": status1.name, "accuracy": acc}
 
                 _say("\n== 2. A cheating solver ==")
                 _say(
@@ -280,7 +285,7 @@ def demo(validators: str, base_path: Path | None, no_progress: bool, json_summar
                 job2 = d.submit(seed=2, payment=100 * UNIT)
                 status2 = d.follow(job2)
                 disputes = d.reader.disputes(job2)
-                won = [x for x in disputes if x.outcome == "CHALLENGER_WON"]
+                won = [x for x in disputes if dispute_outcome(x) is DisputeOutcome.CHALLENGER_WON]
                 if won:
                     _say(
                         f"  caught: the bisection landed on step {won[0].lo} -> {won[0].lo + 1}; the solver "
@@ -289,7 +294,7 @@ def demo(validators: str, base_path: Path | None, no_progress: bool, json_summar
                 d.report_payouts(before, d.balances())
                 summary["cheater"] = {
                     "job": job2,
-                    "status": status2,
+                    "status": status2.name,
                     "landed_on_step": won[0].lo if won else None,
                     "cheat_after_step": CHEAT_AFTER_STEP,
                 }
@@ -300,10 +305,7 @@ def demo(validators: str, base_path: Path | None, no_progress: bool, json_summar
             shutil.rmtree(temp, ignore_errors=True)
     if json_summary is not None:
         json_summary.write_text(json.dumps(summary, indent=2))
-    ok = (
-        summary.get("honest", {}).get("status") == "FINALIZED"
-        and summary.get("cheater", {}).get("status") == "SLASHED"
-    )
+    ok = status1 is JobStatus.FINALIZED and status2 is JobStatus.SLASHED
     _say("\nDemo complete." if ok else "\nDemo finished with unexpected outcomes.")
     if not ok:
         sys.exit(1)

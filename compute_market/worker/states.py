@@ -1,9 +1,10 @@
 """The market states a worker acts on, typed: the enums of proto/market.proto, parsed once per read.
 
-The gRPC API carries a job's status and a dispute's phase and kind as the pallet's names (strings,
-so its JSON reads as the chain does). A worker never compares those strings: it parses them here into
-`IntEnum`s built from the proto's enum declarations (no second list of names), and a name this worker does
-not know is an `UnknownState`, not a comparison that is silently false.
+The gRPC API carries a job's status and a dispute's phase, kind, outcome and resolution as the pallet's
+names (strings, so its JSON reads as the chain does). A worker, and the CLI that reports on the market, never
+compares those strings: it parses them here into `IntEnum`s built from the proto's enum declarations (no
+second list of names), and a name this worker does not know is an `UnknownState`, not a comparison that is
+silently false.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ def _enum(wrapper: EnumTypeWrapper) -> type[IntEnum]:
 JobStatus = _enum(market_pb2.JobStatus)
 DisputePhase = _enum(market_pb2.DisputePhase)
 DisputeKind = _enum(market_pb2.DisputeKind)
+DisputeOutcome = _enum(market_pb2.DisputeOutcome)
+Resolution = _enum(market_pb2.Resolution)
 
 
 def _parse(enum: type[IntEnum], name: str, what: str) -> IntEnum:
@@ -49,3 +52,10 @@ def dispute_phase(dispute: market_pb2.Dispute) -> IntEnum:
 
 def dispute_kind(dispute: market_pb2.Dispute) -> IntEnum:
     return _parse(DisputeKind, dispute.kind, f"dispute {dispute.id} kind")
+
+
+def dispute_outcome(dispute: market_pb2.Dispute) -> IntEnum | None:
+    """How the dispute ended; None while it is open (the API sends no outcome then)."""
+    if not dispute.outcome:
+        return None
+    return _parse(DisputeOutcome, dispute.outcome, f"dispute {dispute.id} outcome")

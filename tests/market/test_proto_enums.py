@@ -31,6 +31,9 @@ def test_worker_states_parse_the_names_the_api_sends():
     assert states.job_status(job) is states.JobStatus.ASSIGNED
     assert states.dispute_phase(dispute) is states.DisputePhase.VOTING
     assert states.dispute_kind(dispute) is states.DisputeKind.HASH_LIST
+    assert states.dispute_outcome(dispute) is None  # open: the API sends no outcome
+    resolved = market_pb2.Dispute(id=5, outcome=pallet.DisputeOutcome.CHALLENGER_WON.name)
+    assert states.dispute_outcome(resolved) is states.DisputeOutcome.CHALLENGER_WON
 
 
 @pytest.mark.parametrize(
@@ -40,6 +43,7 @@ def test_worker_states_parse_the_names_the_api_sends():
         (market_pb2.Job(id=3, status=""), states.job_status),
         (market_pb2.Dispute(id=4, phase="voting"), states.dispute_phase),
         (market_pb2.Dispute(id=4, kind="WEIGHTS"), states.dispute_kind),
+        (market_pb2.Dispute(id=4, outcome="SOLVER_LOST"), states.dispute_outcome),
     ],
 )
 def test_invalid_state_name_is_refused(message, parse):
