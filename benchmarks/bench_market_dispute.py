@@ -66,13 +66,8 @@ def fault_classes(m: Market) -> dict:
         return m.worker("solver", "solver")
 
     def false_challenger():
-        return m.worker(
-            "whistleblower",
-            "second whistleblower",
-            "--false-challenge",
-            "--audit-share",
-            "0.2",
-            label="false-challenger",
+        return m.adversary(
+            "whistleblower-false", "second whistleblower", "--audit-share", "0.2", label="false-challenger"
         )
 
     def second_whistleblower():
