@@ -20,8 +20,8 @@ from chain.network.transport import GrpcTransport
 from chain.primitives.crypto import Keypair
 from proto import p2p_pb2
 from tests.faults.attacks import (
-    Attack,
     HALF_HTTP_REQUEST,
+    Attack,
     SilentPeer,
     dev_node,
     grpc_answers,
