@@ -254,7 +254,7 @@ class TransactionPool:
         ready = all(r in self._ready_tags for r in tx.validity.requires)
         exclude = set(usurped)
         if not ready:
-            self._make_future_room(tx, exclude)
+            self._fit_future(tx, exclude)
         self._make_room(tx, ready, exclude)
         for old_hash in usurped:
             self._remove(old_hash, TxStatus.USURPED, tx.hash)
@@ -270,21 +270,28 @@ class TransactionPool:
         self._push_candidate(tx)
         self.on_status(tx.hash, TxStatus.READY if tx.ready else TxStatus.FUTURE, None)
 
-    def _make_future_room(self, tx: PoolTransaction, exclude: set[bytes]) -> None:
-        """Room in the future share for `tx`, taken only from worse future transactions."""
+    def _fit_future(
+        self, newcomer: PoolTransaction | None = None, exclude: set[bytes] | frozenset[bytes] = frozenset()
+    ) -> None:
+        """Evict the worst future transactions until the future share holds what it has, less `exclude` (about
+        to leave), plus `newcomer`. For a newcomer only a worse future transaction goes, else PoolFull;
+        without one (transactions demoted when what they waited on left) the worst go until it fits."""
         limits = self.limits
-        waiting = sum(1 for h in exclude if not self._txs[h].ready)
-        waiting_bytes = sum(len(self._txs[h].raw) for h in exclude if not self._txs[h].ready)
+        leaving = [self._txs[h] for h in exclude if not self._txs[h].ready]
+        count = len(leaving) - (newcomer is not None)
+        size = sum(len(t.raw) for t in leaving) - (len(newcomer.raw) if newcomer is not None else 0)
         while (
-            self.future_count() - waiting + 1 > limits.max_future_count
-            or self.future_bytes() - waiting_bytes + len(tx.raw) > limits.max_future_bytes
+            self.future_count() - count > limits.max_future_count
+            or self.future_bytes() - size > limits.max_future_bytes
         ):
             worst = self._worst(exclude)
-            if worst is None or worst.ready or worst.priority >= tx.priority:
+            if newcomer is None and (worst is None or worst.ready):
+                return
+            if worst is None or worst.ready or worst.priority >= newcomer.priority:
                 raise PoolFull(
                     f"the future queue is full ({self.future_count()} transactions waiting for an earlier nonce, "
                     f"at most {limits.max_future_count} and {limits.max_future_bytes} bytes) and priority "
-                    f"{tx.priority} is not above the lowest of them; send the missing nonces first"
+                    f"{newcomer.priority} is not above the lowest of them; send the missing nonces first"
                 )
             self._remove(worst.hash, TxStatus.DROPPED, "evicted: the future queue is full")
 
@@ -302,16 +309,6 @@ class TransactionPool:
                     f"and priority {tx.priority} is not above the lowest pooled"
                 )
             self._remove(worst.hash, TxStatus.DROPPED, "evicted: the pool is full")
-
-    def _trim_future(self) -> None:
-        """Evict the worst future transactions while the future share is over its bounds (transactions
-        demoted when what they waited on left the pool)."""
-        limits = self.limits
-        while self.future_count() > limits.max_future_count or self.future_bytes() > limits.max_future_bytes:
-            worst = self._worst(set())
-            if worst is None or worst.ready:
-                return
-            self._remove(worst.hash, TxStatus.DROPPED, "evicted: the future queue is full")
 
     def _remove(self, tx_hash: bytes, status: TxStatus, info: object = None, demote: bool = True) -> None:
         """Take a transaction out. `demote=False` leaves the transactions that required it ready (the block
@@ -412,7 +409,7 @@ class TransactionPool:
 
     def remove_invalid(self, tx_hash: bytes, reason: object) -> None:
         self._remove(tx_hash, TxStatus.INVALID, reason)
-        self._trim_future()
+        self._fit_future()
 
     def on_block(self, included: list[bytes], block_hash: bytes) -> None:
         """Drop what a finalized block included, then revalidate what the new state may have changed."""
@@ -443,7 +440,7 @@ class TransactionPool:
                 dep = self._txs.get(h)
                 if dep is not None and h not in done:
                     heapq.heappush(heap, (dep.seq, h))
-        self._trim_future()
+        self._fit_future()
 
     def _first_of(self, sender: bytes) -> list[bytes]:
         """The sender's pooled transactions that require nothing another pooled transaction provides."""
@@ -515,4 +512,4 @@ class TransactionPool:
         for tx in sorted(self._txs.values(), key=lambda t: t.seq):
             self._index(tx)
         self._rebuild_candidates()
-        self._trim_future()
+        self._fit_future()

@@ -253,8 +253,9 @@ class ConsensusService:
             await asyncio.sleep(0.05)
             if not self._still(height, round_):
                 return
-        while time.monotonic() < node.blocks.last_commit_time + node.config.min_block_interval:
-            await asyncio.sleep(0.01)  # --min-block-interval: let transactions gather for one block
+        gather = node.blocks.last_commit_time + node.config.min_block_interval - time.monotonic()
+        if gather > 0:  # --min-block-interval: let the transactions arriving meanwhile share this block
+            await asyncio.sleep(gather)
             if not self._still(height, round_):
                 return
         while node.timestamp_lead_ms() > node.max_timestamp_lead_ms:
