@@ -13,11 +13,13 @@ does, rather than run on a stalled state. A synced block that fails to import is
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING
 
 from chain.network.peers import Misbehaviour
+from chain.network.transport import TransportError
 from chain.primitives.codec import DecodeError
 from chain.primitives.types import Block
 from consensus.actions import Commit
@@ -31,12 +33,16 @@ if TYPE_CHECKING:  # the node wires the components together; this module only us
 log = logging.getLogger("gradchain.node")
 
 SYNC_BATCH = 128  # blocks asked of a peer at once
+# A validator one block behind a peer normally gets that block from its own consensus within moments; if it
+# is still behind this long after the peer said so, it fetches the block (its peers may have moved on).
+CATCH_UP_GRACE = 2.0
 
 
 class BlockImport:
     def __init__(self, node: Node):
         self.node = node
         self._height_started = self.last_commit_time = time.monotonic()
+        self._catch_up_pending = False
 
     def on_commit(self, action: Commit) -> None:
         """Consensus decided a block: import it, or halt if it does not import."""
@@ -132,12 +138,30 @@ class BlockImport:
             await self.request_sync(peer)
 
     async def on_peer_status(self, best_number: int, best_hash: bytes, peer) -> None:  # noqa: ANN001
+        """A peer's best block. A follower syncs whatever it lacks. A validator syncs when two or more
+        blocks behind; one block behind, it gives its own consensus `CATCH_UP_GRACE` to decide that block
+        first, then fetches it: the peers that committed it have moved to the next height and will not
+        vote on it again, so a validator that missed the block's gossip (a partition that healed) would
+        otherwise wait forever, and with it every height that needs its vote."""
         node = self.node
-        if best_number > node.chain.number + 1 or (
-            best_number == node.chain.number + 1 and node.validator_key is None
-        ):
+        behind = best_number - node.chain.number
+        if behind > 1 or (behind == 1 and node.validator_key is None):
             await self.request_sync(peer)
+        elif behind == 1 and not self._catch_up_pending:
+            self._catch_up_pending = True
+            node.spawn(self._catch_up(node.chain.number, peer))
         node.update_metrics()
+
+    async def _catch_up(self, number: int, peer) -> None:  # noqa: ANN001
+        try:
+            await asyncio.sleep(CATCH_UP_GRACE)
+            if self.node.chain.number == number and not peer.closed and peer.best_number > number:
+                log.info("still at #%d, one block behind peer %s: fetching it", number, peer.id)
+                await self.request_sync(peer)
+        except TransportError as e:
+            log.debug("catch-up request to %s: %s", peer.id, e)
+        finally:
+            self._catch_up_pending = False
 
     async def request_sync(self, peer) -> None:  # noqa: ANN001
         await self.node.network.request_sync(peer, self.node.chain.number + 1, SYNC_BATCH)
