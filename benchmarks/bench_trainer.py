@@ -17,8 +17,8 @@
   F.cross_entropy), at 1 and 2 threads, interleaved, medians. Plain PyTorch at one thread is also what
   exact mode computed with before the portable kernels (torch's kernels, one intra-op thread,
   deterministic algorithms), so `portable_over_plain` at 1 thread is the ratio to the old exact mode.
-  `state_hash` compares BLAKE3 (the state layout v2) with blake2b (v1) on the MLP at batch 128, as a
-  share of one step.
+  `state_hash` compares BLAKE3 (the state layout v3, hashed in place from the trainer's arena) with
+  blake2b (v1) over the same bytes on the MLP at batch 128, as a share of one step.
 
 Usage: python benchmarks/bench_trainer.py [--quick] [--only portable]
 """
@@ -228,7 +228,7 @@ def portable_vs_plain(name: str, ds: datasets.Dataset, spec: JobSpec, steps: int
 
 
 def state_hash_cost(ds: datasets.Dataset, spec: JobSpec) -> dict:
-    """BLAKE3 (state layout v2, through the trainer's own StateHasher) against blake2b (v1) over the same
+    """BLAKE3 (state layout v3, through the trainer's own StateHasher and arena) against blake2b (v1) over the same
     bytes, per step of the MLP at batch 128; steps and hashes are timed in alternation, medians of 7."""
     spec = JobSpec(
         spec.model,
@@ -243,9 +243,11 @@ def state_hash_cost(ds: datasets.Dataset, spec: JobSpec) -> dict:
     tr = trainer.Trainer(spec, ds, hashing=False)
     steps = tr.run(until=spec.steps)
     next(steps)
-    hasher = trainer.StateHasher(tr.model, tr.optimizer)
+    next(steps)  # the optimizer state exists from here on
+    tr.arena.pack()  # as a hashing trainer does: the state in one buffer, hashed in place
+    hasher = tr.hasher
     hasher.hash(tr.step)
-    plan = hasher._plan
+    plan = [hasher._headers, *hasher._data]
 
     def per_call_ms(fn, n: int) -> float:
         start = time.perf_counter()
@@ -268,6 +270,7 @@ def state_hash_cost(ds: datasets.Dataset, spec: JobSpec) -> dict:
         "model": "mlp",
         "batch_size": spec.batch_size,
         "state_bytes": sum(len(c) for c in plan),
+        "hashed_in_place": hasher._run is not None,
         "step_ms": round(step, 3),
         "blake3_ms": round(b3_ms, 3),
         "blake2b_ms": round(b2_ms, 3),

@@ -245,8 +245,9 @@ def step_cost(spec: JobSpec) -> StepCost:
     return model_step_cost(spec.model, spec.optimizer, spec.batch_size)
 
 
-# States up to this size are copied into one buffer to be hashed in a single BLAKE3 update (faster than
-# hashing the dozens of pieces in place); larger ones are hashed in place, with no copy.
+# States up to this size are moved into one buffer (trainer.StateArena, once per run and after a checkpoint
+# load) or copied into one (a state not in an arena) to be hashed in a single BLAKE3 update, faster than
+# hashing the dozens of pieces; either holds the state twice for a moment. Larger ones are hashed in place.
 HASH_JOIN_MAX_BYTES = 4 << 20
 
 
@@ -268,7 +269,7 @@ def model_step_cost(model: ModelSpec, optimizer: OptimizerSpec, batch_size: int)
     peak = max(peak, resident + grads)
     if (
         resident <= HASH_JOIN_MAX_BYTES
-    ):  # the state hash joins the state into one buffer (trainer.StateHasher)
+    ):  # the state is moved (StateArena) or joined (StateHasher) into one buffer for the hash
         peak = max(peak, 2 * resident + grads)
     return StepCost(
         kind=model.KIND,

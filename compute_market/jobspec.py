@@ -45,9 +45,10 @@ DEFAULT_SEGMENTS = 32  # segments a run is cut into when the JSON spec leaves ch
 MAX_TORCH_VERSION_LEN = 32
 SUPPORTED_TORCH_VERSIONS = ("2.13.0+cpu",)  # the full build string, local tag included
 KERNEL_SET = "gradchain-exact"  # compute_market/worker/exact/kernels.c
-# Covers the kernels and the state-hash layout (trainer.STATE_MAGIC v2, BLAKE3); v2: the GEMM accumulates
-# with explicit fused multiply-adds (v1 rounded the product and the sum separately).
-KERNELS_VERSION = 2
+# Covers the kernels and the state-hash layout (trainer.STATE_MAGIC, BLAKE3). v3: the state layout puts every
+# header before all tensor data (hashed in place from one buffer); v2: the GEMM accumulates with explicit
+# fused multiply-adds (v1 rounded the product and the sum separately).
+KERNELS_VERSION = 3
 U64_MAX = (1 << 64) - 1
 
 

@@ -87,7 +87,7 @@ def test_scale_layout_is_pinned():
         + b"2.13.0+cpu"
         + bytes([len("gradchain-exact") << 2])
         + b"gradchain-exact"
-        + (2).to_bytes(4, "little")
+        + (3).to_bytes(4, "little")  # KERNELS_VERSION
     )
     assert spec.encode() == expected
 

@@ -64,18 +64,23 @@ def test_state_hash_byte_layout_is_pinned():
     t = Trainer(spec, ds)
     *_, last = t.run(until=2)
 
-    def tensor(x: torch.Tensor) -> bytes:
+    def header(x: torch.Tensor) -> bytes:
         head = bytes([len("float32") << 2]) + b"float32" + bytes([x.dim() << 2])
-        return head + b"".join(struct.pack("<Q", d) for d in x.shape) + x.detach().numpy().tobytes()
+        return head + b"".join(struct.pack("<Q", d) for d in x.shape)
 
     params = sorted(t.model.named_parameters())
-    data = b"gradchain/state/v2" + struct.pack("<Q", 2) + bytes([len(params) << 2])
+    buffers = [t.optimizer.state[p]["momentum_buffer"] for _, p in params]
+    data = b"gradchain/state/v3" + struct.pack("<Q", 2) + bytes([len(params) << 2])
     for name, p in params:
-        data += bytes([len(name) << 2]) + name.encode() + tensor(p)
-    for name, p in params:
-        data += bytes([len(name) << 2]) + name.encode() + b"\x04" + b"\x3cmomentum_buffer" + b"\x00"
-        data += tensor(t.optimizer.state[p]["momentum_buffer"])
+        data += bytes([len(name) << 2]) + name.encode() + header(p)
+    for (name, _), buf in zip(params, buffers, strict=True):
+        data += (
+            bytes([len(name) << 2]) + name.encode() + b"\x04" + b"\x3cmomentum_buffer" + b"\x00" + header(buf)
+        )
+    for x in [p for _, p in params] + buffers:  # then the data, in the headers' order
+        data += x.detach().numpy().tobytes()
     assert last.state_hash == blake3.blake3(data).digest()
+    assert t.arena.buffer is not None, "the trainer's state is not in an arena: the hash copied it"
 
 
 def state_arrays(t: Trainer) -> list[tuple[str, np.ndarray]]:

@@ -33,7 +33,7 @@ static inline v8f load8(const float *p) { v8f v; memcpy(&v, p, sizeof v); return
 static inline void store8(float *p, v8f v) { memcpy(p, &v, sizeof v); }
 static inline v8f splat8(float x) { return (v8f){x, x, x, x, x, x, x, x}; }
 
-int gx_abi_version(void) { return 2; }
+int gx_abi_version(void) { return 3; }
 
 /* Sets MXCSR to its default on the calling thread (exact mode pins the training thread with it). */
 void gx_reset_fpenv(void) { _mm_setcsr(0x1F80u); }
