@@ -18,7 +18,9 @@ failed call still costs its fee and uses its nonce, as in Substrate.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +53,9 @@ from runtime.version import VERSION, RuntimeVersion
 StateRootFn = Callable[[Mapping[bytes, bytes | None]], bytes]
 SIGNATURE_CACHE_SIZE = 65_536
 _verified: dict[bytes, None] = {}
+# Node threads verify ahead of the event loop (chain.node.signature_verifier), so inserts and evictions are
+# serialized; a lookup is one dict membership test, atomic under the GIL, and takes no lock.
+_verified_lock = threading.Lock()
 
 
 def verified_signature(
@@ -74,10 +79,24 @@ def verified_signature(
         return True
     if not verifier(signer, payload, signature):
         return False
-    if len(_verified) >= SIGNATURE_CACHE_SIZE:
-        _verified.pop(next(iter(_verified)))
-    _verified[key] = None
+    with _verified_lock:
+        if len(_verified) >= SIGNATURE_CACHE_SIZE:
+            _verified.pop(next(iter(_verified)))
+        _verified[key] = None
     return True
+
+
+@dataclass(frozen=True)
+class SignatureCheck:
+    """One signed extrinsic's signature, as the pool's check of it will verify it."""
+
+    signer: bytes
+    payload: bytes
+    signature: bytes
+    scheme: SignatureScheme
+
+    def verified(self) -> bool:
+        return verified_signature(self.signer, self.payload, self.signature, self.scheme)
 
 
 TIMESTAMP_SET = (BY_NAME["Timestamp"].index, 0)
@@ -218,27 +237,7 @@ class Executive:
             signer = s.signer
         except UnsupportedSignerAddress as e:
             raise v.CannotLookup(str(e)) from None
-        rt = self.runtime
-        if s.era.is_immortal:
-            birth_hash = rt.genesis_hash
-        else:
-            birth = s.era.birth(current)
-            birth_hash = rt.genesis_hash if birth == 0 else BlockHash.get(birth)
-            if birth >= current or birth_hash == bytes(32):
-                raise v.AncientBirthBlock(
-                    f"the era's birth block {birth} is not among the last "
-                    f"{SystemConfig.current().block_hash_count} blocks before {current}"
-                )
-        payload = signing_payload(
-            xt.call,
-            s.era,
-            s.nonce,
-            s.tip,
-            rt.version.spec_version,
-            rt.version.transaction_version,
-            rt.genesis_hash,
-            birth_hash,
-        )
+        payload = self._signed_payload(xt, current)
         if not verified_signature(signer, payload, s.signature, s.scheme):
             raise v.BadProof(
                 "the signature does not match the payload (wrong key, genesis hash, spec or "
@@ -259,6 +258,33 @@ class Executive:
                 f"the existential deposit {ed}"
             )
         return CheckedExtrinsic(xt, c, info, length, fee)
+
+    def _signed_payload(self, xt: UncheckedExtrinsic, current: int) -> bytes:
+        """What the signer of `xt` signed, for inclusion in block `current`; raises AncientBirthBlock for an era
+        whose birth block is not among the remembered block hashes."""
+        s = xt.signature
+        assert s is not None
+        rt = self.runtime
+        if s.era.is_immortal:
+            birth_hash = rt.genesis_hash
+        else:
+            birth = s.era.birth(current)
+            birth_hash = rt.genesis_hash if birth == 0 else BlockHash.get(birth)
+            if birth >= current or birth_hash == bytes(32):
+                raise v.AncientBirthBlock(
+                    f"the era's birth block {birth} is not among the last "
+                    f"{SystemConfig.current().block_hash_count} blocks before {current}"
+                )
+        return signing_payload(
+            xt.call,
+            s.era,
+            s.nonce,
+            s.tip,
+            rt.version.spec_version,
+            rt.version.transaction_version,
+            rt.genesis_hash,
+            birth_hash,
+        )
 
     def _check_limits(self, info: DispatchInfo, length: int, in_block: bool) -> None:
         cfg: SystemConfig = self.runtime.configs[SystemConfig]
@@ -321,30 +347,57 @@ class Executive:
     def validate_transaction(
         self, source: v.TransactionSource, raw: bytes, block_hash: bytes
     ) -> v.ValidTransaction:
-        """Check `raw` for the pool as if it were included in the block after the one whose state this is.
+        """Check `raw` for the pool as if it were included in the block after the one whose state this is."""
+        with self._next_block(block_hash) as number:
+            xt, c = decode_extrinsic(raw)
+            if not xt.is_signed:
+                return self._validate_unsigned(source, c)
+            checked = self._check_signed(xt, c, len(raw), number, apply=False)
+            s = xt.signature
+            nonce = Account.get(s.signer).nonce
+            requires = [s.signer + (s.nonce - 1).to_bytes(4, "little")] if s.nonce > nonce else []
+            longevity = (1 << 64) - 1 if s.era.is_immortal else s.era.death(number) - number
+            return v.ValidTransaction(
+                priority=min(checked.fee, (1 << 64) - 1),
+                requires=requires,
+                provides=[s.signer + s.nonce.to_bytes(4, "little")],
+                longevity=longevity,
+                propagate=True,
+            )
 
-        Runs in a throwaway layer of the state: nothing it writes survives.
+    def signature_checks(self, raws: Sequence[bytes], block_hash: bytes) -> list[SignatureCheck]:
+        """The signatures `validate_transaction` would verify for each of `raws`, so that they can be verified
+        ahead of it, elsewhere (the node does so on worker threads, filling the signature cache).
+
+        An extrinsic that is unsigned or that the pool refuses before its signature check is left out: the
+        pool's own check refuses it with its typed error as before.
         """
+        checks = []
+        with self._next_block(block_hash) as number:
+            for raw in raws:
+                try:
+                    xt, _ = decode_extrinsic(raw)
+                    s = xt.signature
+                    if s is None:
+                        continue
+                    require_supported_scheme(xt)
+                    checks.append(
+                        SignatureCheck(s.signer, self._signed_payload(xt, number), s.signature, s.scheme)
+                    )
+                except (v.TransactionValidityError, UnsupportedSignerAddress):
+                    continue
+        return checks
+
+    @contextmanager
+    def _next_block(self, block_hash: bytes) -> Iterator[int]:
+        """Run the body in a throwaway layer of the state, initialized as the block after `block_hash` (whose
+        state this is), and give it that block's number: nothing the body writes survives."""
         number = Reader(self.state.get(system.Number.prefix) or b"\x00\x00\x00\x00").u32() + 1
         self.state.begin()
         try:
             with self._ext():
                 system.initialize(number, block_hash)
-                xt, c = decode_extrinsic(raw)
-                if not xt.is_signed:
-                    return self._validate_unsigned(source, c)
-                checked = self._check_signed(xt, c, len(raw), number, apply=False)
-                s = xt.signature
-                nonce = Account.get(s.signer).nonce
-                requires = [s.signer + (s.nonce - 1).to_bytes(4, "little")] if s.nonce > nonce else []
-                longevity = (1 << 64) - 1 if s.era.is_immortal else s.era.death(number) - number
-                return v.ValidTransaction(
-                    priority=min(checked.fee, (1 << 64) - 1),
-                    requires=requires,
-                    provides=[s.signer + s.nonce.to_bytes(4, "little")],
-                    longevity=longevity,
-                    propagate=True,
-                )
+                yield number
         finally:
             self.state.rollback()
 

@@ -28,9 +28,11 @@ from chain.node.config import (
     DEFAULT_RPC_MAX_CONNECTIONS,
     DEFAULT_RPC_MAX_CONNECTIONS_PER_IP,
     DEFAULT_RPC_PORT,
+    DEFAULT_SIGNATURE_THREADS,
     EXTERNAL,
     LOOPBACK,
     MAX_PEERS_LIMIT,
+    MAX_SIGNATURE_THREADS,
     RESERVED_SLOTS,
     ConfigError,
     NodeConfig,
@@ -201,6 +203,14 @@ def _setup_logging(level: str) -> None:
     help="Seconds an unpinned blob (no live job references it) is kept before it is deleted.",
 )
 @click.option("--node-key-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option(
+    "--signature-threads",
+    type=click.IntRange(0, MAX_SIGNATURE_THREADS),
+    default=DEFAULT_SIGNATURE_THREADS,
+    show_default=True,
+    help="Threads that verify the signatures of transaction batches from peers in parallel, ahead of the "
+    "pool's check on the event loop; 0 verifies every signature on the loop.",
+)
 @click.option("-l", "--log", "log_level", type=click.Choice(LOG_LEVELS), default="info", show_default=True)
 def node(
     dev,
@@ -233,6 +243,7 @@ def node(
     min_block_interval,
     blob_retention,
     node_key_file,
+    signature_threads,
     log_level,
 ) -> None:
     """Run a gradchain node."""
@@ -280,6 +291,7 @@ def node(
         min_block_interval=min_block_interval,
         blob_retention=blob_retention,
         node_key_file=node_key_file,
+        signature_threads=signature_threads,
     )
     if rpc_cors is not None:
         config.rpc_cors = parse_cors(rpc_cors)

@@ -97,6 +97,10 @@ class RateBudget:
 class PeerHandler(Protocol):
     def best(self) -> tuple[int, bytes]: ...
 
+    async def prepare_transactions(self, raws: list[bytes]) -> None:
+        """Called with a received batch's transactions not seen before, ahead of `on_transaction` for each
+        (the node verifies their signatures in parallel here); it may not judge them or the peer."""
+
     async def on_transaction(self, raw: bytes, peer: Peer) -> None: ...
 
     async def on_consensus(self, payload: bytes, peer: Peer) -> None: ...
@@ -239,6 +243,9 @@ class SeenCache:
     def __init__(self, size: int = SEEN_CACHE_SIZE):
         self._size = size
         self._seen: OrderedDict[bytes, None] = OrderedDict()
+
+    def __contains__(self, digest: bytes) -> bool:
+        return digest in self._seen
 
     def first_time(self, digest: bytes) -> bool:
         if digest in self._seen:
@@ -546,10 +553,14 @@ class Network:
                         f"a batch of {len(batch)} transactions ({msg.ByteSize()} bytes), over "
                         f"{MAX_BATCH_TRANSACTIONS} or {MAX_BATCH_BYTES} bytes"
                     )
-                for raw in batch:
-                    if self.seen.first_time(blake2_256(b"tx" + raw)):
+                received = [(bytes(raw), blake2_256(b"tx" + raw)) for raw in batch]
+                await self.handler.prepare_transactions(
+                    [raw for raw, digest in received if digest not in self.seen]
+                )
+                for raw, digest in received:
+                    if self.seen.first_time(digest):
                         peer.last_useful = now
-                        await self.handler.on_transaction(bytes(raw), peer)
+                        await self.handler.on_transaction(raw, peer)
             elif kind == "consensus":
                 if self.seen.first_time(blake2_256(b"cs" + msg.consensus)):
                     peer.last_useful = now

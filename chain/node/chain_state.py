@@ -23,7 +23,7 @@ from chain.storage.state import StateUpdate
 from runtime import block_builder
 from runtime import validity as v
 from runtime.block_builder import BlockImportError, BuildLimits, BuiltBlock
-from runtime.executive import Executive, FinalizedBlock, Runtime, StateRootFn
+from runtime.executive import Executive, FinalizedBlock, Runtime, SignatureCheck, StateRootFn
 from runtime.pallets import session
 
 log = logging.getLogger("gradchain.chain")
@@ -112,6 +112,10 @@ class ChainState:
     def validate_transaction(self, raw: bytes, source: v.TransactionSource = v.TransactionSource.EXTERNAL):
         ex = Executive(self.runtime, Overlay(self.store.state))
         return ex.validate_transaction(source, raw, self.head_hash)
+
+    def signature_checks(self, raws: Sequence[bytes]) -> list[SignatureCheck]:
+        """The signatures that `validate_transaction` would verify for `raws` on the head state."""
+        return Executive(self.runtime, Overlay(self.store.state)).signature_checks(raws, self.head_hash)
 
     # --- building and execution: the runtime's pipeline on the head state ------------------------------------
 

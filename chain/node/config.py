@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,10 @@ DEFAULT_RPC_MAX_CONNECTIONS = 100
 DEFAULT_RPC_MAX_CONNECTIONS_PER_IP = 32
 DEFAULT_GRPC_MAX_CALLS_PER_IP = 512
 CONNECTIONS_LIMIT = 100_000
+# Threads that verify peers' transaction batches' signatures (chain.node.signature_verifier): two use a
+# second core where there is one, and more gain little while the loop's own Python holds the GIL.
+DEFAULT_SIGNATURE_THREADS = min(2, os.cpu_count() or 1)
+MAX_SIGNATURE_THREADS = 64
 
 
 class ConfigError(ValueError):
@@ -65,6 +70,7 @@ class NodeConfig:
     min_block_interval: float = 0.0  # seconds from a commit to the next proposal (CometBFT's timeout_commit)
     blob_retention: float = DEFAULT_BLOB_RETENTION  # seconds an unpinned blob is kept
     node_key_file: Path | None = None
+    signature_threads: int = DEFAULT_SIGNATURE_THREADS  # verify received batches' signatures; 0: on the loop
 
     def check(self) -> None:
         for flag, port in (
@@ -92,6 +98,10 @@ class NodeConfig:
             )
         if self.blob_retention < 0:
             raise ConfigError("--blob-retention cannot be negative")
+        if not 0 <= self.signature_threads <= MAX_SIGNATURE_THREADS:
+            raise ConfigError(
+                f"--signature-threads {self.signature_threads} is outside 0..{MAX_SIGNATURE_THREADS}"
+            )
 
     def _check_limits(self) -> None:
         counts = (

@@ -1,6 +1,7 @@
 """The node: storage, runtime, transaction pool, network and APIs, with its components wired together.
 
-Everything runs on one asyncio loop. The components, each in its own module:
+Everything runs on one asyncio loop, but for the signature verifier's threads. The components, each in its
+own module:
 - `ChainState` (chain_state): the database and the runtime's block pipeline on the head state;
 - `ConsensusService` (consensus_service): the BFT driver, its timers, the proposer, recovery from failed
   writes;
@@ -8,6 +9,8 @@ Everything runs on one asyncio loop. The components, each in its own module:
 - `EvidencePool` (evidence_pool): equivocation evidence waiting for a block, and staking's check of it;
 - `SubscriptionHub` (subscriptions): new heads, events and watched transactions for the APIs;
 - `NodeMetrics` (metrics): the Prometheus page;
+- `SignatureVerifier` (signature_verifier): worker threads that verify received batches' signatures ahead of
+  the pool, into the runtime's signature cache;
 - `MarketBlobPins` (compute_market.blob_pins): the blobs live jobs reference, kept; the rest, collected.
 `Node` owns them, the transaction pool and the network, and is the network's `PeerHandler`: it checks what
 peers send at the edge and hands it to the component it is for.
@@ -32,6 +35,7 @@ from chain.node.evidence_pool import EvidencePool
 from chain.node.integrity import check_database, finalized_by_consensus
 from chain.node.metrics import NodeMetrics
 from chain.node.node_key import load_or_create_node_key
+from chain.node.signature_verifier import SignatureVerifier
 from chain.node.storage_setup import open_chain_database
 from chain.node.subscriptions import SubscriptionHub
 from chain.primitives.codec import DecodeError
@@ -89,6 +93,7 @@ class Node:
         self.metrics = NodeMetrics()
         self.chain.on_executed = self.metrics.execute_seconds.observe
         self.subscriptions = SubscriptionHub()
+        self.signatures = SignatureVerifier(config.signature_threads)
         self.pool = TransactionPool(
             self._validate_for_pool, sender_of=_sender_of, on_status=self.subscriptions.on_pool_status
         )
@@ -194,6 +199,7 @@ class Node:
         for task in list(self._tasks):
             task.cancel()
         await self.network.stop()
+        self.signatures.close()
         self.store.close()
         self.descriptors.close()
 
@@ -278,6 +284,11 @@ class Node:
         peer.strikes += 1
         if peer.strikes >= MAX_STRIKES:
             raise Misbehaviour(f"{peer.strikes} invalid messages, the last {what}")
+
+    async def prepare_transactions(self, raws: list[bytes]) -> None:
+        """Verify the batch's signatures on the verifier's threads, so that `on_transaction`'s pool checks,
+        one by one on the loop, find them in the runtime's signature cache."""
+        await self.signatures.verify(self.chain.signature_checks(raws))
 
     async def on_transaction(self, raw: bytes, peer: Peer) -> None:
         try:

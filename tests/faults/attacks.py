@@ -352,6 +352,9 @@ class SilentPeer:
     def best(self) -> tuple[int, bytes]:
         return 0, self.genesis
 
+    async def prepare_transactions(self, raws) -> None:
+        return None
+
     async def on_transaction(self, raw, peer) -> None:
         return None
 

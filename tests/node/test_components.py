@@ -12,9 +12,7 @@ import time
 import pytest
 
 from chain.blobs import BlobStore
-from chain.node.chain_state import ChainState
 from chain.node.evidence_pool import MAX_PENDING_EVIDENCE, EvidencePool
-from chain.node.storage_setup import open_chain_database
 from chain.node.subscriptions import SubscriptionHub
 from chain.primitives.hashing import blake2_256
 from chain.primitives.types import Block, Header
@@ -51,14 +49,6 @@ def test_hub_delivers_a_block_to_its_watchers_then_heads_then_events_and_forgets
     unwatch()
     unsub()
     assert hub.watchers == {} and hub.listeners["new_head"] == set()
-
-
-@pytest.fixture
-def chain(tmp_path):
-    spec = load_chain_spec("dev")
-    store = open_chain_database(tmp_path / "db", spec, 256)
-    yield ChainState(store, spec.runtime())
-    store.close()
 
 
 def test_evidence_pool_keeps_nothing_the_runtime_refuses_and_gossips_nothing(chain):

@@ -24,6 +24,9 @@ class Recorder:
     def best(self):
         return 0, GENESIS
 
+    async def prepare_transactions(self, raws):
+        pass
+
     async def on_transaction(self, raw, peer):
         if self.reject_tx:
             raise Misbehaviour("bad transaction")
