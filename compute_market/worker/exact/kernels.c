@@ -43,8 +43,14 @@ void gx_reset_fpenv(void) { _mm_setcsr(0x1F80u); }
  *   A is addressed through strides (so transposed views need no copy); B rows are contiguous (row stride
  *   sbk); C is contiguous [batch, M, N]. bias_mode 0: none, 1: bias[j] (per column), 2: bias[i] (per row).
  *   The range [lo, hi) runs over the batch*M output rows.
- * The sum for one element is acc = +0.0f; for k = 0..K-1: acc = fma(A, B, acc) (one rounding per k). The
- * 4x16 register tile, the 8-wide edge and the scalar edge perform exactly that sequence for every element. */
+ * The sum for one element is acc = +0.0f; for k = 0..K-1: acc = fma(A, B, acc) (one rounding per k), then
+ * v = acc * alpha, then v = v + bias (two roundings, never fused). The 4x32, 4x16, 8-wide and scalar paths
+ * perform exactly that sequence for every element, whichever runs it.
+ * K is cut into blocks of GEMM_KC so that a block of B stays in cache while every row tile of the range
+ * reads it. Between blocks the running sums wait in C as floats, which changes no bit: the next block
+ * continues each element's sequence from the same float. Only the last block applies alpha and bias. */
+#define GEMM_KC 256
+
 static inline v8f fma8(v8f a, v8f b, v8f c) { return (v8f)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c); }
 
 static inline float finish(float acc, float alpha, const float *bias, int mode, i64 i, i64 j) {
@@ -54,17 +60,47 @@ static inline float finish(float acc, float alpha, const float *bias, int mode, 
     return v;
 }
 
+/* The 8 elements of row i at columns j..j+7: the running sums (not last) or finished values (last). */
+static inline void put8(float *dst, v8f acc, int last, float alpha, const float *bias, int mode, i64 i, i64 j) {
+    if (last) {
+        acc = acc * splat8(alpha);
+        if (mode == 1) acc = acc + load8(bias + j);
+        else if (mode == 2) acc = acc + splat8(bias[i]);
+    }
+    store8(dst, acc);
+}
+
+static inline v8f get8(const float *src, int first) { return first ? splat8(0.0f) : load8(src); }
+
+__attribute__((target("avx512f")))
+static inline void put16(float *dst, __m512 acc, int last, float alpha, const float *bias, int mode, i64 i,
+                         i64 j) {
+    if (last) {
+        acc = _mm512_mul_ps(acc, _mm512_set1_ps(alpha));
+        if (mode == 1) acc = _mm512_add_ps(acc, _mm512_loadu_ps(bias + j));
+        else if (mode == 2) acc = _mm512_add_ps(acc, _mm512_set1_ps(bias[i]));
+    }
+    _mm512_storeu_ps(dst, acc);
+}
+
+__attribute__((target("avx512f")))
+static inline __m512 get16(const float *src, int first) { return first ? _mm512_setzero_ps() : _mm512_loadu_ps(src); }
+
 /* The 4x32 tile in AVX-512 registers, used when the CPU has AVX-512F: the same fused sequence per element
  * as the AVX2 tile below (only more elements at once), so the bits do not depend on which tile ran.
  * Returns the first column it did not cover. */
 __attribute__((target("avx512f")))
 static i64 gemm_rows4_avx512(i64 N, i64 K, const float *a0, i64 sam, i64 sak, const float *Bb, i64 sbk,
-                             float *c, float alpha, const float *bias, int bias_mode, i64 i) {
+                             float *c, float alpha, const float *bias, int bias_mode, i64 i, int first,
+                             int last) {
     const float *a1 = a0 + sam, *a2 = a1 + sam, *a3 = a2 + sam;
+    float *r0 = c, *r1 = c + N, *r2 = r1 + N, *r3 = r2 + N;
     i64 j = 0;
     for (; j + 32 <= N; j += 32) {
-        __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
-               c31 = c00;
+        __m512 c00 = get16(r0 + j, first), c01 = get16(r0 + j + 16, first);
+        __m512 c10 = get16(r1 + j, first), c11 = get16(r1 + j + 16, first);
+        __m512 c20 = get16(r2 + j, first), c21 = get16(r2 + j + 16, first);
+        __m512 c30 = get16(r3 + j, first), c31 = get16(r3 + j + 16, first);
         const float *bk = Bb + j;
         for (i64 k = 0; k < K; k++, bk += sbk) {
             __m512 b0 = _mm512_loadu_ps(bk), b1 = _mm512_loadu_ps(bk + 16);
@@ -75,16 +111,14 @@ static i64 gemm_rows4_avx512(i64 N, i64 K, const float *a0, i64 sam, i64 sak, co
             c20 = _mm512_fmadd_ps(x2, b0, c20); c21 = _mm512_fmadd_ps(x2, b1, c21);
             c30 = _mm512_fmadd_ps(x3, b0, c30); c31 = _mm512_fmadd_ps(x3, b1, c31);
         }
-        float acc[8][16];
-        _mm512_storeu_ps(acc[0], c00); _mm512_storeu_ps(acc[1], c01); _mm512_storeu_ps(acc[2], c10);
-        _mm512_storeu_ps(acc[3], c11); _mm512_storeu_ps(acc[4], c20); _mm512_storeu_ps(acc[5], c21);
-        _mm512_storeu_ps(acc[6], c30); _mm512_storeu_ps(acc[7], c31);
-        for (int q = 0; q < 4; q++)
-            for (int h = 0; h < 2; h++)
-                for (int e = 0; e < 16; e++) {
-                    i64 jj = j + h * 16 + e;
-                    c[q * N + jj] = finish(acc[q * 2 + h][e], alpha, bias, bias_mode, i + q, jj);
-                }
+        put16(r0 + j, c00, last, alpha, bias, bias_mode, i, j);
+        put16(r0 + j + 16, c01, last, alpha, bias, bias_mode, i, j + 16);
+        put16(r1 + j, c10, last, alpha, bias, bias_mode, i + 1, j);
+        put16(r1 + j + 16, c11, last, alpha, bias, bias_mode, i + 1, j + 16);
+        put16(r2 + j, c20, last, alpha, bias, bias_mode, i + 2, j);
+        put16(r2 + j + 16, c21, last, alpha, bias, bias_mode, i + 2, j + 16);
+        put16(r3 + j, c30, last, alpha, bias, bias_mode, i + 3, j);
+        put16(r3 + j + 16, c31, last, alpha, bias, bias_mode, i + 3, j + 16);
     }
     return j;
 }
@@ -102,15 +136,12 @@ void gx_set_wide_tiles(int on) {
     }
 }
 
-void gx_gemm(i64 M, i64 N, i64 K,
-             const float *A, i64 sab, i64 sam, i64 sak,
-             const float *B, i64 sbb, i64 sbk,
-             float *C, float alpha, const float *bias, int bias_mode, i64 lo, i64 hi) {
-    FPENV_ENTER;
-    if (use_avx512 < 0) gx_set_wide_tiles(1);
-    i64 r = lo;
+/* Rows [lo, hi) over one K block (A and B already offset to the block's first k). */
+static void gemm_block(i64 M, i64 N, i64 K, const float *A, i64 sab, i64 sam, i64 sak, const float *B,
+                       i64 sbb, i64 sbk, float *C, float alpha, const float *bias, int bias_mode, i64 lo,
+                       i64 hi, int first, int last) {
+    i64 r = lo, b = lo / M, i = lo % M;
     while (r < hi) {
-        i64 b = r / M, i = r % M;
         i64 rows = M - i < hi - r ? M - i : hi - r;
         if (rows > 4) rows = 4;
         const float *Ab = A + b * sab, *Bb = B + b * sbb;
@@ -118,11 +149,14 @@ void gx_gemm(i64 M, i64 N, i64 K,
         i64 j = 0;
         if (rows == 4) {
             const float *a0 = Ab + i * sam, *a1 = a0 + sam, *a2 = a1 + sam, *a3 = a2 + sam;
+            float *r0 = Cb + i * N, *r1 = r0 + N, *r2 = r1 + N, *r3 = r2 + N;
             if (use_avx512)
-                j = gemm_rows4_avx512(N, K, a0, sam, sak, Bb, sbk, Cb + i * N, alpha, bias, bias_mode, i);
+                j = gemm_rows4_avx512(N, K, a0, sam, sak, Bb, sbk, r0, alpha, bias, bias_mode, i, first, last);
             for (; j + 16 <= N; j += 16) {
-                v8f c00 = splat8(0.0f), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
-                    c31 = c00;
+                v8f c00 = get8(r0 + j, first), c01 = get8(r0 + j + 8, first);
+                v8f c10 = get8(r1 + j, first), c11 = get8(r1 + j + 8, first);
+                v8f c20 = get8(r2 + j, first), c21 = get8(r2 + j + 8, first);
+                v8f c30 = get8(r3 + j, first), c31 = get8(r3 + j + 8, first);
                 const float *bk = Bb + j;
                 for (i64 k = 0; k < K; k++, bk += sbk) {
                     v8f b0 = load8(bk), b1 = load8(bk + 8);
@@ -133,32 +167,51 @@ void gx_gemm(i64 M, i64 N, i64 K,
                     c20 = fma8(x2, b0, c20); c21 = fma8(x2, b1, c21);
                     c30 = fma8(x3, b0, c30); c31 = fma8(x3, b1, c31);
                 }
-                v8f acc[8] = {c00, c01, c10, c11, c20, c21, c30, c31};
-                for (int q = 0; q < 4; q++)
-                    for (int h = 0; h < 2; h++)
-                        for (int e = 0; e < 8; e++) {
-                            i64 jj = j + h * 8 + e;
-                            Cb[(i + q) * N + jj] = finish(acc[q * 2 + h][e], alpha, bias, bias_mode, i + q, jj);
-                        }
+                put8(r0 + j, c00, last, alpha, bias, bias_mode, i, j);
+                put8(r0 + j + 8, c01, last, alpha, bias, bias_mode, i, j + 8);
+                put8(r1 + j, c10, last, alpha, bias, bias_mode, i + 1, j);
+                put8(r1 + j + 8, c11, last, alpha, bias, bias_mode, i + 1, j + 8);
+                put8(r2 + j, c20, last, alpha, bias, bias_mode, i + 2, j);
+                put8(r2 + j + 8, c21, last, alpha, bias, bias_mode, i + 2, j + 8);
+                put8(r3 + j, c30, last, alpha, bias, bias_mode, i + 3, j);
+                put8(r3 + j + 8, c31, last, alpha, bias, bias_mode, i + 3, j + 8);
             }
         }
         for (i64 q = 0; q < rows; q++) {
             const float *a = Ab + (i + q) * sam;
+            float *row = Cb + (i + q) * N;
             i64 jj = j;
             for (; jj + 8 <= N; jj += 8) {
-                v8f c = splat8(0.0f);
+                v8f c = get8(row + jj, first);
                 const float *bk = Bb + jj;
                 for (i64 k = 0; k < K; k++, bk += sbk) c = fma8(splat8(a[k * sak]), load8(bk), c);
-                for (int e = 0; e < 8; e++)
-                    Cb[(i + q) * N + jj + e] = finish(c[e], alpha, bias, bias_mode, i + q, jj + e);
+                put8(row + jj, c, last, alpha, bias, bias_mode, i + q, jj);
             }
             for (; jj < N; jj++) {
-                float c = 0.0f;
+                float c = first ? 0.0f : row[jj];
                 for (i64 k = 0; k < K; k++) c = __builtin_fmaf(a[k * sak], Bb[k * sbk + jj], c);
-                Cb[(i + q) * N + jj] = finish(c, alpha, bias, bias_mode, i + q, jj);
+                row[jj] = last ? finish(c, alpha, bias, bias_mode, i + q, jj) : c;
             }
         }
         r += rows;
+        i += rows;
+        if (i == M) i = 0, b++;
+    }
+}
+
+void gx_gemm(i64 M, i64 N, i64 K,
+             const float *A, i64 sab, i64 sam, i64 sak,
+             const float *B, i64 sbb, i64 sbk,
+             float *C, float alpha, const float *bias, int bias_mode, i64 lo, i64 hi) {
+    FPENV_ENTER;
+    if (use_avx512 < 0) gx_set_wide_tiles(1);
+    if (K == 0) {
+        gemm_block(M, N, 0, A, sab, sam, sak, B, sbb, sbk, C, alpha, bias, bias_mode, lo, hi, 1, 1);
+    }
+    for (i64 k0 = 0; k0 < K; k0 += GEMM_KC) {
+        i64 kn = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
+        gemm_block(M, N, kn, A + k0 * sak, sab, sam, sak, B + k0 * sbk, sbb, sbk, C, alpha, bias, bias_mode,
+                   lo, hi, k0 == 0, k0 + kn == K);
     }
     FPENV_LEAVE;
 }
