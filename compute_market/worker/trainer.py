@@ -481,6 +481,7 @@ class Trainer:
         # Seconds the training thread spent on commitments: hashing (inline) or waiting for a hash
         # (background), and checkpointing. Measured for benchmarks only; nothing computed depends on them.
         self.hash_s = self.checkpoint_s = 0.0
+        self.last_loss: float | None = None  # the training loss of the last step's batch, for progress logs
 
     @classmethod
     def from_checkpoint(cls, spec: JobSpec, dataset: Dataset, blob: bytes, **kwargs) -> Trainer:
@@ -520,6 +521,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss = ops.cross_entropy(self.model(self.dataset.x_train[idx]), self.dataset.y_train[idx])
         loss.backward()
+        self.last_loss = float(loss)
 
     def _optimizer_step(self, step: int) -> None:
         """The update of `step`, after its forward and backward passes and once H[step - 1] is hashed."""
