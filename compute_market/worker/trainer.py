@@ -521,7 +521,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss = ops.cross_entropy(self.model(self.dataset.x_train[idx]), self.dataset.y_train[idx])
         loss.backward()
-        self.last_loss = float(loss)
+        self.last_loss = float(loss.detach())
 
     def _optimizer_step(self, step: int) -> None:
         """The update of `step`, after its forward and backward passes and once H[step - 1] is hashed."""
