@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +31,9 @@ DEFAULT_GRPC_MAX_CALLS_PER_IP = 512
 CONNECTIONS_LIMIT = 100_000
 # Threads that verify peers' transaction batches' signatures (chain.node.signature_verifier): two use a
 # second core where there is one, and more gain little while the loop's own Python holds the GIL.
-DEFAULT_SIGNATURE_THREADS = min(2, os.cpu_count() or 1)
+# Off by default: on 2 shared cores the threads raised gRPC p50 latency 2-4x (docs/throughput.md). Each
+# verification's return needs the GIL back from a busy event loop, so a batch's chunk waits on the loop.
+DEFAULT_SIGNATURE_THREADS = 0
 MAX_SIGNATURE_THREADS = 64
 
 

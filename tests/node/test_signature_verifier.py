@@ -179,7 +179,15 @@ def test_a_peers_batch_is_verified_on_the_threads_and_its_bad_signature_still_st
 ):
     spec = load_chain_spec("dev")
     node = Node(
-        NodeConfig(base_path=tmp_path, p2p_port=0, grpc_port=0, rpc_port=None, prometheus_port=None), spec
+        NodeConfig(
+            base_path=tmp_path,
+            p2p_port=0,
+            grpc_port=0,
+            rpc_port=None,
+            prometheus_port=None,
+            signature_threads=2,  # off by default
+        ),
+        spec,
     )
     good = transfers(spec.genesis_hash, 3)
     bad = broken_signature(transfers(spec.genesis_hash, 4)[3])
