@@ -287,8 +287,10 @@ class Node:
 
     async def prepare_transactions(self, raws: list[bytes]) -> None:
         """Verify the batch's signatures on the verifier's threads, so that `on_transaction`'s pool checks,
-        one by one on the loop, find them in the runtime's signature cache."""
-        await self.signatures.verify(self.chain.signature_checks(raws))
+        one by one on the loop, find them in the runtime's signature cache. Without threads (the default)
+        nothing is prepared: building the checks would only cost the loop."""
+        if self.signatures.threads:
+            await self.signatures.verify(self.chain.signature_checks(raws))
 
     async def on_transaction(self, raw: bytes, peer: Peer) -> None:
         try:
