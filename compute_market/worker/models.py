@@ -1,7 +1,8 @@
 """The registry of architectures a spec may name: torch modules whose arithmetic is exact mode's kernels.
 
-The modules hold their parameters in torch's standard layers (Linear, Conv2d, LayerNorm, Embedding), so
-names and shapes are the familiar ones ("net.0.weight"), but every forward pass calls the portable
+Each is a subclass of the plain module of `compute_market.architectures`, which defines the layers (torch's
+standard Linear, Conv2d, LayerNorm, Embedding), so names and shapes are the familiar ones ("net.0.weight")
+and an exported model loads into the plain module as it is. Here every forward pass calls the portable
 operators of `compute_market.worker.exact.ops`, never torch's own kernels: the numerics are fixed by our
 sources, not by the CPU torch happens to run on. No module holds buffers or mutates state in its forward
 pass (no BatchNorm, no dropout): the parameters plus the optimizer state are the whole training state.
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from compute_market import architectures
 from compute_market.jobspec import CnnSpec, JobSpec, MlpSpec, TransformerSpec
 from compute_market.worker.exact import ops, rng
 
@@ -48,59 +50,24 @@ def _sequential(layers: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-class Mlp(nn.Module):
+class Mlp(architectures.Mlp):
     def __init__(self, spec: MlpSpec):
-        super().__init__()
-        dims = [spec.input_dim, *spec.hidden, spec.num_classes]
-        layers: list[nn.Module] = []
-        for i, (a, b) in enumerate(zip(dims, dims[1:], strict=False)):
-            layers.append(nn.Linear(a, b, device="meta"))
-            if i < len(dims) - 2:
-                layers.append(nn.ReLU())
-        self.net = nn.Sequential(*layers)
+        super().__init__(spec, device="meta")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _sequential(self.net, x.flatten(1))
 
 
-class Cnn(nn.Module):
+class Cnn(architectures.Cnn):
     def __init__(self, spec: CnnSpec):
-        super().__init__()
-        blocks: list[nn.Module] = []
-        c_in = spec.in_channels
-        for c in spec.channels:
-            blocks += [
-                nn.Conv2d(c_in, c, spec.kernel_size, padding=spec.kernel_size // 2, device="meta"),
-                nn.ReLU(),
-                nn.MaxPool2d(2),
-            ]
-            c_in = c
-        self.features = nn.Sequential(*blocks)
-        flat = c_in * (spec.image_size >> len(spec.channels)) ** 2
-        self.head = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(flat, spec.hidden, device="meta"),
-            nn.ReLU(),
-            nn.Linear(spec.hidden, spec.num_classes, device="meta"),
-        )
+        super().__init__(spec, device="meta")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _sequential(self.head, _sequential(self.features, x))
 
 
-class EncoderBlock(nn.Module):
-    """Pre-norm self-attention and feed-forward; attention is scores = (q k^T) * (1/sqrt(d_head)) by GEMM,
-    the exact softmax, then a GEMM with v."""
-
-    def __init__(self, d_model: int, num_heads: int, ff_dim: int):
-        super().__init__()
-        self.num_heads = num_heads
-        self.ln1 = nn.LayerNorm(d_model, device="meta")
-        self.qkv = nn.Linear(d_model, 3 * d_model, device="meta")
-        self.proj = nn.Linear(d_model, d_model, device="meta")
-        self.ln2 = nn.LayerNorm(d_model, device="meta")
-        self.ff1 = nn.Linear(d_model, ff_dim, device="meta")
-        self.ff2 = nn.Linear(ff_dim, d_model, device="meta")
+class EncoderBlock(architectures.EncoderBlock):
+    """Attention is scores = (q k^T) * (1/sqrt(d_head)) by GEMM, the exact softmax, then a GEMM with v."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, t, d = x.shape
@@ -122,16 +89,11 @@ class EncoderBlock(nn.Module):
         return x + ops.linear(hidden, self.ff2.weight, self.ff2.bias)
 
 
-class TransformerClassifier(nn.Module):
+class TransformerClassifier(architectures.TransformerClassifier):
+    block_class = EncoderBlock
+
     def __init__(self, spec: TransformerSpec):
-        super().__init__()
-        self.tokens = nn.Embedding(spec.vocab_size, spec.d_model, device="meta")
-        self.positions = nn.Embedding(spec.seq_len, spec.d_model, device="meta")
-        self.blocks = nn.ModuleList(
-            EncoderBlock(spec.d_model, spec.num_heads, spec.ff_dim) for _ in range(spec.num_layers)
-        )
-        self.ln = nn.LayerNorm(spec.d_model, device="meta")
-        self.head = nn.Linear(spec.d_model, spec.num_classes, device="meta")
+        super().__init__(spec, device="meta")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, t = x.shape
