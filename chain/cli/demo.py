@@ -15,18 +15,18 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import click
 
-from chain.cli.market import progress_printer
+from chain.cli.progress import ProgressDisplay
+from chain.cli.watch import WatchTimeout, follow_job
 from chain.node.launcher import LocalNetwork
 from chain.primitives.crypto import Keypair, dev_keypair
 from compute_market.jobspec import AdamWSpec, ConstantSchedule, JobSpec, MlpSpec
 from compute_market.worker import client as calls
 from compute_market.worker.client import MarketNode
-from compute_market.worker.states import DisputeOutcome, JobStatus, dispute_outcome, job_status
+from compute_market.worker.states import DisputeOutcome, JobStatus, dispute_outcome
 
 DEMO_STEPS = 120
 DEMO_INTERVAL = 20
@@ -34,7 +34,6 @@ CHEAT_AFTER_STEP = 70
 UNIT = 10**12
 
 PARTIES = {"submitter": "Ferdie", "solver": "Charlie", "verifier": "Dave", "whistleblower": "Eve"}
-JOB_ENDS = frozenset({JobStatus.FINALIZED, JobStatus.SLASHED, JobStatus.CANCELLED, JobStatus.REJECTED})
 
 
 def _say(text: str = "") -> None:
@@ -69,13 +68,14 @@ class Demo:
         self.stop = threading.Event()
         self.threads: list[threading.Thread] = []
         self.quiet_progress = quiet_progress
+        self.display = ProgressDisplay(sys.stdout)
         self.state_dir = Path(tempfile.mkdtemp(prefix="gradchain-demo-solver-"))
         self.cheater: subprocess.Popen | None = None
 
     def progress(self):
         if self.quiet_progress:
             return lambda label, done, total: None
-        return progress_printer(sys.stdout)
+        return self.display
 
     def start_workers(self, cheating: bool) -> None:
         """Every role in this process, the solver too unless `cheating`: then it is a cheater's process."""
@@ -152,27 +152,10 @@ class Demo:
 
     def follow(self, job_id: int, timeout: float = 300.0) -> JobStatus:
         """Print the job's and its disputes' moves until the job ends; the status it ended in."""
-        seen_status, seen_dispute = None, {}
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            job = self.reader.job(job_id)
-            status = job_status(job)
-            if status is not seen_status:
-                seen_status = status
-                _say(f"  block #{self.reader.head():>4}  job {job_id} -> {status.name}")
-            for d in self.reader.disputes(job_id):
-                key = (d.phase, d.lo, d.hi, d.outcome)
-                if seen_dispute.get(d.id) != key:
-                    seen_dispute[d.id] = key
-                    text = f"dispute {d.id} on segment {d.segment}: {d.phase}, interval [{d.lo}, {d.hi}]"
-                    outcome = dispute_outcome(d)
-                    if outcome is not None:
-                        text += f" -> {outcome.name} ({d.resolution})"
-                    _say(f"  block #{self.reader.head():>4}    {text}")
-            if status in JOB_ENDS:
-                return status
-            time.sleep(0.3)
-        raise click.ClickException(f"job {job_id} did not end within {timeout:.0f} s")
+        try:
+            return follow_job(self.reader, job_id, _say, interval=0.3, timeout=timeout)
+        except WatchTimeout as e:
+            raise click.ClickException(str(e)) from None
 
     def report_payouts(self, before: dict[str, int], after: dict[str, int]) -> None:
         _say("  who was paid what (free + reserved, GRAD; fees included):")
@@ -181,11 +164,9 @@ class Demo:
             _say(f"    {role:<14}{PARTIES.get(role, 'Alice//stash'):<14}{delta:+.6f}")
 
     def accuracy(self, job_id: int) -> float:
-        import torch  # takes seconds to load; only the commands that train need it
-
+        from compute_market.model_io import predict, read_model  # torch
         from compute_market.worker.datasets import load_dataset  # torch
         from compute_market.worker.model_export import export_model  # torch
-        from compute_market.worker.models import build_model  # torch
 
         job = self.reader.job(job_id)
         model_bytes = export_model(
@@ -195,14 +176,9 @@ class Demo:
             self.reader.blob(bytes(job.checkpoints[-1])),
             bytes(job.final_hash),
         )
-        spec = JobSpec.decode(bytes(job.spec))
-        model = build_model(spec)
-        import safetensors.torch  # loads torch
-
-        model.load_state_dict(safetensors.torch.load(model_bytes))
-        data = load_dataset(self.reader.blob(spec.dataset_hash), spec)
-        with torch.no_grad():
-            predictions = model(data.x_test).argmax(dim=1)
+        exported = read_model(model_bytes)  # the exported file, as a submitter loads it
+        data = load_dataset(self.reader.blob(exported.spec.dataset_hash), exported.spec)
+        predictions = predict(exported.model, data.x_test).argmax(dim=1)
         return float((predictions == data.y_test).float().mean())
 
     def stop_workers(self) -> None:
@@ -222,6 +198,7 @@ class Demo:
 
     def close(self) -> None:
         self.stop_workers()
+        self.display.close()
         shutil.rmtree(self.state_dir, ignore_errors=True)
 
 

@@ -12,13 +12,16 @@ from pathlib import Path
 import click
 
 from chain.cli.client import parse_amount
-from chain.cli.exact import spec_for_dataset
+from chain.cli.exact import OUTPUT_TYPE, spec_for_dataset
 from chain.cli.key import password_options
+from chain.cli.progress import ProgressDisplay
+from chain.cli.watch import END_MEANING, WatchTimeout, follow_job
 from chain.client import ClientError
 from chain.keystore import KeystoreError, load_key
 from compute_market.jobspec import DeterminismProfile
 from compute_market.worker import client as calls
 from compute_market.worker.client import BlobMissing, MarketNode
+from compute_market.worker.states import JobStatus
 
 NODE = click.option("--node", default="127.0.0.1:50051", show_default=True, help="gRPC address of a node.")
 KEY = click.option(
@@ -35,22 +38,6 @@ def _market_node(node: str, key: str | None, password: str | None):
         except KeystoreError as e:
             raise click.ClickException(str(e)) from None
     return MarketNode(node, keypair)
-
-
-def progress_printer(stream=sys.stderr):
-    """A one-line progress bar per activity (training steps, replays), rewritten in place."""
-    state = {"label": None}
-
-    def show(label: str, done: int, total: int) -> None:
-        width = 30
-        filled = width * done // max(total, 1)
-        stream.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-        if done >= total:
-            stream.write("\n")
-        stream.flush()
-        state["label"] = label
-
-    return show
 
 
 STATE_DIR = click.option(
@@ -88,17 +75,20 @@ def serve_role(
         raise click.ClickException(
             f"this machine cannot run exact mode, so it cannot act as a {role}: {e}"
         ) from None
+    display = ProgressDisplay(sys.stderr)
     logging.basicConfig(
         level=getattr(logging, log_level.upper().replace("WARN", "WARNING")),
-        format="%(asctime)s %(levelname)-5s %(name)s: %(message)s",
+        handlers=[display.log_handler("%(asctime)s %(levelname)-5s %(name)s: %(message)s")],
     )
-    runner = build(_market_node(node, key, password), poll_interval=poll, progress=progress_printer())
+    runner = build(_market_node(node, key, password), poll_interval=poll, progress=display)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         runner.run(stop)
     except KeyboardInterrupt:
         pass
+    finally:
+        display.close()
 
 
 @click.command()
@@ -234,18 +224,18 @@ def _job_dict(j) -> dict:
     }
 
 
-@job.command("status")
-@click.argument("job_id", type=click.IntRange(0))
-@NODE
-def job_status(job_id, node) -> None:
-    """Show a job (status SUBMITTED .. FINALIZED, SLASHED, CANCELLED or REJECTED, its commitment, bonds and
-    window) and its disputes (STEP bisections and CHECKPOINT, HASH_LIST, FINAL_MODEL or DATASET checks)."""
-    market = _market_node(node, None, None)
-    try:
-        j = market.job(job_id)
-        disputes = market.disputes(job_id)
-    except ClientError as e:
-        raise click.ClickException(str(e)) from None
+class JobEndedBadly(click.ClickException):
+    """`job status --watch`: the job ended, but not FINALIZED (exit status 1)."""
+
+
+class WatchTimedOut(click.ClickException):
+    """`job status --watch --timeout`: the job had not ended in time (exit status 2)."""
+
+    exit_code = 2
+
+
+def _status_info(market, job_id: int) -> dict:
+    j = market.job(job_id)
     info = _job_dict(j)
     info["disputeDetails"] = [
         {
@@ -259,8 +249,57 @@ def job_status(job_id, node) -> None:
             "outcome": d.outcome,
             "resolution": d.resolution,
         }
-        for d in disputes
+        for d in market.disputes(job_id)
     ]
+    return info
+
+
+def _watch(market, job_id: int, interval: float, timeout: float | None) -> None:
+    try:
+        status = follow_job(market, job_id, click.echo, interval, timeout)
+    except WatchTimeout as e:
+        raise WatchTimedOut(str(e)) from None
+    except KeyboardInterrupt:
+        click.echo(f"stopped watching job {job_id}", err=True)
+        sys.exit(130)
+    if status is not JobStatus.FINALIZED:
+        raise JobEndedBadly(f"job {job_id} ended {status.name}: {END_MEANING[status]}")
+    click.echo(f"job {job_id} FINALIZED: {END_MEANING[status]}")
+
+
+@job.command("status")
+@click.argument("job_id", type=click.IntRange(0))
+@NODE
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Follow the job to its end, printing each change of its status or disputes once; exit 0 when it "
+    "is FINALIZED, 1 when it ends SLASHED, CANCELLED or REJECTED, 2 on --timeout, 130 on Ctrl-C.",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(0.1, 60.0),
+    default=1.0,
+    show_default=True,
+    help="With --watch: seconds between polls.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.0, min_open=True),
+    default=None,
+    help="With --watch: give up after this many seconds (default: wait for the end).",
+)
+def job_status(job_id, node, watch, interval, timeout) -> None:
+    """Show a job (status SUBMITTED .. FINALIZED, SLASHED, CANCELLED or REJECTED, its commitment, bonds and
+    window) and its disputes (STEP bisections and CHECKPOINT, HASH_LIST, FINAL_MODEL or DATASET checks)."""
+    market = _market_node(node, None, None)
+    try:
+        if watch:
+            _watch(market, job_id, interval, timeout)
+            return
+        info = _status_info(market, job_id)
+    except ClientError as e:
+        raise click.ClickException(str(e)) from None
     click.echo(json.dumps(info, indent=2))
 
 
@@ -304,3 +343,46 @@ def job_fetch_model(job_id, out, node) -> None:
         raise click.ClickException(str(e)) from None
     out.write_bytes(data)
     click.echo(f"model of job {job_id} ({j.status}) written to {out}")
+
+
+@job.command("predict")
+@click.argument("model_path", metavar="MODEL", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--tensor",
+    default="x",
+    show_default=True,
+    help="With a .safetensors INPUT: the tensor to predict on (x_test of a dataset file, for instance).",
+)
+@OUTPUT_TYPE
+def job_predict(model_path, input_path, tensor, output_type) -> None:
+    """Run an exported model (from `job fetch-model`) on INPUT: a NumPy .npy array shaped like the dataset's
+    x ([N, ...] or one example), or a tensor of a .safetensors file. Prints one predicted class per line;
+    with --output-type json, each input's class, logits and probabilities."""
+    from compute_market.model_io import (  # torch
+        ModelFileError,
+        ModelInputError,
+        load_inputs,
+        predict,
+        read_model_file,
+    )
+
+    try:
+        exported = read_model_file(model_path)
+        x = load_inputs(input_path, exported.spec, tensor)
+    except (ModelFileError, ModelInputError) as e:
+        raise click.ClickException(str(e)) from None
+    logits = predict(exported.model, x)
+    classes = logits.argmax(dim=1).tolist()
+    if output_type == "text":
+        click.echo("\n".join(map(str, classes)))
+        return
+    report = {
+        "model": exported.spec.model.to_obj(),
+        "finalHash": exported.final_hash,
+        "predictions": [
+            {"class": c, "logits": row, "probabilities": probs}
+            for c, row, probs in zip(classes, logits.tolist(), logits.softmax(dim=1).tolist(), strict=True)
+        ],
+    }
+    click.echo(json.dumps(report, indent=2))

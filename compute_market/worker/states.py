@@ -59,3 +59,7 @@ def dispute_outcome(dispute: market_pb2.Dispute) -> IntEnum | None:
     if not dispute.outcome:
         return None
     return _parse(DisputeOutcome, dispute.outcome, f"dispute {dispute.id} outcome")
+
+
+JOB_ENDS = frozenset({JobStatus.FINALIZED, JobStatus.SLASHED, JobStatus.CANCELLED, JobStatus.REJECTED})
+"""The statuses a job never leaves."""

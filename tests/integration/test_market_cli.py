@@ -1,15 +1,18 @@
-"""The submitter's and workers' command line against a dev node: register, submit, status, list, fetch-model."""
+"""The submitter's and workers' command line against a dev node: register, submit, status, list, fetch-model,
+predict, status --watch, and the solver's log (plain lines with the training loss when not on a terminal)."""
 
 import json
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import safetensors.torch
 
 from chain.cli.demo import demo_spec
 from chain.node.launcher import LocalNetwork
+from compute_market import model_io
 from compute_market.worker.client import MarketNode
 from compute_market.worker.datasets import Dataset, synthetic_digits
 
@@ -70,6 +73,7 @@ def test_submit_train_and_fetch_model_from_the_command_line(tmp_path):
         )
         assert out.returncode == 0, out.stderr
         job_id = int(out.stdout.split("job id:")[1].split()[0])
+        solver_log = tmp_path / "solver.log"
         solver = subprocess.Popen(
             [
                 sys.executable,
@@ -87,7 +91,7 @@ def test_submit_train_and_fetch_model_from_the_command_line(tmp_path):
                 "0.2",
             ],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=solver_log.open("w"),
         )
         try:
             reader = MarketNode(node)
@@ -113,3 +117,22 @@ def test_submit_train_and_fetch_model_from_the_command_line(tmp_path):
         assert tensors and all(name.startswith("layers") or "." in name for name in tensors)
         missing = cli("job", "status", "999", "--node", node)
         assert missing.returncode != 0 and "no job 999" in missing.stderr
+        np.save(tmp_path / "x.npy", data.x_test[:8].numpy())
+        predicted = cli("job", "predict", str(model), str(tmp_path / "x.npy"))
+        assert predicted.returncode == 0, predicted.stderr
+        assert predicted.stdout.split() == [
+            str(c)
+            for c in model_io.predict(model_io.load_model(model), data.x_test[:8]).argmax(dim=1).tolist()
+        ]
+        watched = cli(
+            "job", "status", str(job_id), "--watch", "--interval", "0.2", "--node", node, timeout=180
+        )
+        assert watched.returncode == 0, watched.stderr
+        assert f"job {job_id} -> FINALIZED" in watched.stdout and watched.stdout.count("-> FINALIZED") == 1
+        missing = cli("job", "status", "999", "--watch", "--node", node)
+        assert missing.returncode == 1 and "no job 999" in missing.stderr
+    log = solver_log.read_text()
+    assert "\r" not in log and "solver: train job" in log
+    losses = [line.split(" step ")[1] for line in log.splitlines() if "training loss" in line]
+    assert [entry.split(":")[0] for entry in losses] == ["20/40", "40/40"]  # every checkpoint
+    assert all(float(entry.split("training loss ")[1]) > 0 for entry in losses)

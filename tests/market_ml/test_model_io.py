@@ -13,7 +13,9 @@ import pytest
 import safetensors
 import safetensors.torch
 import torch
+from click.testing import CliRunner
 
+from chain.cli import main
 from compute_market import model_io
 from compute_market.commitment import encode_step_hashes
 from compute_market.model_io import (
@@ -198,3 +200,37 @@ def test_invalid_inputs_are_refused_with_the_expected_shape(mlp_export, tmp_path
         model_io.load_inputs(tmp_path / "obj.npy", spec)
     np.save(tmp_path / "one.npy", np.ones(8))
     assert model_io.load_inputs(tmp_path / "one.npy", spec).shape == (1, 8)
+
+
+def test_job_predict_prints_classes_and_json_logits(mlp_export, tmp_path):
+    spec, ds, _result, data = mlp_export
+    (tmp_path / "model.safetensors").write_bytes(data)
+    np.save(tmp_path / "x.npy", ds.x_test[:5].numpy())
+    expected = exact_logits(spec, data, ds.x_test[:5])
+    runner = CliRunner()
+    args = ["job", "predict", str(tmp_path / "model.safetensors"), str(tmp_path / "x.npy")]
+    text = runner.invoke(main, args)
+    assert text.exit_code == 0, text.output
+    assert text.output.split() == [str(c) for c in expected.argmax(dim=1).tolist()]
+    out = runner.invoke(main, [*args, "--output-type", "json"])
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.output)
+    assert report["model"] == spec.model.to_obj() and len(report["predictions"]) == 5
+    assert_agrees(torch.tensor([p["logits"] for p in report["predictions"]]), expected)
+    assert all(abs(sum(p["probabilities"]) - 1) < 1e-5 for p in report["predictions"])
+
+
+def test_job_predict_on_a_dataset_tensor_and_refusals(mlp_export, tmp_path):
+    spec, ds, _result, data = mlp_export
+    (tmp_path / "model.safetensors").write_bytes(data)
+    (tmp_path / "data.safetensors").write_bytes(ds.to_bytes())
+    model = str(tmp_path / "model.safetensors")
+    runner = CliRunner()
+    ok = runner.invoke(
+        main, ["job", "predict", model, str(tmp_path / "data.safetensors"), "--tensor", "x_test"]
+    )
+    assert ok.exit_code == 0 and len(ok.output.split()) == ds.x_test.shape[0]
+    missing = runner.invoke(main, ["job", "predict", model, str(tmp_path / "data.safetensors")])
+    assert missing.exit_code == 1 and "has no tensor 'x'" in missing.output
+    not_a_model = runner.invoke(main, ["job", "predict", str(tmp_path / "data.safetensors"), model])
+    assert not_a_model.exit_code == 1 and "no gradchain metadata" in not_a_model.output

@@ -127,12 +127,21 @@ class Solver(Role):
         return False
 
     def train(self, job) -> SolverRun:
-        """The run this solver commits to (kept on disk, for disputes after a restart)."""
+        """The run this solver commits to (kept on disk, for disputes after a restart). The training loss is
+        logged at every checkpoint step."""
         trainer = self.trainer(job)
+        spec = self.context(job).spec
+        logged = set(checkpoint_steps(spec.steps, spec.checkpoint_interval))
+
+        def progress(step: int, total: int) -> None:
+            self.progress(f"solver: train job {job.id}", step, total)
+            if step in logged:
+                log.info(
+                    "solver: job %d step %d/%d: training loss %.4f", job.id, step, total, trainer.last_loss
+                )
+
         hashes, checkpoints = [], {}
-        for record in trainer.run(
-            progress_callback=lambda s, t: self.progress(f"solver: train job {job.id}", s, t)
-        ):
+        for record in trainer.run(progress_callback=progress):
             hashes.append(record.state_hash)
             if record.checkpoint is not None:
                 checkpoints[record.step] = record.checkpoint
