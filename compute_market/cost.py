@@ -11,18 +11,20 @@ both the input and the weight gradient (the first layer's input gradient too). E
 absorbed by the calibrated rate below, which was measured on whole training steps.
 
 Peak memory (bytes) of one step, in steady state (the optimizer state exists), simulates the step's
-allocations operator by operator: parameters + optimizer state (SGD with momentum: one buffer, AdamW:
-two moments) are resident; the forward pass adds what each operator saves for backward (inputs of
+allocations operator by operator: parameters + optimizer state (SGD with momentum: one buffer, AdamW and
+Adam: two moments) are resident; the forward pass adds what each operator saves for backward (inputs of
 linear layers, im2col columns, ReLU and softmax outputs, layer-norm x-hat, pooling argmax, the gathered
 batch) plus its momentary output and GEMM temporaries (the transposed weight copy, the im2col matrix);
 backward walks the operators in reverse, each holding its incoming and outgoing gradients and
 temporaries (the transposed im2col copy, column gradients) while the parameter gradients accumulate and
-the saved tensors are released; the optimizer step then holds parameters, gradients and state, and the
-state hash a copy of a state up to HASH_JOIN_MAX_BYTES. The peak is the largest of these moments. A referee also holds the checkpoint blob it loaded (`state_bytes`),
+the saved tensors are released; the optimizer step then holds parameters, gradients and state (and,
+with gradient clipping, its float64 block sums: `clip_bytes`), and the state hash a copy of a state up to HASH_JOIN_MAX_BYTES. The peak is the largest of these moments. A referee also holds the checkpoint blob it loaded (`state_bytes`),
 which `referee_peak_bytes` adds. The model is checked against the resident-set growth of real
 exact-mode steps in tests/market_ml/test_cost.py (within 15%; 0.94-1.00 x measured on 2026-12-01 for an
 MLP, a wide-batch MLP with AdamW, a CNN and a transformer, 27-136 MiB peaks) and the FLOPs against
-torch.utils.flop_counter on equivalent plain torch models (within 1%; they agree exactly).
+torch.utils.flop_counter on equivalent plain torch models (within 1%; they agree exactly). On 2026-12-02
+an MLP 784-1024-1024-10 at batch 256 with Adam, clipping and label smoothing was added to that check.
+Gradient clipping adds CLIP_FLOPS_PER_PARAMETER to `flops` (see there); label smoothing is not priced.
 
 Calibration (the figures the caps and the time-based windows derive from), measured 2026-12-01 on this
 project's dev machine (x86-64 with AVX2, 2 cores shared with other work, one exact-mode thread, `Trainer`
@@ -47,7 +49,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover - types only: jobspec imports this module
-    from compute_market.jobspec import CnnSpec, JobSpec, MlpSpec, ModelSpec, OptimizerSpec, TransformerSpec
+    from compute_market.jobspec import (
+        CnnSpec,
+        JobSpec,
+        MlpSpec,
+        ModelSpec,
+        OptimizerSpec,
+        TrainingOptions,
+        TransformerSpec,
+    )
 
 F32 = 4
 I64 = 8
@@ -236,13 +246,36 @@ _ARCHITECTURES = {"mlp": _mlp, "cnn": _cnn, "transformer": _transformer}
 
 def optimizer_bytes(model: ModelSpec, optimizer: OptimizerSpec) -> int:
     p = model.parameter_count
-    if optimizer.KIND == "adamw":
+    if optimizer.KIND in ("adam", "adamw"):
         return 2 * p * F32  # exp_avg and exp_avg_sq (and a 0-d step counter per tensor)
     return p * F32 if optimizer.momentum != 0 else 0
 
 
+# Gradient clipping (exact/optim.py `clip_grad_norm`) sums squares in blocks of CLIP_BLOCK elements into one
+# float64 per block, then scales every gradient: 3 FLOPs per parameter (square, add, multiply), counted in
+# `flops` so that a clipped step is priced above an unclipped one, and its block sums held during the
+# optimizer step. Label smoothing adds one pass over the logits (a subtraction and an add per class), far
+# below one GEMM's and without a buffer of its own: it is not priced.
+CLIP_BLOCK = 4096
+CLIP_FLOPS_PER_PARAMETER = 3
+
+
+def clip_bytes(model: ModelSpec) -> int:
+    """The block sums of the clipping pass: one float64 per block of every parameter tensor (an upper bound:
+    each tensor's last block may be partial)."""
+    return 8 * (model.parameter_count // CLIP_BLOCK + _tensor_count(model))
+
+
+def _tensor_count(model: ModelSpec) -> int:
+    if model.KIND == "mlp":
+        return 2 * (len(model.hidden) + 1)
+    if model.KIND == "cnn":
+        return 2 * (len(model.channels) + 2)
+    return 2 + 12 * model.num_layers + 2 + 2  # embeddings, layers, final norm, head
+
+
 def step_cost(spec: JobSpec) -> StepCost:
-    return model_step_cost(spec.model, spec.optimizer, spec.batch_size)
+    return model_step_cost(spec.model, spec.optimizer, spec.batch_size, spec.training)
 
 
 # States up to this size are moved into one buffer (trainer.StateArena, once per run and after a checkpoint
@@ -251,9 +284,13 @@ def step_cost(spec: JobSpec) -> StepCost:
 HASH_JOIN_MAX_BYTES = 4 << 20
 
 
-def model_step_cost(model: ModelSpec, optimizer: OptimizerSpec, batch_size: int) -> StepCost:
-    """One step of `model` trained by `optimizer` at `batch_size` (what `JobSpec` checks before it exists)."""
+def model_step_cost(
+    model: ModelSpec, optimizer: OptimizerSpec, batch_size: int, training: TrainingOptions | None = None
+) -> StepCost:
+    """One step of `model` trained by `optimizer` at `batch_size` with the step options `training` (none:
+    all off), what `JobSpec` checks before it exists."""
     macs, ops = _ARCHITECTURES[model.KIND](model, batch_size)
+    clipping = training is not None and training.max_grad_norm > 0
     params = model.parameter_count * F32
     optim = optimizer_bytes(model, optimizer)
     resident = params + optim
@@ -266,14 +303,14 @@ def model_step_cost(model: ModelSpec, optimizer: OptimizerSpec, batch_size: int)
         peak = max(peak, resident + saved + grads + op.bwd + op.grad)
         saved -= op.saved
         grads += op.grad
-    peak = max(peak, resident + grads)
+    peak = max(peak, resident + grads + (clip_bytes(model) if clipping else 0))
     if (
         resident <= HASH_JOIN_MAX_BYTES
     ):  # the state is moved (StateArena) or joined (StateHasher) into one buffer for the hash
         peak = max(peak, 2 * resident + grads)
     return StepCost(
         kind=model.KIND,
-        flops=6 * macs,
+        flops=6 * macs + (CLIP_FLOPS_PER_PARAMETER * model.parameter_count if clipping else 0),
         peak_bytes=peak,
         parameter_bytes=params,
         optimizer_bytes=optim,

@@ -1,22 +1,29 @@
 """The declarative training-job spec: what a submitter asks for, in one canonical, hashable form.
 
 A spec names an architecture from a fixed registry with bounded hyper-parameters, a dataset by the hash
-of its safetensors blob, an optimizer, an LR schedule, batch size, steps, seed, checkpoint interval and
-the determinism profile. It is data only: nothing a submitter sends is unpickled or executed. The pallet
-imports this module, so it stays pure Python (no torch).
+of its safetensors blob, an optimizer (SGD, AdamW, Adam), an LR schedule (constant, cosine, step, linear,
+one-cycle), batch size, steps, seed, checkpoint interval, the determinism profile and the training
+options (gradient clipping by global norm, label smoothing). It is data only: nothing a submitter sends
+is unpickled or executed. The pallet imports this module, so it stays pure Python (no torch).
 
 Canonical forms
 - SCALE (what is hashed and stored on-chain): `u8 version (=1) ++ model ++ [u8; 32] dataset_hash ++
   optimizer ++ schedule ++ u32 batch_size ++ u32 steps ++ u64 seed ++ u32 checkpoint_interval ++
-  determinism`. Enums are a u8 tag then their fields in declaration order (see `FIELDS` of each class):
-  integers are u32 (the seed u64), integer lists `Vec<u32>`, floats the u64 of their IEEE-754 float64 bits
-  (exact, and never -0.0, NaN or infinite), strings (the torch version, the kernel set) SCALE strings, booleans one byte.
-  Decoding re-encodes and demands the same bytes, so every spec has exactly one encoding and one hash.
+  determinism ++ [training]`. `training` is `u8 options_version (=1) ++ f64 max_grad_norm ++ f64
+  label_smoothing`, present exactly when an option is on (not 0.0): specs without options keep the bytes
+  and hash they had before options existed, and a later version of the options struct can append fields
+  under a new options version. Enums are a u8 tag then their fields in declaration order (see `FIELDS`
+  of each class): integers are u32 (the seed u64), integer lists `Vec<u32>`, floats the u64 of their
+  IEEE-754 float64 bits (exact, and never -0.0, NaN or infinite), strings (the torch version, the kernel
+  set) SCALE strings, booleans one byte. Decoding re-encodes and demands the same bytes, so every spec has
+  exactly one encoding and one hash.
 - JSON (what people write): an object with exactly the keys of the SCALE form, `kind` naming enum
-  variants, `dataset_hash` as 0x-prefixed hex. `checkpoint_interval` may be left out: it then defaults to
-  `default_checkpoint_interval(steps)` = ceil(steps / 32), so a verifier that replays the pallet's default
-  q = 2 segments redoes about 1/16 of the training. Unknown, missing or duplicate keys and wrong types are
-  rejected with the field's path in the message; floats round-trip exactly (shortest repr).
+  variants, `dataset_hash` as 0x-prefixed hex. `training` may be left out, and so may each option in it
+  (then off); the canonical JSON has `training`, with both options, exactly when the SCALE form has it.
+  `checkpoint_interval` may be left out: it then defaults to `default_checkpoint_interval(steps)` =
+  ceil(steps / 32), so a verifier that replays the pallet's default q = 2 segments redoes about 1/16 of
+  the training. Unknown, missing or duplicate keys and wrong types are rejected with the field's path in
+  the message; floats round-trip exactly (shortest repr).
 
 `spec_hash = blake2_256(SCALE bytes)`.
 """
@@ -73,6 +80,7 @@ class Field:
     lo: float = 0
     hi: float = 0
     lo_open: bool = False  # for floats that must be strictly above `lo` (learning rates, eps)
+    hi_open: bool = False  # for floats that must be strictly below `hi` (label smoothing)
     max_len: int = 0  # for `ints`
 
 
@@ -92,9 +100,9 @@ def _check_float(path: str, value: Any, f: Field) -> float:
     if not math.isfinite(value):
         raise JobSpecError(path, f"{value} is not finite")
     value = value + 0.0  # -0.0 becomes 0.0: one spelling per value
-    if value < f.lo or value > f.hi or (f.lo_open and value == f.lo):
-        low = "(" if f.lo_open else "["
-        raise JobSpecError(path, f"{value!r} is outside the allowed range {low}{f.lo!r}, {f.hi!r}]")
+    if value < f.lo or value > f.hi or (f.lo_open and value == f.lo) or (f.hi_open and value == f.hi):
+        low, high = "(" if f.lo_open else "[", ")" if f.hi_open else "]"
+        raise JobSpecError(path, f"{value!r} is outside the allowed range {low}{f.lo!r}, {f.hi!r}{high}")
     return value
 
 
@@ -321,8 +329,19 @@ class SgdSpec(_Struct):
     FIELDS: ClassVar[tuple[Field, ...]] = (_LR, Field("momentum", "float", 0.0, 0.999), _WD)
 
 
+_ADAM_FIELDS = (
+    _LR,
+    Field("beta1", "float", 0.0, 0.9999),
+    Field("beta2", "float", 0.0, 0.999999),
+    Field("eps", "float", 0.0, 1.0, lo_open=True),
+    _WD,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class AdamWSpec(_Struct):
+    """Adam with decoupled weight decay (torch.optim.AdamW): p = p * (1 - lr * wd) before the Adam step."""
+
     lr: float
     beta1: float
     beta2: float
@@ -330,13 +349,21 @@ class AdamWSpec(_Struct):
     weight_decay: float
     KIND: ClassVar[str] = "adamw"
     TAG: ClassVar[int] = 1
-    FIELDS: ClassVar[tuple[Field, ...]] = (
-        _LR,
-        Field("beta1", "float", 0.0, 0.9999),
-        Field("beta2", "float", 0.0, 0.999999),
-        Field("eps", "float", 0.0, 1.0, lo_open=True),
-        _WD,
-    )
+    FIELDS: ClassVar[tuple[Field, ...]] = _ADAM_FIELDS
+
+
+@dataclass(frozen=True, slots=True)
+class AdamSpec(_Struct):
+    """Adam with coupled L2 weight decay (torch.optim.Adam): g = g + wd * p, then the Adam step."""
+
+    lr: float
+    beta1: float
+    beta2: float
+    eps: float
+    weight_decay: float
+    KIND: ClassVar[str] = "adam"
+    TAG: ClassVar[int] = 2
+    FIELDS: ClassVar[tuple[Field, ...]] = _ADAM_FIELDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,6 +398,75 @@ class StepSchedule(_Struct):
         Field("step_size", "int", 1, MAX_STEPS),
         Field("gamma", "float", 0.0, 1.0, lo_open=True),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class LinearSchedule(_Struct):
+    """Linear warm-up over `warmup_steps`, then linear decay from lr to lr * min_lr_ratio at step T."""
+
+    min_lr_ratio: float
+    warmup_steps: int
+    KIND: ClassVar[str] = "linear"
+    TAG: ClassVar[int] = 3
+    FIELDS: ClassVar[tuple[Field, ...]] = CosineSchedule.FIELDS
+
+
+@dataclass(frozen=True, slots=True)
+class OneCycleSchedule(_Struct):
+    """torch's OneCycleLR (two phases, cosine annealing) with max_lr = the optimizer's lr: from
+    lr / div_factor up to lr over the first pct_start of the run, then down to
+    lr / (div_factor * final_div_factor) at the last step."""
+
+    pct_start: float
+    div_factor: float
+    final_div_factor: float
+    KIND: ClassVar[str] = "one_cycle"
+    TAG: ClassVar[int] = 4
+    FIELDS: ClassVar[tuple[Field, ...]] = (
+        Field("pct_start", "float", 0.0, 1.0, lo_open=True, hi_open=True),
+        Field("div_factor", "float", 1.0, 1e6),
+        Field("final_div_factor", "float", 1.0, 1e9),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingOptions(_Struct):
+    """Options of the step itself, each off at its default (0.0). `max_grad_norm`: clip the gradients to
+    this global L2 norm before the optimizer step (torch.nn.utils.clip_grad_norm_); `label_smoothing`: the
+    cross-entropy's smoothing eps, loss = (1 - eps) * NLL + eps * mean over classes of -log p."""
+
+    max_grad_norm: float = 0.0
+    label_smoothing: float = 0.0
+    VERSION: ClassVar[int] = 1  # the u8 that opens its SCALE form
+    FIELDS: ClassVar[tuple[Field, ...]] = (
+        Field("max_grad_norm", "float", 0.0, 1e6),
+        Field("label_smoothing", "float", 0.0, 1.0, hi_open=True),
+    )
+
+    @property
+    def is_default(self) -> bool:
+        return self == TrainingOptions()
+
+    def encode(self) -> bytes:
+        return u8(self.VERSION) + _Struct.encode(self)
+
+    @classmethod
+    def from_obj(cls, obj: Any, path: str) -> Any:
+        """Each option may be left out of the JSON object (it is then off)."""
+        if not isinstance(obj, dict):
+            raise JobSpecError(path.rstrip("."), f"expected an object, got {type(obj).__name__}")
+        defaults = TrainingOptions()
+        _exact_keys({f.name: None for f in cls.FIELDS} | obj, {f.name for f in cls.FIELDS}, path)
+        return cls._build({f.name: obj.get(f.name, getattr(defaults, f.name)) for f in cls.FIELDS}, path)
+
+    @classmethod
+    def decode(cls, r: Reader) -> TrainingOptions:
+        version = r.u8()
+        if version != cls.VERSION:
+            raise SpecDecodeError(
+                "training.version", f"unsupported training options version {version}, expected {cls.VERSION}"
+            )
+        return cls.decode_fields(r, "training.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,12 +506,12 @@ class DeterminismProfile(_Struct):
 
 
 ModelSpec = MlpSpec | CnnSpec | TransformerSpec
-OptimizerSpec = SgdSpec | AdamWSpec
-ScheduleSpec = ConstantSchedule | CosineSchedule | StepSchedule
+OptimizerSpec = SgdSpec | AdamWSpec | AdamSpec
+ScheduleSpec = ConstantSchedule | CosineSchedule | StepSchedule | LinearSchedule | OneCycleSchedule
 _VARIANTS: dict[str, tuple[type[_Struct], ...]] = {
     "model": (MlpSpec, CnnSpec, TransformerSpec),
-    "optimizer": (SgdSpec, AdamWSpec),
-    "schedule": (ConstantSchedule, CosineSchedule, StepSchedule),
+    "optimizer": (SgdSpec, AdamWSpec, AdamSpec),
+    "schedule": (ConstantSchedule, CosineSchedule, StepSchedule, LinearSchedule, OneCycleSchedule),
 }
 _STEPS = Field("steps", "int", 1, MAX_STEPS)
 _TOP_FIELDS = (
@@ -463,6 +559,7 @@ class JobSpec:
     seed: int
     checkpoint_interval: int
     determinism: DeterminismProfile = DeterminismProfile()
+    training: TrainingOptions = TrainingOptions()
 
     def __post_init__(self) -> None:
         for group, classes in _VARIANTS.items():
@@ -470,6 +567,8 @@ class JobSpec:
                 raise JobSpecError(group, f"expected one of {', '.join(c.__name__ for c in classes)}")
         if not isinstance(self.determinism, DeterminismProfile):
             raise JobSpecError("determinism", "expected a DeterminismProfile")
+        if not isinstance(self.training, TrainingOptions):
+            raise JobSpecError("training", "expected a TrainingOptions")
         if not isinstance(self.dataset_hash, bytes) or len(self.dataset_hash) != 32:
             raise JobSpecError("dataset_hash", "expected 32 bytes")
         for f in _TOP_FIELDS:
@@ -478,17 +577,29 @@ class JobSpec:
             raise JobSpecError(
                 "checkpoint_interval", f"{self.checkpoint_interval} exceeds steps={self.steps}"
             )
-        if isinstance(self.schedule, CosineSchedule) and self.schedule.warmup_steps > self.steps:
-            raise JobSpecError(
-                "schedule.warmup_steps", f"{self.schedule.warmup_steps} exceeds steps={self.steps}"
-            )
+        self._check_schedule()
         if self.model.parameter_count > MAX_PARAMETERS:
             raise JobSpecError(
                 "model", f"{self.model.parameter_count} parameters exceed the cap of {MAX_PARAMETERS}"
             )
-        refusal = cost.over_cap(cost.model_step_cost(self.model, self.optimizer, self.batch_size))
+        refusal = cost.over_cap(
+            cost.model_step_cost(self.model, self.optimizer, self.batch_size, self.training)
+        )
         if refusal:
             raise JobSpecError("model", refusal)
+
+    def _check_schedule(self) -> None:
+        sched = self.schedule
+        if isinstance(sched, CosineSchedule | LinearSchedule) and sched.warmup_steps > self.steps:
+            raise JobSpecError("schedule.warmup_steps", f"{sched.warmup_steps} exceeds steps={self.steps}")
+        if isinstance(sched, OneCycleSchedule):
+            peak = _one_cycle_peak(sched, self.steps)
+            if not 0.0 < peak < self.steps - 1:
+                raise JobSpecError(
+                    "schedule.pct_start",
+                    f"pct_start * steps - 1 = {peak!r} leaves a phase of the cycle empty: it must lie "
+                    f"strictly between 0 and steps - 1 = {self.steps - 1}",
+                )
 
     # --- derived facts the pallet and workers share ---
 
@@ -507,11 +618,16 @@ class JobSpec:
         if not 1 <= step <= self.steps:
             raise JobSpecError("step", f"{step} is outside 1..{self.steps}")
         base, t, sched = self.optimizer.lr, step - 1, self.schedule
-        if isinstance(sched, CosineSchedule):
+        if isinstance(sched, CosineSchedule | LinearSchedule):
             if t < sched.warmup_steps:
                 return base * (t + 1) / sched.warmup_steps
             progress = (t - sched.warmup_steps) / max(1, self.steps - sched.warmup_steps)
-            return base * (sched.min_lr_ratio + (1.0 - sched.min_lr_ratio) * 0.5 * (1.0 + cos_pi(progress)))
+            floor = sched.min_lr_ratio
+            if isinstance(sched, CosineSchedule):
+                return base * (floor + (1.0 - floor) * 0.5 * (1.0 + cos_pi(progress)))
+            return base * (floor + (1.0 - floor) * (1.0 - progress))
+        if isinstance(sched, OneCycleSchedule):
+            return _one_cycle_lr(sched, base, t, self.steps)
         if isinstance(sched, StepSchedule):
             return base * powi(sched.gamma, t // sched.step_size)
         return base
@@ -531,6 +647,7 @@ class JobSpec:
                 u64(self.seed),
                 u32(self.checkpoint_interval),
                 self.determinism.encode(),
+                b"" if self.training.is_default else self.training.encode(),
             )
         )
 
@@ -555,20 +672,27 @@ class JobSpec:
             schedule = _variant_decode("schedule", r)
             batch_size, steps, seed, interval = r.u32(), r.u32(), r.u64(), r.u32()
             determinism = DeterminismProfile.decode_fields(r, "determinism.")
+            training = TrainingOptions.decode(r) if r.remaining else TrainingOptions()
             r.finish()
         except JobSpecError:
             raise
         except DecodeError as e:
             raise SpecDecodeError("", str(e)) from None
-        spec = cls(model, dataset_hash, optimizer, schedule, batch_size, steps, seed, interval, determinism)
+        spec = cls(
+            model, dataset_hash, optimizer, schedule, batch_size, steps, seed, interval, determinism, training
+        )
         if spec.encode() != data:
-            raise SpecDecodeError("", "non-canonical encoding (a float is -0.0 or otherwise not canonical)")
+            raise SpecDecodeError(
+                "",
+                "non-canonical encoding (a float is -0.0, or training options that are all off are present)",
+            )
         return spec
 
     # --- JSON ---
 
     def to_obj(self) -> dict[str, Any]:
-        return {
+        training = {} if self.training.is_default else {"training": self.training.to_obj()}
+        return training | {
             "version": SPEC_VERSION,
             "model": self.model.to_obj(),
             "dataset_hash": "0x" + self.dataset_hash.hex(),
@@ -590,6 +714,9 @@ class JobSpec:
         if not isinstance(obj, dict):
             raise JobSpecError("", f"a spec is a JSON object, got {type(obj).__name__}")
         names = {"version", "dataset_hash", "determinism", *_VARIANTS, *(f.name for f in _TOP_FIELDS)}
+        if "training" not in obj:
+            obj = {**obj, "training": {}}
+        names.add("training")
         if "checkpoint_interval" not in obj and "steps" in obj:
             steps = _check("steps", _STEPS, obj["steps"])
             obj = {**obj, "checkpoint_interval": default_checkpoint_interval(steps)}
@@ -613,6 +740,7 @@ class JobSpec:
             optimizer=_variant_from_obj("optimizer", obj["optimizer"]),
             schedule=_variant_from_obj("schedule", obj["schedule"]),
             determinism=DeterminismProfile.from_obj(obj["determinism"], "determinism."),
+            training=TrainingOptions.from_obj(obj["training"], "training."),
             **top,
         )
 
@@ -636,6 +764,22 @@ class JobSpec:
         except (ValueError, RecursionError) as e:
             raise JobSpecError("", f"invalid JSON: {e}") from None
         return cls.from_obj(obj)
+
+
+def _one_cycle_peak(sched: OneCycleSchedule, steps: int) -> float:
+    """The (0-based, fractional) step at which the cycle peaks, as torch computes it."""
+    return sched.pct_start * steps - 1.0
+
+
+def _one_cycle_lr(sched: OneCycleSchedule, max_lr: float, t: int, steps: int) -> float:
+    """torch's OneCycleLR at its step t: in each phase, end + (start - end) / 2 * (cos(pi * pct) + 1)."""
+    initial = max_lr / sched.div_factor
+    peak = _one_cycle_peak(sched, steps)
+    if t <= peak:
+        start, end, pct = initial, max_lr, t / peak
+    else:
+        start, end, pct = max_lr, initial / sched.final_div_factor, (t - peak) / ((steps - 1) - peak)
+    return end + (start - end) / 2.0 * (cos_pi(pct) + 1.0)
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

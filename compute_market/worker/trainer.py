@@ -59,10 +59,10 @@ from torch import nn
 from chain.primitives.codec import encode_compact, encode_str, u64
 from compute_market import cost
 from compute_market.commitment import StepCommitment, checkpoint_steps
-from compute_market.jobspec import AdamWSpec, DeterminismProfile, JobSpec
+from compute_market.jobspec import AdamSpec, AdamWSpec, DeterminismProfile, JobSpec
 from compute_market.worker.datasets import Dataset, check_fits_spec
 from compute_market.worker.exact import environment, native, ops, rng
-from compute_market.worker.exact.optim import ExactAdamW, ExactSGD
+from compute_market.worker.exact.optim import ExactAdam, ExactAdamW, ExactSGD, clip_grad_norm
 from compute_market.worker.models import build_model
 
 STATE_MAGIC = b"gradchain/state/v3"  # v3: headers, then one run of data; v2 interleaved them; v1 was blake2b
@@ -315,8 +315,9 @@ def build_optimizer(spec: JobSpec, model: nn.Module) -> torch.optim.Optimizer:
     """The spec's optimizer (exact-mode kernels) over parameters in sorted name order."""
     params = [p for _, p in sorted(model.named_parameters())]
     o = spec.optimizer
-    if isinstance(o, AdamWSpec):
-        return ExactAdamW(params, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps, weight_decay=o.weight_decay)
+    if isinstance(o, AdamWSpec | AdamSpec):
+        adam = ExactAdamW if isinstance(o, AdamWSpec) else ExactAdam
+        return adam(params, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps, weight_decay=o.weight_decay)
     return ExactSGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
 
 
@@ -375,7 +376,7 @@ def save_checkpoint(spec: JobSpec, step: int, model: nn.Module, optimizer: torch
 def _expected_optim_entries(spec: JobSpec, step: int) -> set[str]:
     if step == 0:
         return set()
-    if isinstance(spec.optimizer, AdamWSpec):
+    if isinstance(spec.optimizer, AdamWSpec | AdamSpec):
         return {"step", "exp_avg", "exp_avg_sq"}
     return {"momentum_buffer"} if spec.optimizer.momentum != 0 else set()
 
@@ -513,14 +514,18 @@ class Trainer:
         return StepRecord(step, self.state_hash(), blob)
 
     def _train_step(self, step: int) -> None:
-        """Forward and backward of `step`; the parameters are only read."""
+        """Forward and backward of `step`, and gradient clipping when the spec asks for it; the parameters
+        are only read."""
         environment.pin_process()
         idx = self.order.indices(step)
         for group in self.optimizer.param_groups:
             group["lr"] = self.spec.learning_rate(step)
         self.optimizer.zero_grad(set_to_none=True)
-        loss = ops.cross_entropy(self.model(self.dataset.x_train[idx]), self.dataset.y_train[idx])
+        logits = self.model(self.dataset.x_train[idx])
+        loss = ops.cross_entropy(logits, self.dataset.y_train[idx], self.spec.training.label_smoothing)
         loss.backward()
+        if self.spec.training.max_grad_norm > 0:  # gradients only: the state is still just read
+            clip_grad_norm(self.optimizer.param_groups[0]["params"], self.spec.training.max_grad_norm)
         self.last_loss = float(loss.detach())
 
     def _optimizer_step(self, step: int) -> None:

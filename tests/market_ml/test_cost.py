@@ -17,6 +17,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from compute_market import cost
 from compute_market.jobspec import (
+    AdamSpec,
     AdamWSpec,
     CnnSpec,
     ConstantSchedule,
@@ -24,6 +25,7 @@ from compute_market.jobspec import (
     JobSpecError,
     MlpSpec,
     SgdSpec,
+    TrainingOptions,
     TransformerSpec,
 )
 
@@ -32,7 +34,7 @@ MEMORY_TOLERANCE = 0.15  # predicted peak within 15% of the measured resident-se
 FLOP_TOLERANCE = 0.01
 
 
-def _spec(model, optimizer, batch: int) -> JobSpec:
+def _spec(model, optimizer, batch: int, training: TrainingOptions = TrainingOptions()) -> JobSpec:
     return JobSpec(
         model,
         bytes(32),
@@ -42,10 +44,13 @@ def _spec(model, optimizer, batch: int) -> JobSpec:
         steps=8,
         seed=1,
         checkpoint_interval=4,
+        training=training,
     )
 
 
 SGD, ADAMW = SgdSpec(0.01, 0.9, 0.0), AdamWSpec(1e-3, 0.9, 0.999, 1e-8, 0.0)
+ADAM = AdamSpec(1e-3, 0.9, 0.999, 1e-8, 1e-4)
+CLIPPED = TrainingOptions(max_grad_norm=1.0, label_smoothing=0.1)
 FLOP_SPECS = {
     "mlp": _spec(MlpSpec(20, (32, 24), 5), SGD, 16),
     "cnn": _spec(CnnSpec(2, 16, (6, 8), 5, 20, 4), SGD, 4),
@@ -54,6 +59,7 @@ FLOP_SPECS = {
 MEMORY_SPECS = {  # peaks of 25-140 MiB: large against the process's noise, small enough for CI
     "mlp": _spec(MlpSpec(784, (1024, 1024), 10), SGD, 512),
     "mlp_wide_batch": _spec(MlpSpec(256, (2048,), 10), ADAMW, 4096),
+    "mlp_adam_clipped": _spec(MlpSpec(784, (1024, 1024), 10), ADAM, 256, CLIPPED),
     "cnn": _spec(CnnSpec(3, 32, (32, 64), 3, 256, 10), SGD, 128),
     "transformer": _spec(TransformerSpec(1000, 64, 128, 4, 2, 512, 10), ADAMW, 64),
 }
@@ -160,6 +166,25 @@ def test_segment_and_job_scale_with_steps() -> None:
         s.state_bytes == s.parameter_bytes + s.optimizer_bytes == spec.model.parameter_count * 8
     )  # momentum
     assert s.peak_bytes > s.state_bytes + s.activation_bytes // 2
+
+
+def test_adam_and_the_training_options_are_priced() -> None:
+    model = MlpSpec(784, (1024, 1024), 10)
+    plain, adam = _spec(model, ADAMW, 256), _spec(model, ADAM, 256)
+    assert cost.step_cost(adam) == cost.step_cost(plain)  # the same two moments, the same passes
+    clipped = cost.step_cost(_spec(model, ADAM, 256, TrainingOptions(max_grad_norm=1.0)))
+    assert clipped.flops == cost.step_cost(adam).flops + 3 * model.parameter_count
+    assert clipped.peak_bytes >= cost.step_cost(adam).peak_bytes
+    smoothed = cost.step_cost(_spec(model, ADAM, 256, TrainingOptions(label_smoothing=0.1)))
+    assert smoothed == cost.step_cost(adam)
+
+
+@pytest.mark.parametrize("spec", [*FLOP_SPECS.values(), *MEMORY_SPECS.values()], ids=lambda s: s.model.KIND)
+def test_clip_bytes_bound_the_block_sums(spec) -> None:
+    from compute_market.worker.models import build_model
+
+    blocks = sum(-(-p.numel() // cost.CLIP_BLOCK) for p in build_model(spec).parameters())
+    assert 8 * blocks <= cost.clip_bytes(spec.model) <= 8 * blocks + 8 * cost.CLIP_BLOCK
 
 
 def test_issue_example_is_refused_naming_the_cap_and_figure() -> None:

@@ -13,6 +13,7 @@ from chain.primitives.hashing import blake2_256
 from compute_market.jobspec import (
     DEFAULT_SEGMENTS,
     MAX_SPEC_BYTES,
+    AdamSpec,
     AdamWSpec,
     CnnSpec,
     ConstantSchedule,
@@ -20,10 +21,13 @@ from compute_market.jobspec import (
     DeterminismProfile,
     JobSpec,
     JobSpecError,
+    LinearSchedule,
     MlpSpec,
+    OneCycleSchedule,
     SgdSpec,
     SpecDecodeError,
     StepSchedule,
+    TrainingOptions,
     TransformerSpec,
     default_checkpoint_interval,
 )
@@ -33,8 +37,18 @@ MODELS = [
     CnnSpec(1, 8, (4, 8), 3, 32, 10),
     TransformerSpec(8, 16, 32, 4, 2, 64, 8),
 ]
-OPTIMIZERS = [SgdSpec(0.1, 0.9, 1e-4), AdamWSpec(3e-4, 0.9, 0.999, 1e-8, 0.01)]
-SCHEDULES = [ConstantSchedule(), CosineSchedule(0.1, 10), StepSchedule(25, 0.5)]
+OPTIMIZERS = [
+    SgdSpec(0.1, 0.9, 1e-4),
+    AdamWSpec(3e-4, 0.9, 0.999, 1e-8, 0.01),
+    AdamSpec(1e-3, 0.8, 0.99, 1e-6, 0.001),
+]
+SCHEDULES = [
+    ConstantSchedule(),
+    CosineSchedule(0.1, 10),
+    StepSchedule(25, 0.5),
+    LinearSchedule(0.05, 5),
+    OneCycleSchedule(0.3, 25.0, 1e4),
+]
 
 
 def make_spec(model=MODELS[0], optimizer=OPTIMIZERS[1], schedule=SCHEDULES[1], **kw) -> JobSpec:
@@ -92,6 +106,127 @@ def test_scale_layout_is_pinned():
     assert spec.encode() == expected
 
 
+def test_scale_layout_of_training_options_is_pinned():
+    plain = make_spec()
+    spec = make_spec(training=TrainingOptions(max_grad_norm=0.5, label_smoothing=0.25))
+    assert spec.encode() == plain.encode() + b"\x01" + bytes.fromhex("000000000000e03f000000000000d03f")
+    assert make_spec(training=TrainingOptions()).encode() == plain.encode()  # all off: absent
+    assert JobSpec.decode(spec.encode()) == spec and JobSpec.decode(plain.encode()).training.is_default
+
+
+def test_scale_layout_of_new_variants_is_pinned():
+    adam = AdamSpec(0.5, 0.0, 0.0, 1.0, 0.0)
+    assert adam.encode() == b"\x02" + bytes.fromhex("000000000000e03f") + bytes(16) + bytes.fromhex(
+        "000000000000f03f"
+    ) + bytes(8)
+    assert LinearSchedule(0.5, 3).encode() == b"\x03" + bytes.fromhex("000000000000e03f") + (3).to_bytes(
+        4, "little"
+    )
+    assert OneCycleSchedule(0.5, 1.0, 2.0).encode() == b"\x04" + bytes.fromhex(
+        "000000000000e03f000000000000f03f0000000000000040"
+    )
+
+
+def test_invalid_training_options_in_scale_are_typed():
+    plain = make_spec().encode()
+    with pytest.raises(SpecDecodeError, match="non-canonical"):
+        JobSpec.decode(plain + TrainingOptions().encode())  # present, yet all off
+    with pytest.raises(SpecDecodeError) as err:
+        JobSpec.decode(plain + b"\x02" + bytes(16))
+    assert err.value.field == "training.version"
+    with pytest.raises(SpecDecodeError):
+        JobSpec.decode(plain + b"\x01" + bytes(15))  # truncated
+    with pytest.raises(JobSpecError) as err:
+        JobSpec.decode(plain + b"\x01" + bytes(8) + bytes.fromhex("000000000000f03f"))
+    assert err.value.field == "training.label_smoothing"
+
+
+def test_training_options_json_may_leave_options_out():
+    obj = json.loads(make_spec().to_json())
+    assert "training" not in obj  # all off: the canonical JSON leaves the object out
+    obj["training"] = {"label_smoothing": 0.1}
+    spec = JobSpec.from_json(json.dumps(obj))
+    assert spec.training == TrainingOptions(max_grad_norm=0.0, label_smoothing=0.1)
+    assert json.loads(spec.to_json())["training"] == {"label_smoothing": 0.1, "max_grad_norm": 0.0}
+    obj["training"] = {}
+    assert JobSpec.from_json(json.dumps(obj)) == make_spec()
+
+
+@pytest.mark.parametrize(
+    ("edit", "field", "message"),
+    [
+        ({"training": {"max_grad_norm": -1.0}}, "training.max_grad_norm", "outside the allowed range [0.0"),
+        ({"training": {"max_grad_norm": 2e6}}, "training.max_grad_norm", "outside the allowed range"),
+        ({"training": {"max_grad_norm": "1"}}, "training.max_grad_norm", "expected a number"),
+        ({"training": {"label_smoothing": 1.0}}, "training.label_smoothing", "range [0.0, 1.0)"),
+        ({"training": {"label_smoothing": -0.1}}, "training.label_smoothing", "range [0.0, 1.0)"),
+        ({"training": {"dropout": 0.1}}, "training.dropout", "unknown field"),
+        ({"training": [1]}, "training", "expected an object"),
+        (
+            {"optimizer": {**AdamSpec(1e-3, 0.9, 0.999, 1e-8, 0.0).to_obj(), "beta1": 1.0}},
+            "optimizer.beta1",
+            "range",
+        ),
+        (
+            {"optimizer": {**AdamSpec(1e-3, 0.9, 0.999, 1e-8, 0.0).to_obj(), "eps": 0.0}},
+            "optimizer.eps",
+            "range",
+        ),
+        ({"optimizer": {"kind": "adam", "lr": 1e-3}}, "optimizer.beta1", "missing field"),
+        (
+            {"schedule": {"kind": "linear", "min_lr_ratio": 1.5, "warmup_steps": 0}},
+            "schedule.min_lr_ratio",
+            "range",
+        ),
+        (
+            {"schedule": {"kind": "linear", "min_lr_ratio": 0.0, "warmup_steps": 101}},
+            "schedule.warmup_steps",
+            "exceeds steps=100",
+        ),
+        (
+            {"schedule": {**OneCycleSchedule(0.3, 25.0, 1e4).to_obj(), "pct_start": 0.0}},
+            "schedule.pct_start",
+            "range (0.0, 1.0)",
+        ),
+        (
+            {"schedule": {**OneCycleSchedule(0.3, 25.0, 1e4).to_obj(), "pct_start": 1.0}},
+            "schedule.pct_start",
+            "range (0.0, 1.0)",
+        ),
+        (
+            {"schedule": {**OneCycleSchedule(0.3, 25.0, 1e4).to_obj(), "pct_start": 0.01}},
+            "schedule.pct_start",
+            "leaves a phase",
+        ),
+        (
+            {"schedule": {**OneCycleSchedule(0.3, 25.0, 1e4).to_obj(), "div_factor": 0.5}},
+            "schedule.div_factor",
+            "range [1.0",
+        ),
+        (
+            {"schedule": {**OneCycleSchedule(0.3, 25.0, 1e4).to_obj(), "final_div_factor": 2e9}},
+            "schedule.final_div_factor",
+            "range",
+        ),
+    ],
+)
+def test_invalid_training_option_json_names_the_field(edit, field, message):
+    obj = {**json.loads(make_spec().to_json()), **edit}
+    with pytest.raises(JobSpecError) as err:
+        JobSpec.from_json(json.dumps(obj))
+    assert err.value.field == field
+    assert message in str(err.value)
+
+
+def test_invalid_training_options_construction_names_the_field():
+    with pytest.raises(JobSpecError) as err:
+        TrainingOptions(label_smoothing=1.0)
+    assert err.value.field == "label_smoothing"
+    with pytest.raises(JobSpecError) as err:
+        make_spec(training="clip")
+    assert err.value.field == "training"
+
+
 def test_json_is_canonical_and_floats_exact():
     spec = make_spec(optimizer=AdamWSpec(0.1 + 0.2, 0.9, 0.999, 1e-8, 0.0))
     obj = json.loads(spec.to_json())
@@ -116,6 +251,40 @@ def test_checkpoint_count_and_learning_rates():
     assert [step.learning_rate(s) for s in (1, 10, 11, 21)] == [1.0, 1.0, 0.5, 0.25]
     cos = make_spec(schedule=CosineSchedule(0.0, 10), optimizer=SgdSpec(1.0, 0.0, 0.0))
     assert cos.learning_rate(1) == 0.1 and cos.learning_rate(11) == 1.0 and cos.learning_rate(100) < 1e-3
+    lin = make_spec(schedule=LinearSchedule(0.2, 10), optimizer=SgdSpec(1.0, 0.0, 0.0))
+    assert [lin.learning_rate(s) for s in (1, 10, 11)] == [0.1, 1.0, 1.0]
+    assert lin.learning_rate(56) == pytest.approx(0.6, rel=1e-15)  # half way: 0.2 + 0.8 * 0.5
+    assert lin.learning_rate(100) == pytest.approx(0.2 + 0.8 / 90)
+
+
+@pytest.mark.parametrize(
+    ("steps", "pct_start", "div", "final"), [(100, 0.3, 25.0, 1e4), (7, 0.5, 10.0, 100.0)]
+)
+def test_one_cycle_matches_torch_one_cycle_lr(steps, pct_start, div, final):
+    import torch
+
+    spec = make_spec(
+        schedule=OneCycleSchedule(pct_start, div, final),
+        optimizer=SgdSpec(0.4, 0.0, 0.0),
+        steps=steps,
+        checkpoint_interval=1,
+    )
+    p = torch.nn.Parameter(torch.zeros(1))
+    sgd = torch.optim.SGD([p], lr=0.4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        sgd,
+        max_lr=0.4,
+        total_steps=steps,
+        pct_start=pct_start,
+        div_factor=div,
+        final_div_factor=final,
+        cycle_momentum=False,
+    )
+    for step in range(1, steps + 1):
+        assert spec.learning_rate(step) == pytest.approx(sgd.param_groups[0]["lr"], rel=1e-14, abs=1e-15)
+        sgd.step()
+        sched.step()
+    assert spec.learning_rate(steps) == pytest.approx(0.4 / div / final, rel=1e-15)
 
 
 def mutate_json(path: list[str], value) -> str:

@@ -398,25 +398,40 @@ void gx_softmax_bwd(i64 n, const float *Y, const float *dY, float *dX, i64 lo, i
     FPENV_LEAVE;
 }
 
-/* Cross-entropy per row: loss[r] = (m + log(sum exp(x - m))) - x[label]; P holds the softmax for the
- * backward pass. Labels were range-checked at the edge (datasets.py). */
-void gx_xent(i64 n, const float *X, const i64 *labels, float *loss, float *P, i64 lo, i64 hi) {
+/* Cross-entropy per row with label smoothing eps (0: none): lse = m + log(sum exp(x - m));
+ * nll = lse - x[label]; loss[r] = nll when eps == 0, else
+ * loss[r] = keep * nll + eps * (smooth / n) with smooth = sum_j (lse - x[j]) from j = 0 (each term rounded,
+ * then added) and keep = 1 - eps (rounded to float by the caller). P holds the softmax for the backward
+ * pass. Labels were range-checked at the edge (datasets.py). */
+void gx_xent(i64 n, const float *X, const i64 *labels, float *loss, float *P, float eps, float keep, i64 lo,
+             i64 hi) {
     FPENV_ENTER;
+    float fn = (float)n;
     for (i64 r = lo; r < hi; r++) {
         const float *x = X + r * n;
         float s;
         float m = softmax_row(n, x, P + r * n, &s);
-        loss[r] = (m + gx_log(s)) - x[labels[r]];
+        float lse = m + gx_log(s);
+        float nll = lse - x[labels[r]];
+        if (eps != 0.0f) {
+            float smooth = 0.0f;
+            for (i64 j = 0; j < n; j++) smooth = smooth + (lse - x[j]);
+            nll = keep * nll + eps * (smooth / fn);
+        }
+        loss[r] = nll;
     }
     FPENV_LEAVE;
 }
 
-/* dX = (P - onehot(label)) * scale, where scale = upstream gradient / rows (computed by the caller). */
-void gx_xent_bwd(i64 n, const float *P, const i64 *labels, float scale, float *dX, i64 lo, i64 hi) {
+/* dX = (P - t) * scale with the target t = on at the label and off elsewhere (on = 1 - eps + eps / n and
+ * off = eps / n, computed in double and rounded once to float by the caller: 1 and 0 without smoothing),
+ * and scale = upstream gradient / rows. */
+void gx_xent_bwd(i64 n, const float *P, const i64 *labels, float on, float off, float scale, float *dX, i64 lo,
+                 i64 hi) {
     FPENV_ENTER;
     for (i64 r = lo; r < hi; r++) {
         for (i64 j = 0; j < n; j++) {
-            float t = j == labels[r] ? 1.0f : 0.0f;
+            float t = j == labels[r] ? on : off;
             dX[r * n + j] = (P[r * n + j] - t) * scale;
         }
     }
@@ -611,21 +626,72 @@ void gx_sgd(const float *g, float *p, float *buf, float lr, float momentum, floa
     FPENV_LEAVE;
 }
 
-/* AdamW: p = p * decay; m = b1 * m + c1 * g; v = b2 * v + (c2 * g) * g;
- * p = p - step_size * (m / (sqrt(v) / bc2_sqrt + eps)). */
+/* The Adam step of element i from gradient gi and parameter pi (both already decayed as the variant says):
+ * m = b1 * m + c1 * g; v = b2 * v + (c2 * g) * g; p = p - step_size * (m / (sqrt(v) / bc2_sqrt + eps)). */
+static inline void adam_element(float gi, float pi, float *p, float *m, float *v, i64 i, float b1, float c1,
+                                float b2, float c2, float step_size, float bc2_sqrt, float eps) {
+    float mi = b1 * m[i] + c1 * gi;
+    float vi = b2 * v[i] + (c2 * gi) * gi;
+    float denom = __builtin_sqrtf(vi) / bc2_sqrt + eps;
+    p[i] = pi - step_size * (mi / denom);
+    m[i] = mi;
+    v[i] = vi;
+}
+
+/* AdamW (decoupled weight decay): p = p * decay, then the Adam step with g. */
 void gx_adamw(const float *g, float *p, float *m, float *v, float decay, float b1, float c1, float b2,
               float c2, float step_size, float bc2_sqrt, float eps, i64 lo, i64 hi) {
     FPENV_ENTER;
+    for (i64 i = lo; i < hi; i++)
+        adam_element(g[i], p[i] * decay, p, m, v, i, b1, c1, b2, c2, step_size, bc2_sqrt, eps);
+    FPENV_LEAVE;
+}
+
+/* Adam (coupled L2 weight decay, torch.optim.Adam): d = g + wd * p (when use_wd), then the Adam step with d
+ * on the undecayed p. */
+void gx_adam(const float *g, float *p, float *m, float *v, float wd, int use_wd, float b1, float c1, float b2,
+             float c2, float step_size, float bc2_sqrt, float eps, i64 lo, i64 hi) {
+    FPENV_ENTER;
     for (i64 i = lo; i < hi; i++) {
-        float gi = g[i];
-        float pi = p[i] * decay;
-        float mi = b1 * m[i] + c1 * gi;
-        float vi = b2 * v[i] + (c2 * gi) * gi;
-        float denom = __builtin_sqrtf(vi) / bc2_sqrt + eps;
-        p[i] = pi - step_size * (mi / denom);
-        m[i] = mi;
-        v[i] = vi;
+        float d = use_wd ? g[i] + wd * p[i] : g[i];
+        adam_element(d, p[i], p, m, v, i, b1, c1, b2, c2, step_size, bc2_sqrt, eps);
     }
+    FPENV_LEAVE;
+}
+
+/* ---------------------------------------------------------------------------------------------------
+ * Gradient clipping by global norm (optim.py `clip_grad_norm`).
+ * Block sums of squares: out[b] = sum over i in [b * block, min((b + 1) * block, n)), from the block's
+ * first element up, of (double)x[i] * (double)x[i], from +0.0 in double (the square of a float is exact in
+ * double; each add rounds once). The range [lo, hi) runs over blocks, whose boundaries depend on n and
+ * `block` alone, so a split over threads changes no sum. */
+void gx_sumsq_blocks(i64 n, i64 block, const float *x, double *out, i64 lo, i64 hi) {
+    FPENV_ENTER;
+    for (i64 b = lo; b < hi; b++) {
+        i64 end = (b + 1) * block < n ? (b + 1) * block : n;
+        double s = 0.0;
+        for (i64 i = b * block; i < end; i++) {
+            double d = (double)x[i];
+            s = s + d * d;
+        }
+        out[b] = s;
+    }
+    FPENV_LEAVE;
+}
+
+/* sum of x[0..n-1] in order from +0.0, in double (the block sums of every parameter, in sorted name order). */
+double gx_sum_f64(i64 n, const double *x) {
+    FPENV_ENTER;
+    double s = 0.0;
+    for (i64 i = 0; i < n; i++) s = s + x[i];
+    FPENV_LEAVE;
+    return s;
+}
+
+/* x[i] = x[i] * scale, elements [lo, hi) (one rounding each). */
+void gx_scale(float *x, float scale, i64 lo, i64 hi) {
+    FPENV_ENTER;
+    for (i64 i = lo; i < hi; i++) x[i] = x[i] * scale;
     FPENV_LEAVE;
 }
 
@@ -647,7 +713,7 @@ void gx_adamw(const float *g, float *p, float *m, float *v, float decay, float b
 /* The kernels gx_split can run, in the order of their ids; native.py reads the names (gx_split_kernel). */
 #define SPLIT_KERNELS(X) X(gemm) X(colsum) X(colsum_prod) X(rowsum) X(softmax) X(softmax_bwd) X(xent) \
     X(xent_bwd) X(layernorm) X(layernorm_bwd) X(seqmean) X(seqmean_bwd) X(embedding_bwd) X(im2col) \
-    X(col2im) X(maxpool2) X(maxpool2_bwd) X(sgd) X(adamw)
+    X(col2im) X(maxpool2) X(maxpool2_bwd) X(sgd) X(adamw) X(adam) X(sumsq_blocks) X(scale)
 #define KERNEL_ID(name) K_##name,
 enum { SPLIT_KERNELS(KERNEL_ID) K_COUNT };
 #define KERNEL_NAME(name) "gx_" #name,
@@ -673,8 +739,8 @@ static void run_range(const kernel_call *c, i64 lo, i64 hi) {
     case K_rowsum: gx_rowsum(i[0], CP(1), P(2), lo, hi); break;
     case K_softmax: gx_softmax(i[0], CP(1), P(2), lo, hi); break;
     case K_softmax_bwd: gx_softmax_bwd(i[0], CP(1), CP(2), P(3), lo, hi); break;
-    case K_xent: gx_xent(i[0], CP(1), IP(2), P(3), P(4), lo, hi); break;
-    case K_xent_bwd: gx_xent_bwd(i[0], CP(1), IP(2), f[0], P(3), lo, hi); break;
+    case K_xent: gx_xent(i[0], CP(1), IP(2), P(3), P(4), f[0], f[1], lo, hi); break;
+    case K_xent_bwd: gx_xent_bwd(i[0], CP(1), IP(2), f[0], f[1], f[2], P(3), lo, hi); break;
     case K_layernorm: gx_layernorm(i[0], CP(1), CP(2), CP(3), f[0], P(4), P(5), P(6), lo, hi); break;
     case K_layernorm_bwd: gx_layernorm_bwd(i[0], CP(1), CP(2), CP(3), CP(4), P(5), lo, hi); break;
     case K_seqmean: gx_seqmean(i[0], i[1], CP(2), P(3), lo, hi); break;
@@ -687,6 +753,10 @@ static void run_range(const kernel_call *c, i64 lo, i64 hi) {
     case K_sgd: gx_sgd(CP(0), P(1), P(2), f[0], f[1], f[2], (int)i[3], (int)i[4], (int)i[5], lo, hi); break;
     case K_adamw: gx_adamw(CP(0), P(1), P(2), P(3), f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], lo, hi);
                   break;
+    case K_adam: gx_adam(CP(0), P(1), P(2), P(3), f[0], (int)i[4], f[1], f[2], f[3], f[4], f[5], f[6], f[7], lo,
+                         hi); break;
+    case K_sumsq_blocks: gx_sumsq_blocks(i[0], i[1], CP(2), (double *)(intptr_t)i[3], lo, hi); break;
+    case K_scale: gx_scale(P(0), f[0], lo, hi); break;
     }
 }
 #undef P

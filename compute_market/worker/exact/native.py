@@ -122,8 +122,8 @@ _SIGNATURES: dict[str, tuple[type | None, list[type]]] = {
     "gx_log_array": (None, [_i64, _ptr, _ptr]),
     "gx_softmax": (None, [_i64, _ptr, _ptr, _i64, _i64]),
     "gx_softmax_bwd": (None, [_i64, _ptr, _ptr, _ptr, _i64, _i64]),
-    "gx_xent": (None, [_i64, _ptr, _ptr, _ptr, _ptr, _i64, _i64]),
-    "gx_xent_bwd": (None, [_i64, _ptr, _ptr, _f32, _ptr, _i64, _i64]),
+    "gx_xent": (None, [_i64, _ptr, _ptr, _ptr, _ptr, _f32, _f32, _i64, _i64]),
+    "gx_xent_bwd": (None, [_i64, _ptr, _ptr, _f32, _f32, _f32, _ptr, _i64, _i64]),
     "gx_sum_div": (ctypes.c_float, [_i64, _ptr, _f32]),
     "gx_layernorm": (None, [_i64, _ptr, _ptr, _ptr, _f32, _ptr, _ptr, _ptr, _i64, _i64]),
     "gx_layernorm_bwd": (None, [_i64, _ptr, _ptr, _ptr, _ptr, _ptr, _i64, _i64]),
@@ -139,6 +139,13 @@ _SIGNATURES: dict[str, tuple[type | None, list[type]]] = {
         [_ptr, _ptr, _ptr, _f32, _f32, _f32, ctypes.c_int, ctypes.c_int, ctypes.c_int, _i64, _i64],
     ),
     "gx_adamw": (None, [_ptr, _ptr, _ptr, _ptr, _f32, _f32, _f32, _f32, _f32, _f32, _f32, _f32, _i64, _i64]),
+    "gx_adam": (
+        None,
+        [_ptr, _ptr, _ptr, _ptr, _f32, ctypes.c_int, _f32, _f32, _f32, _f32, _f32, _f32, _f32, _i64, _i64],
+    ),
+    "gx_sumsq_blocks": (None, [_i64, _i64, _ptr, _ptr, _i64, _i64]),
+    "gx_sum_f64": (ctypes.c_double, [_i64, _ptr]),
+    "gx_scale": (None, [_ptr, _f32, _i64, _i64]),
 }
 
 _lock = threading.Lock()

@@ -208,17 +208,22 @@ def layer_norm(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, eps: float) ->
 
 
 class CrossEntropy(torch.autograd.Function):
-    """Mean over rows of logsumexp(x) - x[label], with the per-row losses summed from row 0 down."""
+    """Mean over rows of the per-row loss, summed from row 0 down: logsumexp(x) - x[label], or with label
+    smoothing eps, (1 - eps) times that plus eps times the mean over classes of logsumexp(x) - x[j]
+    (torch's `label_smoothing`). The scalars the kernels take are computed here in double and rounded once
+    to float32: keep = 1 - eps; the backward pass's targets on = 1 - eps + eps / n at the label and
+    off = eps / n elsewhere (exactly 1 and 0 without smoothing)."""
 
     @staticmethod
-    def forward(ctx, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float) -> torch.Tensor:
         logits, labels = logits.contiguous(), labels.contiguous()
         rows, n = logits.shape
+        eps = label_smoothing
         losses, probs = torch.empty(rows, dtype=torch.float32), torch.empty_like(logits)
-        _rows(
-            "gx_xent", rows, n, n, logits.data_ptr(), labels.data_ptr(), losses.data_ptr(), probs.data_ptr()
-        )
+        args = (n, logits.data_ptr(), labels.data_ptr(), losses.data_ptr(), probs.data_ptr(), eps, 1.0 - eps)
+        _rows("gx_xent", rows, n, *args)
         ctx.save_for_backward(probs, labels)
+        ctx.targets = (1.0 - eps + eps / n, eps / n)
         loss = native.library().gx_sum_div(rows, losses.data_ptr(), float(rows))
         return torch.tensor(loss, dtype=torch.float32)
 
@@ -228,12 +233,15 @@ class CrossEntropy(torch.autograd.Function):
         rows, n = probs.shape
         scale = float(np.float32(g.item()) / np.float32(rows))
         dx = torch.empty_like(probs)
-        _rows("gx_xent_bwd", rows, n, n, probs.data_ptr(), labels.data_ptr(), scale, dx.data_ptr())
-        return dx, None
+        on, off = ctx.targets
+        _rows("gx_xent_bwd", rows, n, n, probs.data_ptr(), labels.data_ptr(), on, off, scale, dx.data_ptr())
+        return dx, None, None
 
 
-def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    return CrossEntropy.apply(logits, labels)
+def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
+    return CrossEntropy.apply(logits, labels, label_smoothing)
 
 
 class Embedding(torch.autograd.Function):
