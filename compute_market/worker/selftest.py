@@ -1,7 +1,8 @@
 """Reference jobs with known step hashes: a machine that reproduces them computes what every honest
 machine computes, so a solver can check a machine before staking on it (`gradchain selftest`).
 
-The jobs cover every registry architecture, both optimizers and every schedule, a few steps each on
+The jobs cover every registry architecture, every optimizer, every schedule and every training option
+(gradient clipping with a norm that clips, label smoothing), a few steps each on
 datasets the package generates itself (integer-only streams, so the blobs are identical everywhere).
 `exact/reference_hashes.json` holds H[0..steps] of each, recorded when the kernel version was set; a change
 that alters any bit of exact mode must bump `KERNELS_VERSION` and re-record them (`--record`).
@@ -16,14 +17,18 @@ from pathlib import Path
 from compute_market.jobspec import (
     KERNEL_SET,
     KERNELS_VERSION,
+    AdamSpec,
     AdamWSpec,
     CnnSpec,
     ConstantSchedule,
     CosineSchedule,
     JobSpec,
+    LinearSchedule,
     MlpSpec,
+    OneCycleSchedule,
     SgdSpec,
     StepSchedule,
+    TrainingOptions,
     TransformerSpec,
 )
 from compute_market.worker import datasets
@@ -58,9 +63,24 @@ def reference_jobs() -> dict[str, tuple[JobSpec, datasets.Dataset]]:
             AdamWSpec(3e-3, 0.9, 0.99, 1e-8, 0.0),
             ConstantSchedule(),
         ),
+        # max_grad_norm clips the first steps (norms 1.3-1.6) and not the later ones (0.8-0.97)
+        "mlp-adam-linear-clip-smooth": (
+            MlpSpec(10, (24, 12), 3),
+            blobs,
+            AdamSpec(1e-2, 0.9, 0.999, 1e-8, 0.01),
+            LinearSchedule(0.1, 2),
+            TrainingOptions(max_grad_norm=1.0, label_smoothing=0.1),
+        ),
+        "transformer-sgd-onecycle-smooth": (
+            TransformerSpec(5, 8, 16, 2, 2, 24, 5),
+            tokens,
+            SgdSpec(0.05, 0.9, 1e-4),
+            OneCycleSchedule(0.3, 25.0, 1e4),
+            TrainingOptions(max_grad_norm=1.0, label_smoothing=0.2),  # norms 2.2-3.3: every step clips
+        ),
     }
     out = {}
-    for name, (model, ds, opt, sched) in jobs.items():
+    for name, (model, ds, opt, sched, *training) in jobs.items():
         spec = JobSpec(
             model,
             datasets.dataset_hash(ds.to_bytes()),
@@ -70,6 +90,7 @@ def reference_jobs() -> dict[str, tuple[JobSpec, datasets.Dataset]]:
             steps=STEPS,
             seed=7,
             checkpoint_interval=3,
+            training=training[0] if training else TrainingOptions(),
         )
         out[name] = (spec, ds)
     return out
