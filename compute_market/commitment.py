@@ -17,14 +17,19 @@ must agree on to play the dispute game lives here, so the pallet and the workers
   committed (`sample_segments`).
 - The referees' fault vote (`FAULT_VOTE`): the state at s cannot be recomputed from, or an artifact or
   dataset fails its check.
+- The evaluation (`Evaluation`): the final model's figures on the dataset's held-out split, as the solver
+  commits them and the referees recompute them, compared by `evaluation_hash` (the value an EVALUATION
+  dispute is decided on).
 """
 
 from __future__ import annotations
 
+import math
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from chain.primitives.codec import encode_compact, u32
+from chain.primitives.codec import encode_compact, u32, u64
 from chain.primitives.hashing import blake2_256
 from chain.primitives.merkle import HASH_LEN, MerkleTree, verify_merkle_proof
 
@@ -176,14 +181,68 @@ def encode_step_hashes(hashes: Sequence[bytes]) -> bytes:
     return encode_compact(len(hashes)) + b"".join(hashes)
 
 
+EVALUATION_MAGIC = b"gradchain/evaluation/v1"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The final model's figures on the held-out split, as integers so that they mean the same bits on
+    every machine: `loss_bits` is the IEEE-754 binary64 pattern of the mean cross-entropy, `correct` the
+    number of test examples whose argmax prediction is the label, `count` the number of test examples.
+    How they are computed (the order of every sum) is `compute_market.worker.evaluation`."""
+
+    loss_bits: int
+    correct: int
+    count: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.loss_bits < 1 << 64:
+            raise CommitmentError(f"loss_bits {self.loss_bits!r} is not a u64 bit pattern")
+        if not 0 <= self.correct <= self.count < 1 << 32:
+            raise CommitmentError(
+                f"{self.correct!r} correct of {self.count!r} test examples is not a valid u32 count pair"
+            )
+
+    @property
+    def loss(self) -> float:
+        return struct.unpack("<d", struct.pack("<Q", self.loss_bits))[0]
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.count if self.count else 0.0
+
+    @property
+    def perplexity(self) -> float:
+        """exp(loss), for display only (never committed: `exp` is not an IEEE-754 operation)."""
+        try:
+            return math.exp(self.loss)
+        except OverflowError:
+            return math.inf
+
+    def encode(self) -> bytes:
+        """SCALE `(u64, u32, u32)`: loss_bits, correct, count."""
+        return u64(self.loss_bits) + u32(self.correct) + u32(self.count)
+
+    @property
+    def hash(self) -> bytes:
+        """blake2-256(b"gradchain/evaluation/v1" ++ encode()): what referees vote in an EVALUATION dispute."""
+        return evaluation_hash(self)
+
+
+def evaluation_hash(evaluation: Evaluation) -> bytes:
+    return blake2_256(EVALUATION_MAGIC + evaluation.encode())
+
+
 __all__ = [
     "Bisection",
     "CommitmentError",
+    "Evaluation",
     "StepCommitment",
     "bisection_rounds",
     "checkpoint_count",
     "checkpoint_steps",
     "encode_step_hashes",
+    "evaluation_hash",
     "sample_segments",
     "segment_bounds",
     "step_root",

@@ -1,0 +1,50 @@
+"""The final evaluation a solver commits with its result: one definition, run by the solver, the auditors and
+the referees, so that a wrong figure is a provable fault like a wrong state.
+
+The figures are a pure function of the state at step T (its model part) and the dataset's held-out split,
+computed in exact mode (compute_market/worker/exact), so every honest machine gets the same bits:
+
+- The test split is cut into batches of `EVAL_BATCH` examples in index order (the last one shorter).
+- Each batch's logits are the exact model's forward pass (`models.build_model`, the portable operators).
+- A batch's loss is exact mode's cross-entropy without label smoothing (`ops.cross_entropy`): the float32
+  mean over its rows, summed from row 0. The mean over the split is then, in IEEE-754 binary64 (Python
+  floats): total = 0.0, then for each batch in order total += float64(batch mean) * rows (exact: a float32
+  times at most 2**10 fits in 53 bits), and loss = total / N, one rounding each. `loss_bits` is the
+  binary64 pattern of that loss.
+- `correct` counts the test examples whose logits' argmax (the first maximal class on ties) is the label;
+  `count` is N.
+
+On chain the figures are integers (`commitment.Evaluation`: u64 bits, u32, u32), never a float rounded
+differently per machine; accuracy (`correct / count`) and perplexity (`exp(loss)`) are derived for display.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import torch
+from torch import nn
+
+from compute_market.commitment import Evaluation
+from compute_market.worker.datasets import Dataset
+from compute_market.worker.exact import environment, ops
+from compute_market.worker.trainer import EVAL_BATCH
+
+
+@torch.no_grad()
+def evaluate_model(model: nn.Module, dataset: Dataset) -> Evaluation:
+    """The model's figures on the held-out split (the order is the module docstring's). The caller has
+    configured exact mode (`trainer.configure_exact_mode`; a `Trainer` does it when it is built)."""
+    environment.pin_process()
+    n = int(dataset.x_test.shape[0])
+    total, correct = 0.0, 0
+    for start in range(0, n, EVAL_BATCH):
+        x, y = dataset.x_test[start : start + EVAL_BATCH], dataset.y_test[start : start + EVAL_BATCH]
+        logits = model(x)
+        total += float(ops.cross_entropy(logits, y)) * int(y.shape[0])
+        correct += int((logits.argmax(dim=1) == y).sum())
+    loss = total / n if n else 0.0
+    return Evaluation(struct.unpack("<Q", struct.pack("<d", loss))[0], correct, n)
+
+
+__all__ = ["EVAL_BATCH", "Evaluation", "evaluate_model"]
