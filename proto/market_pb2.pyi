@@ -34,6 +34,7 @@ class DisputeKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     HASH_LIST: _ClassVar[DisputeKind]
     FINAL_MODEL: _ClassVar[DisputeKind]
     DATASET: _ClassVar[DisputeKind]
+    EVALUATION: _ClassVar[DisputeKind]
 
 class DisputeOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -68,6 +69,7 @@ CHECKPOINT: DisputeKind
 HASH_LIST: DisputeKind
 FINAL_MODEL: DisputeKind
 DATASET: DisputeKind
+EVALUATION: DisputeKind
 SOLVER_WON: DisputeOutcome
 CHALLENGER_WON: DisputeOutcome
 VOID: DisputeOutcome
@@ -101,7 +103,7 @@ class AccountRequest(_message.Message):
     def __init__(self, account: _Optional[bytes] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("id", "submitter", "spec_hash", "spec", "steps", "checkpoint_interval", "payment", "verifier_fee", "sample_q", "status", "submitted_at", "deadline", "solver", "lock", "result_root", "final_hash", "checkpoints", "committed_at", "window_end", "verifier", "attested_ok", "disputes", "open_disputes", "sampled_segments", "has_sampled_segments", "hash_list", "submitter_bond", "window_end_ms")
+    __slots__ = ("id", "submitter", "spec_hash", "spec", "steps", "checkpoint_interval", "payment", "verifier_fee", "sample_q", "status", "submitted_at", "deadline", "solver", "lock", "result_root", "final_hash", "checkpoints", "committed_at", "window_end", "verifier", "attested_ok", "disputes", "open_disputes", "sampled_segments", "has_sampled_segments", "hash_list", "submitter_bond", "window_end_ms", "has_evaluation", "eval_loss_bits", "eval_correct", "eval_count", "eval_loss")
     ID_FIELD_NUMBER: _ClassVar[int]
     SUBMITTER_FIELD_NUMBER: _ClassVar[int]
     SPEC_HASH_FIELD_NUMBER: _ClassVar[int]
@@ -130,6 +132,11 @@ class Job(_message.Message):
     HASH_LIST_FIELD_NUMBER: _ClassVar[int]
     SUBMITTER_BOND_FIELD_NUMBER: _ClassVar[int]
     WINDOW_END_MS_FIELD_NUMBER: _ClassVar[int]
+    HAS_EVALUATION_FIELD_NUMBER: _ClassVar[int]
+    EVAL_LOSS_BITS_FIELD_NUMBER: _ClassVar[int]
+    EVAL_CORRECT_FIELD_NUMBER: _ClassVar[int]
+    EVAL_COUNT_FIELD_NUMBER: _ClassVar[int]
+    EVAL_LOSS_FIELD_NUMBER: _ClassVar[int]
     id: int
     submitter: bytes
     spec_hash: bytes
@@ -158,7 +165,12 @@ class Job(_message.Message):
     hash_list: bytes
     submitter_bond: str
     window_end_ms: int
-    def __init__(self, id: _Optional[int] = ..., submitter: _Optional[bytes] = ..., spec_hash: _Optional[bytes] = ..., spec: _Optional[bytes] = ..., steps: _Optional[int] = ..., checkpoint_interval: _Optional[int] = ..., payment: _Optional[str] = ..., verifier_fee: _Optional[str] = ..., sample_q: _Optional[int] = ..., status: _Optional[str] = ..., submitted_at: _Optional[int] = ..., deadline: _Optional[int] = ..., solver: _Optional[bytes] = ..., lock: _Optional[str] = ..., result_root: _Optional[bytes] = ..., final_hash: _Optional[bytes] = ..., checkpoints: _Optional[_Iterable[bytes]] = ..., committed_at: _Optional[int] = ..., window_end: _Optional[int] = ..., verifier: _Optional[bytes] = ..., attested_ok: _Optional[_Iterable[int]] = ..., disputes: _Optional[_Iterable[int]] = ..., open_disputes: _Optional[_Iterable[int]] = ..., sampled_segments: _Optional[_Iterable[int]] = ..., has_sampled_segments: _Optional[bool] = ..., hash_list: _Optional[bytes] = ..., submitter_bond: _Optional[str] = ..., window_end_ms: _Optional[int] = ...) -> None: ...
+    has_evaluation: bool
+    eval_loss_bits: int
+    eval_correct: int
+    eval_count: int
+    eval_loss: float
+    def __init__(self, id: _Optional[int] = ..., submitter: _Optional[bytes] = ..., spec_hash: _Optional[bytes] = ..., spec: _Optional[bytes] = ..., steps: _Optional[int] = ..., checkpoint_interval: _Optional[int] = ..., payment: _Optional[str] = ..., verifier_fee: _Optional[str] = ..., sample_q: _Optional[int] = ..., status: _Optional[str] = ..., submitted_at: _Optional[int] = ..., deadline: _Optional[int] = ..., solver: _Optional[bytes] = ..., lock: _Optional[str] = ..., result_root: _Optional[bytes] = ..., final_hash: _Optional[bytes] = ..., checkpoints: _Optional[_Iterable[bytes]] = ..., committed_at: _Optional[int] = ..., window_end: _Optional[int] = ..., verifier: _Optional[bytes] = ..., attested_ok: _Optional[_Iterable[int]] = ..., disputes: _Optional[_Iterable[int]] = ..., open_disputes: _Optional[_Iterable[int]] = ..., sampled_segments: _Optional[_Iterable[int]] = ..., has_sampled_segments: _Optional[bool] = ..., hash_list: _Optional[bytes] = ..., submitter_bond: _Optional[str] = ..., window_end_ms: _Optional[int] = ..., has_evaluation: _Optional[bool] = ..., eval_loss_bits: _Optional[int] = ..., eval_correct: _Optional[int] = ..., eval_count: _Optional[int] = ..., eval_loss: _Optional[float] = ...) -> None: ...
 
 class Jobs(_message.Message):
     __slots__ = ("jobs", "block_number", "now_ms")

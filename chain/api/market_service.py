@@ -52,7 +52,21 @@ def job_message(
         hash_list=_b(job.hash_list),
         submitter_bond=str(job.submitter_bond),
         window_end_ms=window_end_ms,
+        **_evaluation_fields(job.evaluation),
     )
+
+
+def _evaluation_fields(evaluation) -> dict:
+    if evaluation is None:
+        return {}
+    figures = evaluation.figures()
+    return {
+        "has_evaluation": True,
+        "eval_loss_bits": figures.loss_bits,
+        "eval_correct": figures.correct,
+        "eval_count": figures.count,
+        "eval_loss": figures.loss,
+    }
 
 
 def dispute_message(d, deadline_ms: int = 0) -> market_pb2.Dispute:

@@ -252,17 +252,22 @@ class ComputeMarket:
                 + _enc.uint(job_id, 64, "ComputeMarket.cancel_job.job_id"))
 
     @staticmethod
-    def commit_result(job_id: int, result_root: bytes, final_hash: bytes, hash_list: bytes, checkpoints: list[bytes]) -> bytes:
+    def commit_result(job_id: int, result_root: bytes, final_hash: bytes, hash_list: bytes, checkpoints: list[bytes], eval_loss_bits: int, eval_correct: int, eval_count: int) -> bytes:
         """The assigned solver commits to every step of its training run: the Merkle root over H[0..T], the
-        blob holding H[0..T] itself (`hash_list`), the hash of the final model and the checkpoint blobs.
-        Each named artifact can be proven wrong with `challenge_artifact`.
+        blob holding H[0..T] itself (`hash_list`), the hash of the final model, the checkpoint blobs,
+        and the final model's evaluation on the held-out split (the binary64 bits of the mean loss, the
+        correct count and the test count; compute_market/worker/evaluation.py). Each named artifact, the
+        evaluation included, can be proven wrong with `challenge_artifact`.
         """
         return (ComputeMarket.COMMIT_RESULT
                 + _enc.uint(job_id, 64, "ComputeMarket.commit_result.job_id")
                 + _enc.fixed(result_root, 32, "ComputeMarket.commit_result.result_root")
                 + _enc.fixed(final_hash, 32, "ComputeMarket.commit_result.final_hash")
                 + _enc.fixed(hash_list, 32, "ComputeMarket.commit_result.hash_list")
-                + _enc.vec(checkpoints, lambda v0: _enc.fixed(v0, 32, "ComputeMarket.commit_result.checkpoints[]"), "ComputeMarket.commit_result.checkpoints"))
+                + _enc.vec(checkpoints, lambda v0: _enc.fixed(v0, 32, "ComputeMarket.commit_result.checkpoints[]"), "ComputeMarket.commit_result.checkpoints")
+                + _enc.uint(eval_loss_bits, 64, "ComputeMarket.commit_result.eval_loss_bits")
+                + _enc.uint(eval_correct, 32, "ComputeMarket.commit_result.eval_correct")
+                + _enc.uint(eval_count, 32, "ComputeMarket.commit_result.eval_count"))
 
     @staticmethod
     def attest(job_id: int, results: list[tuple[int, bool]]) -> bytes:
@@ -323,15 +328,15 @@ class ComputeMarket:
     @staticmethod
     def challenge_artifact(job_id: int, kind: int, index: int, unavailable: bool) -> bytes:
         """Anyone with the bond disputes one of the solver's committed artifacts during the challenge
-        window: kind 0 is checkpoint `index`, 1 the hash list H[0..T], 2 the final model (index 0 for
-        both); `unavailable` says the challenger could not fetch it (else: it fetched it and it fails
-        its check). The active validators, as referees, fetch and check it (see the module docstring)
-        within `VotePeriod`: a quorum that it is not valid (or could not be fetched) and the solver is
-        slashed as for a wrong step; a quorum that it is valid and a claimed failed check costs the
-        challenger its bond, while a claimed unavailability is void (bond back) and reopens the
-        challenge window; no quorum and the bond is returned. A solver that withholds an artifact
-        therefore loses once the referees' wait is over, and one that serves it only once challenged
-        gains nothing but a later payment.
+        window: kind 0 is checkpoint `index`, 1 the hash list H[0..T], 2 the final model, 3 the
+        evaluation (index 0 for the last three); `unavailable` says the challenger could not fetch it
+        (else: it fetched it and it fails its check). The active validators, as referees, fetch and
+        check it (see the module docstring) within `VotePeriod`: a quorum that it is not valid (or could
+        not be fetched) and the solver is slashed as for a wrong step; a quorum that it is valid and a
+        claimed failed check costs the challenger its bond, while a claimed unavailability is void (bond
+        back) and reopens the challenge window; no quorum and the bond is returned. A solver that
+        withholds an artifact therefore loses once the referees' wait is over, and one that serves it
+        only once challenged gains nothing but a later payment.
         """
         return (ComputeMarket.CHALLENGE_ARTIFACT
                 + _enc.uint(job_id, 64, "ComputeMarket.challenge_artifact.job_id")

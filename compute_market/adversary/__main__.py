@@ -2,7 +2,8 @@
 
 ROLE is one of
 - `solver`: the cheating solver, `CheatingSolver`, with the cheats of `CheatPlan` (`--cheat-step N`,
-  `--withhold-state`, `--bad-state`, `--withhold-checkpoint I`; none of them: it trains honestly);
+  `--withhold-state`, `--bad-state`, `--withhold-checkpoint I`, `--inflate-accuracy N`; none of them: it
+  trains honestly);
 - `verifier-lazy`: `LazyVerifier`, which attests the sampled segments without replaying them;
 - `whistleblower-false`: `FalseWhistleblower`, which challenges a segment its replay reproduces
   (`--audit-share` as for `gradchain worker whistleblower`).
@@ -20,7 +21,13 @@ import click
 from chain.cli.market import AUDIT_SHARE, KEY, LOG_LEVEL, NODE, PASSWORD, POLL, STATE_DIR, serve_role
 
 ROLES = ("solver", "verifier-lazy", "whistleblower-false")
-SOLVER_CHEATS = ("--cheat-step", "--withhold-state", "--bad-state", "--withhold-checkpoint")
+SOLVER_CHEATS = (
+    "--cheat-step",
+    "--withhold-state",
+    "--bad-state",
+    "--withhold-checkpoint",
+    "--inflate-accuracy",
+)
 
 
 @click.group()
@@ -50,6 +57,12 @@ def main() -> None:
     default=None,
     help="Solver: commit to this checkpoint's hash but never upload it.",
 )
+@click.option(
+    "--inflate-accuracy",
+    type=click.IntRange(0),
+    default=0,
+    help="Solver: commit this many more correct test examples than its final model gets.",
+)
 @AUDIT_SHARE
 @LOG_LEVEL
 def worker(
@@ -63,6 +76,7 @@ def worker(
     withhold_state: bool,
     bad_state: bool,
     withhold_checkpoint: int | None,
+    inflate_accuracy: int,
     audit_share: float,
     log_level: str,
 ) -> None:
@@ -75,6 +89,7 @@ def worker(
         withhold_state=withhold_state,
         bad_state=bad_state,
         withhold_checkpoint=withhold_checkpoint,
+        inflate_accuracy=inflate_accuracy,
     )
     if role != "solver" and plan != CheatPlan():
         raise click.UsageError(f"{', '.join(SOLVER_CHEATS)} are cheats of the solver, not of {role}")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from chain.primitives.hashing import blake2_256
 from compute_market.adversary.trainer import Fault, FaultyTrainer
+from compute_market.commitment import Evaluation
 from compute_market.worker.client import MarketNode
 from compute_market.worker.roles import Solver
 from compute_market.worker.states import DisputeKind, dispute_kind
@@ -25,6 +26,7 @@ class CheatPlan:
     withhold_state: bool = False  # never publish the state a step dispute asks for
     bad_state: bool = False  # publish a state that does not hash to the agreed H[s]
     withhold_checkpoint: int | None = None  # commit to this checkpoint's hash but never upload it
+    inflate_accuracy: int = 0  # commit this many more correct test examples than the model gets (capped)
 
 
 class CheatingSolver(Solver):
@@ -44,6 +46,22 @@ class CheatingSolver(Solver):
     def trainer(self, job, checkpoint: bytes | None = None, **kwargs) -> Trainer:
         return super().trainer(job, checkpoint, fault=self.fault_for(job), **kwargs)
 
+    def evaluation(self, job, trainer: Trainer) -> Evaluation:
+        honest = super().evaluation(job, trainer)
+        if not self.plan.inflate_accuracy:
+            return honest
+        correct = min(honest.correct + self.plan.inflate_accuracy, honest.count)
+        if correct == honest.correct:  # a perfect model cannot be flattered: claim one fewer instead
+            correct -= 1
+        log.info(
+            "cheating solver: job %d: committing %d/%d correct, not %d",
+            job.id,
+            correct,
+            honest.count,
+            honest.correct,
+        )
+        return Evaluation(honest.loss_bits, correct, honest.count)
+
     def upload_checkpoint(self, job, index: int, blob: bytes) -> bytes:
         if index != self.plan.withhold_checkpoint:
             return super().upload_checkpoint(job, index, blob)
@@ -52,7 +70,8 @@ class CheatingSolver(Solver):
 
     def artifact_blob(self, job, dispute) -> bytes | None:
         kind = dispute_kind(dispute)
-        index = len(job.checkpoints) - 1 if kind is DisputeKind.FINAL_MODEL else dispute.segment
+        final = kind in (DisputeKind.FINAL_MODEL, DisputeKind.EVALUATION)
+        index = len(job.checkpoints) - 1 if final else dispute.segment
         if kind is not DisputeKind.HASH_LIST and index == self.plan.withhold_checkpoint:
             return None
         return super().artifact_blob(job, dispute)

@@ -3,14 +3,14 @@
 Lifecycle (docs/market-protocol.md): `submit_job` escrows payment + verifier fee and reserves the submission bond ->
 `on_initialize` assigns a solver `AssignmentDelay` blocks later -> the solver fetches and checks the dataset
 (`report_dataset` if it is unusable) and `commit_result`s its step-hash root with the blobs it is bound to
-(the hash list H[0..T], the checkpoints, the final model's hash) -> a verifier `attest`s the q segments
-sampled from the hash of the block after the commitment -> during `ChallengeWindow` blocks anyone may
-`challenge` a segment (the bisection) or `challenge_artifact` a committed artifact (both games are in
-`dispute`) -> `finalize` (or the chain, `FinalizeGrace` blocks after the window) pays out. Deadlines are in
-`lifecycle`, money in `economics`. The commit, challenge, move and vote windows last their block counts and
-at least the chain time (`Timestamp.now`) that `windows` derives from the spec's cost
-(compute_market/cost.py): a faster chain does not shorten them. A spec whose one step is over the cost caps
-is refused at submission (`BadSpec`).
+(the hash list H[0..T], the checkpoints, the final model's hash) and the final model's evaluation -> a
+verifier `attest`s the q segments sampled from the hash of the block after the commitment -> during
+`ChallengeWindow` blocks anyone may `challenge` a segment (the bisection) or `challenge_artifact` a
+committed artifact, the evaluation included (both games are in `dispute`) -> `finalize` (or the chain,
+`FinalizeGrace` blocks after the window) pays out. Deadlines are in `lifecycle`, money in `economics`.
+The commit, challenge, move and vote windows last their block counts and at least the chain time
+(`Timestamp.now`) that `windows` derives from the spec's cost (compute_market/cost.py): a faster chain does
+not shorten them. A spec whose one step is over the cost caps is refused at submission (`BadSpec`).
 
 Calls (index: name): 0 register_solver, 1 add_stake, 2 unregister_solver, 3 withdraw_unbonded,
 4 register_verifier, 5 submit_job, 6 cancel_job, 7 commit_result, 8 attest, 9 challenge, 10 reveal,

@@ -7,6 +7,7 @@ from compute_market.jobspec import JobSpec, JobSpecError
 from compute_market.pallet import dispute, economics, lifecycle, windows
 from compute_market.pallet.dispute import HASH, READ, WRITE
 from compute_market.pallet.types import (
+    Evaluation,
     Job,
     JobId,
     Jobs,
@@ -24,7 +25,7 @@ from compute_market.pallet.types import (
 )
 from runtime.frame.pallet import CallContext, call
 from runtime.frame.support import Weight
-from runtime.frame.types import H256, U32, U128, Bool, Bytes, Compact, Tuple, Vec
+from runtime.frame.types import H256, U32, U64, U128, Bool, Bytes, Compact, Tuple, Vec
 from runtime.pallets import balances
 from runtime.pallets.system import BlockHash, Number
 
@@ -180,7 +181,14 @@ def cancel_job(ctx: CallContext, job_id: JobId) -> None:
 
 
 def _commit_weight(
-    job_id: int, result_root: bytes, final_hash: bytes, hash_list: bytes, checkpoints: list[bytes]
+    job_id: int,
+    result_root: bytes,
+    final_hash: bytes,
+    hash_list: bytes,
+    checkpoints: list[bytes],
+    eval_loss_bits: int,
+    eval_correct: int,
+    eval_count: int,
 ) -> Weight:
     return Weight(3 * READ + 3 * WRITE + 1_000_000 * len(checkpoints), 6_000 + 32 * len(checkpoints))
 
@@ -193,10 +201,15 @@ def commit_result(
     final_hash: H256,
     hash_list: H256,
     checkpoints: Vec(H256),
+    eval_loss_bits: U64,
+    eval_correct: U32,
+    eval_count: U32,
 ) -> None:
     """The assigned solver commits to every step of its training run: the Merkle root over H[0..T], the
-    blob holding H[0..T] itself (`hash_list`), the hash of the final model and the checkpoint blobs. Each
-    named artifact can be proven wrong with `challenge_artifact`."""
+    blob holding H[0..T] itself (`hash_list`), the hash of the final model, the checkpoint blobs, and the
+    final model's evaluation on the held-out split (the binary64 bits of the mean loss, the correct count
+    and the test count; compute_market/worker/evaluation.py). Each named artifact, the evaluation
+    included, can be proven wrong with `challenge_artifact`."""
     solver = ctx.ensure_signed()
     job = _job(job_id)
     if job.status is not JobStatus.ASSIGNED or job.solver != solver:
@@ -208,8 +221,13 @@ def commit_result(
             f"{len(checkpoints)} checkpoints given; T={job.steps} and "
             f"k={job.checkpoint_interval} need {job.segment_count}"
         )
+    if eval_correct > eval_count:
+        raise MarketError.BadEvaluation(
+            f"the evaluation counts {eval_correct} correct of {eval_count} test examples"
+        )
     cfg = MarketConfig.current()
     job.result_root, job.final_hash, job.checkpoints = result_root, final_hash, list(checkpoints)
+    job.evaluation = Evaluation(eval_loss_bits, eval_correct, eval_count)
     job.hash_list = hash_list
     job.status, job.committed_at = JobStatus.COMMITTED, ctx.block_number
     job.window_end = ctx.block_number + cfg.challenge_window

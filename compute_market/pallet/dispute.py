@@ -23,11 +23,15 @@ opens a dispute straight into VOTING on one of the solver's artifacts:
   HASH_LIST      the blob `job.hash_list` must fetch and decode as exactly T + 1 hashes whose Merkle root
                  is the committed `result_root` (so every H[i] is bound to the commitment, off chain);
   FINAL_MODEL    the last checkpoint must be valid at step T as above, and `final_hash` the hash of its
-                 model part.
+                 model part;
+  EVALUATION     the last checkpoint must be valid at step T as above, and its model's evaluation on the
+                 dataset's held-out split (compute_market/worker/evaluation.py) the committed figures, bit
+                 for bit; the referees vote `evaluation_hash` of the figures they recompute.
 `report_dataset(job)` (bonded, by the assigned solver, before it commits) opens a DATASET dispute: the
 blob named by the spec's dataset_hash must fetch and validate for the spec (names, dtypes, shapes, finite
 values, label and token ranges, size caps); the solver's commit deadline waits for the vote.
-A referee votes the dispute's `hi_hash` (the artifact's blob hash, `final_hash`, or the dataset hash) if
+A referee votes the dispute's `hi_hash` (the artifact's blob hash, `final_hash`, the committed
+evaluation's `evaluation_hash`, or the dataset hash) if
 the check passes and any other value if it fails or the blob stayed unavailable for half the vote period.
 An artifact challenger says which fault it claims: `unavailable` (it could not fetch the blob) or not (it
 fetched it and the check failed). A quorum on `hi_hash` upholds the artifact. A claim that it fails its
@@ -51,7 +55,7 @@ loses; referees that reach no quorum void the dispute (bond returned, nobody sla
 
 from __future__ import annotations
 
-from compute_market.commitment import FAULT_VOTE, segment_bounds, verify_step_hash
+from compute_market.commitment import FAULT_VOTE, evaluation_hash, segment_bounds, verify_step_hash
 from compute_market.jobspec import JobSpec
 from compute_market.pallet import economics, lifecycle, windows
 from compute_market.pallet.types import (
@@ -190,7 +194,8 @@ def _challengeable(job_id: int, who: bytes, segment: int, now: int) -> Job:
 @call(index=15, weight=Weight(7 * READ + 6 * WRITE, 12_000))
 def challenge_artifact(ctx: CallContext, job_id: JobId, kind: U8, index: U32, unavailable: Bool) -> None:
     """Anyone with the bond disputes one of the solver's committed artifacts during the challenge window:
-    kind 0 is checkpoint `index`, 1 the hash list H[0..T], 2 the final model (index 0 for both);
+    kind 0 is checkpoint `index`, 1 the hash list H[0..T], 2 the final model, 3 the evaluation (index 0
+    for the last three);
     `unavailable` says the challenger could not fetch it (else: it fetched it and it fails its check). The
     active validators, as referees, fetch and check it (see the module docstring) within `VotePeriod`: a
     quorum that it is not valid (or could not be fetched) and the solver is slashed as for a wrong step; a
@@ -202,7 +207,7 @@ def challenge_artifact(ctx: CallContext, job_id: JobId, kind: U8, index: U32, un
     dispute_kind = ARTIFACT_KINDS.get(kind)
     if dispute_kind is None:
         raise MarketError.UnknownArtifact(
-            f"artifact kind {kind} is none of 0 (checkpoint), 1 (hash list), 2 (final model)"
+            f"artifact kind {kind} is none of 0 (checkpoint), 1 (hash list), 2 (final model), 3 (evaluation)"
         )
     if dispute_kind is not DisputeKind.CHECKPOINT and index != 0:
         raise MarketError.UnknownArtifact(f"the {dispute_kind.name.lower()} has index 0 only, got {index}")
@@ -220,8 +225,12 @@ def challenge_artifact(ctx: CallContext, job_id: JobId, kind: U8, index: U32, un
         lo, hi, blob, valid = step, step, job.checkpoints[index], job.checkpoints[index]
     elif dispute_kind is DisputeKind.HASH_LIST:
         lo, hi, blob, valid = 0, job.steps, job.hash_list, job.hash_list
-    else:
+    elif dispute_kind is DisputeKind.FINAL_MODEL:
         lo, hi, blob, valid = job.steps, job.steps, job.checkpoints[-1], job.final_hash
+    else:
+        assert job.evaluation is not None
+        valid = evaluation_hash(job.evaluation.figures())
+        lo, hi, blob = job.steps, job.steps, job.checkpoints[-1]
     d = _attach(
         job,
         who,

@@ -12,6 +12,7 @@ from enum import IntEnum
 from typing import Annotated
 
 from chain.primitives.codec import DecodeError, Reader
+from compute_market.commitment import Evaluation as CommittedEvaluation
 from runtime.frame.pallet import PalletConfig, PalletEvent, event, pallet_events
 from runtime.frame.storage import Blake2_128Concat, StorageDoubleMap, StorageMap, StorageValue, Twox64Concat
 from runtime.frame.support import PalletError, pallet_errors
@@ -136,15 +137,26 @@ class DisputeKind(IntEnum):
     HASH_LIST = 2  # the H[0..T] blob: fetchable, T + 1 hashes whose Merkle root is the committed result_root
     FINAL_MODEL = 3  # final_hash is the model part of the last checkpoint, itself valid with hash H[T]
     DATASET = 4  # reported by the solver: the submitter's dataset is fetchable and valid for the spec
+    EVALUATION = 5  # the committed evaluation is the last checkpoint's (valid at T) on the held-out split
 
     @property
     def artifact(self) -> bool:
         """The solver's artifacts: a fault of one is the solver's, like a wrong step."""
-        return self in (DisputeKind.CHECKPOINT, DisputeKind.HASH_LIST, DisputeKind.FINAL_MODEL)
+        return self in (
+            DisputeKind.CHECKPOINT,
+            DisputeKind.HASH_LIST,
+            DisputeKind.FINAL_MODEL,
+            DisputeKind.EVALUATION,
+        )
 
 
 # challenge_artifact's `kind` argument -> the dispute kind it opens
-ARTIFACT_KINDS = {0: DisputeKind.CHECKPOINT, 1: DisputeKind.HASH_LIST, 2: DisputeKind.FINAL_MODEL}
+ARTIFACT_KINDS = {
+    0: DisputeKind.CHECKPOINT,
+    1: DisputeKind.HASH_LIST,
+    2: DisputeKind.FINAL_MODEL,
+    3: DisputeKind.EVALUATION,
+}
 
 
 class DisputeOutcome(IntEnum):
@@ -206,6 +218,22 @@ MaybeHash = Annotated[bytes | None, Option(H256), "Option<H256>"]
 
 
 @dataclass
+class Evaluation:
+    """The final model's figures on the held-out split, as committed (`commitment.Evaluation`, which says
+    what they mean; compute_market/worker/evaluation.py says how they are computed)."""
+
+    loss_bits: Annotated[int, U64, "u64"]  # the IEEE-754 binary64 pattern of the mean cross-entropy
+    correct: Count  # test examples whose argmax prediction is the label
+    count: Count  # test examples
+
+    def figures(self) -> CommittedEvaluation:
+        return CommittedEvaluation(self.loss_bits, self.correct, self.count)
+
+
+EVALUATION = Record("pallet_compute_market::Evaluation", Evaluation)
+
+
+@dataclass
 class Job:
     id: Annotated[int, JobId, "JobId"]
     submitter: Account
@@ -233,6 +261,7 @@ class Job:
     open_disputes: Annotated[list[int], Vec(DisputeId), "Vec<DisputeId>"] = field(default_factory=list)
     submitter_bond: Amount = 0  # reserved with the escrow; slashed only if the dataset is proven unusable
     hash_list: MaybeHash = None  # the blob of H[0..T] (SCALE Vec<[u8; 32]>) named in the commitment
+    evaluation: Annotated[Evaluation | None, Option(EVALUATION), "Option<Evaluation>"] = None
 
     @property
     def segment_count(self) -> int:
@@ -463,7 +492,7 @@ class MarketEvent(PalletEvent):
         ("index", U32),
         ("blob", H256),
         ("unavailable", Bool),
-        doc="A committed artifact (checkpoint, hash list, final model) was challenged; "
+        doc="A committed artifact (checkpoint, hash list, final model, evaluation) was challenged; "
         "the referees check it and vote.",
     )
     DatasetReported = event(
@@ -576,3 +605,4 @@ class MarketError(PalletError):
     NotReferee = "Only active validators may referee."
     AlreadyVoted = "This referee already voted in this dispute."
     UnknownArtifact = "No such artifact kind or index in this job's commitment."
+    BadEvaluation = "The committed evaluation counts more correct test examples than it evaluated."

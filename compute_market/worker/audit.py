@@ -2,14 +2,15 @@
 
 A solver commits to a root over H[0..T] and publishes three kinds of artifact as blobs: the hash list
 (`encode_step_hashes(H[0..T])`), the checkpoints (the full state at `checkpoint_steps(T, k)`) and, through
-the last checkpoint, the final model whose `model_hash` it commits as `final_hash`. A submitter publishes the
+the last checkpoint, the final model whose `model_hash` it commits as `final_hash` and whose evaluation on the
+held-out split (`compute_market.worker.evaluation`) it commits as figures. A submitter publishes the
 dataset. Each check below takes the fetched bytes and the committed facts and either returns the parsed value
 or raises `ArtifactFault` naming what is wrong, so every party that judges an artifact (a referee voting, a
 verifier or whistleblower deciding to challenge, a submitter fetching its model) reaches the same verdict.
 Fetching, and waiting for a blob that is missing, is the caller's business: these functions do no I/O.
 
 The checks build on each other: a checkpoint is valid only against a valid hash list (its state hash must be
-H[step]), and the final model only as the valid checkpoint at step T.
+H[step]), and the final model and its evaluation only as the valid checkpoint at step T.
 """
 
 from __future__ import annotations
@@ -22,14 +23,16 @@ from torch import nn
 
 from chain.primitives.codec import DecodeError, Reader
 from chain.primitives.merkle import HASH_LEN
-from compute_market.commitment import checkpoint_steps, step_root
+from compute_market.commitment import Evaluation, checkpoint_steps, step_root
 from compute_market.jobspec import JobSpec
 from compute_market.worker.datasets import Dataset, DatasetError, dataset_hash, load_dataset
+from compute_market.worker.evaluation import evaluate_model
 from compute_market.worker.models import build_model
 from compute_market.worker.trainer import (
     CheckpointError,
     Trainer,
     build_optimizer,
+    configure_exact_mode,
     load_checkpoint,
     model_hash,
     state_hash,
@@ -44,6 +47,7 @@ class ArtifactKind(IntEnum):
     CHECKPOINT = 0
     HASH_LIST = 1
     FINAL_MODEL = 2
+    EVALUATION = 3
 
 
 class ArtifactFault(ValueError):
@@ -138,6 +142,30 @@ def check_final_model(
     return model
 
 
+def check_evaluation(
+    spec: JobSpec,
+    dataset: Dataset,
+    final_checkpoint_blob: bytes,
+    hashes: Sequence[bytes],
+    committed: Evaluation,
+) -> Evaluation:
+    """The committed evaluation is the model at step T's: the last checkpoint is valid (H[T]'s state) and
+    its figures on the held-out split, recomputed in exact mode, are the committed ones, bit for bit.
+    Raises `EnvironmentRefused` (not a fault) on a machine that cannot run the spec's exact mode."""
+    configure_exact_mode(spec.determinism)
+    model = build_model(spec)
+    last = len(checkpoint_steps(spec.steps, spec.checkpoint_interval)) - 1
+    _load_checked(spec, final_checkpoint_blob, last, hashes, model, build_optimizer(spec, model))
+    actual = evaluate_model(model, dataset)
+    if actual != committed:
+        raise ArtifactFault(
+            f"the model at step {spec.steps} evaluates to loss {actual.loss!r} (bits 0x{actual.loss_bits:016x}), "
+            f"{actual.correct}/{actual.count} correct; the commitment says loss {committed.loss!r} "
+            f"(bits 0x{committed.loss_bits:016x}), {committed.correct}/{committed.count} correct"
+        )
+    return actual
+
+
 def check_dataset(spec: JobSpec, blob: bytes) -> Dataset:
     """The spec's dataset: the blob it names, decoded and fitting the spec's model."""
     if dataset_hash(blob) != spec.dataset_hash:
@@ -156,6 +184,7 @@ __all__ = [
     "ArtifactKind",
     "check_checkpoint",
     "check_dataset",
+    "check_evaluation",
     "check_final_model",
     "check_hash_list",
 ]

@@ -46,7 +46,8 @@ finalize = ComputeMarket.finalize
 
 
 def challenge_artifact(job_id: int, kind: int, index: int, unavailable: bool = False) -> bytes:
-    """Dispute an artifact: kind 0 checkpoint `index`, 1 the hash list, 2 the final model (index 0);
+    """Dispute an artifact: kind 0 checkpoint `index`, 1 the hash list, 2 the final model, 3 the evaluation
+    (index 0 for the last three);
     `unavailable`: it could not be fetched (else: it was fetched and fails its check)."""
     return ComputeMarket.challenge_artifact(job_id, int(kind), index, unavailable)
 

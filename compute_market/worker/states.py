@@ -14,6 +14,7 @@ from enum import IntEnum
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
 from chain.client import ClientError
+from compute_market.commitment import Evaluation
 from proto import market_pb2
 
 
@@ -44,6 +45,13 @@ def _parse(enum: type[IntEnum], name: str, what: str) -> IntEnum:
 
 def job_status(job: market_pb2.Job) -> IntEnum:
     return _parse(JobStatus, job.status, f"job {job.id} status")
+
+
+def job_evaluation(job: market_pb2.Job) -> Evaluation | None:
+    """The evaluation the solver committed with its result; None before the commitment."""
+    if not job.has_evaluation:
+        return None
+    return Evaluation(job.eval_loss_bits, job.eval_correct, job.eval_count)
 
 
 def dispute_phase(dispute: market_pb2.Dispute) -> IntEnum:

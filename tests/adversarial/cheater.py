@@ -22,7 +22,7 @@ from pathlib import Path
 from chain.keystore import load_key
 from chain.primitives.hashing import blake2_256
 from compute_market.adversary import CheatingSolver, Fault, FaultyTrainer
-from compute_market.commitment import checkpoint_steps, encode_step_hashes
+from compute_market.commitment import Evaluation, checkpoint_steps, encode_step_hashes
 from compute_market.jobspec import DeterminismProfile
 from compute_market.worker import client as calls
 from compute_market.worker.client import MarketNode
@@ -41,6 +41,7 @@ class TrainsNothing(CheatingSolver):
         run = SolverRun(
             [os.urandom(32) for _ in range(job.steps + 1)],
             os.urandom(32),
+            Evaluation(0, 0, 0),
             {s: os.urandom(4096) for s in steps},
         )
         self.runs[job.id] = run

@@ -186,6 +186,9 @@ def test_invalid_commit_twice(market):
         other[-1],
         other[-1],
         market.job(job.id).checkpoints,
+        0,
+        0,
+        0,
     )
     assert market.job(job.id).result_root == commitment.root
 
@@ -204,4 +207,7 @@ def test_invalid_commit_after_the_commit_timeout(market):
         bytes(32),
         bytes(32),
         [bytes(32)] * job.segment_count,
+        0,
+        0,
+        0,
     )

@@ -130,7 +130,8 @@ def test_honest_job_is_paid(market, tmp_path):
         assert job.status == "FINALIZED"
         assert job.verifier == dev_keypair(VERIFIER).public and list(job.attested_ok)
         assert market.free_and_reserved(SOLVER) > before + 99 * UNIT
-        assert not market.reader.disputes(job_id)
+        assert not market.reader.disputes(job_id)  # its evaluation, too, checked out for both auditors
+        assert job.has_evaluation and job.eval_count == 256 and 0 < job.eval_correct <= 256
     finally:
         solver.terminate()
         solver.wait(20)
@@ -226,6 +227,25 @@ def test_solver_publishing_a_state_that_is_not_the_agreed_one_loses_the_vote(mar
     assert job.status == "SLASHED"
     won = market.reader.disputes(job_id)[0]
     assert (won.outcome, won.resolution, won.lo, won.hi) == ("CHALLENGER_WON", "VOTE", 70, 71)
+
+
+def test_solver_committing_a_wrong_accuracy_loses_the_evaluation_dispute(market, tmp_path):
+    # An honest run whose committed accuracy is 3 test examples better than the model's: the whistleblower
+    # recomputes the evaluation from the last checkpoint and challenges it, the referee recomputes it too.
+    market.register(verifier=False)
+    cheat = CheatPlan(None, inflate_accuracy=3)
+    market.run(CheatingSolver(market.node(SOLVER), tmp_path / "solver", cheat))
+    market.run(Whistleblower(market.node(WHISTLEBLOWER), audit_share=0.01))
+    market.run(Referee(market.node("referee")))
+    submitter_before = market.free_and_reserved(SUBMITTER)
+    solver_before = market.free_and_reserved(SOLVER)
+    job_id = market.submit(steps=40)
+    job = market.wait_status(job_id, ("FINALIZED", "SLASHED"))
+    assert job.status == "SLASHED"
+    (report,) = market.reader.disputes(job_id)
+    assert (report.kind, report.outcome, report.resolution) == ("EVALUATION", "CHALLENGER_WON", "VOTE")
+    assert market.free_and_reserved(SOLVER) < solver_before
+    assert submitter_before - market.free_and_reserved(SUBMITTER) < UNIT // 1000  # refunded but for fees
 
 
 def test_solver_withholding_a_checkpoint_loses_the_checkpoint_dispute(market, tmp_path):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from chain.primitives.crypto import Keypair, dev_keypair, encode_address
 from chain.primitives.hashing import blake2_256
 from chain.storage.overlay import MemoryBackend, Overlay
-from compute_market.commitment import StepCommitment, encode_step_hashes
+from compute_market.commitment import Evaluation, StepCommitment, encode_step_hashes
 from compute_market.jobspec import ConstantSchedule, JobSpec, MlpSpec, SgdSpec
 from compute_market.pallet import calls, dispute
 from compute_market.pallet.types import UNIT, Dispute, DisputePhase, Disputes, Job, Jobs
@@ -33,6 +33,7 @@ ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE = (
 REFEREES = tuple(dev_keypair(f"Referee{i}") for i in range(4))
 ENDOWMENT = 1_000_000 * UNIT
 REFEREE_BOND = 10_000 * UNIT
+EVALUATION = Evaluation(0x3FE0000000000000, 61, 64)  # loss 0.5, 61 of 64 test examples right
 
 TEST_PARAMETERS = {
     "minSolverStake": 100 * UNIT,
@@ -233,7 +234,9 @@ class Market:
         self.advance_to(self.job(job_id).deadline)
         return self.job(job_id)
 
-    def committed_job(self, hashes: list[bytes] | None = None, **kwargs) -> tuple[Job, StepCommitment]:
+    def committed_job(
+        self, hashes: list[bytes] | None = None, evaluation: Evaluation = EVALUATION, **kwargs
+    ) -> tuple[Job, StepCommitment]:
         job = self.assigned_job(**kwargs)
         commitment = StepCommitment(hashes or true_hashes(job.steps))
         checkpoints = [blake2_256(b"ckpt" + j.to_bytes(4, "little")) for j in range(job.segment_count)]
@@ -246,6 +249,9 @@ class Market:
             commitment.hashes[-1],
             hash_list,
             checkpoints,
+            evaluation.loss_bits,
+            evaluation.correct,
+            evaluation.count,
         )
         return self.job(job.id), commitment
 

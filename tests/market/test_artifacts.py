@@ -1,10 +1,12 @@
-"""Artifact disputes: a committed checkpoint, hash list or final model, or the submitter's dataset, checked by
-the referees and decided by their votes (the checks themselves are compute_market/worker/audit.py's)."""
+"""Artifact disputes: a committed checkpoint, hash list, final model or evaluation, or the submitter's
+dataset, checked by the referees and decided by their votes (the checks themselves are
+compute_market/worker/audit.py's)."""
 
 from __future__ import annotations
 
 import pytest
 
+from compute_market.commitment import evaluation_hash
 from compute_market.jobspec import JobSpec
 from compute_market.pallet import calls, dispute
 from compute_market.pallet.types import (
@@ -17,11 +19,21 @@ from compute_market.pallet.types import (
     Resolution,
 )
 from tests.market.conftest import assert_noop
-from tests.market.harness import ALICE, BOB, CHARLIE, EVE, REFEREES, Market, make_spec, true_hashes
+from tests.market.harness import (
+    ALICE,
+    BOB,
+    CHARLIE,
+    EVE,
+    REFEREES,
+    Market,
+    make_spec,
+    true_hashes,
+)
+from tests.market.harness import EVALUATION as EVALUATION_FIGURES
 
 BOND = 10 * UNIT  # ChallengerBond, and the SubmissionBond
 FAULT = b"\xee" * 32  # any value but the artifact's hi_hash
-CHECKPOINT, HASH_LIST, FINAL_MODEL = 0, 1, 2
+CHECKPOINT, HASH_LIST, FINAL_MODEL, EVALUATION = 0, 1, 2, 3
 PAYMENT = 20 * UNIT
 LOCK = 10 * UNIT + PAYMENT // 2  # jobStakeLock + jobStakeRatio x payment
 
@@ -60,6 +72,7 @@ def holdings(m: Market, *who) -> list[int]:
         (CHECKPOINT, 1, DisputeKind.CHECKPOINT, (32, 32)),
         (HASH_LIST, 0, DisputeKind.HASH_LIST, (0, 64)),
         (FINAL_MODEL, 0, DisputeKind.FINAL_MODEL, (64, 64)),
+        (EVALUATION, 0, DisputeKind.EVALUATION, (64, 64)),
     ],
 )
 def test_challenge_opens_a_vote_on_the_named_artifact(market, kind, index, dispute_kind, interval):
@@ -70,6 +83,7 @@ def test_challenge_opens_a_vote_on_the_named_artifact(market, kind, index, dispu
         CHECKPOINT: (job.checkpoints[1], job.checkpoints[1]),
         HASH_LIST: (job.hash_list, job.hash_list),
         FINAL_MODEL: (job.checkpoints[-1], job.final_hash),
+        EVALUATION: (job.checkpoints[-1], evaluation_hash(job.evaluation.figures())),
     }[kind]
     assert (opened.state_blob, opened.hi_hash) == (blob, valid)
     assert (opened.segment, opened.lo, opened.hi) == (index, *interval)
@@ -92,7 +106,7 @@ def test_commitment_names_the_hash_list(market):
     assert job.result_root == commitment.root
 
 
-@pytest.mark.parametrize("kind", [CHECKPOINT, HASH_LIST, FINAL_MODEL])
+@pytest.mark.parametrize("kind", [CHECKPOINT, HASH_LIST, FINAL_MODEL, EVALUATION])
 def test_bad_artifact_slashes_the_solver_and_pays_the_challenger(market, kind):
     job, d = challenged(market, kind, 1 if kind == CHECKPOINT else 0)
     alice, bob, charlie = holdings(market, ALICE, BOB, CHARLIE)
@@ -104,6 +118,15 @@ def test_bad_artifact_slashes_the_solver_and_pays_the_challenger(market, kind):
     assert holdings(market, ALICE, BOB, CHARLIE) == [alice, bob - LOCK, charlie + LOCK // 2]
     assert market.reserved(ALICE) == 0 and market.reserved(CHARLIE) == 0  # escrow, bond and bond all released
     assert market.issuance() == issuance - LOCK // 2  # the burn share of the lock, nothing else
+
+
+def test_correct_evaluation_costs_its_challenger_the_bond(market):
+    job, d = challenged(market, EVALUATION, 0)
+    bob, charlie = holdings(market, BOB, CHARLIE)
+    vote(market, d, EVALUATION_FIGURES.hash)  # the referees recomputed the committed figures
+    assert market.dispute(d).outcome is DisputeOutcome.SOLVER_WON
+    assert holdings(market, BOB, CHARLIE) == [bob + BOND // 2, charlie - BOND]
+    assert market.job(job.id).status is JobStatus.COMMITTED
 
 
 def test_good_artifact_costs_the_challenger_its_bond(market):
@@ -118,7 +141,7 @@ def test_good_artifact_costs_the_challenger_its_bond(market):
     market.call(CHARLIE, dispute.challenge, job.id, 1)
 
 
-@pytest.mark.parametrize("kind", [CHECKPOINT, HASH_LIST, FINAL_MODEL])
+@pytest.mark.parametrize("kind", [CHECKPOINT, HASH_LIST, FINAL_MODEL, EVALUATION])
 def test_artifact_reported_unavailable_and_never_served_slashes_the_solver(market, kind):
     job, d = challenged(market, kind, 1 if kind == CHECKPOINT else 0, unavailable=True)
     bob, charlie = holdings(market, BOB, CHARLIE)
@@ -183,7 +206,9 @@ def test_invalid_artifact_challenge_by_the_solver(market):
         market.call(BOB, dispute.challenge_artifact, job.id, CHECKPOINT, 0, False)
 
 
-@pytest.mark.parametrize("kind,index", [(CHECKPOINT, 4), (3, 0), (255, 0), (HASH_LIST, 1), (FINAL_MODEL, 2)])
+@pytest.mark.parametrize(
+    "kind,index", [(CHECKPOINT, 4), (4, 0), (255, 0), (HASH_LIST, 1), (FINAL_MODEL, 2), (EVALUATION, 1)]
+)
 def test_invalid_artifact_challenge_of_an_unknown_artifact(market, kind, index):
     job, _ = market.committed_job()
     error = MarketError.UnknownSegment if kind == CHECKPOINT else MarketError.UnknownArtifact
@@ -306,7 +331,9 @@ def test_invalid_second_dataset_report(market):
 def test_invalid_commit_while_the_dataset_vote_runs(market):
     job, _ = reported(market)
     with assert_noop(market, MarketError.NotAssignedSolver):
-        market.call(BOB, calls.commit_result, job.id, bytes(32), bytes(32), bytes(32), [bytes(32)] * 4)
+        market.call(
+            BOB, calls.commit_result, job.id, bytes(32), bytes(32), bytes(32), [bytes(32)] * 4, 0, 0, 0
+        )
 
 
 def test_the_submitter_never_referees_its_own_job(market):

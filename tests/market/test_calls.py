@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from compute_market.commitment import Evaluation
 from compute_market.jobspec import MAX_SPEC_BYTES
-from compute_market.pallet import calls, query
+from compute_market.pallet import calls, query, types
 from compute_market.pallet.types import UNIT, JobStatus, MarketError
 from runtime.frame.support import BadOrigin
 from runtime.pallets.balances import BalancesError
@@ -253,16 +254,43 @@ def test_commit_result_opens_the_window(market):
     assert job.window_end == market.block + 8 and job.deadline == job.window_end + 2
 
 
+def commit_zeros(m, who, job_id: int, checkpoints: int = 4, evaluation=(0, 0, 0)) -> None:
+    """commit_result with all-zero hashes: for the calls that must be refused before any hash is looked at."""
+    m.call(
+        who,
+        calls.commit_result,
+        job_id,
+        bytes(32),
+        bytes(32),
+        bytes(32),
+        [bytes(32)] * checkpoints,
+        *evaluation,
+    )
+
+
+def test_commit_result_stores_the_evaluation(market):
+    job, _ = market.committed_job(evaluation=Evaluation(0x3FF0000000000000, 50, 64))
+    assert job.evaluation == types.Evaluation(0x3FF0000000000000, 50, 64)
+    assert job.evaluation.figures().loss == 1.0 and job.evaluation.figures().accuracy == 50 / 64
+
+
+def test_invalid_commit_with_more_correct_than_evaluated(market):
+    job = market.assigned_job(solver=BOB)
+    with assert_noop(market, MarketError.BadEvaluation) as e:
+        commit_zeros(market, BOB, job.id, evaluation=(0, 65, 64))
+    assert "65 correct of 64" in str(e.value)
+
+
 def test_invalid_commit_by_other_account(market):
     job = market.assigned_job(solver=BOB)
     with assert_noop(market, MarketError.NotAssignedSolver):
-        market.call(CHARLIE, calls.commit_result, job.id, bytes(32), bytes(32), bytes(32), [bytes(32)] * 4)
+        commit_zeros(market, CHARLIE, job.id)
 
 
 def test_invalid_commit_wrong_checkpoint_count(market):
     job = market.assigned_job(solver=BOB)
     with assert_noop(market, MarketError.WrongCheckpointCount) as e:
-        market.call(BOB, calls.commit_result, job.id, bytes(32), bytes(32), bytes(32), [bytes(32)] * 3)
+        commit_zeros(market, BOB, job.id, checkpoints=3)
     assert "need 4" in str(e.value)
 
 

@@ -215,6 +215,9 @@ class MarketMachine(RuleBasedStateMachine):
             hashes[-1],
             hashes[-1],
             [bytes(32)] * job.segment_count,
+            0,
+            0,
+            0,
         ):
             run.commitment, run.honest = commitment, honest
             run.artifacts_ok = honest or lies == "steps"

@@ -12,15 +12,17 @@ import safetensors.torch
 import torch
 
 from compute_market import adversary
-from compute_market.commitment import StepCommitment, encode_step_hashes
+from compute_market.commitment import Evaluation, StepCommitment, encode_step_hashes
 from compute_market.worker import datasets
 from compute_market.worker.audit import (
     ArtifactFault,
     check_checkpoint,
     check_dataset,
+    check_evaluation,
     check_final_model,
     check_hash_list,
 )
+from compute_market.worker.evaluation import evaluate_model
 from compute_market.worker.model_export import ModelExportError, export_model
 from compute_market.worker.models import build_model
 from compute_market.worker.trainer import Trainer, model_hash, train
@@ -167,6 +169,43 @@ def test_invalid_final_model_of_another_run_with_its_own_final_hash(honest):
     other = adversary.train(spec, ds, fault=adversary.Fault(after_step=5))
     with pytest.raises(ArtifactFault, match="not the listed H\\[12\\]"):
         check_final_model(spec, ds, other.checkpoints[spec.steps], run.hashes, other.final_model_hash)
+
+
+# --- the evaluation --------------------------------------------------------------------------------------
+
+
+def honest_evaluation(spec, ds, run) -> Evaluation:
+    """What an honest solver commits: the trained model's figures (its state is the checkpoint at T)."""
+    trainer = Trainer.from_checkpoint(spec, ds, run.checkpoints[spec.steps], checkpoints=False)
+    return evaluate_model(trainer.model, ds)
+
+
+def test_honest_evaluation_is_recomputed_from_the_checkpoint_at_t(honest):
+    spec, ds, run = honest
+    committed = honest_evaluation(spec, ds, run)
+    assert check_evaluation(spec, ds, run.checkpoints[spec.steps], run.hashes, committed) == committed
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda e: dataclasses.replace(e, correct=e.correct + 1 if e.correct < e.count else e.correct - 1),
+        lambda e: dataclasses.replace(e, loss_bits=e.loss_bits ^ 1),  # one ulp off
+        lambda e: dataclasses.replace(e, count=e.count + 1),
+    ],
+    ids=["accuracy", "loss-ulp", "count"],
+)
+def test_invalid_evaluation_figure(honest, forge):
+    spec, ds, run = honest
+    forged = forge(honest_evaluation(spec, ds, run))
+    with pytest.raises(ArtifactFault, match="the commitment says"):
+        check_evaluation(spec, ds, run.checkpoints[spec.steps], run.hashes, forged)
+
+
+def test_invalid_evaluation_of_a_checkpoint_before_t(honest):
+    spec, ds, run = honest
+    with pytest.raises(ArtifactFault, match="not step 12"):
+        check_evaluation(spec, ds, run.checkpoints[8], run.hashes, honest_evaluation(spec, ds, run))
 
 
 # --- datasets --------------------------------------------------------------------------------------------

@@ -200,3 +200,20 @@ def test_events_decode_with_scalecodec(decoded):
     ]
     transfer = events.value[2]["attributes"]
     assert transfer["amount"] == 5 * UNIT
+
+
+def test_job_record_with_its_evaluation_decodes_with_scalecodec(decoded):
+    """JSON-RPC clients read a job's committed evaluation from ComputeMarket.Jobs through the metadata."""
+    _, rc, metadata, _ = decoded
+    from compute_market.pallet.types import JOB, Evaluation, Job, JobStatus
+
+    job = Job(3, bytes(32), bytes(32), 40, 10, 5, 1, 2, JobStatus.COMMITTED, 1, 9)
+    job.evaluation = Evaluation(0x3FE0000000000000, 61, 64)
+    market = [p for p in metadata.value[1]["V14"]["pallets"] if p["name"] == "ComputeMarket"][0]
+    entry = [e for e in market["storage"]["entries"] if e["name"] == "Jobs"][0]
+    type_id = entry["type"]["Map"]["value"]
+    value = rc.create_scale_object(
+        f"scale_info::{type_id}", data=ScaleBytes(JOB.encode(job)), metadata=metadata
+    )
+    value.decode()
+    assert value.value["evaluation"] == {"loss_bits": 0x3FE0000000000000, "correct": 61, "count": 64}

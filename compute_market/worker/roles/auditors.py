@@ -1,5 +1,5 @@
 """The verifier (replays the sampled segments and attests) and the whistleblower (audits a share of every
-job, the final model included); both challenge what does not check out.
+job, the final model and its evaluation included); both challenge what does not check out.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ class Verifier(Role):
     """Replays the segments the chain sampled and attests.
 
     It attests a job still open to attestation, COMMITTED or CHALLENGED by someone else, and only once every
-    artifact its segments rest on checked out; a bad one is challenged instead. The replay is one hook,
+    artifact its segments rest on checked out; a bad one is challenged instead. When the final segment is
+    among the sampled ones it also recomputes the committed evaluation (`check_evaluation`), and a wrong
+    figure is challenged like a wrong final model. The replay is one hook,
     `replay_sampled`, which a verifier that attests without replaying (compute_market.adversary) overrides."""
 
     name = "verifier"
@@ -59,6 +61,8 @@ class Verifier(Role):
         for segment in job.sampled_segments:
             divergence = self.audit_segment(job, audit, segment)
             results.append((segment, divergence is None))  # a failure opens a dispute with this verifier
+        if len(job.checkpoints) - 1 in job.sampled_segments:
+            self.check_evaluation(job, audit)
         if audit.faults or audit.unavailable:
             if ("withhold attestation", job.id) not in self.acted:
                 self.acted.add(("withhold attestation", job.id))
@@ -73,7 +77,8 @@ class Verifier(Role):
 
 
 class Whistleblower(Role):
-    """Audits every committed job: the hash list, the final model, and a share of the segments (replayed
+    """Audits every committed job: the hash list, the final model and its evaluation, and a share of the
+    segments (replayed
     and compared with the hash list); challenges what is wrong and plays the bisection. Whether a replayed
     segment is challenged is one hook, `segment_to_challenge`, which a whistleblower that challenges correct
     segments (compute_market.adversary) overrides."""
@@ -113,6 +118,7 @@ class Whistleblower(Role):
         audit = self.audit_of(job)
         if self.hash_list(job, audit) is not None:
             self.check_final_model(job, audit)
+            self.check_evaluation(job, audit)
             self.audit_segments(job, audit)
         if not audit.unavailable:  # a missing artifact is audited once it is served
             self.audited.add(job.id)

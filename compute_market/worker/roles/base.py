@@ -19,10 +19,11 @@ from compute_market.worker.audit import (
     ArtifactKind,
     check_checkpoint,
     check_dataset,
+    check_evaluation,
     check_hash_list,
 )
 from compute_market.worker.client import BlobMissing, MarketNode
-from compute_market.worker.states import DisputePhase, dispute_phase
+from compute_market.worker.states import DisputePhase, dispute_phase, job_evaluation
 from compute_market.worker.trainer import (
     Trainer,
 )
@@ -186,6 +187,25 @@ class Role:
             return None
         audit.valid.add(key)
         return trainer
+
+    def check_evaluation(self, job, audit: JobAudit) -> None:
+        """Recompute the final model's evaluation from the last checkpoint (checked against the hash list;
+        a bad one is challenged as a CHECKPOINT) and challenge the committed figures if they differ."""
+        key = (ArtifactKind.EVALUATION, 0)
+        committed = job_evaluation(job)
+        if key in audit.faults or key in audit.valid or committed is None:
+            return
+        last = len(job.checkpoints) - 1
+        trainer = self.checkpoint(job, audit, last)
+        if trainer is None:
+            return
+        ctx = self.context(job)
+        try:
+            check_evaluation(ctx.spec, ctx.dataset, trainer.checkpoint(), audit.hashes, committed)
+        except ArtifactFault as e:
+            self.challenge_artifact(job, audit, key, str(e))
+            return
+        audit.valid.add(key)
 
     def audit_segment(self, job, audit: JobAudit, segment: int) -> int | None:
         """Replay `segment` and compare it with the checked hash list: the first step whose listed hash the

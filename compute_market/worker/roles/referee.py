@@ -14,12 +14,19 @@ from compute_market.worker.audit import (
     ArtifactFault,
     check_checkpoint,
     check_dataset,
+    check_evaluation,
     check_final_model,
     check_hash_list,
 )
 from compute_market.worker.client import BlobMissing, MarketNode
 from compute_market.worker.roles.base import Pending, Role
-from compute_market.worker.states import DisputeKind, DisputePhase, dispute_kind, dispute_phase
+from compute_market.worker.states import (
+    DisputeKind,
+    DisputePhase,
+    dispute_kind,
+    dispute_phase,
+    job_evaluation,
+)
 from compute_market.worker.trainer import (
     EnvironmentRefused,
     StateMismatch,
@@ -124,6 +131,19 @@ class Referee(Role):
                 hashes,
                 bytes(job.final_hash),
             )
+        elif kind is DisputeKind.EVALUATION:
+            ctx = self.context(job)
+            committed = job_evaluation(job)
+            if committed is None:
+                raise ArtifactFault(f"job {job.id} committed no evaluation")
+            recomputed = check_evaluation(
+                ctx.spec,
+                ctx.dataset,
+                self.fetch(dispute, bytes(dispute.state_blob), now_ms),
+                hashes,
+                committed,
+            )
+            return recomputed.hash
         elif kind is not DisputeKind.HASH_LIST:
             log.error("referee: dispute %d: no check for a %s dispute; not voting", dispute.id, kind.name)
             return None

@@ -5,11 +5,12 @@ checkpoints, commits, and plays its side of every dispute.
 from __future__ import annotations
 
 import logging
+import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compute_market.commitment import StepCommitment, checkpoint_steps, encode_step_hashes
+from compute_market.commitment import Evaluation, StepCommitment, checkpoint_steps, encode_step_hashes
 from compute_market.jobspec import JobSpec
 from compute_market.worker import client as calls
 from compute_market.worker.audit import (
@@ -17,6 +18,7 @@ from compute_market.worker.audit import (
     check_dataset,
 )
 from compute_market.worker.client import BlobMissing, MarketNode
+from compute_market.worker.evaluation import evaluate_model
 from compute_market.worker.roles.base import DATASET_PATIENCE_S, JobContext, Role
 from compute_market.worker.states import (
     DisputeKind,
@@ -35,6 +37,7 @@ log = logging.getLogger("gradchain.worker")
 class SolverRun:
     hashes: list[bytes]
     final_hash: bytes
+    evaluation: Evaluation
     checkpoints: dict[int, bytes] = field(default_factory=dict)  # step -> state blob
 
 
@@ -43,8 +46,9 @@ class Solver(Role):
 
     The steps of a commitment are hooks a cheater (compute_market.adversary, tests/adversarial) overrides:
     `trainer` (what runs the spec), `train` (the run), `publish` (what is uploaded and committed to),
-    `upload_checkpoint` (one checkpoint's upload), `artifact_blob` (what is served again in an artifact
-    dispute) and `step_state` (the state published in a step dispute)."""
+    `upload_checkpoint` (one checkpoint's upload), `evaluation` (the figures committed for the final
+    model), `artifact_blob` (what is served again in an artifact dispute) and `step_state` (the state
+    published in a step dispute)."""
 
     name = "solver"
     trainer_class: type[Trainer] = Trainer
@@ -77,8 +81,11 @@ class Solver(Role):
         if not (job_dir / "hashes.bin").exists():
             return None
         data = (job_dir / "hashes.bin").read_bytes()
+        loss_bits, correct, count = struct.unpack("<QII", (job_dir / "evaluation").read_bytes())
         run = SolverRun(
-            [data[i : i + 32] for i in range(0, len(data), 32)], (job_dir / "final_model_hash").read_bytes()
+            [data[i : i + 32] for i in range(0, len(data), 32)],
+            (job_dir / "final_model_hash").read_bytes(),
+            Evaluation(loss_bits, correct, count),
         )
         self.runs[job.id] = run
         return run
@@ -145,14 +152,26 @@ class Solver(Role):
             hashes.append(record.state_hash)
             if record.checkpoint is not None:
                 checkpoints[record.step] = record.checkpoint
-        run = SolverRun(hashes, model_hash(trainer.model), checkpoints)
-        self.accuracy[job.id] = trainer.evaluate()
+        run = SolverRun(hashes, model_hash(trainer.model), self.evaluation(job, trainer), checkpoints)
+        self.accuracy[job.id] = run.evaluation.accuracy
+        log.info(
+            "solver: job %d: held-out loss %.4f, accuracy %d/%d",
+            job.id,
+            run.evaluation.loss,
+            run.evaluation.correct,
+            run.evaluation.count,
+        )
         job_dir = self._job_dir(job.id)
         job_dir.mkdir(parents=True, exist_ok=True)
         (job_dir / "hashes.bin").write_bytes(b"".join(run.hashes))
         (job_dir / "final_model_hash").write_bytes(run.final_hash)
+        (job_dir / "evaluation").write_bytes(run.evaluation.encode())
         self.runs[job.id] = run
         return run
+
+    def evaluation(self, job, trainer: Trainer) -> Evaluation:
+        """The figures committed for the final model: its evaluation on the held-out split."""
+        return evaluate_model(trainer.model, self.context(job).dataset)
 
     def publish(self, job, run: SolverRun) -> tuple[bytes, list[bytes]]:
         """Upload the hash list and the checkpoints; their blob hashes, as the commitment names them."""
@@ -173,7 +192,17 @@ class Solver(Role):
         hash_list, checkpoints = self.publish(job, run)
         root = StepCommitment(run.hashes).root
         if self.node.send(
-            calls.commit_result(job.id, root, run.final_hash, hash_list, checkpoints), f"commit job {job.id}"
+            calls.commit_result(
+                job.id,
+                root,
+                run.final_hash,
+                hash_list,
+                checkpoints,
+                run.evaluation.loss_bits,
+                run.evaluation.correct,
+                run.evaluation.count,
+            ),
+            f"commit job {job.id}",
         ):
             self.acted.add(("commit", job.id))
             log.info(
@@ -205,7 +234,8 @@ class Solver(Role):
         kind = dispute_kind(dispute)
         if kind is DisputeKind.HASH_LIST:
             return encode_step_hashes(run.hashes)
-        index = len(job.checkpoints) - 1 if kind is DisputeKind.FINAL_MODEL else dispute.segment
+        final = kind in (DisputeKind.FINAL_MODEL, DisputeKind.EVALUATION)
+        index = len(job.checkpoints) - 1 if final else dispute.segment
         step = checkpoint_steps(job.steps, job.checkpoint_interval)[index]
         blob = run.checkpoints.get(step)
         return (
