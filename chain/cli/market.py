@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import signal
 import sys
 import threading
@@ -21,7 +22,7 @@ from chain.keystore import KeystoreError, load_key
 from compute_market.jobspec import DeterminismProfile
 from compute_market.worker import client as calls
 from compute_market.worker.client import BlobMissing, MarketNode
-from compute_market.worker.states import JobStatus
+from compute_market.worker.states import JobStatus, job_evaluation
 
 NODE = click.option("--node", default="127.0.0.1:50051", show_default=True, help="gRPC address of a node.")
 KEY = click.option(
@@ -221,7 +222,53 @@ def _job_dict(j) -> dict:
         "windowEndMs": j.window_end_ms,
         "deadline": j.deadline,
         "disputes": list(j.disputes),
+        "evaluation": _evaluation_dict(job_evaluation(j)),
     }
+
+
+def _evaluation_dict(e) -> dict | None:
+    """The committed evaluation: the integers on chain, and the figures they stand for."""
+    if e is None:
+        return None
+    return {
+        "lossBits": f"0x{e.loss_bits:016x}",
+        "loss": _finite(e.loss),
+        "perplexity": _finite(e.perplexity),
+        "correct": e.correct,
+        "count": e.count,
+        "accuracy": e.accuracy,
+    }
+
+
+def _finite(x: float) -> float | None:
+    """JSON has no NaN or infinity (a cheater may commit any bits): those show as null."""
+    return x if math.isfinite(x) else None
+
+
+def _status_text(info: dict) -> str:
+    lines = [
+        f"job {info['id']}: {info['status']}",
+        f"  steps {info['steps']} (a checkpoint every {info['checkpointInterval']}), payment {info['payment']}",
+    ]
+    e = info["evaluation"]
+    if e is None:
+        lines.append("  evaluation: none committed yet")
+    else:
+        loss = "not finite" if e["loss"] is None else f"{e['loss']:.6g}"
+        perplexity = "not finite" if e["perplexity"] is None else f"{e['perplexity']:.6g}"
+        lines.append(
+            f"  evaluation on the held-out split: loss {loss} (perplexity {perplexity}), "
+            f"accuracy {e['correct']}/{e['count']} = {100 * e['accuracy']:.2f}%"
+        )
+    if info["resultRoot"] != "0x":
+        lines.append(f"  result root {info['resultRoot']}, final hash {info['finalHash']}")
+    for d in info["disputeDetails"]:
+        ending = f", {d['outcome']} ({d['resolution']})" if d["outcome"] else ""
+        lines.append(
+            f"  dispute {d['id']}: {d['kind']} segment {d['segment']}, {d['phase']}, "
+            f"steps {d['interval'][0]}..{d['interval'][1]}{ending}"
+        )
+    return "\n".join(lines)
 
 
 class JobEndedBadly(click.ClickException):
@@ -289,9 +336,17 @@ def _watch(market, job_id: int, interval: float, timeout: float | None) -> None:
     default=None,
     help="With --watch: give up after this many seconds (default: wait for the end).",
 )
-def job_status(job_id, node, watch, interval, timeout) -> None:
-    """Show a job (status SUBMITTED .. FINALIZED, SLASHED, CANCELLED or REJECTED, its commitment, bonds and
-    window) and its disputes (STEP bisections and CHECKPOINT, HASH_LIST, FINAL_MODEL or DATASET checks)."""
+@click.option(
+    "--output-type",
+    type=click.Choice(["text", "json"]),
+    default="json",
+    show_default=True,
+    help="json: every field (as scripts read it); text: a summary, the evaluation and the disputes.",
+)
+def job_status(job_id, node, watch, interval, timeout, output_type) -> None:
+    """Show a job (status SUBMITTED .. FINALIZED, SLASHED, CANCELLED or REJECTED, its commitment, its
+    evaluation on the held-out split, bonds and window) and its disputes (STEP bisections and CHECKPOINT,
+    HASH_LIST, FINAL_MODEL, EVALUATION or DATASET checks)."""
     market = _market_node(node, None, None)
     try:
         if watch:
@@ -300,7 +355,7 @@ def job_status(job_id, node, watch, interval, timeout) -> None:
         info = _status_info(market, job_id)
     except ClientError as e:
         raise click.ClickException(str(e)) from None
-    click.echo(json.dumps(info, indent=2))
+    click.echo(json.dumps(info, indent=2) if output_type == "json" else _status_text(info))
 
 
 @job.command("list")

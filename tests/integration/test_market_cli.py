@@ -2,6 +2,7 @@
 predict, status --watch, and the solver's log (plain lines with the training loss when not on a terminal)."""
 
 import json
+import struct
 import subprocess
 import sys
 import time
@@ -9,6 +10,7 @@ import time
 import numpy as np
 import pytest
 import safetensors.torch
+import torch
 
 from chain.cli.demo import demo_spec
 from chain.node.launcher import LocalNetwork
@@ -109,10 +111,25 @@ def test_submit_train_and_fetch_model_from_the_command_line(tmp_path):
             and int(status["submitterBond"]) > 0
             and status["disputeDetails"] == []
         )
+        evaluation = status["evaluation"]  # the solver's figures on the held-out split, on chain
+        assert (
+            evaluation["count"] == data.x_test.shape[0] and 0 <= evaluation["correct"] <= evaluation["count"]
+        )
+        assert (
+            struct.unpack("<d", int(evaluation["lossBits"], 16).to_bytes(8, "little"))[0]
+            == evaluation["loss"]
+        )
+        text = cli("job", "status", str(job_id), "--node", node, "--output-type", "text").stdout
+        assert f"accuracy {evaluation['correct']}/{evaluation['count']}" in text
         assert f"{job_id}" in cli("job", "list", "--node", node).stdout
         model = tmp_path / "model.safetensors"
         out = cli("job", "fetch-model", str(job_id), "--out", str(model), "--node", node)
         assert out.returncode == 0, out.stderr
+        fetched = model_io.load_model(model)
+        with torch.no_grad():
+            correct = int((fetched(data.x_test).argmax(dim=1) == data.y_test).sum())
+        # the exported model runs on torch's kernels, not exact mode's: a near tie may fall the other way
+        assert abs(correct - evaluation["correct"]) <= 1
         tensors = safetensors.torch.load(model.read_bytes())
         assert tensors and all(name.startswith("layers") or "." in name for name in tensors)
         missing = cli("job", "status", "999", "--node", node)
