@@ -25,6 +25,7 @@ MLP, a wide-batch MLP with AdamW, a CNN and a transformer, 27-136 MiB peaks) and
 torch.utils.flop_counter on equivalent plain torch models (within 1%; they agree exactly). On 2026-12-02
 an MLP 784-1024-1024-10 at batch 256 with Adam, clipping and label smoothing was added to that check.
 Gradient clipping adds CLIP_FLOPS_PER_PARAMETER to `flops` (see there); label smoothing is not priced.
+A regression or multi-label task changes only the gathered targets' bytes (`target_bytes`).
 
 Calibration (the figures the caps and the time-based windows derive from), measured 2026-12-01 on this
 project's dev machine (x86-64 with AVX2, 2 cores shared with other work, one exact-mode thread, `Trainer`
@@ -55,6 +56,7 @@ if TYPE_CHECKING:  # pragma: no cover - types only: jobspec imports this module
         MlpSpec,
         ModelSpec,
         OptimizerSpec,
+        TaskSpec,
         TrainingOptions,
         TransformerSpec,
     )
@@ -158,10 +160,10 @@ def _linear(rows: int, a: int, b: int, *, saves_input: bool = True) -> Op:
     )
 
 
-def _mlp(m: MlpSpec, batch: int) -> tuple[int, list[Op]]:
+def _mlp(m: MlpSpec, batch: int, targets: int) -> tuple[int, list[Op]]:
     dims = [m.input_dim, *m.hidden, m.num_classes]
     macs = sum(batch * a * b for a, b in zip(dims, dims[1:], strict=False))
-    ops = [Op(saved=batch * I64, fwd=0, bwd=0)]  # the gathered labels
+    ops = [Op(saved=batch * targets, fwd=0, bwd=0)]  # the gathered labels or targets
     for i, (a, b) in enumerate(zip(dims, dims[1:], strict=False)):
         ops.append(_linear(batch, a, b, saves_input=i == 0))  # layer 0 saves the gathered batch
         if i < len(dims) - 2:  # ReLU saves its output, which the next layer saves too
@@ -171,12 +173,14 @@ def _mlp(m: MlpSpec, batch: int) -> tuple[int, list[Op]]:
 
 
 def _cross_entropy(rows: int, classes: int) -> Op:
+    """The loss: it saves one float per output (the softmax, the residual or the sigmoid) and holds the
+    row losses; backward the incoming and outgoing gradients. The same for every task."""
     return Op(saved=rows * classes * F32, fwd=rows * (classes + 1) * F32, bwd=2 * rows * classes * F32)
 
 
-def _cnn(m: CnnSpec, batch: int) -> tuple[int, list[Op]]:
+def _cnn(m: CnnSpec, batch: int, targets: int) -> tuple[int, list[Op]]:
     macs, c_in, size = 0, m.in_channels, m.image_size
-    ops = [Op(saved=batch * I64, fwd=batch * c_in * size * size * F32, bwd=0)]
+    ops = [Op(saved=batch * targets, fwd=batch * c_in * size * size * F32, bwd=0)]
     k2 = m.kernel_size**2
     for c in m.channels:
         n = batch * size * size
@@ -206,7 +210,7 @@ def _cnn(m: CnnSpec, batch: int) -> tuple[int, list[Op]]:
     return macs, ops
 
 
-def _transformer(m: TransformerSpec, batch: int) -> tuple[int, list[Op]]:
+def _transformer(m: TransformerSpec, batch: int, targets: int) -> tuple[int, list[Op]]:
     t, d, ff, h = m.seq_len, m.d_model, m.ff_dim, m.num_heads
     rows = batch * t
     act, scores = rows * d * F32, batch * h * t * t * F32
@@ -214,7 +218,12 @@ def _transformer(m: TransformerSpec, batch: int) -> tuple[int, list[Op]]:
     macs = m.num_layers * macs_layer + batch * d * m.num_classes
     # embeddings: token and position indices saved (int64), the two lookups and their sum
     ops = [
-        Op(saved=batch * I64 + 2 * rows * I64, fwd=3 * act, bwd=2 * act, grad=(m.vocab_size + t) * d * F32)
+        Op(
+            saved=batch * targets + 2 * rows * I64,
+            fwd=3 * act,
+            bwd=2 * act,
+            grad=(m.vocab_size + t) * d * F32,
+        )
     ]
     for _ in range(m.num_layers):
         ops += [
@@ -274,8 +283,18 @@ def _tensor_count(model: ModelSpec) -> int:
     return 2 + 12 * model.num_layers + 2 + 2  # embeddings, layers, final norm, head
 
 
+def target_bytes(model: ModelSpec, task: TaskSpec | None) -> int:
+    """Bytes of one example's gathered labels or targets: an int64 label (classification), or num_classes
+    float32 targets (regression, multilabel), plus one byte each for a uint8 multi-hot batch converted to
+    float32. The losses themselves are a few elementwise operations per output, far below one GEMM: their
+    FLOPs are not priced, like label smoothing's."""
+    if task is None or task.KIND == "classification":
+        return I64
+    return model.num_classes * (F32 + (1 if task.KIND == "multilabel" else 0))
+
+
 def step_cost(spec: JobSpec) -> StepCost:
-    return model_step_cost(spec.model, spec.optimizer, spec.batch_size, spec.training)
+    return model_step_cost(spec.model, spec.optimizer, spec.batch_size, spec.training, spec.task)
 
 
 # States up to this size are moved into one buffer (trainer.StateArena, once per run and after a checkpoint
@@ -285,11 +304,15 @@ HASH_JOIN_MAX_BYTES = 4 << 20
 
 
 def model_step_cost(
-    model: ModelSpec, optimizer: OptimizerSpec, batch_size: int, training: TrainingOptions | None = None
+    model: ModelSpec,
+    optimizer: OptimizerSpec,
+    batch_size: int,
+    training: TrainingOptions | None = None,
+    task: TaskSpec | None = None,
 ) -> StepCost:
     """One step of `model` trained by `optimizer` at `batch_size` with the step options `training` (none:
-    all off), what `JobSpec` checks before it exists."""
-    macs, ops = _ARCHITECTURES[model.KIND](model, batch_size)
+    all off) on `task` (none: classification), what `JobSpec` checks before it exists."""
+    macs, ops = _ARCHITECTURES[model.KIND](model, batch_size, target_bytes(model, task))
     clipping = training is not None and training.max_grad_norm > 0
     params = model.parameter_count * F32
     optim = optimizer_bytes(model, optimizer)

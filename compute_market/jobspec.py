@@ -3,23 +3,29 @@
 A spec names an architecture from a fixed registry with bounded hyper-parameters, a dataset by the hash
 of its safetensors blob, an optimizer (SGD, AdamW, Adam), an LR schedule (constant, cosine, step, linear,
 one-cycle), batch size, steps, seed, checkpoint interval, the determinism profile and the training
-options (gradient clipping by global norm, label smoothing). It is data only: nothing a submitter sends
+options (gradient clipping by global norm, label smoothing) and the task (classification, regression
+with the squared-error or Huber loss, multi-label classification). It is data only: nothing a submitter sends
 is unpickled or executed. The pallet imports this module, so it stays pure Python (no torch).
 
 Canonical forms
 - SCALE (what is hashed and stored on-chain): `u8 version (=1) ++ model ++ [u8; 32] dataset_hash ++
   optimizer ++ schedule ++ u32 batch_size ++ u32 steps ++ u64 seed ++ u32 checkpoint_interval ++
-  determinism ++ [training]`. `training` is `u8 options_version (=1) ++ f64 max_grad_norm ++ f64
-  label_smoothing`, present exactly when an option is on (not 0.0): specs without options keep the bytes
-  and hash they had before options existed, and a later version of the options struct can append fields
-  under a new options version. Enums are a u8 tag then their fields in declaration order (see `FIELDS`
+  determinism ++ [training ++ [task]]`. `training` is `u8 options_version (=1) ++ f64 max_grad_norm ++ f64
+  label_smoothing`, present exactly when an option is on (not 0.0) or a task follows; `task` (`0
+  classification | 1 regression (u8 loss: 0 mse, 1 huber; f64 huber_delta) | 2 multilabel`) is present
+  exactly when it is not classification. Specs without options or task keep the bytes and hash they had
+  before either existed, and a later version of the options struct can append fields under a new options
+  version. Enums are a u8 tag then their fields in declaration order (see `FIELDS`
   of each class): integers are u32 (the seed u64), integer lists `Vec<u32>`, floats the u64 of their
   IEEE-754 float64 bits (exact, and never -0.0, NaN or infinite), strings (the torch version, the kernel
   set) SCALE strings, booleans one byte. Decoding re-encodes and demands the same bytes, so every spec has
   exactly one encoding and one hash.
 - JSON (what people write): an object with exactly the keys of the SCALE form, `kind` naming enum
   variants, `dataset_hash` as 0x-prefixed hex. `training` may be left out, and so may each option in it
-  (then off); the canonical JSON has `training`, with both options, exactly when the SCALE form has it.
+  (then off); the canonical JSON has `training`, with both options, exactly when an option is on. `task`
+  may be left out (then classification), and is in the canonical JSON exactly when it is not
+  classification. The task decides the dataset's `y` tensors, the loss and what `num_classes` counts:
+  classes (at least 2), regression targets, or labels. Label smoothing is for classification only.
   `checkpoint_interval` may be left out: it then defaults to `default_checkpoint_interval(steps)` =
   ceil(steps / 32), so a verifier that replays the pallet's default q = 2 segments redoes about 1/16 of
   the training. Unknown, missing or duplicate keys and wrong types are rejected with the field's path in
@@ -82,6 +88,7 @@ class Field:
     lo_open: bool = False  # for floats that must be strictly above `lo` (learning rates, eps)
     hi_open: bool = False  # for floats that must be strictly below `hi` (label smoothing)
     max_len: int = 0  # for `ints`
+    choices: tuple[str, ...] = ()  # for `choice`: the names, encoded as the u8 of their index
 
 
 def _check_int(path: str, value: Any, lo: float, hi: float) -> int:
@@ -117,6 +124,10 @@ def _check(path: str, f: Field, value: Any) -> Any:
         if len(value) > f.max_len:
             raise JobSpecError(path, f"{len(value)} entries exceed the maximum of {f.max_len}")
         return tuple(_check_int(f"{path}[{i}]", v, f.lo, f.hi) for i, v in enumerate(value))
+    if f.kind == "choice":
+        if value not in f.choices or type(value) is not str:
+            raise JobSpecError(path, f"{value!r} is not one of {', '.join(f.choices)}")
+        return value
     if f.kind == "bool":
         if type(value) is not bool:
             raise JobSpecError(path, f"expected a boolean, got {type(value).__name__}")
@@ -136,6 +147,7 @@ _ENCODE: dict[str, Callable[[Any], bytes]] = {
     "str": encode_str,
     "ints": lambda v: encode_compact(len(v)) + b"".join(u32(x) for x in v),
 }
+_ENCODE_FIELD: dict[str, Callable[[Field, Any], bytes]] = {"choice": lambda f, v: u8(f.choices.index(v))}
 _DECODE: dict[str, Callable[[Reader, Field], Any]] = {
     "int": lambda r, f: r.u32(),
     "u64": lambda r, f: r.u64(),
@@ -143,7 +155,18 @@ _DECODE: dict[str, Callable[[Reader, Field], Any]] = {
     "float": lambda r, f: struct.unpack("<d", r.read(8))[0],
     "str": lambda r, f: r.string(MAX_TORCH_VERSION_LEN),
     "ints": lambda r, f: tuple(r.vec(Reader.u32, min_item_size=4, max_len=f.max_len)),
+    "choice": lambda r, f: _decode_choice(r.u8(), f),
 }
+
+
+def _decode_choice(index: int, f: Field) -> str:
+    if index >= len(f.choices):
+        raise SpecDecodeError(f.name, f"unknown choice {index} (of {len(f.choices)})")
+    return f.choices[index]
+
+
+def _encode_field(f: Field, value: Any) -> bytes:
+    return _ENCODE_FIELD[f.kind](f, value) if f.kind in _ENCODE_FIELD else _ENCODE[f.kind](value)
 
 
 class _Struct:
@@ -167,7 +190,7 @@ class _Struct:
 
     def encode(self) -> bytes:
         tag = [u8(self.TAG)] if self.KIND else []
-        return b"".join(tag + [_ENCODE[f.kind](getattr(self, f.name)) for f in self.FIELDS])
+        return b"".join(tag + [_encode_field(f, getattr(self, f.name)) for f in self.FIELDS])
 
     @classmethod
     def decode_fields(cls, r: Reader, path: str) -> Any:
@@ -206,7 +229,9 @@ def _exact_keys(obj: dict[str, Any], names: set[str], path: str) -> None:
         raise JobSpecError(f"{path}{missing[0]}", "missing field")
 
 
-_CLASSES = Field("num_classes", "int", 2, 1000)
+# The model's output width: classes (classification, at least 2: JobSpec checks it), targets (regression)
+# or labels (multilabel).
+_CLASSES = Field("num_classes", "int", 1, 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -469,6 +494,59 @@ class TrainingOptions(_Struct):
         return cls.decode_fields(r, "training.")
 
 
+MAX_HUBER_DELTA = 1e6
+
+
+@dataclass(frozen=True, slots=True)
+class ClassificationTask(_Struct):
+    """One label per example (y int64 in 0..num_classes-1), softmax cross-entropy over num_classes logits
+    (with the spec's label smoothing): every spec written before tasks existed."""
+
+    KIND: ClassVar[str] = "classification"
+    TAG: ClassVar[int] = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RegressionTask(_Struct):
+    """num_classes float targets per example (y float32 [N, num_classes]); the loss is the mean over every
+    output of the squared error (`mse`, torch's F.mse_loss) or the Huber loss with `huber_delta` (`huber`,
+    F.huber_loss). `huber_delta` is 0.0 with `mse`; in JSON it may be left out (0.0 with mse, 1.0, torch's
+    default, with huber)."""
+
+    loss: str
+    huber_delta: float = 0.0
+    KIND: ClassVar[str] = "regression"
+    TAG: ClassVar[int] = 1
+    FIELDS: ClassVar[tuple[Field, ...]] = (
+        Field("loss", "choice", choices=("mse", "huber")),
+        Field("huber_delta", "float", 0.0, MAX_HUBER_DELTA),
+    )
+
+    def _check_relations(self, path: str) -> None:
+        if self.loss == "mse" and self.huber_delta != 0.0:
+            raise JobSpecError(f"{path}huber_delta", f"{self.huber_delta!r} is set, but the loss is mse")
+        if self.loss == "huber" and self.huber_delta == 0.0:
+            raise JobSpecError(
+                f"{path}huber_delta", f"the huber loss needs a delta in (0.0, {MAX_HUBER_DELTA!r}]"
+            )
+
+    @classmethod
+    def from_obj(cls, obj: Any, path: str) -> Any:
+        if isinstance(obj, dict) and "huber_delta" not in obj:
+            obj = {**obj, "huber_delta": 1.0 if obj.get("loss") == "huber" else 0.0}
+        return _Struct.from_obj.__func__(cls, obj, path)
+
+
+@dataclass(frozen=True, slots=True)
+class MultilabelTask(_Struct):
+    """Any number of num_classes labels per example (y multi-hot [N, num_classes], float32 or uint8, each
+    0 or 1); the loss is the mean over every logit of the binary cross-entropy with logits (torch's
+    F.binary_cross_entropy_with_logits)."""
+
+    KIND: ClassVar[str] = "multilabel"
+    TAG: ClassVar[int] = 2
+
+
 @dataclass(frozen=True, slots=True)
 class DeterminismProfile(_Struct):
     """What a run's bits depend on: the torch build (its exact version string, build tag included) and the
@@ -508,10 +586,12 @@ class DeterminismProfile(_Struct):
 ModelSpec = MlpSpec | CnnSpec | TransformerSpec
 OptimizerSpec = SgdSpec | AdamWSpec | AdamSpec
 ScheduleSpec = ConstantSchedule | CosineSchedule | StepSchedule | LinearSchedule | OneCycleSchedule
+TaskSpec = ClassificationTask | RegressionTask | MultilabelTask
 _VARIANTS: dict[str, tuple[type[_Struct], ...]] = {
     "model": (MlpSpec, CnnSpec, TransformerSpec),
     "optimizer": (SgdSpec, AdamWSpec, AdamSpec),
     "schedule": (ConstantSchedule, CosineSchedule, StepSchedule, LinearSchedule, OneCycleSchedule),
+    "task": (ClassificationTask, RegressionTask, MultilabelTask),
 }
 _STEPS = Field("steps", "int", 1, MAX_STEPS)
 _TOP_FIELDS = (
@@ -560,6 +640,7 @@ class JobSpec:
     checkpoint_interval: int
     determinism: DeterminismProfile = DeterminismProfile()
     training: TrainingOptions = TrainingOptions()
+    task: TaskSpec = ClassificationTask()
 
     def __post_init__(self) -> None:
         for group, classes in _VARIANTS.items():
@@ -578,12 +659,13 @@ class JobSpec:
                 "checkpoint_interval", f"{self.checkpoint_interval} exceeds steps={self.steps}"
             )
         self._check_schedule()
+        self._check_task()
         if self.model.parameter_count > MAX_PARAMETERS:
             raise JobSpecError(
                 "model", f"{self.model.parameter_count} parameters exceed the cap of {MAX_PARAMETERS}"
             )
         refusal = cost.over_cap(
-            cost.model_step_cost(self.model, self.optimizer, self.batch_size, self.training)
+            cost.model_step_cost(self.model, self.optimizer, self.batch_size, self.training, self.task)
         )
         if refusal:
             raise JobSpecError("model", refusal)
@@ -600,6 +682,18 @@ class JobSpec:
                     f"pct_start * steps - 1 = {peak!r} leaves a phase of the cycle empty: it must lie "
                     f"strictly between 0 and steps - 1 = {self.steps - 1}",
                 )
+
+    def _check_task(self) -> None:
+        if isinstance(self.task, ClassificationTask):
+            if self.model.num_classes < 2:
+                raise JobSpecError(
+                    "model.num_classes", f"{self.model.num_classes} is below 2 for classification"
+                )
+        elif self.training.label_smoothing != 0.0:
+            raise JobSpecError(
+                "training.label_smoothing",
+                f"applies to classification only, and the task is {self.task.KIND}",
+            )
 
     # --- derived facts the pallet and workers share ---
 
@@ -647,9 +741,16 @@ class JobSpec:
                 u64(self.seed),
                 u32(self.checkpoint_interval),
                 self.determinism.encode(),
-                b"" if self.training.is_default else self.training.encode(),
+                self._tail(),
             )
         )
+
+    def _tail(self) -> bytes:
+        """`[training ++ [task]]`: the options when one is on or a task follows, then the task when it is
+        not classification, so that every spec written before either existed keeps its bytes."""
+        if isinstance(self.task, ClassificationTask):
+            return b"" if self.training.is_default else self.training.encode()
+        return self.training.encode() + self.task.encode()
 
     @classmethod
     def decode(cls, data: bytes) -> JobSpec:
@@ -673,18 +774,30 @@ class JobSpec:
             batch_size, steps, seed, interval = r.u32(), r.u32(), r.u64(), r.u32()
             determinism = DeterminismProfile.decode_fields(r, "determinism.")
             training = TrainingOptions.decode(r) if r.remaining else TrainingOptions()
+            task = _variant_decode("task", r) if r.remaining else ClassificationTask()
             r.finish()
         except JobSpecError:
             raise
         except DecodeError as e:
             raise SpecDecodeError("", str(e)) from None
         spec = cls(
-            model, dataset_hash, optimizer, schedule, batch_size, steps, seed, interval, determinism, training
+            model,
+            dataset_hash,
+            optimizer,
+            schedule,
+            batch_size,
+            steps,
+            seed,
+            interval,
+            determinism,
+            training,
+            task,
         )
         if spec.encode() != data:
             raise SpecDecodeError(
                 "",
-                "non-canonical encoding (a float is -0.0, or training options that are all off are present)",
+                "non-canonical encoding (a float is -0.0, training options that are all off are present "
+                "without a task, or the classification task is spelled out)",
             )
         return spec
 
@@ -692,7 +805,10 @@ class JobSpec:
 
     def to_obj(self) -> dict[str, Any]:
         training = {} if self.training.is_default else {"training": self.training.to_obj()}
-        return training | {
+        task = {} if isinstance(self.task, ClassificationTask) else {"task": self.task.to_obj()}
+        return {
+            **training,
+            **task,
             "version": SPEC_VERSION,
             "model": self.model.to_obj(),
             "dataset_hash": "0x" + self.dataset_hash.hex(),
@@ -716,6 +832,8 @@ class JobSpec:
         names = {"version", "dataset_hash", "determinism", *_VARIANTS, *(f.name for f in _TOP_FIELDS)}
         if "training" not in obj:
             obj = {**obj, "training": {}}
+        if "task" not in obj:
+            obj = {**obj, "task": {"kind": ClassificationTask.KIND}}
         names.add("training")
         if "checkpoint_interval" not in obj and "steps" in obj:
             steps = _check("steps", _STEPS, obj["steps"])
@@ -739,6 +857,7 @@ class JobSpec:
             dataset_hash=bytes.fromhex(raw_hash[2:]),
             optimizer=_variant_from_obj("optimizer", obj["optimizer"]),
             schedule=_variant_from_obj("schedule", obj["schedule"]),
+            task=_variant_from_obj("task", obj["task"]),
             determinism=DeterminismProfile.from_obj(obj["determinism"], "determinism."),
             training=TrainingOptions.from_obj(obj["training"], "training."),
             **top,

@@ -1,7 +1,11 @@
 """Exported models that load anywhere: one safetensors file, read back as a plain `torch.nn.Module`.
 
     from compute_market.model_io import load_model
-    model = load_model("model.safetensors")   # eval mode; model(x) -> logits [N, num_classes]
+    model = load_model("model.safetensors")   # eval mode; model(x) -> outputs [N, num_classes]
+
+The outputs are what the spec's task trained them to be (`spec.task`, in `gradchain.spec`): class logits
+(classification), one value per target (regression), one logit per label, > 0 for on (multilabel). The
+architecture is the same for every task; only the width of its last layer is the spec's `num_classes`.
 
 The file (`gradchain job fetch-model`) holds the final parameters by name, float32, and a metadata map:
 
@@ -169,7 +173,8 @@ def read_model_file(path: str | Path) -> ModelFile:
 
 
 def load_model(path: str | Path) -> nn.Module:
-    """The exported model at `path` as a plain `torch.nn.Module` in eval mode: `model(x)` gives the logits."""
+    """The exported model at `path` as a plain `torch.nn.Module` in eval mode: `model(x)` gives the outputs
+    (logits, or the regression's values)."""
     return read_model_file(path).model
 
 
@@ -225,6 +230,6 @@ def _fit(array: np.ndarray, spec: JobSpec) -> torch.Tensor:
 
 
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = PREDICT_BATCH) -> torch.Tensor:
-    """The model's logits for `x`, without autograd, `batch_size` rows at a time (bounded memory)."""
+    """The model's outputs for `x`, without autograd, `batch_size` rows at a time (bounded memory)."""
     with torch.no_grad():
         return torch.cat([model(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)])

@@ -1,8 +1,9 @@
 """Reference jobs with known step hashes: a machine that reproduces them computes what every honest
 machine computes, so a solver can check a machine before staking on it (`gradchain selftest`).
 
-The jobs cover every registry architecture, every optimizer, every schedule and every training option
-(gradient clipping with a norm that clips, label smoothing), a few steps each on
+The jobs cover every registry architecture, every optimizer, every schedule, every training option
+(gradient clipping with a norm that clips, label smoothing) and every task (classification, regression
+with the squared error and the Huber loss, multi-label), a few steps each on
 datasets the package generates itself (integer-only streams, so the blobs are identical everywhere).
 `exact/reference_hashes.json` holds H[0..steps] of each, recorded when the kernel version was set; a change
 that alters any bit of exact mode must bump `KERNELS_VERSION` and re-record them (`--record`).
@@ -19,13 +20,16 @@ from compute_market.jobspec import (
     KERNELS_VERSION,
     AdamSpec,
     AdamWSpec,
+    ClassificationTask,
     CnnSpec,
     ConstantSchedule,
     CosineSchedule,
     JobSpec,
     LinearSchedule,
     MlpSpec,
+    MultilabelTask,
     OneCycleSchedule,
+    RegressionTask,
     SgdSpec,
     StepSchedule,
     TrainingOptions,
@@ -43,6 +47,8 @@ def reference_jobs() -> dict[str, tuple[JobSpec, datasets.Dataset]]:
     blobs = datasets.gaussian_blobs(11, 96, 16, 10, 3)
     digits = datasets.synthetic_digits(12, 64, 16, 8, 4)
     tokens = datasets.majority_tokens(13, 64, 16, 8, 5)
+    targets = datasets.linear_targets(14, 96, 16, 10, 2)
+    labels = datasets.multilabel_blobs(15, 96, 16, 10, 4)
     jobs = {
         "mlp-adamw-cosine": (
             MlpSpec(10, (24, 12), 3),
@@ -78,9 +84,35 @@ def reference_jobs() -> dict[str, tuple[JobSpec, datasets.Dataset]]:
             OneCycleSchedule(0.3, 25.0, 1e4),
             TrainingOptions(max_grad_norm=1.0, label_smoothing=0.2),  # norms 2.2-3.3: every step clips
         ),
+        "mlp-sgd-regression-mse": (
+            MlpSpec(10, (16,), 2),
+            targets,
+            SgdSpec(0.05, 0.9, 0.0),
+            ConstantSchedule(),
+            TrainingOptions(),
+            RegressionTask("mse"),
+        ),
+        # delta 1.0 leaves some residuals inside (squared) and some outside (linear)
+        "mlp-adam-regression-huber": (
+            MlpSpec(10, (16, 8), 2),
+            targets,
+            AdamSpec(1e-2, 0.9, 0.999, 1e-8, 0.0),
+            CosineSchedule(0.1, 2),
+            TrainingOptions(),
+            RegressionTask("huber", 1.0),
+        ),
+        # norms 0.14-0.22: max_grad_norm clips some steps and not others
+        "mlp-adamw-multilabel-clip": (
+            MlpSpec(10, (24,), 4),
+            labels,
+            AdamWSpec(1e-2, 0.9, 0.999, 1e-8, 0.01),
+            ConstantSchedule(),
+            TrainingOptions(max_grad_norm=0.16),
+            MultilabelTask(),
+        ),
     }
     out = {}
-    for name, (model, ds, opt, sched, *training) in jobs.items():
+    for name, (model, ds, opt, sched, *options) in jobs.items():
         spec = JobSpec(
             model,
             datasets.dataset_hash(ds.to_bytes()),
@@ -90,7 +122,8 @@ def reference_jobs() -> dict[str, tuple[JobSpec, datasets.Dataset]]:
             steps=STEPS,
             seed=7,
             checkpoint_interval=3,
-            training=training[0] if training else TrainingOptions(),
+            training=options[0] if options else TrainingOptions(),
+            task=options[1] if len(options) > 1 else ClassificationTask(),
         )
         out[name] = (spec, ds)
     return out

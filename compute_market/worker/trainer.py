@@ -59,7 +59,16 @@ from torch import nn
 from chain.primitives.codec import encode_compact, encode_str, u64
 from compute_market import cost
 from compute_market.commitment import StepCommitment, checkpoint_steps
-from compute_market.jobspec import AdamSpec, AdamWSpec, DeterminismProfile, JobSpec
+from compute_market.jobspec import (
+    AdamSpec,
+    AdamWSpec,
+    ClassificationTask,
+    DeterminismProfile,
+    JobSpec,
+    MultilabelTask,
+    RegressionTask,
+    TaskSpec,
+)
 from compute_market.worker.datasets import Dataset, check_fits_spec
 from compute_market.worker.exact import environment, native, ops, rng
 from compute_market.worker.exact.optim import ExactAdam, ExactAdamW, ExactSGD, clip_grad_norm
@@ -100,7 +109,8 @@ class TrainingResult:
     checkpoints: dict[int, bytes] = field(default_factory=dict)
     root: bytes = b""
     final_model_hash: bytes = b""
-    accuracy: float = 0.0
+    accuracy: float = 0.0  # the held-out score of `evaluate`: accuracy, or minus the MSE for a regression
+    metrics: dict[str, float] = field(default_factory=dict)  # `held_out_metrics`, by name
 
 
 def configure_exact_mode(profile: DeterminismProfile, threads: int = 1) -> None:
@@ -345,14 +355,69 @@ class DataOrder:
         return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
+def task_targets(task: TaskSpec, y: torch.Tensor) -> torch.Tensor:
+    """A batch of the dataset's y as the task's loss takes it: labels as they are, targets as float32 (a
+    uint8 multi-hot batch converted, exactly)."""
+    return y if isinstance(task, ClassificationTask) else y.to(torch.float32)
+
+
+def task_loss(
+    task: TaskSpec, outputs: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0
+) -> torch.Tensor:
+    """The exact-mode loss of `task` over a batch (docs/exact-mode.md, "Tasks"): cross-entropy with
+    `label_smoothing` (classification), the squared error or the Huber loss (regression), the binary
+    cross-entropy with logits (multilabel); each the float32 mean over the batch's rows and outputs."""
+    targets = task_targets(task, y)
+    if isinstance(task, RegressionTask):
+        if task.loss == "huber":
+            return ops.huber_loss(outputs, targets, task.huber_delta)
+        return ops.mse_loss(outputs, targets)
+    if isinstance(task, MultilabelTask):
+        return ops.binary_cross_entropy_with_logits(outputs, targets)
+    return ops.cross_entropy(outputs, targets, label_smoothing)
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, dataset: Dataset) -> float:
-    """Accuracy on the held-out split."""
-    correct = 0
-    for i in range(0, dataset.x_test.shape[0], EVAL_BATCH):
-        logits = model(dataset.x_test[i : i + EVAL_BATCH])
-        correct += int((logits.argmax(dim=1) == dataset.y_test[i : i + EVAL_BATCH]).sum())
-    return correct / dataset.x_test.shape[0]
+def held_out_metrics(model: nn.Module, dataset: Dataset, task: TaskSpec | None = None) -> dict[str, float]:
+    """Figures on the held-out split, for display (never committed), by task (none: classification):
+    `accuracy` (the share of examples whose first maximal logit is the label); for multilabel `accuracy`
+    (the share of (example, label) pairs whose logit's sign, > 0 for 1, is the label) and `exact_match`
+    (the share of examples with every label right); for regression `mse` and `mae` (means over every
+    target, in float64)."""
+    task = ClassificationTask() if task is None else task
+    n = dataset.x_test.shape[0]
+    sums = {"hits": 0.0, "exact": 0.0, "squared": 0.0, "absolute": 0.0}
+    for i in range(0, n, EVAL_BATCH):
+        outputs = model(dataset.x_test[i : i + EVAL_BATCH])
+        y = dataset.y_test[i : i + EVAL_BATCH]
+        if isinstance(task, ClassificationTask):
+            sums["hits"] += int((outputs.argmax(dim=1) == y).sum())
+        elif isinstance(task, MultilabelTask):
+            right = (outputs > 0) == (y != 0)
+            sums["hits"] += int(right.sum())
+            sums["exact"] += int(right.all(dim=1).sum())
+        else:
+            error = outputs.double() - y.double()
+            sums["squared"] += float((error * error).sum())
+            sums["absolute"] += float(error.abs().sum())
+    outputs_per_example = 1 if dataset.y_test.dim() == 1 else dataset.y_test.shape[1]
+    if isinstance(task, ClassificationTask):
+        return {"accuracy": sums["hits"] / n}
+    if isinstance(task, MultilabelTask):
+        return {"accuracy": sums["hits"] / (n * outputs_per_example), "exact_match": sums["exact"] / n}
+    count = n * outputs_per_example
+    return {"mse": sums["squared"] / count, "mae": sums["absolute"] / count}
+
+
+def evaluate(model: nn.Module, dataset: Dataset, task: TaskSpec | None = None) -> float:
+    """The held-out score, higher is better: the accuracy of `held_out_metrics` for classification (task
+    None) and multilabel, minus the mean squared error for regression."""
+    return score(held_out_metrics(model, dataset, task))
+
+
+def score(metrics: dict[str, float]) -> float:
+    """The one figure of `held_out_metrics` that `evaluate` returns."""
+    return metrics["accuracy"] if "accuracy" in metrics else -metrics["mse"]
 
 
 # --- checkpoints ------------------------------------------------------------------------------------
@@ -521,8 +586,10 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = self.spec.learning_rate(step)
         self.optimizer.zero_grad(set_to_none=True)
-        logits = self.model(self.dataset.x_train[idx])
-        loss = ops.cross_entropy(logits, self.dataset.y_train[idx], self.spec.training.label_smoothing)
+        outputs = self.model(self.dataset.x_train[idx])
+        loss = task_loss(
+            self.spec.task, outputs, self.dataset.y_train[idx], self.spec.training.label_smoothing
+        )
         loss.backward()
         if self.spec.training.max_grad_norm > 0:  # gradients only: the state is still just read
             clip_grad_norm(self.optimizer.param_groups[0]["params"], self.spec.training.max_grad_norm)
@@ -573,7 +640,10 @@ class Trainer:
             yield pending.result()
 
     def evaluate(self) -> float:
-        return evaluate(self.model, self.dataset)
+        return evaluate(self.model, self.dataset, self.spec.task)
+
+    def metrics(self) -> dict[str, float]:
+        return held_out_metrics(self.model, self.dataset, self.spec.task)
 
 
 def train(
@@ -594,7 +664,8 @@ def run_to_result(
             result.checkpoints[record.step] = record.checkpoint
     result.root = StepCommitment(result.hashes).root
     result.final_model_hash = model_hash(trainer.model)
-    result.accuracy = trainer.evaluate()
+    result.metrics = trainer.metrics()
+    result.accuracy = score(result.metrics)
     return result
 
 

@@ -449,6 +449,81 @@ float gx_sum_div(i64 n, const float *x, float divisor) {
 }
 
 /* ---------------------------------------------------------------------------------------------------
+ * Regression and multi-label losses over rows of n outputs against float32 targets T of the same shape.
+ * Each kernel writes one loss per row (a sum over the row's outputs from j = 0, from +0.0f) for gx_sum_div
+ * to add in row order, and what the backward pass needs; the range [lo, hi) runs over rows.
+ *
+ * Squared error (huber == 0): d = x - t (saved in D), loss[r] = sum_j d * d.
+ * Huber (huber == 1, delta > 0): d = x - t, a = |d|; the element's loss is half * (d * d) when a < delta,
+ * else delta * (a - half_delta) (half = 0.5f, half_delta = 0.5 * delta rounded once by the caller). */
+void gx_residual(i64 n, const float *X, const float *T, float *loss, float *D, int huber, float delta,
+                 float half_delta, i64 lo, i64 hi) {
+    FPENV_ENTER;
+    for (i64 r = lo; r < hi; r++) {
+        float s = 0.0f;
+        for (i64 j = 0; j < n; j++) {
+            float d = X[r * n + j] - T[r * n + j];
+            D[r * n + j] = d;
+            float e;
+            if (!huber) e = d * d;
+            else {
+                float a = d < 0.0f ? -d : d;
+                e = a < delta ? 0.5f * (d * d) : delta * (a - half_delta);
+            }
+            s = s + e;
+        }
+        loss[r] = s;
+    }
+    FPENV_LEAVE;
+}
+
+/* dX = v * scale with v = d (squared error; scale = 2 * upstream / count) or v = d clamped to
+ * [-delta, delta] (Huber; scale = upstream / count), the scale computed in double and rounded once by the
+ * caller. */
+void gx_residual_bwd(i64 n, const float *D, int huber, float delta, float scale, float *dX, i64 lo, i64 hi) {
+    FPENV_ENTER;
+    for (i64 r = lo; r < hi; r++)
+        for (i64 j = 0; j < n; j++) {
+            float v = D[r * n + j];
+            if (huber) v = v > delta ? delta : (v < -delta ? -delta : v);
+            dX[r * n + j] = v * scale;
+        }
+    FPENV_LEAVE;
+}
+
+/* Binary cross-entropy with logits, per element, in the stable form
+ *   loss = (max(x, 0) - x * t) + softplus(-|x|),  softplus(-|x|) = (float) log_d(1.0 + (double) e),
+ * e = gx_exp(-|x|) in (0, 1]: log_d is this file's double log, taken of 1 + e in double (one rounding),
+ * then rounded once to float; with t in {0, 1}, max(x, 0) - x * t is exact. P receives the sigmoid,
+ * (float)(1.0 / (1.0 + e)) for x >= 0 and (float)(e / (1.0 + e)) below, each in double and rounded once. */
+void gx_bce(i64 n, const float *X, const float *T, float *loss, float *P, i64 lo, i64 hi) {
+    FPENV_ENTER;
+    for (i64 r = lo; r < hi; r++) {
+        float s = 0.0f;
+        for (i64 j = 0; j < n; j++) {
+            float x = X[r * n + j], t = T[r * n + j];
+            float a = x < 0.0f ? -x : x;
+            double e = (double)gx_exp(-a);
+            double one_e = 1.0 + e;
+            float softplus = (float)gx_log_d(one_e);
+            P[r * n + j] = (float)(x >= 0.0f ? 1.0 / one_e : e / one_e);
+            float pos = x > 0.0f ? x : 0.0f;
+            s = s + ((pos - x * t) + softplus);
+        }
+        loss[r] = s;
+    }
+    FPENV_LEAVE;
+}
+
+/* dX = (P - T) * scale, scale = upstream / count (rounded once by the caller). */
+void gx_bce_bwd(i64 n, const float *P, const float *T, float scale, float *dX, i64 lo, i64 hi) {
+    FPENV_ENTER;
+    for (i64 r = lo; r < hi; r++)
+        for (i64 j = 0; j < n; j++) dX[r * n + j] = (P[r * n + j] - T[r * n + j]) * scale;
+    FPENV_LEAVE;
+}
+
+/* ---------------------------------------------------------------------------------------------------
  * LayerNorm over rows of length d: mean = sum x / d; var = sum (x - mean)^2 / d;
  * rstd = 1 / sqrt(var + eps); xhat = (x - mean) * rstd; y = xhat * w + b. */
 void gx_layernorm(i64 d, const float *X, const float *w, const float *b, float eps, float *Y, float *Xhat,
@@ -713,7 +788,8 @@ void gx_scale(float *x, float scale, i64 lo, i64 hi) {
 /* The kernels gx_split can run, in the order of their ids; native.py reads the names (gx_split_kernel). */
 #define SPLIT_KERNELS(X) X(gemm) X(colsum) X(colsum_prod) X(rowsum) X(softmax) X(softmax_bwd) X(xent) \
     X(xent_bwd) X(layernorm) X(layernorm_bwd) X(seqmean) X(seqmean_bwd) X(embedding_bwd) X(im2col) \
-    X(col2im) X(maxpool2) X(maxpool2_bwd) X(sgd) X(adamw) X(adam) X(sumsq_blocks) X(scale)
+    X(col2im) X(maxpool2) X(maxpool2_bwd) X(sgd) X(adamw) X(adam) X(sumsq_blocks) X(scale) \
+    X(residual) X(residual_bwd) X(bce) X(bce_bwd)
 #define KERNEL_ID(name) K_##name,
 enum { SPLIT_KERNELS(KERNEL_ID) K_COUNT };
 #define KERNEL_NAME(name) "gx_" #name,
@@ -757,6 +833,10 @@ static void run_range(const kernel_call *c, i64 lo, i64 hi) {
                          hi); break;
     case K_sumsq_blocks: gx_sumsq_blocks(i[0], i[1], CP(2), (double *)(intptr_t)i[3], lo, hi); break;
     case K_scale: gx_scale(P(0), f[0], lo, hi); break;
+    case K_residual: gx_residual(i[0], CP(1), CP(2), P(3), P(4), (int)i[5], f[0], f[1], lo, hi); break;
+    case K_residual_bwd: gx_residual_bwd(i[0], CP(1), (int)i[2], f[0], f[1], P(3), lo, hi); break;
+    case K_bce: gx_bce(i[0], CP(1), CP(2), P(3), P(4), lo, hi); break;
+    case K_bce_bwd: gx_bce_bwd(i[0], CP(1), CP(2), f[0], P(3), lo, hi); break;
     }
 }
 #undef P

@@ -146,6 +146,10 @@ _SIGNATURES: dict[str, tuple[type | None, list[type]]] = {
     "gx_sumsq_blocks": (None, [_i64, _i64, _ptr, _ptr, _i64, _i64]),
     "gx_sum_f64": (ctypes.c_double, [_i64, _ptr]),
     "gx_scale": (None, [_ptr, _f32, _i64, _i64]),
+    "gx_residual": (None, [_i64, _ptr, _ptr, _ptr, _ptr, ctypes.c_int, _f32, _f32, _i64, _i64]),
+    "gx_residual_bwd": (None, [_i64, _ptr, ctypes.c_int, _f32, _f32, _ptr, _i64, _i64]),
+    "gx_bce": (None, [_i64, _ptr, _ptr, _ptr, _ptr, _i64, _i64]),
+    "gx_bce_bwd": (None, [_i64, _ptr, _ptr, _f32, _ptr, _i64, _i64]),
 }
 
 _lock = threading.Lock()

@@ -241,7 +241,100 @@ class CrossEntropy(torch.autograd.Function):
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
+    if logits.dim() != 2 or labels.dtype != torch.int64 or tuple(labels.shape) != (logits.shape[0],):
+        raise ValueError(  # the kernel indexes rows by the labels: never hand it other memory
+            f"cross-entropy over logits {tuple(logits.shape)} needs int64 labels [{logits.shape[0]}], got "
+            f"{labels.dtype} {tuple(labels.shape)} (a regression or multilabel task has its own loss)"
+        )
     return CrossEntropy.apply(logits, labels, label_smoothing)
+
+
+def _mean_of_rows(losses: torch.Tensor, count: int) -> torch.Tensor:
+    """The row losses added from row 0 down, divided by the number of elements (`gx_sum_div`)."""
+    total = native.library().gx_sum_div(losses.shape[0], losses.data_ptr(), float(count))
+    return torch.tensor(total, dtype=torch.float32)
+
+
+class ResidualLoss(torch.autograd.Function):
+    """Mean over all elements of the squared error (d * d, d = x - t) or, with `delta` > 0, of the Huber
+    loss (0.5 * d * d where |d| < delta, else delta * (|d| - 0.5 * delta)): torch's F.mse_loss and
+    F.huber_loss. Each row's elements are summed from j = 0 (`gx_residual`), the rows from row 0 down, and
+    the sum divided by rows * outputs. The backward pass is d * (2 * g / count) or clamp(d, -delta, delta) *
+    (g / count), the scale computed in double and rounded once to float32."""
+
+    @staticmethod
+    def forward(ctx, outputs: torch.Tensor, targets: torch.Tensor, delta: float) -> torch.Tensor:
+        outputs, targets = outputs.contiguous(), targets.contiguous()
+        rows, n = outputs.shape
+        losses, residuals = torch.empty(rows, dtype=torch.float32), torch.empty_like(outputs)
+        huber = int(delta > 0.0)
+        args = (n, outputs.data_ptr(), targets.data_ptr(), losses.data_ptr(), residuals.data_ptr())
+        _rows("gx_residual", rows, n, *args, huber, delta, 0.5 * delta)
+        ctx.save_for_backward(residuals)
+        ctx.delta = delta
+        return _mean_of_rows(losses, rows * n)
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):
+        (residuals,) = ctx.saved_tensors
+        rows, n = residuals.shape
+        huber = int(ctx.delta > 0.0)
+        scale = (1.0 if huber else 2.0) * float(np.float32(g.item())) / (rows * n)
+        dx = torch.empty_like(residuals)
+        _rows("gx_residual_bwd", rows, n, n, residuals.data_ptr(), huber, ctx.delta, scale, dx.data_ptr())
+        return dx, None, None
+
+
+def mse_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    _same_shape(outputs, targets)
+    return ResidualLoss.apply(outputs, targets, 0.0)
+
+
+def huber_loss(outputs: torch.Tensor, targets: torch.Tensor, delta: float) -> torch.Tensor:
+    if not delta > 0.0:
+        raise ValueError(f"the Huber loss needs delta > 0, got {delta!r}")
+    _same_shape(outputs, targets)
+    return ResidualLoss.apply(outputs, targets, delta)
+
+
+class BinaryCrossEntropyWithLogits(torch.autograd.Function):
+    """Mean over all elements of max(x, 0) - x * t + log(1 + exp(-|x|)) (torch's
+    F.binary_cross_entropy_with_logits), with the kernels' own exp and log (`gx_bce`); each row's elements
+    summed from j = 0, the rows from row 0 down, divided by rows * labels. The backward pass is
+    (sigmoid(x) - t) * (g / count), the sigmoid kept from the forward pass."""
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        logits, targets = logits.contiguous(), targets.contiguous()
+        rows, n = logits.shape
+        losses, probs = torch.empty(rows, dtype=torch.float32), torch.empty_like(logits)
+        _rows(
+            "gx_bce", rows, n, n, logits.data_ptr(), targets.data_ptr(), losses.data_ptr(), probs.data_ptr()
+        )
+        ctx.save_for_backward(probs, targets)
+        return _mean_of_rows(losses, rows * n)
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):
+        probs, targets = ctx.saved_tensors
+        rows, n = probs.shape
+        scale = float(np.float32(g.item())) / (rows * n)
+        dx = torch.empty_like(probs)
+        _rows("gx_bce_bwd", rows, n, n, probs.data_ptr(), targets.data_ptr(), scale, dx.data_ptr())
+        return dx, None
+
+
+def binary_cross_entropy_with_logits(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    _same_shape(logits, targets)
+    return BinaryCrossEntropyWithLogits.apply(logits, targets)
+
+
+def _same_shape(outputs: torch.Tensor, targets: torch.Tensor) -> None:
+    if outputs.dim() != 2 or outputs.shape != targets.shape or targets.dtype != torch.float32:
+        raise ValueError(
+            f"a loss over outputs {tuple(outputs.shape)} needs float32 targets of that shape, got "
+            f"{targets.dtype} {tuple(targets.shape)}"
+        )
 
 
 class Embedding(torch.autograd.Function):
