@@ -412,8 +412,9 @@ def job_fetch_model(job_id, out, node) -> None:
 @OUTPUT_TYPE
 def job_predict(model_path, input_path, tensor, output_type) -> None:
     """Run an exported model (from `job fetch-model`) on INPUT: a NumPy .npy array shaped like the dataset's
-    x ([N, ...] or one example), or a tensor of a .safetensors file. Prints one predicted class per line;
-    with --output-type json, each input's class, logits and probabilities."""
+    x ([N, ...] or one example), or a tensor of a .safetensors file. Prints a line per input: its class
+    (classification), the labels that are on (multilabel) or the predicted targets (regression); with
+    --output-type json, also the logits and probabilities."""
     from compute_market.model_io import (  # torch
         ModelFileError,
         ModelInputError,
@@ -427,17 +428,32 @@ def job_predict(model_path, input_path, tensor, output_type) -> None:
         x = load_inputs(input_path, exported.spec, tensor)
     except (ModelFileError, ModelInputError) as e:
         raise click.ClickException(str(e)) from None
-    logits = predict(exported.model, x)
-    classes = logits.argmax(dim=1).tolist()
+    outputs = predict(exported.model, x)
+    kind = exported.spec.task.KIND
+    if kind == "regression":  # the outputs are the predicted targets
+        rows = [{"targets": row} for row in outputs.tolist()]
+        lines = [" ".join(f"{v:.6g}" for v in row) for row in outputs.tolist()]
+    elif kind == "multilabel":  # a label is on where its logit is above 0 (probability above one half)
+        on = [[j for j, v in enumerate(row) if v > 0] for row in outputs.tolist()]
+        rows = [
+            {"labels": labels, "logits": row, "probabilities": probs}
+            for labels, row, probs in zip(on, outputs.tolist(), outputs.sigmoid().tolist(), strict=True)
+        ]
+        lines = [" ".join(map(str, labels)) for labels in on]
+    else:
+        classes = outputs.argmax(dim=1).tolist()
+        rows = [
+            {"class": c, "logits": row, "probabilities": probs}
+            for c, row, probs in zip(classes, outputs.tolist(), outputs.softmax(dim=1).tolist(), strict=True)
+        ]
+        lines = list(map(str, classes))
     if output_type == "text":
-        click.echo("\n".join(map(str, classes)))
+        click.echo("\n".join(lines))
         return
     report = {
         "model": exported.spec.model.to_obj(),
+        "task": exported.spec.task.to_obj(),
         "finalHash": exported.final_hash,
-        "predictions": [
-            {"class": c, "logits": row, "probabilities": probs}
-            for c, row, probs in zip(classes, logits.tolist(), logits.softmax(dim=1).tolist(), strict=True)
-        ],
+        "predictions": rows,
     }
     click.echo(json.dumps(report, indent=2))

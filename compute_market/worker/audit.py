@@ -156,7 +156,7 @@ def check_evaluation(
     model = build_model(spec)
     last = len(checkpoint_steps(spec.steps, spec.checkpoint_interval)) - 1
     _load_checked(spec, final_checkpoint_blob, last, hashes, model, build_optimizer(spec, model))
-    actual = evaluate_model(model, dataset)
+    actual = evaluate_model(model, dataset, spec.task)
     if actual != committed:
         raise ArtifactFault(
             f"the model at step {spec.steps} evaluates to loss {actual.loss!r} (bits 0x{actual.loss_bits:016x}), "

@@ -56,7 +56,7 @@ def over_the_cost_cap(dataset_hash: bytes) -> bytes:
         "steps": 10,
         "seed": 1,
         "checkpoint_interval": 5,
-        "determinism": JobSpec.__dataclass_fields__["determinism"].default,
+        **{name: JobSpec.__dataclass_fields__[name].default for name in ("determinism", "training", "task")},
     }
     for name, value in fields.items():
         object.__setattr__(spec, name, value)

@@ -10,11 +10,13 @@ import torch
 import torch.nn.functional as F
 
 from compute_market.commitment import CommitmentError, Evaluation, evaluation_hash
+from compute_market.jobspec import MultilabelTask, RegressionTask
 from compute_market.worker import evaluation
-from compute_market.worker.exact import native
-from compute_market.worker.trainer import Trainer, evaluate
+from compute_market.worker.exact import native, ops
+from compute_market.worker.trainer import Trainer, evaluate, task_loss
 
 from .conftest import small_job
+from .test_tasks import MULTILABEL, REGRESSION, task_spec
 
 
 @pytest.fixture(scope="module", params=["mlp", "cnn", "transformer"])
@@ -63,7 +65,7 @@ def test_batches_combine_in_index_order(trained, monkeypatch):
     with torch.no_grad():
         for start in range(0, ds.x_test.shape[0], 24):
             x, y = ds.x_test[start : start + 24], ds.y_test[start : start + 24]
-            total += float(evaluation.ops.cross_entropy(trainer.model(x), y)) * y.shape[0]
+            total += float(ops.cross_entropy(trainer.model(x), y)) * y.shape[0]
     assert figures.loss == total / ds.x_test.shape[0]
 
 
@@ -80,3 +82,30 @@ def test_encoding_is_u64_bits_u32_correct_u32_count():
 def test_invalid_evaluation_figures(args):
     with pytest.raises(CommitmentError):
         Evaluation(*args)
+
+
+@pytest.mark.parametrize("task_name", ["regression", "multilabel"])
+def test_other_tasks_commit_their_own_loss_and_count(task_name):
+    """Regression and multilabel jobs commit the task's loss (the trainer's, over rows and outputs), and
+    for `correct` the examples with every label right (multilabel) or 0 (regression has none)."""
+    task, ds = (
+        (RegressionTask("huber", 0.5), REGRESSION)
+        if task_name == "regression"
+        else (MultilabelTask(), MULTILABEL)
+    )
+    spec = task_spec(task, ds, steps=8)
+    trainer = Trainer(spec, ds)
+    for _ in trainer.run():
+        pass
+    figures = evaluation.evaluate_model(trainer.model, ds, spec.task)
+    with torch.no_grad():
+        outputs = trainer.model(ds.x_test)
+        whole = float(task_loss(spec.task, outputs, ds.y_test))
+    assert figures.count == ds.x_test.shape[0] and figures.loss == pytest.approx(whole, rel=1e-5)
+    if task_name == "regression":
+        assert figures.correct == 0
+    else:
+        right = ((outputs > 0) == (ds.y_test != 0)).all(dim=1)
+        assert figures.correct == int(right.sum()) and 0 < figures.correct < figures.count
+    reloaded = Trainer.from_checkpoint(spec, ds, trainer.checkpoint(), checkpoints=False)
+    assert evaluation.evaluate_model(reloaded.model, ds, spec.task) == figures

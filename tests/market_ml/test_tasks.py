@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import safetensors.torch
 import torch
+from click.testing import CliRunner
 
+from chain.cli import main
 from compute_market import cost
 from compute_market.jobspec import (
     AdamSpec,
@@ -235,3 +238,11 @@ def test_exported_regression_model_loads_and_computes_the_outputs(tmp_path):
     assert evaluate(model, REGRESSION, spec.task) == pytest.approx(
         -held_out_metrics(trainer.model, REGRESSION, spec.task)["mse"], rel=1e-5
     )
+    np.save(tmp_path / "x.npy", REGRESSION.x_test[:3].numpy())
+    args = ["job", "predict", str(path), str(tmp_path / "x.npy")]
+    text = CliRunner().invoke(main, args)
+    assert text.exit_code == 0, text.output
+    printed = torch.tensor([[float(v) for v in line.split()] for line in text.output.splitlines()])
+    torch.testing.assert_close(printed, exact[:3], rtol=1e-4, atol=1e-4)  # the targets, not an argmax
+    report = json.loads(CliRunner().invoke(main, [*args, "--output-type", "json"]).output)
+    assert report["task"]["kind"] == "regression" and len(report["predictions"][0]["targets"]) == 2

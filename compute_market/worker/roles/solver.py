@@ -171,7 +171,7 @@ class Solver(Role):
 
     def evaluation(self, job, trainer: Trainer) -> Evaluation:
         """The figures committed for the final model: its evaluation on the held-out split."""
-        return evaluate_model(trainer.model, self.context(job).dataset)
+        return evaluate_model(trainer.model, self.context(job).dataset, trainer.spec.task)
 
     def publish(self, job, run: SolverRun) -> tuple[bytes, list[bytes]]:
         """Upload the hash list and the checkpoints; their blob hashes, as the commitment names them."""
