@@ -25,7 +25,9 @@ MLP, a wide-batch MLP with AdamW, a CNN and a transformer, 27-136 MiB peaks) and
 torch.utils.flop_counter on equivalent plain torch models (within 1%; they agree exactly). On 2026-12-02
 an MLP 784-1024-1024-10 at batch 256 with Adam, clipping and label smoothing was added to that check.
 Gradient clipping adds CLIP_FLOPS_PER_PARAMETER to `flops` (see there); label smoothing is not priced.
-A regression or multi-label task changes only the gathered targets' bytes (`target_bytes`).
+A regression or multi-label task changes only the gathered targets' bytes (`target_bytes`). The gpt is
+priced as the transformer with the causal mask's copy of the scores and the head and loss at every
+position instead of the sequence mean; its rate is the transformer's (the same GEMMs dominate).
 
 Calibration (the figures the caps and the time-based windows derive from), measured 2026-12-01 on this
 project's dev machine (x86-64 with AVX2, 2 cores shared with other work, one exact-mode thread, `Trainer`
@@ -52,6 +54,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover - types only: jobspec imports this module
     from compute_market.jobspec import (
         CnnSpec,
+        GptSpec,
         JobSpec,
         MlpSpec,
         ModelSpec,
@@ -65,7 +68,12 @@ F32 = 4
 I64 = 8
 
 CALIBRATED_ON = "2026-12-01"
-STEP_FLOPS_PER_SECOND = {"mlp": 6e9, "cnn": 2.5e9, "transformer": 10e9}  # whole steps, one core, exact mode
+STEP_FLOPS_PER_SECOND = {
+    "mlp": 6e9,
+    "cnn": 2.5e9,
+    "transformer": 10e9,
+    "gpt": 10e9,
+}  # whole steps, one core, exact mode
 MAX_STEP_SECONDS = 60.0  # what the caps below allow one step to take on one such core
 MAX_STEP_FLOPS = {kind: int(rate * MAX_STEP_SECONDS) for kind, rate in STEP_FLOPS_PER_SECOND.items()}
 MAX_STEP_MEMORY = 4 << 30  # bytes a referee must hold for one step (4 GiB)
@@ -210,12 +218,16 @@ def _cnn(m: CnnSpec, batch: int, targets: int) -> tuple[int, list[Op]]:
     return macs, ops
 
 
-def _transformer(m: TransformerSpec, batch: int, targets: int) -> tuple[int, list[Op]]:
+def _transformer(m: TransformerSpec | GptSpec, batch: int, targets: int) -> tuple[int, list[Op]]:
+    """The classifier (mean over the sequence, one head per example) and, for a gpt, the causal decoder
+    (its attention scores masked, a head at every position)."""
+    causal = m.KIND == "gpt"
     t, d, ff, h = m.seq_len, m.d_model, m.ff_dim, m.num_heads
     rows = batch * t
     act, scores = rows * d * F32, batch * h * t * t * F32
+    head_rows = rows if causal else batch
     macs_layer = rows * (4 * d * d + 2 * d * ff) + 2 * batch * t * t * d
-    macs = m.num_layers * macs_layer + batch * d * m.num_classes
+    macs = m.num_layers * macs_layer + head_rows * d * m.num_classes
     # embeddings: token and position indices saved (int64), the two lookups and their sum
     ops = [
         Op(
@@ -231,6 +243,7 @@ def _transformer(m: TransformerSpec, batch: int, targets: int) -> tuple[int, lis
             _linear(rows, d, 3 * d),  # qkv saves the normed input
             Op(saved=3 * act, fwd=3 * act, bwd=3 * act),  # q, k, v copy by reshape
             Op(saved=act, fwd=act + scores, bwd=2 * scores + 3 * act),  # q k^T: k^T copy; scores
+            *([Op(saved=0, fwd=scores, bwd=2 * scores)] if causal else []),  # the causal mask's copy
             Op(saved=scores, fwd=scores, bwd=2 * scores),  # softmax saves its output
             Op(saved=0, fwd=2 * act, bwd=scores + 3 * act),  # weights @ v, back to [N, T, d]
             _linear(rows, d, d),  # proj saves the attended copy
@@ -243,14 +256,14 @@ def _transformer(m: TransformerSpec, batch: int, targets: int) -> tuple[int, lis
         ]
     ops += [
         Op(saved=act + rows * F32, fwd=act, bwd=3 * act, grad=2 * d * F32),  # final norm
-        Op(saved=0, fwd=batch * d * F32, bwd=act + batch * d * F32),  # sequence mean
-        _linear(batch, d, m.num_classes),
-        _cross_entropy(batch, m.num_classes),
+        *([] if causal else [Op(saved=0, fwd=batch * d * F32, bwd=act + batch * d * F32)]),  # sequence mean
+        _linear(head_rows, d, m.num_classes),
+        _cross_entropy(head_rows, m.num_classes),
     ]
     return macs, ops
 
 
-_ARCHITECTURES = {"mlp": _mlp, "cnn": _cnn, "transformer": _transformer}
+_ARCHITECTURES = {"mlp": _mlp, "cnn": _cnn, "transformer": _transformer, "gpt": _transformer}
 
 
 def optimizer_bytes(model: ModelSpec, optimizer: OptimizerSpec) -> int:
@@ -285,11 +298,13 @@ def _tensor_count(model: ModelSpec) -> int:
 
 def target_bytes(model: ModelSpec, task: TaskSpec | None) -> int:
     """Bytes of one example's gathered labels or targets: an int64 label (classification), or num_classes
-    float32 targets (regression, multilabel), plus one byte each for a uint8 multi-hot batch converted to
+    float32 targets (regression, multilabel), seq_len int64 next tokens (language_model), plus one byte each for a uint8 multi-hot batch converted to
     float32. The losses themselves are a few elementwise operations per output, far below one GEMM: their
     FLOPs are not priced, like label smoothing's."""
     if task is None or task.KIND == "classification":
         return I64
+    if task.KIND == "language_model":  # the next token at every position
+        return model.seq_len * I64
     return model.num_classes * (F32 + (1 if task.KIND == "multilabel" else 0))
 
 

@@ -1,10 +1,11 @@
 """The declarative training-job spec: what a submitter asks for, in one canonical, hashable form.
 
-A spec names an architecture from a fixed registry with bounded hyper-parameters, a dataset by the hash
+A spec names an architecture from a fixed registry (MLP, CNN, transformer classifier, GPT-style causal
+decoder) with bounded hyper-parameters, a dataset by the hash
 of its safetensors blob, an optimizer (SGD, AdamW, Adam), an LR schedule (constant, cosine, step, linear,
 one-cycle), batch size, steps, seed, checkpoint interval, the determinism profile and the training
 options (gradient clipping by global norm, label smoothing) and the task (classification, regression
-with the squared-error or Huber loss, multi-label classification). It is data only: nothing a submitter sends
+with the squared-error or Huber loss, multi-label classification, causal language modelling). It is data only: nothing a submitter sends
 is unpickled or executed. The pallet imports this module, so it stays pure Python (no torch).
 
 Canonical forms
@@ -12,7 +13,7 @@ Canonical forms
   optimizer ++ schedule ++ u32 batch_size ++ u32 steps ++ u64 seed ++ u32 checkpoint_interval ++
   determinism ++ [training ++ [task]]`. `training` is `u8 options_version (=1) ++ f64 max_grad_norm ++ f64
   label_smoothing`, present exactly when an option is on (not 0.0) or a task follows; `task` (`0
-  classification | 1 regression (u8 loss: 0 mse, 1 huber; f64 huber_delta) | 2 multilabel`) is present
+  classification | 1 regression (u8 loss: 0 mse, 1 huber; f64 huber_delta) | 2 multilabel | 3 language_model`) is present
   exactly when it is not classification. Specs without options or task keep the bytes and hash they had
   before either existed, and a later version of the options struct can append fields under a new options
   version. Enums are a u8 tag then their fields in declaration order (see `FIELDS`
@@ -25,7 +26,9 @@ Canonical forms
   (then off); the canonical JSON has `training`, with both options, exactly when an option is on. `task`
   may be left out (then classification), and is in the canonical JSON exactly when it is not
   classification. The task decides the dataset's `y` tensors, the loss and what `num_classes` counts:
-  classes (at least 2), regression targets, or labels. Label smoothing is for classification only.
+  classes (at least 2), regression targets, or labels. The language_model task and the gpt model go
+  together (one needs the other); a gpt's output width is its vocab_size. Label smoothing is for the
+  cross-entropy tasks (classification, language_model) only.
   `checkpoint_interval` may be left out: it then defaults to `default_checkpoint_interval(steps)` =
   ceil(steps / 32), so a verifier that replays the pallet's default q = 2 segments redoes about 1/16 of
   the training. Unknown, missing or duplicate keys and wrong types are rejected with the field's path in
@@ -340,6 +343,32 @@ class TransformerSpec(_Struct):
         )
 
 
+@dataclass(frozen=True, slots=True)
+class GptSpec(_Struct):
+    """Causal decoder language model on int64 token windows [N, seq_len]: token and position embeddings,
+    pre-norm blocks whose self-attention sees only earlier positions, a final norm and a head giving the
+    next-token logits at every position [N, seq_len, vocab_size]. Its output width (`num_classes`) is the
+    vocabulary; it is trained by the language_model task only."""
+
+    vocab_size: int
+    seq_len: int
+    d_model: int
+    num_heads: int
+    num_layers: int
+    ff_dim: int
+    KIND: ClassVar[str] = "gpt"
+    TAG: ClassVar[int] = 3
+    FIELDS: ClassVar[tuple[Field, ...]] = TransformerSpec.FIELDS[:-1]  # all but num_classes
+    _check_relations = TransformerSpec._check_relations
+
+    @property
+    def num_classes(self) -> int:
+        """The next-token logits per position: one per token of the vocabulary."""
+        return self.vocab_size
+
+    parameter_count = TransformerSpec.parameter_count  # the same modules, with num_classes the vocabulary
+
+
 _LR = Field("lr", "float", 0.0, 10.0, lo_open=True)
 _WD = Field("weight_decay", "float", 0.0, 1.0)
 
@@ -548,6 +577,17 @@ class MultilabelTask(_Struct):
 
 
 @dataclass(frozen=True, slots=True)
+class LanguageModelTask(_Struct):
+    """Causal language modelling with the gpt model: the dataset is a token stream cut into windows of
+    seq_len + 1 tokens (datasets.py), each position predicts the next token, and the loss is the softmax
+    cross-entropy (with the spec's label smoothing) averaged over every position of the batch. Held-out
+    figures: that loss, its perplexity exp(loss) and the share of next tokens predicted right."""
+
+    KIND: ClassVar[str] = "language_model"
+    TAG: ClassVar[int] = 3
+
+
+@dataclass(frozen=True, slots=True)
 class DeterminismProfile(_Struct):
     """What a run's bits depend on: the torch build (its exact version string, build tag included) and the
     exact-mode kernel set and version that compute every floating-point result reaching the state.
@@ -583,15 +623,15 @@ class DeterminismProfile(_Struct):
             )
 
 
-ModelSpec = MlpSpec | CnnSpec | TransformerSpec
+ModelSpec = MlpSpec | CnnSpec | TransformerSpec | GptSpec
 OptimizerSpec = SgdSpec | AdamWSpec | AdamSpec
 ScheduleSpec = ConstantSchedule | CosineSchedule | StepSchedule | LinearSchedule | OneCycleSchedule
-TaskSpec = ClassificationTask | RegressionTask | MultilabelTask
+TaskSpec = ClassificationTask | RegressionTask | MultilabelTask | LanguageModelTask
 _VARIANTS: dict[str, tuple[type[_Struct], ...]] = {
-    "model": (MlpSpec, CnnSpec, TransformerSpec),
+    "model": (MlpSpec, CnnSpec, TransformerSpec, GptSpec),
     "optimizer": (SgdSpec, AdamWSpec, AdamSpec),
     "schedule": (ConstantSchedule, CosineSchedule, StepSchedule, LinearSchedule, OneCycleSchedule),
-    "task": (ClassificationTask, RegressionTask, MultilabelTask),
+    "task": (ClassificationTask, RegressionTask, MultilabelTask, LanguageModelTask),
 }
 _STEPS = Field("steps", "int", 1, MAX_STEPS)
 _TOP_FIELDS = (
@@ -684,15 +724,24 @@ class JobSpec:
                 )
 
     def _check_task(self) -> None:
+        language_model = isinstance(self.task, LanguageModelTask)
+        if language_model != isinstance(self.model, GptSpec):
+            if language_model:
+                raise JobSpecError(
+                    "model.kind", f"the language_model task trains a gpt model, not a {self.model.KIND}"
+                )
+            raise JobSpecError(
+                "task.kind", f"a gpt model is trained by the language_model task, not {self.task.KIND}"
+            )
         if isinstance(self.task, ClassificationTask):
             if self.model.num_classes < 2:
                 raise JobSpecError(
                     "model.num_classes", f"{self.model.num_classes} is below 2 for classification"
                 )
-        elif self.training.label_smoothing != 0.0:
+        elif not language_model and self.training.label_smoothing != 0.0:
             raise JobSpecError(
                 "training.label_smoothing",
-                f"applies to classification only, and the task is {self.task.KIND}",
+                f"applies to classification and language_model only, and the task is {self.task.KIND}",
             )
 
     # --- derived facts the pallet and workers share ---

@@ -5,7 +5,12 @@
 
 The outputs are what the spec's task trained them to be (`spec.task`, in `gradchain.spec`): class logits
 (classification), one value per target (regression), one logit per label, > 0 for on (multilabel). The
-architecture is the same for every task; only the width of its last layer is the spec's `num_classes`.
+architecture is the same for these tasks; only the width of its last layer is the spec's `num_classes`.
+A language model (the gpt, task language_model) maps int64 tokens [N, T] (T up to its seq_len) to
+next-token logits [N, T, vocab_size]; `generate_text` continues a prompt with the built-in byte tokenizer:
+
+    from compute_market.model_io import generate_text, load_model
+    print(generate_text(load_model("lm.safetensors"), "the cat ", 80))
 
 The file (`gradchain job fetch-model`) holds the final parameters by name, float32, and a metadata map:
 
@@ -34,7 +39,8 @@ import safetensors.torch
 import torch
 from torch import nn
 
-from compute_market.architectures import ARCHITECTURES, ModelSpec, example_shape
+from compute_market import tokenizer
+from compute_market.architectures import ARCHITECTURES, Gpt, ModelSpec, example_shape, generate
 from compute_market.jobspec import JobSpec, JobSpecError
 
 FORMAT_VERSION = "1"
@@ -48,6 +54,7 @@ MAX_MODEL_BYTES = 512 * 1024 * 1024  # a model is part of a checkpoint, whose ca
 MAX_HEADER_BYTES = 1024 * 1024
 MAX_INPUT_BYTES = 256 * 1024 * 1024  # one dataset's worth (the dataset cap)
 PREDICT_BATCH = 1024
+MAX_NEW_TOKENS = 4096  # one generation's length: each token is one forward pass
 
 
 class ModelFileError(ValueError):
@@ -215,9 +222,9 @@ def _fit(array: np.ndarray, spec: JobSpec) -> torch.Tensor:
             f"the {spec.model.KIND} model takes inputs shaped [N, {', '.join(map(str, example))}], "
             f"got {list(array.shape)}"
         )
-    if spec.model.KIND == "transformer":
+    if spec.model.KIND in ("transformer", "gpt"):
         if not np.issubdtype(array.dtype, np.integer):
-            raise ModelInputError(f"the transformer takes integer tokens, got {array.dtype}")
+            raise ModelInputError(f"the {spec.model.KIND} takes integer tokens, got {array.dtype}")
         vocab = spec.model.vocab_size
         if array.min() < 0 or array.max() >= vocab:
             raise ModelInputError(f"tokens must lie in [0, {vocab}), got {array.min()}..{array.max()}")
@@ -233,3 +240,23 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = PREDICT_BATCH) 
     """The model's outputs for `x`, without autograd, `batch_size` rows at a time (bounded memory)."""
     with torch.no_grad():
         return torch.cat([model(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)])
+
+
+def generate_text(model: nn.Module, prompt: str, new_tokens: int) -> str:
+    """A language model's greedy continuation of `prompt` by `new_tokens` byte tokens (`compute_market.
+    tokenizer`), prompt included; the model is an exported gpt (`load_model`)."""
+    if not isinstance(model, Gpt):
+        raise ModelInputError(f"text generation needs a gpt language model, not a {type(model).__name__}")
+    data = tokenizer.encode(prompt)
+    if not data:
+        raise ModelInputError("the prompt is empty: a language model continues at least one token")
+    if not 0 <= new_tokens <= MAX_NEW_TOKENS:
+        raise ModelInputError(f"{new_tokens} new tokens is outside 0..{MAX_NEW_TOKENS}")
+    vocab = model.head.out_features
+    if max(data) >= vocab:
+        raise ModelInputError(
+            f"the prompt's bytes go up to {max(data)}, outside the model's vocabulary of {vocab}"
+        )
+    prompt_tokens = torch.tensor(list(data), dtype=torch.int64)
+    tokens = generate(model, prompt_tokens, new_tokens, model.positions.num_embeddings)
+    return tokenizer.decode(tokens.tolist())

@@ -409,15 +409,25 @@ def job_fetch_model(job_id, out, node) -> None:
     show_default=True,
     help="With a .safetensors INPUT: the tensor to predict on (x_test of a dataset file, for instance).",
 )
+@click.option(
+    "--new-tokens",
+    type=click.IntRange(0, 4096),
+    default=200,
+    show_default=True,
+    help="With a language model: how many byte tokens to generate after the prompt.",
+)
 @OUTPUT_TYPE
-def job_predict(model_path, input_path, tensor, output_type) -> None:
+def job_predict(model_path, input_path, tensor, new_tokens, output_type) -> None:
     """Run an exported model (from `job fetch-model`) on INPUT: a NumPy .npy array shaped like the dataset's
     x ([N, ...] or one example), or a tensor of a .safetensors file. Prints a line per input: its class
     (classification), the labels that are on (multilabel) or the predicted targets (regression); with
-    --output-type json, also the logits and probabilities."""
+    --output-type json, also the logits and probabilities. For a language model INPUT is a text file, the
+    prompt: prints the prompt and its greedy continuation by --new-tokens byte tokens."""
     from compute_market.model_io import (  # torch
+        MAX_INPUT_BYTES,
         ModelFileError,
         ModelInputError,
+        generate_text,
         load_inputs,
         predict,
         read_model_file,
@@ -425,6 +435,19 @@ def job_predict(model_path, input_path, tensor, output_type) -> None:
 
     try:
         exported = read_model_file(model_path)
+        if exported.spec.task.KIND == "language_model":
+            if input_path.stat().st_size > MAX_INPUT_BYTES:
+                raise ModelInputError(f"{input_path} is over the input cap of {MAX_INPUT_BYTES} bytes")
+            prompt = input_path.read_bytes().decode("utf-8", "replace")
+            text = generate_text(exported.model, prompt, new_tokens)
+            if output_type == "text":
+                click.echo(text)
+            else:
+                report = {"model": exported.spec.model.to_obj(), "finalHash": exported.final_hash}
+                click.echo(
+                    json.dumps({**report, "prompt": prompt, "continuation": text[len(prompt) :]}, indent=2)
+                )
+            return
         x = load_inputs(input_path, exported.spec, tensor)
     except (ModelFileError, ModelInputError) as e:
         raise click.ClickException(str(e)) from None

@@ -1,7 +1,8 @@
 """Training data as safetensors blobs: deterministic generators, and strict validation of what is fetched.
 
 A job names its dataset by `dataset_hash = blake2_256(blob)`; the blob is a safetensors file holding exactly
-the tensors x_train, y_train, x_test, y_test. Blobs come from strangers, so they are parsed with
+the tensors x_train, y_train, x_test, y_test, or, for the language_model task, exactly the token streams
+tokens_train and tokens_test (`TokenStream`). Blobs come from strangers, so they are parsed with
 safetensors only (never torch.load / pickle), size-capped before parsing, and checked against the spec's
 model (dtype, shape, label and token ranges) before training touches them.
 
@@ -15,12 +16,18 @@ self-test can rebuild the exact blob, and hash, on any machine:
   (transformer).
 - `linear_targets`: regression, float32 targets of a noisy linear function of Gaussian features.
 - `multilabel_blobs`: multi-label, uint8 multi-hot labels, each the sign of a linear function.
+- `generated_text` / `text_stream`: a language-model token stream, the built-in byte tokenizer's tokens of
+  sentences from a small grammar (or of any text).
 
 The tensors by task (`JobSpec.task`; docs/exact-mode.md, "Tasks"): x as the model needs it (float32
 features or images, int64 tokens) and y as the task needs it, checked by `check_fits_spec`:
 classification y int64 [N] labels in 0..num_classes-1; regression y float32 [N, num_classes] finite
 targets; multilabel y float32 or uint8 [N, num_classes] holding only 0 and 1. y_train and y_test share
-dtype and width.
+dtype and width. language_model: tokens_train and tokens_test, 1-D uint8 or int64 tokens in
+0..vocab_size-1, each at least seq_len + 1 long; the trainer sees them as windows (`TokenStream.windows`):
+window i of a stream is its tokens i*seq_len .. i*seq_len + seq_len, x the first seq_len of them and y the
+last seq_len (each position's next token), so x and y are int64 [N, seq_len] with
+N = (length - 1) // seq_len; a trailing remainder shorter than a window is not used.
 """
 
 from __future__ import annotations
@@ -33,10 +40,13 @@ import safetensors.torch
 import torch
 
 from chain.primitives.hashing import blake2_256
+from compute_market import tokenizer
 from compute_market.jobspec import (
     ClassificationTask,
     CnnSpec,
+    GptSpec,
     JobSpec,
+    LanguageModelTask,
     MlpSpec,
     MultilabelTask,
     TransformerSpec,
@@ -72,34 +82,103 @@ class Dataset:
         return safetensors.torch.save(tensors)
 
 
+@dataclass(frozen=True)
+class TokenStream:
+    """A language-model dataset: two 1-D token streams (uint8 or int64), training and held out."""
+
+    tokens_train: torch.Tensor
+    tokens_test: torch.Tensor
+
+    def to_bytes(self) -> bytes:
+        tensors = {name: getattr(self, name).contiguous() for name in STREAM_NAMES}
+        return safetensors.torch.save(tensors)
+
+    def windows(self, seq_len: int) -> Dataset:
+        """The windows the trainer and the evaluation see (module docstring): x, y int64 [N, seq_len]."""
+        splits = []
+        for name in STREAM_NAMES[::-1]:  # train, then test
+            tokens = getattr(self, name).to(torch.int64)
+            n = (tokens.shape[0] - 1) // seq_len
+            if n < 1:
+                raise DatasetTensorError(
+                    name, f"{name} holds {tokens.shape[0]} tokens, fewer than seq_len + 1 = {seq_len + 1}"
+                )
+            x = tokens[: n * seq_len].view(n, seq_len)
+            y = tokens[1 : n * seq_len + 1].view(n, seq_len)
+            splits.append((x, y))
+        (x_train, y_train), (x_test, y_test) = splits
+        return Dataset(x_train, y_train, x_test, y_test)
+
+
+STREAM_NAMES = ("tokens_test", "tokens_train")
+
+
 def dataset_hash(blob: bytes) -> bytes:
     return blake2_256(blob)
 
 
-def load_dataset(blob: bytes, spec: JobSpec | None = None) -> Dataset:
-    """Parse and validate an untrusted blob; with a spec, also check it fits the spec's model."""
+def _parse(blob: bytes) -> dict[str, torch.Tensor]:
     if not isinstance(blob, bytes):
         raise DatasetError(f"a dataset blob is bytes, got {type(blob).__name__}")
     if len(blob) > MAX_DATASET_BYTES:
         raise DatasetError(f"dataset blob of {len(blob)} bytes exceeds the cap of {MAX_DATASET_BYTES}")
     try:
-        tensors = safetensors.torch.load(blob)
+        return safetensors.torch.load(blob)
     except Exception as e:  # safetensors raises its own SafetensorError and assorted parse errors
         raise DatasetError(f"not a valid safetensors blob: {e}") from None
-    if tuple(sorted(tensors)) != TENSOR_NAMES:
+
+
+def load_dataset(blob: bytes, spec: JobSpec | None = None) -> Dataset:
+    """Parse and validate an untrusted blob; with a spec, also check it fits the spec's model. A token
+    stream (the language_model task's form) needs the spec, and comes back as its windows."""
+    tensors = _parse(blob)
+    names = tuple(sorted(tensors))
+    if names == STREAM_NAMES:
+        if spec is None or not isinstance(spec.task, LanguageModelTask):
+            raise DatasetError(
+                "a token-stream dataset (tokens_train, tokens_test) is for the language_model task"
+                + ("" if spec is None else f", and the spec's task is {spec.task.KIND}")
+            )
+        dataset = load_token_stream(tensors, spec.model.vocab_size).windows(spec.model.seq_len)
+    elif names == TENSOR_NAMES:
+        if spec is not None and isinstance(spec.task, LanguageModelTask):
+            raise DatasetError(
+                "the language_model task takes a token stream: exactly the tensors tokens_train and "
+                f"tokens_test; got {', '.join(names)}"
+            )
+        dataset = Dataset(**tensors)
+    else:
         raise DatasetError(
-            f"a dataset holds exactly the tensors {', '.join(TENSOR_NAMES)}; "
-            f"got {', '.join(sorted(tensors)) or 'none'}"
+            f"a dataset holds exactly the tensors {', '.join(TENSOR_NAMES)} (or, for the language_model "
+            f"task, {', '.join(STREAM_NAMES)}); got {', '.join(names) or 'none'}"
         )
-    dataset = Dataset(**tensors)
     _check_splits(dataset)
     if spec is not None:
         check_fits_spec(dataset, spec)
     return dataset
 
 
+def load_token_stream(tensors: dict[str, torch.Tensor], vocab_size: int) -> TokenStream:
+    """Check the two streams: 1-D, uint8 or int64, not empty, tokens in 0..vocab_size-1."""
+    for name in STREAM_NAMES:
+        t = tensors[name]
+        if t.dtype not in (torch.uint8, torch.int64) or t.dim() != 1 or t.shape[0] == 0:
+            raise DatasetTensorError(
+                name,
+                f"{name} must be a non-empty 1-D uint8 or int64 token stream, got {t.dtype} {tuple(t.shape)}",
+            )
+        low, high = int(t.min()), int(t.max())
+        if low < 0 or high >= vocab_size:
+            raise DatasetTensorError(
+                name,
+                f"{name} tokens span {low}..{high}, outside 0..{vocab_size - 1} for vocab_size={vocab_size}",
+            )
+    return TokenStream(tensors["tokens_train"], tensors["tokens_test"])
+
+
 _Y_FORMS = {  # (dtype, dims) of y for some task: labels, regression targets, multi-hot labels
     (torch.int64, 1),
+    (torch.int64, 2),  # next tokens (a token stream's windows)
     (torch.float32, 2),
     (torch.uint8, 2),
 }
@@ -156,7 +235,7 @@ def check_fits_spec(d: Dataset, spec: JobSpec) -> None:
         )
     for split in ("train", "test"):
         _check_targets(f"y_{split}", getattr(d, f"y_{split}"), spec)
-        if isinstance(m, TransformerSpec):
+        if isinstance(m, TransformerSpec | GptSpec):
             x = getattr(d, f"x_{split}")
             if int(x.min()) < 0 or int(x.max()) >= m.vocab_size:
                 raise DatasetError(
@@ -167,6 +246,15 @@ def check_fits_spec(d: Dataset, spec: JobSpec) -> None:
 
 def _check_targets(name: str, y: torch.Tensor, spec: JobSpec) -> None:
     task, width = spec.task, spec.model.num_classes
+    if isinstance(task, LanguageModelTask):
+        if y.dtype != torch.int64 or tuple(y.shape[1:]) != (spec.model.seq_len,):
+            raise DatasetTensorError(
+                name,
+                f"{name} must hold int64 next tokens [N, {spec.model.seq_len}], got {y.dtype} {tuple(y.shape)}",
+            )
+        if int(y.min()) < 0 or int(y.max()) >= width:
+            raise DatasetTensorError(name, f"{name} tokens lie outside 0..{width - 1}")
+        return
     if isinstance(task, ClassificationTask):
         if y.dtype != torch.int64 or y.dim() != 1:
             raise DatasetTensorError(
@@ -293,3 +381,49 @@ def multilabel_blobs(seed: int, n_train: int, n_test: int, input_dim: int, label
     x_train, y_train = split("train", n_train)
     x_test, y_test = split("test", n_test)
     return Dataset(x_train, y_train, x_test, y_test)
+
+
+_SUBJECTS = (
+    "the cat",
+    "a dog",
+    "the bird",
+    "my friend",
+    "the old man",
+    "a child",
+    "the robot",
+    "our teacher",
+)
+_VERBS = ("sees", "likes", "finds", "draws", "follows", "helps", "paints", "calls")
+_OBJECTS = (
+    "the moon",
+    "a red ball",
+    "the river",
+    "a small house",
+    "the garden",
+    "an apple",
+    "the sea",
+    "a book",
+)
+_ENDINGS = (" today.", " again.", " at night.", " in the rain.", ".", " every day.", " with joy.", " slowly.")
+
+
+def generated_text(seed: int, sentences: int) -> str:
+    """Sentences "subject verb object ending" drawn from small word lists by the integer-only stream, one
+    per line: text with structure for a small language model to learn (the demo's and the tests')."""
+    picks = rng.integers(_stream(seed, "text"), 4 * sentences, 0, 8).reshape(sentences, 4).tolist()
+    return "".join(f"{_SUBJECTS[a]} {_VERBS[b]} {_OBJECTS[c]}{_ENDINGS[d]}\n" for a, b, c, d in picks)
+
+
+def text_stream(text: str | bytes, test_fraction: float = 0.1) -> TokenStream:
+    """A text's byte tokens (`compute_market.tokenizer`) as a token stream: the last `test_fraction` of the
+    bytes held out, the rest for training (uint8 tokens)."""
+    data = tokenizer.encode(text)
+    if len(data) < 4:
+        raise DatasetError(
+            f"a text of {len(data)} bytes is too short to split into a training and a test stream"
+        )
+    if not 0.0 < test_fraction < 1.0:
+        raise DatasetError(f"test_fraction {test_fraction!r} is outside (0, 1)")
+    cut = len(data) - max(1, int(len(data) * test_fraction))
+    tokens = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+    return TokenStream(tokens[:cut].clone(), tokens[cut:].clone())

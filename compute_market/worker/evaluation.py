@@ -14,7 +14,10 @@ computed in exact mode (compute_market/worker/exact), so every honest machine ge
   and loss = total / N, one rounding each. `loss_bits` is the binary64 pattern of that loss.
 - `correct` counts, for classification, the test examples whose logits' argmax (the first maximal class on
   ties) is the label; for multilabel, the examples whose every label is right (a logit > 0 for 1, <= 0 for
-  0); for regression, which has no right answer to count, it is 0. `count` is N.
+  0); for language_model, the positions whose argmax is the next token; for regression, which has no
+  right answer to count, it is 0. `count` is N (for language_model, N * seq_len positions). A language
+  model's batch mean is over its rows' positions, all seq_len of them, so weighting it by rows still
+  gives the mean over every position.
 
 On chain the figures are integers (`commitment.Evaluation`: u64 bits, u32, u32), never a float rounded
 differently per machine; accuracy (`correct / count`) and perplexity (`exp(loss)`) are derived for display.
@@ -28,13 +31,15 @@ import torch
 from torch import nn
 
 from compute_market.commitment import Evaluation
-from compute_market.jobspec import ClassificationTask, MultilabelTask, TaskSpec
+from compute_market.jobspec import ClassificationTask, LanguageModelTask, MultilabelTask, TaskSpec
 from compute_market.worker.datasets import Dataset
 from compute_market.worker.exact import environment
 from compute_market.worker.trainer import EVAL_BATCH, task_loss
 
 
 def _correct(task: TaskSpec, outputs: torch.Tensor, y: torch.Tensor) -> int:
+    if isinstance(task, LanguageModelTask):
+        return int((outputs.argmax(dim=-1) == y).sum())
     if isinstance(task, ClassificationTask):
         return int((outputs.argmax(dim=1) == y).sum())
     if isinstance(task, MultilabelTask):
@@ -57,7 +62,8 @@ def evaluate_model(model: nn.Module, dataset: Dataset, task: TaskSpec | None = N
         total += float(task_loss(task, outputs, y)) * int(y.shape[0])
         correct += _correct(task, outputs, y)
     loss = total / n if n else 0.0
-    return Evaluation(struct.unpack("<Q", struct.pack("<d", loss))[0], correct, n)
+    count = n * int(dataset.y_test.shape[1]) if isinstance(task, LanguageModelTask) else n
+    return Evaluation(struct.unpack("<Q", struct.pack("<d", loss))[0], correct, count)
 
 
 __all__ = ["EVAL_BATCH", "Evaluation", "evaluate_model"]

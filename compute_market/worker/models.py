@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from compute_market import architectures
-from compute_market.jobspec import CnnSpec, JobSpec, MlpSpec, TransformerSpec
+from compute_market.jobspec import CnnSpec, GptSpec, JobSpec, MlpSpec, TransformerSpec
 from compute_market.worker.exact import ops, rng
 
 EMBEDDING_BOUND = 0.02 * math.sqrt(3.0)
@@ -76,7 +76,10 @@ class EncoderBlock(architectures.EncoderBlock):
             ops.layer_norm(x, self.ln1.weight, self.ln1.bias, self.ln1.eps), self.qkv.weight, self.qkv.bias
         )
         q, k, v = qkv.view(n, t, 3, h, dh).permute(2, 0, 3, 1, 4).reshape(3, n * h, t, dh)
-        weights = ops.softmax(ops.bmm(q, k.transpose(1, 2), 1.0 / math.sqrt(dh)))
+        scores = ops.bmm(q, k.transpose(1, 2), 1.0 / math.sqrt(dh))
+        if self.causal:  # a selection, exact: the kernels' exp gives 0 for -inf
+            scores = scores.masked_fill(architectures.causal_mask(t), float("-inf"))
+        weights = ops.softmax(scores)
         attended = ops.bmm(weights, v).view(n, h, t, dh).transpose(1, 2).reshape(n, t, d)
         x = x + ops.linear(attended, self.proj.weight, self.proj.bias)
         hidden = torch.relu(
@@ -89,6 +92,16 @@ class EncoderBlock(architectures.EncoderBlock):
         return x + ops.linear(hidden, self.ff2.weight, self.ff2.bias)
 
 
+def _token_features(model: architectures.TokenModel, x: torch.Tensor) -> torch.Tensor:
+    """Embeddings, blocks and the final norm of a transformer or gpt, through the exact operators."""
+    n, t = x.shape
+    positions = torch.arange(t, dtype=torch.int64).expand(n, t)
+    h = ops.embedding(x, model.tokens.weight) + ops.embedding(positions, model.positions.weight)
+    for block in model.blocks:
+        h = block(h)
+    return ops.layer_norm(h, model.ln.weight, model.ln.bias, model.ln.eps)
+
+
 class TransformerClassifier(architectures.TransformerClassifier):
     block_class = EncoderBlock
 
@@ -96,16 +109,26 @@ class TransformerClassifier(architectures.TransformerClassifier):
         super().__init__(spec, device="meta")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, t = x.shape
-        positions = torch.arange(t, dtype=torch.int64).expand(n, t)
-        h = ops.embedding(x, self.tokens.weight) + ops.embedding(positions, self.positions.weight)
-        for block in self.blocks:
-            h = block(h)
-        pooled = ops.sequence_mean(ops.layer_norm(h, self.ln.weight, self.ln.bias, self.ln.eps))
+        pooled = ops.sequence_mean(_token_features(self, x))
         return ops.linear(pooled, self.head.weight, self.head.bias)
 
 
-REGISTRY: dict[str, type[nn.Module]] = {"mlp": Mlp, "cnn": Cnn, "transformer": TransformerClassifier}
+class Gpt(architectures.Gpt):
+    block_class = EncoderBlock
+
+    def __init__(self, spec: GptSpec):
+        super().__init__(spec, device="meta")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ops.linear(_token_features(self, x), self.head.weight, self.head.bias)
+
+
+REGISTRY: dict[str, type[nn.Module]] = {
+    "mlp": Mlp,
+    "cnn": Cnn,
+    "transformer": TransformerClassifier,
+    "gpt": Gpt,
+}
 
 
 def _fan_in(module: nn.Module) -> int:

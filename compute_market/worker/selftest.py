@@ -24,7 +24,9 @@ from compute_market.jobspec import (
     CnnSpec,
     ConstantSchedule,
     CosineSchedule,
+    GptSpec,
     JobSpec,
+    LanguageModelTask,
     LinearSchedule,
     MlpSpec,
     MultilabelTask,
@@ -43,12 +45,13 @@ STEPS = 6
 
 
 def reference_jobs() -> dict[str, tuple[JobSpec, datasets.Dataset]]:
-    """name -> (spec, dataset) of each reference job."""
+    """name -> (spec, dataset) of each reference job (a token stream as the trainer sees it: its windows)."""
     blobs = datasets.gaussian_blobs(11, 96, 16, 10, 3)
     digits = datasets.synthetic_digits(12, 64, 16, 8, 4)
     tokens = datasets.majority_tokens(13, 64, 16, 8, 5)
     targets = datasets.linear_targets(14, 96, 16, 10, 2)
     labels = datasets.multilabel_blobs(15, 96, 16, 10, 4)
+    text = datasets.text_stream(datasets.generated_text(16, 12))
     jobs = {
         "mlp-adamw-cosine": (
             MlpSpec(10, (24, 12), 3),
@@ -110,6 +113,15 @@ def reference_jobs() -> dict[str, tuple[JobSpec, datasets.Dataset]]:
             TrainingOptions(max_grad_norm=0.16),
             MultilabelTask(),
         ),
+        # a byte-level causal decoder on generated sentences; the masked attention scores are -inf
+        "gpt-adamw-lm-cosine-clip-smooth": (
+            GptSpec(256, 12, 16, 2, 2, 24),
+            text,
+            AdamWSpec(1e-2, 0.9, 0.99, 1e-8, 0.01),
+            CosineSchedule(0.1, 2),
+            TrainingOptions(max_grad_norm=1.0, label_smoothing=0.1),
+            LanguageModelTask(),
+        ),
     }
     out = {}
     for name, (model, ds, opt, sched, *options) in jobs.items():
@@ -125,7 +137,7 @@ def reference_jobs() -> dict[str, tuple[JobSpec, datasets.Dataset]]:
             training=options[0] if options else TrainingOptions(),
             task=options[1] if len(options) > 1 else ClassificationTask(),
         )
-        out[name] = (spec, ds)
+        out[name] = (spec, ds.windows(spec.model.seq_len) if isinstance(ds, datasets.TokenStream) else ds)
     return out
 
 

@@ -43,6 +43,7 @@ determinism profile the state was computed under); loading validates every name,
 from __future__ import annotations
 
 import hashlib
+import math
 import struct
 import sys
 import time
@@ -65,6 +66,7 @@ from compute_market.jobspec import (
     ClassificationTask,
     DeterminismProfile,
     JobSpec,
+    LanguageModelTask,
     MultilabelTask,
     RegressionTask,
     TaskSpec,
@@ -358,14 +360,14 @@ class DataOrder:
 def task_targets(task: TaskSpec, y: torch.Tensor) -> torch.Tensor:
     """A batch of the dataset's y as the task's loss takes it: labels as they are, targets as float32 (a
     uint8 multi-hot batch converted, exactly)."""
-    return y if isinstance(task, ClassificationTask) else y.to(torch.float32)
+    return y if isinstance(task, ClassificationTask | LanguageModelTask) else y.to(torch.float32)
 
 
 def task_loss(
     task: TaskSpec, outputs: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0
 ) -> torch.Tensor:
     """The exact-mode loss of `task` over a batch (docs/exact-mode.md, "Tasks"): cross-entropy with
-    `label_smoothing` (classification), the squared error or the Huber loss (regression), the binary
+    `label_smoothing` (classification; language_model over every position's next token), the squared error or the Huber loss (regression), the binary
     cross-entropy with logits (multilabel); each the float32 mean over the batch's rows and outputs."""
     targets = task_targets(task, y)
     if isinstance(task, RegressionTask):
@@ -374,6 +376,8 @@ def task_loss(
         return ops.mse_loss(outputs, targets)
     if isinstance(task, MultilabelTask):
         return ops.binary_cross_entropy_with_logits(outputs, targets)
+    if isinstance(task, LanguageModelTask):  # every position's next token: [N, T, V] logits, [N, T] tokens
+        return ops.cross_entropy(outputs.reshape(-1, outputs.shape[-1]), targets.reshape(-1), label_smoothing)
     return ops.cross_entropy(outputs, targets, label_smoothing)
 
 
@@ -383,14 +387,18 @@ def held_out_metrics(model: nn.Module, dataset: Dataset, task: TaskSpec | None =
     `accuracy` (the share of examples whose first maximal logit is the label); for multilabel `accuracy`
     (the share of (example, label) pairs whose logit's sign, > 0 for 1, is the label) and `exact_match`
     (the share of examples with every label right); for regression `mse` and `mae` (means over every
-    target, in float64)."""
+    target, in float64); for language_model `loss` (the mean next-token cross-entropy), `perplexity`
+    (exp of it) and `accuracy` (the share of positions whose first maximal logit is the next token)."""
     task = ClassificationTask() if task is None else task
     n = dataset.x_test.shape[0]
-    sums = {"hits": 0.0, "exact": 0.0, "squared": 0.0, "absolute": 0.0}
+    sums = {"hits": 0.0, "exact": 0.0, "squared": 0.0, "absolute": 0.0, "nll": 0.0}
     for i in range(0, n, EVAL_BATCH):
         outputs = model(dataset.x_test[i : i + EVAL_BATCH])
         y = dataset.y_test[i : i + EVAL_BATCH]
-        if isinstance(task, ClassificationTask):
+        if isinstance(task, LanguageModelTask):
+            sums["hits"] += int((outputs.argmax(dim=-1) == y).sum())
+            sums["nll"] += float(task_loss(task, outputs, y)) * y.numel()
+        elif isinstance(task, ClassificationTask):
             sums["hits"] += int((outputs.argmax(dim=1) == y).sum())
         elif isinstance(task, MultilabelTask):
             right = (outputs > 0) == (y != 0)
@@ -401,6 +409,13 @@ def held_out_metrics(model: nn.Module, dataset: Dataset, task: TaskSpec | None =
             sums["squared"] += float((error * error).sum())
             sums["absolute"] += float(error.abs().sum())
     outputs_per_example = 1 if dataset.y_test.dim() == 1 else dataset.y_test.shape[1]
+    if isinstance(task, LanguageModelTask):
+        loss = sums["nll"] / (n * outputs_per_example)
+        return {
+            "accuracy": sums["hits"] / (n * outputs_per_example),
+            "loss": loss,
+            "perplexity": math.exp(loss),
+        }
     if isinstance(task, ClassificationTask):
         return {"accuracy": sums["hits"] / n}
     if isinstance(task, MultilabelTask):

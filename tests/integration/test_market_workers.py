@@ -50,6 +50,28 @@ class Market:
         t.start()
         self.threads.append(t)
 
+    def solver_process(self, state_dir) -> subprocess.Popen:
+        """An honest `gradchain worker solver` process (terminate it when done)."""
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "chain.cli",
+                "worker",
+                "solver",
+                "--key",
+                f"//{SOLVER}",
+                "--node",
+                self.addr,
+                "--state-dir",
+                str(state_dir),
+                "--poll",
+                "0.2",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
     def register(self, verifier: bool = True) -> None:
         assert self.node(SOLVER).send(calls.register_solver(1000 * UNIT), "register solver", wait=True)
         if verifier:
@@ -102,25 +124,7 @@ def market(tmp_path):
 
 def test_honest_job_is_paid(market, tmp_path):
     market.register()
-    solver = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "chain.cli",
-            "worker",
-            "solver",
-            "--key",
-            f"//{SOLVER}",
-            "--node",
-            market.addr,
-            "--state-dir",
-            str(tmp_path / "solver"),
-            "--poll",
-            "0.2",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    solver = market.solver_process(tmp_path / "solver")
     try:
         market.run(Verifier(market.node(VERIFIER)))
         market.run(Whistleblower(market.node(WHISTLEBLOWER)))

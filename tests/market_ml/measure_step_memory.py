@@ -39,7 +39,7 @@ def _dataset(spec: JobSpec, n: int) -> datasets.Dataset:
         x = torch.randn(n, m.in_channels, m.image_size, m.image_size, generator=g)
     else:
         x = torch.randint(0, m.vocab_size, (n, m.seq_len), generator=g)
-    y = torch.randint(0, m.num_classes, (n,), generator=g)
+    y = torch.randint(0, m.num_classes, (n, m.seq_len) if m.KIND == "gpt" else (n,), generator=g)
     return datasets.Dataset(x, y, x[:4].clone(), y[:4].clone())
 
 

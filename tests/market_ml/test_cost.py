@@ -19,10 +19,13 @@ from compute_market import cost
 from compute_market.jobspec import (
     AdamSpec,
     AdamWSpec,
+    ClassificationTask,
     CnnSpec,
     ConstantSchedule,
+    GptSpec,
     JobSpec,
     JobSpecError,
+    LanguageModelTask,
     MlpSpec,
     SgdSpec,
     TrainingOptions,
@@ -35,6 +38,7 @@ FLOP_TOLERANCE = 0.01
 
 
 def _spec(model, optimizer, batch: int, training: TrainingOptions = TrainingOptions()) -> JobSpec:
+    task = LanguageModelTask() if model.KIND == "gpt" else ClassificationTask()
     return JobSpec(
         model,
         bytes(32),
@@ -45,6 +49,7 @@ def _spec(model, optimizer, batch: int, training: TrainingOptions = TrainingOpti
         seed=1,
         checkpoint_interval=4,
         training=training,
+        task=task,
     )
 
 
@@ -55,6 +60,7 @@ FLOP_SPECS = {
     "mlp": _spec(MlpSpec(20, (32, 24), 5), SGD, 16),
     "cnn": _spec(CnnSpec(2, 16, (6, 8), 5, 20, 4), SGD, 4),
     "transformer": _spec(TransformerSpec(50, 12, 16, 4, 2, 40, 3), ADAMW, 6),
+    "gpt": _spec(GptSpec(50, 12, 16, 4, 2, 40), ADAMW, 6),
 }
 MEMORY_SPECS = {  # peaks of 25-140 MiB: large against the process's noise, small enough for CI
     "mlp": _spec(MlpSpec(784, (1024, 1024), 10), SGD, 512),
@@ -62,6 +68,7 @@ MEMORY_SPECS = {  # peaks of 25-140 MiB: large against the process's noise, smal
     "mlp_adam_clipped": _spec(MlpSpec(784, (1024, 1024), 10), ADAM, 256, CLIPPED),
     "cnn": _spec(CnnSpec(3, 32, (32, 64), 3, 256, 10), SGD, 128),
     "transformer": _spec(TransformerSpec(1000, 64, 128, 4, 2, 512, 10), ADAMW, 64),
+    "gpt": _spec(GptSpec(256, 64, 128, 4, 2, 512), ADAMW, 32),
 }
 
 
@@ -111,12 +118,20 @@ def _plain_step(spec: JobSpec) -> None:
                 .permute(2, 0, 3, 1, 4)
                 .reshape(3, n * heads, t, d // heads)
             )
-            att = torch.softmax(torch.bmm(q, k.transpose(1, 2)) / math.sqrt(d // heads), -1)
+            scores = torch.bmm(q, k.transpose(1, 2)) / math.sqrt(d // heads)
+            if m.KIND == "gpt":
+                scores = scores.masked_fill(torch.ones(t, t, dtype=torch.bool).triu(1), float("-inf"))
+            att = torch.softmax(scores, -1)
             h = h + linear(
                 torch.bmm(att, v).view(n, heads, t, d // heads).transpose(1, 2).reshape(n, t, d), d, d
             )
             h = h + linear(torch.relu(linear(F.layer_norm(h, (d,), w(d), w(d)), d, m.ff_dim)), m.ff_dim, d)
-        h = linear(F.layer_norm(h, (d,), w(d), w(d)).mean(1), d, m.num_classes)
+        h = F.layer_norm(h, (d,), w(d), w(d))
+        if m.KIND == "gpt":  # next-token logits at every position
+            h = linear(h, d, m.num_classes).reshape(n * t, m.num_classes)
+            n = n * t
+        else:
+            h = linear(h.mean(1), d, m.num_classes)
     assert sum(p.numel() for p in params) == m.parameter_count
     labels = torch.randint(0, m.num_classes, (n,), generator=g)
     F.cross_entropy(h, labels).backward()

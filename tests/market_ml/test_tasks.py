@@ -78,8 +78,11 @@ def test_invalid_task_bytes_are_refused():
     off = b"\x01" + bytes(16)
     with pytest.raises(SpecDecodeError, match="non-canonical"):
         JobSpec.decode(plain + off + b"\x00")  # classification spelled out
-    with pytest.raises(SpecDecodeError, match="unknown variant tag 3"):
+    with pytest.raises(SpecDecodeError, match="unknown variant tag 4"):
+        JobSpec.decode(plain + off + b"\x04")
+    with pytest.raises(JobSpecError) as err:  # the language_model task with an MLP
         JobSpec.decode(plain + off + b"\x03")
+    assert err.value.field == "model.kind"
     with pytest.raises(SpecDecodeError, match="unknown choice 2"):
         JobSpec.decode(plain + off + b"\x01\x02" + bytes(8))
     with pytest.raises(JobSpecError) as err:
@@ -125,7 +128,7 @@ def test_task_json_defaults_and_canonical_form():
             {"kind": "multilabel"},
             {"training": {"label_smoothing": 0.1}},
             "training.label_smoothing",
-            "classification only",
+            "classification and language_model only",
         ),
         ({"kind": "classification"}, {"num_classes": 1}, "model.num_classes", "below 2 for classification"),
     ],
