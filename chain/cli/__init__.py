@@ -13,6 +13,7 @@ from chain.cli.client import query, tx
 from chain.cli.demo import demo
 from chain.cli.estimate import estimate
 from chain.cli.exact import selftest, trace
+from chain.cli.init import init
 from chain.cli.key import key
 from chain.cli.market import job, solver, verifier, worker
 from chain.cli.node import build_spec, node, purge_chain
@@ -34,3 +35,4 @@ for command in (worker, solver, verifier, job, demo, selftest):
     main.add_command(command)
 job.add_command(trace)
 job.add_command(estimate)
+job.add_command(init)
