@@ -87,7 +87,9 @@ def _csv_rows(path: Path, data: bytes) -> np.ndarray:
     if rows and not _numeric(rows[0]):
         rows = rows[1:]  # a header
     if not rows:
-        raise OnboardingError(f"{path} holds no rows of numbers (a first row that is not all numbers is taken as its header)")
+        raise OnboardingError(
+            f"{path} holds no rows of numbers (a first row that is not all numbers is taken as its header)"
+        )
     width = len(rows[0])
     values = []
     for i, row in enumerate(rows, start=1):
