@@ -10,6 +10,7 @@ naming the fix or said it lost finalized blocks and did not build on the damage;
 bound its ports again within 30 s. The exit status is 1 if any attack was not survived.
 
 Attacks: 4,200 idle connections to p2p, then to JSON-RPC (RLIMIT_NOFILE 4096, from 64 loopback hosts);
+1,000 HTTP/2-handshaken idle connections from one host to each gRPC port (p2p and API);
 3,000 half-open sockets (half an HTTP request, half an HTTP/2 preface); 100 idle WebSockets, then an HTTP
 client; JSON-RPC 100k-deep nesting, a 5,000-digit id and batches of 256 `state_getMetadata`; a blob flood
 (400 MB, a size lie, an endless empty upload); a 64 MiB blob requested 40 times by a peer that never reads;
@@ -47,6 +48,7 @@ from tests.faults import attacks  # noqa: E402
 from tests.faults.attacks import (  # noqa: E402
     HALF_HTTP2_PREFACE,
     HALF_HTTP_REQUEST,
+    HTTP2_CLIENT_PREFACE,
     Attack,
     AttackerLoop,
     AttackResult,
@@ -66,6 +68,7 @@ class Scale:
     idle: int = 4200
     hosts: int = 64
     half_open: int = 1500  # per port (JSON-RPC and gRPC)
+    one_host: int = 1000  # handshaken connections from one host, per gRPC port (p2p and API)
     websockets: int = 100
     hold: float = 20.0
     request_rounds: int = 10
@@ -83,6 +86,7 @@ QUICK = Scale(
     idle=1200,
     hosts=16,
     half_open=300,
+    one_host=300,
     hold=8.0,
     request_rounds=2,
     blob_flood_mb=32,
@@ -425,6 +429,7 @@ def restart_after_crash(tmp: Path) -> AttackResult:
 TARGET_ATTACKS = (
     "idle_p2p",
     "idle_json_rpc",
+    "one_host_grpc",
     "half_open",
     "idle_websockets_then_http",
     "json_rpc_hostile_requests",
@@ -471,6 +476,19 @@ def target_attack(name: str, node, tmp: Path, scale: Scale) -> AttackResult:
         return measure(name, node, hold_connections(node.p2p, scale.idle, scale.hosts), scale.hold)
     if name == "idle_json_rpc":
         return measure(name, node, hold_connections(node.rpc, scale.idle, scale.hosts), scale.hold)
+    if name == "one_host_grpc":
+
+        def one_host() -> Attack:
+            p2p = hold_connections(node.p2p, scale.one_host, 1, HTTP2_CLIENT_PREFACE)()
+            api = hold_connections(node.grpc, scale.one_host, 1, HTTP2_CLIENT_PREFACE)()
+            return Attack(
+                lambda: p2p.refused() + api.refused(),
+                lambda: (p2p.release(), api.release()),
+                lambda: {"p2p": p2p.detail(), "grpc": api.detail()},
+                held=lambda: attacks.grpc_answers(node),
+            )
+
+        return measure(name, node, one_host, scale.hold)
     if name == "half_open":
 
         def half_open() -> Attack:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
 import grpc
@@ -23,6 +24,7 @@ from chain.api.blob_service import BlobService
 from chain.api.convert import EVENTS_KEY, decode_events, read_account, to_json_text
 from chain.api.safe_handlers import add_servicer
 from chain.network.call_limits import CallsPerAddress
+from chain.network.connections_per_address import ConnectionsPerAddress
 from chain.network.descriptors import GRPC_SHARE, connection_cap
 from chain.primitives.codec import DecodeError
 from chain.primitives.crypto import InvalidAddress, decode_address, encode_address
@@ -365,9 +367,23 @@ def server_options(max_connections: int, max_calls_per_ip: int) -> list[tuple[st
     ]
 
 
-async def start_grpc_server(node, host: str, port: int, extra_services=()) -> tuple[grpc.aio.Server, int]:
-    """Serve the API on `host:port` within the node's limits (`--grpc-max-connections` raw connections in all,
-    `--grpc-max-calls-per-ip` calls open at once from one address; see chain.network.call_limits)."""
+@dataclass
+class GrpcApiServer:
+    """The running API: its server, the port it bound, and the sweep that caps connections per address."""
+
+    server: grpc.aio.Server
+    port: int
+    per_address: ConnectionsPerAddress
+
+    async def stop(self, grace: float) -> None:
+        await self.per_address.stop()
+        await self.server.stop(grace=grace)
+
+
+async def start_grpc_server(node, host: str, port: int, extra_services=()) -> GrpcApiServer:
+    """Serve the API on `host:port` within the node's limits: `--grpc-max-connections` raw connections in all,
+    `--grpc-max-connections-per-ip` from one address (chain.network.connections_per_address), and
+    `--grpc-max-calls-per-ip` calls open at once from one address (chain.network.call_limits)."""
     config = node.config
     max_connections = config.grpc_max_connections or connection_cap(GRPC_SHARE)
     server = grpc.aio.server(
@@ -399,7 +415,9 @@ async def start_grpc_server(node, host: str, port: int, extra_services=()) -> tu
     for name in names[:-1]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    return server, bound
+    per_address = ConnectionsPerAddress(config.grpc_max_connections_per_ip, "gRPC API")
+    per_address.start(bound)
+    return GrpcApiServer(server, bound, per_address)
 
 
-__all__ = ["start_grpc_server", "ChainService", "Subscription", "DecodeError"]
+__all__ = ["start_grpc_server", "GrpcApiServer", "ChainService", "Subscription", "DecodeError"]

@@ -20,9 +20,11 @@ from chain.node.config import (
     CONNECTIONS_LIMIT,
     DEFAULT_BLOB_RETENTION,
     DEFAULT_GRPC_MAX_CALLS_PER_IP,
+    DEFAULT_GRPC_MAX_CONNECTIONS_PER_IP,
     DEFAULT_GRPC_PORT,
     DEFAULT_IDLE_BLOCK_INTERVAL,
     DEFAULT_MAX_PEERS,
+    DEFAULT_P2P_MAX_CONNECTIONS_PER_IP,
     DEFAULT_P2P_PORT,
     DEFAULT_PROMETHEUS_PORT,
     DEFAULT_RPC_MAX_CONNECTIONS,
@@ -177,6 +179,22 @@ def _setup_logging(level: str) -> None:
     help="gRPC calls (streams included) open at once from one remote IP address; more are refused "
     "with RESOURCE_EXHAUSTED.",
 )
+@click.option(
+    "--p2p-max-connections-per-ip",
+    type=click.IntRange(1, CONNECTIONS_LIMIT),
+    default=DEFAULT_P2P_MAX_CONNECTIONS_PER_IP,
+    show_default=True,
+    help="TCP connections to the p2p listener from one remote IP address; the latest over it are closed "
+    "within a second (Linux; elsewhere only --p2p-max-connections applies).",
+)
+@click.option(
+    "--grpc-max-connections-per-ip",
+    type=click.IntRange(1, CONNECTIONS_LIMIT),
+    default=DEFAULT_GRPC_MAX_CONNECTIONS_PER_IP,
+    show_default=True,
+    help="TCP connections to the gRPC API listener from one remote IP address; the latest over it are "
+    "closed within a second (Linux; elsewhere only --grpc-max-connections applies).",
+)
 @click.option("--bootnodes", multiple=True, help="HOST:PORT of a peer to connect to (repeatable).")
 @click.option("--pruning", default="256", show_default=True, help="Blocks of state to keep, or 'archive'.")
 @click.option(
@@ -237,6 +255,8 @@ def node(
     p2p_max_connections,
     grpc_max_connections,
     grpc_max_calls_per_ip,
+    p2p_max_connections_per_ip,
+    grpc_max_connections_per_ip,
     bootnodes,
     pruning,
     idle_block_interval,
@@ -283,6 +303,8 @@ def node(
         p2p_max_connections=p2p_max_connections,
         grpc_max_connections=grpc_max_connections,
         grpc_max_calls_per_ip=grpc_max_calls_per_ip,
+        p2p_max_connections_per_ip=p2p_max_connections_per_ip,
+        grpc_max_connections_per_ip=grpc_max_connections_per_ip,
         prometheus_host=EXTERNAL if prometheus_external else LOOPBACK,
         prometheus_port=None if no_prometheus else prometheus_port,
         bootnodes=list(bootnodes),

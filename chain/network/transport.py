@@ -15,6 +15,7 @@ from typing import Protocol
 import grpc
 import grpc.aio
 
+from chain.network.connections_per_address import ConnectionsPerAddress
 from chain.network.descriptors import P2P_SHARE, connection_cap
 from proto import p2p_pb2, p2p_pb2_grpc
 
@@ -36,6 +37,7 @@ GRPC_OPTIONS = [
 HANDSHAKE_TIMEOUT_MS = 5_000  # a TCP connection that has not completed HTTP/2's preface by then is closed
 IDLE_CONNECTION_MS = 60_000  # a connection with no stream open for this long is closed
 MAX_STREAMS_PER_CONNECTION = 16  # a peer needs one
+DEFAULT_PER_ADDRESS = 64  # TCP connections from one remote host (chain.network.connections_per_address)
 
 
 def server_options(max_connections: int) -> list[tuple[str, int]]:
@@ -143,9 +145,12 @@ class _PeerServicer(p2p_pb2_grpc.PeerServicer):
 class GrpcTransport:
     """Peers over grpc.aio: one bidirectional `Peer.Connect` stream per connection."""
 
-    def __init__(self, max_connections: int | None = None) -> None:
+    def __init__(
+        self, max_connections: int | None = None, max_per_address: int = DEFAULT_PER_ADDRESS
+    ) -> None:
         self._server: grpc.aio.Server | None = None
         self.max_connections = max_connections if max_connections is not None else connection_cap(P2P_SHARE)
+        self.per_address = ConnectionsPerAddress(max_per_address, "p2p")
 
     async def listen(self, address: str, on_inbound: InboundHandler) -> str:
         self._server = grpc.aio.server(options=server_options(self.max_connections))
@@ -157,6 +162,7 @@ class GrpcTransport:
         if port == 0:
             raise TransportError(f"cannot listen for peers on {address}: the port is busy or not available")
         await self._server.start()
+        self.per_address.start(port)
         host = address.rsplit(":", 1)[0]
         return f"{host}:{port}"
 
@@ -171,6 +177,7 @@ class GrpcTransport:
         return _ClientConnection(channel, call, address)
 
     async def stop(self) -> None:
+        await self.per_address.stop()
         if self._server is not None:
             await self._server.stop(grace=0.5)
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chain.network.peers import RESERVED_SLOTS  # of --max-peers, kept for bootnodes
+from chain.network.transport import DEFAULT_PER_ADDRESS
 
 DEFAULT_P2P_PORT = 30333
 DEFAULT_GRPC_PORT = 50051
@@ -28,6 +29,11 @@ MAX_PEERS_LIMIT = 1_000
 DEFAULT_RPC_MAX_CONNECTIONS = 100
 DEFAULT_RPC_MAX_CONNECTIONS_PER_IP = 32
 DEFAULT_GRPC_MAX_CALLS_PER_IP = 512
+# TCP connections one remote IP address may hold to a gRPC listener (chain.network.connections_per_address):
+# room for a host's handshakes and peers on p2p (peers.MAX_HANDSHAKES_PER_HOST + MAX_PEERS_PER_HOST is 32),
+# and for many clients behind one address on the API.
+DEFAULT_P2P_MAX_CONNECTIONS_PER_IP = DEFAULT_PER_ADDRESS
+DEFAULT_GRPC_MAX_CONNECTIONS_PER_IP = 64
 CONNECTIONS_LIMIT = 100_000
 # Threads that verify peers' transaction batches' signatures (chain.node.signature_verifier): two use a
 # second core where there is one, and more gain little while the loop's own Python holds the GIL.
@@ -63,6 +69,8 @@ class NodeConfig:
     p2p_max_connections: int | None = None  # raw TCP connections on the p2p listener
     grpc_max_connections: int | None = None  # raw TCP connections on the gRPC API listener
     grpc_max_calls_per_ip: int = DEFAULT_GRPC_MAX_CALLS_PER_IP
+    p2p_max_connections_per_ip: int = DEFAULT_P2P_MAX_CONNECTIONS_PER_IP
+    grpc_max_connections_per_ip: int = DEFAULT_GRPC_MAX_CONNECTIONS_PER_IP
     prometheus_host: str = LOOPBACK
     prometheus_port: int | None = DEFAULT_PROMETHEUS_PORT
     bootnodes: list[str] = field(default_factory=list)
@@ -112,6 +120,8 @@ class NodeConfig:
             ("--p2p-max-connections", self.p2p_max_connections, 1),
             ("--grpc-max-connections", self.grpc_max_connections, 1),
             ("--grpc-max-calls-per-ip", self.grpc_max_calls_per_ip, 1),
+            ("--p2p-max-connections-per-ip", self.p2p_max_connections_per_ip, 1),
+            ("--grpc-max-connections-per-ip", self.grpc_max_connections_per_ip, 1),
         )
         for flag, value, least in counts:
             most = MAX_PEERS_LIMIT if flag == "--max-peers" else CONNECTIONS_LIMIT

@@ -41,11 +41,11 @@ async def run_node(config: NodeConfig, spec, key: Keypair | None, stop: asyncio.
     try:
         try:
             await node.start()
-            grpc_server, grpc_port = await start_grpc_server(
+            api = await start_grpc_server(
                 node, config.grpc_host, config.grpc_port, node.extra_grpc_services()
             )
-            servers.append(grpc_server)
-            log.info("gRPC API on %s:%d", config.grpc_host, grpc_port)
+            servers.append(api)
+            log.info("gRPC API on %s:%d", config.grpc_host, api.port)
             if config.rpc_port is not None:
                 rpc = await node.start_json_rpc()
                 if rpc is not None:

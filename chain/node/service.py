@@ -101,7 +101,7 @@ class Node:
             config.node_key_file or self.chain_dir / "network" / "secret_ed25519"
         )
         self.network = Network(
-            transport or GrpcTransport(config.p2p_max_connections),
+            transport or GrpcTransport(config.p2p_max_connections, config.p2p_max_connections_per_ip),
             self.node_key,
             spec.genesis_hash,
             self,

@@ -338,6 +338,9 @@ def hold_connections(port: int, count: int, hosts: int = 1, payload: bytes = b""
 
 HALF_HTTP_REQUEST = b"POST / HTTP/1.1\r\nHost: node\r\nContent-Length: 100\r\n"
 HALF_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n"
+# HTTP/2's whole client preface and an empty SETTINGS frame: gRPC counts the handshake done, so the connection
+# outlives the handshake timeout and is closed only by the idle timeout (minutes) or a per-address cap.
+HTTP2_CLIENT_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
 
 
 # --- p2p attackers (in this process, over the real transport) --------------------------------------------------

@@ -410,6 +410,8 @@ def test_invalid_calls_over_the_per_address_cap_are_refused_and_served_again_onc
         ({"p2p_max_connections": 20, "max_peers": 32}, "--p2p-max-connections 20"),
         ({"grpc_max_connections": 0}, "--grpc-max-connections 0"),
         ({"grpc_max_calls_per_ip": 100_001}, "--grpc-max-calls-per-ip 100001"),
+        ({"p2p_max_connections_per_ip": 0}, "--p2p-max-connections-per-ip 0"),
+        ({"grpc_max_connections_per_ip": 100_001}, "--grpc-max-connections-per-ip 100001"),
     ],
 )
 def test_invalid_connection_limits_are_refused_naming_the_flag(limits, named):
@@ -432,5 +434,7 @@ def test_connection_limit_flags_are_range_checked_and_listed_in_help():
         "--p2p-max-connections",
         "--grpc-max-connections",
         "--grpc-max-calls-per-ip",
+        "--p2p-max-connections-per-ip",
+        "--grpc-max-connections-per-ip",
     ):
         assert flag in help_text

@@ -21,6 +21,7 @@ from chain.primitives.crypto import Keypair
 from proto import p2p_pb2
 from tests.faults.attacks import (
     HALF_HTTP_REQUEST,
+    HTTP2_CLIENT_PREFACE,
     Attack,
     SilentPeer,
     dev_node,
@@ -434,6 +435,37 @@ def test_idle_connections_beyond_the_descriptor_limit_never_stop_consensus(tmp_p
         assert result.refused > 900, "the node kept idle connections it could not serve"
         assert node.log_path.stat().st_size - log_before < 256 * 1024, "the log grew too fast under attack"
         assert "Traceback" not in node.log_tail(2000)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_handshaken_connections_from_one_host_over_its_cap_are_closed_and_consensus_goes_on(tmp_path):
+    """One host opens 120 connections to each gRPC port (p2p and API) and finishes HTTP/2's handshake on each,
+    so no handshake timeout closes them; with 16 allowed per address, the node closes the rest within seconds,
+    keeps finalizing, and answers gRPC from another address while the host still holds its sockets."""
+    net, node = dev_node(
+        tmp_path, extra=("--p2p-max-connections-per-ip", "16", "--grpc-max-connections-per-ip", "16")
+    )
+    with net:
+        wait_for(lambda: node.finalized() >= 2, 60, "the first blocks", node)
+        p2p = hold_connections(node.p2p, 120, hosts=1, payload=HTTP2_CLIENT_PREFACE)
+        api = hold_connections(node.grpc, 120, hosts=1, payload=HTTP2_CLIENT_PREFACE)
+
+        def both() -> Attack:
+            first, second = p2p(), api()
+            return Attack(
+                lambda: first.refused() + second.refused(),
+                lambda: (first.release(), second.release()),
+                lambda: {"p2p": first.detail(), "grpc": second.detail()},
+                held=lambda: grpc_answers(node),
+            )
+
+        result = measure("one host's connections", node, both, hold=6.0, rss_limit_mb=600)
+        assert result.survived, (result, node.log_tail())
+        assert result.detail["p2p"]["still_open"] == 16, result.detail
+        assert result.detail["grpc"]["still_open"] == 16, result.detail
+        assert result.refused == 2 * (120 - 16)
+        assert "connection(s) over 16 per address" in node.log_tail(5000)
 
 
 @pytest.mark.integration
