@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0fproto/p2p.proto\x12\x10gradchain.p2p.v1\"\x92\x01\n\x05Hello\x12\x14\n\x0cgenesis_hash\x18\x01 \x01(\x0c\x12\x10\n\x08node_key\x18\x02 \x01(\x0c\x12\x11\n\tchallenge\x18\x03 \x01(\x0c\x12\x13\n\x0b\x62\x65st_number\x18\x04 \x01(\x04\x12\x11\n\tbest_hash\x18\x05 \x01(\x0c\x12\x13\n\x0blisten_addr\x18\x06 \x01(\t\x12\x11\n\tnode_name\x18\x07 \x01(\t\"\x1f\n\nHelloProof\x12\x11\n\tsignature\x18\x01 \x01(\x0c\"6\n\x0bSyncRequest\x12\x13\n\x0b\x66rom_number\x18\x01 \x01(\x04\x12\x12\n\nmax_blocks\x18\x02 \x01(\r\"6\n\x0e\x43\x65rtifiedBlock\x12\r\n\x05\x62lock\x18\x01 \x01(\x0c\x12\x15\n\rjustification\x18\x02 \x01(\x0c\"S\n\x0cSyncResponse\x12\x30\n\x06\x62locks\x18\x01 \x03(\x0b\x32 .gradchain.p2p.v1.CertifiedBlock\x12\x11\n\tpeer_best\x18\x02 \x01(\x04\"?\n\x06Status\x12\x13\n\x0b\x62\x65st_number\x18\x01 \x01(\x04\x12\x11\n\tbest_hash\x18\x02 \x01(\x0c\x12\r\n\x05peers\x18\x03 \x03(\t\"\x8a\x04\n\x0bPeerMessage\x12(\n\x05hello\x18\x01 \x01(\x0b\x32\x17.gradchain.p2p.v1.HelloH\x00\x12\x33\n\x0bhello_proof\x18\x02 \x01(\x0b\x32\x1c.gradchain.p2p.v1.HelloProofH\x00\x12\x15\n\x0btransaction\x18\x03 \x01(\x0cH\x00\x12\x13\n\tconsensus\x18\x04 \x01(\x0cH\x00\x12\x31\n\x05\x62lock\x18\x05 \x01(\x0b\x32 .gradchain.p2p.v1.CertifiedBlockH\x00\x12\x35\n\x0csync_request\x18\x06 \x01(\x0b\x32\x1d.gradchain.p2p.v1.SyncRequestH\x00\x12\x37\n\rsync_response\x18\x07 \x01(\x0b\x32\x1e.gradchain.p2p.v1.SyncResponseH\x00\x12\x12\n\x08\x65vidence\x18\x08 \x01(\x0cH\x00\x12*\n\x06status\x18\t \x01(\x0b\x32\x18.gradchain.p2p.v1.StatusH\x00\x12\x16\n\x0c\x62lob_request\x18\n \x01(\x0cH\x00\x12\x31\n\nblob_chunk\x18\x0b \x01(\x0b\x32\x1b.gradchain.p2p.v1.BlobChunkH\x00\x12:\n\x0ctransactions\x18\x0c \x01(\x0b\x32\".gradchain.p2p.v1.TransactionBatchH\x00\x42\x06\n\x04kind\"&\n\x10TransactionBatch\x12\x12\n\nextrinsics\x18\x01 \x03(\x0c\"V\n\tBlobChunk\x12\x0c\n\x04hash\x18\x01 \x01(\x0c\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x0c\n\x04last\x18\x04 \x01(\x08\x12\x0f\n\x07missing\x18\x05 \x01(\x08\x32S\n\x04Peer\x12K\n\x07\x43onnect\x12\x1d.gradchain.p2p.v1.PeerMessage\x1a\x1d.gradchain.p2p.v1.PeerMessage(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0fproto/p2p.proto\x12\x10gradchain.p2p.v1\"\x92\x01\n\x05Hello\x12\x14\n\x0cgenesis_hash\x18\x01 \x01(\x0c\x12\x10\n\x08node_key\x18\x02 \x01(\x0c\x12\x11\n\tchallenge\x18\x03 \x01(\x0c\x12\x13\n\x0b\x62\x65st_number\x18\x04 \x01(\x04\x12\x11\n\tbest_hash\x18\x05 \x01(\x0c\x12\x13\n\x0blisten_addr\x18\x06 \x01(\t\x12\x11\n\tnode_name\x18\x07 \x01(\t\"S\n\nHelloProof\x12\x11\n\tsignature\x18\x01 \x01(\x0c\x12\x15\n\rvalidator_key\x18\x02 \x01(\x0c\x12\x1b\n\x13validator_signature\x18\x03 \x01(\x0c\"6\n\x0bSyncRequest\x12\x13\n\x0b\x66rom_number\x18\x01 \x01(\x04\x12\x12\n\nmax_blocks\x18\x02 \x01(\r\"6\n\x0e\x43\x65rtifiedBlock\x12\r\n\x05\x62lock\x18\x01 \x01(\x0c\x12\x15\n\rjustification\x18\x02 \x01(\x0c\"S\n\x0cSyncResponse\x12\x30\n\x06\x62locks\x18\x01 \x03(\x0b\x32 .gradchain.p2p.v1.CertifiedBlock\x12\x11\n\tpeer_best\x18\x02 \x01(\x04\"?\n\x06Status\x12\x13\n\x0b\x62\x65st_number\x18\x01 \x01(\x04\x12\x11\n\tbest_hash\x18\x02 \x01(\x0c\x12\r\n\x05peers\x18\x03 \x03(\t\"\x8a\x04\n\x0bPeerMessage\x12(\n\x05hello\x18\x01 \x01(\x0b\x32\x17.gradchain.p2p.v1.HelloH\x00\x12\x33\n\x0bhello_proof\x18\x02 \x01(\x0b\x32\x1c.gradchain.p2p.v1.HelloProofH\x00\x12\x15\n\x0btransaction\x18\x03 \x01(\x0cH\x00\x12\x13\n\tconsensus\x18\x04 \x01(\x0cH\x00\x12\x31\n\x05\x62lock\x18\x05 \x01(\x0b\x32 .gradchain.p2p.v1.CertifiedBlockH\x00\x12\x35\n\x0csync_request\x18\x06 \x01(\x0b\x32\x1d.gradchain.p2p.v1.SyncRequestH\x00\x12\x37\n\rsync_response\x18\x07 \x01(\x0b\x32\x1e.gradchain.p2p.v1.SyncResponseH\x00\x12\x12\n\x08\x65vidence\x18\x08 \x01(\x0cH\x00\x12*\n\x06status\x18\t \x01(\x0b\x32\x18.gradchain.p2p.v1.StatusH\x00\x12\x16\n\x0c\x62lob_request\x18\n \x01(\x0cH\x00\x12\x31\n\nblob_chunk\x18\x0b \x01(\x0b\x32\x1b.gradchain.p2p.v1.BlobChunkH\x00\x12:\n\x0ctransactions\x18\x0c \x01(\x0b\x32\".gradchain.p2p.v1.TransactionBatchH\x00\x42\x06\n\x04kind\"&\n\x10TransactionBatch\x12\x12\n\nextrinsics\x18\x01 \x03(\x0c\"V\n\tBlobChunk\x12\x0c\n\x04hash\x18\x01 \x01(\x0c\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x0c\n\x04last\x18\x04 \x01(\x08\x12\x0f\n\x07missing\x18\x05 \x01(\x08\x32S\n\x04Peer\x12K\n\x07\x43onnect\x12\x1d.gradchain.p2p.v1.PeerMessage\x1a\x1d.gradchain.p2p.v1.PeerMessage(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,21 +34,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_HELLO']._serialized_start=38
   _globals['_HELLO']._serialized_end=184
   _globals['_HELLOPROOF']._serialized_start=186
-  _globals['_HELLOPROOF']._serialized_end=217
-  _globals['_SYNCREQUEST']._serialized_start=219
-  _globals['_SYNCREQUEST']._serialized_end=273
-  _globals['_CERTIFIEDBLOCK']._serialized_start=275
-  _globals['_CERTIFIEDBLOCK']._serialized_end=329
-  _globals['_SYNCRESPONSE']._serialized_start=331
-  _globals['_SYNCRESPONSE']._serialized_end=414
-  _globals['_STATUS']._serialized_start=416
-  _globals['_STATUS']._serialized_end=479
-  _globals['_PEERMESSAGE']._serialized_start=482
-  _globals['_PEERMESSAGE']._serialized_end=1004
-  _globals['_TRANSACTIONBATCH']._serialized_start=1006
-  _globals['_TRANSACTIONBATCH']._serialized_end=1044
-  _globals['_BLOBCHUNK']._serialized_start=1046
-  _globals['_BLOBCHUNK']._serialized_end=1132
-  _globals['_PEER']._serialized_start=1134
-  _globals['_PEER']._serialized_end=1217
+  _globals['_HELLOPROOF']._serialized_end=269
+  _globals['_SYNCREQUEST']._serialized_start=271
+  _globals['_SYNCREQUEST']._serialized_end=325
+  _globals['_CERTIFIEDBLOCK']._serialized_start=327
+  _globals['_CERTIFIEDBLOCK']._serialized_end=381
+  _globals['_SYNCRESPONSE']._serialized_start=383
+  _globals['_SYNCRESPONSE']._serialized_end=466
+  _globals['_STATUS']._serialized_start=468
+  _globals['_STATUS']._serialized_end=531
+  _globals['_PEERMESSAGE']._serialized_start=534
+  _globals['_PEERMESSAGE']._serialized_end=1056
+  _globals['_TRANSACTIONBATCH']._serialized_start=1058
+  _globals['_TRANSACTIONBATCH']._serialized_end=1096
+  _globals['_BLOBCHUNK']._serialized_start=1098
+  _globals['_BLOBCHUNK']._serialized_end=1184
+  _globals['_PEER']._serialized_start=1186
+  _globals['_PEER']._serialized_end=1269
 # @@protoc_insertion_point(module_scope)

@@ -25,10 +25,14 @@ class Hello(_message.Message):
     def __init__(self, genesis_hash: _Optional[bytes] = ..., node_key: _Optional[bytes] = ..., challenge: _Optional[bytes] = ..., best_number: _Optional[int] = ..., best_hash: _Optional[bytes] = ..., listen_addr: _Optional[str] = ..., node_name: _Optional[str] = ...) -> None: ...
 
 class HelloProof(_message.Message):
-    __slots__ = ("signature",)
+    __slots__ = ("signature", "validator_key", "validator_signature")
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    VALIDATOR_KEY_FIELD_NUMBER: _ClassVar[int]
+    VALIDATOR_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     signature: bytes
-    def __init__(self, signature: _Optional[bytes] = ...) -> None: ...
+    validator_key: bytes
+    validator_signature: bytes
+    def __init__(self, signature: _Optional[bytes] = ..., validator_key: _Optional[bytes] = ..., validator_signature: _Optional[bytes] = ...) -> None: ...
 
 class SyncRequest(_message.Message):
     __slots__ = ("from_number", "max_blocks")

@@ -8,8 +8,13 @@ Every payload is handed to the node's `PeerHandler`, which parses it at the edge
 invalid gets the peer disconnected and banned for `ban_seconds`; one that floods (sends some kind of
 message faster than any honest node does) is banned by its host as well, since a fresh key costs nothing.
 
+A validator may also prove its session key in the handshake: the key's signature over
+`"gradchain/p2p-validator" ++ genesis ++ challenge ++ node key` binds it to this connection's node key and
+challenge, so it cannot be replayed by another node. A proof that does not verify gets the peer banned; one
+by a key outside the validator set (`is_validator`) earns nothing.
+
 Slots: `max_peers` in all, of which `RESERVED_SLOTS` only bootnodes (whose keys this node learned by
-dialling them) may take, and at most `MAX_PEERS_PER_HOST` per remote host otherwise. When a limit is hit, the
+dialling them) and proven validators may take, and at most `MAX_PEERS_PER_HOST` per remote host otherwise. When a limit is hit, the
 newcomer is admitted in place of the peer that has gone longest without doing anything useful, once that peer
 has had `EVICTION_GRACE` seconds of probation: useful is sending something new (a consensus message, block,
 evidence or transaction this node had not seen, or a synced block), or syncing from this node, which a peer
@@ -28,7 +33,7 @@ import logging
 import os
 import time
 from collections import OrderedDict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -41,6 +46,7 @@ from proto import p2p_pb2
 log = logging.getLogger("gradchain.network")
 
 HELLO_DOMAIN = b"gradchain/p2p-hello"
+VALIDATOR_DOMAIN = b"gradchain/p2p-validator"
 HANDSHAKE_TIMEOUT = 5.0
 SEEN_CACHE_SIZE = 50_000
 BLOB_CHUNK = 1024 * 1024
@@ -149,7 +155,8 @@ class Peer:
     dropped: int = 0
     strikes: int = 0  # well-formed but invalid messages (bad signatures); the node bans at a limit
     closed: bool = False
-    reserved: bool = False  # a bootnode: it may use the reserved slots and is never evicted
+    reserved: bool = False  # a bootnode or validator: it may use the reserved slots and is never evicted
+    validator_key: bytes | None = None  # the session key it proved in the handshake, if in the validator set
     connected_at: float = field(default_factory=time.monotonic)
     last_useful: float = 0.0  # when it last sent something new to this node or synced from it (0: never)
     served_up_to: int = -1  # the highest block number this node has sent it (sync answers, gossip)
@@ -269,6 +276,8 @@ class Network:
         node_name: str = "gradchain",
         max_peers: int = 32,
         ban_seconds: float = 60.0,
+        validator_key: Keypair | None = None,
+        is_validator: Callable[[bytes], bool] = lambda session_key: False,
     ):
         self.transport, self.node_key, self.genesis_hash, self.handler = (
             transport,
@@ -278,6 +287,7 @@ class Network:
         )
         self.listen, self.bootnodes, self.node_name = listen, list(bootnodes), node_name
         self.max_peers, self.ban_seconds = max_peers, ban_seconds
+        self.validator_key, self.is_validator = validator_key, is_validator
         self.peers: dict[bytes, Peer] = {}
         self.banned: dict[bytes, float] = {}
         self.banned_hosts: dict[str, float] = {}  # flooders' hosts (never a bootnode's host)
@@ -439,18 +449,16 @@ class Network:
             raise Misbehaviour(f"the peer is on another chain (genesis 0x{hello.genesis_hash.hex()[:16]}…)")
         if len(hello.node_key) != 32 or len(hello.challenge) != 32 or hello.node_key == self.node_key.public:
             raise Misbehaviour("the peer's hello has a malformed key or challenge, or is ourselves")
-        proof = self.node_key.sign(HELLO_DOMAIN + self.genesis_hash + hello.challenge + self.node_key.public)
-        await conn.send(p2p_pb2.PeerMessage(hello_proof=p2p_pb2.HelloProof(signature=proof)))
+        await conn.send(p2p_pb2.PeerMessage(hello_proof=self._hello_proof(hello.challenge)))
         msg = await conn.recv()
         if msg is None or msg.WhichOneof("kind") != "hello_proof":
             raise Misbehaviour("the peer did not prove its node key")
+        proof = msg.hello_proof
         if not verify(
-            hello.node_key,
-            HELLO_DOMAIN + self.genesis_hash + challenge + hello.node_key,
-            msg.hello_proof.signature,
+            hello.node_key, HELLO_DOMAIN + self.genesis_hash + challenge + hello.node_key, proof.signature
         ):
             raise Misbehaviour("the peer's proof of its node key does not verify")
-        return Peer(
+        peer = Peer(
             conn,
             bytes(hello.node_key),
             hello.listen_addr[:256],
@@ -458,6 +466,25 @@ class Network:
             hello.best_number,
             bytes(hello.best_hash),
         )
+        if proof.validator_key or proof.validator_signature:
+            key = bytes(proof.validator_key)
+            claim = VALIDATOR_DOMAIN + self.genesis_hash + challenge + peer.node_key
+            if len(key) != 32 or not verify(key, claim, proof.validator_signature):
+                self.banned[peer.node_key] = time.monotonic() + self.ban_seconds  # its node key is proven
+                log.warning("banning peer %s for %.0fs: a forged validator claim", peer.id, self.ban_seconds)
+                raise Misbehaviour("the peer's proof of a validator key does not verify")
+            if self.is_validator(key):
+                peer.validator_key = key
+        return peer
+
+    def _hello_proof(self, challenge: bytes) -> p2p_pb2.HelloProof:
+        """The answer to a peer's challenge: proof of the node key, and of the validator key if there is one."""
+        signed = self.genesis_hash + challenge + self.node_key.public
+        proof = p2p_pb2.HelloProof(signature=self.node_key.sign(HELLO_DOMAIN + signed))
+        if self.validator_key is not None:
+            proof.validator_key = self.validator_key.public
+            proof.validator_signature = self.validator_key.sign(VALIDATOR_DOMAIN + signed)
+        return proof
 
     async def _run_peer(self, conn: Connection, dialled: bool, bootnode: bool = False) -> bool:
         """Handshake and serve one connection; false if the peer was refused (not admitted)."""
@@ -476,7 +503,7 @@ class Network:
         peer.dialled_by_us, peer.synced_to = dialled, peer.best_number
         if dialled and bootnode:
             self.reserved_keys.add(peer.node_key)
-        peer.reserved = peer.node_key in self.reserved_keys
+        peer.reserved = peer.node_key in self.reserved_keys or peer.validator_key is not None
         if self.banned.get(peer.node_key, 0) > time.monotonic() or peer.node_key in self.blocked_keys:
             await conn.close()
             return False

@@ -231,6 +231,18 @@ class ConsensusService:
             )
         raise ValueError(f"the validator set of height {height} is not known yet (head #{chain.number})")
 
+    def is_validator(self, session_key: bytes) -> bool:
+        """Whether `session_key` validates the next height or the one after: a peer that proves it in the
+        handshake may take a reserved slot (chain.network.peers)."""
+        number = self.node.chain.number
+        for height in (number + 1, number + 2):
+            try:
+                if session_key in self.validator_set_for(height):
+                    return True
+            except ValueError:  # the set after next is not known yet
+                continue
+        return False
+
     def _validate_proposal(self, height: int, block_bytes: bytes) -> bool:
         try:
             block = Block.decode(block_bytes)

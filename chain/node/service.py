@@ -109,6 +109,8 @@ class Node:
             config.bootnodes or spec.boot_nodes,
             node_name=config.name,
             max_peers=config.max_peers,
+            validator_key=validator_key,
+            is_validator=lambda session_key: self.consensus.is_validator(session_key),
         )
         self.blobs = BlobStore(self.chain_dir / "blobs")
         self.network.blob_store = self.blobs

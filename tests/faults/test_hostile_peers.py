@@ -347,6 +347,68 @@ class SlowSyncer(SilentPeer):
             await self.net.request_sync(peer, self.number + 1, self.step)
 
 
+class ValidatorImpostor(Network):
+    """Claims a validator's session key in its handshake, signing the claim with a key of its own."""
+
+    claimed: bytes = b""
+
+    def _hello_proof(self, challenge: bytes) -> p2p_pb2.HelloProof:
+        proof = super()._hello_proof(challenge)
+        proof.validator_key = self.claimed
+        return proof
+
+
+def test_a_proven_validator_takes_a_reserved_slot_that_fakes_and_impostors_cannot():
+    """The victim's two open slots are full of fake peers still in probation. A validator of the set, proving
+    its session key in the handshake, gets a reserved slot; a node proving a key outside the set gets none; a
+    node claiming the validator's key with a signature of its own is banned."""
+    validator_key = Keypair.generate()
+
+    def network(name: str, bootnodes=(), cls=Network, **kwargs) -> Network:
+        return cls(
+            GrpcTransport(),
+            Keypair.generate(),
+            GENESIS,
+            SilentPeer(GENESIS),
+            "127.0.0.1:0",
+            bootnodes=list(bootnodes),
+            node_name=name,
+            **kwargs,
+        )
+
+    async def scenario():
+        victim = network("victim", max_peers=peers_module.RESERVED_SLOTS + 2)
+        victim.is_validator = lambda key: key == validator_key.public
+        victim.eviction_grace = 600.0  # the fakes keep their slots for the whole test
+        await victim.start()
+        started = [victim]
+        try:
+            fakes = [network(f"fake{i}", [victim.listen_addr]) for i in range(4)]
+            started += fakes
+            await asyncio.gather(*(fake.start() for fake in fakes))
+            await until(lambda: len(victim.peers) == 2, 20, "the fakes to fill the open slots")
+            stranger = network("stranger", [victim.listen_addr], validator_key=Keypair.generate())
+            impostor = network(
+                "impostor", [victim.listen_addr], ValidatorImpostor, validator_key=Keypair.generate()
+            )
+            impostor.claimed = validator_key.public
+            validator = network("validator", [victim.listen_addr], validator_key=validator_key)
+            for late in (stranger, impostor, validator):
+                started.append(late)
+                await late.start()
+            await until(lambda: validator.node_key.public in victim.peers, 20, "the validator to get a slot")
+            await until(lambda: impostor.node_key.public in victim.banned, 20, "the impostor to be banned")
+            admitted = victim.peers[validator.node_key.public]
+            assert admitted.reserved and admitted.validator_key == validator_key.public
+            await asyncio.sleep(1.0)
+            assert stranger.node_key.public not in victim.peers, "a key outside the set took a slot"
+            assert len(victim.peers) == 3
+        finally:
+            await asyncio.gather(*(net.stop() for net in started))
+
+    asyncio.run(scenario())
+
+
 @pytest.mark.slow
 def test_a_syncing_node_gets_a_slot_among_redialling_fakes_and_keeps_it_until_synced():
     """40 fake peers with fresh keys share the real node's host (loopback) and re-dial whenever they are
