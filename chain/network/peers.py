@@ -37,6 +37,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import base58
+
 from chain.network.address_book import AddressBook, address_host, parse_peer_address
 from chain.network.transport import Connection, Transport, TransportError
 from chain.primitives.crypto import Keypair, verify
@@ -46,6 +48,9 @@ from proto import p2p_pb2
 log = logging.getLogger("gradchain.network")
 
 HELLO_DOMAIN = b"gradchain/p2p-hello"
+# libp2p's PeerId of an Ed25519 key: the identity multihash (0x00, length 36) of the protobuf PublicKey
+# {Type: Ed25519 (1), Data: 32 bytes}, in base58btc; it reads "12D3KooW..." as every Substrate node's does.
+LIBP2P_ED25519_PREFIX = bytes([0x00, 0x24, 0x08, 0x01, 0x12, 0x20])
 VALIDATOR_DOMAIN = b"gradchain/p2p-validator"
 HANDSHAKE_TIMEOUT = 5.0
 SEEN_CACHE_SIZE = 50_000
@@ -74,6 +79,11 @@ STATUS_RATE, STATUS_BURST = 20.0, 200.0  # Status messages per second a peer may
 STATUS_INTERVAL = 0.2  # this node announces its status at most this often (a syncing node imports far faster)
 MAX_CONCURRENT_DIALS = 8
 DIAL_INTERVAL = 1.0
+
+
+def libp2p_peer_id(node_key: bytes) -> str:
+    """The PeerId a Substrate client expects for the node key `node_key` (system_localPeerId, system_peers)."""
+    return base58.b58encode(LIBP2P_ED25519_PREFIX + node_key).decode()
 
 
 class Misbehaviour(Exception):

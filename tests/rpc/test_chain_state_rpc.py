@@ -51,7 +51,7 @@ def test_system_namespace(dev_node):
     assert result(dev_node, "system_peers") == []  # unsafe, allowed: the dev node listens on loopback
     assert result(dev_node, "system_nodeRoles") == ["Authority"]  # the dev node validates
     peer_id = result(dev_node, "system_localPeerId")
-    assert peer_id.startswith("0x") and len(peer_id) == 18
+    assert peer_id.startswith("12D3KooW") and len(peer_id) == 52  # libp2p's form of an Ed25519 PeerId
     (listen,) = result(dev_node, "system_localListenAddresses")
     assert listen.startswith("/ip4/127.0.0.1/tcp/")
     sync = result(dev_node, "system_syncState")

@@ -12,6 +12,7 @@ from chain.api.rpc.dry_run import apply_extrinsic_result
 from chain.api.rpc.params import account_id as parse_account_id
 from chain.api.rpc.params import at_block, state_at, to_hex
 from chain.api.rpc.state import reading
+from chain.network.peers import libp2p_peer_id
 
 IMPLEMENTATION_NAME = "gradchain"
 
@@ -50,7 +51,7 @@ def register(server: JsonRpcServer, node) -> None:
     async def system_peers() -> list[dict]:
         return [
             {
-                "peerId": p.id,
+                "peerId": libp2p_peer_id(p.node_key),
                 "roles": "FULL",
                 "bestHash": to_hex(p.best_hash) if p.best_hash else None,
                 "bestNumber": p.best_number,
@@ -60,8 +61,9 @@ def register(server: JsonRpcServer, node) -> None:
 
     @server.method("system_localPeerId")
     async def system_local_peer_id() -> str:
-        """This node's network identity, in the form `system_peers` gives other peers' (its node key)."""
-        return "0x" + node.node_key.public.hex()[:16]
+        """This node's network identity (its node key) as a libp2p PeerId, the form `system_peers` gives
+        other peers' in."""
+        return libp2p_peer_id(node.node_key.public)
 
     @server.method("system_localListenAddresses")
     async def system_local_listen_addresses() -> list[str]:
