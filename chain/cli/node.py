@@ -19,6 +19,8 @@ from chain.network.descriptors import throttle_accept_errors
 from chain.node.config import (
     CONNECTIONS_LIMIT,
     DEFAULT_BLOB_RETENTION,
+    DEFAULT_BLOB_STORE_QUOTA_MIB,
+    DEFAULT_BLOB_UPLOADER_QUOTA_MIB,
     DEFAULT_GRPC_MAX_CALLS_PER_IP,
     DEFAULT_GRPC_MAX_CONNECTIONS_PER_IP,
     DEFAULT_GRPC_PORT,
@@ -33,6 +35,7 @@ from chain.node.config import (
     DEFAULT_SIGNATURE_THREADS,
     EXTERNAL,
     LOOPBACK,
+    MAX_BLOB_QUOTA_MIB,
     MAX_PEERS_LIMIT,
     MAX_SIGNATURE_THREADS,
     RESERVED_SLOTS,
@@ -220,6 +223,21 @@ def _setup_logging(level: str) -> None:
     show_default=True,
     help="Seconds an unpinned blob (no live job references it) is kept before it is deleted.",
 )
+@click.option(
+    "--blob-store-quota",
+    type=click.IntRange(1, MAX_BLOB_QUOTA_MIB),
+    default=DEFAULT_BLOB_STORE_QUOTA_MIB,
+    show_default=True,
+    help="MiB all stored blobs (datasets, checkpoints, models) may take on disk; an upload past it is "
+    "refused with RESOURCE_EXHAUSTED and keeps nothing.",
+)
+@click.option(
+    "--blob-uploader-quota",
+    type=click.IntRange(1, MAX_BLOB_QUOTA_MIB),
+    default=DEFAULT_BLOB_UPLOADER_QUOTA_MIB,
+    show_default=True,
+    help="MiB of stored blobs one uploader (by IP address) may hold at once (at most --blob-store-quota).",
+)
 @click.option("--node-key-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option(
     "--signature-threads",
@@ -262,6 +280,8 @@ def node(
     idle_block_interval,
     min_block_interval,
     blob_retention,
+    blob_store_quota,
+    blob_uploader_quota,
     node_key_file,
     signature_threads,
     log_level,
@@ -312,6 +332,8 @@ def node(
         idle_block_interval=idle_block_interval,
         min_block_interval=min_block_interval,
         blob_retention=blob_retention,
+        blob_store_quota_mib=blob_store_quota,
+        blob_uploader_quota_mib=blob_uploader_quota,
         node_key_file=node_key_file,
         signature_threads=signature_threads,
     )

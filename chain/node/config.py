@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chain.blobs import DEFAULT_MAX_TOTAL_BYTES, DEFAULT_MAX_UPLOADER_BYTES
 from chain.network.peers import RESERVED_SLOTS  # of --max-peers, kept for bootnodes
 from chain.network.transport import DEFAULT_PER_ADDRESS
 
@@ -21,6 +22,10 @@ EXTERNAL = "0.0.0.0"
 DEFAULT_IDLE_BLOCK_INTERVAL = 2.0
 MAX_MIN_BLOCK_INTERVAL = 10.0
 DEFAULT_BLOB_RETENTION = 24 * 3600.0  # a day for an upload to find its job, or a submitter its model
+MIB = 1024 * 1024
+DEFAULT_BLOB_STORE_QUOTA_MIB = DEFAULT_MAX_TOTAL_BYTES // MIB  # all blobs on disk (chain.blobs)
+DEFAULT_BLOB_UPLOADER_QUOTA_MIB = DEFAULT_MAX_UPLOADER_BYTES // MIB  # what one uploader's address stores
+MAX_BLOB_QUOTA_MIB = 1 << 30
 
 # Connection limits (see chain.network.descriptors for the defaults derived from RLIMIT_NOFILE). A limit of
 # None takes that listener's share of the descriptor limit.
@@ -78,6 +83,8 @@ class NodeConfig:
     idle_block_interval: float = DEFAULT_IDLE_BLOCK_INTERVAL
     min_block_interval: float = 0.0  # seconds from a commit to the next proposal (CometBFT's timeout_commit)
     blob_retention: float = DEFAULT_BLOB_RETENTION  # seconds an unpinned blob is kept
+    blob_store_quota_mib: int = DEFAULT_BLOB_STORE_QUOTA_MIB
+    blob_uploader_quota_mib: int = DEFAULT_BLOB_UPLOADER_QUOTA_MIB
     node_key_file: Path | None = None
     signature_threads: int = DEFAULT_SIGNATURE_THREADS  # verify received batches' signatures; 0: on the loop
 
@@ -107,6 +114,17 @@ class NodeConfig:
             )
         if self.blob_retention < 0:
             raise ConfigError("--blob-retention cannot be negative")
+        for flag, quota in (
+            ("--blob-store-quota", self.blob_store_quota_mib),
+            ("--blob-uploader-quota", self.blob_uploader_quota_mib),
+        ):
+            if not 1 <= quota <= MAX_BLOB_QUOTA_MIB:
+                raise ConfigError(f"{flag} {quota} MiB is outside 1..{MAX_BLOB_QUOTA_MIB}")
+        if self.blob_uploader_quota_mib > self.blob_store_quota_mib:
+            raise ConfigError(
+                f"--blob-uploader-quota {self.blob_uploader_quota_mib} MiB is more than the whole store's "
+                f"--blob-store-quota {self.blob_store_quota_mib} MiB"
+            )
         if not 0 <= self.signature_threads <= MAX_SIGNATURE_THREADS:
             raise ConfigError(
                 f"--signature-threads {self.signature_threads} is outside 0..{MAX_SIGNATURE_THREADS}"

@@ -29,7 +29,7 @@ from chain.network.peers import Misbehaviour, Network, Peer
 from chain.network.transport import GrpcTransport, Transport
 from chain.node.block_import import BlockImport
 from chain.node.chain_state import MAX_FUTURE_DRIFT_MS, ChainState
-from chain.node.config import NodeConfig
+from chain.node.config import MIB, NodeConfig
 from chain.node.consensus_service import ConsensusService
 from chain.node.evidence_pool import EvidencePool
 from chain.node.integrity import check_database, finalized_by_consensus
@@ -112,7 +112,11 @@ class Node:
             validator_key=validator_key,
             is_validator=lambda session_key: self.consensus.is_validator(session_key),
         )
-        self.blobs = BlobStore(self.chain_dir / "blobs")
+        self.blobs = BlobStore(
+            self.chain_dir / "blobs",
+            max_total_bytes=config.blob_store_quota_mib * MIB,
+            max_uploader_bytes=config.blob_uploader_quota_mib * MIB,
+        )
         self.network.blob_store = self.blobs
         self.blob_pins = MarketBlobPins(self.blobs, config.blob_retention)
         self.consensus = ConsensusService(self)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 from collections.abc import Awaitable, Callable
 
@@ -27,6 +28,7 @@ from chain.network.call_limits import CallsPerAddress
 from chain.node.config import ConfigError, NodeConfig
 from chain.primitives.hashing import blake2_256
 from proto import blob_pb2, blob_pb2_grpc
+from tests.faults.attacks import dev_node, grpc_answers, upload_blob, wait_for
 
 BIG = "0x" + "ab" * 20_000  # an answer of about 40 kB
 
@@ -369,6 +371,21 @@ def test_invalid_uploads_past_the_uploader_and_total_quotas_are_refused(tmp_path
 # --- gRPC callers and limits ------------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
+def test_invalid_upload_past_the_nodes_configured_uploader_quota_is_refused(tmp_path):
+    """`--blob-uploader-quota 1` (MiB) on a live node: a 2 MiB upload is RESOURCE_EXHAUSTED naming the quota,
+    and one of 512 KiB from the same address is still stored."""
+    net, node = dev_node(tmp_path, extra=("--blob-uploader-quota", "1", "--blob-store-quota", "4"))
+    with net:
+        wait_for(lambda: grpc_answers(node), 60, "the node's gRPC API", node)
+        with pytest.raises(grpc.RpcError) as refused:
+            upload_blob(node, os.urandom(2 * 1024 * 1024))
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "quota of 1048576" in refused.value.details()
+        small = os.urandom(512 * 1024)
+        assert upload_blob(node, small) == blake2_256(small)
+
+
 def test_invalid_calls_over_the_per_address_cap_are_refused_and_served_again_once_others_end():
     """Three Health.Watch streams from 127.0.0.1 against a cap of two: the third is RESOURCE_EXHAUSTED, and
     once one of the first two ends, a new call from the same address is served."""
@@ -412,6 +429,8 @@ def test_invalid_calls_over_the_per_address_cap_are_refused_and_served_again_onc
         ({"grpc_max_calls_per_ip": 100_001}, "--grpc-max-calls-per-ip 100001"),
         ({"p2p_max_connections_per_ip": 0}, "--p2p-max-connections-per-ip 0"),
         ({"grpc_max_connections_per_ip": 100_001}, "--grpc-max-connections-per-ip 100001"),
+        ({"blob_store_quota_mib": 0}, "--blob-store-quota 0 MiB"),
+        ({"blob_store_quota_mib": 100, "blob_uploader_quota_mib": 200}, "--blob-uploader-quota 200 MiB"),
     ],
 )
 def test_invalid_connection_limits_are_refused_naming_the_flag(limits, named):
@@ -436,5 +455,7 @@ def test_connection_limit_flags_are_range_checked_and_listed_in_help():
         "--grpc-max-calls-per-ip",
         "--p2p-max-connections-per-ip",
         "--grpc-max-connections-per-ip",
+        "--blob-store-quota",
+        "--blob-uploader-quota",
     ):
         assert flag in help_text
