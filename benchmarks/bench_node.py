@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import queue
 import shutil
 import statistics
@@ -45,10 +46,18 @@ import grpc
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from chain.client import transfer_call  # noqa: E402
+from chain.node.chain_state import ChainState  # noqa: E402
+from chain.node.config import NodeConfig  # noqa: E402
+from chain.node.storage_setup import open_chain_database  # noqa: E402
 from chain.primitives.crypto import Keypair, dev_keypair  # noqa: E402
 from chain.primitives.extrinsic import sign_extrinsic  # noqa: E402
 from chain.primitives.hashing import blake2_256  # noqa: E402
+from consensus.certificate import CommitCertificate  # noqa: E402
+from consensus.types import SignedVote, Vote, VoteType  # noqa: E402
+from consensus.validators import ValidatorSet  # noqa: E402
 from proto import chain_pb2, chain_pb2_grpc  # noqa: E402
+from runtime.chain_spec import load_chain_spec  # noqa: E402
+from runtime.pallets import staking  # noqa: E402
 from tests.integration.harness import Network, NodeProcess, free_ports  # noqa: E402
 
 IDLE_BLOCK_INTERVAL = 2.0
@@ -340,15 +349,6 @@ def load_run(
 
 def write_sync_source(base: Path, blocks: int, transfers_per_block: int) -> dict:
     """Write a `local` chain of `blocks` blocks with certificates signed by all four validators into `base`."""
-    from chain.node.chain_state import ChainState
-    from chain.node.config import NodeConfig
-    from chain.node.storage_setup import open_chain_database
-    from consensus.certificate import CommitCertificate
-    from consensus.types import SignedVote, Vote, VoteType
-    from consensus.validators import ValidatorSet
-    from runtime.chain_spec import load_chain_spec
-    from runtime.pallets import staking
-
     spec = load_chain_spec("local")
     runtime = spec.runtime()
     config = NodeConfig(chain="local", base_path=base)
@@ -552,8 +552,6 @@ def main() -> None:
 
 
 def _cpus() -> int:
-    import os
-
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 0)
 
 

@@ -11,7 +11,7 @@ import hashlib
 
 import grpc
 
-from chain.blobs import BlobHashMismatch
+from chain.blob_errors import BlobHashMismatch
 from proto import blob_pb2, blob_pb2_grpc
 
 CHUNK = 1024 * 1024  # bytes per uploaded chunk

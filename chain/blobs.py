@@ -23,34 +23,30 @@ import tempfile
 import time
 from pathlib import Path
 
+from chain.blob_errors import (  # re-exported: the store raises them, the API maps them to gRPC codes
+    BlobError,
+    BlobHashMismatch,
+    BlobNotFound,
+    BlobQuotaExceeded,
+    BlobSizeMismatch,
+    BlobTooLarge,
+)
+
 DEFAULT_MAX_BLOB_BYTES = 256 * 1024 * 1024
 DEFAULT_MAX_TOTAL_BYTES = 16 * 1024 * 1024 * 1024
 DEFAULT_MAX_UPLOADER_BYTES = 2 * 1024 * 1024 * 1024
 CHUNK_BYTES = 1024 * 1024
 
-
-class BlobError(ValueError):
-    """A blob that is missing, too large, or whose bytes do not match its hash."""
-
-
-class BlobNotFound(BlobError):
-    pass
-
-
-class BlobHashMismatch(BlobError):
-    pass
-
-
-class BlobTooLarge(BlobError):
-    pass
-
-
-class BlobQuotaExceeded(BlobError):
-    """Storing the blob would take the store, or its uploader, over its quota."""
-
-
-class BlobSizeMismatch(BlobError):
-    """The upload carried more or fewer bytes than it announced."""
+__all__ = [
+    "BlobError",
+    "BlobHashMismatch",
+    "BlobNotFound",
+    "BlobQuotaExceeded",
+    "BlobSizeMismatch",
+    "BlobStore",
+    "BlobTooLarge",
+    "BlobWriter",
+]
 
 
 class BlobStore:

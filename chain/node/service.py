@@ -23,6 +23,8 @@ import logging
 import time
 from collections.abc import Callable
 
+from chain.api.market_service import market_grpc_service
+from chain.api.substrate_rpc import start_substrate_rpc
 from chain.blobs import BlobStore
 from chain.network.descriptors import DescriptorReserve
 from chain.network.peers import Misbehaviour, Network, Peer
@@ -188,14 +190,10 @@ class Node:
 
     def extra_grpc_services(self) -> list:
         """Services beside ChainService and BlobService (the market's), as (descriptor, servicer) pairs."""
-        from chain.api.market_service import market_grpc_service  # the APIs import the node: a cycle
-
         return [market_grpc_service(self)]
 
     async def start_json_rpc(self):
         """Start Substrate's JSON-RPC on --rpc-port (see chain.api.substrate_rpc)."""
-        from chain.api.substrate_rpc import start_substrate_rpc  # the APIs import the node: a cycle
-
         self.rpc = await start_substrate_rpc(self)
         return self.rpc
 

@@ -15,7 +15,7 @@ from typing import TypeVar
 import grpc
 
 from chain.blob_client import BlobClient
-from chain.blobs import BlobHashMismatch
+from chain.blob_errors import BlobHashMismatch
 from chain.client import ClientError, NodeClient
 from chain.primitives.calls import ComputeMarket
 from chain.primitives.crypto import Keypair
