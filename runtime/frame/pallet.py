@@ -516,27 +516,30 @@ def event_record_type(runtime_event: ScaleType) -> Struct:
     )
 
 
-def dispatch_transactional(c: Call, origin: Origin) -> Exception | None:
-    """Dispatch `c` in its own storage transaction: on a DispatchError its writes and events are undone.
-
-    Returns the error (or None). Anything other than a DispatchError is a bug and propagates.
-    """
+def with_transaction(fn: Callable, *args):
+    """Run `fn(*args)` in its own storage transaction, all or nothing: (its result, None), or (None, the
+    DispatchError it raised) with its writes and events undone. Anything else is a bug: undone, and raised."""
     state = storage.current_state()
     env = _ENV.get()
     mark = len(env.events)
     state.begin()
     try:
-        c.func.fn(CallContext(origin), *c.args)
+        result = fn(*args)
     except DispatchError as e:
         state.rollback()
         del env.events[mark:]
-        return e
+        return None, e
     except BaseException:
         state.rollback()
         del env.events[mark:]
         raise
     state.commit()
-    return None
+    return result, None
+
+
+def dispatch_transactional(c: Call, origin: Origin) -> Exception | None:
+    """Dispatch `c` in its own storage transaction (`with_transaction`): the DispatchError, or None."""
+    return with_transaction(c.func.fn, CallContext(origin), *c.args)[1]
 
 
 class ResultType(Enum):

@@ -94,7 +94,14 @@ def account(who: Keypair | bytes) -> bytes:
 
 
 class Market:
-    """The chain at an open block `block`; `advance` seals it and opens the next."""
+    """The chain at an open block `block`; `advance` seals it and opens the next.
+
+    An open-block test externality, as FRAME's TestExternalities: the runtime's own `Executive` opens each
+    block (timestamp inherent included), calls run through the runtime's `dispatch_transactional` as a signed
+    extrinsic's would, and `advance` seals with `Executive.finalize_block` (hooks, events, the header). It
+    skips what the market's rules never read, the state root and signature checks; blocks of signed
+    extrinsics go through `runtime.block_builder` in tests/runtime (`TestExt.produce_block`) and on the
+    dev chains of tests/integration."""
 
     def __init__(self, block_ms: int = 2_000, **parameters: int):
         self.block_ms = block_ms  # chain time between blocks (the timestamp inherent's step)

@@ -13,6 +13,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
+from runtime.frame.pallet import with_transaction
 from runtime.frame.support import DispatchError, Origin
 from runtime.frame.types import PERBILL
 from runtime.pallets import balances, staking
@@ -68,16 +69,7 @@ class IssuanceMachine(RuleBasedStateMachine):
     def _direct(self, fn, *args):
         """Run a currency function all or nothing: (its result, None) or (None, the DispatchError)."""
         with self.t.ext():
-            self.t.state.begin()
-            mark = len(self.t.executive.env.events)
-            try:
-                result = fn(*args)
-            except DispatchError as e:
-                self.t.state.rollback()
-                del self.t.executive.env.events[mark:]
-                return None, e
-            self.t.state.commit()
-            return result, None
+            return with_transaction(fn, *args)  # the runtime's own all-or-nothing, as dispatch uses
 
     def _signed(self, call, sender: bytes, *args) -> DispatchError | None:
         try:
