@@ -1,7 +1,7 @@
 """The node's components on their own: the subscription hub, the evidence pool and the market's blob pins.
 
-Block import and the consensus service are exercised through a real node (test_halt, the integration and
-fault suites); these three have small contracts of their own, tested here with real parts (a dev chain's
+Block import is exercised through a real node (test_halt, the integration and fault suites) and the
+consensus service and metrics in test_consensus_service; these three have small contracts of their own, tested here with real parts (a dev chain's
 database, a blob store on disk, the market pallet's state)."""
 
 from __future__ import annotations
