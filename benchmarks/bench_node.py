@@ -375,15 +375,9 @@ def write_sync_source(base: Path, blocks: int, transfers_per_block: int) -> dict
                 ).encode()
             )
             nonces[s] += 1
-        rejected = []
-        executed = chain.build_block(
-            xts,
-            author=dev_keypair("Alice").public,
-            now_ms=now_ms + number * 1_000,
-            on_reject=lambda raw, e, out=rejected: out.append(e),
-        )
-        if rejected:
-            raise RuntimeError(f"sync source block #{number}: {rejected[0]}")
+        executed = chain.build_block(xts, author=dev_keypair("Alice").public, now_ms=now_ms + number * 1_000)
+        if executed.built.rejected:
+            raise RuntimeError(f"sync source block #{number}: {executed.built.rejected[0][1]}")
         block_hash = executed.hash
         vset = ValidatorSet.of(staking.validator_set(chain.state_at(chain.head_hash)))
         vote = Vote(VoteType.PRECOMMIT, number, 0, block_hash)

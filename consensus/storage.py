@@ -1,10 +1,10 @@
-"""The two tiny durable stores consensus needs, with a fault hook at every write point.
+"""The two tiny durable stores consensus needs.
 
 `AtomicFile` keeps one small value (the signer guard's last-signed state) and replaces it atomically:
 write a temporary file, fsync it, rename it over the old one, fsync the directory. `AppendLog` is an
-append-only file (the WAL) that fsyncs every append. Their in-memory twins behave the same and call a
-`fault(label)` hook before each write, which the simulator uses to crash a validator at any write point;
-a crash may leave a torn (partial) append behind, as a power cut can.
+append-only file (the WAL) that fsyncs every append. Their in-memory twins (`MemoryValue`, `MemoryLog`)
+behave the same without a disk; the consensus simulator's crashing versions, which fail at any write point
+and may leave a torn append behind as a power cut can, are test doubles in tests/consensus/crashing_stores.py.
 
 A write that finds the process out of file descriptors (EMFILE, ENFILE: a flood of connections) frees the
 node's `DescriptorReserve`, if it was given one, and retries once; any other failure, or a second one, is
@@ -18,7 +18,6 @@ import os
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
-FaultHook = Callable[[str], None]
 T = TypeVar("T")
 
 
@@ -33,15 +32,6 @@ def _retrying(reserve: Reserve | None, operation: Callable[[], T]) -> T:
         if e.errno not in (errno.EMFILE, errno.ENFILE) or reserve is None or not reserve.release():
             raise
     return operation()
-
-
-class SimulatedCrash(Exception):
-    """Raised by a fault hook to stop a validator mid-write; `partial` bytes of the append still land."""
-
-    def __init__(self, label: str, partial: int = 0):
-        super().__init__(f"simulated crash at {label}")
-        self.label = label
-        self.partial = partial
 
 
 class ValueStore(Protocol):
@@ -131,37 +121,25 @@ class AppendFile:
 
 
 class MemoryValue:
-    """An `AtomicFile` in memory: survives a simulated crash (the object outlives the engine)."""
+    """An `AtomicFile` in memory: it outlives the engine that uses it, as a file outlives a process."""
 
-    def __init__(self, fault: FaultHook | None = None, label: str = "guard"):
+    def __init__(self) -> None:
         self.data: bytes | None = None
-        self.fault = fault
-        self.label = label
 
     def load(self) -> bytes | None:
         return self.data
 
     def store(self, data: bytes) -> None:
-        if self.fault is not None:
-            self.fault(self.label)  # atomic rename: a crash leaves the old value whole
         self.data = bytes(data)
 
 
 class MemoryLog:
-    """An `AppendFile` in memory; a crash during an append keeps `partial` bytes of it (a torn tail)."""
+    """An `AppendFile` in memory."""
 
-    def __init__(self, fault: FaultHook | None = None, label: str = "wal"):
+    def __init__(self) -> None:
         self.data = bytearray()
-        self.fault = fault
-        self.label = label
 
     def append(self, data: bytes, sync: bool = True) -> None:
-        if self.fault is not None:
-            try:
-                self.fault(self.label)
-            except SimulatedCrash as crash:
-                self.data += data[: crash.partial]
-                raise
         self.data += data
 
     def read(self) -> bytes:
@@ -171,6 +149,4 @@ class MemoryLog:
         del self.data[size:]
 
     def replace(self, data: bytes) -> None:
-        if self.fault is not None:
-            self.fault(self.label)  # atomic rename: a crash leaves the old log whole
         self.data = bytearray(data)

@@ -27,10 +27,10 @@ from consensus.driver import ConsensusDriver
 from consensus.engine import Engine, TimeoutConfig
 from consensus.evidence import DuplicateVoteEvidence
 from consensus.guard import SignerGuard
-from consensus.storage import MemoryLog, MemoryValue, SimulatedCrash
 from consensus.types import SignedProposal, SignedVote
 from consensus.validators import ValidatorSet
 from consensus.wal import WriteAheadLog
+from tests.consensus.crashing_stores import CrashingLog, CrashingValue, SimulatedCrash
 
 GENESIS = blake2_256(b"gradchain/simulator-genesis")
 SIM_TIMEOUTS = TimeoutConfig(
@@ -69,8 +69,8 @@ class SimNode:
     keypair: Keypair
     byzantine: bool = False
     links: set[int] = field(default_factory=set)
-    guard_store: MemoryValue = field(default_factory=MemoryValue)
-    wal_store: MemoryLog = field(default_factory=MemoryLog)
+    guard_store: CrashingValue = field(default_factory=CrashingValue)
+    wal_store: CrashingLog = field(default_factory=CrashingLog)
     driver: ConsensusDriver | None = None
     incarnation: int = 0
     writes: int = 0

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from consensus.storage import AppendFile, MemoryLog, SimulatedCrash
+from consensus.storage import AppendFile, MemoryLog
 from consensus.wal import BlockBuilt, RecordKind, WriteAheadLog, read_records
+from tests.consensus.crashing_stores import CrashingLog, SimulatedCrash
 
 
 def _built(height: int) -> BlockBuilt:
@@ -48,7 +49,7 @@ def test_crash_during_compaction_leaves_the_old_log_whole():
             raise SimulatedCrash(label)
 
     armed = False
-    store = MemoryLog(fault=crash_on_rewrite)
+    store = CrashingLog(fault=crash_on_rewrite)
     wal = WriteAheadLog(store)
     for h in (1, 2):
         wal.append(RecordKind.BLOCK_BUILT, _built(h))
