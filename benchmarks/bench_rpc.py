@@ -28,10 +28,10 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from chain.api.convert import account_key  # noqa: E402
 from chain.client import transfer_call  # noqa: E402
 from chain.primitives.crypto import DEV_ACCOUNT_NAMES, dev_keypair, verify  # noqa: E402
 from chain.primitives.extrinsic import sign_extrinsic  # noqa: E402
+from runtime.pallets.system import Account  # noqa: E402
 from tests.rpc.conftest import result, start_dev_node, stop_dev_node  # noqa: E402
 
 WINDOW = 64
@@ -105,7 +105,7 @@ def verify_rate(count: int) -> float:
 
 
 async def measure(node, reads: int, per_sender: int) -> dict:
-    key = "0x" + account_key(dev_keypair("Alice").public).hex()
+    key = "0x" + Account.key(dev_keypair("Alice").public).hex()
     transfers = presign(node, per_sender)
     async with aiohttp.ClientSession() as session, session.ws_connect(node.ws_url, max_msg_size=0) as ws:
         client = Client(ws)

@@ -86,6 +86,13 @@ def verified_signature(
     return True
 
 
+def forget_verified_signatures() -> None:
+    """Empty the cache of verified signatures, so that every signature is verified again (benchmarks that
+    time verification itself)."""
+    with _verified_lock:
+        _verified.clear()
+
+
 @dataclass(frozen=True)
 class SignatureCheck:
     """One signed extrinsic's signature, as the pool's check of it will verify it."""

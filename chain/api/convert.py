@@ -7,12 +7,10 @@ import enum
 import json
 from typing import Any
 
-from chain.primitives.codec import DecodeError, Reader
-from chain.primitives.hashing import blake2_128_concat, twox128
+from chain.primitives.codec import Reader
 from runtime.composition import EVENT_RECORD
-
-ACCOUNT_PREFIX = twox128(b"System") + twox128(b"Account")
-EVENTS_KEY = twox128(b"System") + twox128(b"Events")
+from runtime.frame.storage import externalities
+from runtime.pallets.system import Account, AccountInfo
 
 
 def jsonable(value: Any) -> Any:
@@ -37,36 +35,29 @@ def to_json_text(value: Any) -> str:
     return json.dumps(jsonable(value), separators=(",", ":"))
 
 
-def account_key(account: bytes) -> bytes:
-    return ACCOUNT_PREFIX + blake2_128_concat(account)
+class CorruptAccount(ValueError):
+    """A stored `System.Account` value that does not decode: corrupt state, never reported as an empty account."""
 
-
-@dataclasses.dataclass(frozen=True)
-class AccountInfo:
-    nonce: int = 0
-    consumers: int = 0
-    providers: int = 0
-    sufficients: int = 0
-    free: int = 0
-    reserved: int = 0
-    frozen: int = 0
-    flags: int = 0
-
-    @staticmethod
-    def decode(raw: bytes | None) -> AccountInfo:
-        if raw is None:
-            return AccountInfo()
-        r = Reader(raw)
-        try:
-            info = AccountInfo(r.u32(), r.u32(), r.u32(), r.u32(), r.u128(), r.u128(), r.u128(), r.u128())
-            r.finish()
-        except DecodeError:
-            return AccountInfo()
-        return info
+    def __init__(self, account: bytes, raw: bytes, reason: str):
+        self.account = account
+        self.key = Account.key(account)
+        self.raw = raw
+        self.reason = reason
+        super().__init__(
+            f"the stored System.Account of 0x{account.hex()} (key 0x{self.key.hex()}) is corrupt: "
+            f"{len(raw)} bytes that do not decode as AccountInfo ({reason})"
+        )
 
 
 def read_account(state, account: bytes) -> AccountInfo:
-    return AccountInfo.decode(state.get(account_key(account)))
+    """`System.Account` of `account` in `state`, through the runtime's own storage item: its key, its value
+    codec and, for an account with no entry, its default. A stored value that does not decode raises
+    `CorruptAccount`."""
+    with externalities(state):
+        try:
+            return Account.get(account)
+        except ValueError as e:
+            raise CorruptAccount(account, state.get(Account.key(account)) or b"", str(e)) from e
 
 
 def decode_events(raw: bytes | None) -> list[tuple[str, int, str, str, Any, bytes]]:

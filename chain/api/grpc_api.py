@@ -21,7 +21,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from chain.api.blob_service import BlobService
-from chain.api.convert import EVENTS_KEY, decode_events, read_account, to_json_text
+from chain.api.convert import CorruptAccount, decode_events, read_account, to_json_text
 from chain.api.safe_handlers import add_servicer
 from chain.network.call_limits import CallsPerAddress
 from chain.network.connections_per_address import ConnectionsPerAddress
@@ -34,6 +34,7 @@ from chain.primitives.types import Header
 from chain.txpool import PoolError, TxStatus, describe
 from proto import blob_pb2, chain_pb2, chain_pb2_grpc
 from runtime.executive import decode_extrinsic
+from runtime.pallets.system import EVENTS_KEY
 
 MAX_GRPC_MESSAGE = 16 * 1024 * 1024
 MAX_PROOF_KEYS = 256
@@ -221,7 +222,12 @@ class ChainService(chain_pb2_grpc.ChainServiceServicer):
         except InvalidAddress as e:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
         h = await self._block_hash(request.at if request.HasField("at") else None, context)
-        info = read_account(self._state(h), account)
+        try:
+            info = read_account(self._state(h), account)
+        except CorruptAccount as e:
+            await context.abort(
+                grpc.StatusCode.DATA_LOSS, f"account {encode_address(account)} at block 0x{h.hex()}: {e}"
+            )
         return chain_pb2.Account(
             account_id=account,
             address=encode_address(account),

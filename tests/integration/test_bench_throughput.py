@@ -56,3 +56,30 @@ def test_quick_dev_run_reports_every_figure_and_loses_no_accepted_transfer():
         flood
     )
     assert out["lost"] == 0 and out["included_twice"] == 0
+
+
+RUNTIME_STAGES = {"build_in_memory", "execute_in_memory", "chain_state_leveldb"}
+
+
+def test_bench_runtime_reports_each_stage_against_raw_verifies_and_applies_every_transfer_once():
+    script = str(ROOT / "benchmarks" / "bench_runtime.py")
+    usage = subprocess.run(
+        [sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert usage.returncode == 0 and "--per-block" in usage.stdout, usage.stderr
+    done = subprocess.run(
+        [sys.executable, script, *"--blocks 2 --per-block 50 --accounts 500 --verifies 500".split()],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-4000:] + done.stdout[-4000:]
+    out = json.loads(done.stdout)
+    assert out["applied_exactly_once"] is True and out["transfers"] == 100
+    assert out["pynacl_ed25519_verify_per_s"] > 0
+    assert set(out["stages"]) == RUNTIME_STAGES
+    for stage in out["stages"].values():
+        assert (
+            stage["transfers_per_s"] > 0 and stage["ratio_to_verify"] > 0 and len(stage["block_seconds"]) == 2
+        )

@@ -12,12 +12,12 @@ import grpc
 import pytest
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
-from chain.api.convert import AccountInfo, account_key
 from chain.client import ClientError, NodeClient, transfer_call
 from chain.primitives.crypto import dev_keypair
 from chain.primitives.hashing import blake2_256
 from chain.storage.proof import verify_proof
 from proto import chain_pb2
+from runtime.pallets.system import Account, AccountInfo
 from tests.integration.harness import Network, NodeProcess, free_ports
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -76,7 +76,7 @@ def test_grpc_api_reads_streams_and_proves_a_transfer(dev_node):
         assert extrinsic.signed and extrinsic.signer == ALICE.ss58() and extrinsic.success
         assert (extrinsic.pallet, extrinsic.call) == ("Balances", "transfer_keep_alive")
 
-        key = account_key(FERDIE.public)
+        key = Account.key(FERDIE.public)
         header = client.header(block_hash=block_hash)
         stored = stub.GetStorage(chain_pb2.StorageRequest(key=key, at=block_at(block_hash)))
         before = stub.GetStorage(chain_pb2.StorageRequest(key=key, at=block_at(bytes(header.parent_hash))))

@@ -7,11 +7,11 @@ import json
 import pytest
 import websocket
 
-from chain.api.convert import AccountInfo, account_key
 from chain.primitives.crypto import dev_keypair
 from chain.primitives.hashing import blake2_256
 from chain.primitives.types import Header
 from chain.storage.proof import verify_proof
+from runtime.pallets.system import Account, AccountInfo
 from runtime.version import VERSION
 from tests.rpc.conftest import (
     http_rpc,
@@ -120,7 +120,7 @@ def test_get_block_carries_extrinsics_and_commit_certificate(dev_node):
 
 
 def test_storage_reads_match_the_account(dev_node):
-    key = "0x" + account_key(ALICE.public).hex()
+    key = "0x" + Account.key(ALICE.public).hex()
     value = result(dev_node, "state_getStorage", [key])
     assert AccountInfo.decode(bytes.fromhex(value[2:])).free > 0
     head = result(dev_node, "chain_getHead")
@@ -137,9 +137,7 @@ def test_storage_reads_match_the_account(dev_node):
 
 
 def test_keys_paged_walks_a_prefix_in_order(dev_node):
-    from chain.api.convert import ACCOUNT_PREFIX
-
-    prefix = "0x" + ACCOUNT_PREFIX.hex()
+    prefix = "0x" + Account.prefix.hex()
     everything = result(dev_node, "state_getKeysPaged", [prefix, 1000])
     assert len(everything) >= 2 and everything == sorted(everything)
     first = result(dev_node, "state_getKeysPaged", [prefix, 1])
@@ -149,7 +147,7 @@ def test_keys_paged_walks_a_prefix_in_order(dev_node):
 
 
 def test_read_proof_proves_the_value_under_the_state_root(dev_node):
-    key = account_key(ALICE.public)
+    key = Account.key(ALICE.public)
     head = result(dev_node, "chain_getHead")
     proof = result(dev_node, "state_getReadProof", [["0x" + key.hex()], head])
     assert proof["at"] == head
@@ -244,7 +242,7 @@ def test_notification_method_names_are_substrates(dev_node):
 def test_storage_subscription_and_watched_transfer_in_order(dev_node):
     """The sender's new account state arrives before the `finalized` status of the transfer that changed it,
     so a wallet that re-reads its nonce on finality sees the new one."""
-    key = "0x" + account_key(BOB.public).hex()
+    key = "0x" + Account.key(BOB.public).hex()
     ws = websocket.create_connection(dev_node.ws_url, timeout=30)
     try:
         storage_sub = ws_call(ws, "state_subscribeStorage", [[key]])["result"]

@@ -9,12 +9,12 @@ import json
 import pytest
 import websocket
 
-from chain.api.convert import account_key
 from chain.api.rpc.chain_head import MAX_FOLLOWS, MAX_OPERATIONS, MAX_PINNED_BLOCKS, STORAGE_ITEMS_PER_EVENT
 from chain.primitives.crypto import dev_keypair
 from chain.primitives.hashing import blake2_256
 from chain.primitives.types import Header
 from runtime.metadata import CODE_KEY
+from runtime.pallets.system import Account
 from runtime.version import VERSION
 from tests.rpc.conftest import result, signed_transfer, ws_call, ws_notifications
 
@@ -192,7 +192,7 @@ def test_header_body_and_call_of_a_pinned_block(ws, dev_node):
 def test_storage_values_hashes_merkle_values_and_descendants(ws, dev_node):
     sub, initialized = follow(ws)
     [head] = initialized["finalizedBlockHashes"]
-    alice = "0x" + account_key(ALICE.public).hex()
+    alice = "0x" + Account.key(ALICE.public).hex()
     value = result(dev_node, "state_getStorage", [alice, head])
     _, items = storage(
         ws,
@@ -371,7 +371,7 @@ def test_archive_reads_any_kept_block(dev_node):
 
 def test_archive_storage_streams_items_then_done(ws, dev_node):
     [block] = ok(ws_call(ws, "archive_v1_hashByHeight", [1]))
-    alice = "0x" + account_key(ALICE.public).hex()
+    alice = "0x" + Account.key(ALICE.public).hex()
     keys = result(dev_node, "state_getKeysPaged", [SYSTEM_ACCOUNT_PREFIX, 1000, None, block])
     sub = ok(
         ws_call(

@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from chain.api.convert import account_key
 from chain.api.jsonrpc_server import JsonRpcServer
 from chain.api.rpc import state
 from chain.api.rpc.state import MAX_QUERY_READS
 from chain.primitives.crypto import dev_keypair
+from runtime.pallets.system import Account
 from tests.rpc.conftest import http_rpc, result, signed_transfer, wait_for_block_after
 
 pytestmark = pytest.mark.integration
@@ -28,7 +28,7 @@ def hex_key(key: bytes) -> str:
 def fund_fresh_account(node) -> tuple[str, int]:
     """Send UNIT to an account nobody else touches; returns its storage key and the number of the block it
     was funded in."""
-    key = hex_key(account_key(os.urandom(32)))
+    key = hex_key(Account.key(os.urandom(32)))
     result(
         node,
         "author_submitExtrinsic",
