@@ -31,16 +31,15 @@ RUN_KEYS = {
 }
 
 
-def test_quick_dev_run_reports_every_figure_and_loses_no_accepted_transfer():
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_throughput.py"), "--quick", "--targets", "dev"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+def run_json(args: list[str], timeout: float) -> dict:
+    """Run a benchmark script; the JSON object it printed (its exit status 0, or the test fails)."""
+    done = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stderr[-4000:] + done.stdout[-4000:]
-    out = json.loads(done.stdout)
+    return json.loads(done.stdout)
+
+
+def test_quick_dev_run_reports_every_figure_and_loses_no_accepted_transfer():
+    out = run_json([str(ROOT / "benchmarks" / "bench_throughput.py"), "--quick", "--targets", "dev"], 240)
 
     assert out["raw_verifies_per_s"] > 0 and out["runtime_transfers_per_s"] > 0
     assert set(out["idle_cpu_percent"]) == {"dev"}
@@ -67,15 +66,7 @@ def test_bench_runtime_reports_each_stage_against_raw_verifies_and_applies_every
         [sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert usage.returncode == 0 and "--per-block" in usage.stdout, usage.stderr
-    done = subprocess.run(
-        [sys.executable, script, *"--blocks 2 --per-block 50 --accounts 500 --verifies 500".split()],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-4000:] + done.stdout[-4000:]
-    out = json.loads(done.stdout)
+    out = run_json([script, *"--blocks 2 --per-block 50 --accounts 500 --verifies 500".split()], 120)
     assert out["applied_exactly_once"] is True and out["transfers"] == 100
     assert out["pynacl_ed25519_verify_per_s"] > 0
     assert set(out["stages"]) == RUNTIME_STAGES
