@@ -59,7 +59,7 @@ from runtime.block_builder import BuiltBlock, author_digest, build_block, execut
 from runtime.chain_spec import GENESIS_DIR, ChainSpec, parse_chain_spec
 from runtime.executive import forget_verified_signatures
 from runtime.pallets import staking
-from runtime.pallets.system import Account, AccountInfo
+from runtime.pallets.system import ACCOUNT_INFO, Account
 from runtime.state import InMemoryChainState
 
 ACCOUNTS = 100_000
@@ -148,7 +148,7 @@ def measure(
         ]
         for who, nonce, free in expected:
             raw = state.get(Account.key(who))
-            info = None if raw is None else AccountInfo.decode(raw)
+            info = None if raw is None else ACCOUNT_INFO.decode_bytes(raw)
             if info is None or info.nonce != nonce or (free is not None and info.free != free):
                 got = None if info is None else {"nonce": info.nonce, "free": info.free}
                 raise NotAppliedOnce(

@@ -13,6 +13,8 @@ composites, and `(variant_name, tuple_of_fields)` for enums (a bare name for uni
 from __future__ import annotations
 
 import dataclasses
+import operator
+import struct
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -319,20 +321,52 @@ class RecordDecodeError(DecodeError):
     over after the last field (an encoding with more fields than the record has)."""
 
 
+@dataclass(frozen=True)
+class Group:
+    """Marks consecutive fields of a `Record` as one nested composite, as metadata shows it.
+
+    A SCALE composite encodes as the concatenation of its fields, so a flat dataclass whose fields
+    `free, reserved, frozen, flags` carry the same `Group("data", "pallet_balances::types::AccountData")`
+    has exactly the bytes of a record with a nested `data: AccountData`; only the type registry differs.
+    This keeps hot records flat (one attribute access, not two) without a second definition of the layout.
+    """
+
+    field: str
+    path: str
+    type_name: str | None = None
+    params: tuple[tuple[str, ScaleType | None], ...] = ()
+
+
+# Fixed-width unsigned integers, as `struct` codes; a u128 is its 16 little-endian bytes.
+_FIXED_CODES = {"u8": "B", "u16": "H", "u32": "I", "u64": "Q", "u128": "16s"}
+
+
 class Record(Struct):
     """The SCALE layout of a dataclass, derived from its field annotations: one definition per record.
 
     Each field is annotated `Annotated[python type, descriptor, "TypeName"]` (the type name, optional, is
-    what metadata shows; it defaults to the descriptor's). Fields are encoded in declaration order. Values
-    are instances of the dataclass; decoding fills every field from the bytes, never from a default, and
-    refuses a short encoding, an invalid field or trailing bytes with a `RecordDecodeError` naming the field.
+    what metadata shows; it defaults to the descriptor's), optionally with a `Group` that nests it in the
+    metadata. Fields are encoded in declaration order. Values are instances of the dataclass; decoding
+    fills every field from the bytes, never from a default, and refuses a short encoding, an invalid
+    field or trailing bytes with a `RecordDecodeError` naming the field.
+
+    A record made only of fixed-width unsigned integers (u8 to u128) is compiled to one `struct.Struct`,
+    so the records on the transfer path (AccountInfo) cost one pack or unpack, not a descriptor per field.
     """
 
-    def __init__(self, path: str, cls: type, docs: Sequence[str] = ()):
+    def __init__(
+        self,
+        path: str,
+        cls: type,
+        docs: Sequence[str] = (),
+        params: Sequence[tuple[str, ScaleType | Group | None]] = (),
+    ):
+        """`params` are the type parameters metadata shows; a `Group` given as one stands for its composite."""
         if not dataclasses.is_dataclass(cls):
             raise TypeError(f"{path}: {cls.__name__} is not a dataclass")
         hints = typing.get_type_hints(cls, include_extras=True)
-        fields = []
+        flat: list[Field] = []
+        groups: list[Group | None] = []
         for f in dataclasses.fields(cls):
             meta = getattr(hints[f.name], "__metadata__", ())
             descriptor = next((m for m in meta if isinstance(m, ScaleType)), None)
@@ -341,33 +375,84 @@ class Record(Struct):
                     f"{cls.__name__}.{f.name}: annotate it as Annotated[<type>, <SCALE descriptor>]"
                 )
             type_name = next((m for m in meta if isinstance(m, str)), descriptor.type_name)
-            fields.append(Field(f.name, descriptor, type_name))
-        super().__init__(path, fields, cls=cls, docs=docs)
+            flat.append(Field(f.name, descriptor, type_name))
+            groups.append(next((m for m in meta if isinstance(m, Group)), None))
+        fields = _nest(cls.__name__, flat, groups)
+        by_name = {f.name: f.type for f in fields}
+        resolved = [(n, by_name[t.field] if isinstance(t, Group) else t) for n, t in params]
+        super().__init__(path, fields, params=resolved, docs=docs)
+        self.cls = cls
+        self.flat = tuple(flat)
         self.name = cls.__name__
+        codes = [_FIXED_CODES.get(f.type.name) if isinstance(f.type, Primitive) else None for f in self.flat]
+        self._fixed = None if None in codes else struct.Struct("<" + "".join(codes))  # type: ignore[arg-type]
+        self._wide = tuple(c == "16s" for c in codes)
+        self._get = operator.attrgetter(*(f.name for f in self.flat))
 
     def encode(self, value: Any) -> bytes:
         if not isinstance(value, self.cls):  # type: ignore[arg-type]
             raise TypeError(f"{self.name} encodes a {self.name}, not a {type(value).__name__}")
-        return b"".join(f.type.encode(getattr(value, f.name)) for f in self.fields)
+        if self._fixed is None:
+            return b"".join(f.type.encode(getattr(value, f.name)) for f in self.flat)
+        try:
+            values = self._get(value) if len(self.flat) > 1 else (self._get(value),)
+            return self._fixed.pack(
+                *[v.to_bytes(16, "little") if wide else v for v, wide in zip(values, self._wide, strict=True)]
+            )
+        except (struct.error, OverflowError) as e:
+            raise ValueError(f"{self.name}: a field does not fit its width ({e})") from None
 
     def decode(self, r: Reader) -> Any:
+        if self._fixed is not None and r.remaining >= self._fixed.size:
+            return self._from_fixed(r.read(self._fixed.size))
         values = {}
-        for f in self.fields:
+        for f in self.flat:
             try:
                 values[f.name] = f.type.decode(r)
             except DecodeError as e:
                 raise RecordDecodeError(f"{self.name}.{f.name}: {e}") from None
         return self.cls(**values)  # type: ignore[misc]
 
+    def _from_fixed(self, data: bytes) -> Any:
+        raw = self._fixed.unpack(data)  # type: ignore[union-attr]
+        return self.cls(  # type: ignore[misc]
+            *[int.from_bytes(v, "little") if wide else v for v, wide in zip(raw, self._wide, strict=True)]
+        )
+
     def decode_bytes(self, data: bytes) -> Any:
+        if self._fixed is not None and len(data) == self._fixed.size:
+            return self._from_fixed(data)
         r = Reader(data)
         value = self.decode(r)
         if r.remaining:
             raise RecordDecodeError(
                 f"{self.name}: {r.remaining} bytes left after its last field "
-                f"({self.fields[-1].name}); the encoding has fields this record lacks"
+                f"({self.flat[-1].name}); the encoding has fields this record lacks"
             )
         return value
+
+
+def _nest(record: str, flat: Sequence[Field], groups: Sequence[Group | None]) -> list[Field]:
+    """The metadata's fields: each run of fields under one `Group` becomes one nested composite field."""
+    fields: list[Field] = []
+    seen: set[str] = set()
+    i = 0
+    while i < len(flat):
+        group = groups[i]
+        if group is None:
+            fields.append(flat[i])
+            i += 1
+            continue
+        if group.field in seen:
+            raise TypeError(f"{record}: the fields of group {group.field!r} are not consecutive")
+        seen.add(group.field)
+        j = i
+        while j < len(flat) and groups[j] == group:
+            j += 1
+        nested = Struct(group.path, flat[i:j], params=group.params)
+        fields.append(Field(group.field, nested, group.type_name or nested.type_name))
+        i = j
+    return fields
 
 
 @dataclass(frozen=True)

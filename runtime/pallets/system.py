@@ -12,10 +12,10 @@ it). A failed call's events are dropped with its writes.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
+from typing import Annotated
 
-from chain.primitives.codec import Reader, encode_compact
+from chain.primitives.codec import encode_compact
 from chain.primitives.hashing import blake2_256
 from runtime.frame.pallet import (
     PHASE_INITIALIZATION,
@@ -43,6 +43,8 @@ from runtime.frame.types import (
     Bytes,
     Enum,
     Field,
+    Group,
+    Record,
     Struct,
     Variant,
     Vec,
@@ -58,97 +60,33 @@ class SystemConfig(PalletConfig):
     ss58_prefix: int = 42
 
 
-# --- AccountInfo, with a hand-written fast path (it is read and written several times per transfer) ----
+# --- AccountInfo ------------------------------------------------------------------------------------------
 
-_ACCOUNT = struct.Struct("<IIII")
-
-
-class AccountInfo:
-    """`frame_system::AccountInfo<u32, pallet_balances::AccountData<u128>>`, mutable for in-place updates."""
-
-    __slots__ = ("nonce", "consumers", "providers", "sufficients", "free", "reserved", "frozen", "flags")
-
-    def __init__(
-        self,
-        nonce: int = 0,
-        consumers: int = 0,
-        providers: int = 0,
-        sufficients: int = 0,
-        free: int = 0,
-        reserved: int = 0,
-        frozen: int = 0,
-        flags: int = 0,
-    ):
-        self.nonce, self.consumers, self.providers, self.sufficients = (
-            nonce,
-            consumers,
-            providers,
-            sufficients,
-        )
-        self.free, self.reserved, self.frozen, self.flags = free, reserved, frozen, flags
-
-    def encode(self) -> bytes:
-        return (
-            _ACCOUNT.pack(self.nonce, self.consumers, self.providers, self.sufficients)
-            + self.free.to_bytes(16, "little")
-            + self.reserved.to_bytes(16, "little")
-            + self.frozen.to_bytes(16, "little")
-            + self.flags.to_bytes(16, "little")
-        )
-
-    @staticmethod
-    def decode(data: bytes) -> AccountInfo:
-        if len(data) != 80:
-            raise ValueError(f"AccountInfo is 80 bytes, got {len(data)}")
-        a = AccountInfo(*_ACCOUNT.unpack_from(data))
-        fb = int.from_bytes
-        a.free, a.reserved = fb(data[16:32], "little"), fb(data[32:48], "little")
-        a.frozen, a.flags = fb(data[48:64], "little"), fb(data[64:80], "little")
-        return a
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, AccountInfo) and self.encode() == other.encode()
-
-    def __repr__(self) -> str:
-        return (
-            f"AccountInfo(nonce={self.nonce}, providers={self.providers}, free={self.free}, "
-            f"reserved={self.reserved})"
-        )
-
-
-ACCOUNT_DATA = Struct(
-    "pallet_balances::types::AccountData",
-    [
-        Field("free", U128, "Balance"),
-        Field("reserved", U128, "Balance"),
-        Field("frozen", U128, "Balance"),
-        Field("flags", U128, "ExtraFlags"),
-    ],
-    params=[("Balance", U128)],
+_ACCOUNT_DATA = Group(
+    "data", "pallet_balances::types::AccountData", "AccountData", params=(("Balance", U128),)
 )
 
 
-class _AccountInfoType(Struct):
-    def encode(self, value: AccountInfo) -> bytes:
-        return value.encode()
+@dataclass(slots=True)
+class AccountInfo:
+    """`frame_system::AccountInfo<u32, pallet_balances::AccountData<u128>>`, mutable for in-place updates.
 
-    def decode(self, r: Reader) -> AccountInfo:
-        return AccountInfo.decode(r.read(80))
+    The balance fields are flat here and nested as `data: AccountData` in the metadata; the bytes are the
+    same (see `Group`). All fields are fixed-width, so `ACCOUNT_INFO` is one `struct` pack or unpack.
+    """
 
-    def decode_bytes(self, data: bytes) -> AccountInfo:
-        return AccountInfo.decode(data)
+    nonce: Annotated[int, U32, "Nonce"] = 0
+    consumers: Annotated[int, U32, "RefCount"] = 0
+    providers: Annotated[int, U32, "RefCount"] = 0
+    sufficients: Annotated[int, U32, "RefCount"] = 0
+    free: Annotated[int, U128, "Balance", _ACCOUNT_DATA] = 0
+    reserved: Annotated[int, U128, "Balance", _ACCOUNT_DATA] = 0
+    frozen: Annotated[int, U128, "Balance", _ACCOUNT_DATA] = 0
+    flags: Annotated[int, U128, "ExtraFlags", _ACCOUNT_DATA] = 0
 
 
-ACCOUNT_INFO = _AccountInfoType(
-    "frame_system::AccountInfo",
-    [
-        Field("nonce", U32, "Nonce"),
-        Field("consumers", U32, "RefCount"),
-        Field("providers", U32, "RefCount"),
-        Field("sufficients", U32, "RefCount"),
-        Field("data", ACCOUNT_DATA, "AccountData"),
-    ],
-    params=[("Nonce", U32), ("AccountData", ACCOUNT_DATA)],
+ACCOUNT_INFO = Record(
+    "frame_system::AccountInfo", AccountInfo, params=(("Nonce", U32), ("AccountData", _ACCOUNT_DATA))
 )
 
 PER_CLASS_WEIGHT = Struct(

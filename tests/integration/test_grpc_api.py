@@ -17,7 +17,7 @@ from chain.primitives.crypto import dev_keypair
 from chain.primitives.hashing import blake2_256
 from chain.storage.proof import verify_proof
 from proto import chain_pb2
-from runtime.pallets.system import Account, AccountInfo
+from runtime.pallets.system import ACCOUNT_INFO, Account
 from tests.integration.harness import Network, NodeProcess, free_ports
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -81,8 +81,8 @@ def test_grpc_api_reads_streams_and_proves_a_transfer(dev_node):
         stored = stub.GetStorage(chain_pb2.StorageRequest(key=key, at=block_at(block_hash)))
         before = stub.GetStorage(chain_pb2.StorageRequest(key=key, at=block_at(bytes(header.parent_hash))))
         assert stored.present and bytes(stored.block_hash) == block_hash
-        assert AccountInfo.decode(bytes(stored.value)).free == GENESIS_FREE + AMOUNT
-        assert AccountInfo.decode(bytes(before.value)).free == GENESIS_FREE
+        assert ACCOUNT_INFO.decode_bytes(bytes(stored.value)).free == GENESIS_FREE + AMOUNT
+        assert ACCOUNT_INFO.decode_bytes(bytes(before.value)).free == GENESIS_FREE
 
         proof = stub.GetReadProof(chain_pb2.ReadProofRequest(keys=[key], at=block_at(block_hash)))
         assert bytes(proof.state_root) == bytes(header.state_root)

@@ -11,7 +11,7 @@ from chain.primitives.crypto import dev_keypair
 from chain.primitives.hashing import blake2_256
 from chain.primitives.types import Header
 from chain.storage.proof import verify_proof
-from runtime.pallets.system import Account, AccountInfo
+from runtime.pallets.system import ACCOUNT_INFO, Account
 from runtime.version import VERSION
 from tests.rpc.conftest import (
     http_rpc,
@@ -122,7 +122,7 @@ def test_get_block_carries_extrinsics_and_commit_certificate(dev_node):
 def test_storage_reads_match_the_account(dev_node):
     key = "0x" + Account.key(ALICE.public).hex()
     value = result(dev_node, "state_getStorage", [key])
-    assert AccountInfo.decode(bytes.fromhex(value[2:])).free > 0
+    assert ACCOUNT_INFO.decode_bytes(bytes.fromhex(value[2:])).free > 0
     head = result(dev_node, "chain_getHead")
     [changes] = result(dev_node, "state_queryStorageAt", [[key], head])
     assert changes["block"] == head

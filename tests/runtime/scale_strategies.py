@@ -56,7 +56,11 @@ def values(
         if isinstance(t, Struct) and not isinstance(t, Enum):
             if len(t.fields) == 1 and t.fields[0].name is None:
                 return draw(t.fields[0].type)
-            cls = t.cls if isinstance(t, Record) else record(t) if record else None
+            if isinstance(
+                t, Record
+            ):  # built flat, as its dataclass is (a Group nests fields only in metadata)
+                return st.builds(t.cls, **{f.name: draw(f.type) for f in t.flat})
+            cls = record(t) if record else None
             assert cls is not None, f"no class to build {t.type_name} as"
             return st.builds(cls, **{f.name: draw(f.type) for f in t.fields})
         raise AssertionError(f"no strategy for {type(t).__name__} {t.type_name}")

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from compute_market.pallet import types as market
 from runtime.frame.support import WEIGHT
-from runtime.frame.types import U32, U64, Option, Record, RecordDecodeError, Struct
-from runtime.pallets import staking
+from runtime.frame.types import U32, U64, U128, Field, Group, Option, Record, RecordDecodeError, Struct
+from runtime.pallets import staking, system
 from tests.runtime.scale_strategies import values
 
 RECORDS = [
@@ -24,6 +24,7 @@ RECORDS = [
     staking.LEDGER,
     staking.UNLOCK_CHUNK,
     WEIGHT,
+    system.ACCOUNT_INFO,
 ]
 IDS = [r.name for r in RECORDS]
 
@@ -39,7 +40,7 @@ def test_record_round_trips(record, data):
 
 @pytest.mark.parametrize("record", RECORDS, ids=IDS)
 def test_layout_is_the_dataclass_fields_in_order(record):
-    assert [f.name for f in record.fields] == [f.name for f in fields(record.cls)]
+    assert [f.name for f in record.flat] == [f.name for f in fields(record.cls)]
 
 
 @pytest.mark.parametrize("record", RECORDS, ids=IDS)
@@ -122,3 +123,81 @@ def test_invalid_struct_whose_fields_differ_from_its_class_is_refused():
     """A hand-declared Struct with a dataclass must list every field of it."""
     with pytest.raises(TypeError, match="are not the fields"):
         Struct("probe::Weight", WEIGHT.fields[:1], cls=WEIGHT.cls)
+
+
+# AccountInfo: flat in Python, nested `data: AccountData` in metadata, one struct pack on the transfer path.
+
+_ACCOUNT_DATA = Struct(
+    "pallet_balances::types::AccountData",
+    [
+        Field(name, U128, "ExtraFlags" if name == "flags" else "Balance")
+        for name in ("free", "reserved", "frozen", "flags")
+    ],
+    params=[("Balance", U128)],
+)
+_NESTED_ACCOUNT_INFO = Struct(
+    "frame_system::AccountInfo",
+    [
+        Field("nonce", U32, "Nonce"),
+        Field("consumers", U32, "RefCount"),
+        Field("providers", U32, "RefCount"),
+        Field("sufficients", U32, "RefCount"),
+        Field("data", _ACCOUNT_DATA, "AccountData"),
+    ],
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_account_info_bytes_are_substrates_nested_layout(data):
+    """The compiled fixed-width codec writes what the generic nested composite writes, and reads it back."""
+    info = data.draw(values(system.ACCOUNT_INFO))
+    nested = {f: getattr(info, f) for f in ("nonce", "consumers", "providers", "sufficients")}
+    nested["data"] = {f: getattr(info, f) for f in ("free", "reserved", "frozen", "flags")}
+    encoded = _NESTED_ACCOUNT_INFO.encode(nested)
+    assert len(encoded) == 80
+    assert system.ACCOUNT_INFO.encode(info) == encoded
+    assert system.ACCOUNT_INFO.decode_bytes(encoded) == info
+
+
+def test_account_info_metadata_nests_the_balances_as_account_data():
+    record = system.ACCOUNT_INFO
+    assert [(f.name, f.type_name) for f in record.fields] == [
+        ("nonce", "Nonce"),
+        ("consumers", "RefCount"),
+        ("providers", "RefCount"),
+        ("sufficients", "RefCount"),
+        ("data", "AccountData"),
+    ]
+    data = record.fields[-1].type
+    assert data.path == ("pallet_balances", "types", "AccountData")
+    assert [(f.name, f.type_name) for f in data.fields] == [
+        ("free", "Balance"),
+        ("reserved", "Balance"),
+        ("frozen", "Balance"),
+        ("flags", "ExtraFlags"),
+    ]
+    assert [name for name, _ in record.params] == ["Nonce", "AccountData"] and record.params[1][1] is data
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("nonce", 1 << 32), ("nonce", -1), ("free", 1 << 128), ("free", -1), ("flags", 1 << 200)],
+)
+def test_invalid_account_info_field_out_of_range_is_refused(field, value):
+    info = system.AccountInfo()
+    setattr(info, field, value)
+    with pytest.raises(ValueError):
+        system.ACCOUNT_INFO.encode(info)
+
+
+@dataclass
+class _Scattered:
+    a: Annotated[int, U32, Group("g", "probe::G")]
+    b: Annotated[int, U32]
+    c: Annotated[int, U32, Group("g", "probe::G")]
+
+
+def test_invalid_group_whose_fields_are_not_consecutive_is_refused_at_declaration():
+    with pytest.raises(TypeError, match="group 'g' are not consecutive"):
+        Record("probe::Scattered", _Scattered)
