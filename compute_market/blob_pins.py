@@ -14,12 +14,12 @@ import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from compute_market.pallet import query
+from compute_market.pallet import PALLET, query
 
 log = logging.getLogger("gradchain.market")
 
 GC_EVERY_SECONDS = 60.0  # the collection lists the blob directory, so it runs at most this often
-PALLET_NAME = "ComputeMarket"
+PALLET_NAME = PALLET.name  # the pallet's own name, never typed here
 
 
 class PinnableStore(Protocol):

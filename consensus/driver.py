@@ -11,6 +11,10 @@ that height or later, own messages included (they are fed back as if received, w
 whose re-signing the guard now refuses). The actions replay produced are returned for the node to perform
 again: re-broadcasts and stale timeouts are harmless, a replayed `Commit` is one the node may already have
 stored (it must treat an identical commit as a no-op).
+
+Compaction: the node reports each block it has committed to storage with `block_stored(height)`; every
+`WAL_ROTATE_EVERY` heights the driver drops the log's records below the next height, so the log and the
+replay after a crash stay bounded. The schedule lives here, beside the log it bounds.
 """
 
 from __future__ import annotations
@@ -21,11 +25,19 @@ from consensus.engine import Engine
 from consensus.types import SignedProposal, SignedVote, Timeout
 from consensus.wal import BlockBuilt, Decided, RecordKind, WalRecord, WriteAheadLog
 
+WAL_ROTATE_EVERY = 64  # committed heights between WAL compactions
+
 
 class ConsensusDriver:
     def __init__(self, engine: Engine, wal: WriteAheadLog):
         self.engine = engine
         self.wal = wal
+
+    def block_stored(self, height: int) -> None:
+        """Block `height` is committed to the node's storage: its records are no longer needed for replay,
+        and every `WAL_ROTATE_EVERY` heights they are dropped."""
+        if height % WAL_ROTATE_EVERY == 0:
+            self.wal.compact(height + 1)
 
     @classmethod
     def recover(cls, engine: Engine, wal: WriteAheadLog) -> tuple[ConsensusDriver, list[Action]]:

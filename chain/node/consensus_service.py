@@ -46,7 +46,6 @@ log = logging.getLogger("gradchain.node")
 
 MSG_PROPOSAL, MSG_VOTE = 0, 1
 REGOSSIP_SECONDS = 2.0
-WAL_ROTATE_EVERY = 64  # committed heights between WAL compactions
 RESUME_SECONDS = 1.0  # how often paused consensus tries to rebuild itself from its WAL and guard
 CATCH_UP_WARNING_SECONDS = 10.0
 # A proposer spends at most this long (and at most a quarter of the propose timeout) applying transactions:
@@ -205,10 +204,10 @@ class ConsensusService:
         self.drive(lambda driver: driver.on_timeout(timeout))
 
     def after_commit(self, number: int) -> None:
-        """Block import committed block `number`: compact the WAL now and then, and leave the catching-up
+        """Block import committed block `number`: tell the driver (it compacts its WAL on its schedule), and leave the catching-up
         pause once the head is back at what this node finalized before."""
-        if number % WAL_ROTATE_EVERY == 0 and self.driver is not None:
-            self.driver.wal.compact(number + 1)
+        if self.driver is not None:
+            self.driver.block_stored(number)
         if self.paused == "catching up" and number >= self.node.finalized_before:
             log.warning(
                 "caught up to #%d, which this node finalized before its database lost it",
