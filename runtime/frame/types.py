@@ -385,9 +385,12 @@ class Record(Struct):
         self.flat = tuple(flat)
         self.name = cls.__name__
         codes = [_FIXED_CODES.get(f.type.name) if isinstance(f.type, Primitive) else None for f in self.flat]
-        self._fixed = None if None in codes else struct.Struct("<" + "".join(codes))  # type: ignore[arg-type]
+        fixed = bool(codes) and None not in codes  # a record with no fields takes the generic path
+        self._fixed = struct.Struct("<" + "".join(codes)) if fixed else None  # type: ignore[arg-type]
         self._wide = tuple(c == "16s" for c in codes)
-        self._get = operator.attrgetter(*(f.name for f in self.flat))
+        # attrgetter returns a bare value for one name, so wrap that case in a tuple.
+        get = operator.attrgetter(*(f.name for f in self.flat)) if fixed else None
+        self._values = (lambda v: (get(v),)) if len(self.flat) == 1 else get
 
     def encode(self, value: Any) -> bytes:
         if not isinstance(value, self.cls):  # type: ignore[arg-type]
@@ -395,7 +398,7 @@ class Record(Struct):
         if self._fixed is None:
             return b"".join(f.type.encode(getattr(value, f.name)) for f in self.flat)
         try:
-            values = self._get(value) if len(self.flat) > 1 else (self._get(value),)
+            values = self._values(value)  # type: ignore[misc]
             return self._fixed.pack(
                 *[v.to_bytes(16, "little") if wide else v for v, wide in zip(values, self._wide, strict=True)]
             )

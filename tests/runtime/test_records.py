@@ -201,3 +201,21 @@ class _Scattered:
 def test_invalid_group_whose_fields_are_not_consecutive_is_refused_at_declaration():
     with pytest.raises(TypeError, match="group 'g' are not consecutive"):
         Record("probe::Scattered", _Scattered)
+
+
+@dataclass
+class _Empty:
+    pass
+
+
+@dataclass
+class _One:
+    height: Annotated[int, U32]
+
+
+def test_records_of_no_field_and_of_one_fixed_field_round_trip():
+    empty, one = Record("probe::Empty", _Empty), Record("probe::One", _One)
+    assert empty.encode(_Empty()) == b"" and empty.decode_bytes(b"") == _Empty()
+    assert one.encode(_One(7)) == (7).to_bytes(4, "little") and one.decode_bytes(one.encode(_One(7))) == _One(
+        7
+    )
